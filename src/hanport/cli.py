@@ -1,0 +1,65 @@
+"""Composition root: the `hanport` command.
+
+Each sub-command lives in the part of hanport it belongs to and is imported only when it is
+run, so `hanport decode` never loads a web framework and a missing optional service never
+breaks an unrelated command. A command module provides ``configure_<name>(parser)`` and
+``run_<name>(args) -> int`` (names with ``-`` use ``_``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hanport import __version__
+
+#: command -> (module, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "decode": ("hanport.decode", "decode a HAN capture (binary or hex) to JSON Lines"),
+    "emulate": ("hanport.emulator.cli", "emulate a meter's HAN port (pty, TCP or file)"),
+    "read": ("hanport.reader.cli", "read a HAN port: store, derive, publish, serve the API"),
+    "import": ("hanport.reader.cli", "backfill a capture file into the database"),
+    "serve": ("hanport.reader.cli", "serve the API and dashboard over an existing database"),
+    "export": ("hanport.reader.cli", "export readings, hours or days as CSV"),
+    "backup": ("hanport.reader.cli", "back up the reader's database"),
+    "restore": ("hanport.reader.cli", "restore the reader's database from a backup"),
+    "portal": ("hanport.portal.cli", "run the grid company's HAN port service"),
+    "audit-verify": ("hanport.portal.cli", "verify the port service's hash-chained audit log"),
+    "demo": ("hanport.demo", "run the whole system on embedded defaults"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: hanport COMMAND [options]   (hanport {__version__})", "", "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run `hanport COMMAND --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"hanport: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    attr = name.replace("-", "_")
+    parser = argparse.ArgumentParser(prog=f"hanport {name}", description=COMMANDS[name][1])
+    getattr(module, f"configure_{attr}")(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(getattr(module, f"run_{attr}")(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

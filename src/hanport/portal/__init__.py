@@ -1,0 +1,1 @@
+"""Port service for the grid company: order, authorise, open/close, verify, confirm."""

@@ -1,0 +1,1 @@
+"""Reader: HAN port → decode → storage → derived energy → MQTT, API and dashboard."""
