@@ -1,0 +1,185 @@
+// Shared by every dashboard page: texts, number formatting, API access, meter choice, charts.
+// API times are Norwegian local wall-clock strings ("YYYY-MM-DDTHH:MM:SS"); charts treat them as
+// UTC so the axis shows exactly that wall clock whatever the browser's own time zone is.
+"use strict";
+
+const hanport = (() => {
+  const T = JSON.parse(document.getElementById("texts").textContent);
+  const LANG = document.body.dataset.lang;
+  const LOCALE = LANG === "nb" ? "nb-NO" : "en-GB";
+  const TODAY = document.body.dataset.today;
+  const METER_KEY = "hanport.meter";
+
+  const numberFormats = new Map();
+  function fmt(value, digits = 0) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    if (!numberFormats.has(digits)) {
+      numberFormats.set(
+        digits,
+        new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }),
+      );
+    }
+    return numberFormats.get(digits).format(value);
+  }
+
+  function power(watts) {
+    if (watts === null || watts === undefined) return "–";
+    return Math.abs(watts) >= 10000 ? `${fmt(watts / 1000, 2)} kW` : `${fmt(watts)} W`;
+  }
+
+  const kwh = (value, digits = 2) => (value === null || value === undefined ? "–" : `${fmt(value, digits)} kWh`);
+
+  // "2026-11-26T13:00:00" -> seconds, read as UTC so charts show the wall clock as sent.
+  const wallSeconds = (iso) => Date.parse(`${iso.length === 10 ? `${iso}T00:00:00` : iso.slice(0, 19)}Z`) / 1000;
+  const wallTime = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "–");
+
+  const banner = document.getElementById("error-banner");
+  function showError(message) {
+    banner.textContent = `${T.load_error}: ${message}`;
+    banner.hidden = false;
+  }
+  function clearError() {
+    banner.hidden = true;
+  }
+
+  // A failed API call: already shown in the banner, so callers may ignore it.
+  class ApiError extends Error {}
+
+  async function api(path, params = {}) {
+    const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
+    const url = query.toString() ? `${path}?${query}` : path;
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: "application/json" } });
+    } catch (error) {
+      showError(`${path} (${error.message})`);
+      throw new ApiError(error.message);
+    }
+    if (!response.ok) {
+      let detail = response.statusText;
+      try {
+        detail = JSON.stringify((await response.json()).detail ?? detail);
+      } catch (_ignored) {
+        // not JSON: keep the status text
+      }
+      showError(`${path}: ${response.status} ${detail}`);
+      throw new ApiError(`${path}: ${response.status}`);
+    }
+    clearError();
+    return response.json();
+  }
+
+  function csvUrl(path, params) {
+    return `${path}?${new URLSearchParams({ ...params, format: "csv" })}`;
+  }
+
+  // The meter shown: ?meter= in the address, else the last one chosen, else the first the API knows.
+  async function chooseMeter() {
+    const meters = await api("/api/meters");
+    const wanted = new URLSearchParams(location.search).get("meter") || localStorage.getItem(METER_KEY);
+    const known = meters.map((m) => m.meter_id);
+    const meterId = known.includes(wanted) ? wanted : known[0] ?? null;
+    const select = document.getElementById("meter-select");
+    if (meters.length > 1) {
+      for (const m of meters) {
+        const option = new Option(`${m.manufacturer} ${m.meter_id}`, m.meter_id, false, m.meter_id === meterId);
+        select.add(option);
+      }
+      select.closest("label").hidden = false;
+      select.addEventListener("change", () => {
+        localStorage.setItem(METER_KEY, select.value);
+        const params = new URLSearchParams(location.search);
+        params.set("meter", select.value);
+        location.search = params.toString();
+      });
+    }
+    return meterId;
+  }
+
+  const COLORS = {
+    import: "#d9480f",
+    export: "#2b8a3e",
+    previous: "#868e96",
+    l1: "#1c7ed6",
+    l2: "#e8590c",
+    l3: "#5f3dc4",
+  };
+
+  function chartSize(element, height) {
+    return { width: Math.max(element.clientWidth, 240), height };
+  }
+
+  // Redraw charts at the new width when a phone rotates or a window is resized.
+  const charts = [];
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      for (const [chart, element, height] of charts) chart.setSize(chartSize(element, height));
+    }, 100);
+  });
+
+  function makeChart(element, options, data) {
+    const height = options.height ?? 260;
+    const chart = new uPlot({ ...chartSize(element, height), ...options }, data, element);
+    charts.push([chart, element, height]);
+    element.uplot = chart; // tests compare what is drawn with the API
+    return chart;
+  }
+
+  // Import up, export down (as negative values) over categorical buckets 0..n-1 labelled `labels`.
+  function barChart(element, labels, importValues, exportValues, previousImport = null) {
+    const xs = labels.map((_, i) => i);
+    const bars = uPlot.paths.bars({ size: [0.8, 48], align: 0 });
+    const series = [
+      {},
+      { label: T.import, stroke: COLORS.import, fill: `${COLORS.import}cc`, paths: bars, points: { show: false },
+        value: (_u, v) => kwh(v) },
+      { label: T.export, stroke: COLORS.export, fill: `${COLORS.export}cc`, paths: bars, points: { show: false },
+        value: (_u, v) => kwh(v === null ? null : -v) },
+    ];
+    const data = [xs, importValues, exportValues.map((v) => (v === null ? null : -v))];
+    if (previousImport) {
+      series.push({ label: element.dataset.previousLabel || T.import, stroke: COLORS.previous, width: 2,
+        dash: [6, 4], points: { show: false }, value: (_u, v) => kwh(v) });
+      data.push(previousImport);
+    }
+    const step = Math.max(1, Math.ceil(labels.length / 12));
+    return makeChart(element, {
+      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
+      axes: [
+        { values: (_u, ticks) => ticks.map((i) => labels[i] ?? ""), splits: () => xs.filter((i) => i % step === 0),
+          grid: { show: false } },
+        { values: (_u, ticks) => ticks.map((v) => fmt(v, Math.abs(ticks[1] - ticks[0]) < 1 ? 1 : 0)), size: 50 },
+      ],
+      series,
+      legend: { live: true },
+    }, data);
+  }
+
+  function setText(id, text) {
+    const element = document.getElementById(id);
+    if (element) element.textContent = text;
+  }
+
+  // A failed API call is already in the banner; anything else is a bug and goes to the console.
+  function report(error) {
+    if (!(error instanceof ApiError)) console.error(error);
+  }
+
+  // Runs page loaders side by side; a bug (not a failed API call) still reaches the console.
+  async function settle(...loaders) {
+    for (const result of await Promise.allSettled(loaders)) {
+      if (result.status === "rejected") report(result.reason);
+    }
+  }
+
+  // Lets tests and bench/dashboard_load.py see when the page has drawn its data.
+  function ready() {
+    performance.mark("hanport-ready");
+    document.body.dataset.ready = "true";
+  }
+
+  return { T, LANG, LOCALE, TODAY, fmt, power, kwh, wallSeconds, wallTime, api, csvUrl, chooseMeter, COLORS,
+    makeChart, barChart, setText, showError, settle, report, ready };
+})();

@@ -1,0 +1,84 @@
+// The Health page: sources, counters, issues and the last raw frames in hex, refreshed every 2 s.
+"use strict";
+
+(async () => {
+  const h = hanport;
+  const REFRESH_MS = 2_000;
+  const FRAME_LIMIT = 20;
+
+  // "7ea0…" -> "7E A0 …" in groups, so a frame can be read and compared byte by byte.
+  const spacedHex = (hex) => (hex ?? "").toUpperCase().replace(/(..)(?!$)/g, "$1 ");
+
+  function cell(row, text, className) {
+    const td = row.insertCell();
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  async function loadHealth() {
+    const health = await h.api("/api/health");
+    const body = document.getElementById("source-rows");
+    body.replaceChildren();
+    for (const source of health.sources ?? []) {
+      const tr = body.insertRow();
+      cell(tr, source.name);
+      cell(tr, source.kind);
+      cell(tr, source.state, `state state-${source.state}`);
+      cell(tr, h.fmt(source.frames_per_s, 2));
+      cell(tr, h.fmt(source.frames_ok));
+      cell(tr, h.fmt(source.crc_errors), source.crc_errors ? "bad" : "");
+      cell(tr, h.fmt(source.undecodable), source.undecodable ? "bad" : "");
+      cell(tr, h.wallTime(source.last_frame_at));
+    }
+    const issues = document.getElementById("issues");
+    issues.replaceChildren();
+    for (const issue of health.issues ?? []) {
+      const li = document.createElement("li");
+      li.className = `issue-${issue.level}`;
+      li.textContent = `${issue.level}: ${issue.message}`;
+      issues.append(li);
+    }
+    if (!issues.children.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = h.T.no_issues;
+      issues.append(li);
+    }
+    const services = document.getElementById("services");
+    services.replaceChildren();
+    for (const [name, details] of [[h.T.database, health.database], [h.T.mqtt, health.mqtt]]) {
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = details && typeof details === "object"
+        ? Object.entries(details).map(([key, value]) => `${key}: ${value}`).join(" · ") || "–"
+        : String(details ?? "–");
+      services.append(dt, dd);
+    }
+  }
+
+  async function loadFrames() {
+    const frames = await h.api("/api/frames/recent", { limit: FRAME_LIMIT });
+    const list = document.getElementById("frames");
+    list.replaceChildren();
+    for (const frame of frames) {
+      const li = document.createElement("li");
+      li.className = frame.ok ? "frame ok" : "frame rejected";
+      const head = document.createElement("div");
+      head.className = "frame-head";
+      const verdict = frame.ok ? h.T.ok : `${h.T.rejected}: ${frame.reason ?? ""}`;
+      head.textContent = [h.wallTime(frame.received_at), frame.source, frame.meter_id, verdict]
+        .filter(Boolean).join(" · ");
+      const code = document.createElement("code");
+      code.textContent = spacedHex(frame.hex);
+      li.append(head, code);
+      list.append(li);
+    }
+  }
+
+  const refresh = () => h.settle(loadHealth(), loadFrames());
+  await refresh();
+  h.ready();
+  setInterval(refresh, REFRESH_MS);
+})();

@@ -1,0 +1,128 @@
+// The History page: a day (by hour), month (by day) or year (by month) of import and export,
+// compared with the period before; in the day view also the voltage per phase.
+"use strict";
+
+(async () => {
+  const h = hanport;
+  const section = document.getElementById("history");
+  const { view, endpoint, start, end, previousStart, previousEnd } = section.dataset;
+  const at = (day) => `${day}T00:00:00`;
+  const daysIn = (isoDay) => {
+    const [year, month] = isoDay.split("-").map(Number);
+    return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  };
+
+  // Bucket index of a row start within its period, and the labels of the buckets.
+  const bucketOf = {
+    day: (iso) => Number(iso.slice(11, 13)),
+    month: (iso) => Number(iso.slice(8, 10)) - 1,
+    year: (iso) => Number(iso.slice(5, 7)) - 1,
+  }[view];
+  const labels = {
+    day: () => Array.from({ length: 24 }, (_, i) => String(i).padStart(2, "0")),
+    month: () => Array.from({ length: daysIn(start) }, (_, i) => String(i + 1)),
+    year: () => h.T.months_short.split(","),
+  }[view]();
+
+  const dateFormat = {
+    day: { dateStyle: "full", timeZone: "UTC" },
+    month: { month: "long", year: "numeric", timeZone: "UTC" },
+    year: { year: "numeric", timeZone: "UTC" },
+  }[view];
+  h.setText("period-label", new Intl.DateTimeFormat(h.LOCALE, dateFormat).format(new Date(`${start}T00:00:00Z`)));
+
+  let meterId;
+  try {
+    meterId = await h.chooseMeter();
+  } catch (error) {
+    h.report(error);
+    h.ready();
+    return;
+  }
+  if (meterId === null) {
+    h.showError(h.T.no_meter);
+    h.ready();
+    return;
+  }
+  const query = { from: at(start), to: at(end), meter_id: meterId };
+  document.getElementById("history-csv").href = h.csvUrl(`/api/${endpoint}`, query);
+  for (const link of document.querySelectorAll("#prev-period, #next-period, .tabs a")) {
+    const url = new URL(link.href);
+    url.searchParams.set("meter", meterId);
+    link.href = url.pathname + url.search;
+  }
+
+  function bucket(rows) {
+    const imports = labels.map(() => null);
+    const exports = labels.map(() => null);
+    for (const row of rows) {
+      const i = bucketOf(row.start);
+      if (i < 0 || i >= labels.length) continue;
+      imports[i] = (imports[i] ?? 0) + (row.active_energy_import_kwh ?? 0);
+      exports[i] = (exports[i] ?? 0) + (row.active_energy_export_kwh ?? 0);
+    }
+    return { imports, exports };
+  }
+  const sum = (values) => values.reduce((total, v) => total + (v ?? 0), 0);
+  function change(now, before) {
+    if (!before) return "–";
+    const percent = ((now - before) / before) * 100;
+    return `${percent > 0 ? "+" : ""}${h.fmt(percent, 1)} %`;
+  }
+
+  async function loadEnergy() {
+    const [rows, previousRows] = await Promise.all([
+      h.api(`/api/${endpoint}`, query),
+      h.api(`/api/${endpoint}`, { from: at(previousStart), to: at(previousEnd), meter_id: meterId }),
+    ]);
+    const current = bucket(rows);
+    const previous = bucket(previousRows);
+    const chartElement = document.getElementById("history-chart");
+    chartElement.dataset.previousLabel = h.T[`compare_${view}`];
+    h.barChart(chartElement, labels, current.imports, current.exports, previous.imports);
+
+    const totals = [sum(current.imports), sum(current.exports), sum(previous.imports), sum(previous.exports)];
+    h.setText("total-import", h.fmt(totals[0], 2));
+    h.setText("total-export", h.fmt(totals[1], 2));
+    h.setText("previous-import", previousRows.length ? h.fmt(totals[2], 2) : "–");
+    h.setText("previous-export", previousRows.length ? h.fmt(totals[3], 2) : "–");
+    h.setText("change-import", change(totals[0], totals[2]));
+    h.setText("change-export", change(totals[1], totals[3]));
+
+    const body = document.getElementById("history-rows");
+    body.replaceChildren();
+    labels.forEach((label, i) => {
+      if (current.imports[i] === null && previous.imports[i] === null) return;
+      const tr = body.insertRow();
+      tr.insertCell().textContent = label;
+      tr.insertCell().textContent = h.fmt(current.imports[i], 3);
+      tr.insertCell().textContent = h.fmt(current.exports[i], 3);
+      tr.insertCell().textContent = h.fmt(previous.imports[i], 3);
+    });
+  }
+
+  async function loadVoltage() {
+    const fields = ["voltage_l1_v", "voltage_l2_v", "voltage_l3_v"];
+    const params = { ...query, fields: fields.join(",") };
+    document.getElementById("voltage-csv").href = h.csvUrl("/api/readings", params);
+    const rows = await h.api("/api/readings", params);
+    const times = rows.map((row) => h.wallSeconds(row.received_at ?? row.meter_clock ?? row.start));
+    const present = fields.filter((field) => rows.some((row) => row[field] !== undefined && row[field] !== null));
+    const data = [times, ...present.map((field) => rows.map((row) => row[field] ?? null))];
+    h.makeChart(document.getElementById("voltage-chart"), {
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      scales: { x: { time: true, range: [h.wallSeconds(at(start)), h.wallSeconds(at(end))] } },
+      series: [
+        {},
+        ...present.map((field) => {
+          const phase = field.slice(8, 10);
+          return { label: phase.toUpperCase(), stroke: h.COLORS[phase], width: 1.5, value: (_u, v) => `${h.fmt(v, 1)} V` };
+        }),
+      ],
+      axes: [{}, { values: (_u, ticks) => ticks.map((v) => `${h.fmt(v)} V`), size: 60 }],
+    }, data);
+  }
+
+  await h.settle(loadEnergy(), view === "day" ? loadVoltage() : null);
+  h.ready();
+})();

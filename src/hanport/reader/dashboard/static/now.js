@@ -1,0 +1,167 @@
+// The Now page: live values from the SSE feed /api/live, this hour against the capacity tariff.
+"use strict";
+
+(async () => {
+  const h = hanport;
+  const RECENT_WINDOW_S = 15 * 60;
+  const STALE_AFTER_MS = 30_000;
+  const TARIFF_MIN_INTERVAL_MS = 2_000;
+
+  const connection = document.getElementById("connection");
+  function setConnection(state) {
+    connection.dataset.state = state;
+    connection.textContent = h.T[`conn_${state}`];
+  }
+
+  let meterId = null;
+  try {
+    meterId = await h.chooseMeter();
+  } catch (error) {
+    h.report(error);
+    // the banner says what failed; the live feed below may still bring a meter
+  }
+  if (meterId === null) h.setText("meter-id", h.T.no_meter);
+
+  // Recent power: seeded from stored readings, then extended by every push.
+  const recent = [[], [], []];
+  const recentElement = document.getElementById("recent-chart");
+  const recentChart = h.makeChart(recentElement, {
+    height: 180,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    series: [
+      {},
+      { label: h.T.import, stroke: h.COLORS.import, width: 2, fill: `${h.COLORS.import}22`, value: (_u, v) => h.power(v) },
+      { label: h.T.export, stroke: h.COLORS.export, width: 2, fill: `${h.COLORS.export}22`, value: (_u, v) => h.power(v) },
+    ],
+    axes: [{}, { values: (_u, ticks) => ticks.map((v) => h.fmt(v)), size: 60 }],
+  }, recent);
+
+  function addRecent(reading) {
+    if (!reading.received_at) return;
+    const t = h.wallSeconds(reading.received_at);
+    const last = recent[0].length ? recent[0][recent[0].length - 1] : -Infinity;
+    if (t <= last) return;
+    recent[0].push(t);
+    recent[1].push(reading.active_power_import_w ?? null);
+    recent[2].push(reading.active_power_export_w ?? null);
+    while (recent[0].length && recent[0][0] < t - RECENT_WINDOW_S) for (const column of recent) column.shift();
+    recentChart.setData(recent);
+  }
+
+  let gaugeMax = 11000;
+  function setGauge(id, watts) {
+    const gauge = document.getElementById(id);
+    if (watts > gaugeMax * 0.95) gaugeMax = Math.ceil((watts * 1.25) / 1000) * 1000;
+    gauge.max = gaugeMax;
+    gauge.value = watts ?? 0;
+  }
+
+  let lastArrival = 0;
+  function show(reading) {
+    lastArrival = Date.now();
+    h.setText("import-power", h.power(reading.active_power_import_w));
+    h.setText("export-power", h.power(reading.active_power_export_w ?? 0));
+    setGauge("import-gauge", reading.active_power_import_w);
+    setGauge("export-gauge", reading.active_power_export_w ?? 0);
+    h.setText("meter-id", `${reading.meter_id ?? "–"}${reading.manufacturer ? ` (${reading.manufacturer})` : ""}`);
+    h.setText("meter-clock", h.wallTime(reading.meter_clock));
+    h.setText("received-at", h.wallTime(reading.received_at));
+    for (const row of document.querySelectorAll("#phase-rows tr")) {
+      const phase = row.dataset.phase;
+      const voltage = reading[`voltage_${phase}_v`];
+      const current = reading[`current_${phase}_a`];
+      const imported = reading[`active_power_import_${phase}_w`];
+      const exported = reading[`active_power_export_${phase}_w`];
+      row.querySelector(".v").textContent = voltage === undefined ? "–" : `${h.fmt(voltage, 1)} V`;
+      row.querySelector(".a").textContent = current === undefined ? "–" : `${h.fmt(current, 2)} A`;
+      row.querySelector(".w").textContent =
+        imported === undefined ? "–" : h.power(imported - (exported ?? 0));
+      row.hidden = voltage === undefined && current === undefined && imported === undefined;
+    }
+    if ("this_hour_kwh" in reading) h.setText("this-hour-kwh", h.kwh(reading.this_hour_kwh, 3));
+    if ("this_hour_projection_kwh" in reading) {
+      h.setText("this-hour-projection", h.kwh(reading.this_hour_projection_kwh, 2));
+    }
+    if ("last_hour_kwh" in reading) h.setText("last-hour-kwh", h.kwh(reading.last_hour_kwh, 3));
+    if ("last_hour_export_kwh" in reading) h.setText("last-hour-export-kwh", h.kwh(reading.last_hour_export_kwh, 3));
+    addRecent(reading);
+    setConnection("live");
+  }
+
+  // The tariff: refreshed after pushes, at most every TARIFF_MIN_INTERVAL_MS.
+  let tariffPending = false;
+  let tariffAt = 0;
+  async function refreshTariff() {
+    if (meterId === null || tariffPending) return;
+    const wait = tariffAt + TARIFF_MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      tariffPending = true;
+      setTimeout(() => {
+        tariffPending = false;
+        refreshTariff();
+      }, wait);
+      return;
+    }
+    tariffAt = Date.now();
+    let tariffs;
+    try {
+      tariffs = await h.api("/api/tariff", { month: h.TODAY.slice(0, 7), meter_id: meterId });
+    } catch (error) {
+      h.report(error);
+      return;
+    }
+    const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
+    if (!tariff) return;
+    h.setText("threshold", tariff.step?.to_kw == null ? "–" : `${h.fmt(tariff.step.to_kw, 1)} kW`);
+    h.setText("headroom", tariff.headroom_kw == null ? "–" : `${h.fmt(tariff.headroom_kw, 2)} kW`);
+    document.getElementById("tariff-warning").hidden = !tariff.warning;
+    document.getElementById("tariff-ok").hidden = Boolean(tariff.warning);
+  }
+
+  if (meterId !== null) {
+    try {
+      const latest = await h.api("/api/now", { meter_id: meterId });
+      const reading = latest.find((entry) => entry.meter_id === meterId) ?? latest[0];
+      if (reading) {
+        if (reading.received_at) {
+          const to = reading.received_at;
+          const fromSeconds = h.wallSeconds(to) - RECENT_WINDOW_S;
+          const from = new Date(fromSeconds * 1000).toISOString().slice(0, 19);
+          const stored = await h.api("/api/readings", {
+            meter_id: meterId, from, to, fields: "active_power_import_w,active_power_export_w",
+          });
+          for (const row of stored) addRecent(row);
+        }
+        show(reading);
+        setConnection("connecting");
+      }
+    } catch (error) {
+      h.report(error);
+      // shown in the banner; live pushes still update the page
+    }
+    await refreshTariff();
+  }
+
+  function connect() {
+    const source = new EventSource("/api/live");
+    source.addEventListener("open", () => {
+      if (Date.now() - lastArrival > STALE_AFTER_MS) setConnection("connecting");
+    });
+    source.addEventListener("reading", (event) => {
+      const reading = JSON.parse(event.data);
+      if (meterId === null) meterId = reading.meter_id;
+      if (reading.meter_id !== meterId) return;
+      show(reading);
+      refreshTariff();
+    });
+    // EventSource reconnects by itself; say so meanwhile.
+    source.addEventListener("error", () => setConnection("lost"));
+  }
+  connect();
+
+  setInterval(() => {
+    if (connection.dataset.state === "live" && Date.now() - lastArrival > STALE_AFTER_MS) setConnection("stale");
+  }, 5_000);
+
+  h.ready();
+})();

@@ -1,0 +1,78 @@
+// The Today page: today's hourly bars (import up, export down) and the month's capacity peaks.
+"use strict";
+
+(async () => {
+  const h = hanport;
+  const REFRESH_MS = 60_000;
+  const tomorrow = new Date(Date.parse(`${h.TODAY}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const window_ = { from: `${h.TODAY}T00:00:00`, to: `${tomorrow}T00:00:00` };
+  const labels = Array.from({ length: 24 }, (_, hour) => String(hour).padStart(2, "0"));
+
+  let meterId;
+  try {
+    meterId = await h.chooseMeter();
+  } catch (error) {
+    h.report(error);
+    h.ready();
+    return;
+  }
+  if (meterId === null) {
+    h.showError(h.T.no_meter);
+    h.ready();
+    return;
+  }
+  document.getElementById("hours-csv").href = h.csvUrl("/api/hours", { ...window_, meter_id: meterId });
+
+  const chartElement = document.getElementById("hours-chart");
+  let chart = null;
+
+  async function loadHours() {
+    const rows = await h.api("/api/hours", { ...window_, meter_id: meterId });
+    // Sum by wall-clock hour, so the autumn DST day's two 02:00 hours share one bar.
+    const imports = labels.map(() => null);
+    const exports = labels.map(() => null);
+    const body = document.getElementById("hours-rows");
+    body.replaceChildren();
+    for (const row of rows) {
+      const hour = Number(row.start.slice(11, 13));
+      imports[hour] = (imports[hour] ?? 0) + (row.active_energy_import_kwh ?? 0);
+      exports[hour] = (exports[hour] ?? 0) + (row.active_energy_export_kwh ?? 0);
+      const tr = body.insertRow();
+      tr.dataset.start = row.start;
+      tr.insertCell().textContent = row.start.slice(11, 16) + (row.estimated ? ` (${h.T.estimated})` : "");
+      tr.insertCell().textContent = h.fmt(row.active_energy_import_kwh, 3);
+      tr.insertCell().textContent = h.fmt(row.active_energy_export_kwh, 3);
+    }
+    if (chart === null) chart = h.barChart(chartElement, labels, imports, exports);
+    else chart.setData([labels.map((_, i) => i), imports, exports.map((v) => (v === null ? null : -v))]);
+  }
+
+  async function loadTariff() {
+    const tariffs = await h.api("/api/tariff", { month: h.TODAY.slice(0, 7), meter_id: meterId });
+    const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
+    const body = document.getElementById("peak-rows");
+    body.replaceChildren();
+    if (!tariff) return;
+    for (const peak of tariff.peaks) {
+      const tr = body.insertRow();
+      tr.insertCell().textContent = h.wallTime(peak.start).slice(0, 16);
+      tr.insertCell().textContent = h.fmt(peak.kwh, 2);
+    }
+    const range = (step) =>
+      step ? `${h.fmt(step.from_kw, 0)}–${step.to_kw == null ? "" : h.fmt(step.to_kw, 0)} kW` : "–";
+    h.setText("peak-average", tariff.average_kw == null ? "–" : `${h.fmt(tariff.average_kw, 2)} kW`);
+    h.setText("step", range(tariff.step));
+    h.setText("step-price", tariff.step ? `${h.fmt(tariff.step.price_nok, 0)} ${h.T.nok_month}` : "–");
+    h.setText(
+      "next-step",
+      tariff.next_step ? `${range(tariff.next_step)} · ${h.fmt(tariff.next_step.price_nok, 0)} ${h.T.nok_month}` : "–",
+    );
+    h.setText("headroom", tariff.headroom_kw == null ? "–" : `${h.fmt(tariff.headroom_kw, 2)} kW`);
+    document.getElementById("tariff-warning").hidden = !tariff.warning;
+  }
+
+  const refresh = () => h.settle(loadHours(), loadTariff());
+  await refresh();
+  h.ready();
+  setInterval(refresh, REFRESH_MS);
+})();
