@@ -1,0 +1,1 @@
+"""Reader storage: schema (SQLAlchemy Core), Alembic migrations, batched writer, queries."""

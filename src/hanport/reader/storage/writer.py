@@ -1,0 +1,350 @@
+"""Batched writer: pushes and rejected frames → one transaction per flush.
+
+Durability: the service flushes every ``flush_interval`` (0.5 s by default), so a killed
+process loses at most the last half second; SIGTERM calls ``flush(final=True)``. Each flush is
+one transaction (readings, registers, hours and day rollups together), so the database is never
+left half-written. Re-sent pushes are ignored by the unique (meter, time, list) key, which is
+what lets several reader processes share one PostgreSQL without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from hanport.reader.energy import HOUR, HourEnergy, RegisterPoint, hour_start
+from hanport.reader.model import Push, RejectedFrame
+from hanport.reader.storage.booking import previous_register, rebook, refresh_days, write_hours
+from hanport.reader.storage.schema import READING_COLUMNS, meters, raw_frames, readings, registers
+from hanport.reader.storage.upsert import insert_ignore
+
+__all__ = ["Writer", "WriterStats"]
+
+_CONTRACT_META = {
+    "manufacturer",
+    "list_kind",
+    "list_version",
+    "meter_id",
+    "meter_type",
+    "meter_number",
+    "notification_time",
+    "meter_clock",
+}
+_REGISTER_KEYS = (
+    "active_energy_import_kwh",
+    "active_energy_export_kwh",
+    "reactive_energy_import_kvarh",
+    "reactive_energy_export_kvarh",
+)
+
+
+@dataclass(slots=True)
+class _MeterState:
+    last_register: RegisterPoint | None = None
+    register_loaded: bool = False
+    latest_at: float = 0.0
+    pending_hours: set[int] = field(default_factory=set)
+    known: bool = False
+
+
+@dataclass(slots=True)
+class WriterStats:
+    flushes: int = 0
+    readings_written: int = 0
+    rejected_written: int = 0
+    hours_booked: int = 0
+    last_flush_at: float | None = None
+    last_error: str | None = None
+    pending: int = 0
+
+
+def reading_row(push: Push) -> dict[str, Any]:
+    values = push.values
+    row: dict[str, Any] = {
+        "meter_id": push.meter_id,
+        "at": push.at,
+        "received_at": push.received_at,
+        "list_kind": push.list_kind,
+        "meter_clock": values.get("meter_clock"),
+    }
+    for name in READING_COLUMNS:
+        value = values.get(name)
+        row[name] = float(value) if isinstance(value, int | float) else None
+    extra = {
+        k: v
+        for k, v in values.items()
+        if k not in _CONTRACT_META and k not in row and v is not None
+    }
+    row["extra"] = json.dumps(extra, separators=(",", ":")) if extra else None
+    return row
+
+
+class Writer:
+    """Collects pushes and writes them in batches; ``flush`` is synchronous and thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        store_raw_frames: bool = True,
+        flush_interval: float = 0.5,
+        booking_grace_s: float = 300.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store_raw_frames = store_raw_frames
+        self.flush_interval = flush_interval
+        self.booking_grace_s = booking_grace_s
+        self.stats = WriterStats()
+        self._pushes: list[Push] = []
+        self._rejected: list[RejectedFrame] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._meters: dict[str, _MeterState] = {}
+
+    # -- collecting -------------------------------------------------------------------------
+    def add(self, push: Push) -> None:
+        with self._lock:
+            self._pushes.append(push)
+
+    def add_rejected(self, rejected: RejectedFrame) -> None:
+        with self._lock:
+            self._rejected.append(rejected)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pushes) + len(self._rejected)
+
+    # -- writing ----------------------------------------------------------------------------
+    def flush(self, *, final: bool = False) -> int:
+        """Write everything collected so far in one transaction; returns the pushes written.
+
+        ``final`` also books the last complete hours that have no hourly list yet (end of an
+        import, shutdown).
+        """
+        with self._flush_lock:
+            with self._lock:
+                pushes, self._pushes = self._pushes, []
+                rejected, self._rejected = self._rejected, []
+            if not pushes and not rejected and not final:
+                return 0
+            try:
+                with self.engine.begin() as conn:
+                    self._write(conn, pushes, rejected, final=final)
+            except Exception as exc:
+                # keep the batch: nothing is lost while the database is away
+                with self._lock:
+                    self._pushes[:0] = pushes
+                    self._rejected[:0] = rejected
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                raise
+            self.stats.flushes += 1
+            self.stats.readings_written += len(pushes)
+            self.stats.rejected_written += len(rejected)
+            self.stats.last_error = None
+            self.stats.pending = self.pending
+            return len(pushes)
+
+    def _state(self, meter_id: str) -> _MeterState:
+        state = self._meters.get(meter_id)
+        if state is None:
+            state = self._meters[meter_id] = _MeterState()
+        return state
+
+    def _write(
+        self,
+        conn: Connection,
+        pushes: list[Push],
+        rejected: list[RejectedFrame],
+        *,
+        final: bool,
+    ) -> None:
+        by_meter: dict[str, list[Push]] = {}
+        for push in pushes:
+            by_meter.setdefault(push.meter_id, []).append(push)
+        self._write_meters(conn, by_meter)
+        if pushes:
+            conn.execute(
+                insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]),
+                [reading_row(p) for p in pushes],
+            )
+        frames = []
+        if self.store_raw_frames:
+            frames += [
+                {
+                    "received_at": p.received_at,
+                    "source": p.source[:128],
+                    "meter_id": p.meter_id,
+                    "ok": True,
+                    "reason": None,
+                    "frame": p.frame,
+                }
+                for p in pushes
+                if p.frame
+            ]
+        # rejected frames are kept even without raw storage: they are the diagnosis
+        frames += [
+            {
+                "received_at": r.received_at,
+                "source": r.source[:128],
+                "meter_id": None,
+                "ok": False,
+                "reason": f"{r.kind}: {r.reason}",
+                "frame": r.frame,
+            }
+            for r in rejected
+        ]
+        if frames:
+            conn.execute(raw_frames.insert(), frames)
+        register_rows = [
+            {
+                "meter_id": p.meter_id,
+                "at": p.register_hour,
+                **{k: p.values.get(k) for k in _REGISTER_KEYS},
+            }
+            for p in pushes
+            if p.register_hour is not None
+        ]
+        if register_rows:
+            conn.execute(insert_ignore(conn, registers, ["meter_id", "at"]), register_rows)
+        meter_ids = set(by_meter) | (set(self._meters) if final else set())
+        for meter_id in sorted(meter_ids):
+            self._book(conn, meter_id, by_meter.get(meter_id, []), final=final)
+
+    def _write_meters(self, conn: Connection, by_meter: dict[str, list[Push]]) -> None:
+        new_rows = []
+        for meter_id, group in by_meter.items():
+            state = self._state(meter_id)
+            first = group[0].values
+            last_seen = max(p.at for p in group)
+            info = {
+                "manufacturer": first.get("manufacturer") or group[0].manufacturer,
+                "meter_type": next(
+                    (p.values["meter_type"] for p in group if p.values.get("meter_type")), None
+                ),
+                "list_version": next(
+                    (p.values["list_version"] for p in group if p.values.get("list_version")), None
+                ),
+            }
+            if not state.known:
+                new_rows.append(
+                    {
+                        "meter_id": meter_id,
+                        "first_seen": min(p.at for p in group),
+                        "last_seen": last_seen,
+                        **info,
+                    }
+                )
+                state.known = True
+            values = {"last_seen": last_seen, **{k: v for k, v in info.items() if v}}
+            conn.execute(
+                update(meters)
+                .where(meters.c.meter_id == meter_id, meters.c.last_seen < last_seen)
+                .values(**values)
+            )
+        if new_rows:
+            conn.execute(insert_ignore(conn, meters, ["meter_id"]), new_rows)
+
+    def _book(self, conn: Connection, meter_id: str, group: list[Push], *, final: bool) -> None:
+        state = self._state(meter_id)
+        touched: set[str] = set()
+        booked: list[HourEnergy] = []
+        for push in sorted(group, key=lambda p: p.at):
+            state.latest_at = max(state.latest_at, push.at)
+            hour = hour_start(push.at)
+            if state.last_register is None or hour >= state.last_register.at:
+                state.pending_hours.add(hour)
+            if push.register_hour is None:
+                continue
+            point = RegisterPoint(
+                push.register_hour,
+                push.values.get("active_energy_import_kwh"),
+                push.values.get("active_energy_export_kwh"),
+            )
+            if not state.register_loaded:
+                state.last_register = previous_register(conn, meter_id, point.at)
+                state.register_loaded = True
+            prev = state.last_register
+            if prev is not None and point.at == prev.at:
+                continue  # the same hourly list again
+            if prev is not None and point.at > prev.at:
+                if (
+                    point.at - prev.at == HOUR
+                    and point.import_kwh is not None
+                    and prev.import_kwh is not None
+                    and point.import_kwh >= prev.import_kwh
+                    and (point.export_kwh or 0.0) >= (prev.export_kwh or 0.0)
+                ):
+                    booked.append(
+                        HourEnergy(
+                            prev.at,
+                            round(point.import_kwh - prev.import_kwh, 6),
+                            round((point.export_kwh or 0.0) - (prev.export_kwh or 0.0), 6),
+                            False,
+                        )
+                    )
+                else:
+                    touched |= write_hours(conn, meter_id, booked)
+                    booked = []
+                    touched |= rebook(conn, meter_id, prev.at, point.at - HOUR)
+                state.last_register = point
+            else:
+                # first register ever, or one older than the newest (out-of-order replay)
+                touched |= write_hours(conn, meter_id, booked)
+                booked = []
+                older = previous_register(conn, meter_id, point.at)
+                touched |= rebook(
+                    conn, meter_id, older.at if older else point.at - HOUR, point.at - HOUR
+                )
+                if prev is None:
+                    state.last_register = point
+                else:
+                    touched |= rebook(conn, meter_id, point.at, prev.at - HOUR)
+            state.pending_hours = {h for h in state.pending_hours if h >= state.last_register.at}
+        touched |= write_hours(conn, meter_id, booked)
+        # hours whose hourly list has not come (yet): estimate them from integrated power
+        # at the end (import done, shutdown) an hour counts as complete when its last push
+        # (every 10 s on Kamstrup) has been seen
+        grace = -10.0 if final else self.booking_grace_s
+        due = sorted(h for h in state.pending_hours if h + HOUR + grace <= state.latest_at)
+        for h in due:
+            touched |= rebook(conn, meter_id, h, h)
+            state.pending_hours.discard(h)
+        self.stats.hours_booked += len(touched)
+        if touched:
+            refresh_days(conn, meter_id, touched)
+
+    # -- service loop -----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush every ``flush_interval`` until ``stop`` is set, then flush the rest."""
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.flush_interval)
+                try:
+                    await asyncio.to_thread(self.flush)
+                except Exception:
+                    await asyncio.sleep(min(5.0, self.flush_interval * 4))
+        finally:
+            await asyncio.to_thread(self.flush, final=True)
+
+
+def latest_register(conn: Connection, meter_id: str) -> RegisterPoint | None:
+    row = conn.execute(
+        select(
+            registers.c.at,
+            registers.c.active_energy_import_kwh,
+            registers.c.active_energy_export_kwh,
+        )
+        .where(registers.c.meter_id == meter_id)
+        .order_by(registers.c.at.desc())
+        .limit(1)
+    ).first()
+    return RegisterPoint(int(row[0]), row[1], row[2]) if row else None
