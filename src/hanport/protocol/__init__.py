@@ -1,1 +1,49 @@
-"""Sans-I/O protocol core for the HAN port byte stream."""
+"""Sans-I/O protocol core for the HAN port byte stream.
+
+Bytes in, readings out: no I/O, no clock, no logging, no framework. See ``docs/CONTRACTS.md``.
+"""
+
+from ._decode import decode_apdu
+from ._encoder import HanEncoder
+from ._errors import (
+    DecodeError,
+    DecryptionError,
+    FrameError,
+    HanError,
+    InvalidKeyError,
+    LocalProtocolError,
+    UnknownListError,
+)
+from ._events import (
+    NEED_DATA,
+    FrameRejected,
+    Keys,
+    NeedData,
+    Reading,
+    ScalerOverride,
+    StreamStats,
+    Value,
+)
+from ._stream import HanStream, decode_frame
+
+__all__ = [
+    "NEED_DATA",
+    "DecodeError",
+    "DecryptionError",
+    "FrameError",
+    "FrameRejected",
+    "HanEncoder",
+    "HanError",
+    "HanStream",
+    "InvalidKeyError",
+    "Keys",
+    "LocalProtocolError",
+    "NeedData",
+    "Reading",
+    "ScalerOverride",
+    "StreamStats",
+    "UnknownListError",
+    "Value",
+    "decode_apdu",
+    "decode_frame",
+]

@@ -1,0 +1,92 @@
+"""COSEM date-time (12 bytes) and the unit codes of class 3 registers."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["UNITS", "CosemDateTime", "encode_datetime", "parse_datetime"]
+
+#: DLMS unit enumeration values seen in HAN lists (Blue Book table 4).
+UNITS: dict[int, str] = {
+    0x1B: "W",
+    0x1C: "VA",
+    0x1D: "var",
+    0x1E: "Wh",
+    0x1F: "VAh",
+    0x20: "varh",
+    0x21: "A",
+    0x23: "V",
+    0x2C: "Hz",
+    0xFF: "count",
+}
+
+_DT = struct.Struct(">HBBBBBBBhB")
+_NOT_SPECIFIED = -0x8000
+
+
+@dataclass(frozen=True, slots=True)
+class CosemDateTime:
+    """A date-time exactly as the meter sent it (local wall-clock time, no conversion)."""
+
+    year: int
+    month: int
+    day: int
+    hour: int
+    minute: int
+    second: int
+    #: minutes, DLMS sign (local + deviation = UTC); None when 0x8000 "not specified"
+    deviation_min: int | None
+    clock_status: int
+
+    def iso(self) -> str:
+        return (
+            f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+            f"T{self.hour:02d}:{self.minute:02d}:{self.second:02d}"
+        )
+
+
+def parse_datetime(raw: bytes) -> CosemDateTime | None:
+    """Parse 12 bytes; None when they are not a plausible date-time."""
+    if len(raw) != 12:
+        return None
+    year, month, day, _dow, hour, minute, second, _hundredths, deviation, status = _DT.unpack(raw)
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    return CosemDateTime(
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        None if deviation == _NOT_SPECIFIED else deviation,
+        status,
+    )
+
+
+def encode_datetime(
+    when: datetime,
+    *,
+    deviation_min: int | None,
+    clock_status: int,
+    hundredths: int = 0xFF,
+    sunday_is_zero: bool = False,
+) -> bytes:
+    """Twelve bytes for ``when``'s wall-clock fields; the caller chooses the brand's habits."""
+    dow = when.isoweekday()
+    if sunday_is_zero and dow == 7:
+        dow = 0
+    return _DT.pack(
+        when.year,
+        when.month,
+        when.day,
+        dow,
+        when.hour,
+        when.minute,
+        when.second,
+        hundredths,
+        _NOT_SPECIFIED if deviation_min is None else deviation_min,
+        clock_status,
+    )

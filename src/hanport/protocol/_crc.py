@@ -1,0 +1,47 @@
+"""CRC-16/X.25 (HDLC HCS and FCS) and CRC-16/ARC (P1 telegrams).
+
+X.25 is the reflected form of the CCITT polynomial 0x1021. ``binascii.crc_hqx`` computes the
+non-reflected form in C, so reflecting every input byte (one ``bytes.translate``) and the 16-bit
+result gives the reflected CRC at C speed; that matters because every frame is checked twice.
+"""
+
+from __future__ import annotations
+
+from binascii import crc_hqx
+
+__all__ = ["crc16_arc", "crc16_x25", "x25_bytes"]
+
+_REFLECT8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+_REFLECT16 = [int(f"{i:016b}"[::-1], 2) for i in range(1 << 16)]
+
+
+def crc16_x25(data: bytes | bytearray | memoryview) -> int:
+    """CRC-16/X.25 (poly 0x1021 reflected, init 0xFFFF, xorout 0xFFFF)."""
+    return _REFLECT16[crc_hqx(bytes(data).translate(_REFLECT8), 0xFFFF)] ^ 0xFFFF
+
+
+def x25_bytes(data: bytes | bytearray | memoryview) -> bytes:
+    """The two check bytes as sent on the wire (least significant byte first)."""
+    return crc16_x25(data).to_bytes(2, "little")
+
+
+def _arc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_ARC = _arc_table()
+
+
+def crc16_arc(data: bytes | bytearray | memoryview) -> int:
+    """CRC-16/ARC (poly 0x8005 reflected, init 0, no final XOR), as DSMR P1 uses."""
+    crc = 0
+    table = _ARC
+    for byte in bytes(data):
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc

@@ -1,0 +1,63 @@
+"""AES-128-GCM of DLMS general-glo-ciphering (Green Book §9.2.7.2.4); the only crypto import.
+
+IV = system title ‖ invocation counter. With authentication (SC bit 4) the AAD is SC ‖ GAK and a
+12-byte tag follows the ciphertext; encryption alone (SC 0x20/0x21) is GCM's counter mode with no
+tag, which is AES-CTR starting at counter block 2.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from ._errors import DecryptionError
+from ._events import Keys
+
+__all__ = ["TAG_LENGTH", "decrypt", "encrypt"]
+
+TAG_LENGTH = 12
+_AUTHENTICATED = 0x10
+_ENCRYPTED = 0x20
+
+
+def _iv(system_title: bytes, counter: int) -> bytes:
+    return system_title + counter.to_bytes(4, "big")
+
+
+def decrypt(keys: Keys, system_title: bytes, security: int, counter: int, payload: bytes) -> bytes:
+    """Plaintext APDU of a ciphered payload (ciphertext, then the tag when authenticated)."""
+    if not security & _ENCRYPTED:
+        return payload[:-TAG_LENGTH] if security & _AUTHENTICATED else payload
+    iv = _iv(system_title, counter)
+    if security & _AUTHENTICATED:
+        if len(payload) < TAG_LENGTH:
+            raise DecryptionError("ciphered APDU shorter than its authentication tag")
+        ciphertext, tag = payload[:-TAG_LENGTH], payload[-TAG_LENGTH:]
+        if keys.gak is not None:
+            decryptor = Cipher(
+                algorithms.AES(keys.guek), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
+            ).decryptor()
+            decryptor.authenticate_additional_data(bytes((security,)) + keys.gak)
+            try:
+                return decryptor.update(ciphertext) + decryptor.finalize()
+            except InvalidTag:
+                raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
+        payload = ciphertext  # no GAK given: decrypt without checking the tag
+    decryptor = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
+    return decryptor.update(payload) + decryptor.finalize()
+
+
+def encrypt(
+    keys: Keys, system_title: bytes, security: int, counter: int, plaintext: bytes
+) -> bytes:
+    """Ciphertext (plus the 12-byte tag when ``security`` asks for authentication)."""
+    iv = _iv(system_title, counter)
+    if security & _AUTHENTICATED:
+        if keys.gak is None:
+            raise DecryptionError("authenticated encryption needs the GAK")
+        encryptor = Cipher(algorithms.AES(keys.guek), modes.GCM(iv)).encryptor()
+        encryptor.authenticate_additional_data(bytes((security,)) + keys.gak)
+        ciphertext = encryptor.update(plaintext) + encryptor.finalize()
+        return ciphertext + encryptor.tag[:TAG_LENGTH]
+    encryptor = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
+    return encryptor.update(plaintext) + encryptor.finalize()

@@ -1,0 +1,56 @@
+"""Errors of the protocol core.
+
+::
+
+    HanError                      base of everything the core raises
+    ├── LocalProtocolError        the caller misused the API or gave a config that cannot work
+    │   └── InvalidKeyError       a key that is not 16 bytes
+    └── DecodeError               bytes that cannot be turned into a reading
+        ├── FrameError            framing: flags, length, HCS/FCS, M-Bus checksum
+        ├── DecryptionError       no key, wrong key, authentication tag mismatch
+        └── UnknownListError      a well-formed APDU whose list the tables do not know
+
+Inside a stream, ``DecodeError`` never escapes: it becomes a ``FrameRejected`` event.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecodeError",
+    "DecryptionError",
+    "FrameError",
+    "HanError",
+    "InvalidKeyError",
+    "LocalProtocolError",
+    "UnknownListError",
+]
+
+
+class HanError(Exception):
+    """Base class of every error raised by ``hanport.protocol``."""
+
+
+class LocalProtocolError(HanError):
+    """The caller used the API wrongly (bad argument, impossible configuration)."""
+
+
+class InvalidKeyError(LocalProtocolError):
+    """An encryption or authentication key that is not 16 bytes."""
+
+
+class DecodeError(HanError):
+    """Bytes from the meter that cannot be decoded; ``kind`` names the failed check."""
+
+    kind = "undecodable"
+
+
+class FrameError(DecodeError):
+    kind = "crc"
+
+
+class DecryptionError(DecodeError):
+    kind = "decrypt"
+
+
+class UnknownListError(DecodeError):
+    kind = "undecodable"
