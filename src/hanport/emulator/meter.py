@@ -1,0 +1,390 @@
+"""Pure meter model: push schedule per brand, measured values and energy registers.
+
+No I/O and no clock: :meth:`MeterModel.pushes` walks simulated time and yields what the meter
+pushes and when. Frames are made elsewhere (``frames.py``); the physics come from ``load.py``.
+
+Time. The meter works in Norwegian local time, but every offset from UTC is a whole number of
+hours, so "hh:mm:x0 local" and "hh:mm:x0 UTC" are the same instants and every local hour is a UTC
+hour. The simulation therefore steps through UTC hours; a local day across a daylight-saving
+change simply contains 23 or 25 of them, and so 23 or 25 hourly lists.
+
+Schedule (one hour, offsets from hh:00:00):
+- Kamstrup: list 1 (``instantaneous``) every 10 s at hh:mm:x0; list 2 (``hourly-with-energy``)
+  additionally at hh:00:05 (configurable: firmwares differ, 05/25/35/55 are seen).
+- Aidon: a push every 2.5 s: list 1 (``power-only``), every 4th one list 2 (``instantaneous``,
+  on hh:mm:x0), and at hh:00:10 list 3 (``hourly-with-energy``) instead of that list 2.
+- Kaifa: the same with a push every 2 s (list 2 every 5th push).
+Every push carries the power of the slot it belongs to, so there is exactly one power value per
+slot; that stream of values held over their slot is what the registers integrate.
+
+Energy. Registers count in exact integers (W x ms), and the hourly list reports them as they were
+at hh:00:00, truncated to the register resolution (Kamstrup and Aidon 10 Wh, Kaifa 1 Wh). So the
+difference between two hourly lists equals the sum over the hour of emitted power x slot length,
+to within one register unit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from hanport.emulator.load import HourLoad, HouseholdLoad
+
+__all__ = [
+    "AIDON",
+    "BRANDS",
+    "KAIFA",
+    "KAMSTRUP",
+    "BrandSpec",
+    "MeterModel",
+    "Push",
+    "Registers",
+    "Sample",
+    "hour_schedule",
+]
+
+INSTANTANEOUS = "instantaneous"
+HOURLY = "hourly-with-energy"
+POWER_ONLY = "power-only"
+
+_MS_PER_HOUR = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class BrandSpec:
+    """What differs between the brands: cadence, resolution, line format and identities."""
+
+    key: str
+    manufacturer: str
+    #: the shortest push interval; every push belongs to one slot of this length
+    slot_ms: int
+    #: a medium list (``instantaneous``) every this many slots
+    medium_every: int
+    #: default offset of the hourly list from hh:00:00
+    hourly_offset_ms: int
+    #: the hourly list replaces the push of its slot (Aidon, Kaifa) or comes in addition (Kamstrup)
+    hourly_replaces: bool
+    #: the list pushed in the other slots (Aidon and Kaifa list 1)
+    short_kind: str | None
+    #: raw value = physical value x 10**decimals
+    current_decimals: int
+    voltage_decimals: int
+    energy_wh_per_unit: int
+    #: 8N1 = 10 bits per character on the wire, 8E1 = 11
+    bits_per_char: int
+    meter_id_prefix: str
+    #: meter type by (phases, three_wire)
+    meter_types: dict[tuple[int, bool], str]
+    #: what a 3-wire (IT grid) meter does with the object of phase 2: "omit" its current
+    #: (Aidon) or send its voltage as 0 (Kaifa)
+    three_wire_quirk: str
+
+    @property
+    def lists(self) -> tuple[str, ...]:
+        kinds = (INSTANTANEOUS, HOURLY)
+        return (self.short_kind, *kinds) if self.short_kind else kinds
+
+
+KAMSTRUP = BrandSpec(
+    key="kamstrup",
+    manufacturer="Kamstrup",
+    slot_ms=10_000,
+    medium_every=1,
+    hourly_offset_ms=5_000,
+    hourly_replaces=False,
+    short_kind=None,
+    current_decimals=2,
+    voltage_decimals=0,
+    energy_wh_per_unit=10,
+    bits_per_char=10,
+    meter_id_prefix="57065672",
+    meter_types={
+        (3, False): "6841131BN243101040",
+        (3, True): "6841121BN243101040",
+        (1, False): "6861111BN242101040",
+    },
+    three_wire_quirk="none",
+)
+AIDON = BrandSpec(
+    key="aidon",
+    manufacturer="Aidon",
+    slot_ms=2_500,
+    medium_every=4,
+    hourly_offset_ms=10_000,
+    hourly_replaces=True,
+    short_kind=POWER_ONLY,
+    current_decimals=1,
+    voltage_decimals=1,
+    energy_wh_per_unit=10,
+    bits_per_char=11,
+    meter_id_prefix="7359992",
+    meter_types={(3, False): "6534", (3, True): "6525", (1, False): "6515"},
+    three_wire_quirk="omit-current-l2",
+)
+KAIFA = BrandSpec(
+    key="kaifa",
+    manufacturer="Kaifa",
+    slot_ms=2_000,
+    medium_every=5,
+    hourly_offset_ms=10_000,
+    hourly_replaces=True,
+    short_kind=POWER_ONLY,
+    current_decimals=3,
+    voltage_decimals=1,
+    energy_wh_per_unit=1,
+    bits_per_char=11,
+    meter_id_prefix="6970631",
+    meter_types={(3, False): "MA304H4", (3, True): "MA304H3E", (1, False): "MA105H2E"},
+    three_wire_quirk="zero-voltage-l2",
+)
+BRANDS: dict[str, BrandSpec] = {spec.key: spec for spec in (KAMSTRUP, AIDON, KAIFA)}
+
+
+HourSchedule = tuple[tuple[tuple[int, str], ...], ...]
+
+
+def hour_schedule(spec: BrandSpec, hourly_offset_ms: int) -> HourSchedule:
+    """Per slot of an hour, the pushes ``(offset_ms, list_kind)`` made in it, in order."""
+    slots = _MS_PER_HOUR // spec.slot_ms
+    if not 0 <= hourly_offset_ms < 60_000:
+        raise ValueError("the hourly list must come within the first minute of the hour")
+    hourly_slot = hourly_offset_ms // spec.slot_ms
+    if spec.hourly_replaces and (
+        hourly_offset_ms % (spec.slot_ms * spec.medium_every) != 0 or hourly_slot == 0
+    ):
+        raise ValueError(
+            f"{spec.manufacturer}: the hourly list replaces a {spec.slot_ms * spec.medium_every}"
+            " ms push, so its offset must be a non-zero multiple of that"
+        )
+    schedule: list[tuple[tuple[int, str], ...]] = []
+    for slot in range(slots):
+        at = slot * spec.slot_ms
+        pushes: list[tuple[int, str]] = []
+        if spec.hourly_replaces and slot == hourly_slot:
+            pushes.append((at, HOURLY))
+        elif slot % spec.medium_every == 0:
+            pushes.append((at, INSTANTANEOUS))
+        else:
+            assert spec.short_kind is not None
+            pushes.append((at, spec.short_kind))
+        if not spec.hourly_replaces and slot == hourly_slot:
+            pushes.append((hourly_offset_ms, HOURLY))  # after list 1 when they share a second
+        schedule.append(tuple(pushes))
+    return tuple(schedule)
+
+
+class Sample(NamedTuple):
+    """One slot's measurements as raw integers in the brand's resolution (None: no such phase)."""
+
+    p_import: int
+    p_export: int
+    q_import: int
+    q_export: int
+    i_l1: int
+    i_l2: int | None
+    i_l3: int | None
+    u_l1: int
+    u_l2: int | None
+    u_l3: int | None
+
+
+class Registers(NamedTuple):
+    """Cumulative registers in register units (Kamstrup/Aidon 10 Wh, Kaifa 1 Wh)."""
+
+    active_import: int
+    active_export: int
+    reactive_import: int
+    reactive_export: int
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One message the meter pushes: when (UTC), which list, and what it carries."""
+
+    at: datetime
+    list_kind: str
+    sample: Sample
+    registers: Registers | None = None
+
+
+@dataclass
+class MeterModel:
+    """A meter on the wall: its load, registers and push schedule.
+
+    ``extra_import_w`` adds load on top of the profile from the next slot on (the control
+    interface sets it). Registers go on counting whether or not anyone receives the pushes.
+    """
+
+    spec: BrandSpec
+    load: HouseholdLoad
+    phases: int = 3
+    three_wire: bool = False
+    hourly_offset_ms: int | None = None
+    initial_registers: Registers = field(default_factory=lambda: Registers(0, 0, 0, 0))
+    extra_import_w: float = 0.0
+    _schedule: HourSchedule = field(init=False, repr=False)
+    _accumulated: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.phases not in (1, 3):
+            raise ValueError(f"phases must be 1 or 3, not {self.phases!r}")
+        if self.three_wire and self.phases != 3:
+            raise ValueError("a 3-wire meter has 3 phases")
+        if self.load.phases != self.phases:
+            raise ValueError("the load profile and the meter must have the same number of phases")
+        if self.hourly_offset_ms is None:
+            self.hourly_offset_ms = self.spec.hourly_offset_ms
+        self._schedule = hour_schedule(self.spec, self.hourly_offset_ms)
+        unit = self.unit_w_ms
+        self._accumulated = [value * unit for value in self.initial_registers]
+
+    @property
+    def unit_w_ms(self) -> int:
+        """One register unit in W x ms (10 Wh = 36,000,000 W ms)."""
+        return self.spec.energy_wh_per_unit * 3600 * 1000
+
+    @property
+    def meter_type(self) -> str:
+        return self.spec.meter_types[(self.phases, self.three_wire)]
+
+    @property
+    def registers(self) -> Registers:
+        unit = self.unit_w_ms
+        a, b, c, d = self._accumulated
+        return Registers(a // unit, b // unit, c // unit, d // unit)
+
+    def pushes(self, start: datetime, end: datetime | None = None) -> Iterator[Push]:
+        """Every push at or after ``start`` and before ``end`` (aware datetimes; no end: forever).
+
+        Slots from ``start`` on are integrated into the registers as they are generated; a
+        model runs forward only, so call this once per meter.
+        """
+        if start.tzinfo is None or (end is not None and end.tzinfo is None):
+            raise ValueError("start and end must be timezone-aware")
+        start = start.astimezone(UTC)
+        hour_start = start.replace(minute=0, second=0, microsecond=0)
+        slot_ms = self.spec.slot_ms
+        first_slot = math.ceil((start - hour_start) / timedelta(milliseconds=slot_ms))
+        while end is None or hour_start < end:
+            hour_registers = self.registers
+            yield from self._hour(hour_start, first_slot, start, end, hour_registers)
+            hour_start += timedelta(hours=1)
+            first_slot = 0
+
+    def _hour(
+        self,
+        hour_start: datetime,
+        first_slot: int,
+        start: datetime,
+        end: datetime | None,
+        hour_registers: Registers,
+    ) -> Iterator[Push]:
+        spec = self.spec
+        slots = len(self._schedule)
+        if first_slot >= slots:
+            return
+        load = self.load.hour(hour_start, spec.slot_ms / 1000, slots)
+        samples = self._samples(load, first_slot)
+        accumulated = self._accumulated
+        slot_ms = spec.slot_ms
+        schedule = self._schedule
+        ms = timedelta(milliseconds=1)
+        for slot, sample in enumerate(samples, start=first_slot):
+            for offset_ms, kind in schedule[slot]:
+                at = hour_start + offset_ms * ms
+                if at < start:
+                    continue
+                if end is not None and at >= end:
+                    return
+                yield Push(at, kind, sample, hour_registers if kind == HOURLY else None)
+            # The slot's power holds until the next slot: integrate it once it has been pushed.
+            accumulated[0] += sample.p_import * slot_ms
+            accumulated[1] += sample.p_export * slot_ms
+            accumulated[2] += sample.q_import * slot_ms
+            accumulated[3] += sample.q_export * slot_ms
+
+    def _samples(self, load: HourLoad, first_slot: int) -> Iterator[Sample]:
+        """Raw samples for the slots of an hour, with the extra load read at each slot."""
+        spec = self.spec
+        i_scale = 10**spec.current_decimals
+        u_scale = 10**spec.voltage_decimals
+        hypot = math.hypot
+        n = self.phases
+        if n == 1:
+            (p1,), (q1,), (u1,) = load.active_w, load.reactive_var, load.voltage_v
+            for k in range(first_slot, len(p1)):
+                p = p1[k] + self.extra_import_w
+                q = q1[k]
+                u = u1[k]
+                pw = round(p)
+                qv = round(q)
+                yield Sample(
+                    pw if pw > 0 else 0,
+                    -pw if pw < 0 else 0,
+                    qv if qv > 0 else 0,
+                    -qv if qv < 0 else 0,
+                    round(hypot(p, q) / u * i_scale),
+                    None,
+                    None,
+                    round(u * u_scale),
+                    None,
+                    None,
+                )
+            return
+        pa, pb, pc = load.active_w
+        qa, qb, qc = load.reactive_var
+        ua, ub, uc = load.voltage_v
+        zero_u2 = self.three_wire and spec.three_wire_quirk == "zero-voltage-l2"
+        for k in range(first_slot, len(pa)):
+            extra = self.extra_import_w / 3
+            p1, p2, p3 = pa[k] + extra, pb[k] + extra, pc[k] + extra
+            q1, q2, q3 = qa[k], qb[k], qc[k]
+            u1, u2, u3 = ua[k], ub[k], uc[k]
+            pw = round(p1 + p2 + p3)
+            qv = round(q1 + q2 + q3)
+            yield Sample(
+                pw if pw > 0 else 0,
+                -pw if pw < 0 else 0,
+                qv if qv > 0 else 0,
+                -qv if qv < 0 else 0,
+                round(hypot(p1, q1) / u1 * i_scale),
+                round(hypot(p2, q2) / u2 * i_scale),
+                round(hypot(p3, q3) / u3 * i_scale),
+                round(u1 * u_scale),
+                0 if zero_u2 else round(u2 * u_scale),
+                round(u3 * u_scale),
+            )
+
+    def values(self, push: Push) -> dict[str, float | int]:
+        """The push's values as decode-contract keys in physical units (what the encoder takes)."""
+        sample = push.sample
+        if push.list_kind == POWER_ONLY:
+            return {"active_power_import_w": sample.p_import}
+        i_scale = 10**self.spec.current_decimals
+        u_scale = 10**self.spec.voltage_decimals
+        values: dict[str, float | int] = {
+            "active_power_import_w": sample.p_import,
+            "active_power_export_w": sample.p_export,
+            "reactive_power_import_var": sample.q_import,
+            "reactive_power_export_var": sample.q_export,
+        }
+        currents = (sample.i_l1, sample.i_l2, sample.i_l3)
+        voltages = (sample.u_l1, sample.u_l2, sample.u_l3)
+        for phase in range(self.phases):
+            current, voltage = currents[phase], voltages[phase]
+            assert current is not None and voltage is not None
+            values[f"current_l{phase + 1}_a"] = current / i_scale if i_scale > 1 else current
+            values[f"voltage_l{phase + 1}_v"] = voltage / u_scale if u_scale > 1 else voltage
+        if self.three_wire and self.spec.three_wire_quirk == "omit-current-l2":
+            del values["current_l2_a"]
+        if push.registers is not None:
+            per_kwh = 1000 // self.spec.energy_wh_per_unit
+            registers = push.registers
+            values["active_energy_import_kwh"] = registers.active_import / per_kwh
+            values["active_energy_export_kwh"] = registers.active_export / per_kwh
+            values["reactive_energy_import_kvarh"] = registers.reactive_import / per_kwh
+            values["reactive_energy_export_kvarh"] = registers.reactive_export / per_kwh
+        return values
