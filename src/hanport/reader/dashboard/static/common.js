@@ -105,6 +105,18 @@ const hanport = (() => {
     l3: "#5f3dc4",
   };
 
+  // Time axes of wall-clock seconds: 24-hour "HH:MM", with the date where the day changes.
+  const pad = (n) => String(n).padStart(2, "0");
+  function wallLabel(ts, withDate) {
+    const d = new Date(ts * 1000);
+    const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    return withDate ? `${pad(d.getUTCDate())}.${pad(d.getUTCMonth() + 1)} ${time}` : time;
+  }
+  const timeAxis = () => ({
+    values: (_u, ticks) => ticks.map((ts, i) => wallLabel(ts, i > 0 && Math.floor(ts / 86400) !== Math.floor(ticks[i - 1] / 86400))),
+  });
+  const timeSeries = () => ({ label: T.time, value: (_u, ts) => (ts == null ? "–" : wallLabel(ts, true)) });
+
   function chartSize(element, height) {
     return { width: Math.max(element.clientWidth, 240), height };
   }
@@ -128,11 +140,11 @@ const hanport = (() => {
   }
 
   // Import up, export down (as negative values) over categorical buckets 0..n-1 labelled `labels`.
-  function barChart(element, labels, importValues, exportValues, previousImport = null) {
+  function barChart(element, labels, importValues, exportValues, previousImport = null, xLabel = T.hour) {
     const xs = labels.map((_, i) => i);
     const bars = uPlot.paths.bars({ size: [0.8, 48], align: 0 });
     const series = [
-      {},
+      { label: xLabel, value: (_u, i) => (i == null ? "–" : labels[i]) },
       { label: T.import, stroke: COLORS.import, fill: `${COLORS.import}cc`, paths: bars, points: { show: false },
         value: (_u, v) => kwh(v) },
       { label: T.export, stroke: COLORS.export, fill: `${COLORS.export}cc`, paths: bars, points: { show: false },
@@ -181,5 +193,5 @@ const hanport = (() => {
   }
 
   return { T, LANG, LOCALE, TODAY, fmt, power, kwh, wallSeconds, wallTime, api, csvUrl, chooseMeter, COLORS,
-    makeChart, barChart, setText, showError, settle, report, ready };
+    makeChart, barChart, timeAxis, timeSeries, setText, showError, settle, report, ready };
 })();

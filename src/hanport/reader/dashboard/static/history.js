@@ -79,7 +79,7 @@
     const previous = bucket(previousRows);
     const chartElement = document.getElementById("history-chart");
     chartElement.dataset.previousLabel = h.T[`compare_${view}`];
-    h.barChart(chartElement, labels, current.imports, current.exports, previous.imports);
+    h.barChart(chartElement, labels, current.imports, current.exports, previous.imports, h.T[{ day: "hour", month: "day", year: "month" }[view]]);
 
     const totals = [sum(current.imports), sum(current.exports), sum(previous.imports), sum(previous.exports)];
     h.setText("total-import", h.fmt(totals[0], 2));
@@ -113,13 +113,13 @@
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true, range: [h.wallSeconds(at(start)), h.wallSeconds(at(end))] } },
       series: [
-        {},
+        h.timeSeries(),
         ...present.map((field) => {
           const phase = field.slice(8, 10);
           return { label: phase.toUpperCase(), stroke: h.COLORS[phase], width: 1.5, value: (_u, v) => `${h.fmt(v, 1)} V` };
         }),
       ],
-      axes: [{}, { values: (_u, ticks) => ticks.map((v) => `${h.fmt(v)} V`), size: 60 }],
+      axes: [h.timeAxis(), { values: (_u, ticks) => ticks.map((v) => `${h.fmt(v)} V`), size: 60 }],
     }, data);
   }
 

@@ -29,11 +29,11 @@
     height: 180,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
     series: [
-      {},
+      h.timeSeries(),
       { label: h.T.import, stroke: h.COLORS.import, width: 2, fill: `${h.COLORS.import}22`, value: (_u, v) => h.power(v) },
       { label: h.T.export, stroke: h.COLORS.export, width: 2, fill: `${h.COLORS.export}22`, value: (_u, v) => h.power(v) },
     ],
-    axes: [{}, { values: (_u, ticks) => ticks.map((v) => h.fmt(v)), size: 60 }],
+    axes: [h.timeAxis(), { values: (_u, ticks) => ticks.map((v) => h.fmt(v)), size: 60 }],
   }, recent);
 
   function addRecent(reading) {
@@ -78,6 +78,9 @@
         imported === undefined ? "–" : h.power(imported - (exported ?? 0));
       row.hidden = voltage === undefined && current === undefined && imported === undefined;
     }
+    // Many lists carry no per-phase power (Kamstrup list 1): then the column is left out.
+    const perPhasePower = ["l1", "l2", "l3"].some((phase) => `active_power_import_${phase}_w` in reading);
+    for (const cell of document.querySelectorAll(".phases .w")) cell.hidden = !perPhasePower;
     if ("this_hour_kwh" in reading) h.setText("this-hour-kwh", h.kwh(reading.this_hour_kwh, 3));
     if ("this_hour_projection_kwh" in reading) {
       h.setText("this-hour-projection", h.kwh(reading.this_hour_projection_kwh, 2));
