@@ -1,0 +1,16 @@
+"""Alembic environment: the engine comes from hanport.portal.db.engine.migrate()."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from hanport.portal.db.schema import metadata
+
+engine = context.config.attributes["engine"]
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    context.run_migrations()

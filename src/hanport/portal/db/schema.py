@@ -1,0 +1,289 @@
+"""Tables of the port service (SQLAlchemy Core). Migrations in hanport/portal/db/migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = ["metadata"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(8), nullable=False, default="person"),
+    Column("display_name", String(200), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("mobile", String(32)),
+    Column("lang", String(2), nullable=False, default="nb"),
+    Column("role", String(16), nullable=False, default="customer"),
+    # subject from the identity provider (e-mail code today, ID-porten `sub` later); no national id
+    Column("idp_subject", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+metering_points = Table(
+    "metering_points",
+    metadata,
+    Column("id", String(18), primary_key=True),
+    Column("street", String(200), nullable=False),
+    Column("postcode", String(4), nullable=False),
+    Column("city", String(100), nullable=False),
+    Column("grid_area", String(64), nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    CheckConstraint("length(id) = 18", name="gsrn_length"),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("meter_id", String(32), nullable=False, unique=True),  # as the HAN stream reports it
+    Column("serial", String(32), nullable=False),
+    Column("manufacturer", String(32), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("han_capable", Boolean, nullable=False, default=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False, index=True),
+    Column("installed_from", Date, nullable=False),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("party_id", ForeignKey("parties.id"), nullable=False, index=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False, index=True),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date),  # exclusive; None = open-ended
+)
+
+port_states = Table(
+    "port_states",
+    metadata,
+    Column("metering_point_id", ForeignKey("metering_points.id"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("verified_at", UTCDateTime()),
+    Column("push_seen", Boolean, nullable=False, default=False),
+    Column("last_order_id", Integer),
+)
+
+terms_versions = Table(
+    "terms_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(16), nullable=False, unique=True),
+    Column("text_nb", Text, nullable=False),
+    Column("text_en", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("effective_from", UTCDateTime(), nullable=False),
+    Column("change_summary", Text, nullable=False, default=""),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False, index=True),
+    Column("meter_id", ForeignKey("meters.id"), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("state", String(24), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("requested_by", ForeignKey("parties.id")),  # None = the system (customer change)
+    Column("on_behalf_of", ForeignKey("parties.id")),
+    Column("proxy_id", ForeignKey("proxies.id")),
+    Column("terms_version_id", ForeignKey("terms_versions.id")),
+    Column("terms_accepted_at", UTCDateTime()),
+    Column("declaration", String(24)),
+    Column("module_option", String(8)),
+    Column("contact_email", String(254), nullable=False),
+    Column("lang", String(2), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), index=True),
+    Column("command_sent_at", UTCDateTime()),
+    Column("verified_at", UTCDateTime()),
+    Column("completed_at", UTCDateTime()),
+    Column("push_seen", Boolean, nullable=False, default=False),
+    Column("failure_cause", String(64)),
+    Column("sla_due_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, index=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("from_state", String(24)),
+    Column("to_state", String(24), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+headend_commands = Table(
+    "headend_commands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, index=True),
+    Column("op", String(16), nullable=False),  # set_open, set_closed, read_port
+    Column("at", UTCDateTime(), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("method", String(8), nullable=False),  # post | pickup
+    Column("state", String(16), nullable=False),  # requested | shipped | delivered | picked_up
+    Column("tracking_ref", String(64)),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+proxies = Table(
+    "proxies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("principal_id", ForeignKey("parties.id"), nullable=False, index=True),
+    Column("agent_id", ForeignKey("parties.id"), nullable=False, index=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=False),  # mandatory expiry (exclusive)
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Column("revoked_by", String(64)),
+    Column("revoke_reason", String(64)),
+)
+
+customer_changes = Table(
+    "customer_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False),
+    Column("old_party_id", ForeignKey("parties.id"), nullable=False),
+    Column("new_party_id", ForeignKey("parties.id")),  # None = move-out without move-in
+    Column("effective_date", Date, nullable=False),
+    Column("registered_by", String(64), nullable=False),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("handled_at", UTCDateTime()),  # contracts, proxies and notices done
+    Column("port_closed_at", UTCDateTime()),  # closing order placed (or port already closed)
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("to_addr", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("template", String(32), nullable=False),
+    Column("order_id", ForeignKey("orders.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", UTCDateTime()),
+    Column("last_error", Text),
+    Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("data_json", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the head of the audit chain. Writers lock it so the chain stays linear.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+signin_codes = Table(
+    "signin_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", UTCDateTime()),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("party_id", ForeignKey("parties.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    UniqueConstraint("token_hash"),
+)

@@ -1,0 +1,104 @@
+"""Plain values of the port service. Pure: no I/O, no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+__all__ = [
+    "Action",
+    "Actor",
+    "ModuleOption",
+    "Operation",
+    "PortState",
+    "ProxyScope",
+    "Role",
+    "SecurityDeclaration",
+]
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+class Action(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class PortState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    OPENING = "opening"
+    CLOSING = "closing"
+    UNKNOWN = "unknown"
+
+
+class ProxyScope(StrEnum):
+    VIEW = "view"  #: see metering points, port state and orders
+    ACT = "act"  #: view + order open/close
+
+
+class SecurityDeclaration(StrEnum):
+    """Where the meter is, so that the unencrypted stream is physically secured (NVE 70/2018)."""
+
+    INSIDE_HOME = "inside_home"
+    LOCKED_CABINET = "locked_cabinet"
+    LOCKED_ROOM = "locked_room"
+    SHARED_LOCKED_ROOM = "shared_locked_room"
+
+
+class ModuleOption(StrEnum):
+    HAVE = "have"
+    POST = "post"
+    PICKUP = "pickup"
+
+
+class Operation(StrEnum):
+    """Everything a person can do to a metering point; the authorisation matrix covers each."""
+
+    VIEW = "view"  #: metering point, port state, orders
+    ORDER = "order"  #: order open or close, cancel own order
+    MANAGE_PROXIES = "manage_proxies"  #: invite or revoke proxies
+    OVERRIDE = "override"  #: back-office override of an order
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a signed-in person (customer or staff) or the system itself."""
+
+    party_id: int | None
+    role: Role
+    display_name: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role is Role.STAFF
+
+    @property
+    def label(self) -> str:
+        return "system" if self.party_id is None else f"party:{self.party_id}"
+
+
+SYSTEM = Actor(party_id=None, role=Role.STAFF, display_name="system")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str  #: short machine reason: holder, proxy, staff, not_holder, proxy_expired …
+    proxy_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyFacts:
+    id: int
+    principal_id: int
+    agent_id: int
+    metering_point_id: str
+    scope: ProxyScope
+    valid_from: date
+    valid_to: date
+    revoked_at: datetime | None

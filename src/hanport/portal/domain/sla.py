@@ -1,0 +1,48 @@
+"""SLA clock on Norwegian working days (RME's guideline: open within three working days)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+__all__ = ["OSLO", "REGULATOR_WORKING_DAYS", "add_working_days", "is_working_day", "sla_due"]
+
+OSLO = ZoneInfo("Europe/Oslo")
+REGULATOR_WORKING_DAYS = 3
+
+
+@lru_cache(maxsize=64)
+def _norwegian_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("NO", years=year))
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a Norwegian public holiday (Sundays count as holidays too)."""
+    return day.weekday() < 5 and day not in _norwegian_holidays(day.year)
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """The moment `days` working days after `start` (local Oslo time).
+
+    A request on a non-working day starts counting at the next working day, so an order on
+    Saturday is due at the end of the third working day after it.
+    """
+    local = start.astimezone(OSLO)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            counted += 1
+    if is_working_day(local.date()):
+        return datetime.combine(day, local.time(), OSLO)
+    # counting starts on the next working day, so the whole of the last day is allowed
+    return datetime.combine(day, time(23, 59, 59), OSLO)
+
+
+def sla_due(submitted_at: datetime) -> datetime:
+    """When an order submitted at `submitted_at` breaches the regulator's guideline."""
+    return add_working_days(submitted_at, REGULATOR_WORKING_DAYS)

@@ -1,0 +1,339 @@
+"""Background jobs: order execution against the head-end, e-mail outbox, customer changes.
+
+Each job does a capped amount of work per run and is safe to run again. The order runner
+claims an order by moving its `next_attempt_at` forward before calling the head-end, so a
+second runner (or a crash) never sends the same command twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from hanport.portal.db.schema import headend_commands, meters, orders
+from hanport.portal.domain.model import Action, PortState
+from hanport.portal.domain.order_states import OrderEvent, OrderState
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import moves, notify
+from hanport.portal.services.headend import (
+    HeadEnd,
+    HeadEndError,
+    HeadEndUnavailable,
+    PortReadback,
+    UnknownMeter,
+)
+from hanport.portal.services.orders import _set_port, apply_event, contact_mail
+from hanport.portal.services.tx import transaction, utcnow
+
+__all__ = ["JobRunner", "JobSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    max_attempts: int = 5  #: head-end attempts before escalation to customer service
+    backoff_base_s: float = 30.0  #: first retry delay; doubles per attempt
+    backoff_max_s: float = 1800.0
+    poll_s: float = 2.0  #: read-back polling interval after a command
+    push_wait_s: float = 30.0  #: how long to wait for a push after opening before completing
+    lease_s: float = 60.0  #: how long a claimed order is held by one runner
+    tick_s: float = 1.0  #: loop interval
+
+
+ACTIVE = [OrderState.VALIDATED.value, OrderState.RETRYING.value, OrderState.COMMAND_SENT.value]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        headend: HeadEnd,
+        mailer: notify.Mailer | None,
+        settings: JobSettings | None = None,
+    ) -> None:
+        self.engine = engine
+        self.headend = headend
+        self.mailer = mailer
+        self.settings = settings or JobSettings()
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(
+            seconds=min(
+                self.settings.backoff_max_s,
+                self.settings.backoff_base_s * 2 ** max(0, attempts - 1),
+            )
+        )
+
+    # -- orders ------------------------------------------------------------------------------
+    def _claim_due(self, now: datetime, limit: int) -> list[Any]:
+        lease = now + timedelta(seconds=self.settings.lease_s)
+        claimed = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(orders.c.id, orders.c.next_attempt_at)
+                .where(orders.c.state.in_(ACTIVE), orders.c.next_attempt_at <= now)
+                .order_by(orders.c.next_attempt_at)
+                .limit(limit)
+            ).all()
+            for row in rows:
+                done = conn.execute(
+                    update(orders)
+                    .where(orders.c.id == row.id, orders.c.next_attempt_at == row.next_attempt_at)
+                    .values(next_attempt_at=lease)
+                ).rowcount
+                if done == 1:
+                    claimed.append(row.id)
+        return claimed
+
+    def _load(self, order_id: int) -> tuple[Any, str]:
+        with self.engine.connect() as conn:
+            order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            meter = conn.execute(
+                select(meters.c.meter_id).where(meters.c.id == order.meter_id)
+            ).one()
+        return order, meter.meter_id
+
+    async def run_orders(self, limit: int = 50) -> int:
+        """Advance every due order by one step; returns how many were handled."""
+        claimed = await asyncio.to_thread(self._claim_due, utcnow(), limit)
+        for order_id in claimed:
+            try:
+                await self._step(order_id)
+            except Exception:
+                # keep the runner alive; the lease expires and the order is tried again
+                log.exception("order %s: step failed", order_id)
+        return len(claimed)
+
+    async def _step(self, order_id: int) -> None:
+        order, meter_id = await asyncio.to_thread(self._load, order_id)
+        target = "open" if order.action == Action.OPEN else "closed"
+        state = OrderState(order.state)
+        if state in (OrderState.VALIDATED, OrderState.RETRYING):
+            try:
+                readback: PortReadback | Exception = await self.headend.set_port(meter_id, target)
+            except HeadEndError as exc:
+                readback = exc
+            await asyncio.to_thread(self._after_command, order_id, target, readback)
+        elif state is OrderState.COMMAND_SENT:
+            try:
+                readback = await self.headend.read_port(meter_id)
+            except HeadEndError as exc:
+                readback = exc
+            await asyncio.to_thread(self._after_readback, order_id, target, readback)
+
+    def _log_command(
+        self, conn: Any, order_id: int, op: str, now: datetime, result: PortReadback | Exception
+    ) -> None:
+        ok = not isinstance(result, Exception)
+        detail = (
+            f"port={result.port} pushes_since_change={result.pushes_since_change}"
+            if isinstance(result, PortReadback)
+            else str(result)
+        )
+        conn.execute(
+            headend_commands.insert().values(
+                order_id=order_id, op=op, at=now, ok=ok, detail=detail[:500]
+            )
+        )
+
+    def _after_command(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
+        with transaction(self.engine) as tx:
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            if OrderState(order.state) not in (OrderState.VALIDATED, OrderState.RETRYING):
+                return  # cancelled or overridden meanwhile
+            self._log_command(tx.conn, order_id, f"set_{target}", tx.now, result)
+            tx.audit(
+                "system",
+                "headend.set_port",
+                "order",
+                order_id,
+                port=target,
+                ok=not isinstance(result, Exception),
+                detail=str(result)[:200],
+            )
+            if isinstance(result, PortReadback):
+                apply_event(
+                    tx,
+                    order,
+                    OrderEvent.COMMAND_OK,
+                    "system",
+                    note=f"head-end accepted: port {result.port}",
+                    command_sent_at=tx.now,
+                    next_attempt_at=tx.now + timedelta(seconds=self.settings.poll_s),
+                )
+                return
+            self._failed_attempt(tx, order, result)
+
+    def _failed_attempt(self, tx: Any, order: Any, error: Exception) -> None:
+        attempts = order.attempts + 1
+        if isinstance(error, UnknownMeter):
+            cause = "meter_unknown_in_headend"
+        elif isinstance(error, HeadEndUnavailable):
+            cause = "meter_no_answer"
+        else:
+            cause = "headend_error"
+        state = OrderState(order.state)
+        if attempts >= self.settings.max_attempts or isinstance(error, UnknownMeter):
+            if state is not OrderState.RETRYING:
+                # record the failed attempt first, so the timeline shows it
+                first = (
+                    OrderEvent.READBACK_NO_ANSWER
+                    if state is OrderState.COMMAND_SENT
+                    else OrderEvent.NO_ANSWER
+                )
+                apply_event(tx, order, first, "system", note=str(error)[:200], attempts=attempts)
+                order = tx.conn.execute(select(orders).where(orders.c.id == order.id)).one()
+            apply_event(
+                tx,
+                order,
+                OrderEvent.GIVE_UP,
+                "system",
+                note=f"{cause} after {attempts} attempts; handed to customer service",
+                attempts=attempts,
+                failure_cause=cause,
+                next_attempt_at=None,
+            )
+            contact_mail(tx, order, "escalated")
+            return
+        delay = self.backoff(attempts)
+        event = (
+            OrderEvent.READBACK_NO_ANSWER
+            if state is OrderState.COMMAND_SENT
+            else OrderEvent.NO_ANSWER
+        )
+        apply_event(
+            tx,
+            order,
+            event,
+            "system",
+            note=f"{error}; attempt {attempts}, next in {delay.total_seconds():.0f} s",
+            attempts=attempts,
+            failure_cause=cause,
+            next_attempt_at=tx.now + delay,
+        )
+
+    def _after_readback(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
+        with transaction(self.engine) as tx:
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            if OrderState(order.state) is not OrderState.COMMAND_SENT:
+                return
+            self._log_command(tx.conn, order_id, "read_port", tx.now, result)
+            if isinstance(result, Exception):
+                tx.audit(
+                    "system",
+                    "headend.read_port",
+                    "order",
+                    order_id,
+                    ok=False,
+                    detail=str(result)[:200],
+                )
+                self._failed_attempt(tx, order, result)
+                return
+            if result.port != target:
+                tx.audit(
+                    "system",
+                    "headend.read_port",
+                    "order",
+                    order_id,
+                    ok=True,
+                    port=result.port,
+                    expected=target,
+                )
+                apply_event(
+                    tx,
+                    order,
+                    OrderEvent.READBACK_MISMATCH,
+                    "system",
+                    note=f"read back {result.port}, expected {target}; sending again",
+                    attempts=order.attempts + 1,
+                    next_attempt_at=tx.now,
+                )
+                return
+            push_seen = result.pushes_since_change > 0
+            waited = (tx.now - order.command_sent_at).total_seconds()
+            if target == "open" and not push_seen and waited < self.settings.push_wait_s:
+                # port reads open; wait a little for the first push before calling it done
+                tx.conn.execute(
+                    update(orders)
+                    .where(orders.c.id == order_id)
+                    .values(next_attempt_at=tx.now + timedelta(seconds=self.settings.poll_s))
+                )
+                return
+            tx.audit(
+                "system",
+                "headend.read_port",
+                "order",
+                order_id,
+                ok=True,
+                port=result.port,
+                pushes_since_change=result.pushes_since_change,
+            )
+            note = (
+                f"read back {result.port}; {result.pushes_since_change} push(es) seen"
+                if target == "open"
+                else f"read back {result.port}"
+            )
+            if target == "open" and not push_seen:
+                note += f"; no push within {self.settings.push_wait_s:.0f} s (unverified push)"
+            apply_event(
+                tx,
+                order,
+                OrderEvent.READBACK_OK,
+                "system",
+                note=note,
+                verified_at=tx.now,
+                push_seen=push_seen,
+            )
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            apply_event(
+                tx,
+                order,
+                OrderEvent.CONFIRM,
+                "system",
+                note="customer notified",
+                completed_at=tx.now,
+                next_attempt_at=None,
+            )
+            _set_port(
+                tx.conn,
+                order.metering_point_id,
+                PortState.OPEN if target == "open" else PortState.CLOSED,
+                tx.now,
+                order_id,
+                push_seen=push_seen,
+                verified=True,
+            )
+            push_nb = push_en = ""
+            if target == "open" and push_seen:
+                push_nb = " og sett at den sender data"
+                push_en = " and seen it send data"
+            contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
+
+    # -- others ------------------------------------------------------------------------------
+    async def run_outbox(self) -> int:
+        if self.mailer is None:
+            return 0
+        return await notify.send_pending(self.engine, self.mailer)
+
+    async def run_customer_changes(self) -> int:
+        today = utcnow().astimezone(OSLO).date()
+        return await asyncio.to_thread(moves.apply_due_changes, self.engine, today)
+
+    async def run_once(self) -> None:
+        await self.run_customer_changes()
+        await self.run_orders()
+        await self.run_outbox()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("job run failed; trying again")
+            await asyncio.sleep(self.settings.tick_s)

@@ -1,0 +1,203 @@
+"""Seed data for a demo grid area: customers, staff, metering points, meters, terms.
+
+`DEMO_METERS` is also written as a fleet file the meter emulator loads (`write_fleet_toml`),
+so the portal's meters and the emulated fleet carry the same meter ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Engine, select
+
+from hanport.portal.db.schema import contracts, metering_points, meters, parties, port_states
+from hanport.portal.domain.gsrn import make_gsrn
+from hanport.portal.services.terms import publish_terms
+from hanport.portal.services.tx import transaction, utcnow
+
+__all__ = ["DEMO_METERS", "DEMO_PARTIES", "DemoMeter", "seed_demo"]
+
+GRID_AREA = "Demo nett – Sunnfjord"
+STAFF_EMAIL = "kundeservice@nettselskap.example"
+
+TERMS_NB = """Vilkår for bruk av HAN-porten (versjon {version})
+
+1. HAN-porten sender måledata fra din måler uten kryptering. Du bekrefter at måleren er fysisk
+   sikret: inne i boligen, i et låsbart skap eller rom, eller i et låst felles målerrom.
+2. Nettselskapet mottar ikke dataene fra HAN-porten. Du er selv ansvarlig for utstyr du kobler
+   til, og for hvem som får tilgang til dataene.
+3. Åpning og stenging er gratis. Du kan be om stenging når som helst.
+4. Porten stenges automatisk når kundeforholdet på målepunktet opphører.
+"""
+
+TERMS_EN = """Terms of use for the HAN port (version {version})
+
+1. The HAN port sends metering data from your meter unencrypted. You confirm that the meter is
+   physically secured: inside the home, in a lockable cabinet or room, or in a locked shared
+   meter room.
+2. The grid company does not receive the HAN data. You are responsible for the equipment you
+   connect and for who gets access to the data.
+3. Opening and closing are free of charge. You may ask for the port to be closed at any time.
+4. The port closes automatically when the contract on the metering point ends.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMeter:
+    serial: int  #: makes the metering-point id
+    meter_id: str  #: 16-digit GS1 id as the HAN stream reports it
+    manufacturer: str
+    model: str
+    phases: int
+    street: str
+    customer_email: str
+    han_capable: bool = True
+
+    @property
+    def metering_point_id(self) -> str:
+        return make_gsrn(self.serial)
+
+
+#: email -> (name, language, role)
+DEMO_PARTIES: dict[str, tuple[str, str, str]] = {
+    "ola@example.no": ("Ola Nordmann", "nb", "customer"),
+    "kari@example.no": ("Kari Nordmann", "nb", "customer"),
+    "emma@example.com": ("Emma Smith", "en", "customer"),
+    "per@example.no": ("Per Hansen", "nb", "customer"),
+    "ingrid@example.no": ("Ingrid Berg", "nb", "customer"),
+    STAFF_EMAIL: ("Kundeservice Demo", "nb", "staff"),
+}
+
+DEMO_METERS: tuple[DemoMeter, ...] = (
+    DemoMeter(
+        1, "5706567274389701", "Kamstrup", "6841121BN243101040", 3, "Storgata 1", "ola@example.no"
+    ),
+    DemoMeter(
+        2,
+        "5706567274389702",
+        "Kamstrup",
+        "6841121BN243101040",
+        3,
+        "Hytteveien 12",
+        "ola@example.no",
+    ),
+    DemoMeter(
+        3, "5706567274389703", "Kamstrup", "6841131BN243101040", 1, "Fjordgata 3", "kari@example.no"
+    ),
+    DemoMeter(
+        4,
+        "5706567274389704",
+        "Kamstrup",
+        "6841121BN243101040",
+        3,
+        "Elvebakken 4",
+        "emma@example.com",
+    ),
+    DemoMeter(
+        5, "5706567274389705", "Kamstrup", "6841121BN243101040", 3, "Skolevegen 5", "per@example.no"
+    ),
+    DemoMeter(
+        6,
+        "5706567274389706",
+        "Kamstrup",
+        "684112 (old firmware)",
+        3,
+        "Kaia 6",
+        "ingrid@example.no",
+        han_capable=False,
+    ),
+)
+
+
+def seed_demo(
+    engine: Engine, meters_: tuple[DemoMeter, ...] = DEMO_METERS, now: datetime | None = None
+) -> dict[str, int]:
+    """Insert the demo area if it is not there yet; returns {email: party id}. Idempotent."""
+    now = now or utcnow()
+    with transaction(engine, now) as tx:
+        conn = tx.conn
+        ids: dict[str, int] = {}
+        for email, (name, lang, role) in DEMO_PARTIES.items():
+            row = conn.execute(select(parties.c.id).where(parties.c.email == email)).first()
+            if row is None:
+                row_id = conn.execute(
+                    parties.insert().values(
+                        kind="person",
+                        display_name=name,
+                        email=email,
+                        lang=lang,
+                        role=role,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            else:
+                row_id = row.id
+            ids[email] = int(row_id)
+        since = date(2020, 1, 1)
+        for meter in meters_:
+            mpid = meter.metering_point_id
+            if (
+                conn.execute(
+                    select(metering_points.c.id).where(metering_points.c.id == mpid)
+                ).first()
+                is not None
+            ):
+                continue
+            conn.execute(
+                metering_points.insert().values(
+                    id=mpid,
+                    street=meter.street,
+                    postcode="6800",
+                    city="Førde",
+                    grid_area=GRID_AREA,
+                    status="active",
+                )
+            )
+            conn.execute(
+                meters.insert().values(
+                    meter_id=meter.meter_id,
+                    serial=meter.meter_id[-8:],
+                    manufacturer=meter.manufacturer,
+                    model=meter.model,
+                    han_capable=meter.han_capable,
+                    metering_point_id=mpid,
+                    installed_from=since,
+                )
+            )
+            if meter.customer_email not in ids:
+                ids[meter.customer_email] = int(
+                    conn.execute(
+                        parties.insert().values(
+                            kind="person",
+                            display_name=meter.customer_email.split("@")[0].title(),
+                            email=meter.customer_email,
+                            lang="nb",
+                            role="customer",
+                            created_at=now,
+                        )
+                    ).inserted_primary_key[0]
+                )  # type: ignore[index]
+            conn.execute(
+                contracts.insert().values(
+                    party_id=ids[meter.customer_email], metering_point_id=mpid, valid_from=since
+                )
+            )
+            conn.execute(
+                port_states.insert().values(
+                    metering_point_id=mpid, state="closed", since=now, push_seen=False
+                )
+            )
+        from hanport.portal.db.schema import terms_versions
+
+        if conn.execute(select(terms_versions.c.id)).first() is None:
+            publish_terms(
+                conn,
+                "1.0",
+                text_nb=TERMS_NB.format(version="1.0"),
+                text_en=TERMS_EN.format(version="1.0"),
+                effective_from=now - timedelta(days=365),
+                change_summary="Første versjon / First version",
+            )
+        tx.audit("system", "seed.demo", "grid_area", GRID_AREA, meters=len(meters_))
+    return ids

@@ -1,0 +1,111 @@
+"""Who may do what on a metering point: contract holder, proxy (by scope), customer service.
+
+Every read or write of an object tied to a metering point goes through `decide`, so changing an
+id in a URL reaches nothing the person is not entitled to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Connection, and_, or_, select
+
+from hanport.portal.db.schema import contracts, proxies
+from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
+
+__all__ = ["active_holder", "decide", "holds_contract", "viewable_points"]
+
+_HOLDER_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES}
+_STAFF_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES, Operation.OVERRIDE}
+
+
+def _contract_active(day: date):  # type: ignore[no-untyped-def]
+    return and_(
+        contracts.c.valid_from <= day,
+        or_(contracts.c.valid_to.is_(None), contracts.c.valid_to > day),
+    )
+
+
+def holds_contract(conn: Connection, party_id: int, mpid: str, day: date) -> bool:
+    row = conn.execute(
+        select(contracts.c.id).where(
+            contracts.c.party_id == party_id,
+            contracts.c.metering_point_id == mpid,
+            _contract_active(day),
+        )
+    ).first()
+    return row is not None
+
+
+def active_holder(conn: Connection, mpid: str, day: date) -> int | None:
+    row = conn.execute(
+        select(contracts.c.party_id).where(
+            contracts.c.metering_point_id == mpid, _contract_active(day)
+        )
+    ).first()
+    return None if row is None else int(row.party_id)
+
+
+def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day: date) -> Decision:
+    """Allow or refuse `operation` on `mpid` for `actor`, with the reason (for the audit log)."""
+    if actor.is_staff:
+        if operation in _STAFF_MAY:
+            return Decision(True, "staff")
+        return Decision(False, "not_allowed")
+    if operation is Operation.OVERRIDE or actor.party_id is None:
+        return Decision(False, "staff_only")
+    if holds_contract(conn, actor.party_id, mpid, day):
+        return Decision(operation in _HOLDER_MAY, "holder")
+    rows = conn.execute(
+        select(proxies)
+        .where(proxies.c.agent_id == actor.party_id, proxies.c.metering_point_id == mpid)
+        .order_by(proxies.c.id.desc())
+    ).all()
+    reason = "not_holder"
+    for proxy in rows:
+        if proxy.revoked_at is not None:
+            reason = "proxy_revoked"
+        elif day >= proxy.valid_to:
+            reason = "proxy_expired"
+        elif day < proxy.valid_from:
+            reason = "proxy_not_yet_valid"
+        elif not holds_contract(conn, proxy.principal_id, mpid, day):
+            # a proxy ends with the principal's contract
+            reason = "proxy_contract_ended"
+        elif operation is Operation.MANAGE_PROXIES:
+            return Decision(False, "holder_only", proxy.id)
+        elif operation is Operation.ORDER and proxy.scope != ProxyScope.ACT:
+            return Decision(False, "proxy_view_only", proxy.id)
+        else:
+            return Decision(True, "proxy", proxy.id)
+    return Decision(False, reason)
+
+
+def viewable_points(conn: Connection, actor: Actor, day: date) -> list[tuple[str, str, int | None]]:
+    """(metering point, how: holder|proxy-view|proxy-act, proxy id) the actor may see."""
+    if actor.party_id is None:
+        return []
+    found: dict[str, tuple[str, str, int | None]] = {}
+    for row in conn.execute(
+        select(contracts.c.metering_point_id).where(
+            contracts.c.party_id == actor.party_id, _contract_active(day)
+        )
+    ):
+        found[row.metering_point_id] = (row.metering_point_id, "holder", None)
+    for proxy in conn.execute(
+        select(proxies).where(
+            proxies.c.agent_id == actor.party_id,
+            proxies.c.revoked_at.is_(None),
+            proxies.c.valid_from <= day,
+            proxies.c.valid_to > day,
+        )
+    ):
+        if proxy.metering_point_id in found:
+            continue
+        if holds_contract(conn, proxy.principal_id, proxy.metering_point_id, day):
+            found[proxy.metering_point_id] = (
+                proxy.metering_point_id,
+                f"proxy-{proxy.scope}",
+                proxy.id,
+            )
+    return sorted(found.values())

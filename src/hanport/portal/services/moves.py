@@ -1,0 +1,195 @@
+"""Customer change (move-out / move-in) on a metering point.
+
+On the effective date the old contract ends, the old customer's proxies end, the port is closed
+by a system order if it was open or opening, the new contract starts, and both are notified.
+The port is never carried over to the new customer: they must accept the terms themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Engine, select, update
+
+from hanport.portal.db.schema import contracts, customer_changes, parties
+from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
+from hanport.portal.domain.model import SYSTEM, Actor, PortState
+from hanport.portal.services import authz, notify
+from hanport.portal.services.errors import Conflict, InvalidInput, Refused
+from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
+from hanport.portal.services.tx import transaction, utcnow
+
+__all__ = ["apply_due_changes", "register_customer_change"]
+
+
+def register_customer_change(
+    engine: Engine,
+    actor: Actor,
+    mpid: str,
+    *,
+    effective: str,
+    new_email: str = "",
+    new_name: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Record a move (from Elhub or typed in by customer service)."""
+    errors: dict[str, tuple[str, str]] = {}
+    try:
+        mpid = validate_gsrn(mpid)
+    except InvalidMeteringPointId as exc:
+        errors["metering_point_id"] = tuple(str(exc).split(" / ", 1))  # type: ignore[assignment]
+    try:
+        effective_date = date.fromisoformat(effective.strip())
+    except ValueError:
+        errors["effective_date"] = ("Oppgi dato som ÅÅÅÅ-MM-DD", "Give the date as YYYY-MM-DD")
+    email = valid_email(new_email) if new_email.strip() else None
+    if new_email.strip() and email is None:
+        errors["new_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
+    if email and not new_name.strip():
+        errors["new_name"] = ("Skriv navnet til ny kunde", "Enter the new customer's name")
+    if errors:
+        raise InvalidInput(errors)
+    if not actor.is_staff:
+        raise Refused("staff_only")
+    with transaction(engine, now) as tx:
+        old = authz.active_holder(tx.conn, mpid, effective_date)
+        if old is None:
+            raise Conflict(
+                "Målepunktet har ingen kunde på denne datoen",
+                "The metering point has no customer on that date",
+            )
+        new_id = party_by_email(tx.conn, email, new_name.strip(), "nb", tx.now) if email else None
+        if new_id == old:
+            raise InvalidInput(
+                {
+                    "new_email": (
+                        "Ny kunde er den samme som dagens",
+                        "The new customer is the current one",
+                    )
+                }
+            )
+        result = tx.conn.execute(
+            customer_changes.insert().values(
+                metering_point_id=mpid,
+                old_party_id=old,
+                new_party_id=new_id,
+                effective_date=effective_date,
+                registered_by=actor.label,
+                registered_at=tx.now,
+            )
+        )
+        change_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        tx.audit(
+            actor,
+            "customer_change.registered",
+            "metering_point",
+            mpid,
+            change_id=change_id,
+            old_party_id=old,
+            new_party_id=new_id,
+            effective_date=effective_date.isoformat(),
+        )
+        return change_id
+
+
+def apply_due_changes(engine: Engine, today: date) -> int:
+    """Carry out customer changes whose effective date has come; returns how many were touched.
+
+    Two steps, each safe to repeat: first contracts, proxies and notices (`handled_at`), then
+    the closing order (`port_closed_at`), which waits while a command for the metering point is
+    in flight and is tried again on the next run.
+    """
+    with engine.connect() as conn:
+        due = conn.execute(
+            select(customer_changes.c.id).where(
+                customer_changes.c.port_closed_at.is_(None),
+                customer_changes.c.effective_date <= today,
+            )
+        ).all()
+    for (change_id,) in due:
+        _apply_contract_change(engine, change_id)
+        _close_port_after_change(engine, change_id)
+    return len(due)
+
+
+def _apply_contract_change(engine: Engine, change_id: int) -> None:
+    with transaction(engine) as tx:
+        change = tx.conn.execute(
+            select(customer_changes).where(
+                customer_changes.c.id == change_id, customer_changes.c.handled_at.is_(None)
+            )
+        ).first()
+        if change is None:
+            return
+        mpid, day = change.metering_point_id, change.effective_date
+        tx.conn.execute(
+            update(contracts)
+            .where(
+                contracts.c.metering_point_id == mpid,
+                contracts.c.party_id == change.old_party_id,
+                contracts.c.valid_to.is_(None) | (contracts.c.valid_to > day),
+            )
+            .values(valid_to=day)
+        )
+        ended = end_proxies(tx, change.old_party_id, mpid)
+        if change.new_party_id is not None:
+            tx.conn.execute(
+                contracts.insert().values(
+                    party_id=change.new_party_id, metering_point_id=mpid, valid_from=day
+                )
+            )
+        tx.conn.execute(
+            update(customer_changes)
+            .where(customer_changes.c.id == change_id)
+            .values(handled_at=tx.now)
+        )
+        tx.audit(
+            "system",
+            "customer_change.applied",
+            "metering_point",
+            mpid,
+            change_id=change_id,
+            proxies_ended=ended,
+        )
+        for party_id, template in (
+            (change.old_party_id, "moved_out"),
+            (change.new_party_id, "moved_in"),
+        ):
+            if party_id is None:
+                continue
+            party = tx.conn.execute(select(parties).where(parties.c.id == party_id)).one()
+            notify.enqueue(
+                tx.conn,
+                tx.now,
+                party.email,
+                template,
+                party.lang,
+                name=party.display_name,
+                mpid=mpid,
+                date=day.isoformat(),
+            )
+
+
+def _close_port_after_change(engine: Engine, change_id: int) -> None:
+    from hanport.portal.services.orders import OrderRequest, port_state, submit_order
+
+    with engine.connect() as conn:
+        change = conn.execute(
+            select(customer_changes).where(customer_changes.c.id == change_id)
+        ).one()
+        port = port_state(conn, change.metering_point_id)
+    if port in (PortState.OPEN, PortState.OPENING, PortState.UNKNOWN):
+        try:
+            submit_order(
+                engine, SYSTEM, OrderRequest(change.metering_point_id, "close"), channel="system"
+            )
+        except Conflict:
+            with engine.connect() as conn:
+                if port_state(conn, change.metering_point_id) is not PortState.CLOSED:
+                    return  # a command is in flight; try again on the next run
+    with engine.begin() as conn:
+        conn.execute(
+            update(customer_changes)
+            .where(customer_changes.c.id == change_id)
+            .values(port_closed_at=utcnow())
+        )

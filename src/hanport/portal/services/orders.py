@@ -1,0 +1,489 @@
+"""Orders to open or close the HAN port: intake, cancel, back-office override.
+
+Intake validates and authorises in one transaction: an order is stored VALIDATED (or
+NEEDS_FIELD_WORK) with its audit entries, receipt e-mail and port state, or nothing is stored.
+Execution against the head-end is in hanport.portal.jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select, update
+
+from hanport.portal.db.schema import (
+    metering_points,
+    meters,
+    order_events,
+    orders,
+    parties,
+    port_states,
+    shipments,
+)
+from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
+from hanport.portal.domain.model import (
+    Action,
+    Actor,
+    ModuleOption,
+    Operation,
+    PortState,
+    SecurityDeclaration,
+)
+from hanport.portal.domain.order_states import (
+    FINAL_STATES,
+    OrderEvent,
+    OrderState,
+    next_state,
+)
+from hanport.portal.domain.sla import OSLO, sla_due
+from hanport.portal.services import authz, notify
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound
+from hanport.portal.services.terms import current_terms
+from hanport.portal.services.tx import Tx, transaction
+
+__all__ = ["OrderRequest", "apply_event", "cancel_order", "override_order", "submit_order"]
+
+CHANNELS = {"portal", "api", "backoffice", "system"}
+#: orders that have not reached the head-end yet and may be superseded by a newer order
+_WAITING = {
+    OrderState.VALIDATED,
+    OrderState.RETRYING,
+    OrderState.ESCALATED,
+    OrderState.NEEDS_FIELD_WORK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What the customer filled in; strings as they came from the form or the API."""
+
+    metering_point_id: str
+    action: str
+    terms_version_id: str | int | None = None
+    declaration: str | None = None
+    module_option: str | None = None
+    terms_accepted: bool = False
+
+
+def _validated(
+    req: OrderRequest,
+) -> tuple[str, Action, SecurityDeclaration | None, ModuleOption | None]:
+    errors: dict[str, tuple[str, str]] = {}
+    mpid = ""
+    try:
+        mpid = validate_gsrn(req.metering_point_id)
+    except InvalidMeteringPointId as exc:
+        nb, en = str(exc).split(" / ", 1)
+        errors["metering_point_id"] = (nb, en)
+    try:
+        action = Action(req.action)
+    except ValueError:
+        errors["action"] = ("Velg åpne eller stenge", "Choose open or close")
+        action = Action.CLOSE
+    declaration = module = None
+    if action is Action.OPEN:
+        try:
+            declaration = SecurityDeclaration(req.declaration or "")
+        except ValueError:
+            errors["declaration"] = (
+                "Bekreft hvor måleren står, slik at dataene er fysisk sikret",
+                "Confirm where the meter is, so that the data are physically secured",
+            )
+        try:
+            module = ModuleOption(req.module_option or "")
+        except ValueError:
+            errors["module_option"] = (
+                "Velg om du har HAN-modul eller vil få den tilsendt / hente den",
+                "Choose whether you have a HAN module or want it by post / to pick up",
+            )
+        if not req.terms_accepted:
+            errors["terms_accepted"] = (
+                "Du må godta vilkårene for å åpne porten",
+                "You must accept the terms to open the port",
+            )
+    if errors:
+        raise InvalidInput(errors)
+    return mpid, action, declaration, module
+
+
+def _set_port(
+    conn: Connection,
+    mpid: str,
+    state: PortState,
+    now: datetime,
+    order_id: int | None,
+    *,
+    push_seen: bool = False,
+    verified: bool = False,
+) -> None:
+    values: dict[str, Any] = {
+        "state": state.value,
+        "since": now,
+        "last_order_id": order_id,
+        "push_seen": push_seen,
+    }
+    if verified:
+        values["verified_at"] = now
+    if (
+        conn.execute(
+            update(port_states).where(port_states.c.metering_point_id == mpid).values(**values)
+        ).rowcount
+        == 0
+    ):
+        conn.execute(port_states.insert().values(metering_point_id=mpid, **values))
+
+
+def port_state(conn: Connection, mpid: str) -> PortState:
+    row = conn.execute(
+        select(port_states.c.state).where(port_states.c.metering_point_id == mpid)
+    ).first()
+    return PortState.CLOSED if row is None else PortState(row.state)
+
+
+def apply_event(
+    tx: Tx,
+    order: Row,
+    event: OrderEvent,
+    actor: Actor | str,  # type: ignore[type-arg]
+    note: str = "",
+    **fields: Any,
+) -> OrderState:
+    """Move an order through the transition table, with timeline row and audit entry."""
+    current = OrderState(order.state)
+    new = next_state(current, event)
+    result = tx.conn.execute(
+        update(orders)
+        .where(orders.c.id == order.id, orders.c.state == current.value)
+        .values(state=new.value, updated_at=tx.now, **fields)
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            "Bestillingen ble endret samtidig – last siden på nytt",
+            "The order changed at the same time – reload the page",
+        )
+    label = actor.label if isinstance(actor, Actor) else actor
+    tx.conn.execute(
+        order_events.insert().values(
+            order_id=order.id,
+            at=tx.now,
+            from_state=current.value,
+            to_state=new.value,
+            event=event.value,
+            actor=label,
+            note=note,
+        )
+    )
+    tx.audit(
+        actor,
+        f"order.{event.value}",
+        "order",
+        order.id,
+        metering_point_id=order.metering_point_id,
+        from_state=current.value,
+        to_state=new.value,
+        note=note,
+    )
+    return new
+
+
+def load_order(conn: Connection, order_id: int) -> Row:  # type: ignore[type-arg]
+    row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        raise NotFound("Fant ikke bestillingen", "Order not found")
+    return row
+
+
+def _contact(conn: Connection, party_id: int) -> Row:  # type: ignore[type-arg]
+    return conn.execute(select(parties).where(parties.c.id == party_id)).one()
+
+
+def submit_order(
+    engine: Engine,
+    actor: Actor,
+    req: OrderRequest,
+    channel: str = "portal",
+    now: datetime | None = None,
+) -> int:
+    """Validate, authorise and store an order; returns its id. Raises a PortalError otherwise."""
+    assert channel in CHANNELS
+    mpid, action, declaration, module = _validated(req)
+    with transaction(engine, now) as tx:
+        conn = tx.conn
+        today = tx.now.astimezone(OSLO).date()
+        decision = authz.decide(conn, actor, Operation.ORDER, mpid, today)
+        if not decision.allowed:
+            raise tx.refuse(
+                actor, "order.submit", "metering_point", mpid, decision.reason, action=action.value
+            )
+        point = conn.execute(select(metering_points).where(metering_points.c.id == mpid)).first()
+        meter = conn.execute(
+            select(meters)
+            .where(meters.c.metering_point_id == mpid)
+            .order_by(meters.c.installed_from.desc())
+        ).first()
+        if point is None or meter is None or point.status != "active":
+            raise Conflict(
+                "Målepunktet er ikke aktivt, så porten kan ikke styres",
+                "The metering point is not active, so the port cannot be changed",
+            )
+        terms_id = None
+        if action is Action.OPEN:
+            terms = current_terms(conn, tx.now)
+            if terms is None:
+                raise Conflict("Vilkårene er ikke publisert ennå", "No terms are published yet")
+            if str(req.terms_version_id) != str(terms.id):
+                raise Conflict(
+                    f"Vilkårene er endret (nå versjon {terms.version}). Les og godta dem på nytt.",
+                    f"The terms have changed (now version {terms.version}). "
+                    "Read and accept them again.",
+                )
+            terms_id = terms.id
+        open_orders = conn.execute(
+            select(orders).where(
+                orders.c.metering_point_id == mpid,
+                orders.c.state.not_in([s.value for s in FINAL_STATES]),
+            )
+        ).all()
+        for other in open_orders:
+            if OrderState(other.state) not in _WAITING:
+                raise Conflict(
+                    f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
+                    f"Order {other.id} is being carried out right now. Try again in a minute.",
+                )
+        current_port = port_state(conn, mpid)
+        target = PortState.OPEN if action is Action.OPEN else PortState.CLOSED
+        if current_port is target and not open_orders:
+            word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
+            raise Conflict(
+                f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}"
+            )
+
+        holder_id = authz.active_holder(conn, mpid, today)
+        requester = actor.party_id
+        # the person who ordered hears about it; for customer service that is the holder, and
+        # a system close after a move is announced by the move notices instead
+        contact_party = (
+            None if channel == "system" else (holder_id if actor.is_staff else requester)
+        )
+        contact = _contact(conn, contact_party) if contact_party is not None else None
+        result = conn.execute(
+            orders.insert().values(
+                metering_point_id=mpid,
+                meter_id=meter.id,
+                action=action.value,
+                state=OrderState.VALIDATED.value,
+                channel=channel,
+                requested_by=requester,
+                on_behalf_of=holder_id if holder_id != requester else None,
+                proxy_id=decision.proxy_id,
+                terms_version_id=terms_id,
+                terms_accepted_at=tx.now if terms_id else None,
+                declaration=declaration.value if declaration else None,
+                module_option=module.value if module else None,
+                contact_email=contact.email if contact else "",
+                lang=contact.lang if contact else "nb",
+                attempts=0,
+                next_attempt_at=tx.now,
+                push_seen=False,
+                sla_due_at=sla_due(tx.now),
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+        )
+        order_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        conn.execute(
+            order_events.insert().values(
+                order_id=order_id,
+                at=tx.now,
+                from_state=None,
+                to_state=OrderState.VALIDATED.value,
+                event="submitted",
+                actor=actor.label,
+                note=f"{channel}; {decision.reason}",
+            )
+        )
+        tx.audit(
+            actor,
+            "order.submitted",
+            "order",
+            order_id,
+            metering_point_id=mpid,
+            action=action.value,
+            channel=channel,
+            decision=decision.reason,
+            proxy_id=decision.proxy_id,
+            terms_version_id=terms_id,
+            declaration=declaration.value if declaration else None,
+        )
+        for other in open_orders:
+            apply_event(tx, other, OrderEvent.SUPERSEDE, actor, note=f"superseded by {order_id}")
+        if module in (ModuleOption.POST, ModuleOption.PICKUP):
+            conn.execute(
+                shipments.insert().values(
+                    order_id=order_id, method=module.value, state="requested", updated_at=tx.now
+                )
+            )
+            tx.audit(actor, "shipment.requested", "order", order_id, method=module.value)
+        order = load_order(conn, order_id)
+        if not meter.han_capable:
+            apply_event(
+                tx,
+                order,
+                OrderEvent.FIELD_WORK,
+                "system",
+                note="meter cannot run HAN; meter swap needed",
+                failure_cause="meter_not_han_capable",
+                next_attempt_at=None,
+            )
+        else:
+            _set_port(
+                conn,
+                mpid,
+                PortState.OPENING if target is PortState.OPEN else PortState.CLOSING,
+                tx.now,
+                order_id,
+            )
+        if contact is not None:
+            notify.enqueue(
+                conn,
+                tx.now,
+                contact.email,
+                "receipt",
+                contact.lang,
+                for_order=order_id,
+                name=contact.display_name,
+                mpid=mpid,
+                order_id=order_id,
+                action=action.value,
+                due=sla_due(tx.now).astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
+            )
+        return order_id
+
+
+def _authorised_order(
+    tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
+) -> Row:  # type: ignore[type-arg]
+    order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    mpid = order.metering_point_id if order is not None else "-"
+    decision = authz.decide(tx.conn, actor, operation, mpid, tx.now.astimezone(OSLO).date())
+    if order is None or not decision.allowed:
+        # same answer whether the order exists or not: ids cannot be probed
+        raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
+    return order
+
+
+def get_order(engine: Engine, actor: Actor, order_id: int) -> Row:  # type: ignore[type-arg]
+    with transaction(engine) as tx:
+        return _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+
+
+def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | None = None) -> None:
+    with transaction(engine, now) as tx:
+        order = _authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
+        if OrderEvent.CANCEL not in _allowed(order):
+            raise Conflict(
+                "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
+                "The order can no longer be cancelled – the command has been sent",
+            )
+        apply_event(
+            tx, order, OrderEvent.CANCEL, actor, note="cancelled by customer", next_attempt_at=None
+        )
+        _restore_port(tx, order)
+
+
+def _allowed(order: Row) -> set[OrderEvent]:  # type: ignore[type-arg]
+    from hanport.portal.domain.order_states import TRANSITIONS
+
+    return set(TRANSITIONS[OrderState(order.state)])
+
+
+def _restore_port(tx: Tx, order: Row) -> None:  # type: ignore[type-arg]
+    """After a cancel or failure the port is where it was before the order."""
+    before = PortState.CLOSED if order.action == Action.OPEN else PortState.OPEN
+    if port_state(tx.conn, order.metering_point_id) in (PortState.OPENING, PortState.CLOSING):
+        _set_port(tx.conn, order.metering_point_id, before, tx.now, order.id)
+
+
+OVERRIDES = {
+    "retry": OrderEvent.OVERRIDE_RETRY,
+    "complete": OrderEvent.OVERRIDE_COMPLETE,
+    "fail": OrderEvent.OVERRIDE_FAIL,
+}
+
+
+def override_order(
+    engine: Engine,
+    actor: Actor,
+    order_id: int,
+    *,
+    kind: str,
+    reason: str,
+    now: datetime | None = None,
+) -> OrderState:
+    """Customer service ends or restarts an escalated case; the reason is mandatory."""
+    reason = reason.strip()
+    errors: dict[str, tuple[str, str]] = {}
+    if kind not in OVERRIDES:
+        errors["kind"] = ("Velg hva som skal gjøres", "Choose what to do")
+    if len(reason) < 5:
+        errors["reason"] = (
+            "Skriv en begrunnelse (minst 5 tegn)",
+            "Write a reason (at least 5 characters)",
+        )
+    if errors:
+        raise InvalidInput(errors)
+    with transaction(engine, now) as tx:
+        order = _authorised_order(tx, actor, order_id, Operation.OVERRIDE, "order.override")
+        event = OVERRIDES[kind]
+        if event not in _allowed(order):
+            raise Conflict(
+                f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
+                f"The order is in state {order.state} and cannot be overridden so",
+            )
+        fields: dict[str, Any] = {}
+        if event is OrderEvent.OVERRIDE_RETRY:
+            fields = {"attempts": 0, "next_attempt_at": tx.now}
+        elif event is OrderEvent.OVERRIDE_COMPLETE:
+            fields = {"completed_at": tx.now, "next_attempt_at": None}
+            target = PortState.OPEN if order.action == Action.OPEN else PortState.CLOSED
+            _set_port(tx.conn, order.metering_point_id, target, tx.now, order.id)
+        else:
+            fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
+        new = apply_event(tx, order, event, actor, note=reason, **fields)
+        contact_mail(
+            tx,
+            order,
+            "done"
+            if new is OrderState.COMPLETED
+            else "failed"
+            if new is OrderState.FAILED
+            else None,
+            reason=reason,
+        )
+        if new is OrderState.FAILED:
+            _restore_port(tx, order)
+        return new
+
+
+def contact_mail(tx: Tx, order: Row, template: str | None, **fields: Any) -> None:  # type: ignore[type-arg]
+    if template is None or not order.contact_email:
+        return
+    party = tx.conn.execute(
+        select(parties.c.display_name).where(parties.c.email == order.contact_email)
+    ).first()
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        order.contact_email,
+        template,
+        order.lang,
+        for_order=order.id,
+        name=party.display_name if party else "",
+        mpid=order.metering_point_id,
+        order_id=order.id,
+        action=order.action,
+        due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
+        **fields,
+    )

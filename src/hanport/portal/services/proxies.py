@@ -1,0 +1,220 @@
+"""Powers of attorney: scope view/act, mandatory expiry, revocable, end with the contract."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select, update
+
+from hanport.portal.db.schema import parties, proxies
+from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
+from hanport.portal.domain.model import Actor, Operation, ProxyScope
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz, notify
+from hanport.portal.services.errors import InvalidInput
+from hanport.portal.services.tx import Tx, transaction
+
+__all__ = ["MAX_PROXY_DAYS", "end_proxies", "invite_proxy", "revoke_proxy", "valid_email"]
+
+MAX_PROXY_DAYS = 731  #: at most two years; expiry is mandatory
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def valid_email(text: str) -> str | None:
+    text = text.strip().lower()
+    return text if len(text) <= 254 and _EMAIL.match(text) else None
+
+
+def party_by_email(conn: Connection, email: str, name: str, lang: str, now: datetime) -> int:
+    row = conn.execute(select(parties.c.id).where(parties.c.email == email)).first()
+    if row is not None:
+        return int(row.id)
+    result = conn.execute(
+        parties.insert().values(
+            kind="person",
+            display_name=name or email,
+            email=email,
+            lang=lang,
+            role="customer",
+            created_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def invite_proxy(
+    engine: Engine,
+    actor: Actor,
+    mpid: str,
+    *,
+    agent_email: str,
+    agent_name: str,
+    scope: str,
+    valid_to: str,
+    now: datetime | None = None,
+) -> int:
+    errors: dict[str, tuple[str, str]] = {}
+    try:
+        mpid = validate_gsrn(mpid)
+    except InvalidMeteringPointId as exc:
+        errors["metering_point_id"] = tuple(str(exc).split(" / ", 1))  # type: ignore[assignment]
+    email = valid_email(agent_email)
+    if email is None:
+        errors["agent_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
+    if scope not in (ProxyScope.VIEW, ProxyScope.ACT):
+        errors["scope"] = ("Velg innsyn eller bestille", "Choose view or act")
+    agent_name = agent_name.strip()
+    if not agent_name or len(agent_name) > 200:
+        errors["agent_name"] = (
+            "Skriv navnet til den som får fullmakt",
+            "Enter the name of the person you give the power of attorney",
+        )
+    today = (now or datetime.now(OSLO)).astimezone(OSLO).date()
+    try:
+        until = date.fromisoformat(valid_to.strip())
+        if until <= today:
+            errors["valid_to"] = (
+                "Sluttdato må være etter i dag",
+                "The end date must be after today",
+            )
+        elif until > today + timedelta(days=MAX_PROXY_DAYS):
+            errors["valid_to"] = (
+                "En fullmakt kan gjelde i høyst to år",
+                "A power of attorney can last at most two years",
+            )
+    except ValueError:
+        errors["valid_to"] = (
+            "Oppgi sluttdato (ÅÅÅÅ-MM-DD); fullmakten må ha en sluttdato",
+            "Give an end date (YYYY-MM-DD); a power of attorney must expire",
+        )
+        until = today
+    if errors:
+        raise InvalidInput(errors)
+    assert email is not None
+    with transaction(engine, now) as tx:
+        decision = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today)
+        if not decision.allowed:
+            raise tx.refuse(actor, "proxy.invite", "metering_point", mpid, decision.reason)
+        principal = authz.active_holder(tx.conn, mpid, today)
+        if principal is None:
+            raise tx.refuse(actor, "proxy.invite", "metering_point", mpid, "no_holder")
+        agent_id = party_by_email(tx.conn, email, agent_name, "nb", tx.now)
+        if agent_id == principal:
+            raise InvalidInput(
+                {
+                    "agent_email": (
+                        "Du kan ikke gi fullmakt til deg selv",
+                        "You cannot give yourself a power of attorney",
+                    )
+                }
+            )
+        result = tx.conn.execute(
+            proxies.insert().values(
+                principal_id=principal,
+                agent_id=agent_id,
+                metering_point_id=mpid,
+                scope=scope,
+                valid_from=today,
+                valid_to=until,
+                created_at=tx.now,
+            )
+        )
+        proxy_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        tx.audit(
+            actor,
+            "proxy.created",
+            "proxy",
+            proxy_id,
+            metering_point_id=mpid,
+            principal_id=principal,
+            agent_id=agent_id,
+            scope=scope,
+            valid_to=until.isoformat(),
+            decision=decision.reason,
+        )
+        principal_row = tx.conn.execute(select(parties).where(parties.c.id == principal)).one()
+        agent_row = tx.conn.execute(select(parties).where(parties.c.id == agent_id)).one()
+        scope_text = {"view": ("innsyn", "view"), "act": ("bestille", "act")}[scope]
+        notify.enqueue(
+            tx.conn,
+            tx.now,
+            agent_row.email,
+            "proxy_invited",
+            agent_row.lang,
+            name=agent_row.display_name,
+            principal=principal_row.display_name,
+            mpid=mpid,
+            valid_to=until.isoformat(),
+            scope=scope_text[0] if agent_row.lang == "nb" else scope_text[1],
+        )
+        return proxy_id
+
+
+def _end(tx: Tx, proxy: object, by: str, reason: str) -> None:
+    tx.conn.execute(
+        update(proxies)
+        .where(proxies.c.id == proxy.id)  # type: ignore[attr-defined]
+        .values(revoked_at=tx.now, revoked_by=by, revoke_reason=reason)
+    )
+    tx.audit(
+        by,
+        "proxy.ended",
+        "proxy",
+        proxy.id,
+        reason=reason,  # type: ignore[attr-defined]
+        metering_point_id=proxy.metering_point_id,
+    )  # type: ignore[attr-defined]
+    agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()  # type: ignore[attr-defined]
+    words = {
+        "revoked": ("trukket tilbake", "revoked"),
+        "contract_ended": ("kundeforholdet er avsluttet", "the contract has ended"),
+    }[reason]
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        agent.email,
+        "proxy_ended",
+        agent.lang,
+        name=agent.display_name,
+        mpid=proxy.metering_point_id,  # type: ignore[attr-defined]
+        reason=words[0] if agent.lang == "nb" else words[1],
+    )
+
+
+def revoke_proxy(engine: Engine, actor: Actor, proxy_id: int, now: datetime | None = None) -> None:
+    with transaction(engine, now) as tx:
+        proxy = tx.conn.execute(select(proxies).where(proxies.c.id == proxy_id)).first()
+        mpid = proxy.metering_point_id if proxy is not None else "-"
+        decision = authz.decide(
+            tx.conn, actor, Operation.MANAGE_PROXIES, mpid, tx.now.astimezone(OSLO).date()
+        )
+        if (
+            proxy is None
+            or not decision.allowed
+            or (not actor.is_staff and proxy.principal_id != actor.party_id)
+        ):
+            raise tx.refuse(
+                actor,
+                "proxy.revoke",
+                "proxy",
+                proxy_id,
+                decision.reason if not decision.allowed else "not_principal",
+            )
+        if proxy.revoked_at is not None:
+            return
+        _end(tx, proxy, actor.label, "revoked")
+
+
+def end_proxies(tx: Tx, principal_id: int, mpid: str) -> int:
+    """End every live proxy the principal gave for the metering point (contract ended)."""
+    rows = tx.conn.execute(
+        select(proxies).where(
+            proxies.c.principal_id == principal_id,
+            proxies.c.metering_point_id == mpid,
+            proxies.c.revoked_at.is_(None),
+        )
+    ).all()
+    for proxy in rows:
+        _end(tx, proxy, "system", "contract_ended")
+    return len(rows)

@@ -1,0 +1,157 @@
+"""Sign-in. This version e-mails a one-time code; the `SignInMethod` protocol is the seam for
+ID-porten/BankID over OpenID Connect, which returns the same `Identity` from its callback.
+
+Codes are 6 digits, stored only as a salted hash, valid 10 minutes, at most 5 guesses each, and
+at most 3 codes per address per 15 minutes. Asking for a code for an unknown address looks the
+same as for a known one, so the form does not reveal who is a customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine, func, select, update
+
+from hanport.portal.db.schema import parties, signin_codes
+from hanport.portal.services import notify
+from hanport.portal.services.errors import InvalidInput, RateLimited
+from hanport.portal.services.proxies import valid_email
+from hanport.portal.services.tx import transaction
+
+__all__ = ["EmailCodeSignIn", "Identity", "SignInMethod"]
+
+CODE_TTL = timedelta(minutes=10)
+MAX_GUESSES = 5
+MAX_CODES = 3
+CODE_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    party_id: int
+    subject: str  #: "email:<address>" today; the OIDC `sub` with ID-porten
+    method: str  #: "email-code" | "oidc"
+
+
+class SignInMethod(Protocol):
+    def start(self, email: str, now: datetime | None = None) -> None: ...
+
+    def finish(self, email: str, code: str, now: datetime | None = None) -> Identity: ...
+
+
+def _bad_code() -> InvalidInput:
+    return InvalidInput(
+        {
+            "code": (
+                "Koden er feil eller utløpt. Be om en ny kode.",
+                "The code is wrong or has expired. Ask for a new code.",
+            )
+        }
+    )
+
+
+class EmailCodeSignIn:
+    def __init__(self, engine: Engine, secret: bytes) -> None:
+        self.engine = engine
+        self.secret = secret
+
+    def _hash(self, email: str, code: str) -> str:
+        return hmac.new(self.secret, f"{email}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def start(self, email: str, now: datetime | None = None) -> None:
+        address = valid_email(email)
+        if address is None:
+            raise InvalidInput(
+                {"email": ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")}
+            )
+        with transaction(self.engine, now) as tx:
+            recent = tx.conn.execute(
+                select(func.count())
+                .select_from(signin_codes)
+                .where(
+                    signin_codes.c.email == address,
+                    signin_codes.c.created_at > tx.now - CODE_WINDOW,
+                )
+            ).scalar_one()
+            if recent >= MAX_CODES:
+                tx.audit(f"email:{address}", "signin.rate_limited", "email", address)
+                raise RateLimited(
+                    "For mange koder. Vent et kvarter og prøv igjen.",
+                    "Too many codes. Wait a quarter of an hour and try again.",
+                )
+            party = tx.conn.execute(select(parties).where(parties.c.email == address)).first()
+            code = f"{secrets.randbelow(10**6):06d}"
+            tx.conn.execute(
+                signin_codes.insert().values(
+                    email=address,
+                    code_hash=self._hash(address, code),
+                    created_at=tx.now,
+                    expires_at=tx.now + CODE_TTL,
+                    attempts=0,
+                )
+            )
+            if party is not None:
+                notify.enqueue(tx.conn, tx.now, address, "signin_code", party.lang, code=code)
+            tx.audit(
+                f"email:{address}",
+                "signin.code_requested",
+                "email",
+                address,
+                known=party is not None,
+            )
+
+    def finish(self, email: str, code: str, now: datetime | None = None) -> Identity:
+        address = valid_email(email)
+        code = code.strip()
+        if address is None or not (code.isdigit() and len(code) == 6):
+            raise _bad_code()
+        with transaction(self.engine, now) as tx:
+            row = tx.conn.execute(
+                select(signin_codes)
+                .where(
+                    signin_codes.c.email == address,
+                    signin_codes.c.used_at.is_(None),
+                    signin_codes.c.expires_at > tx.now,
+                )
+                .order_by(signin_codes.c.id.desc())
+            ).first()
+            if row is None or row.attempts >= MAX_GUESSES:
+                raise _bad_code()
+            if not hmac.compare_digest(row.code_hash, self._hash(address, code)):
+                tx.conn.execute(
+                    update(signin_codes)
+                    .where(signin_codes.c.id == row.id)
+                    .values(attempts=row.attempts + 1)
+                )
+                tx.audit(
+                    f"email:{address}",
+                    "signin.wrong_code",
+                    "email",
+                    address,
+                    attempts=row.attempts + 1,
+                )
+                error = _bad_code()
+                # keep the counted guess: commit, then raise outside the transaction
+                pending: InvalidInput | None = error
+            else:
+                pending = None
+                party = tx.conn.execute(select(parties).where(parties.c.email == address)).first()
+                if party is None:
+                    raise _bad_code()
+                tx.conn.execute(
+                    update(signin_codes).where(signin_codes.c.id == row.id).values(used_at=tx.now)
+                )
+                tx.conn.execute(
+                    update(parties)
+                    .where(parties.c.id == party.id)
+                    .values(idp_subject=f"email:{address}")
+                )
+                tx.audit(f"party:{party.id}", "signin.ok", "party", party.id, method="email-code")
+        if pending is not None:
+            raise pending
+        return Identity(int(party.id), f"email:{address}", "email-code")

@@ -1,0 +1,76 @@
+"""One transaction per command, with the audit entries written in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from hanport.portal.domain.model import Actor
+from hanport.portal.services import audit
+from hanport.portal.services.errors import Refused
+
+__all__ = ["Tx", "transaction", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Tx:
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self._entries: list[audit.AuditEntry] = []
+        self._refusals: list[audit.AuditEntry] = []
+
+    def audit(
+        self, actor: Actor | str, action: str, object_type: str, object_id: object, /, **data: Any
+    ) -> None:
+        label = actor.label if isinstance(actor, Actor) else actor
+        self._entries.append(
+            audit.AuditEntry(self.now, label, action, object_type, str(object_id), data)
+        )
+
+    def refuse(
+        self,
+        actor: Actor,
+        action: str,
+        object_type: str,
+        object_id: object,
+        reason: str,
+        /,
+        **data: Any,
+    ) -> Refused:
+        """Audit a refusal (kept although the command rolls back) and return the error to raise."""
+        self._refusals.append(
+            audit.AuditEntry(
+                self.now,
+                actor.label,
+                f"{action}.refused",
+                object_type,
+                str(object_id),
+                {"reason": reason, **data},
+            )
+        )
+        return Refused(reason)
+
+
+@contextmanager
+def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
+    """Run a command atomically; audit entries are appended last to hold the chain lock briefly."""
+    tx: Tx | None = None
+    try:
+        with engine.begin() as conn:
+            tx = Tx(conn, now or utcnow())
+            yield tx
+            audit.append(conn, tx._entries)
+    except Refused:
+        # the command is rolled back, but the refused attempt itself must stay on record
+        if tx is not None and tx._refusals:
+            with engine.begin() as conn:
+                audit.append(conn, tx._refusals)
+        raise
