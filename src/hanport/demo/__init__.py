@@ -1,0 +1,1 @@
+"""`hanport demo`: the whole system on embedded defaults in one command."""
