@@ -45,8 +45,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "this_hour": "Denne timen",
         "so_far": "Så langt",
         "projection": "Prognose for timen",
-        "threshold": "Terskel for trinnet",
-        "headroom": "Igjen før neste trinn",
+        "threshold": "Grense denne timen",
+        "headroom": "Snitt kan øke med",
         "tariff_warning": (
             "Advarsel: med dette forbruket går månedens kapasitetstrinn opp. Skru ned forbruket "
             "før timen er omme."
@@ -137,8 +137,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "this_hour": "This hour",
         "so_far": "So far",
         "projection": "Projected for the hour",
-        "threshold": "Threshold of the step",
-        "headroom": "Left before the next step",
+        "threshold": "Limit for this hour",
+        "headroom": "Average may rise by",
         "tariff_warning": (
             "Warning: at this rate the month's capacity step goes up. Reduce consumption before "
             "the hour ends."

@@ -115,8 +115,10 @@
     }
     const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
     if (!tariff) return;
-    h.setText("threshold", tariff.step?.to_kw == null ? "–" : `${h.fmt(tariff.step.to_kw, 1)} kW`);
-    h.setText("headroom", tariff.headroom_kw == null ? "–" : `${h.fmt(tariff.headroom_kw, 2)} kW`);
+    const threshold = h.hourThreshold(tariff, h.TODAY);
+    h.setText("threshold", threshold === null ? "–" : h.kwh(threshold, 2));
+    const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
+    h.setText("step", `${range} kW · ${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
     document.getElementById("tariff-warning").hidden = !tariff.warning;
     document.getElementById("tariff-ok").hidden = Boolean(tariff.warning);
   }

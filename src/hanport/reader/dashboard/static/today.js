@@ -59,7 +59,7 @@
       tr.insertCell().textContent = h.fmt(peak.kwh, 2);
     }
     const range = (step) =>
-      step ? `${h.fmt(step.from_kw, 0)}–${step.to_kw == null ? "" : h.fmt(step.to_kw, 0)} kW` : "–";
+      step ? (step.to_kw == null ? `≥ ${h.fmt(step.from_kw)} kW` : `${h.fmt(step.from_kw)}–${h.fmt(step.to_kw)} kW`) : "–";
     h.setText("peak-average", tariff.average_kw == null ? "–" : `${h.fmt(tariff.average_kw, 2)} kW`);
     h.setText("step", range(tariff.step));
     h.setText("step-price", tariff.step ? `${h.fmt(tariff.step.price_nok, 0)} ${h.T.nok_month}` : "–");

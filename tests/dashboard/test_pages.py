@@ -1,0 +1,136 @@
+"""The dashboard's server side: pages, language choice, history periods (no browser needed)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from hanport.reader.dashboard import install
+from hanport.reader.dashboard.i18n import COOKIE_NAME, TEXTS, choose_language
+from hanport.reader.dashboard.periods import PeriodError, parse_anchor, period_for
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = FastAPI()
+    install(app)
+    return TestClient(app)
+
+
+@pytest.mark.parametrize(
+    ("cookie", "header", "expected"),
+    [
+        (None, None, "nb"),
+        (None, "en-GB,en;q=0.9", "en"),
+        (None, "nb-NO,nb;q=0.9,en;q=0.8", "nb"),
+        (None, "no", "nb"),
+        (None, "nn-NO", "nb"),
+        (None, "de-DE,en;q=0.5,nb;q=0.7", "nb"),
+        (None, "fr-FR", "nb"),
+        (None, "en;q=bogus,nb;q=0.1", "nb"),
+        ("en", "nb-NO", "en"),
+        ("xx", "en-US", "en"),
+    ],
+)
+def test_language_from_cookie_then_accept_language(
+    cookie: str | None, header: str | None, expected: str
+) -> None:
+    assert choose_language(cookie, header) == expected
+
+
+def test_both_languages_have_the_same_texts() -> None:
+    assert TEXTS["nb"].keys() == TEXTS["en"].keys()
+    assert all(TEXTS["nb"].values()) and all(TEXTS["en"].values())
+
+
+@pytest.mark.parametrize("path", ["/", "/today", "/history", "/health"])
+def test_each_page_renders_in_both_languages(client: TestClient, path: str) -> None:
+    norwegian = client.get(path, headers={"Accept-Language": "nb-NO"})
+    english = client.get(path, headers={"Accept-Language": "en-GB"})
+    assert norwegian.status_code == english.status_code == 200
+    assert '<html lang="nb">' in norwegian.text and "Historikk" in norwegian.text
+    assert '<html lang="en">' in english.text and "History" in english.text
+    assert 'name="viewport"' in norwegian.text
+    # Served locally, never from a CDN: the dashboard must work on a LAN without internet.
+    assert "/static/vendor/uPlot.iife.min.js" in norwegian.text
+    assert "https://" not in norwegian.text and "http://" not in norwegian.text
+
+
+def test_language_switch_sets_a_cookie_and_returns_to_the_page(client: TestClient) -> None:
+    response = client.get("/lang/en?next=/history?view=month", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/history?view=month"
+    assert f"{COOKIE_NAME}=en" in response.headers["set-cookie"]
+    page = client.get("/", headers={"Accept-Language": "nb-NO"})
+    assert '<html lang="en">' in page.text  # the cookie the client kept wins
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "evil"])
+def test_language_switch_never_redirects_off_site(client: TestClient, target: str) -> None:
+    response = client.get("/lang/nb", params={"next": target}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_unknown_language_sets_no_cookie(client: TestClient) -> None:
+    response = client.get("/lang/xx?next=/", follow_redirects=False)
+    assert response.status_code == 303
+    assert "set-cookie" not in response.headers
+
+
+def test_history_navigation_links(client: TestClient) -> None:
+    page = client.get("/history?view=month&date=2026-03-15").text
+    assert 'data-start="2026-03-01"' in page and 'data-end="2026-04-01"' in page
+    assert 'data-endpoint="days"' in page
+    assert "/history?view=month&amp;date=2026-02-01" in page  # previous
+    assert "/history?view=month&amp;date=2026-04-01" in page  # next
+
+
+@pytest.mark.parametrize("query", ["view=week", "date=2026-13-01", "date=yesterday"])
+def test_history_bad_query_is_a_clear_400(client: TestClient, query: str) -> None:
+    response = client.get(f"/history?{query}", headers={"Accept-Language": "en"})
+    assert response.status_code == 400
+    assert 'data-testid="history-error"' in response.text
+    assert "history.js" not in response.text
+
+
+def test_static_files_are_served(client: TestClient) -> None:
+    for name in ("common.js", "now.js", "today.js", "history.js", "health.js", "dashboard.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+
+
+def test_periods() -> None:
+    day = period_for("day", date(2026, 3, 29))
+    assert (day.start, day.end, day.previous_start, day.previous_end) == (
+        date(2026, 3, 29),
+        date(2026, 3, 30),
+        date(2026, 3, 28),
+        date(2026, 3, 29),
+    )
+    assert day.endpoint == "hours"
+    january = period_for("month", date(2026, 1, 31))
+    assert (january.start, january.end) == (date(2026, 1, 1), date(2026, 2, 1))
+    assert (january.previous_start, january.previous_end) == (date(2025, 12, 1), date(2026, 1, 1))
+    december = period_for("month", date(2025, 12, 9))
+    assert december.end == date(2026, 1, 1)
+    year = period_for("year", date(2026, 6, 1))
+    assert (year.start, year.end, year.previous_start) == (
+        date(2026, 1, 1),
+        date(2027, 1, 1),
+        date(2025, 1, 1),
+    )
+    assert year.endpoint == "months"
+    with pytest.raises(PeriodError):
+        period_for("week", date(2026, 1, 1))
+
+
+def test_parse_anchor() -> None:
+    today = date(2026, 11, 26)
+    assert parse_anchor(None, today) == today
+    assert parse_anchor("2025", today) == date(2025, 1, 1)
+    assert parse_anchor("2025-02", today) == date(2025, 2, 1)
+    assert parse_anchor("2025-02-28", today) == date(2025, 2, 28)
+    with pytest.raises(PeriodError):
+        parse_anchor("2025-02-30", today)
