@@ -106,7 +106,7 @@
     const params = { ...query, fields: fields.join(",") };
     document.getElementById("voltage-csv").href = h.csvUrl("/api/readings", params);
     const rows = await h.api("/api/readings", params);
-    const times = rows.map((row) => h.wallSeconds(row.received_at ?? row.meter_clock ?? row.start));
+    const times = rows.map((row) => h.wallSeconds(row.at));
     const present = fields.filter((field) => rows.some((row) => row[field] !== undefined && row[field] !== null));
     const data = [times, ...present.map((field) => rows.map((row) => row[field] ?? null))];
     h.makeChart(document.getElementById("voltage-chart"), {

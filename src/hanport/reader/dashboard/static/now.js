@@ -37,8 +37,10 @@
   }, recent);
 
   function addRecent(reading) {
-    if (!reading.received_at) return;
-    const t = h.wallSeconds(reading.received_at);
+    // Live pushes carry received_at; stored readings (/api/readings) carry at.
+    const when = reading.received_at ?? reading.at;
+    if (!when) return;
+    const t = h.wallSeconds(when);
     const last = recent[0].length ? recent[0][recent[0].length - 1] : -Infinity;
     if (t <= last) return;
     recent[0].push(t);
