@@ -1,0 +1,190 @@
+"""``hanport emulate``: run one meter or a fleet.
+
+On start it prints one JSON line per meter (meter_id, metering_point_id, manufacturer,
+meter_type, phases, port, stream) and, with ``--control``, ``{"control": URL}``, so a parent
+process can find the streams. The lines go to standard output, or to standard error when the
+capture itself goes to standard output (``--to -``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hanport.emulator.fleet import FleetError, MeterConfig, load_fleet
+from hanport.emulator.load import OSLO
+from hanport.emulator.meter import BRANDS
+from hanport.emulator.port import PortState
+from hanport.emulator.serve import SimClock, announce_line, build_runtime, run_meter
+from hanport.emulator.state import PortStateStore, StateFileError
+
+__all__ = ["configure_emulate", "parse_duration", "parse_speed", "parse_start", "run_emulate"]
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdwy])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1d``, ``1d12h``, ``1y`` (365 days) — elapsed simulated time."""
+    text = text.strip().lower()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write e.g. 90s, 15m, 6h, 1d, 1d12h, 1w or 1y / skriv f.eks. 1d eller 6h"
+        )
+    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+
+
+def parse_speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if speed <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: speed is a positive number or max")
+    return speed
+
+
+def parse_start(text: str) -> datetime:
+    """Local Norwegian time unless an offset is given: ``2026-01-01T00:00``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write the start as 2026-01-01T00:00 / skriv start som 2026-01-01T00:00"
+        ) from None
+    return value.replace(tzinfo=OSLO) if value.tzinfo is None else value
+
+
+def _hex_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hexadecimal") from None
+
+
+def configure_emulate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--meter", choices=sorted(BRANDS), default="kamstrup", help="brand")
+    parser.add_argument("--phases", type=int, choices=(1, 3), default=3)
+    parser.add_argument(
+        "--three-wire", action="store_true", help="3-phase 3-wire meter (IT grid, 230 V)"
+    )
+    parser.add_argument("--prosumer", action="store_true", help="with solar production")
+    parser.add_argument("--seed", type=int, default=1, help="household and identities")
+    parser.add_argument("--meter-id", default="", help="default: derived from the seed")
+    parser.add_argument("--metering-point-id", default="", help="18-digit GSRN; default: derived")
+    parser.add_argument(
+        "--start", type=parse_start, help="simulated start, local time (default: now)"
+    )
+    parser.add_argument(
+        "--speed", type=parse_speed, default=1.0, help="1 (real time), 60, … or max"
+    )
+    parser.add_argument("--duration", type=parse_duration, help="e.g. 1d; default: forever")
+    parser.add_argument("--port", choices=[s.value for s in PortState], default="open")
+    parser.add_argument(
+        "--to",
+        default="pty",
+        help="pty | tcp://HOST:PORT (0 = free port) | file:PATH | - (stdout) | none",
+    )
+    parser.add_argument(
+        "--fleet", type=Path, help="TOML file of meters (see hanport.emulator.fleet)"
+    )
+    parser.add_argument("--control", metavar="HOST:PORT", help="serve the control API here")
+    parser.add_argument("--state-dir", type=Path, help="keep port states here across restarts")
+    parser.add_argument(
+        "--list2-second", type=float, help="offset of the hourly list in seconds (Kamstrup: 5)"
+    )
+    parser.add_argument("--guek", type=_hex_bytes, help="encrypt: GUEK, 32 hex digits")
+    parser.add_argument("--gak", type=_hex_bytes, help="encrypt: GAK, 32 hex digits")
+    parser.add_argument("--system-title", type=_hex_bytes, help="encrypt: 8-byte system title")
+
+
+def _configs(args: argparse.Namespace) -> list[MeterConfig]:
+    if args.fleet is not None:
+        return load_fleet(args.fleet)
+    return [
+        MeterConfig(
+            brand=args.meter,
+            phases=args.phases,
+            three_wire=args.three_wire,
+            prosumer=args.prosumer,
+            seed=args.seed,
+            meter_id=args.meter_id,
+            metering_point_id=args.metering_point_id,
+            port=PortState(args.port),
+            output=args.to,
+            list2_second=args.list2_second,
+            guek=args.guek,
+            gak=args.gak,
+            system_title=args.system_title,
+        ).completed()
+    ]
+
+
+async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
+    from hanport.emulator.control import ControlServer
+
+    start = args.start or datetime.now(OSLO).replace(microsecond=0)
+    clock = SimClock(start, args.speed)
+    end = start + args.duration if args.duration else None
+    store = PortStateStore(args.state_dir) if args.state_dir else None
+    info = sys.stderr if any(c.output == "-" for c in configs) else sys.stdout
+
+    def announce(line: dict[str, object]) -> None:
+        print(json.dumps(line), file=info, flush=True)
+
+    runtimes = [build_runtime(config, clock, store) for config in configs]
+    control: ControlServer | None = None
+    try:
+        for runtime in runtimes:
+            await runtime.output.start()
+            announce(announce_line(runtime))
+        if args.control:
+            host, _, port = args.control.rpartition(":")
+            control = ControlServer(
+                {r.meter_id: r for r in runtimes}, host or "127.0.0.1", int(port)
+            )
+            try:
+                announce({"control": await control.start()})
+            except SystemExit:  # uvicorn exits when it cannot bind
+                raise OSError(f"cannot serve the control API on {args.control}") from None
+        clock.begin()
+        meters = asyncio.gather(*(run_meter(runtime, end) for runtime in runtimes))
+        waiting: set[asyncio.Future[object]] = {meters}
+        if control is not None:
+            waiting.add(control.task)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not meters.done():
+            meters.cancel()
+        with_errors = [r for r in runtimes if r.output.dropped_bytes]
+        for runtime in with_errors:
+            print(
+                f"{runtime.meter_id}: {runtime.output.dropped_bytes} bytes dropped (nobody read)",
+                file=sys.stderr,
+            )
+        if meters.done() and not meters.cancelled():
+            meters.result()
+        return 0
+    finally:
+        if control is not None:
+            await control.stop()
+        for runtime in runtimes:
+            await runtime.output.close()
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    try:
+        if args.control and not re.fullmatch(r"[^:]*:\d+", args.control):
+            raise FleetError(f"--control {args.control!r}: write HOST:PORT, e.g. 127.0.0.1:8700")
+        configs = _configs(args)
+        return asyncio.run(_run(args, configs))
+    except (FleetError, StateFileError, OSError, ValueError) as error:
+        print(f"hanport emulate: {error}", file=sys.stderr)
+        return 2

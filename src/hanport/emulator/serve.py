@@ -1,0 +1,446 @@
+"""Running meters: simulated clock, outputs (pty, TCP, file) and the per-meter push loop.
+
+Speed: ``speed`` simulated seconds pass per real second (1 = real time); ``None`` ("max") runs
+as fast as the frames can be made and written. At a finite speed, stream outputs (pty, TCP) are
+paced like the meter's 2400 baud line (8N1 = 10 bits a byte for Kamstrup, 8E1 = 11 for Aidon and
+Kaifa), sped up by the same factor, so a reader sees bytes arrive as from a real port.
+
+A closed port sends nothing, but the meter keeps measuring: the registers go on counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from hanport.emulator.fleet import MeterConfig
+from hanport.emulator.frames import FrameWriter
+from hanport.emulator.load import OSLO, HouseholdLoad
+from hanport.emulator.meter import BRANDS, MeterModel, Push, Registers
+from hanport.emulator.port import PortState, PortStatus, apply_command, command_for
+from hanport.emulator.state import PortStateStore
+from hanport.protocol import HanEncoder, Keys
+
+__all__ = [
+    "FileOutput",
+    "MeterRuntime",
+    "NullOutput",
+    "Output",
+    "PtyOutput",
+    "SimClock",
+    "TcpOutput",
+    "build_runtime",
+    "open_output",
+    "run_meter",
+]
+
+#: pushes made per worker-thread round trip at speed max
+_BATCH = 4096
+#: a TCP client this far behind is too slow to be a serial port's listener
+_MAX_CLIENT_BACKLOG = 1 << 20
+
+
+class SimClock:
+    """Simulated time: ``start`` plus ``speed`` x the real time since :meth:`begin`."""
+
+    def __init__(self, start: datetime, speed: float | None) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start = start
+        self.speed = speed
+        self._t0: float | None = None
+        #: at speed max, time is wherever the meters have got to
+        self.reached = start
+
+    def begin(self) -> None:
+        self._t0 = asyncio.get_running_loop().time()
+
+    def now(self) -> datetime:
+        if self.speed is None or self._t0 is None:
+            return self.reached
+        elapsed = asyncio.get_running_loop().time() - self._t0
+        return self.start + timedelta(seconds=elapsed * self.speed)
+
+    async def sleep_until(self, at: datetime) -> None:
+        if self.speed is None:
+            self.reached = max(self.reached, at)
+            return
+        delay = (at - self.now()).total_seconds() / self.speed
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+class Output:
+    """Where a meter's bytes go. ``send`` returns at once at a finite speed (bytes are paced
+    by a pump task) and after the bytes are written at speed max (back-pressure)."""
+
+    address = "none"
+
+    def __init__(self, bytes_per_second: float | None) -> None:
+        self.bytes_per_second = bytes_per_second
+        self.dropped_bytes = 0
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pump_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.bytes_per_second is not None:
+            self._pump_task = asyncio.create_task(self._pump())
+
+    async def send(self, data: bytes) -> None:
+        if self.bytes_per_second is None:
+            await self._write(data, wait=True)
+        else:
+            self._queue.put_nowait(data)
+
+    async def _pump(self) -> None:
+        assert self.bytes_per_second is not None
+        loop = asyncio.get_running_loop()
+        rate = self.bytes_per_second
+        chunk = max(1, int(rate / 20))  # about 50 ms of line time per write
+        due = loop.time()
+        while True:
+            data = await self._queue.get()
+            due = max(due, loop.time())
+            for i in range(0, len(data), chunk):
+                piece = data[i : i + chunk]
+                await self._write(piece, wait=False)
+                due += len(piece) / rate
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+
+    async def _write(self, data: bytes, *, wait: bool) -> None:
+        """Write now; with ``wait`` block until it fits, else drop what does not fit."""
+
+    async def drain(self) -> None:
+        """Wait until every queued byte has gone out."""
+        while not self._queue.empty() and self._pump_task is not None:
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+
+
+class NullOutput(Output):
+    """No stream (a fleet meter that only the control interface is used for)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+class PtyOutput(Output):
+    """A pseudo-terminal: a reader opens :attr:`address` with pyserial like /dev/ttyUSB0.
+
+    The emulator keeps the slave side open too, so the device stays while readers come and go.
+    Bytes nobody reads fill the terminal buffer; after that they are dropped, as on a line
+    nobody listens to (at speed max the emulator waits instead).
+    """
+
+    def __init__(self, bytes_per_second: float | None) -> None:
+        super().__init__(bytes_per_second)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.address = os.ttyname(self._slave)
+
+    async def _write(self, data: bytes, *, wait: bool) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._master, view)
+            except BlockingIOError:
+                if not wait:
+                    self.dropped_bytes += len(view)
+                    return
+                await asyncio.sleep(0.005)
+                continue
+            view = view[written:]
+
+    async def close(self) -> None:
+        await super().close()
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class TcpOutput(Output):
+    """A TCP server like ser2net or an ESP bridge: every connected client gets the stream."""
+
+    def __init__(self, host: str, port: int, bytes_per_second: float | None) -> None:
+        super().__init__(bytes_per_second)
+        self.host, self.port = host, port
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.address = f"tcp://{host}:{port}"
+        await super().start()
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while await reader.read(1024):  # a meter port ignores what it is sent
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    async def _write(self, data: bytes, *, wait: bool) -> None:
+        for writer in list(self._clients):
+            if writer.is_closing():
+                self._clients.discard(writer)
+                continue
+            if not wait and writer.transport.get_write_buffer_size() > _MAX_CLIENT_BACKLOG:
+                self._clients.discard(writer)
+                writer.close()
+                continue
+            writer.write(data)
+            if wait:
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+
+    async def close(self) -> None:
+        await super().close()
+        for writer in list(self._clients):
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+class FileOutput(Output):
+    """A capture file (``file:PATH``) or standard output (``-``): frames back to back."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(None)
+        self._file: BinaryIO
+        if target == "-":
+            self._file = sys.stdout.buffer
+            self._owned = False
+            self.address = "-"
+        else:
+            path = Path(target)
+            self._file = path.open("wb")
+            self._owned = True
+            self.address = f"file:{path}"
+        self.flush_each = True
+
+    async def _write(self, data: bytes, *, wait: bool) -> None:
+        self._file.write(data)
+        if self.flush_each:
+            self._file.flush()
+
+    async def close(self) -> None:
+        self._file.flush()
+        if self._owned:
+            self._file.close()
+
+
+def open_output(target: str, *, bits_per_char: int, speed: float | None) -> Output:
+    """``pty`` | ``tcp://HOST:PORT`` | ``file:PATH`` | ``-`` | ``none``."""
+    rate = None if speed is None else 2400 / bits_per_char * speed
+    if target == "pty":
+        return PtyOutput(rate)
+    if target.startswith("tcp://"):
+        host, sep, port = target.removeprefix("tcp://").rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise ValueError(f"{target!r}: write tcp://HOST:PORT (PORT 0 = any free port)")
+        return TcpOutput(host.strip("[]"), int(port), rate)
+    if target == "-" or target.startswith("file:"):
+        output = FileOutput(target.removeprefix("file:"))
+        output.flush_each = speed is not None
+        return output
+    if target == "none":
+        return NullOutput()
+    raise ValueError(f"unknown output {target!r}; use pty, tcp://HOST:PORT, file:PATH, - or none")
+
+
+# -- a running meter ---------------------------------------------------------------------------
+
+
+@dataclass
+class MeterRuntime:
+    """One meter in a running emulator: model, frames, port state, output and counters."""
+
+    config: MeterConfig
+    model: MeterModel
+    writer: FrameWriter
+    output: Output
+    status: PortStatus
+    clock: SimClock
+    store: PortStateStore | None = None
+    unresponsive: bool = False
+    pushes: int = 0
+    pushes_since_change: int = 0
+    last_push_at: datetime | None = None
+    frames_sent: list[Push] | None = field(default=None, repr=False)
+
+    @property
+    def meter_id(self) -> str:
+        return self.config.meter_id
+
+    def set_port(self, state: PortState) -> bool:
+        """Open or close the port; saved at once. True when the state changed."""
+        new = apply_command(self.status, command_for(state), self.clock.now())
+        if new is self.status:
+            return False
+        if self.store is not None:
+            self.store.save(new)
+        self.status = new
+        self.pushes_since_change = 0
+        return True
+
+    def _record(self, push: Push) -> None:
+        self.pushes += 1
+        self.pushes_since_change += 1
+        self.last_push_at = push.at
+        if self.frames_sent is not None:
+            self.frames_sent.append(push)
+
+    def meter_json(self) -> dict[str, object]:
+        return {
+            "meter_id": self.meter_id,
+            "metering_point_id": self.config.metering_point_id,
+            "manufacturer": self.model.spec.manufacturer,
+            "meter_type": self.model.meter_type,
+            "phases": self.model.phases,
+            "port": self.status.state.value,
+            "stream": self.output.address,
+            "last_push_at": _local_iso(self.last_push_at),
+            "pushes": self.pushes,
+        }
+
+    def port_json(self) -> dict[str, object]:
+        return {
+            **self.status.to_json(),
+            "changed_at": _local_iso(self.status.changed_at),
+            "last_push_at": _local_iso(self.last_push_at),
+            "pushes_since_change": self.pushes_since_change,
+        }
+
+    def _batch(self, pushes: Iterator[Push], limit: int) -> tuple[list[bytes], bool]:
+        """Up to ``limit`` pushes' frames (runs in a worker thread at speed max)."""
+        frames: list[bytes] = []
+        for push in pushes:
+            if self.status.state is PortState.OPEN:
+                frames.append(self.writer.frame(push))
+                self._record(push)
+            self.clock.reached = push.at
+            limit -= 1
+            if limit == 0:
+                return frames, False
+        return frames, True
+
+
+def _local_iso(at: datetime | None) -> str | None:
+    return at.astimezone(OSLO).replace(tzinfo=None).isoformat() if at else None
+
+
+def build_runtime(
+    config: MeterConfig, clock: SimClock, store: PortStateStore | None
+) -> MeterRuntime:
+    """A meter ready to run: saved port state wins over the configured initial state."""
+    spec = BRANDS[config.brand]
+    rng = random.Random(f"registers:{config.seed}")
+    import_units = rng.randrange(5_000_000, 60_000_000) // spec.energy_wh_per_unit
+    initial = Registers(
+        import_units,
+        rng.randrange(0, 5_000_000) // spec.energy_wh_per_unit if config.prosumer else 0,
+        import_units // 8,
+        import_units // 40,
+    )
+    model = MeterModel(
+        spec,
+        HouseholdLoad(config.seed, phases=config.phases, prosumer=config.prosumer),
+        phases=config.phases,
+        three_wire=config.three_wire,
+        hourly_offset_ms=None if config.list2_second is None else round(config.list2_second * 1000),
+        initial_registers=initial,
+    )
+    keys = Keys(config.guek, config.gak) if config.guek is not None else None
+    encoder = HanEncoder(
+        spec.manufacturer,
+        phases=config.phases,
+        meter_id=config.meter_id,
+        meter_type=model.meter_type,
+        three_wire=config.three_wire,
+        keys=keys,
+        system_title=config.system_title,
+    )
+    saved = store.load(config.meter_id) if store is not None else None
+    status = saved or PortStatus(config.meter_id, config.port)
+    output = open_output(config.output, bits_per_char=spec.bits_per_char, speed=clock.speed)
+    return MeterRuntime(
+        config, model, FrameWriter(model, encoder.encode), output, status, clock, store
+    )
+
+
+async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
+    """Push on schedule until ``end`` (None: forever)."""
+    clock = runtime.clock
+    pushes = runtime.model.pushes(clock.start.astimezone(UTC), end)
+    if clock.speed is None:
+        done = False
+        while not done:
+            frames, done = await asyncio.to_thread(runtime._batch, pushes, _BATCH)
+            if frames:
+                await runtime.output.send(b"".join(frames))
+            else:
+                await asyncio.sleep(0)
+        return
+    while True:
+        # The hour's load is computed when an hour starts: off the event loop, so a fleet's
+        # hundreds of meters do not stall each other's pushes or the control interface.
+        push = await asyncio.to_thread(next, pushes, None)
+        if push is None:
+            break
+        await clock.sleep_until(push.at)
+        if runtime.status.state is PortState.OPEN:
+            await runtime.output.send(runtime.writer.frame(push))
+            runtime._record(push)
+    await runtime.output.drain()
+
+
+def announce_line(runtime: MeterRuntime) -> dict[str, object]:
+    """What a parent process needs to find a meter's stream."""
+    meter = runtime.meter_json()
+    return {
+        key: meter[key]
+        for key in (
+            "meter_id",
+            "metering_point_id",
+            "manufacturer",
+            "meter_type",
+            "phases",
+            "port",
+            "stream",
+        )
+    }
+
+
+Announce = Callable[[dict[str, object]], None]
