@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from ._apdu import DATA_NOTIFICATION, GLO_CIPHERING, parse_ciphered, parse_notification
 from ._axdr import read_length
 from ._errors import DecodeError
-from ._events import Keys, Reading, ScalerOverride
+from ._events import Keys, Reading, ScalerOverride, Value
+from ._template import Template, compile_template
 from .lists import manufacturer_from_id, map_body
 
 __all__ = ["ApduDecoder", "decode_apdu"]
 
 _GENERAL_BLOCK_TRANSFER = 0xE0
 _LAST_BLOCK = 0x80
+#: compiled layouts kept per decoder: a reader sees a handful (lists × meters)
+_MAX_TEMPLATES = 64
 
 
 @dataclass(slots=True)
@@ -24,6 +27,8 @@ class ApduDecoder:
     scalers: ScalerOverride | None = None
     _blocks: list[bytes] = field(default_factory=list)
     _next_block: int = 1
+    _templates: dict[tuple[int, str | None], list[Template]] = field(default_factory=dict)
+    _template_count: int = 0
 
     def decode(
         self, apdu: bytes, *, frame: bytes = b"", offset: int = 0, hint: str | None = None
@@ -50,20 +55,56 @@ class ApduDecoder:
                 )
         elif tag != DATA_NOTIFICATION:
             raise DecodeError(f"unsupported APDU tag 0x{tag:02x}")
-        notification = parse_notification(apdu)
-        mapped = map_body(notification.body, hint=hint, overrides=self.scalers)
-        if notification.time is not None:
-            mapped.values["notification_time"] = notification.time.iso()
+        layout_key = (len(apdu), hint)
+        for template in self._templates.get(layout_key, ()):
+            values = template.apply(apdu)
+            if values is not None:
+                return Reading(
+                    template.manufacturer,
+                    template.list_kind,
+                    values,
+                    frame=frame or apdu,
+                    offset=offset,
+                    frame_counter=counter,
+                    system_title=system_title,
+                )
+        manufacturer, list_kind, values, unknown = self._general(apdu, hint)
+        if (
+            not unknown
+            and self._template_count < _MAX_TEMPLATES
+            and self._layout_is_fixed(manufacturer, values)
+        ):
+            template = compile_template(
+                apdu, (manufacturer, list_kind, values), lambda a: self._general(a, hint)[:3]
+            )
+            if template is not None:
+                self._templates.setdefault(layout_key, []).append(template)
+                self._template_count += 1
         return Reading(
-            manufacturer=mapped.manufacturer,
-            list_kind=mapped.list_kind,
-            values=mapped.values,
-            unknown=mapped.unknown,
+            manufacturer=manufacturer,
+            list_kind=list_kind,
+            values=values,
+            unknown=unknown,
             frame=frame or apdu,
             offset=offset,
             frame_counter=counter,
             system_title=system_title,
         )
+
+    @staticmethod
+    def _layout_is_fixed(manufacturer: str, values: dict[str, Value]) -> bool:
+        # A Kamstrup list without a meter type decides its current scaler from the values
+        # (CT meter heuristic), which a template could not repeat.
+        return not (manufacturer == "Kamstrup" and "meter_type" not in values)
+
+    def _general(
+        self, apdu: bytes, hint: str | None
+    ) -> tuple[str, str, dict[str, Value], dict[str, object]]:
+        notification = parse_notification(apdu)
+        mapped = map_body(notification.body, hint=hint, overrides=self.scalers)
+        if notification.time is not None:
+            mapped.values["notification_time"] = notification.time.iso()
+        return mapped.manufacturer, mapped.list_kind, mapped.values, mapped.unknown
 
     def _block(self, apdu: bytes) -> bytes | None:
         # E0 | block-control | block-number(2) | block-number-ack(2) | raw-data (BER length)

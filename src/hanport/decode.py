@@ -1,0 +1,146 @@
+"""``hanport decode``: a HAN capture (binary or hex text) → one JSON object per reading.
+
+Reads in chunks, so a multi-gigabyte capture never sits in memory. Exit 0 when the input was
+read (bad frames are skipped and, with ``--errors``, reported); 2 with a one-line message for an
+unreadable file, a bad key or a bad option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from hanport.protocol import FrameRejected, HanStream, InvalidKeyError, Keys, ScalerOverride
+
+_CHUNK = 1 << 16
+_HEX_DIGITS = frozenset(string.hexdigits.encode())
+_WHITESPACE = bytes(string.whitespace, "ascii")
+_SCALER_NAMES = ("power", "current", "voltage", "energy", "power_factor")
+
+
+class _InputError(Exception):
+    """The input cannot be read as asked (I/O error, not hexadecimal)."""
+
+
+def configure_decode(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", default="-", help="capture file, or - for stdin (default)")
+    parser.add_argument("--hex", action="store_true", help="the input is hex text (whitespace ignored)")
+    parser.add_argument("--key", metavar="GUEK", help="encryption key, 32 hex digits")
+    parser.add_argument("--auth-key", metavar="GAK", help="authentication key, 32 hex digits")
+    parser.add_argument(
+        "--scaler",
+        action="append",
+        default=[],
+        metavar="QUANTITY=EXP",
+        help="override a decimal exponent: power, current, voltage, energy or power_factor "
+        "(e.g. current=-3 for a CT meter, energy=0 for Wh registers)",
+    )
+    parser.add_argument("--errors", action="store_true", help="report each rejected frame on stderr")
+    parser.add_argument("--stats", action="store_true", help="print frame counts on stderr at the end")
+
+
+def _scalers(specs: list[str]) -> ScalerOverride | None:
+    if not specs:
+        return None
+    exponents: dict[str, int] = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if name not in _SCALER_NAMES:
+            raise ValueError(f"--scaler {spec!r}: quantity must be one of {', '.join(_SCALER_NAMES)}")
+        try:
+            exponents[name] = int(value)
+        except ValueError:
+            raise ValueError(f"--scaler {spec!r}: the exponent must be a whole number") from None
+    return ScalerOverride(**exponents)
+
+
+def _binary_chunks(source: BinaryIO) -> Iterator[bytes]:
+    while chunk := source.read(_CHUNK):
+        yield chunk
+
+
+def _hex_chunks(source: BinaryIO) -> Iterator[bytes]:
+    carry = b""
+    position = 0
+    while chunk := source.read(_CHUNK):
+        text = carry + chunk.translate(None, _WHITESPACE)
+        if text.startswith(b"\xef\xbb\xbf"):
+            text = text[3:]
+        usable = len(text) - len(text) % 2
+        try:
+            yield bytes.fromhex(text[:usable].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            bad = next(i for i, b in enumerate(text) if b not in _HEX_DIGITS)
+            raise _InputError(f"not hexadecimal text near byte {position + bad}: {text[bad : bad + 8]!r}") from None
+        carry = text[usable:]
+        position += len(chunk)
+    if carry:
+        raise _InputError("the hex text ends with half a byte")
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    try:
+        keys = Keys.from_hex(args.key, args.auth_key) if args.key else None
+        if args.auth_key and not args.key:
+            raise InvalidKeyError("--auth-key needs --key as well")
+        scalers = _scalers(args.scaler)
+    except (InvalidKeyError, ValueError) as error:
+        print(f"hanport decode: {error}", file=sys.stderr)
+        return 2
+    try:
+        source: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    except OSError as error:
+        print(f"hanport decode: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    stream = HanStream(keys=keys, scalers=scalers)
+    out = sys.stdout
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    chunks = _hex_chunks(source) if args.hex else _binary_chunks(source)
+    try:
+        with source:
+            for chunk in chunks:
+                stream.receive_data(chunk)
+                _emit(stream, out, dumps, args.errors)
+            stream.receive_data(b"")
+            _emit(stream, out, dumps, args.errors)
+    except (_InputError, OSError) as error:
+        message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        print(f"hanport decode: {args.file}: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader of our output went away (e.g. `| head`): not an error
+        return 0
+    finally:
+        if args.stats:
+            _print_stats(stream)
+    out.flush()
+    return 0
+
+
+def _emit(stream: HanStream, out: object, dumps: object, report_errors: bool) -> None:
+    write = out.write  # type: ignore[attr-defined]
+    encode = dumps
+    lines = []
+    for event in stream.events():
+        if isinstance(event, FrameRejected):
+            if report_errors:
+                print(f"offset {event.offset}: {event.kind}: {event.reason}", file=sys.stderr)
+        else:
+            lines.append(encode(event.to_json()))  # type: ignore[operator]
+    if lines:
+        lines.append("")
+        write("\n".join(lines))
+
+
+def _print_stats(stream: HanStream) -> None:
+    s = stream.stats
+    print(
+        f"frames ok: {s.frames_ok}, CRC errors: {s.crc_errors}, truncated: {s.truncated}, "
+        f"undecodable: {s.undecodable}, decrypt errors: {s.decrypt_errors}, "
+        f"bytes skipped: {s.bytes_skipped} of {s.bytes_received}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,299 @@
+"""Compiled templates: decode a frame of an already-seen layout with one ``struct`` call.
+
+A meter sends the same list layout every push; only the register values and clocks change.
+After the general decoder has mapped one notification, the layout is compiled into a single
+``struct.Struct`` over the whole APDU: the bytes that must stay the same (tags, lengths, OBIS
+codes, identity strings, scalers) become fixed ``Ns`` fields that are compared, the registers
+become integer fields with the exponent the general path used, and the clocks ``12s`` fields.
+
+Which output field a register feeds, and with which exponent, is learnt by probing: the general
+decoder is run again with that one register changed by one unit, and the one field that moves
+tells the key and its scale. The general decoder stays the only place that knows the lists;
+a template is only a cache of its decisions, and any frame that does not match one exactly is
+decoded the general way.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+
+from ._axdr import read_length
+from ._cosem import parse_datetime
+from ._errors import DecodeError
+from ._events import Value
+
+__all__ = ["Template", "compile_template"]
+
+_NUMERIC = {0x05: "i", 0x06: "I", 0x10: "h", 0x11: "B", 0x12: "H", 0x14: "q", 0x15: "Q"}
+_SIZES = {"i": 4, "I": 4, "h": 2, "B": 1, "H": 2, "q": 8, "Q": 8}
+#: scaler (integer) and unit (enum) belong to the layout, not to the measurement
+_FIXED_SIZE_CONSTANTS = {
+    0x0F: 1,
+    0x16: 1,
+    0x03: 1,
+    0x17: 4,
+    0x18: 8,
+    0x19: 12,
+    0x1A: 5,
+    0x1B: 4,
+    0x0D: 1,
+}
+_CONTAINERS = (0x01, 0x02)
+_STRINGS = (0x09, 0x0A, 0x0C)
+_KAMSTRUP_VOLTAGE_LIMIT = 1000
+_MAX_LEAVES = 512
+
+Decoded = tuple[str, str, dict[str, Value]]  # manufacturer, list kind, values
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    tag: int
+    start: int  # first payload byte
+    size: int
+
+
+def _leaves(apdu: bytes, pos: int) -> list[_Leaf]:
+    """Every leaf value of the A-XDR data at ``pos`` in document order (iteratively)."""
+    leaves: list[_Leaf] = []
+    pending = [1]  # values still to read at each nesting level
+    while pending:
+        if pending[-1] == 0:
+            pending.pop()
+            continue
+        pending[-1] -= 1
+        if pos >= len(apdu) or len(leaves) > _MAX_LEAVES:
+            raise DecodeError("layout scan ran past the data")
+        tag = apdu[pos]
+        if tag in _CONTAINERS:
+            count, pos = read_length(apdu, pos + 1)
+            pending.append(count)
+        elif tag in _NUMERIC:
+            size = _SIZES[_NUMERIC[tag]]
+            leaves.append(_Leaf(tag, pos + 1, size))
+            pos += 1 + size
+        elif tag in _STRINGS:
+            length, start = read_length(apdu, pos + 1)
+            leaves.append(_Leaf(tag, start, length))
+            pos = start + length
+        elif tag in _FIXED_SIZE_CONSTANTS:
+            pos += 1 + _FIXED_SIZE_CONSTANTS[tag]
+        elif tag == 0x00:
+            pos += 1
+        else:
+            raise DecodeError(f"layout scan met type 0x{tag:02x}")
+    if pos != len(apdu):
+        raise DecodeError("layout scan did not end at the end of the APDU")
+    return leaves
+
+
+@dataclass(frozen=True, slots=True)
+class _Register:
+    index: int  # in the unpacked tuple
+    key: str
+    exponent: int
+    #: Kamstrup voltage: whether the raw value was above 1000 (0.01 V firmware); re-checked
+    above_limit: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    index: int
+    prefix: str  # "meter_clock" or "notification_time"
+
+
+class Template:
+    """One compiled layout; :meth:`apply` returns the values or None when the frame differs."""
+
+    __slots__ = (
+        "_base",
+        "_clocks",
+        "_constants",
+        "_divided",
+        "_get_constants",
+        "_guards",
+        "_keys",
+        "_multiplied",
+        "_plain",
+        "_struct",
+        "list_kind",
+        "manufacturer",
+    )
+
+    def __init__(
+        self,
+        layout: struct.Struct,
+        constant_indexes: list[int],
+        constants: tuple[object, ...],
+        fields: list[tuple[str, object]],
+        manufacturer: str,
+        list_kind: str,
+    ) -> None:
+        self._struct = layout
+        # itemgetter of one index returns the item itself, of several a tuple
+        self._get_constants = itemgetter(*constant_indexes)
+        self._constants = constants if len(constants) > 1 else constants[0]
+        self._keys = tuple(key for key, _ in fields)
+        self._base: list[object] = []
+        self._plain: list[tuple[int, int]] = []  # (output position, struct index)
+        self._divided: list[tuple[int, int, int]] = []  # … and the divisor
+        self._multiplied: list[tuple[int, int, int]] = []  # … and the factor
+        self._clocks: list[tuple[int, int, str]] = []  # (output position, struct index, part)
+        self._guards: list[tuple[int, bool]] = []
+        for position, (key, source) in enumerate(fields):
+            self._base.append(None)
+            if isinstance(source, _Register):
+                if source.exponent == 0:
+                    self._plain.append((position, source.index))
+                elif source.exponent < 0:
+                    self._divided.append((position, source.index, 10**-source.exponent))
+                else:
+                    self._multiplied.append((position, source.index, 10**source.exponent))
+                if source.above_limit is not None:
+                    self._guards.append((source.index, source.above_limit))
+            elif isinstance(source, _Clock):
+                part = "iso" if key in ("meter_clock", "notification_time") else key
+                self._clocks.append((position, source.index, part))
+            else:
+                self._base[position] = source
+        self.manufacturer = manufacturer
+        self.list_kind = list_kind
+
+    def apply(self, apdu: bytes) -> dict[str, Value] | None:
+        unpacked = self._struct.unpack(apdu)
+        if self._get_constants(unpacked) != self._constants:
+            return None
+        for index, above in self._guards:
+            if (unpacked[index] > _KAMSTRUP_VOLTAGE_LIMIT) != above:
+                return None
+        out = self._base.copy()
+        for position, index in self._plain:
+            out[position] = unpacked[index]
+        for position, index, divisor in self._divided:
+            out[position] = unpacked[index] / divisor
+        for position, index, factor in self._multiplied:
+            out[position] = unpacked[index] * factor
+        for position, index, part in self._clocks:
+            clock = parse_datetime(unpacked[index])
+            if clock is None:
+                return None
+            if part == "iso":
+                out[position] = clock.iso()
+            elif part == "meter_clock_deviation_min":
+                out[position] = clock.deviation_min
+            else:
+                out[position] = f"0x{clock.clock_status:02x}"
+        return dict(zip(self._keys, out, strict=True))  # type: ignore[arg-type]
+
+
+def _header_time_position(apdu: bytes) -> tuple[int | None, int]:
+    """(position of the 12 header time bytes or None, position of the body)."""
+    marker = apdu[5]
+    if marker == 0x0C:
+        return 6, 18
+    if marker == 0x09:
+        return 7, 19
+    return None, 6
+
+
+def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:
+    raw = struct.unpack_from(">" + fmt, apdu, leaf.start)[0]
+    for changed in (raw + 1, raw - 1):
+        try:
+            payload = struct.pack(">" + fmt, changed)
+        except struct.error:
+            continue
+        return raw, apdu[: leaf.start] + payload + apdu[leaf.start + leaf.size :]
+    return None
+
+
+def compile_template(
+    apdu: bytes, decoded: Decoded, decode: Callable[[bytes], Decoded]
+) -> Template | None:
+    """Compile the layout of ``apdu`` (a plaintext data-notification that ``decode`` mapped to
+    ``decoded``); None when the layout has data-dependent decisions a template cannot keep."""
+    manufacturer, list_kind, values = decoded
+    time_at, body_at = _header_time_position(apdu)
+    try:
+        leaves = _leaves(apdu, body_at)
+    except DecodeError:
+        return None
+    sources: dict[str, object] = {}
+    variable: list[tuple[_Leaf, str, object]] = []  # leaf, struct code, source placeholder
+    if time_at is not None and "notification_time" in values:
+        variable.append((_Leaf(0x09, time_at, 12), "12s", _Clock(-1, "notification_time")))
+    for leaf in leaves:
+        if leaf.tag in _NUMERIC:
+            fmt = _NUMERIC[leaf.tag]
+            probe = _probe(apdu, leaf, fmt)
+            if probe is None:
+                return None
+            raw, changed_apdu = probe
+            try:
+                _, _, changed = decode(changed_apdu)
+            except DecodeError:
+                return None
+            moved = [k for k in values if changed.get(k) != values[k]]
+            if not moved:
+                continue  # not a measurement (e.g. a number the lists ignore): keep it constant
+            if len(moved) != 1:
+                return None
+            key = moved[0]
+            old, new = values[key], changed[key]
+            if not isinstance(old, int | float) or not isinstance(new, int | float) or old == new:
+                return None
+            exponent = round(math.log10(abs(new - old)))
+            above = (
+                raw > _KAMSTRUP_VOLTAGE_LIMIT
+                if manufacturer == "Kamstrup" and key.startswith("voltage_")
+                else None
+            )
+            variable.append((leaf, fmt, _Register(-1, key, exponent, above)))
+        elif leaf.tag == 0x09 and leaf.size == 12 and "meter_clock" in values:
+            clock = parse_datetime(apdu[leaf.start : leaf.start + 12])
+            if clock is not None and clock.iso() == values["meter_clock"]:
+                variable.append((leaf, "12s", _Clock(-1, "meter_clock")))
+    # Build one struct over the whole APDU: constant runs between the variable payloads.
+    codes: list[str] = []
+    constant_indexes: list[int] = []
+    constants: list[object] = []
+    placed: list[tuple[object, int]] = []
+    at = 0
+    for leaf, fmt, source in sorted(variable, key=lambda item: item[0].start):
+        if leaf.start > at:
+            constant_indexes.append(len(codes))
+            constants.append(apdu[at : leaf.start])
+            codes.append(f"{leaf.start - at}s")
+        placed.append((source, len(codes)))
+        codes.append(fmt)
+        at = leaf.start + leaf.size
+    if at < len(apdu):
+        constant_indexes.append(len(codes))
+        constants.append(apdu[at:])
+        codes.append(f"{len(apdu) - at}s")
+    for source, index in placed:
+        if isinstance(source, _Register):
+            sources[source.key] = _Register(index, source.key, source.exponent, source.above_limit)
+        elif isinstance(source, _Clock):
+            clock_source = _Clock(index, source.prefix)
+            if source.prefix == "notification_time":
+                sources["notification_time"] = clock_source
+            else:
+                for key in ("meter_clock", "meter_clock_deviation_min", "meter_clock_status"):
+                    sources[key] = clock_source
+    fields = [(key, sources.get(key, value)) for key, value in values.items()]
+    template = Template(
+        struct.Struct(">" + "".join(codes)),
+        constant_indexes,
+        tuple(constants),
+        fields,
+        manufacturer,
+        list_kind,
+    )
+    if template.apply(apdu) != values:
+        return None  # the template must reproduce the general decoder exactly
+    return template
