@@ -1,0 +1,430 @@
+"""`hanport demo`: mailbox, emulated meters, port service and reader, wired together on loopback.
+
+Start order follows the dependencies: the mailbox (the port service mails through it), the
+emulator fleet (the port service's head-end and the reader's streams), the port service, then
+the reader. Stop order is the reverse, so the reader flushes its last readings while the meters
+still exist. Everything lives in one demo folder, which is why a second start continues the first:
+
+    demo-data/
+      demo.json          simulated clock and ports of the last run
+      fleet.toml         the emulator's meters (rewritten on every start)
+      emulator/          port states (open/closed survive a restart)
+      portal.sqlite      the port service: customers, orders, audit log
+      reader.sqlite      the reader: readings, hours, days
+      mail/              every e-mail sent, as .eml files
+      logs/              one log per part
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import uvicorn
+
+from hanport.demo.fleet import DemoMeter, demo_fleet, with_ids, write_fleet_file
+from hanport.demo.mailbox import Mailbox, create_mailbox_app, start_smtp_server
+from hanport.demo.supervisor import ChildFailed, ChildProcess, hanport_command, wait_for_http
+
+__all__ = ["DemoOptions", "DemoPorts", "DemoRun", "run"]
+
+LOOPBACK = "127.0.0.1"
+OSLO = ZoneInfo("Europe/Oslo")
+PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control")
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPorts:
+    portal: int
+    reader: int
+    mailbox: int
+    smtp: int
+    control: int
+
+    @classmethod
+    def from_base(cls, base: int) -> DemoPorts:
+        """``base`` … ``base+4``; base 0 picks free ports (tests, several demos at once)."""
+        if base == 0:
+            return cls(*(_free_port() for _ in PART_NAMES))
+        ports = cls(*(base + offset for offset in range(len(PART_NAMES))))
+        for name, port in zip(PART_NAMES, ports.as_tuple(), strict=True):
+            if not _port_is_free(port):
+                raise DemoError(
+                    f"port {port} ({name}) is in use – is another demo running? Use "
+                    f"--port-base to pick other ports. / Port {port} ({name}) er i bruk – "
+                    "kjører en annen demo? Velg andre porter med --port-base."
+                )
+        return ports
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.portal, self.reader, self.mailbox, self.smtp, self.control)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    directory: Path
+    speed: float = 60.0
+    port_base: int = 8470
+    startup_timeout: float = 90.0
+
+
+@dataclass
+class DemoState:
+    """``demo.json``: the simulated clock a restart continues from, and this run's addresses
+    (written at start, so scripts and tests can find a demo started with ``--port-base 0``)."""
+
+    simulated_clock: datetime | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> DemoState:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            clock = data.get("simulated_clock")
+            return cls(datetime.fromisoformat(clock) if clock else None, dict(data.get("urls", {})))
+        except FileNotFoundError:
+            return cls()
+        except (ValueError, TypeError, AttributeError) as error:
+            raise DemoError(
+                f"{path} is damaged ({error}); remove it to start the clock afresh / "
+                f"{path} er skadet; slett den for å starte klokka på nytt"
+            ) from error
+
+    def save(self, path: Path) -> None:
+        clock = self.simulated_clock.isoformat() if self.simulated_clock else None
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(
+            json.dumps({"simulated_clock": clock, "urls": self.urls}, indent=2), encoding="utf-8"
+        )
+        temporary.replace(path)
+
+
+class _QuietServer(uvicorn.Server):
+    # The demo handles Ctrl-C itself and stops the parts in order; uvicorn must not take it.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class DemoRun:
+    """One run of the demo; ``start()``, then ``wait()`` until stopped, then ``stop()``."""
+
+    options: DemoOptions
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    ports: DemoPorts | None = None
+    meters: list[DemoMeter] = field(default_factory=list)
+    streams: dict[str, str] = field(default_factory=dict)
+    children: list[ChildProcess] = field(default_factory=list)
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    _smtp: asyncio.Server | None = None
+    _web: _QuietServer | None = None
+    _web_task: asyncio.Task[None] | None = None
+    _started_at: float = 0.0
+    _clock_at_start: datetime | None = None
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def directory(self) -> Path:
+        return self.options.directory
+
+    def url(self, part: str, path: str = "/") -> str:
+        assert self.ports is not None
+        return f"http://{LOOPBACK}:{getattr(self.ports, part)}{path}"
+
+    def urls(self) -> dict[str, str]:
+        assert self.ports is not None
+        return {
+            "portal": self.url("portal"),
+            "reader": self.url("reader"),
+            "mailbox": self.url("mailbox"),
+            "control": self.url("control"),
+            "smtp": f"smtp://{LOOPBACK}:{self.ports.smtp}",
+        }
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "logs").mkdir(exist_ok=True)
+        state = DemoState.load(self.directory / "demo.json")
+        self.ports = DemoPorts.from_base(self.options.port_base)
+        # The simulated clock continues where the last run stopped; the first run starts now.
+        self._clock_at_start = state.simulated_clock or datetime.now(OSLO).replace(microsecond=0)
+        self._started_at = asyncio.get_running_loop().time()
+        DemoState(self._clock_at_start, self.urls()).save(self.directory / "demo.json")
+        await self._start_mailbox()
+        await self._start_emulator()
+        await self._start_portal()
+        await self._start_reader()
+
+    async def _start_mailbox(self) -> None:
+        assert self.ports is not None
+        mailbox = Mailbox(self.directory / "mail")
+        self._smtp = await start_smtp_server(mailbox, LOOPBACK, self.ports.smtp)
+        config = uvicorn.Config(
+            create_mailbox_app(mailbox),
+            host=LOOPBACK,
+            port=self.ports.mailbox,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._web = _QuietServer(config)
+        self._web_task = asyncio.create_task(self._web.serve(), name="mailbox-web")
+        await wait_for_http(self.url("mailbox", "/api/messages"), timeout=15)
+
+    async def _start_emulator(self) -> None:
+        assert self.ports is not None and self._clock_at_start is not None
+        planned = demo_fleet()
+        fleet_path = write_fleet_file(self.directory / "fleet.toml", planned)
+        announced: dict[str, dict[str, Any]] = {}
+        everyone_announced = asyncio.Event()
+
+        def on_line(line: str) -> None:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                return
+            if isinstance(entry, dict) and "stream" in entry and "meter_id" in entry:
+                announced[str(entry["meter_id"])] = entry
+                if len(announced) >= len(planned):
+                    everyone_announced.set()
+
+        child = ChildProcess(
+            "emulator",
+            hanport_command(
+                "emulate",
+                "--fleet",
+                str(fleet_path),
+                "--control",
+                f"{LOOPBACK}:{self.ports.control}",
+                "--state-dir",
+                str(self.directory / "emulator"),
+                "--speed",
+                f"{self.options.speed:g}",
+                "--start",
+                self._clock_at_start.isoformat(timespec="seconds"),
+            ),
+            self.directory / "logs" / "emulator.log",
+            on_line=on_line,
+        )
+        await self._launch(child)
+        await self._wait_until(everyone_announced, child, "did not announce every meter")
+        await wait_for_http(self.url("control", "/api/meters"), child, self.options.startup_timeout)
+        by_id = {meter.meter_id: meter for meter in planned if meter.meter_id}
+        unnamed = [meter for meter in planned if not meter.meter_id]
+        for meter_id, entry in announced.items():
+            meter = by_id.get(meter_id)
+            if meter is None:
+                meter = with_ids(unnamed.pop(0), meter_id, str(entry["metering_point_id"]))
+            self.meters.append(meter)
+            self.streams[meter_id] = str(entry["stream"])
+
+    async def _start_portal(self) -> None:
+        assert self.ports is not None
+        child = ChildProcess(
+            "portal",
+            hanport_command(
+                "portal",
+                "--db",
+                f"sqlite:///{(self.directory / 'portal.sqlite').resolve()}",
+                "--headend",
+                self.url("control", "").rstrip("/"),
+                "--smtp",
+                f"{LOOPBACK}:{self.ports.smtp}",
+                "--seed-demo",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.ports.portal),
+            ),
+            self.directory / "logs" / "portal.log",
+        )
+        await self._launch(child)
+        await wait_for_http(self.url("portal"), child, self.options.startup_timeout)
+
+    async def _start_reader(self) -> None:
+        assert self.ports is not None
+        sources: list[str] = []
+        for meter in self.meters:
+            sources += ["--tcp", self.streams[meter.meter_id].removeprefix("tcp://")]
+        child = ChildProcess(
+            "reader",
+            hanport_command(
+                "read",
+                *sources,
+                "--db",
+                f"sqlite:///{(self.directory / 'reader.sqlite').resolve()}",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.ports.reader),
+            ),
+            self.directory / "logs" / "reader.log",
+        )
+        await self._launch(child)
+        await wait_for_http(self.url("reader", "/api/health"), child, self.options.startup_timeout)
+
+    async def _launch(self, child: ChildProcess) -> None:
+        self.children.append(child)
+        await child.start()
+
+    async def _wait_until(self, event: asyncio.Event, child: ChildProcess, what: str) -> None:
+        waiter = asyncio.create_task(event.wait())
+        exited = asyncio.create_task(child.wait())
+        done, _ = await asyncio.wait(
+            {waiter, exited},
+            timeout=self.options.startup_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        waiter.cancel()
+        if exited in done:
+            raise child.failure(f"exited with code {exited.result()} ({what})")
+        exited.cancel()
+        if waiter not in done:
+            raise child.failure(f"{what} within {self.options.startup_timeout:.0f} s")
+
+    # -- run and stop ------------------------------------------------------------------------
+
+    async def wait(self) -> ChildProcess | None:
+        """Until Ctrl-C (None) or until a part stops on its own (that part)."""
+        stopping = asyncio.create_task(self.stop_requested.wait())
+        exits = {asyncio.create_task(child.wait()): child for child in self.children}
+        done, _ = await asyncio.wait({stopping, *exits}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, *exits):
+            task.cancel()
+        for task, child in exits.items():
+            if task in done:
+                return child
+        return None
+
+    def simulated_now(self) -> datetime | None:
+        if self._clock_at_start is None:
+            return None
+        elapsed = asyncio.get_running_loop().time() - self._started_at
+        return (self._clock_at_start + timedelta(seconds=elapsed * self.options.speed)).replace(
+            microsecond=0
+        )
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):
+            await child.stop()
+        if self._web is not None and self._web_task is not None:
+            self._web.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._web_task
+        if self._smtp is not None:
+            self._smtp.close()
+            await self._smtp.wait_closed()
+        if self.ports is not None:
+            DemoState(self.simulated_now(), self.urls()).save(self.directory / "demo.json")
+
+    # -- what the user sees ------------------------------------------------------------------
+
+    def banner(self) -> str:
+        from hanport.portal.seed import STAFF_EMAIL
+
+        customers = sorted({m.customer_email for m in self.meters if m.customer_email})
+        first = next((m for m in self.meters if m.customer_email), None)
+        meter_lines = "\n".join(
+            f"    {m.meter_id}  {m.metering_point_id}  {m.role}"
+            + (f"  ({m.customer_email})" if m.customer_email else "  (åpen / open)")
+            for m in self.meters
+        )
+        clock = self._clock_at_start.isoformat(timespec="minutes") if self._clock_at_start else ""
+        who = first.customer_email if first else "-"
+        point = first.metering_point_id if first else "-"
+        return f"""
+hanport demo kjører / is running   (mappe / folder: {self.directory})
+
+  Nettselskapets HAN-tjeneste / Port service   {self.url("portal")}
+  Kundeservice / Customer service (back office) {self.url("portal", "/backoffice")}
+  Leser og dashbord / Reader and dashboard      {self.url("reader")}
+  E-post (lokal innboks) / Mailbox              {self.url("mailbox")}
+  Målernes styring / Emulator control (API)     {self.url("control", "/api/meters")}
+
+Logg inn / Sign in (koden kommer i innboksen / the code arrives in the mailbox):
+  kunde / customer:          {", ".join(customers) or "-"}
+  kundeservice / staff:      {STAFF_EMAIL}
+
+Målere / Meters (simulert klokke / simulated clock {clock}, {self.options.speed:g}× fart/speed):
+{meter_lines}
+
+Prøv / Try:
+  1. Logg inn på HAN-tjenesten som {who} og bestill åpning av HAN-porten på {point}.
+     Sign in to the port service as {who} and order the HAN port of {point} open.
+  2. Se dashbordet: måleren sender innen sekunder. / Watch the dashboard: data within seconds.
+  3. Bekreftelsen ligger i innboksen. / The confirmation is in the mailbox.
+  4. Steng porten igjen: dataene stopper. / Close the port again: the data stops.
+
+Ctrl-C stopper alt; neste `hanport demo` fortsetter der du slapp.
+Ctrl-C stops everything; the next `hanport demo` continues where you left off.
+"""
+
+
+async def run(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    """Run until Ctrl-C/SIGTERM; 0 after a clean stop, 1 when a part failed."""
+    import signal
+
+    demo = DemoRun(options, out)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, demo.stop_requested.set)
+    try:
+        try:
+            print("hanport demo starter / is starting …", file=out, flush=True)
+            start = asyncio.create_task(demo.start())
+            stopping = asyncio.create_task(demo.stop_requested.wait())
+            done, _ = await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if start not in done:
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ChildFailed):
+                    await start
+                print("stoppet / stopped", file=out)
+                return 0
+            stopping.cancel()
+            start.result()
+            print(demo.banner(), file=out, flush=True)
+            failed = await demo.wait()
+            if failed is not None:
+                code = failed.process.returncode if failed.process else None
+                print(str(failed.failure(f"stopped on its own (exit code {code})")), file=out)
+                return 1
+            print("\nstopper / stopping …", file=out, flush=True)
+            return 0
+        finally:
+            await demo.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    except (ChildFailed, DemoError) as error:
+        print(f"hanport demo: {error}", file=sys.stderr)
+        return 1
