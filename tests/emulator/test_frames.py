@@ -1,0 +1,142 @@
+"""Every frame the emulator sends: the encoder's bytes, decoded alike by hanport and amshan."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from conftest import METER_KINDS, amshan_decode
+from hanport.emulator.frames import FrameWriter, crc16_x25
+from hanport.emulator.load import OSLO
+from hanport.protocol import HanEncoder, HanStream, Keys
+
+# amshan key -> (decode-contract key, factor from the contract's unit to amshan's)
+_AMSHAN_KEYS = {
+    "active_power_import": ("active_power_import_w", 1),
+    "active_power_export": ("active_power_export_w", 1),
+    "reactive_power_import": ("reactive_power_import_var", 1),
+    "reactive_power_export": ("reactive_power_export_var", 1),
+    "current_l1": ("current_l1_a", 1),
+    "current_l2": ("current_l2_a", 1),
+    "current_l3": ("current_l3_a", 1),
+    "voltage_l1": ("voltage_l1_v", 1),
+    "voltage_l2": ("voltage_l2_v", 1),
+    "voltage_l3": ("voltage_l3_v", 1),
+    "active_power_import_total": ("active_energy_import_kwh", 1000),  # amshan: Wh
+    "active_power_export_total": ("active_energy_export_kwh", 1000),
+    "reactive_power_import_total": ("reactive_energy_import_kvarh", 1000),
+    "reactive_power_export_total": ("reactive_energy_export_kvarh", 1000),
+}
+
+
+def _crc_bitwise(data: bytes) -> int:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+def test_crc16_x25_matches_the_green_book_and_a_bitwise_reference():
+    assert crc16_x25(b"\x03\x3f").to_bytes(2, "little") == bytes.fromhex("5bec")
+    rng = random.Random(5)
+    for size in (0, 1, 7, 230, 600):
+        data = rng.randbytes(size)
+        assert crc16_x25(data) == _crc_bitwise(data)
+
+
+@pytest.mark.parametrize(("brand", "phases", "three_wire"), METER_KINDS)
+def test_fast_frames_are_the_encoders_bytes_and_hanport_decodes_them(
+    make_meter, brand, phases, three_wire
+):
+    meter = make_meter(brand, phases=phases, three_wire=three_wire, prosumer=True)
+    start = datetime(2026, 10, 25, 1, 58, tzinfo=OSLO)  # across the autumn change
+    stream = HanStream()
+    kinds = set()
+    pushes = list(meter.model.pushes(start, start + timedelta(hours=2, minutes=4)))
+    fast_path_encodes = 0
+    for push in pushes:
+        calls = meter.writer.encoder_calls
+        frame = meter.writer.frame(push)
+        fast_path_encodes += meter.writer.encoder_calls - calls
+        assert frame == meter.writer.encode(push), (push.at, push.list_kind)
+        (reading,) = stream.feed(frame)
+        expected = meter.model.values(push)
+        assert reading.list_kind == push.list_kind
+        assert {key: reading.values.get(key) for key in expected} == expected
+        kinds.add(push.list_kind)
+    assert kinds == set(meter.model.spec.lists)
+    assert stream.stats.frames_ok == len(pushes)
+    # The template did the work: about two encoder calls per list and hour.
+    assert fast_path_encodes < len(pushes) / 5
+
+
+@pytest.mark.parametrize(("brand", "phases", "three_wire"), METER_KINDS)
+def test_amshan_decodes_every_frame_kind_and_agrees(make_meter, brand, phases, three_wire):
+    meter = make_meter(brand, phases=phases, three_wire=three_wire, prosumer=True, seed=9)
+    start = datetime(2026, 6, 1, 12, 58, 30, tzinfo=OSLO)  # an hourly list inside the window
+    kinds = set()
+    for push in meter.model.pushes(start, start + timedelta(minutes=2)):
+        decoded = amshan_decode(meter.writer.frame(push))
+        expected = meter.model.values(push)
+        assert decoded["meter_manufacturer"] == meter.model.spec.manufacturer
+        if push.list_kind != "power-only":
+            assert decoded["meter_id"] == meter.encoder.meter_id
+            assert decoded["meter_type"] == meter.model.meter_type
+        theirs = {
+            ours: decoded[key] / factor
+            for key, (ours, factor) in _AMSHAN_KEYS.items()
+            if key in decoded
+        }
+        assert theirs == pytest.approx(expected, abs=1e-9), push.list_kind
+        kinds.add(push.list_kind)
+    assert kinds == set(meter.model.spec.lists)
+
+
+def test_hourly_clock_across_the_autumn_change(make_meter):
+    meter = make_meter("kamstrup")
+    start = datetime(2026, 10, 25, 1, tzinfo=OSLO)
+    end = start + timedelta(hours=3)  # wall-clock arithmetic: 01:00 -> 04:00, four real hours
+    stream = HanStream()
+    clocks = [
+        (reading.values["meter_clock"], reading.values["meter_clock_status"])
+        for push in meter.model.pushes(start, end)
+        if push.list_kind == "hourly-with-energy"
+        for reading in stream.feed(meter.writer.frame(push))
+    ]
+    # 02:00 local happens twice: first in summer time (status bit 0x80), then standard time.
+    assert [clock for clock, _ in clocks] == [
+        "2026-10-25T01:00:05",
+        "2026-10-25T02:00:05",
+        "2026-10-25T02:00:05",
+        "2026-10-25T03:00:05",
+    ]
+    assert [status for _, status in clocks] == ["0x80", "0x80", "0x00", "0x00"]
+
+
+def test_encrypted_meter_frames_decrypt_with_the_keys(make_meter):
+    meter = make_meter("kamstrup")
+    keys = Keys(bytes(range(16)), bytes(range(16, 32)))
+    encoder = HanEncoder(
+        "Kamstrup",
+        phases=3,
+        meter_id="5706567274389702",
+        meter_type=meter.model.meter_type,
+        keys=keys,
+        system_title=b"KAMEMU01",
+    )
+    writer = FrameWriter(meter.model, encoder.encode)
+    stream = HanStream(keys=keys)
+    start = datetime(2026, 2, 2, 8, tzinfo=OSLO)
+    readings = [
+        reading
+        for push in meter.model.pushes(start, start + timedelta(minutes=1))
+        for reading in stream.feed(writer.frame(push))
+    ]
+    assert len(readings) == 7 and stream.stats.decrypt_errors == 0
+    counters = [reading.frame_counter for reading in readings]
+    assert counters == sorted(set(counters))  # a fresh invocation counter for every frame
+    assert writer.encoder_calls == 7
