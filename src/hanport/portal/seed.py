@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, select
 
@@ -16,7 +17,14 @@ from hanport.portal.domain.gsrn import make_gsrn
 from hanport.portal.services.terms import publish_terms
 from hanport.portal.services.tx import transaction, utcnow
 
-__all__ = ["DEMO_METERS", "DEMO_PARTIES", "DemoMeter", "seed_demo"]
+__all__ = [
+    "DEMO_METERS",
+    "DEMO_PARTIES",
+    "DemoMeter",
+    "fleet_toml",
+    "seed_demo",
+    "write_fleet_toml",
+]
 
 GRID_AREA = "Demo nett – Sunnfjord"
 STAFF_EMAIL = "kundeservice@nettselskap.example"
@@ -201,3 +209,32 @@ def seed_demo(
             )
         tx.audit("system", "seed.demo", "grid_area", GRID_AREA, meters=len(meters_))
     return ids
+
+
+def fleet_toml(
+    meters_: tuple[DemoMeter, ...] = DEMO_METERS,
+    output: str = "tcp://127.0.0.1:0",
+    port: str = "closed",
+) -> str:
+    """The demo meters as a fleet file for `hanport emulate --fleet` (hanport.emulator.fleet)."""
+    lines = ["# Demo grid area for `hanport emulate --fleet`; written by `hanport portal`.", ""]
+    for index, meter in enumerate(meters_, start=1):
+        lines += [
+            "[[meter]]",
+            f'brand = "{meter.manufacturer.lower()}"',
+            f"phases = {meter.phases}",
+            f"seed = {index}",
+            f'meter_id = "{meter.meter_id}"',
+            f'metering_point_id = "{meter.metering_point_id}"',
+            f'port = "{port}"',
+            f'output = "{output}"',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_fleet_toml(
+    path: Path, meters_: tuple[DemoMeter, ...] = DEMO_METERS, output: str = "tcp://127.0.0.1:0"
+) -> Path:
+    path.write_text(fleet_toml(meters_, output), encoding="utf-8")
+    return path

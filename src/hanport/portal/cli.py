@@ -1,0 +1,164 @@
+"""`hanport portal` and `hanport audit-verify`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+__all__ = ["configure_audit_verify", "configure_portal", "run_audit_verify", "run_portal"]
+
+
+def _smtp(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: write HOST:PORT, e.g. 127.0.0.1:1025")
+    return host, int(port)
+
+
+def configure_portal(parser: argparse.ArgumentParser) -> None:
+    from hanport.portal.db.engine import DEFAULT_URL
+
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_URL,
+        help=f"SQLAlchemy URL (default {DEFAULT_URL}; PostgreSQL: "
+        "postgresql+psycopg://user@host/db)",
+    )
+    parser.add_argument(
+        "--headend",
+        metavar="URL",
+        help="head-end base URL, e.g. the emulator's control interface "
+        "http://127.0.0.1:8700; without it an in-memory head-end is used",
+    )
+    parser.add_argument(
+        "--smtp",
+        type=_smtp,
+        metavar="HOST:PORT",
+        help="SMTP server for e-mail; without it e-mails stay in the outbox",
+    )
+    parser.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="add the demo grid area (customers, staff, meters, terms)",
+    )
+    parser.add_argument(
+        "--fleet-out",
+        type=Path,
+        metavar="PATH",
+        help="write the demo fleet for `hanport emulate --fleet` and exit",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8600)
+    parser.add_argument(
+        "--https", action="store_true", help="served behind https: mark the session cookie Secure"
+    )
+    parser.add_argument(
+        "--retry-base",
+        type=float,
+        default=30.0,
+        help="first retry delay in seconds; doubles per attempt (default 30)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="head-end attempts before a case goes to customer service",
+    )
+
+
+def run_portal(args: argparse.Namespace) -> int:
+    from hanport.portal.seed import write_fleet_toml
+
+    if args.fleet_out:
+        print(write_fleet_toml(args.fleet_out))
+        return 0
+    if args.max_attempts < 2:
+        print("hanport portal: --max-attempts must be at least 2", file=sys.stderr)
+        return 2
+    import uvicorn
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hanport.portal.db.engine import make_engine, migrate
+    from hanport.portal.db.schema import meters
+    from hanport.portal.jobs import JobRunner, JobSettings
+    from hanport.portal.seed import seed_demo
+    from hanport.portal.services.headend import HeadEnd, HttpHeadEnd, InMemoryHeadEnd
+    from hanport.portal.services.notify import SmtpMailer
+    from hanport.portal.web.app import PortalConfig, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        engine = make_engine(args.db)
+        migrate(engine)
+        if args.seed_demo:
+            seed_demo(engine)
+    except SQLAlchemyError as exc:
+        print(f"hanport portal: database {args.db}: {exc}", file=sys.stderr)
+        return 2
+    headend: HeadEnd
+    if args.headend:
+        headend = HttpHeadEnd(args.headend)
+    else:
+        with engine.connect() as conn:
+            ids = [row.meter_id for row in conn.execute(select(meters.c.meter_id))]
+        headend = InMemoryHeadEnd(ports=dict.fromkeys(ids, "closed"))
+        print(
+            "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
+        )
+    mailer = SmtpMailer(*args.smtp) if args.smtp else None
+    secret = os.environ.get("HANPORT_PORTAL_SECRET") or secrets.token_urlsafe(32)
+    runner = JobRunner(
+        engine,
+        headend,
+        mailer,
+        JobSettings(backoff_base_s=args.retry_base, max_attempts=args.max_attempts),
+    )
+    app = create_app(
+        PortalConfig(
+            engine=engine, secret_key=secret, https=args.https, background=runner.run_forever
+        )
+    )
+    print(f"hanport portal: http://{args.host}:{args.port}/", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    )
+    try:
+        asyncio.run(server.serve())
+    except OSError as exc:
+        print(f"hanport portal: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def configure_audit_verify(parser: argparse.ArgumentParser) -> None:
+    from hanport.portal.db.engine import DEFAULT_URL
+
+    parser.add_argument("--db", default=DEFAULT_URL, help="the port service's database URL")
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hanport.portal.db.engine import make_engine
+    from hanport.portal.services.audit import verify_chain
+
+    try:
+        report = verify_chain(make_engine(args.db))
+    except SQLAlchemyError as exc:
+        print(f"hanport audit-verify: database {args.db}: {exc}", file=sys.stderr)
+        return 2
+    if report.ok:
+        print(f"audit log OK: {report.checked} entries, chain intact / revisjonslogg OK")
+        return 0
+    print(
+        f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem} "
+        f"({report.checked} entries verified before it) / revisjonsloggen er endret",
+        file=sys.stderr,
+    )
+    return 1

@@ -1,0 +1,237 @@
+"""Read models for the pages and the API. Callers authorise first (services.authz)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from hanport.portal.db.schema import (
+    contracts,
+    headend_commands,
+    metering_points,
+    meters,
+    order_events,
+    orders,
+    outbox,
+    parties,
+    port_states,
+    proxies,
+    shipments,
+)
+from hanport.portal.domain.order_states import ATTENTION_STATES, FINAL_STATES, OrderState
+
+__all__ = ["SlaReport", "point_summary", "queue", "search", "sla_report"]
+
+
+def point_summary(conn: Connection, mpid: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(
+            metering_points,
+            meters.c.meter_id.label("meter_id"),
+            meters.c.manufacturer,
+            meters.c.model,
+            meters.c.han_capable,
+            port_states.c.state.label("port"),
+            port_states.c.since.label("port_since"),
+            port_states.c.verified_at,
+            port_states.c.push_seen,
+        )
+        .join(meters, meters.c.metering_point_id == metering_points.c.id)
+        .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
+        .where(metering_points.c.id == mpid)
+        .order_by(meters.c.installed_from.desc())
+    ).first()
+    if row is None:
+        return None
+    summary = dict(row._mapping)
+    summary["port"] = summary["port"] or "closed"
+    return summary
+
+
+def orders_for_point(conn: Connection, mpid: str, limit: int = 20) -> list[Any]:
+    return list(
+        conn.execute(
+            select(orders)
+            .where(orders.c.metering_point_id == mpid)
+            .order_by(orders.c.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def active_order(conn: Connection, mpid: str) -> Any:
+    return conn.execute(
+        select(orders)
+        .where(
+            orders.c.metering_point_id == mpid,
+            orders.c.state.not_in([s.value for s in FINAL_STATES]),
+        )
+        .order_by(orders.c.id.desc())
+    ).first()
+
+
+def timeline(conn: Connection, order_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(order_events)
+            .where(order_events.c.order_id == order_id)
+            .order_by(order_events.c.id)
+        ).all()
+    )
+
+
+def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
+    order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
+    return {
+        "order": order,
+        "timeline": timeline(conn, order_id),
+        "commands": conn.execute(
+            select(headend_commands)
+            .where(headend_commands.c.order_id == order_id)
+            .order_by(headend_commands.c.id)
+        ).all(),
+        "mails": conn.execute(
+            select(outbox).where(outbox.c.order_id == order_id).order_by(outbox.c.id)
+        ).all(),
+        "shipment": conn.execute(select(shipments).where(shipments.c.order_id == order_id)).first(),
+        "point": point_summary(conn, order.metering_point_id),
+        "requester": conn.execute(select(parties).where(parties.c.id == order.requested_by)).first()
+        if order.requested_by
+        else None,
+        "holders": conn.execute(
+            select(
+                parties.c.display_name,
+                parties.c.email,
+                contracts.c.valid_from,
+                contracts.c.valid_to,
+            )
+            .join(contracts, contracts.c.party_id == parties.c.id)
+            .where(contracts.c.metering_point_id == order.metering_point_id)
+            .order_by(contracts.c.valid_from.desc())
+        ).all(),
+        "proxies": proxies_for_point(conn, order.metering_point_id),
+        "history": orders_for_point(conn, order.metering_point_id),
+    }
+
+
+def proxies_for_point(conn: Connection, mpid: str) -> list[Any]:
+    agent = parties.alias("agent")
+    return list(
+        conn.execute(
+            select(
+                proxies,
+                agent.c.display_name.label("agent_name"),
+                agent.c.email.label("agent_email"),
+            )
+            .join(agent, agent.c.id == proxies.c.agent_id)
+            .where(proxies.c.metering_point_id == mpid)
+            .order_by(proxies.c.id.desc())
+        ).all()
+    )
+
+
+def queue(conn: Connection, now: datetime, limit: int = 200) -> list[Any]:
+    """Open orders, the ones needing a person first, then those closest to their SLA."""
+    rows = conn.execute(
+        select(orders, parties.c.display_name.label("requester_name"))
+        .outerjoin(parties, parties.c.id == orders.c.requested_by)
+        .where(orders.c.state.not_in([s.value for s in FINAL_STATES]))
+        .order_by(orders.c.sla_due_at)
+        .limit(limit)
+    ).all()
+    attention = {s.value for s in ATTENTION_STATES}
+    return sorted(rows, key=lambda r: (r.state not in attention, r.sla_due_at))
+
+
+def search(conn: Connection, text: str, limit: int = 50) -> list[Any]:
+    """Metering points matching a name, e-mail, metering-point id or meter id."""
+    needle = f"%{text.strip().lower()}%"
+    holder = parties.alias("holder")
+    return list(
+        conn.execute(
+            select(
+                metering_points.c.id,
+                metering_points.c.street,
+                meters.c.meter_id,
+                holder.c.display_name,
+                holder.c.email,
+                port_states.c.state.label("port"),
+            )
+            .join(meters, meters.c.metering_point_id == metering_points.c.id)
+            .outerjoin(
+                contracts,
+                (contracts.c.metering_point_id == metering_points.c.id)
+                & contracts.c.valid_to.is_(None),
+            )
+            .outerjoin(holder, holder.c.id == contracts.c.party_id)
+            .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
+            .where(
+                or_(
+                    metering_points.c.id.like(needle),
+                    meters.c.meter_id.like(needle),
+                    func.lower(holder.c.display_name).like(needle),
+                    func.lower(holder.c.email).like(needle),
+                    func.lower(metering_points.c.street).like(needle),
+                )
+            )
+            .order_by(metering_points.c.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    completed: int
+    median_minutes: float | None
+    p95_minutes: float | None
+    within_sla_share: float | None  #: share completed before the three-working-day deadline
+    open_orders: int
+    breaching_soon: int  #: open orders due within a day
+    breached_open: int  #: open orders already past their deadline
+    failure_causes: list[tuple[str, int]]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def sla_report(conn: Connection, now: datetime, since: datetime | None = None) -> SlaReport:
+    since = since or now - timedelta(days=90)
+    done = conn.execute(
+        select(orders.c.created_at, orders.c.completed_at, orders.c.sla_due_at).where(
+            orders.c.action == "open",
+            orders.c.state == OrderState.COMPLETED.value,
+            orders.c.created_at >= since,
+        )
+    ).all()
+    minutes = [(r.completed_at - r.created_at).total_seconds() / 60 for r in done]
+    within = sum(1 for r in done if r.completed_at <= r.sla_due_at)
+    open_rows = conn.execute(
+        select(orders.c.sla_due_at).where(orders.c.state.not_in([s.value for s in FINAL_STATES]))
+    ).all()
+    causes = Counter(
+        r.failure_cause
+        for r in conn.execute(
+            select(orders.c.failure_cause).where(
+                orders.c.failure_cause.is_not(None), orders.c.created_at >= since
+            )
+        )
+    )
+    return SlaReport(
+        completed=len(done),
+        median_minutes=statistics.median(minutes) if minutes else None,
+        p95_minutes=_percentile(minutes, 0.95) if minutes else None,
+        within_sla_share=within / len(done) if done else None,
+        open_orders=len(open_rows),
+        breaching_soon=sum(1 for r in open_rows if now <= r.sla_due_at <= now + timedelta(days=1)),
+        breached_open=sum(1 for r in open_rows if r.sla_due_at < now),
+        failure_causes=causes.most_common(),
+    )

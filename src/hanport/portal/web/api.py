@@ -1,0 +1,235 @@
+"""REST API (OpenAPI at /api/openapi.json) for third-party providers acting with a proxy.
+
+Authentication: `Authorization: Bearer <API key>`; the key acts as the person who created it,
+so a provider can do exactly what that person's proxy (or contract) allows — nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
+
+from hanport.portal.db.schema import api_tokens, parties
+from hanport.portal.domain.model import Actor, Operation, Role
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz, queries
+from hanport.portal.services.errors import PortalError
+from hanport.portal.services.orders import (
+    OrderRequest,
+    _authorised_order,
+    cancel_order,
+    submit_order,
+)
+from hanport.portal.services.terms import current_terms
+from hanport.portal.services.tx import transaction, utcnow
+from hanport.portal.web.tokens import token_hash
+
+__all__ = ["install"]
+
+
+class Unauthenticated(PortalError):
+    status = 401
+
+
+class MeteringPointOut(BaseModel):
+    metering_point_id: str
+    street: str
+    postcode: str
+    city: str
+    meter_id: str
+    manufacturer: str
+    han_capable: bool
+    port: Literal["open", "closed", "opening", "closing", "unknown"]
+    port_since: datetime | None
+    verified_at: datetime | None
+    access: str = Field(description="holder | proxy-view | proxy-act | staff")
+
+
+class OrderIn(BaseModel):
+    action: Literal["open", "close"]
+    terms_version_id: int | None = Field(None, description="required to open: the current terms")
+    terms_accepted: bool = Field(False, description="the customer accepted the terms (open)")
+    declaration: (
+        Literal["inside_home", "locked_cabinet", "locked_room", "shared_locked_room"] | None
+    ) = None
+    module_option: Literal["have", "post", "pickup"] | None = None
+
+
+class OrderEventOut(BaseModel):
+    at: datetime
+    from_state: str | None
+    to_state: str
+    event: str
+    note: str
+
+
+class OrderOut(BaseModel):
+    id: int
+    metering_point_id: str
+    action: str
+    state: str
+    created_at: datetime
+    sla_due_at: datetime
+    completed_at: datetime | None
+    push_seen: bool
+    failure_cause: str | None
+    timeline: list[OrderEventOut]
+
+
+class TermsOut(BaseModel):
+    id: int
+    version: str
+    sha256: str
+    effective_from: datetime
+    text_nb: str
+    text_en: str
+
+
+def authenticate(
+    request: Request,
+    authorization: Annotated[str, Header(description="Bearer <API key>")] = "",
+) -> Actor:
+    engine: Engine = request.app.state.config.engine
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Mangler API-nøkkel", "Missing API key (Authorization: Bearer)")
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(parties)
+            .join(api_tokens, api_tokens.c.party_id == parties.c.id)
+            .where(
+                api_tokens.c.token_hash == token_hash(token.strip()),
+                api_tokens.c.revoked_at.is_(None),
+            )
+        ).first()
+    if row is None:
+        raise Unauthenticated("Ugyldig API-nøkkel", "Invalid API key")
+    return Actor(row.id, Role(row.role), row.display_name)
+
+
+CurrentActor = Annotated[Actor, Depends(authenticate)]
+
+
+def install(app: FastAPI, engine: Engine) -> None:
+
+    def order_out(conn: Any, order: Any) -> OrderOut:
+        return OrderOut(
+            id=order.id,
+            metering_point_id=order.metering_point_id,
+            action=order.action,
+            state=order.state,
+            created_at=order.created_at,
+            sla_due_at=order.sla_due_at,
+            completed_at=order.completed_at,
+            push_seen=order.push_seen,
+            failure_cause=order.failure_cause,
+            timeline=[
+                OrderEventOut(
+                    at=e.at,
+                    from_state=e.from_state,
+                    to_state=e.to_state,
+                    event=e.event,
+                    note=e.note,
+                )
+                for e in queries.timeline(conn, order.id)
+            ],
+        )
+
+    def point_out(summary: dict[str, Any], access: str) -> MeteringPointOut:
+        return MeteringPointOut(
+            metering_point_id=summary["id"],
+            access=access,
+            **{
+                k: summary[k]
+                for k in (
+                    "street",
+                    "postcode",
+                    "city",
+                    "meter_id",
+                    "manufacturer",
+                    "han_capable",
+                    "port",
+                    "port_since",
+                    "verified_at",
+                )
+            },
+        )
+
+    @app.get("/api/v1/terms/current", response_model=TermsOut, tags=["terms"])
+    def terms_current() -> TermsOut:
+        with engine.connect() as conn:
+            terms = current_terms(conn, utcnow())
+        if terms is None:
+            raise PortalError("Ingen vilkår publisert", "No terms published")
+        return TermsOut(**{k: getattr(terms, k) for k in TermsOut.model_fields})
+
+    @app.get(
+        "/api/v1/metering-points", response_model=list[MeteringPointOut], tags=["metering points"]
+    )
+    def list_points(actor: CurrentActor) -> list[MeteringPointOut]:
+        with engine.connect() as conn:
+            found = []
+            for mpid, how, _ in authz.viewable_points(
+                conn, actor, utcnow().astimezone(OSLO).date()
+            ):
+                summary = queries.point_summary(conn, mpid)
+                if summary is not None:
+                    found.append(point_out(summary, how))
+            return found
+
+    @app.get(
+        "/api/v1/metering-points/{mpid}", response_model=MeteringPointOut, tags=["metering points"]
+    )
+    def get_point(mpid: str, actor: CurrentActor) -> MeteringPointOut:
+        with transaction(engine) as tx:
+            decision = authz.decide(
+                tx.conn, actor, Operation.VIEW, mpid, tx.now.astimezone(OSLO).date()
+            )
+            summary = queries.point_summary(tx.conn, mpid) if decision.allowed else None
+            if summary is None:
+                raise tx.refuse(
+                    actor, "point.view", "metering_point", mpid, decision.reason, channel="api"
+                )
+            return point_out(summary, "staff" if actor.is_staff else decision.reason)
+
+    @app.post(
+        "/api/v1/metering-points/{mpid}/orders",
+        response_model=OrderOut,
+        status_code=201,
+        tags=["orders"],
+        responses={
+            403: {"description": "not holder or proxy (act)"},
+            409: {"description": "state does not allow it"},
+            422: {"description": "invalid field"},
+        },
+    )
+    async def create_order(mpid: str, body: OrderIn, actor: CurrentActor) -> OrderOut:
+        req = OrderRequest(
+            metering_point_id=mpid,
+            action=body.action,
+            terms_version_id=body.terms_version_id,
+            declaration=body.declaration,
+            module_option=body.module_option,
+            terms_accepted=body.terms_accepted,
+        )
+        order_id = await run_in_threadpool(submit_order, engine, actor, req, "api")
+        return await run_in_threadpool(read_order, actor, order_id)
+
+    def read_order(actor: Actor, order_id: int) -> OrderOut:
+        with transaction(engine) as tx:
+            order = _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+            return order_out(tx.conn, order)
+
+    @app.get("/api/v1/orders/{order_id}", response_model=OrderOut, tags=["orders"])
+    def get_order(order_id: int, actor: CurrentActor) -> OrderOut:
+        return read_order(actor, order_id)
+
+    @app.post("/api/v1/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
+    def cancel(order_id: int, actor: CurrentActor) -> OrderOut:
+        cancel_order(engine, actor, order_id)
+        return read_order(actor, order_id)

@@ -1,0 +1,432 @@
+"""The port service's web app: customer pages, back office and the REST API for third parties.
+
+Server-rendered (Jinja2), usable without JavaScript. Sessions are signed cookies (HttpOnly,
+SameSite=Lax, Secure when served over https); every form carries a CSRF token bound to the
+session; every object access goes through services.authz.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
+
+from hanport.portal.db.schema import parties
+from hanport.portal.domain.model import Actor, Operation, Role
+from hanport.portal.domain.order_states import FINAL_STATES
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz, queries
+from hanport.portal.services.errors import InvalidInput, PortalError, Refused
+from hanport.portal.services.orders import OrderRequest, cancel_order, submit_order
+from hanport.portal.services.proxies import invite_proxy, revoke_proxy
+from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
+from hanport.portal.services.terms import current_terms
+from hanport.portal.services.tx import transaction, utcnow
+from hanport.portal.web.i18n import LANGS, translator
+
+__all__ = ["PortalConfig", "create_app"]
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+@dataclass
+class PortalConfig:
+    engine: Engine
+    secret_key: str
+    https: bool = False
+    signin: SignInMethod | None = None
+    #: started with the app (order runner, outbox, moves); None = run elsewhere
+    background: Callable[[], Awaitable[None]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(OSLO).strftime("%d.%m.%Y %H:%M:%S")
+
+
+TEMPLATES.env.filters["local"] = _fmt_time
+
+
+def lang_of(request: Request) -> str:
+    lang = request.session.get("lang")
+    return lang if lang in LANGS else "nb"
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """The posted form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    sent = str(form.get("csrf", ""))
+    expected = str(request.session.get("csrf", ""))
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise Refused(
+            "csrf",
+            "Skjemaet er utløpt eller kom ikke fra denne siden. Last siden på nytt og prøv igjen.",
+            "The form has expired or did not come from this site. Reload the page and try again.",
+        )
+    return {key: str(value) for key, value in form.items() if isinstance(value, str)}
+
+
+def actor_of(request: Request) -> Actor | None:
+    party_id = request.session.get("party_id")
+    if party_id is None:
+        return None
+    return Actor(
+        int(party_id),
+        Role(request.session.get("role", "customer")),
+        str(request.session.get("name", "")),
+    )
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+def require_actor(request: Request) -> Actor:
+    actor = actor_of(request)
+    if actor is None:
+        raise NotSignedIn
+    return actor
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = lang_of(request)
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "t": translator(lang),
+            "lang": lang,
+            "csrf": csrf_token(request),
+            "actor": actor_of(request),
+            "final_states": {s.value for s in FINAL_STATES},
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def create_app(config: PortalConfig) -> FastAPI:
+    engine = config.engine
+    signin = config.signin or EmailCodeSignIn(engine, config.secret_key.encode())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        task = asyncio.create_task(config.background()) if config.background else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with __import__("contextlib").suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="hanport portal API",
+        version="1",
+        description="Open and close the HAN port on behalf of a customer, with a power of "
+        "attorney (scope act) or as the contract holder. Bearer token from My page → API keys.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=config.secret_key,
+        session_cookie="hanport_portal",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=config.https,
+    )
+    app.state.config = config
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault(
+                "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'"
+            )
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(PortalError)
+    async def _portal_error(request: Request, exc: PortalError) -> Response:
+        lang = lang_of(request)
+        if request.url.path.startswith("/api/"):
+            body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.text(lang)}
+            if isinstance(exc, InvalidInput):
+                body["fields"] = exc.field_texts(lang)
+            return JSONResponse(body, status_code=exc.status)
+        return render(request, "error.html", status_code=exc.status, message=exc.text(lang))
+
+    # -- language and sign-in ------------------------------------------------------------------
+    @app.get("/lang/{code}", include_in_schema=False)
+    async def set_lang(request: Request, code: str, next: str = "/") -> Response:
+        if code in LANGS:
+            request.session["lang"] = code
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/", include_in_schema=False)
+    async def home(request: Request) -> Response:
+        actor = actor_of(request)
+        if actor is None:
+            return RedirectResponse("/signin", status_code=303)
+        return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
+
+    @app.get("/signin", include_in_schema=False)
+    async def signin_page(request: Request) -> Response:
+        return render(request, "signin.html", step="email", email="", errors={})
+
+    @app.post("/signin", include_in_schema=False)
+    async def signin_start(request: Request) -> Response:
+        form = await checked_form(request)
+        email = form.get("email", "").strip()
+        try:
+            await run_in_threadpool(signin.start, email)
+        except InvalidInput as exc:
+            return render(
+                request,
+                "signin.html",
+                422,
+                step="email",
+                email=email,
+                errors=exc.field_texts(lang_of(request)),
+            )
+        return render(request, "signin.html", step="code", email=email, errors={})
+
+    @app.post("/signin/code", include_in_schema=False)
+    async def signin_finish(request: Request) -> Response:
+        form = await checked_form(request)
+        email = form.get("email", "").strip()
+        try:
+            identity = await run_in_threadpool(signin.finish, email, form.get("code", ""))
+        except InvalidInput as exc:
+            return render(
+                request,
+                "signin.html",
+                422,
+                step="code",
+                email=email,
+                errors=exc.field_texts(lang_of(request)),
+            )
+
+        def load() -> Any:
+            with engine.connect() as conn:
+                return conn.execute(select(parties).where(parties.c.id == identity.party_id)).one()
+
+        party = await run_in_threadpool(load)
+        lang = request.session.get("lang") or party.lang
+        request.session.clear()  # new session on sign-in: no fixation
+        request.session.update(
+            party_id=party.id,
+            role=party.role,
+            name=party.display_name,
+            lang=lang,
+            csrf=secrets.token_urlsafe(32),
+        )
+        return RedirectResponse("/staff" if party.role == "staff" else "/points", status_code=303)
+
+    @app.post("/signout", include_in_schema=False)
+    async def signout(request: Request) -> Response:
+        await checked_form(request)
+        lang = lang_of(request)
+        request.session.clear()
+        request.session["lang"] = lang
+        return RedirectResponse("/signin", status_code=303)
+
+    # -- customer pages ------------------------------------------------------------------------
+    @app.get("/points", include_in_schema=False)
+    async def my_points(request: Request) -> Response:
+        actor = require_actor(request)
+
+        def load() -> list[dict[str, Any]]:
+            today = utcnow().astimezone(OSLO).date()
+            with engine.connect() as conn:
+                found = []
+                for mpid, how, _ in authz.viewable_points(conn, actor, today):
+                    summary = queries.point_summary(conn, mpid)
+                    if summary is not None:
+                        summary["how"] = how
+                        summary["active_order"] = queries.active_order(conn, mpid)
+                        found.append(summary)
+                return found
+
+        return render(request, "points.html", points=await run_in_threadpool(load))
+
+    def point_context(actor: Actor, mpid: str) -> dict[str, Any]:
+        with transaction(engine) as tx:
+            today = tx.now.astimezone(OSLO).date()
+            decision = authz.decide(tx.conn, actor, Operation.VIEW, mpid, today)
+            summary = queries.point_summary(tx.conn, mpid) if decision.allowed else None
+            if summary is None:
+                raise tx.refuse(actor, "point.view", "metering_point", mpid, decision.reason)
+            may_order = authz.decide(tx.conn, actor, Operation.ORDER, mpid, today).allowed
+            may_manage = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today).allowed
+            terms = current_terms(tx.conn, tx.now)
+            last_terms = None
+            if actor.party_id is not None:
+                from hanport.portal.db.schema import orders
+
+                last_terms = tx.conn.execute(
+                    select(orders.c.terms_version_id)
+                    .where(
+                        orders.c.requested_by == actor.party_id,
+                        orders.c.terms_version_id.is_not(None),
+                    )
+                    .order_by(orders.c.id.desc())
+                ).scalar()
+            return {
+                "point": summary,
+                "orders": queries.orders_for_point(tx.conn, mpid),
+                "active_order": queries.active_order(tx.conn, mpid),
+                "may_order": may_order,
+                "may_manage": may_manage,
+                "proxies": queries.proxies_for_point(tx.conn, mpid) if may_manage else [],
+                "terms": terms,
+                "terms_changed": last_terms is not None
+                and terms is not None
+                and last_terms != terms.id,
+                "today": today,
+            }
+
+    @app.get("/points/{mpid}", include_in_schema=False)
+    async def point_page(request: Request, mpid: str) -> Response:
+        actor = require_actor(request)
+        context = await run_in_threadpool(point_context, actor, mpid)
+        return render(request, "point.html", errors={}, form={}, **context)
+
+    @app.post("/points/{mpid}/orders", include_in_schema=False)
+    async def order_submit(request: Request, mpid: str) -> Response:
+        actor = require_actor(request)
+        form = await checked_form(request)
+        req = OrderRequest(
+            metering_point_id=mpid,
+            action=form.get("action", ""),
+            terms_version_id=form.get("terms_version_id"),
+            declaration=form.get("declaration"),
+            module_option=form.get("module_option"),
+            terms_accepted=form.get("terms_accepted") == "yes",
+        )
+        channel = "backoffice" if actor.is_staff else "portal"
+        try:
+            order_id = await run_in_threadpool(submit_order, engine, actor, req, channel)
+        except InvalidInput as exc:
+            context = await run_in_threadpool(point_context, actor, mpid)
+            return render(
+                request,
+                "point.html",
+                422,
+                errors=exc.field_texts(lang_of(request)),
+                form=form,
+                **context,
+            )
+        return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+    @app.get("/orders/{order_id}", include_in_schema=False)
+    async def order_page(request: Request, order_id: int) -> Response:
+        actor = require_actor(request)
+
+        def load() -> dict[str, Any]:
+            from hanport.portal.services.orders import _authorised_order
+
+            with transaction(engine) as tx:
+                order = _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+                may_order = authz.decide(
+                    tx.conn,
+                    actor,
+                    Operation.ORDER,
+                    order.metering_point_id,
+                    tx.now.astimezone(OSLO).date(),
+                ).allowed
+                return {
+                    "order": order,
+                    "timeline": queries.timeline(tx.conn, order_id),
+                    "point": queries.point_summary(tx.conn, order.metering_point_id),
+                    "may_order": may_order,
+                }
+
+        return render(request, "order.html", **await run_in_threadpool(load))
+
+    @app.post("/orders/{order_id}/cancel", include_in_schema=False)
+    async def order_cancel(request: Request, order_id: int) -> Response:
+        actor = require_actor(request)
+        await checked_form(request)
+        await run_in_threadpool(cancel_order, engine, actor, order_id)
+        return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+    @app.post("/points/{mpid}/proxies", include_in_schema=False)
+    async def proxy_invite(request: Request, mpid: str) -> Response:
+        actor = require_actor(request)
+        form = await checked_form(request)
+        try:
+            await run_in_threadpool(
+                lambda: invite_proxy(
+                    engine,
+                    actor,
+                    mpid,
+                    agent_email=form.get("agent_email", ""),
+                    agent_name=form.get("agent_name", ""),
+                    scope=form.get("scope", ""),
+                    valid_to=form.get("valid_to", ""),
+                )
+            )
+        except InvalidInput as exc:
+            context = await run_in_threadpool(point_context, actor, mpid)
+            return render(
+                request,
+                "point.html",
+                422,
+                errors=exc.field_texts(lang_of(request)),
+                form=form,
+                **context,
+            )
+        return RedirectResponse(f"/points/{mpid}#proxies", status_code=303)
+
+    @app.post("/proxies/{proxy_id}/revoke", include_in_schema=False)
+    async def proxy_revoke(request: Request, proxy_id: int) -> Response:
+        actor = require_actor(request)
+        form = await checked_form(request)
+        await run_in_threadpool(revoke_proxy, engine, actor, proxy_id)
+        back = form.get("back", "/points")
+        return RedirectResponse(
+            back if back.startswith("/") and not back.startswith("//") else "/points",
+            status_code=303,
+        )
+
+    from hanport.portal.web import api, staff, tokens
+
+    staff.install(app, engine)
+    tokens.install(app, engine)
+    api.install(app, engine)
+    return app
