@@ -1,0 +1,330 @@
+"""Commands of the reader: read, import, serve, export, backup, restore (see hanport.cli).
+
+hanport read --serial /dev/ttyUSB0          # the one documented command: read, store, serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from hanport.reader.settings import ReaderSettings, SettingsError, load_settings
+
+__all__ = [
+    "configure_backup",
+    "configure_export",
+    "configure_import",
+    "configure_read",
+    "configure_restore",
+    "configure_serve",
+    "run_backup",
+    "run_export",
+    "run_import",
+    "run_read",
+    "run_restore",
+    "run_serve",
+]
+
+
+def _fail(message: str) -> int:
+    print(f"hanport: {message}", file=sys.stderr)
+    return 2
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="postgresql://… , sqlite:///path or a file path (default: SQLite in "
+        "$XDG_DATA_HOME/hanport/reader.sqlite3)",
+    )
+    parser.add_argument("--config", metavar="TOML", help="configuration file (see docs)")
+
+
+def _add_http(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", dest="http_host", help="HTTP address (default 127.0.0.1)")
+    parser.add_argument("--port", dest="http_port", type=int, help="HTTP port (default 8080)")
+
+
+def _settings(args: argparse.Namespace, names: tuple[str, ...]) -> ReaderSettings:
+    flags = {name: getattr(args, name, None) for name in names}
+    return load_settings(flags, config=getattr(args, "config", None))
+
+
+# -- read -------------------------------------------------------------------------------------
+_READ_FLAGS = (
+    "db",
+    "http_host",
+    "http_port",
+    "serial",
+    "serial_settings",
+    "tcp",
+    "files",
+    "replay_speed",
+    "mqtt_source",
+    "mqtt_source_meter_time",
+    "mqtt_source_client_id",
+    "mqtt_host",
+    "mqtt_port",
+    "mqtt_username",
+    "mqtt_password",
+    "mqtt_base_topic",
+    "mqtt_discovery_prefix",
+    "mqtt_discovery",
+    "mqtt_client_id",
+    "store_raw_frames",
+    "serve_http",
+    "guek",
+    "gak",
+    "language",
+)
+
+
+def configure_read(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Example: hanport read --serial /dev/ttyUSB0   (then open the printed URL)"
+    src = parser.add_argument_group("sources (several allowed; one meter or more each)")
+    src.add_argument("--serial", action="append", metavar="DEVICE", help="serial port")
+    src.add_argument(
+        "--serial-settings",
+        metavar="SETTINGS",
+        help="auto (default: detect baud/parity), kamstrup (2400 8N1), aidon/kaifa (2400 8E1), "
+        "sweden (115200 8N1) or e.g. 2400-8E1",
+    )
+    src.add_argument("--tcp", action="append", metavar="HOST:PORT", help="TCP byte stream")
+    src.add_argument(
+        "--mqtt-raw",
+        dest="mqtt_source",
+        metavar="TOPIC",
+        help="MQTT topic filter carrying raw frames (binary or hex), e.g. 'hanport/raw/#'",
+    )
+    src.add_argument(
+        "--mqtt-raw-meter-time",
+        dest="mqtt_source_meter_time",
+        action="store_const",
+        const=True,
+        help="stamp MQTT frames with the meter's time (deduplicates redelivered frames)",
+    )
+    src.add_argument("--mqtt-raw-client-id", dest="mqtt_source_client_id", metavar="ID")
+    src.add_argument("--file", dest="files", action="append", metavar="CAPTURE", help="replay")
+    src.add_argument(
+        "--speed",
+        dest="replay_speed",
+        type=float,
+        metavar="X",
+        help="replay at X × recorded pace (default: as fast as possible)",
+    )
+    src.add_argument(
+        "--exit-when-done", action="store_true", help="stop when every file is replayed"
+    )
+    _add_db(parser)
+    _add_http(parser)
+    parser.add_argument(
+        "--no-http", dest="serve_http", action="store_const", const=False, help="no web server"
+    )
+    parser.add_argument(
+        "--no-raw-frames",
+        dest="store_raw_frames",
+        action="store_const",
+        const=False,
+        help="do not keep the raw frames that decoded fine",
+    )
+    mqtt = parser.add_argument_group("MQTT / Home Assistant")
+    mqtt.add_argument("--mqtt-host", metavar="HOST", help="broker to publish to (and read from)")
+    mqtt.add_argument("--mqtt-port", type=int, metavar="PORT")
+    mqtt.add_argument("--mqtt-username")
+    mqtt.add_argument("--mqtt-password")
+    mqtt.add_argument("--mqtt-base-topic", metavar="TOPIC", help="default hanport")
+    mqtt.add_argument("--mqtt-discovery-prefix", metavar="PREFIX", help="default homeassistant")
+    mqtt.add_argument("--no-discovery", dest="mqtt_discovery", action="store_const", const=False)
+    mqtt.add_argument("--mqtt-client-id", metavar="ID")
+    parser.add_argument("--guek", metavar="HEX", help="encryption key of an encrypted meter")
+    parser.add_argument("--gak", metavar="HEX", help="authentication key")
+    parser.add_argument("--language", choices=("nb", "en"), help="names in Home Assistant")
+
+
+def run_read(args: argparse.Namespace) -> int:
+    from hanport.protocol import HanError
+    from hanport.reader.service import ReaderService
+    from hanport.reader.sources import SourceError
+    from hanport.reader.storage.database import DatabaseError
+
+    try:
+        settings = _settings(args, _READ_FLAGS)
+        service = ReaderService(settings, exit_when_done=args.exit_when_done)
+        return asyncio.run(service.run())
+    except (SettingsError, SourceError, DatabaseError, HanError) as exc:
+        return _fail(str(exc))
+
+
+# -- import -----------------------------------------------------------------------------------
+def configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("capture", type=Path, help="capture file (binary or hex)")
+    _add_db(parser)
+    parser.add_argument(
+        "--raw-frames", action="store_true", help="also store every raw frame (large)"
+    )
+    parser.add_argument("--guek", metavar="HEX")
+    parser.add_argument("--gak", metavar="HEX")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from hanport.protocol import HanError, Keys
+    from hanport.reader.importer import import_capture, terminal_progress
+    from hanport.reader.sources import SourceError
+    from hanport.reader.storage.database import DatabaseError, open_db
+
+    try:
+        settings = _settings(args, ("db", "guek", "gak"))
+        keys = Keys.from_hex(settings.guek, settings.gak) if settings.guek else None
+        engine = open_db(settings.db)
+        result = import_capture(
+            engine,
+            args.capture,
+            keys=keys,
+            store_raw_frames=args.raw_frames,
+            progress=terminal_progress(f"import {args.capture.name}"),
+        )
+        engine.dispose()
+    except (SettingsError, SourceError, DatabaseError, HanError) as exc:
+        return _fail(str(exc))
+    print(
+        f"importert / imported {result.readings_written} readings from {result.frames_ok} "
+        f"frames ({result.rejected} rejected) in {result.seconds:.1f} s "
+        f"({result.frames_per_s:.0f} frames/s)"
+    )
+    return 0 if result.frames_ok or not result.rejected else 1
+
+
+# -- serve ------------------------------------------------------------------------------------
+def configure_serve(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    _add_http(parser)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from hanport.reader.service import bind_socket
+    from hanport.reader.storage.database import DatabaseError, open_db
+    from hanport.reader.web import ReaderContext, create_app
+
+    try:
+        settings = _settings(args, ("db", "http_host", "http_port"))
+        engine = open_db(settings.db, create=False)
+        sock = bind_socket(settings.http_host, settings.http_port)
+    except (SettingsError, DatabaseError) as exc:
+        return _fail(str(exc))
+    import uvicorn
+
+    app = create_app(ReaderContext(engine=engine, steps=settings.tariff_steps))
+    host, port = sock.getsockname()[:2]
+    print(f"hanport serve: http://{host}:{port}/  (API: http://{host}:{port}/api/docs)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+# -- export -----------------------------------------------------------------------------------
+def configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=("readings", "hours", "days", "months"))
+    _add_db(parser)
+    parser.add_argument("--from", dest="from_", metavar="TIME", help="local YYYY-MM-DD[THH:MM]")
+    parser.add_argument("--to", metavar="TIME", help="exclusive end (default: now)")
+    parser.add_argument("--meter-id", help="one meter (required for readings with several)")
+    parser.add_argument("-o", "--output", type=Path, help="file (default: standard output)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import csv
+    import time
+
+    from sqlalchemy import func, select
+
+    from hanport.reader.storage import queries
+    from hanport.reader.storage.database import DatabaseError, open_db
+    from hanport.reader.storage.schema import readings
+
+    try:
+        settings = _settings(args, ("db",))
+        engine = open_db(settings.db, create=False)
+        start = queries.parse_time(args.from_) if args.from_ else 0.0
+        end = queries.parse_time(args.to) if args.to else time.time() + 86400
+        rows: list[dict[str, Any]]
+        with engine.connect() as conn:
+            if args.what == "readings":
+                ids = [args.meter_id] if args.meter_id else queries.meter_ids(conn)
+                if not args.from_:
+                    start = conn.execute(select(func.min(readings.c.at))).scalar() or 0.0
+                rows = []
+                for mid in ids:
+                    rows += queries.readings_between(conn, mid, start, end, max_points=10**12)
+            else:
+                fetch = {
+                    "hours": queries.hours_between,
+                    "days": queries.days_between,
+                    "months": queries.months_between,
+                }[args.what]
+                rows = fetch(conn, start, end, args.meter_id)
+        engine.dispose()
+    except (SettingsError, DatabaseError, queries.QueryError) as exc:
+        return _fail(str(exc))
+    out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    except BrokenPipeError:  # `hanport export … | head` is fine
+        sys.stderr.close()
+        return 0
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"{len(rows)} rows → {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- backup / restore -------------------------------------------------------------------------
+def configure_backup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output", type=Path, help="backup file (e.g. reader-2026-01-01.jsonl.gz)")
+    _add_db(parser)
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from hanport.reader.backup import BackupError, backup
+    from hanport.reader.storage.database import DatabaseError, open_db
+
+    try:
+        settings = _settings(args, ("db",))
+        engine = open_db(settings.db, create=False)
+        counts = backup(engine, args.output)
+        engine.dispose()
+    except (SettingsError, DatabaseError, BackupError, OSError) as exc:
+        return _fail(str(exc))
+    print(
+        f"sikkerhetskopi / backup {args.output}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    return 0
+
+
+def configure_restore(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("backup", type=Path, help="a file written by `hanport backup`")
+    _add_db(parser)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from hanport.reader.backup import BackupError, restore
+    from hanport.reader.storage.database import DatabaseError, open_db
+
+    try:
+        settings = _settings(args, ("db",))
+        engine = open_db(settings.db)
+        counts = restore(engine, args.backup)
+        engine.dispose()
+    except (SettingsError, DatabaseError, BackupError) as exc:
+        return _fail(str(exc))
+    print("gjenopprettet / restored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0

@@ -1,0 +1,101 @@
+"""Live state: the latest values of each meter and this hour's pushes, kept in memory so the
+SSE feed and MQTT can send the /api/now object within a second of the frame."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanport.reader.energy import HOUR, hour_start, integrate_power_by_hour
+from hanport.reader.model import Push
+from hanport.reader.storage.queries import derive_now
+
+__all__ = ["LiveState"]
+
+LastHourLookup = Callable[[str, int], tuple[float, float] | None]
+
+
+@dataclass(slots=True)
+class _Meter:
+    values: dict[str, Any] = field(default_factory=dict)
+    received_at: float = 0.0
+    latest_at: float = 0.0
+    samples: deque[tuple[float, Any, Any]] = field(default_factory=lambda: deque(maxlen=4000))
+    last_hour: tuple[int, tuple[float, float] | None] | None = None
+    now: dict[str, Any] | None = None
+
+
+class LiveState:
+    """Fed by the hub; read by the API (/api/now, /api/live) and the MQTT publisher."""
+
+    def __init__(self, last_hour_lookup: LastHourLookup | None = None) -> None:
+        self._meters: dict[str, _Meter] = {}
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.last_hour_lookup = last_hour_lookup
+
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        self._listeners.append(listener)
+
+    def update(self, push: Push) -> None:
+        meter = self._meters.setdefault(push.meter_id, _Meter())
+        meter.values.update({k: v for k, v in push.values.items() if v is not None})
+        meter.received_at = push.received_at
+        meter.latest_at = max(meter.latest_at, push.at)
+        p_imp = push.values.get("active_power_import_w")
+        p_exp = push.values.get("active_power_export_w")
+        if p_imp is not None or p_exp is not None:
+            meter.samples.append((push.at, p_imp, p_exp))
+        horizon = hour_start(meter.latest_at) - HOUR
+        while meter.samples and meter.samples[0][0] < horizon:
+            meter.samples.popleft()
+        now = self._derive(push.meter_id, meter)
+        meter.now = now
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(now)  # a slow client misses updates, never blocks the reader
+        for listener in self._listeners:
+            listener(now)
+
+    def _derive(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
+        current = hour_start(meter.latest_at)
+        previous = current - HOUR
+        if meter.last_hour is None or meter.last_hour[0] != previous or meter.last_hour[1] is None:
+            booked = self.last_hour_lookup(meter_id, previous) if self.last_hour_lookup else None
+            if booked is None:
+                # not booked yet (the hourly list comes up to a minute late): integrate power
+                power = integrate_power_by_hour([s for s in meter.samples if s[0] < current])
+                estimate = power.get(previous)
+                meter.last_hour = (previous, None)
+                booked_or_estimate = (
+                    (round(estimate[0], 6), round(estimate[1], 6)) if estimate else None
+                )
+            else:
+                meter.last_hour = (previous, booked)
+                booked_or_estimate = booked
+        else:
+            booked_or_estimate = meter.last_hour[1]
+        this_hour = [s for s in meter.samples if s[0] >= current]
+        return derive_now(
+            dict(meter.values),
+            meter.received_at,
+            meter.latest_at,
+            samples=this_hour,
+            last_hour=booked_or_estimate,
+        )
+
+    def now(self, meter_id: str | None = None) -> list[dict[str, Any]]:
+        ids = [meter_id] if meter_id else sorted(self._meters)
+        return [m.now for mid in ids if (m := self._meters.get(mid)) is not None and m.now]
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)

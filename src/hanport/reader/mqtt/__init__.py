@@ -1,0 +1,1 @@
+"""MQTT output: per-meter state JSON and Home Assistant device discovery."""

@@ -1,0 +1,177 @@
+"""Publish meter state and HA discovery with aiomqtt; never holds up storage.
+
+The outbox is the latest state per meter (bounded by the number of meters): while the broker is
+away, newer states replace older ones, and when it returns the discovery and the latest state of
+every meter go out again. Availability is the client's last will (retained ``offline``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hanport.reader.mqtt.discovery import availability_topic, discovery_message, state_topic
+
+__all__ = ["MqttPublisher"]
+
+_REGISTERS = (
+    "active_energy_import_kwh",
+    "active_energy_export_kwh",
+    "reactive_energy_import_kvarh",
+    "reactive_energy_export_kvarh",
+)
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        host: str,
+        port: int = 1883,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        base_topic: str = "hanport",
+        discovery_prefix: str = "homeassistant",
+        client_id: str = "hanport-reader",
+        discovery: bool = True,
+        language: str = "nb",
+        tariff_lookup: Callable[[str], dict[str, Any] | None] | None = None,
+        tariff_interval_s: float = 60.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.base_topic = base_topic
+        self.discovery_prefix = discovery_prefix
+        self.client_id = client_id
+        self.discovery = discovery
+        self.language = language
+        self.tariff_lookup = tariff_lookup
+        self.tariff_interval_s = tariff_interval_s
+        self.connected = False
+        self.error: str | None = None
+        self.published = 0
+        self._states: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+        self._announced: set[str] = set()
+        self._highest: dict[tuple[str, str], float] = {}
+        self._tariffs: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._wake = asyncio.Event()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": True,
+            "broker": f"{self.host}:{self.port}",
+            "connected": self.connected,
+            "error": self.error,
+            "published": self.published,
+            "pending": len(self._dirty),
+        }
+
+    def update(self, now: dict[str, Any]) -> None:
+        """Take a meter's /api/now object (called on every push)."""
+        meter_id = str(now["meter_id"])
+        state = dict(now)
+        for key in _REGISTERS:
+            value = state.get(key)
+            if value is None:
+                continue
+            # HA reads any drop of a total_increasing sensor as a new meter cycle: never send
+            # 0 or a lower value than before
+            highest = self._highest.get((meter_id, key), 0.0)
+            if value <= 0 or value < highest:
+                state[key] = highest or None
+            else:
+                self._highest[(meter_id, key)] = value
+        self._states[meter_id] = state
+        self._dirty.add(meter_id)
+        self._wake.set()
+
+    def _with_tariff(self, meter_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        if self.tariff_lookup is None:
+            return state
+        cached = self._tariffs.get(meter_id)
+        if cached is None or time.monotonic() - cached[0] > self.tariff_interval_s:
+            tariff = self.tariff_lookup(meter_id)
+            if tariff is None:
+                return state
+            cached = (time.monotonic(), tariff)
+            self._tariffs[meter_id] = cached
+        tariff = cached[1]
+        return {
+            **state,
+            "capacity_average_kw": tariff.get("average_kw"),
+            "capacity_headroom_kw": tariff.get("headroom_kw"),
+            "capacity_step_price_nok": (tariff.get("step") or {}).get("price_nok"),
+            "capacity_warning": bool(tariff.get("warning")),
+        }
+
+    async def run(self) -> None:
+        """Connect, announce, publish; reconnect with backoff for ever (until cancelled)."""
+        import aiomqtt
+
+        avail = availability_topic(self.base_topic, self.client_id)
+        delay = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    username=self.username,
+                    password=self.password,
+                    identifier=self.client_id,
+                    will=aiomqtt.Will(avail, "offline", qos=1, retain=True),
+                ) as client:
+                    await client.publish(avail, "online", qos=1, retain=True)
+                    self.connected = True
+                    self.error = None
+                    delay = 0.5
+                    self._announced.clear()
+                    self._dirty |= set(self._states)
+                    try:
+                        await self._publish_loop(client)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await client.publish(avail, "offline", qos=1, retain=True)
+            except aiomqtt.MqttError as exc:
+                self.connected = False
+                self.error = str(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            finally:
+                self.connected = False
+
+    async def _publish_loop(self, client: Any) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            try:
+                for meter_id in sorted(dirty):
+                    state = self._states[meter_id]
+                    if self.discovery and meter_id not in self._announced:
+                        topic, payload = discovery_message(
+                            state,
+                            base_topic=self.base_topic,
+                            discovery_prefix=self.discovery_prefix,
+                            client_id=self.client_id,
+                            language=self.language,
+                        )
+                        await client.publish(topic, json.dumps(payload), qos=1, retain=True)
+                        self._announced.add(meter_id)
+                    state = await asyncio.to_thread(self._with_tariff, meter_id, state)
+                    await client.publish(
+                        state_topic(self.base_topic, meter_id),
+                        json.dumps(state),
+                        qos=0,
+                        retain=True,
+                    )
+                    self.published += 1
+            except BaseException:
+                self._dirty |= dirty  # publish them after the reconnect
+                raise

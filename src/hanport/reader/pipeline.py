@@ -1,0 +1,176 @@
+"""Bytes → HanStream → pushes: stamps the receive time, counts rejects, fans out to sinks.
+
+One ``SourceFeed`` per byte stream (a serial port, a TCP connection, one MQTT topic, a file);
+each has its own ``HanStream`` so frames of different meters never mix. The ``Hub`` hands every
+push to its sinks (writer, live state, MQTT) and keeps the recent frames for diagnosis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanport.protocol import FrameRejected, HanStream, Keys, Reading, ScalerOverride
+from hanport.reader.model import Push, RejectedFrame, push_from_reading
+
+__all__ = ["Hub", "SourceFeed", "SourceStatus"]
+
+PushSink = Callable[[Push], None]
+RejectSink = Callable[[RejectedFrame], None]
+
+
+@dataclass(slots=True)
+class SourceStatus:
+    """What /api/health shows of one source."""
+
+    name: str
+    kind: str
+    state: str = "starting"  # starting | connecting | connected | detecting | retrying | done
+    detail: str = ""
+    frames_ok: int = 0
+    crc_errors: int = 0
+    undecodable: int = 0
+    decrypt_errors: int = 0
+    last_frame_at: float | None = None
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=600))
+
+    def frames_per_s(self, now: float, window: float = 60.0) -> float:
+        recent = [t for t in self._recent if now - t <= window]
+        if not recent:
+            return 0.0
+        span = max(now - recent[0], 1.0) if len(recent) > 1 else window
+        return round(len(recent) / span, 3)
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "detail": self.detail,
+            "frames_per_s": self.frames_per_s(now),
+            "frames_ok": self.frames_ok,
+            "crc_errors": self.crc_errors,
+            "undecodable": self.undecodable,
+            "decrypt_errors": self.decrypt_errors,
+            "last_frame_at": self.last_frame_at,
+        }
+
+
+class SourceFeed:
+    """Decodes one byte stream; ``feed`` returns the pushes it completed."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        status: SourceStatus,
+        *,
+        use_meter_time: bool,
+    ) -> None:
+        self.hub = hub
+        self.status = status
+        self.use_meter_time = use_meter_time
+        self.stream = hub.new_stream()
+        self._previous_at: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """Forget a half-received frame (after a reconnect the stream starts afresh)."""
+        self.stream = self.hub.new_stream()
+
+    def feed(self, chunk: bytes, received_at: float | None = None) -> list[Push]:
+        received_at = time.time() if received_at is None else received_at
+        out: list[Push] = []
+        for event in self.stream.feed(chunk):
+            if isinstance(event, Reading):
+                push = push_from_reading(
+                    event,
+                    received_at=received_at,
+                    source=self.status.name,
+                    use_meter_time=self.use_meter_time,
+                    previous_at=self._previous_at.get(event.meter_id or ""),
+                )
+                self.status.frames_ok += 1
+                self.status.last_frame_at = received_at
+                self.status._recent.append(received_at)
+                if push is None:
+                    continue
+                self._previous_at[push.meter_id] = push.at
+                out.append(push)
+                self.hub.publish(push)
+            elif isinstance(event, FrameRejected):
+                if event.kind == "crc":
+                    self.status.crc_errors += 1
+                elif event.kind == "decrypt":
+                    self.status.decrypt_errors += 1
+                else:
+                    self.status.undecodable += 1
+                self.hub.reject(
+                    RejectedFrame(
+                        received_at, self.status.name, event.reason, event.kind, event.raw
+                    )
+                )
+        return out
+
+
+class Hub:
+    """Fans pushes out to the sinks; holds source statuses and recent frames."""
+
+    def __init__(
+        self,
+        *,
+        keys: Keys | None = None,
+        scalers: ScalerOverride | None = None,
+        recent_frames: int = 200,
+    ) -> None:
+        self.keys = keys
+        self.scalers = scalers
+        self.push_sinks: list[PushSink] = []
+        self.reject_sinks: list[RejectSink] = []
+        self.sources: list[SourceStatus] = []
+        self.recent: deque[dict[str, Any]] = deque(maxlen=recent_frames)
+
+    def new_stream(self) -> HanStream:
+        kwargs: dict[str, Any] = {}
+        if self.keys is not None:
+            kwargs["keys"] = self.keys
+        if self.scalers is not None:
+            kwargs["scalers"] = self.scalers
+        return HanStream(**kwargs)
+
+    def add_source(self, name: str, kind: str) -> SourceStatus:
+        status = SourceStatus(name=name, kind=kind)
+        self.sources.append(status)
+        return status
+
+    def feed_for(self, status: SourceStatus, *, use_meter_time: bool) -> SourceFeed:
+        return SourceFeed(self, status, use_meter_time=use_meter_time)
+
+    def publish(self, push: Push) -> None:
+        self.recent.append(
+            {
+                "received_at": push.received_at,
+                "source": push.source,
+                "meter_id": push.meter_id,
+                "hex": push.frame.hex(),
+                "ok": True,
+                "reason": None,
+            }
+        )
+        for sink in self.push_sinks:
+            sink(push)
+
+    def reject(self, rejected: RejectedFrame) -> None:
+        self.recent.append(
+            {
+                "received_at": rejected.received_at,
+                "source": rejected.source,
+                "meter_id": None,
+                "hex": rejected.frame.hex(),
+                "ok": False,
+                "reason": f"{rejected.kind}: {rejected.reason}",
+            }
+        )
+        for sink in self.reject_sinks:
+            sink(rejected)

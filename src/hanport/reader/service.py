@@ -1,0 +1,257 @@
+"""The running reader: sources → hub → writer, live state, MQTT; the API on uvicorn.
+
+Shutdown (SIGTERM, SIGINT, or every file replayed with ``exit_when_done``) stops the sources
+first, then flushes everything the writer holds, then closes MQTT and the web server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hanport.protocol import Keys
+from hanport.reader.live import LiveState
+from hanport.reader.mqtt.publisher import MqttPublisher
+from hanport.reader.pipeline import Hub
+from hanport.reader.settings import ReaderSettings, SettingsError
+from hanport.reader.sources import (
+    SourceError,
+    parse_serial_settings,
+    run_file,
+    run_mqtt,
+    run_serial,
+    run_tcp,
+)
+from hanport.reader.storage import queries
+from hanport.reader.storage.database import open_db
+from hanport.reader.storage.retention import RetentionPolicy, thin
+from hanport.reader.storage.writer import Writer
+
+__all__ = ["ReaderService", "bind_socket", "split_host_port"]
+
+
+def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise SourceError(f"mangler port / missing port in {text!r} (use HOST:PORT)")
+        return text, default_port
+    try:
+        return host.strip("[]") or "127.0.0.1", int(port)
+    except ValueError:
+        raise SourceError(f"ugyldig port / invalid port in {text!r}") from None
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            f"kan ikke lytte på / cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ReaderService:
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        *,
+        exit_when_done: bool = False,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.exit_when_done = exit_when_done
+        self.log = log
+        self.url: str | None = None
+        keys = Keys.from_hex(settings.guek, settings.gak) if settings.guek else None
+        self.engine = open_db(settings.db)
+        self.writer = Writer(
+            self.engine,
+            store_raw_frames=settings.store_raw_frames,
+            flush_interval=settings.flush_interval_s,
+        )
+        self.hub = Hub(keys=keys)
+        self.live = LiveState(last_hour_lookup=self._last_hour)
+        self.hub.push_sinks += [self.writer.add, self.live.update]
+        self.hub.reject_sinks.append(self.writer.add_rejected)
+        self.publisher: MqttPublisher | None = None
+        if settings.mqtt_host:
+            self.publisher = MqttPublisher(
+                settings.mqtt_host,
+                settings.mqtt_port,
+                username=settings.mqtt_username,
+                password=settings.mqtt_password,
+                base_topic=settings.mqtt_base_topic,
+                discovery_prefix=settings.mqtt_discovery_prefix,
+                client_id=settings.mqtt_client_id,
+                discovery=settings.mqtt_discovery,
+                language=settings.language,
+                tariff_lookup=self._tariff,
+            )
+            self.live.add_listener(self.publisher.update)
+
+    # -- lookups the live side makes into the database ---------------------------------------
+    def _last_hour(self, meter_id: str, start: int) -> tuple[float, float] | None:
+        try:
+            with self.engine.connect() as conn:
+                return queries._hour_energy(conn, meter_id, start)
+        except Exception:
+            return None
+
+    def _tariff(self, meter_id: str) -> dict[str, Any] | None:
+        import datetime as dt
+
+        from hanport.reader.energy import LOCAL_TZ
+
+        month = dt.datetime.now(LOCAL_TZ).strftime("%Y-%m")
+        try:
+            with self.engine.connect() as conn:
+                rows = queries.tariff_for_month(conn, month, self.settings.tariff_steps, meter_id)
+        except Exception:
+            return None
+        return rows[0] if rows else None
+
+    # -- tasks -------------------------------------------------------------------------------
+    def _source_coroutines(self) -> Iterator[tuple[str, Any]]:
+        s = self.settings
+        serial_settings = parse_serial_settings(s.serial_settings)
+        for path in s.serial:
+            yield "live", run_serial(self.hub, path, serial_settings, log=self.log)
+        for target in s.tcp:
+            host, port = split_host_port(target)
+            yield "live", run_tcp(self.hub, host, port)
+        if s.mqtt_source:
+            if not s.mqtt_host:
+                raise SettingsError("--mqtt-raw trenger --mqtt-host / --mqtt-raw needs --mqtt-host")
+            yield (
+                "live",
+                run_mqtt(
+                    self.hub,
+                    s.mqtt_host,
+                    s.mqtt_port,
+                    s.mqtt_source,
+                    use_meter_time=s.mqtt_source_meter_time,
+                    username=s.mqtt_username,
+                    password=s.mqtt_password,
+                    client_id=s.mqtt_source_client_id,
+                ),
+            )
+        for name in s.files:
+            yield "file", run_file(self.hub, Path(name), speed=s.replay_speed)
+
+    async def _retention_loop(self) -> None:
+        policy = RetentionPolicy(self.settings.raw_frames_days, self.settings.readings_days)
+        while True:
+            try:
+                deleted = await asyncio.to_thread(thin, self.engine, policy, time.time())
+                delay = 5.0 if any(n >= policy.max_rows for n in deleted.values()) else 3600.0
+            except Exception:
+                delay = 300.0
+            await asyncio.sleep(delay)
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        sources = list(self._source_coroutines())
+        if not sources:
+            raise SettingsError(
+                "ingen kilde / no source: give --serial, --tcp, --mqtt-raw or --file"
+            )
+        source_tasks = [asyncio.create_task(coro) for _, coro in sources]
+        file_tasks = [
+            t for t, (kind, _) in zip(source_tasks, sources, strict=True) if kind == "file"
+        ]
+        writer_stop = asyncio.Event()
+        writer_task = asyncio.create_task(self.writer.run(writer_stop))
+        helpers = [asyncio.create_task(self._retention_loop())]
+        if self.publisher is not None:
+            helpers.append(asyncio.create_task(self.publisher.run()))
+        server = None
+        server_task = None
+        if self.settings.serve_http:
+            server, server_task = self._start_http()
+        if self.exit_when_done and len(file_tasks) == len(source_tasks):
+
+            async def wait_files() -> None:
+                await asyncio.gather(*file_tasks, return_exceptions=True)
+                stop.set()
+
+            helpers.append(asyncio.create_task(wait_files()))
+        failed: BaseException | None = None
+        try:
+            stop_task = asyncio.create_task(stop.wait())
+            # a source that fails for good (a capture that cannot be read) ends the run
+            pending = {stop_task, *source_tasks}
+            while not stop.is_set():
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stop_task and not task.cancelled() and task.exception():
+                        failed = task.exception()
+                        stop.set()
+                if pending == {stop_task}:
+                    if not self.exit_when_done:
+                        await stop.wait()
+                    break
+        finally:
+            for task in source_tasks:
+                task.cancel()
+            await asyncio.gather(*source_tasks, return_exceptions=True)
+            writer_stop.set()
+            await writer_task  # the final flush
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if server is not None and server_task is not None:
+                server.should_exit = True
+                await asyncio.gather(server_task, return_exceptions=True)
+            self.engine.dispose()
+        if failed is not None:
+            raise failed
+        return 0
+
+    def _start_http(self) -> tuple[Any, asyncio.Task[None]]:
+        from hanport.reader.web import ReaderContext, create_app
+
+        ctx = ReaderContext(
+            engine=self.engine,
+            live=self.live,
+            hub=self.hub,
+            writer=self.writer,
+            steps=self.settings.tariff_steps,
+            mqtt_status=self.publisher.status if self.publisher else None,
+        )
+        app = create_app(ctx)
+        sock = bind_socket(self.settings.http_host, self.settings.http_port)
+        host, port = sock.getsockname()[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        self.url = f"http://{shown}:{port}/"
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        server = _QuietServer(config)
+        self.log(f"hanport read: {self.url}  (API: {self.url}api/docs)")
+        return server, asyncio.create_task(server.serve(sockets=[sock]))
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

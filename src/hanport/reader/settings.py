@@ -1,0 +1,213 @@
+"""Reader settings: defaults < TOML file < environment (HANPORT_*) < command-line flags.
+
+Read once at start. The TOML file is ``--config PATH``, ``$HANPORT_CONFIG`` or
+``$XDG_CONFIG_HOME/hanport/reader.toml`` when it exists. Example::
+
+    db = "postgresql://hanport@localhost/hanport"
+    [http]
+    host = "0.0.0.0"
+    port = 8080
+    [serial]
+    ports = ["/dev/ttyUSB0"]
+    settings = "auto"          # or kamstrup / aidon / kaifa / sweden / 2400-8E1
+    [mqtt]
+    host = "localhost"
+    discovery_prefix = "homeassistant"
+    [retention]
+    raw_frames_days = 7
+    readings_days = 184
+    [tariff]
+    steps = [[0, 2, 275], [2, 5, 375], [5, 10, 450]]   # from_kw, to_kw (or "inf"), NOK/month
+    [keys]
+    guek = "000102…"           # for encrypted meters
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from hanport.reader.energy import DEFAULT_CAPACITY_STEPS, CapacityStep
+
+__all__ = ["ENV_VARS", "ReaderSettings", "SettingsError", "load_settings"]
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot work (message in bokmål and English)."""
+
+
+@dataclass(slots=True)
+class ReaderSettings:
+    db: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    serve_http: bool = True
+    serial: list[str] = field(default_factory=list)
+    serial_settings: str = "auto"
+    tcp: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    replay_speed: float | None = None  # None: as fast as possible
+    mqtt_source: str | None = None  # topic filter for raw frames, e.g. hanport/raw/#
+    mqtt_source_meter_time: bool = False
+    mqtt_source_client_id: str | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_base_topic: str = "hanport"
+    mqtt_discovery_prefix: str = "homeassistant"
+    mqtt_discovery: bool = True
+    mqtt_client_id: str = "hanport-reader"
+    language: str = "nb"
+    store_raw_frames: bool = True
+    flush_interval_s: float = 0.5
+    raw_frames_days: float = 7
+    readings_days: float = 184
+    guek: str | None = None
+    gak: str | None = None
+    tariff_steps: tuple[CapacityStep, ...] = DEFAULT_CAPACITY_STEPS
+
+
+#: TOML (section, key) → setting
+_TOML_KEYS: dict[tuple[str, ...], str] = {
+    ("db",): "db",
+    ("http", "host"): "http_host",
+    ("http", "port"): "http_port",
+    ("http", "enabled"): "serve_http",
+    ("serial", "ports"): "serial",
+    ("serial", "settings"): "serial_settings",
+    ("tcp", "hosts"): "tcp",
+    ("mqtt", "host"): "mqtt_host",
+    ("mqtt", "port"): "mqtt_port",
+    ("mqtt", "username"): "mqtt_username",
+    ("mqtt", "password"): "mqtt_password",
+    ("mqtt", "base_topic"): "mqtt_base_topic",
+    ("mqtt", "discovery_prefix"): "mqtt_discovery_prefix",
+    ("mqtt", "discovery"): "mqtt_discovery",
+    ("mqtt", "client_id"): "mqtt_client_id",
+    ("mqtt", "raw_topic"): "mqtt_source",
+    ("storage", "raw_frames"): "store_raw_frames",
+    ("storage", "flush_interval_s"): "flush_interval_s",
+    ("retention", "raw_frames_days"): "raw_frames_days",
+    ("retention", "readings_days"): "readings_days",
+    ("keys", "guek"): "guek",
+    ("keys", "gak"): "gak",
+    ("tariff", "steps"): "tariff_steps",
+    ("language",): "language",
+}
+
+#: environment variable → setting
+ENV_VARS: dict[str, str] = {
+    "HANPORT_DB": "db",
+    "HANPORT_HTTP_HOST": "http_host",
+    "HANPORT_HTTP_PORT": "http_port",
+    "HANPORT_SERIAL": "serial",
+    "HANPORT_SERIAL_SETTINGS": "serial_settings",
+    "HANPORT_MQTT_HOST": "mqtt_host",
+    "HANPORT_MQTT_PORT": "mqtt_port",
+    "HANPORT_MQTT_USERNAME": "mqtt_username",
+    "HANPORT_MQTT_PASSWORD": "mqtt_password",
+    "HANPORT_MQTT_DISCOVERY_PREFIX": "mqtt_discovery_prefix",
+    "HANPORT_GUEK": "guek",
+    "HANPORT_GAK": "gak",
+    "HANPORT_LANGUAGE": "language",
+}
+
+
+def _steps(value: Any) -> tuple[CapacityStep, ...]:
+    try:
+        steps = tuple(
+            CapacityStep(
+                float(row[0]),
+                None if row[1] in (None, "inf", "") else float(row[1]),
+                float(row[2]),
+            )
+            for row in value
+        )
+    except (TypeError, ValueError, IndexError):
+        raise SettingsError(
+            "tariff.steps må være [[fra_kW, til_kW, NOK], …] / must be [[from_kw, to_kw, nok], …]"
+        ) from None
+    if not steps or steps[0].from_kw != 0:
+        raise SettingsError("tariff.steps må starte på 0 kW / must start at 0 kW")
+    for a, b in pairwise(steps):
+        if a.to_kw != b.from_kw:
+            raise SettingsError(
+                f"tariff.steps har hull / has a gap between {a.to_kw} and {b.from_kw} kW"
+            )
+    return steps
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(ReaderSettings)}
+    kind = str(kinds[name])
+    try:
+        if name == "tariff_steps":
+            return _steps(value)
+        if kind.startswith("list"):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if kind == "int":
+            return int(value)
+        if kind.startswith("float"):
+            return None if value is None else float(value)
+        if kind == "bool":
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "ja", "on"}
+            return bool(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"ugyldig verdi / invalid value for {name}: {value!r}") from None
+    return value
+
+
+def _config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get("HANPORT_CONFIG"):
+        return Path(environ["HANPORT_CONFIG"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    candidate = Path(base) / "hanport" / "reader.toml"
+    return candidate if candidate.exists() else None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ReaderSettings:
+    """Merge the layers; ``flags`` holds only the options given on the command line."""
+    environ = os.environ if environ is None else environ
+    settings = ReaderSettings()
+    path = _config_path(config, environ)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(
+                "kan ikke lese konfigurasjonen / cannot read the configuration "
+                f"{path}: {exc.strerror}"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: ugyldig TOML / invalid TOML: {exc}") from None
+        for keys, name in _TOML_KEYS.items():
+            node: Any = data
+            for key in keys:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is not None:
+                setattr(settings, name, _coerce(name, node))
+    for var, name in ENV_VARS.items():
+        if environ.get(var):
+            setattr(settings, name, _coerce(name, environ[var]))
+    for name, value in (flags or {}).items():
+        if value is not None:
+            setattr(settings, name, _coerce(name, value))
+    if settings.language not in ("nb", "en"):
+        raise SettingsError("language må være nb eller en / must be nb or en")
+    return settings

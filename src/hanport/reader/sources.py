@@ -1,0 +1,331 @@
+"""Byte sources: serial (with baud/parity detection), TCP, MQTT raw frames and file replay.
+
+Every live source reconnects with backoff, so a device that disappears and returns (an
+unplugged USB adapter, a restarted ser2net or ESP bridge, a broker restart) is picked up again
+without restarting the reader. Each source runs as its own task until cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hanport.protocol import HanStream
+from hanport.reader.pipeline import Hub, SourceFeed
+
+__all__ = [
+    "AUTO_CANDIDATES",
+    "SERIAL_PRESETS",
+    "Backoff",
+    "SerialSettings",
+    "SourceError",
+    "parse_serial_settings",
+    "read_capture",
+    "run_file",
+    "run_mqtt",
+    "run_serial",
+    "run_tcp",
+]
+
+
+class SourceError(ValueError):
+    """A source description or capture file that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    baudrate: int
+    parity: str = "N"  # N | E | O
+    bytesize: int = 8
+    stopbits: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
+
+#: defaults by meter brand (docs han-protocol §1): Kamstrup's HAN-NVE module deviates with 8N1
+SERIAL_PRESETS: dict[str, SerialSettings] = {
+    "kamstrup": SerialSettings(2400, "N"),
+    "aidon": SerialSettings(2400, "E"),
+    "kaifa": SerialSettings(2400, "E"),
+    "sweden": SerialSettings(115200, "N"),
+}
+#: the order `--serial-settings auto` tries: M-Bus 8E1 first (two of three Norwegian brands)
+AUTO_CANDIDATES: tuple[SerialSettings, ...] = (
+    SerialSettings(2400, "E"),
+    SerialSettings(2400, "N"),
+    SerialSettings(115200, "N"),
+)
+
+
+def parse_serial_settings(text: str) -> SerialSettings | None:
+    """``auto`` (None), a brand (``kamstrup``) or ``BAUD[-/ ]8N1`` → settings."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if value in SERIAL_PRESETS:
+        return SERIAL_PRESETS[value]
+    parts = value.replace("-", " ").replace(",", " ").split()
+    try:
+        baud = int(parts[0])
+        frame = parts[1] if len(parts) > 1 else "8n1"
+        bytesize, parity, stopbits = int(frame[0]), frame[1].upper(), int(frame[2])
+    except (IndexError, ValueError):
+        raise SourceError(
+            f"ukjent serieoppsett / unknown serial settings {text!r}: use auto, "
+            f"{', '.join(SERIAL_PRESETS)} or e.g. 2400-8E1"
+        ) from None
+    if parity not in "NEO" or bytesize not in (7, 8) or stopbits not in (1, 2):
+        raise SourceError(f"ukjent serieoppsett / unknown serial settings {text!r}")
+    return SerialSettings(baud, parity, bytesize, stopbits)
+
+
+class Backoff:
+    """Reconnect delays: 0.5 s doubling up to ``maximum``; reset once data flows again."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay
+
+
+async def _open_serial(path: str, settings: SerialSettings) -> tuple[Any, Any]:
+    import serial_asyncio_fast  # pyserial-asyncio-fast; imported here, only serial needs it
+
+    return await serial_asyncio_fast.open_serial_connection(
+        url=path,
+        baudrate=settings.baudrate,
+        parity=settings.parity,
+        bytesize=settings.bytesize,
+        stopbits=settings.stopbits,
+    )
+
+
+def _close(writer: Any) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+
+
+async def _detect(
+    path: str, feed: SourceFeed, per_candidate_s: float
+) -> tuple[SerialSettings, bytes] | None:
+    """Try each candidate until frames validate; returns it and the bytes read meanwhile."""
+    for settings in AUTO_CANDIDATES:
+        feed.status.detail = f"prøver / trying {settings.label}"
+        reader, writer = await _open_serial(path, settings)
+        probe = HanStream()
+        received = bytearray()
+        deadline = time.monotonic() + per_candidate_s
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    chunk = await asyncio.wait_for(
+                        reader.read(4096), max(0.05, deadline - time.monotonic())
+                    )
+                except TimeoutError:
+                    break
+                if not chunk:
+                    raise ConnectionError("end of stream while detecting")
+                received += chunk
+                probe.feed(chunk)
+                if probe.stats.frames_ok > 0:
+                    return settings, bytes(received)
+        finally:
+            _close(writer)
+    return None
+
+
+async def run_serial(
+    hub: Hub,
+    path: str,
+    settings: SerialSettings | None,
+    *,
+    detect_seconds: float = 25.0,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Read a serial port for ever; ``settings`` None detects baud and parity first."""
+    status = hub.add_source(f"serial:{path}", "serial")
+    feed = hub.feed_for(status, use_meter_time=False)
+    backoff = Backoff()
+    chosen = settings
+    while True:
+        writer = None
+        try:
+            status.state = "connecting"
+            leftover = b""
+            if chosen is None:
+                status.state = "detecting"
+                found = await _detect(path, feed, detect_seconds)
+                if found is None:
+                    raise ConnectionError(
+                        "fant ingen gyldige rammer / no valid frames with "
+                        + ", ".join(c.label for c in AUTO_CANDIDATES)
+                    )
+                chosen, leftover = found
+                log(f"{path}: fant / found {chosen.label}")
+            reader, writer = await _open_serial(path, chosen)
+            status.state = "connected"
+            status.detail = chosen.label
+            feed.reset()
+            if leftover:
+                feed.feed(leftover)
+            while True:
+                chunk = await reader.read(4096)
+                if not chunk:
+                    raise ConnectionError("end of stream")
+                if feed.feed(chunk):
+                    backoff.reset()
+        except (OSError, ConnectionError, ValueError) as exc:
+            # serial.SerialException is an OSError; a vanished pty raises EIO or ENOENT
+            delay = backoff.next()
+            status.state = "retrying"
+            status.detail = f"{exc} (nytt forsøk om / retry in {delay:.1f} s)"
+            if settings is None and status.frames_ok == 0:
+                chosen = None
+            await asyncio.sleep(delay)
+        finally:
+            if writer is not None:
+                _close(writer)
+
+
+async def run_tcp(hub: Hub, host: str, port: int) -> None:
+    """Read a TCP byte stream (ser2net, ESP bridge, ``hanport emulate --tcp``) for ever."""
+    status = hub.add_source(f"tcp:{host}:{port}", "tcp")
+    feed = hub.feed_for(status, use_meter_time=False)
+    backoff = Backoff()
+    while True:
+        writer = None
+        try:
+            status.state = "connecting"
+            reader, writer = await asyncio.open_connection(host, port)
+            status.state = "connected"
+            status.detail = ""
+            feed.reset()
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed by peer")
+                if feed.feed(chunk):
+                    backoff.reset()
+        except (OSError, ConnectionError) as exc:
+            delay = backoff.next()
+            status.state = "retrying"
+            status.detail = f"{exc} (nytt forsøk om / retry in {delay:.1f} s)"
+            await asyncio.sleep(delay)
+        finally:
+            if writer is not None:
+                _close(writer)
+
+
+_HEX_BYTES = frozenset(string.hexdigits.encode() + b" \t\r\n")
+
+
+def _payload_bytes(payload: bytes) -> bytes:
+    """MQTT payloads are the frame bytes or their hex text (as amshan's HA integration takes)."""
+    stripped = payload.strip()
+    if stripped and all(b in _HEX_BYTES for b in stripped):
+        with contextlib.suppress(ValueError):
+            return bytes.fromhex(stripped.decode("ascii"))
+    return payload
+
+
+async def run_mqtt(
+    hub: Hub,
+    host: str,
+    port: int,
+    topic: str = "hanport/raw/#",
+    *,
+    use_meter_time: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+    client_id: str | None = None,
+) -> None:
+    """Subscribe to raw frames (docs/CONTRACTS.md §3); one decoder per topic."""
+    import aiomqtt
+
+    status = hub.add_source(f"mqtt:{host}:{port}/{topic}", "mqtt")
+    feeds: dict[str, SourceFeed] = {}
+    backoff = Backoff()
+    while True:
+        try:
+            status.state = "connecting"
+            async with aiomqtt.Client(
+                host,
+                port,
+                username=username,
+                password=password,
+                identifier=client_id,
+                # a persistent session keeps QoS 1 frames queued while this reader restarts
+                clean_session=client_id is None,
+            ) as client:
+                await client.subscribe(topic, qos=1)
+                status.state = "connected"
+                status.detail = ""
+                backoff.reset()
+                async for message in client.messages:
+                    name = str(message.topic)
+                    feed = feeds.get(name)
+                    if feed is None:
+                        feed = feeds[name] = hub.feed_for(status, use_meter_time=use_meter_time)
+                    payload = message.payload
+                    if isinstance(payload, str):
+                        payload = payload.encode()
+                    if isinstance(payload, bytes | bytearray):
+                        feed.feed(_payload_bytes(bytes(payload)))
+        except aiomqtt.MqttError as exc:
+            delay = backoff.next()
+            status.state = "retrying"
+            status.detail = f"{exc} (nytt forsøk om / retry in {delay:.1f} s)"
+            await asyncio.sleep(delay)
+
+
+def read_capture(path: Path) -> bytes:
+    """A capture file: raw bytes, or hex text (whitespace and ``#`` comment lines allowed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"kan ikke lese / cannot read {path}: {exc.strerror}") from exc
+    sample = data[:4096]
+    if sample and all(b in _HEX_BYTES or b == ord("#") for b in sample):
+        try:
+            text = "".join(line.split("#", 1)[0] for line in data.decode("ascii").splitlines())
+            return bytes.fromhex("".join(text.split()))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    return data
+
+
+async def run_file(hub: Hub, path: Path, *, speed: float | None = None) -> None:
+    """Replay a capture: as fast as possible (``speed`` None) or at ``speed`` × recorded pace."""
+    status = hub.add_source(f"file:{path}", "file")
+    feed = hub.feed_for(status, use_meter_time=True)
+    data = read_capture(path)
+    status.state = "connected"
+    started = time.monotonic()
+    first_at: float | None = None
+    chunk_size = 256 if speed else 65536
+    for offset in range(0, len(data), chunk_size):
+        pushes = feed.feed(data[offset : offset + chunk_size])
+        if speed and pushes:
+            first_at = pushes[0].at if first_at is None else first_at
+            due = started + (pushes[-1].at - first_at) / speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        else:
+            await asyncio.sleep(0)  # let the writer and the API run between chunks
+    feed.feed(b"")
+    status.state = "done"
