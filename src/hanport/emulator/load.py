@@ -78,15 +78,20 @@ class HouseholdLoad:
         self.phases = phases
         self.prosumer = prosumer
         rng = random.Random(f"household:{seed}")
-        weights = [rng.uniform(0.6, 1.4) for _ in range(phases)]
+        # Draw every trait whatever the options, so a prosumer differs only by its panels.
+        weights = [rng.uniform(0.6, 1.4) for _ in range(3)][:phases]
         total = sum(weights)
+        heating_per_kelvin = rng.uniform(80.0, 220.0)
+        has_ev = rng.random() < 0.5
+        three_phase_ev = rng.random() < 0.5
+        solar_peak_w = rng.uniform(4_000.0, 10_000.0)
         self.traits = HouseholdTraits(
             base_w=rng.uniform(150.0, 400.0),
-            heating_w_per_kelvin=rng.uniform(80.0, 220.0) if phases == 3 else rng.uniform(50, 120),
-            has_ev=rng.random() < 0.5,
-            ev_w=(11_000.0 if rng.random() < 0.5 else 7_400.0) if phases == 3 else 3_600.0,
+            heating_w_per_kelvin=heating_per_kelvin if phases == 3 else heating_per_kelvin * 0.55,
+            has_ev=has_ev,
+            ev_w=(11_000.0 if three_phase_ev else 7_400.0) if phases == 3 else 3_600.0,
             water_heater_w=2_000.0 if rng.random() < 0.7 else 3_000.0,
-            solar_peak_w=rng.uniform(4_000.0, 10_000.0) if prosumer else 0.0,
+            solar_peak_w=solar_peak_w if prosumer else 0.0,
             capacitive_var=rng.uniform(20.0, 60.0),
             phase_weights=tuple(w / total for w in weights),
         )
