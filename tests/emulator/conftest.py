@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -70,3 +75,61 @@ def amshan_decode(frame: bytes) -> dict[str, object]:
     decoded = AutoDecoder().decode_message(frames[0])
     assert decoded is not None, frame.hex()
     return decoded
+
+
+class Emulator:
+    """A ``hanport emulate`` process and the JSON lines it announced on start."""
+
+    def __init__(self, *args: str, meters: int = 1, control: bool = False) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hanport.cli", "emulate", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.meters: list[dict[str, object]] = []
+        self.control_url = ""
+        for _ in range(meters + (1 if control else 0)):
+            line = self._line()
+            if "control" in line:
+                self.control_url = str(line["control"])
+            else:
+                self.meters.append(line)
+
+    def _line(self, timeout: float = 15.0) -> dict[str, object]:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.stop()
+            raise AssertionError("the emulator announced nothing")
+        line = self.process.stdout.readline()
+        if not line:
+            _, err = self.process.communicate(timeout=5)
+            raise AssertionError(f"the emulator stopped: {err.decode()}")
+        return json.loads(line)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., Emulator]]:
+    started: list[Emulator] = []
+
+    def start(*args: str, meters: int = 1, control: bool = False) -> Emulator:
+        process = Emulator(*args, meters=meters, control=control)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

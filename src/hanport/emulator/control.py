@@ -70,7 +70,8 @@ def create_app(meters: Mapping[str, MeterRuntime]) -> FastAPI:
     async def put_port(meter_id: str, request: PortRequest) -> dict[str, object]:
         runtime = answering(meter_id)
         # Saving the state touches the disk (fsync): keep it off the event loop.
-        await asyncio.to_thread(runtime.set_port, PortState(request.port))
+        now = runtime.clock.now()
+        await asyncio.to_thread(runtime.set_port, PortState(request.port), now)
         return runtime.port_json()
 
     @app.put("/api/meters/{meter_id}/fault")

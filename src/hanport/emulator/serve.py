@@ -304,9 +304,9 @@ class MeterRuntime:
     def meter_id(self) -> str:
         return self.config.meter_id
 
-    def set_port(self, state: PortState) -> bool:
-        """Open or close the port; saved at once. True when the state changed."""
-        new = apply_command(self.status, command_for(state), self.clock.now())
+    def set_port(self, state: PortState, now: datetime) -> bool:
+        """Open or close the port at simulated time ``now``; saved at once. True on a change."""
+        new = apply_command(self.status, command_for(state), now)
         if new is self.status:
             return False
         if self.store is not None:

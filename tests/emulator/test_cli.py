@@ -1,0 +1,242 @@
+"""``hanport emulate`` as a process: captures, a pty read with pyserial, TCP, the control API."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+
+import httpx
+import pytest
+import serial
+
+from hanport.protocol import HanStream
+
+
+def read_for(port: serial.Serial, seconds: float) -> bytes:
+    data = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        data += port.read(4096)
+    return bytes(data)
+
+
+def test_capture_a_day_to_a_file_at_max_speed(emulator, tmp_path):
+    capture = tmp_path / "day.bin"
+    process = emulator(
+        "--meter",
+        "kamstrup",
+        "--start",
+        "2026-01-15T00:00",
+        "--speed",
+        "max",
+        "--duration",
+        "1d",
+        "--to",
+        f"file:{capture}",
+    )
+    assert process.process.wait(timeout=60) == 0
+    meter = process.meters[0]
+    assert meter["stream"] == f"file:{capture}" and meter["manufacturer"] == "Kamstrup"
+    stream = HanStream()
+    readings = stream.feed(capture.read_bytes())
+    assert Counter(r.list_kind for r in readings) == {
+        "instantaneous": 8640,
+        "hourly-with-energy": 24,
+    }
+    assert stream.stats.crc_errors == stream.stats.undecodable == stream.stats.bytes_skipped == 0
+    assert {r.meter_id for r in readings} == {meter["meter_id"]}
+
+
+def test_capture_to_standard_output_keeps_announcements_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hanport.cli",
+            "emulate",
+            "--meter",
+            "aidon",
+            "--phases",
+            "1",
+            "--start",
+            "2026-07-01T12:00",
+            "--speed",
+            "max",
+            "--duration",
+            "1m",
+            "--to",
+            "-",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    readings = HanStream().feed(done.stdout)
+    assert len(readings) == 24  # 60 s / 2.5 s
+    assert b'"manufacturer": "Aidon"' in done.stderr
+
+
+def test_bad_arguments_give_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hanport.cli", "emulate", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    assert "tcp://HOST:PORT" in run("--to", "tcp://nowhere", "--duration", "1s").stderr
+    assert "1d" in run("--duration", "forever").stderr
+    bad_fleet = tmp_path / "fleet.toml"
+    bad_fleet.write_text("[[meter]]\nbrand = 'elster'\n")
+    result = run("--fleet", str(bad_fleet))
+    assert result.returncode == 2 and "unknown meter brand" in result.stderr
+
+
+@pytest.mark.slow
+def test_pty_reader_port_close_open_and_restart(emulator, tmp_path):
+    state = tmp_path / "state"
+    args = (
+        "--meter",
+        "kamstrup",
+        "--speed",
+        "60",
+        "--start",
+        "2026-01-15T12:00",
+        "--to",
+        "pty",
+        "--control",
+        "127.0.0.1:0",
+        "--state-dir",
+        str(state),
+    )
+    process = emulator(*args, control=True)
+    meter = process.meters[0]
+    meter_id = str(meter["meter_id"])
+    base = f"{process.control_url}/api/meters/{meter_id}"
+    with serial.Serial(str(meter["stream"]), 2400, timeout=0.1) as port:
+        stream = HanStream()
+        readings = stream.feed(read_for(port, 1.5))
+        assert len(readings) >= 5  # a push every 10 s simulated = 1/6 s real
+        assert all(r.meter_id == meter_id for r in readings)
+        assert stream.stats.crc_errors == 0
+
+        closed = httpx.put(f"{base}/port", json={"port": "closed"})
+        assert closed.status_code == 200 and closed.json()["port"] == "closed"
+        time.sleep(0.4)  # one push interval is 1/6 s here; let the last frame finish
+        port.reset_input_buffer()
+        assert read_for(port, 1.0) == b""
+        status = httpx.get(f"{base}/port").json()
+        assert status["pushes_since_change"] == 0 and status["changed_at"]
+
+        assert httpx.put(f"{base}/port", json={"port": "open"}).json()["port"] == "open"
+        assert len(HanStream().feed(read_for(port, 1.0))) >= 3
+
+        httpx.put(f"{base}/port", json={"port": "closed"})
+    assert process.stop() in (0, 130)
+
+    # The state survives a restart (the command line's --port open is only the default).
+    again = emulator(*args, "--port", "open", control=True)
+    assert again.meters[0]["port"] == "closed"
+    with serial.Serial(str(again.meters[0]["stream"]), 2400, timeout=0.1) as port:
+        assert read_for(port, 1.0) == b""
+        base = f"{again.control_url}/api/meters/{meter_id}"
+        httpx.put(f"{base}/port", json={"port": "open"})
+        assert len(HanStream().feed(read_for(port, 1.0))) >= 3
+
+
+@pytest.mark.slow
+def test_real_time_bytes_are_paced_at_2400_baud(emulator):
+    # Start one second before a push, so the test waits for one frame only.
+    process = emulator(
+        "--meter", "kamstrup", "--speed", "1", "--start", "2026-01-15T12:00:09", "--to", "pty"
+    )
+    with serial.Serial(str(process.meters[0]["stream"]), 2400, timeout=0.05) as port:
+        arrivals: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            chunk = port.read(512)
+            if chunk:
+                arrivals.append((time.monotonic(), len(chunk)))
+        size = sum(n for _, n in arrivals)
+        assert size == 228  # one 3-phase Kamstrup list 1: length 0xE2 plus the two flags
+        seconds = arrivals[-1][0] - arrivals[0][0]
+        # 228 bytes x 10 bits at 2400 baud = 0.95 s on the wire
+        assert 0.75 < seconds < 1.3
+
+
+def test_fleet_over_tcp_and_the_control_api(emulator, tmp_path):
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        """
+[[meter]]
+brand = "aidon"
+seed = 1
+output = "tcp://127.0.0.1:0"
+
+[[generate]]
+count = 20
+brand = "kamstrup"
+seed = 10
+port = "closed"
+output = "none"
+"""
+    )
+    process = emulator(
+        "--fleet",
+        str(fleet),
+        "--speed",
+        "60",
+        "--control",
+        "127.0.0.1:0",
+        "--state-dir",
+        str(tmp_path / "state"),
+        meters=21,
+        control=True,
+    )
+    api = f"{process.control_url}/api/meters"
+    meters = httpx.get(api).json()
+    assert len(meters) == 21 and {m["port"] for m in meters[1:]} == {"closed"}
+    assert len({m["metering_point_id"] for m in meters}) == 21
+
+    import socket
+
+    host, port = str(process.meters[0]["stream"]).removeprefix("tcp://").split(":")
+    clients = [socket.create_connection((host, int(port)), timeout=5) for _ in range(2)]
+    received = [bytearray(), bytearray()]
+    deadline = time.monotonic() + 1.5
+    for client in clients:
+        client.settimeout(0.05)
+    while time.monotonic() < deadline:
+        for client, buffer in zip(clients, received, strict=True):
+            with contextlib.suppress(TimeoutError):
+                buffer.extend(client.recv(65536))
+    for client in clients:
+        client.close()
+    for data in received:
+        kinds = Counter(r.list_kind for r in HanStream().feed(bytes(data)))
+        assert kinds["power-only"] >= 10 and kinds["instantaneous"] >= 3
+
+    first = meters[0]["meter_id"]
+    assert httpx.get(f"{api}/000").status_code == 404
+    assert httpx.put(f"{api}/{first}/port", json={"port": "ajar"}).status_code == 422
+    assert httpx.put(f"{api}/{first}/fault", json={"unresponsive": True}).status_code == 200
+    assert httpx.put(f"{api}/{first}/port", json={"port": "closed"}).status_code == 503
+    assert httpx.get(f"{api}/{first}/port").status_code == 503
+    assert httpx.put(f"{api}/{first}/fault", json={"unresponsive": False}).status_code == 200
+    assert httpx.get(f"{api}/{first}/port").json()["port"] == "open"
+
+    before = httpx.get(f"{api}/{first}").json()
+    loaded = httpx.put(f"{api}/{first}/load", json={"extra_import_w": 20000})
+    assert loaded.status_code == 200 and loaded.json()["extra_import_w"] == 20000
+    time.sleep(0.5)
+    after = httpx.get(f"{api}/{first}").json()
+    assert after["pushes"] > before["pushes"] and after["last_push_at"] > before["last_push_at"]
