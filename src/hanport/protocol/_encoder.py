@@ -114,7 +114,9 @@ class HanEncoder:
         self.phases = phases
         self.three_wire = three_wire
         self.keys = keys
-        self.system_title = system_title or (b"KAM" + meter_id.encode()[-5:].rjust(5, b"0"))
+        # A system title starts with the manufacturer's FLAG id (protocol note §6).
+        flag_id = {"Kamstrup": b"KAM", "Aidon": b"ADN", "Kaifa": b"KFM"}[manufacturer]
+        self.system_title = system_title or (flag_id + meter_id.encode()[-5:].rjust(5, b"0"))
         if len(self.system_title) != 8:
             raise LocalProtocolError("the system title must be 8 bytes")
         self.frame_counter = frame_counter

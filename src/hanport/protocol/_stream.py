@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from ._apdu import strip_llc
 from ._crc import crc16_arc, crc16_x25
 from ._decode import ApduDecoder
-from ._errors import DecodeError
+from ._errors import DecodeError, LocalProtocolError
 from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
 from ._hdlc import FLAG, parse_header
 from ._p1 import parse_telegram
@@ -56,6 +56,7 @@ class HanStream:
         self._start = 0
         self._dropped = 0  # bytes removed from the front of the buffer so far
         self._eof = False
+        self._closing_flag = -1  # stream offset of the last good frame's closing flag
         self._events: deque[Event] = deque()
         self._hdlc_segments: list[bytes] = []
         self._hdlc_segments_at = 0
@@ -67,6 +68,8 @@ class HanStream:
 
     def receive_data(self, data: bytes) -> None:
         """Append bytes; ``b""`` means the input has ended."""
+        if self._eof and data:
+            raise LocalProtocolError("receive_data() after the end of input (b'')")
         if data:
             self._buffer += data
             self.stats.bytes_received += len(data)
@@ -169,8 +172,11 @@ class HanStream:
                 return True
             return False
         if header is False:
-            # A lone flag (frames separated by two flags, or inter-frame fill) is not garbage.
-            if len(buffer) > start + 1 and buffer[start + 1] == FLAG:
+            # A lone flag (the previous frame's closing flag, frames separated by two flags,
+            # inter-frame fill) is not garbage.
+            if self._dropped + start == self._closing_flag or (
+                len(buffer) > start + 1 and buffer[start + 1] == FLAG
+            ):
                 self._start += 1
             else:
                 self._skip(1)
@@ -197,6 +203,7 @@ class HanStream:
         frame = bytes(buffer[start:end])
         # One flag may close a frame and open the next; keep it when a frame follows directly.
         self._start = end - 1 if len(buffer) > end and buffer[end] & 0xF0 == 0xA0 else end
+        self._closing_flag = self._dropped + end - 1
         self.stats.frames_ok += 1
         info = frame[header.info_start : length - 1]
         if header.segmented:

@@ -1,0 +1,141 @@
+"""HanStream: any chunking, garbage and corruption; never an exception, never a bad reading."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hanport.protocol import NEED_DATA, FrameRejected, HanEncoder, HanStream, Reading
+
+from .strategies import meter_messages
+
+settings.register_profile("hanport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("hanport")
+
+
+def _frames(messages: list[tuple]) -> list[bytes]:
+    out = []
+    for manufacturer, phases, three_wire, list_kind, values, when in messages:
+        encoder = HanEncoder(
+            manufacturer,
+            meter_id="5706567274389702",
+            meter_type="6841121BN243101040",
+            phases=phases,
+            three_wire=three_wire,
+        )
+        out.append(encoder.encode(list_kind, values, when))
+    return out
+
+
+def _decode_all(
+    data: bytes, cuts: list[int]
+) -> tuple[list[Reading], list[FrameRejected], HanStream]:
+    stream = HanStream()
+    events = []
+    previous = 0
+    for cut in [*sorted(cuts), len(data)]:
+        if cut > previous:  # an empty chunk would mean end of input
+            events += stream.feed(data[previous:cut])
+        previous = cut
+    events += stream.feed(b"")
+    return (
+        [e for e in events if isinstance(e, Reading)],
+        [e for e in events if isinstance(e, FrameRejected)],
+        stream,
+    )
+
+
+@settings(max_examples=50)
+@given(st.lists(meter_messages(), min_size=1, max_size=4), st.data())
+def test_any_chunking_gives_the_same_readings(messages: list[tuple], data: st.DataObject) -> None:
+    stream_bytes = b"".join(_frames(messages))
+    whole, rejected, _ = _decode_all(stream_bytes, [])
+    assert not rejected and len(whole) == len(messages)
+    cuts = data.draw(st.lists(st.integers(0, len(stream_bytes)), max_size=20))
+    chunked, _, _ = _decode_all(stream_bytes, cuts)
+    assert [r.values for r in chunked] == [r.values for r in whole]
+    assert [r.offset for r in chunked] == [r.offset for r in whole]
+    byte_by_byte, _, _ = _decode_all(stream_bytes, list(range(len(stream_bytes))))
+    assert [r.values for r in byte_by_byte] == [r.values for r in whole]
+
+
+@given(st.lists(meter_messages(), min_size=2, max_size=8))
+def test_compiled_templates_decode_exactly_like_the_general_decoder(messages: list[tuple]) -> None:
+    frames = _frames(messages)
+    # One stream sees every frame (layouts repeat, so templates are used); a fresh stream per
+    # frame decodes each the general way, since a first frame never has a template.
+    templated, _, _ = _decode_all(b"".join(frames), [])
+    for frame, reading in zip(frames, templated, strict=True):
+        (general,) = HanStream().feed(frame)
+        assert isinstance(general, Reading)
+        assert list(general.values.items()) == list(reading.values.items())
+        assert (general.manufacturer, general.list_kind) == (
+            reading.manufacturer,
+            reading.list_kind,
+        )
+
+
+@given(st.binary(max_size=2000), st.data())
+def test_random_bytes_never_raise_and_always_finish(garbage: bytes, data: st.DataObject) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(garbage)), max_size=10))
+    readings, _, stream = _decode_all(garbage, cuts)
+    # Every reading from random bytes must have come through a valid checksum.
+    assert stream.stats.frames_ok >= len(readings)
+    assert stream.next_event() is NEED_DATA
+
+
+@given(st.lists(meter_messages(), min_size=1, max_size=4), st.data())
+def test_corruption_never_yields_a_wrong_reading(
+    messages: list[tuple], data: st.DataObject
+) -> None:
+    frames = _frames(messages)
+    victim = data.draw(st.integers(0, len(frames) - 1))
+    frame = bytearray(frames[victim])
+    position = data.draw(st.integers(1, len(frame) - 2))  # inside the flags
+    frame[position] ^= data.draw(st.integers(1, 255))
+    corrupted = [*frames[:victim], bytes(frame), *frames[victim + 1 :]]
+    readings, rejected, stream = _decode_all(b"".join(corrupted), [])
+    good_values = [
+        r.values for i, r in enumerate(_decode_all(b"".join(frames), [])[0]) if i != victim
+    ]
+    # The damaged frame produces no reading; every other frame still does.
+    assert [r.values for r in readings] == good_values
+    assert rejected or stream.stats.bytes_skipped
+
+
+def test_garbage_between_frames_is_skipped_and_counted() -> None:
+    frames = _frames([("Kamstrup", 3, False, "instantaneous", _values(), _when())] * 3)
+    rng = random.Random(7)
+    noise = (
+        bytes(rng.randrange(256) for _ in range(300))
+        .replace(b"\x7e", b"\x00")
+        .replace(b"\x68", b"\x00")
+        .replace(b"/", b"\x00")
+    )
+    readings, rejected, stream = _decode_all(noise + frames[0] + noise + frames[1] + frames[2], [])
+    assert len(readings) == 3 and not rejected
+    assert stream.stats.bytes_skipped == 2 * len(noise)
+
+
+def test_truncated_frame_does_not_hide_the_next_one() -> None:
+    frames = _frames([("Kaifa", 3, False, "instantaneous", _values(), _when())] * 2)
+    readings, rejected, stream = _decode_all(frames[0][:60] + frames[1], [])
+    assert len(readings) == 1 and readings[0].offset == 60
+    assert rejected[0].kind == "truncated"
+    assert stream.stats.truncated == 1
+
+
+def _values() -> dict[str, float]:
+    from .strategies import _KEYS
+
+    return dict.fromkeys(_KEYS, 1.0)
+
+
+def _when():  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from .strategies import OSLO
+
+    return datetime(2026, 3, 1, 12, 0, 10, tzinfo=OSLO)
