@@ -51,7 +51,7 @@ def test_tampering_is_detected(world: World, tamper: str) -> None:
             conn.execute(
                 update(audit_events)
                 .where(audit_events.c.seq == victim + 1)
-                .values(action=row.action)
+                .values(data_json=row.data_json)
             )
         elif tamper == "rehash_one":
             # a forger who recomputes this entry's hash still breaks the next link

@@ -1,0 +1,299 @@
+"""Order execution against the in-memory head-end twin: retries, backoff, escalation, override,
+read-back mismatch, meters that cannot run HAN, cancellation, customer change, e-mail outbox."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from portal_world import World
+from sqlalchemy import select
+
+from hanport.portal.db.schema import contracts, order_events, orders, outbox, port_states, proxies
+from hanport.portal.domain.model import Actor, Role
+from hanport.portal.jobs import JobRunner, JobSettings
+from hanport.portal.seed import DEMO_METERS
+from hanport.portal.services.errors import Conflict, InvalidInput
+from hanport.portal.services.headend import InMemoryHeadEnd
+from hanport.portal.services.moves import register_customer_change
+from hanport.portal.services.orders import (
+    OrderRequest,
+    cancel_order,
+    override_order,
+    submit_order,
+)
+
+FAST = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
+
+
+def _order(world: World, order_id: int):  # type: ignore[no-untyped-def]
+    with world.engine.connect() as conn:
+        return conn.execute(select(orders).where(orders.c.id == order_id)).one()
+
+
+def _events(world: World, order_id: int) -> list[str]:
+    with world.engine.connect() as conn:
+        return [
+            r.event
+            for r in conn.execute(
+                select(order_events)
+                .where(order_events.c.order_id == order_id)
+                .order_by(order_events.c.id)
+            )
+        ]
+
+
+def _port(world: World, mpid: str | None = None) -> str:
+    with world.engine.connect() as conn:
+        return conn.execute(
+            select(port_states.c.state).where(
+                port_states.c.metering_point_id == (mpid or world.mpid)
+            )
+        ).scalar_one()
+
+
+async def _drain(runner: JobRunner, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        await runner.run_orders()
+
+
+async def test_open_then_close(world: World) -> None:
+    headend = world.headend()
+    runner = JobRunner(world.engine, headend, None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    assert _port(world) == "opening"
+    await _drain(runner)
+    order = _order(world, order_id)
+    assert order.state == "completed"
+    assert order.push_seen
+    assert headend.ports[world.meter_id] == "open"
+    assert _port(world) == "open"
+    assert _events(world, order_id) == ["submitted", "command_ok", "readback_ok", "confirm"]
+    subjects = [subject for _, subject, _ in world.mails("ola@example.no")]
+    assert subjects[-2:] == [
+        f"Vi har mottatt bestillingen din (nr. {order_id})",
+        f"HAN-porten er åpnet (bestilling {order_id})",
+    ]
+
+    close_id = submit_order(world.engine, world.holder, OrderRequest(world.mpid, "close"))
+    await _drain(runner)
+    assert _order(world, close_id).state == "completed"
+    assert headend.ports[world.meter_id] == "closed"
+    assert _port(world) == "closed"
+
+
+async def test_unresponsive_meter_retries_then_escalates_then_override(world: World) -> None:
+    headend = world.headend()
+    headend.unresponsive.add(world.meter_id)
+    runner = JobRunner(world.engine, headend, None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    order = _order(world, order_id)
+    assert order.state == "escalated"
+    assert order.attempts == 3
+    assert order.failure_cause == "meter_no_answer"
+    assert [c for c in headend.calls if c[0] == "set"] == [("set", world.meter_id)] * 3
+    assert _events(world, order_id) == ["submitted", "no_answer", "no_answer", "give_up"]
+    assert any("tar lengre tid" in s for _, s, _ in world.mails("ola@example.no"))
+
+    with pytest.raises(InvalidInput):
+        override_order(world.engine, world.staff, order_id, kind="retry", reason="")
+    headend.unresponsive.clear()
+    override_order(world.engine, world.staff, order_id, kind="retry", reason="meter rebooted")
+    await _drain(runner)
+    assert _order(world, order_id).state == "completed"
+
+
+async def test_backoff_grows_and_waits(world: World) -> None:
+    headend = world.headend()
+    headend.unresponsive.add(world.meter_id)
+    runner = JobRunner(
+        world.engine, headend, None, JobSettings(max_attempts=5, backoff_base_s=60, poll_s=0)
+    )
+    assert [runner.backoff(n).total_seconds() for n in (1, 2, 3)] == [60, 120, 240]
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner, 5)
+    order = _order(world, order_id)
+    assert order.state == "retrying"
+    assert order.attempts == 1  # the next attempt is a minute away, not hammered
+    assert order.next_attempt_at > order.updated_at + timedelta(seconds=59)
+
+
+async def test_readback_mismatch_sends_again(world: World) -> None:
+    class ForgetfulHeadEnd(InMemoryHeadEnd):
+        forgets = 1
+
+        async def set_port(self, meter_id, port):  # type: ignore[no-untyped-def]
+            readback = await super().set_port(meter_id, port)
+            if self.forgets:
+                self.forgets -= 1
+                self.ports[meter_id] = "closed"  # the command was lost on the way
+            return readback
+
+    headend = ForgetfulHeadEnd(ports={m.meter_id: "closed" for m in DEMO_METERS})
+    runner = JobRunner(world.engine, headend, None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    assert _order(world, order_id).state == "completed"
+    assert "readback_mismatch" in _events(world, order_id)
+
+
+async def test_open_without_push_completes_unverified_after_waiting(world: World) -> None:
+    headend = world.headend()
+    headend.pushes_after_change = 0
+    runner = JobRunner(world.engine, headend, None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    order = _order(world, order_id)
+    assert order.state == "completed"
+    assert not order.push_seen
+    with world.engine.connect() as conn:
+        note = conn.execute(
+            select(order_events.c.note).where(
+                order_events.c.order_id == order_id, order_events.c.event == "readback_ok"
+            )
+        ).scalar_one()
+    assert "unverified push" in note
+
+
+async def test_meter_without_han_needs_field_work(world: World) -> None:
+    no_han = DEMO_METERS[5]
+    ingrid = Actor(_party(world, "ingrid@example.no"), Role.CUSTOMER, "Ingrid")
+    order_id = submit_order(
+        world.engine, ingrid, world.open_request(metering_point_id=no_han.metering_point_id)
+    )
+    order = _order(world, order_id)
+    assert order.state == "needs_field_work"
+    assert order.failure_cause == "meter_not_han_capable"
+
+
+def _party(world: World, email: str) -> int:
+    from hanport.portal.db.schema import parties
+
+    with world.engine.connect() as conn:
+        return conn.execute(select(parties.c.id).where(parties.c.email == email)).scalar_one()
+
+
+async def test_cancel_before_command_and_not_after(world: World) -> None:
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    cancel_order(world.engine, world.holder, order_id)
+    assert _order(world, order_id).state == "cancelled"
+    assert _port(world) == "closed"
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+    second = submit_order(world.engine, world.holder, world.open_request())
+    await runner.run_orders()  # command sent
+    assert _order(world, second).state == "command_sent"
+    with pytest.raises(Conflict):
+        cancel_order(world.engine, world.holder, second)
+
+
+async def test_bad_input_stores_nothing(world: World) -> None:
+    with world.engine.connect() as conn:
+        before = conn.execute(select(orders.c.id)).all()
+    with pytest.raises(InvalidInput) as caught:
+        submit_order(
+            world.engine,
+            world.holder,
+            world.open_request(declaration="in the garden", module_option="", terms_accepted=False),
+        )
+    assert set(caught.value.fields) == {"declaration", "module_option", "terms_accepted"}
+    with pytest.raises(InvalidInput, match="check digit"):
+        submit_order(
+            world.engine, world.holder, world.open_request(metering_point_id="707057500000000019")
+        )
+    with pytest.raises(Conflict, match="terms have changed"):
+        submit_order(world.engine, world.holder, world.open_request(terms_version_id=999))
+    with world.engine.connect() as conn:
+        assert conn.execute(select(orders.c.id)).all() == before
+
+
+async def test_new_terms_must_be_accepted_again(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from hanport.portal.services.terms import publish_terms
+
+    with world.engine.begin() as conn:
+        new_id = publish_terms(
+            conn, "2.0", text_nb="Nye vilkår", text_en="New terms", effective_from=datetime.now(UTC)
+        )
+    with pytest.raises(Conflict, match=r"version 2\.0"):
+        submit_order(world.engine, world.holder, world.open_request())
+    order_id = submit_order(world.engine, world.holder, world.open_request(terms_version_id=new_id))
+    assert _order(world, order_id).terms_version_id == new_id
+
+
+async def test_customer_change_closes_port_ends_proxies_notifies_both(world: World) -> None:
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+    submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    assert _port(world) == "open"
+    with pytest.raises(InvalidInput):
+        register_customer_change(world.engine, world.staff, world.mpid, effective="tomorrow")
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=date.today().isoformat(),
+        new_email="nina@example.no",
+        new_name="Nina Ny",
+    )
+    await runner.run_customer_changes()
+    await _drain(runner)
+    assert _port(world) == "closed"
+    with world.engine.connect() as conn:
+        live = conn.execute(
+            select(proxies).where(
+                proxies.c.metering_point_id == world.mpid, proxies.c.revoked_at.is_(None)
+            )
+        ).all()
+        holders = conn.execute(
+            select(contracts.c.party_id).where(
+                contracts.c.metering_point_id == world.mpid, contracts.c.valid_to.is_(None)
+            )
+        ).all()
+        system_orders = conn.execute(select(orders).where(orders.c.channel == "system")).all()
+    assert live == []
+    assert [h.party_id for h in holders] == [_party(world, "nina@example.no")]
+    assert [(o.action, o.state) for o in system_orders] == [("close", "completed")]
+    assert any("avsluttet" in s for _, s, _ in world.mails("ola@example.no"))
+    assert any("Velkommen" in s for _, s, _ in world.mails("nina@example.no"))
+    assert any("avsluttet" in s for _, s, _ in world.mails("agent@provider.example"))
+    # the old holder and the old proxy can no longer order
+    from hanport.portal.services.errors import Refused
+
+    for actor in (world.holder, world.act_proxy):
+        with pytest.raises(Refused):
+            submit_order(world.engine, actor, world.open_request())
+
+
+async def test_outbox_sends_through_real_smtp(sqlite_world: World, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    from hanport.portal.services.notify import SmtpMailer
+
+    world = sqlite_world
+    submit_order(world.engine, world.holder, world.open_request())
+    runner = JobRunner(
+        world.engine, world.headend(), SmtpMailer(smtp_server.host, smtp_server.port), FAST
+    )
+    sent = await runner.run_outbox()
+    assert sent == len(world.mails())
+    message = await smtp_server.wait_for_async(
+        lambda m: "mottatt bestillingen" in str(m["Subject"]), timeout=5
+    )
+    assert message["To"] == "ola@example.no"
+    assert world.mpid in message.get_content()
+
+
+async def test_outbox_keeps_mail_when_smtp_is_down(sqlite_world: World) -> None:
+    from hanport.portal.services.notify import SmtpMailer
+    from services.ports import free_port
+
+    world = sqlite_world
+    submit_order(world.engine, world.holder, world.open_request())
+    runner = JobRunner(
+        world.engine, world.headend(), SmtpMailer("127.0.0.1", free_port(), timeout=2), FAST
+    )
+    assert await runner.run_outbox() == 0
+    with world.engine.connect() as conn:
+        rows = conn.execute(select(outbox)).all()
+    assert rows
+    assert all(r.sent_at is None and r.attempts == 1 and r.last_error for r in rows)
