@@ -15,6 +15,7 @@ import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hanport.emulator.fleet import FleetError, MeterConfig, load_fleet
 from hanport.emulator.load import OSLO
@@ -22,6 +23,9 @@ from hanport.emulator.meter import BRANDS
 from hanport.emulator.port import PortState
 from hanport.emulator.serve import SimClock, announce_line, build_runtime, run_meter
 from hanport.emulator.state import PortStateStore, StateFileError
+
+if TYPE_CHECKING:
+    from hanport.emulator.control import ControlServer
 
 __all__ = ["configure_emulate", "parse_duration", "parse_speed", "parse_start", "run_emulate"]
 
@@ -129,8 +133,6 @@ def _configs(args: argparse.Namespace) -> list[MeterConfig]:
 
 
 async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
-    from hanport.emulator.control import ControlServer
-
     start = args.start or datetime.now(OSLO).replace(microsecond=0)
     clock = SimClock(start, args.speed)
     end = start + args.duration if args.duration else None
@@ -147,6 +149,8 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
             await runtime.output.start()
             announce(announce_line(runtime))
         if args.control:
+            from hanport.emulator.control import ControlServer  # FastAPI only when asked for
+
             host, _, port = args.control.rpartition(":")
             control = ControlServer(
                 {r.meter_id: r for r in runtimes}, host or "127.0.0.1", int(port)

@@ -51,6 +51,7 @@ HOURLY = "hourly-with-energy"
 POWER_ONLY = "power-only"
 
 _MS_PER_HOUR = 3_600_000
+_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +201,18 @@ class Registers(NamedTuple):
     reactive_export: int
 
 
-@dataclass(frozen=True, slots=True)
-class Push:
-    """One message the meter pushes: when (UTC), which list, and what it carries."""
+class Push(NamedTuple):
+    """One message the meter pushes: when (UTC), which list, and what it carries.
+
+    A named tuple rather than a frozen dataclass: a year is millions of them.
+    """
 
     at: datetime
     list_kind: str
     sample: Sample
     registers: Registers | None = None
+    #: the (UTC) hour the push belongs to
+    hour: datetime | None = None
 
 
 @dataclass
@@ -226,6 +231,7 @@ class MeterModel:
     initial_registers: Registers = field(default_factory=lambda: Registers(0, 0, 0, 0))
     extra_import_w: float = 0.0
     _schedule: HourSchedule = field(init=False, repr=False)
+    _offsets: tuple[tuple[tuple[timedelta, str], ...], ...] = field(init=False, repr=False)
     _accumulated: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -238,6 +244,10 @@ class MeterModel:
         if self.hourly_offset_ms is None:
             self.hourly_offset_ms = self.spec.hourly_offset_ms
         self._schedule = hour_schedule(self.spec, self.hourly_offset_ms)
+        self._offsets = tuple(
+            tuple((timedelta(milliseconds=ms), kind) for ms, kind in pushes)
+            for pushes in self._schedule
+        )
         unit = self.unit_w_ms
         self._accumulated = [value * unit for value in self.initial_registers]
 
@@ -290,16 +300,21 @@ class MeterModel:
         samples = self._samples(load, first_slot)
         accumulated = self._accumulated
         slot_ms = spec.slot_ms
-        schedule = self._schedule
-        ms = timedelta(milliseconds=1)
+        offsets = self._offsets
+        new_push = tuple.__new__  # skips NamedTuple's Python-level __new__
+        # Only the first and last hour need their pushes checked against start and end.
+        check = hour_start < start or (end is not None and end < hour_start + _HOUR)
         for slot, sample in enumerate(samples, start=first_slot):
-            for offset_ms, kind in schedule[slot]:
-                at = hour_start + offset_ms * ms
-                if at < start:
-                    continue
-                if end is not None and at >= end:
-                    return
-                yield Push(at, kind, sample, hour_registers if kind == HOURLY else None)
+            for offset, kind in offsets[slot]:
+                at = hour_start + offset
+                if check:
+                    if at < start:
+                        continue
+                    if end is not None and at >= end:
+                        return
+                yield new_push(
+                    Push, (at, kind, sample, hour_registers if kind == HOURLY else None, hour_start)
+                )
             # The slot's power holds until the next slot: integrate it once it has been pushed.
             accumulated[0] += sample.p_import * slot_ms
             accumulated[1] += sample.p_export * slot_ms
@@ -312,6 +327,7 @@ class MeterModel:
         i_scale = 10**spec.current_decimals
         u_scale = 10**spec.voltage_decimals
         hypot = math.hypot
+        new_sample = tuple.__new__  # skips NamedTuple's Python-level __new__
         n = self.phases
         if n == 1:
             (p1,), (q1,), (u1,) = load.active_w, load.reactive_var, load.voltage_v
@@ -321,17 +337,20 @@ class MeterModel:
                 u = u1[k]
                 pw = round(p)
                 qv = round(q)
-                yield Sample(
-                    pw if pw > 0 else 0,
-                    -pw if pw < 0 else 0,
-                    qv if qv > 0 else 0,
-                    -qv if qv < 0 else 0,
-                    round(hypot(p, q) / u * i_scale),
-                    None,
-                    None,
-                    round(u * u_scale),
-                    None,
-                    None,
+                yield new_sample(
+                    Sample,
+                    (
+                        pw if pw > 0 else 0,
+                        -pw if pw < 0 else 0,
+                        qv if qv > 0 else 0,
+                        -qv if qv < 0 else 0,
+                        round(hypot(p, q) / u * i_scale),
+                        None,
+                        None,
+                        round(u * u_scale),
+                        None,
+                        None,
+                    ),
                 )
             return
         pa, pb, pc = load.active_w
@@ -345,17 +364,20 @@ class MeterModel:
             u1, u2, u3 = ua[k], ub[k], uc[k]
             pw = round(p1 + p2 + p3)
             qv = round(q1 + q2 + q3)
-            yield Sample(
-                pw if pw > 0 else 0,
-                -pw if pw < 0 else 0,
-                qv if qv > 0 else 0,
-                -qv if qv < 0 else 0,
-                round(hypot(p1, q1) / u1 * i_scale),
-                round(hypot(p2, q2) / u2 * i_scale),
-                round(hypot(p3, q3) / u3 * i_scale),
-                round(u1 * u_scale),
-                0 if zero_u2 else round(u2 * u_scale),
-                round(u3 * u_scale),
+            yield new_sample(
+                Sample,
+                (
+                    pw if pw > 0 else 0,
+                    -pw if pw < 0 else 0,
+                    qv if qv > 0 else 0,
+                    -qv if qv < 0 else 0,
+                    round(hypot(p1, q1) / u1 * i_scale),
+                    round(hypot(p2, q2) / u2 * i_scale),
+                    round(hypot(p3, q3) / u3 * i_scale),
+                    round(u1 * u_scale),
+                    0 if zero_u2 else round(u2 * u_scale),
+                    round(u3 * u_scale),
+                ),
             )
 
     def values(self, push: Push) -> dict[str, float | int]:
