@@ -78,7 +78,9 @@ const hanport = (() => {
     const meters = await api("/api/meters");
     const wanted = new URLSearchParams(location.search).get("meter") || localStorage.getItem(METER_KEY);
     const known = meters.map((m) => m.meter_id);
-    const meterId = known.includes(wanted) ? wanted : known[0] ?? null;
+    // By default the meter heard from last: a backfilled or retired meter is rarely the one to watch.
+    const latest = [...meters].sort((a, b) => String(b.last_seen ?? "").localeCompare(String(a.last_seen ?? "")))[0];
+    const meterId = known.includes(wanted) ? wanted : latest?.meter_id ?? null;
     const select = document.getElementById("meter-select");
     if (meters.length > 1) {
       for (const m of meters) {

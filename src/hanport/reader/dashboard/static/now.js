@@ -28,6 +28,8 @@
   const recentChart = h.makeChart(recentElement, {
     height: 180,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    // Always the whole window up to the latest push, also while only a few points are in.
+    scales: { x: { time: true, range: (_u, _min, max) => [max - RECENT_WINDOW_S, max] } },
     series: [
       h.timeSeries(),
       { label: h.T.import, stroke: h.COLORS.import, width: 2, fill: `${h.COLORS.import}22`, value: (_u, v) => h.power(v) },
@@ -62,11 +64,14 @@
   function show(reading) {
     lastArrival = Date.now();
     h.setText("import-power", h.power(reading.active_power_import_w));
+    // The exact value for tests and scripts; the text is rounded and localised.
+    document.getElementById("import-power").dataset.watts = reading.active_power_import_w ?? "";
     h.setText("export-power", h.power(reading.active_power_export_w ?? 0));
     setGauge("import-gauge", reading.active_power_import_w);
     setGauge("export-gauge", reading.active_power_export_w ?? 0);
     h.setText("meter-id", `${reading.meter_id ?? "–"}${reading.manufacturer ? ` (${reading.manufacturer})` : ""}`);
-    h.setText("meter-clock", h.wallTime(reading.meter_clock));
+    // Some lists carry only the push time (Aidon list 1), not the meter clock register.
+    h.setText("meter-clock", h.wallTime(reading.meter_clock ?? reading.notification_time));
     h.setText("received-at", h.wallTime(reading.received_at));
     for (const row of document.querySelectorAll("#phase-rows tr")) {
       const phase = row.dataset.phase;

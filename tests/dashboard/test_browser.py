@@ -1,0 +1,167 @@
+"""The dashboard in Debian's Chromium against `hanport read` fed by `hanport emulate`.
+
+Screenshots of every view go to build/screenshots/ (CI keeps them as artifacts).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from services.browser import screenshot
+
+from .stack import MAX_EXTRA_LOAD_W, OSLO, Stack
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+READY = "body[data-ready=true]"
+SHOWN_WATTS = "Number(document.getElementById('import-power').dataset.watts)"
+# {live} and {history}: the meter ids of the live and the backfilled meter
+VIEWS = [
+    ("/?meter={live}", "now"),
+    ("/today?meter={history}", "today"),
+    ("/history?view=day&meter={history}", "history-day"),
+    ("/history?view=month&meter={history}", "history-month"),
+    ("/history?view=year&meter={history}", "history-year"),
+    ("/health", "health"),
+]
+
+
+def _open(page: Page, stack: Stack, path: str) -> None:
+    page.goto(stack.url + path)
+    page.wait_for_selector(READY)
+
+
+def _watts(page: Page) -> float:
+    return float(page.get_attribute("#import-power", "data-watts") or "nan")
+
+
+def test_power_shown_follows_the_emulator(page: Page, stack: Stack) -> None:
+    _open(page, stack, f"/?meter={stack.live_meter_id}")
+    page.wait_for_function("document.getElementById('import-power').dataset.watts > 0")
+    before = _watts(page)
+    extra = 40_000.0
+    try:
+        stack.set_extra_load(extra)
+        page.wait_for_function(f"{SHOWN_WATTS} > {before + extra * 0.8}")
+        # The page updates when the reader receives the frame, not on a timer: the push shown
+        # arrived (received_at, whole seconds) less than two seconds ago.
+        age_ms = page.evaluate(
+            "Date.now() - Date.parse(document.getElementById('received-at').textContent"
+            ".replace(' ', 'T'))"
+        )
+        assert age_ms < 2000, f"the page shows a push {age_ms} ms old"
+        assert "kW" in (page.text_content("#import-power") or "")
+        screenshot(page, "dashboard-now-extra-load")
+    finally:
+        stack.set_extra_load(0)
+    page.wait_for_function(f"{SHOWN_WATTS} < {before + extra * 0.5}")
+    assert page.get_attribute("#connection", "data-state") == "live"
+
+
+def test_hourly_bars_match_the_api(page: Page, stack: Stack) -> None:
+    _open(page, stack, f"/today?meter={stack.history_meter_id}")
+    today = datetime.now(OSLO).date()
+    rows = stack.api(
+        "/api/hours",
+        **{"from": f"{today}T00:00:00", "to": f"{today + timedelta(days=1)}T00:00:00"},
+        meter_id=stack.history_meter_id,
+    )
+    assert rows, "the backfill gave no hours for today"
+    drawn = page.evaluate("document.getElementById('hours-chart').uplot.data")
+    imports, exports = drawn[1], drawn[2]
+    expected_import: dict[int, float] = {}
+    expected_export: dict[int, float] = {}
+    for row in rows:
+        hour = int(row["start"][11:13])
+        expected_import[hour] = expected_import.get(hour, 0) + row["active_energy_import_kwh"]
+        expected_export[hour] = expected_export.get(hour, 0) + row["active_energy_export_kwh"]
+    for hour in range(24):
+        if hour in expected_import:
+            assert imports[hour] == pytest.approx(expected_import[hour]), hour
+            assert exports[hour] == pytest.approx(-expected_export[hour]), hour  # export down
+        else:
+            assert imports[hour] is None and exports[hour] is None, hour
+    assert page.locator("#hours-rows tr").count() == len(rows)
+    # Peaks, step and price come from /api/tariff.
+    assert page.locator("#peak-rows tr").count() >= 1
+    assert "kr/mnd" in (page.text_content("#step-price") or "")
+    screenshot(page, "dashboard-today")
+
+
+def test_tariff_warning_when_driven_over_the_threshold(page: Page, stack: Stack) -> None:
+    _open(page, stack, f"/?meter={stack.live_meter_id}")
+    page.wait_for_function("document.getElementById('threshold').textContent.includes('kWh')")
+    assert page.is_hidden("#tariff-warning")
+    # The projection is what the hour has used plus the latest power for the rest of the hour;
+    # with the most extra load the emulator takes, it must still be able to cross the limit.
+    needed_h = (stack.hour_limit_kwh + 1) / (MAX_EXTRA_LOAD_W / 1000)
+    now = datetime.now(OSLO)
+    remaining_s = 3600 - (now.minute * 60 + now.second)
+    if remaining_s < needed_h * 3600 + 30:
+        time.sleep(remaining_s + 10)  # a fresh hour: rare, and at most a few minutes
+    try:
+        stack.set_extra_load(MAX_EXTRA_LOAD_W)
+        page.wait_for_selector("#tariff-warning", state="visible", timeout=30_000)
+        tariff = stack.api("/api/tariff", meter_id=stack.live_meter_id)[0]
+        assert tariff["warning"] is True
+        screenshot(page, "dashboard-now-tariff-warning")
+    finally:
+        stack.set_extra_load(0)
+
+
+@pytest.mark.parametrize(("path", "name"), VIEWS)
+def test_each_view_renders_without_console_errors(
+    page: Page, stack: Stack, path: str, name: str
+) -> None:
+    # The `page` fixture fails the test on any console error or uncaught exception.
+    _open(page, stack, path.format(live=stack.live_meter_id, history=stack.history_meter_id))
+    assert page.is_hidden("#error-banner")
+    if name.startswith("history"):
+        assert page.locator("#history-rows tr").count() > 0
+        csv = httpx.get(stack.url + (page.get_attribute("#history-csv", "href") or ""))
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.startswith("meter_id,start,")
+    if name == "health":
+        page.wait_for_selector("#source-rows tr")
+        page.wait_for_selector("#frames li code")
+        assert page.locator("#frames li").count() >= 1
+    if name == "now":
+        page.wait_for_function("document.getElementById('import-power').dataset.watts > 0")
+    screenshot(page, f"dashboard-{name}-nb")
+    page.click("#lang-switch")
+    page.wait_for_selector(READY)
+    assert page.get_attribute("html", "lang") == "en"
+    page.wait_for_timeout(300)  # let charts and live values settle for the picture
+    screenshot(page, f"dashboard-{name}-en")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    screenshot(page, f"dashboard-{name}-phone")
+
+
+def test_history_navigation_and_voltage(page: Page, stack: Stack) -> None:
+    yesterday = (datetime.now(OSLO) - timedelta(days=1)).date()
+    _open(page, stack, f"/history?view=day&date={yesterday}&meter={stack.history_meter_id}")
+    # A whole day of the backfilled meter: 24 hours, compared with the (empty) day before.
+    assert page.locator("#history-rows tr").count() == 24
+    voltage = page.evaluate("document.getElementById('voltage-chart').uplot.data")
+    assert len(voltage) == 4 and len(voltage[0]) > 100  # time + L1..L3 over the day
+    assert 200 < max(v for v in voltage[1] if v is not None) < 260
+    assert "format=csv" in (page.get_attribute("#voltage-csv", "href") or "")
+    page.click("#next-period")
+    page.wait_for_selector(READY)
+    assert f"date={yesterday + timedelta(days=1)}" in page.url
+    # Today compared with yesterday: the previous-day totals are those of the whole day before.
+    assert page.text_content("#previous-import") != "–"
+    page.click(".tabs a:has-text('Måned')")
+    page.wait_for_selector(READY)
+    assert "view=month" in page.url
+    assert page.locator("#history-rows tr").count() >= 1
+    screenshot(page, "dashboard-history-navigation")
