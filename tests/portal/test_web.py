@@ -1,0 +1,354 @@
+"""Customer pages, back office and REST API through the real app (in-process client)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_world import World, code_from
+from sqlalchemy import select
+
+from hanport.portal.db.schema import audit_events, orders
+from hanport.portal.seed import DEMO_METERS, STAFF_EMAIL
+from hanport.portal.web.app import PortalConfig, create_app
+from hanport.portal.web.tokens import create_token
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    app = create_app(PortalConfig(engine=world.engine, secret_key="test-secret-" * 3))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(client: TestClient, world: World, email: str) -> str:
+    page = client.get("/signin")
+    csrf = csrf_of(page.text)
+    answer = client.post("/signin", data={"csrf": csrf, "email": email})
+    assert answer.status_code == 200
+    code = code_from(world.mails(email)[-1][1])
+    answer = client.post("/signin/code", data={"csrf": csrf, "email": email, "code": code})
+    assert answer.status_code == 200, answer.text
+    return csrf_of(answer.text)
+
+
+def test_sign_in_sets_a_safe_session_cookie(client: TestClient, world: World) -> None:
+    page = client.get("/signin")
+    csrf = csrf_of(page.text)
+    client.post("/signin", data={"csrf": csrf, "email": "ola@example.no"})
+    code = code_from(world.mails("ola@example.no")[-1][1])
+    answer = client.post(
+        "/signin/code",
+        follow_redirects=False,
+        data={"csrf": csrf, "email": "ola@example.no", "code": code},
+    )
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert client.get("/points").status_code == 200
+    # the code is single-use
+    again = client.post(
+        "/signin/code",
+        data={"csrf": csrf_of(client.get("/signin").text), "email": "ola@example.no", "code": code},
+    )
+    assert again.status_code == 422
+
+
+def test_secure_cookie_when_served_over_https(world: World) -> None:
+    app = create_app(PortalConfig(engine=world.engine, secret_key="k" * 32, https=True))
+    with TestClient(app, base_url="https://testserver") as client:
+        answer = client.get("/signin")
+    assert "secure" in answer.headers["set-cookie"].lower()
+
+
+def test_unknown_address_looks_the_same_and_gets_no_mail(client: TestClient, world: World) -> None:
+    csrf = csrf_of(client.get("/signin").text)
+    answer = client.post("/signin", data={"csrf": csrf, "email": "nobody@example.no"})
+    assert answer.status_code == 200
+    assert "sendt en kode" in answer.text
+    assert world.mails("nobody@example.no") == []
+
+
+def test_sign_in_codes_are_rate_limited_and_guesses_counted(
+    client: TestClient, world: World
+) -> None:
+    csrf = csrf_of(client.get("/signin").text)
+    for _ in range(3):
+        assert (
+            client.post("/signin", data={"csrf": csrf, "email": "kari@example.no"}).status_code
+            == 200
+        )
+    limited = client.post("/signin", data={"csrf": csrf, "email": "kari@example.no"})
+    assert limited.status_code == 429
+    assert "For mange koder" in limited.text
+    code = code_from(world.mails("kari@example.no")[-1][1])
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        assert (
+            client.post(
+                "/signin/code", data={"csrf": csrf, "email": "kari@example.no", "code": wrong}
+            ).status_code
+            == 422
+        )
+    # after five wrong guesses even the right code is refused
+    assert (
+        client.post(
+            "/signin/code", data={"csrf": csrf, "email": "kari@example.no", "code": code}
+        ).status_code
+        == 422
+    )
+
+
+def test_bad_email_gets_a_message(client: TestClient) -> None:
+    csrf = csrf_of(client.get("/signin").text)
+    answer = client.post("/signin", data={"csrf": csrf, "email": "not-an-address"})
+    assert answer.status_code == 422
+    assert "Skriv en gyldig e-postadresse" in answer.text
+
+
+def test_pages_need_sign_in(client: TestClient, world: World) -> None:
+    answer = client.get(f"/points/{world.mpid}", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/signin")
+
+
+def test_forms_without_a_valid_csrf_token_are_refused(client: TestClient, world: World) -> None:
+    sign_in(client, world, "ola@example.no")
+    for token in ("", "forged"):
+        answer = client.post(
+            f"/points/{world.mpid}/orders", data={"csrf": token, "action": "close"}
+        )
+        assert answer.status_code == 403
+        assert "Last siden på nytt" in answer.text
+    with world.engine.connect() as conn:
+        assert conn.execute(select(orders)).all() == []
+
+
+def test_customer_orders_and_sees_timeline(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, "ola@example.no")
+    points = client.get("/points")
+    assert world.mpid in points.text
+    assert DEMO_METERS[2].metering_point_id not in points.text  # Kari's
+    page = client.get(f"/points/{world.mpid}")
+    assert "Vilkår for bruk av HAN-porten" in page.text
+    terms_id = re.search(r'name="terms_version_id" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+    missing = client.post(
+        f"/points/{world.mpid}/orders",
+        data={"csrf": csrf, "action": "open", "terms_version_id": terms_id},
+    )
+    assert missing.status_code == 422
+    for message in (
+        "Bekreft hvor måleren står",
+        "Velg om du har HAN-modul",
+        "Du må godta vilkårene",
+    ):
+        assert message in missing.text
+    answer = client.post(
+        f"/points/{world.mpid}/orders",
+        data={
+            "csrf": csrf,
+            "action": "open",
+            "terms_version_id": terms_id,
+            "declaration": "locked_cabinet",
+            "module_option": "post",
+            "terms_accepted": "yes",
+        },
+    )
+    assert answer.status_code == 200
+    assert re.search(r"/orders/\d+$", str(answer.url))
+    assert 'data-state="validated"' in answer.text
+    assert "Bestilling mottatt" in answer.text
+    assert 'http-equiv="refresh"' in answer.text  # status updates without JavaScript
+
+
+def test_english_pages(client: TestClient, world: World) -> None:
+    sign_in(client, world, "ola@example.no")
+    client.get("/lang/en?next=/points")
+    page = client.get(f"/points/{world.mpid}")
+    assert "Order the HAN port opened" in page.text
+    assert "Terms of use for the HAN port" in page.text
+
+
+def test_no_idor_on_pages(client: TestClient, world: World) -> None:
+    from hanport.portal.services.orders import submit_order
+
+    ola_order = submit_order(world.engine, world.holder, world.open_request())
+    csrf = sign_in(client, world, "kari@example.no")
+    assert client.get(f"/points/{world.mpid}").status_code == 403
+    assert client.get(f"/orders/{ola_order}").status_code == 403
+    assert client.get("/orders/999999").status_code == 403  # same answer: ids cannot be probed
+    assert client.post(f"/orders/{ola_order}/cancel", data={"csrf": csrf}).status_code == 403
+    assert (
+        client.post(
+            f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(f"/proxies/{world.proxy_ids['act']}/revoke", data={"csrf": csrf}).status_code
+        == 403
+    )
+    assert client.get("/staff").status_code == 403
+    assert client.get(f"/staff/orders/{ola_order}").status_code == 403
+    with world.engine.connect() as conn:
+        refused = (
+            conn.execute(
+                select(audit_events.c.action).where(audit_events.c.actor == world.stranger.label)
+            )
+            .scalars()
+            .all()
+        )
+    assert {
+        "point.view.refused",
+        "order.view.refused",
+        "order.cancel.refused",
+        "order.submit.refused",
+        "proxy.revoke.refused",
+    } <= set(refused)
+
+
+def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: World) -> None:
+    from sqlalchemy import update
+
+    from hanport.portal.db.schema import port_states
+
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(port_states)
+            .where(port_states.c.metering_point_id == world.mpid)
+            .values(state="open")
+        )
+    csrf = sign_in(client, world, "ola@example.no")
+    page = client.get(f"/points/{world.mpid}")
+    assert 'id="close-now"' in page.text
+    answer = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
+    assert answer.status_code == 200
+    assert "Stenge" in answer.text
+
+    bad = client.post(
+        f"/points/{world.mpid}/proxies",
+        data={"csrf": csrf, "agent_name": "", "agent_email": "x", "scope": "all", "valid_to": ""},
+    )
+    assert bad.status_code == 422
+    for message in (
+        "Skriv navnet",
+        "gyldig e-postadresse",
+        "Velg innsyn eller bestille",
+        "må ha en sluttdato",
+    ):
+        assert message in bad.text
+    good = client.post(
+        f"/points/{world.mpid}/proxies",
+        data={
+            "csrf": csrf,
+            "agent_name": "Elektriker Eli",
+            "agent_email": "eli@example.no",
+            "scope": "act",
+            "valid_to": "2099-01-01",
+        },
+    )
+    assert good.status_code == 422
+    assert "høyst to år" in good.text
+    from datetime import date, timedelta
+
+    good = client.post(
+        f"/points/{world.mpid}/proxies",
+        data={
+            "csrf": csrf,
+            "agent_name": "Elektriker Eli",
+            "agent_email": "eli@example.no",
+            "scope": "act",
+            "valid_to": (date.today() + timedelta(days=90)).isoformat(),
+        },
+    )
+    assert good.status_code == 200
+    assert "Elektriker Eli" in good.text
+    proxy_id = re.findall(r'action="/proxies/(\d+)/revoke"', good.text)[0]
+    revoked = client.post(
+        f"/proxies/{proxy_id}/revoke", data={"csrf": csrf, "back": f"/points/{world.mpid}"}
+    )
+    assert revoked.status_code == 200
+    assert any("fullmakt" in s for _, s, _ in world.mails("eli@example.no"))
+
+
+def test_back_office(client: TestClient, world: World) -> None:
+    from hanport.portal.services.orders import submit_order
+
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    queue = client.get("/staff")
+    assert f"/staff/orders/{order_id}" in queue.text
+    case = client.get(f"/staff/orders/{order_id}")
+    assert "Ola Nordmann" in case.text
+    assert "submitted" in case.text
+    bad = client.post(
+        f"/staff/orders/{order_id}/override", data={"csrf": csrf, "kind": "complete", "reason": ""}
+    )
+    assert bad.status_code == 422
+    assert "Skriv en begrunnelse" in bad.text
+    refused = client.post(
+        f"/staff/orders/{order_id}/override",
+        data={"csrf": csrf, "kind": "complete", "reason": "done on site"},
+    )
+    assert refused.status_code == 409  # only escalated cases are overridden
+    assert client.get("/staff/sla").status_code == 200
+    found = client.get("/staff/search", params={"q": "nordmann"})
+    assert world.mpid in found.text
+    assert world.mpid in client.get("/staff/search", params={"q": world.meter_id}).text
+    moves = client.post(
+        "/staff/moves",
+        data={"csrf": csrf, "metering_point_id": world.mpid, "effective_date": "31.12.2026"},
+    )
+    assert moves.status_code == 422
+    assert "ÅÅÅÅ-MM-DD" in moves.text
+
+
+def test_rest_api_with_a_proxy_token(client: TestClient, world: World) -> None:
+    assert world.act_proxy.party_id is not None and world.view_proxy.party_id is not None
+    act = {"Authorization": "Bearer " + create_token(world.engine, world.act_proxy.party_id, "t")}
+    view = {"Authorization": "Bearer " + create_token(world.engine, world.view_proxy.party_id, "t")}
+    assert client.get("/api/v1/metering-points").status_code == 401
+    assert (
+        client.get("/api/v1/metering-points", headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
+    listed = client.get("/api/v1/metering-points", headers=act).json()
+    assert [p["metering_point_id"] for p in listed] == [world.mpid]
+    assert listed[0]["access"] == "proxy-act"
+    terms = client.get("/api/v1/terms/current").json()
+    body = {
+        "action": "open",
+        "terms_version_id": terms["id"],
+        "terms_accepted": True,
+        "declaration": "inside_home",
+        "module_option": "have",
+    }
+    refused = client.post(f"/api/v1/metering-points/{world.mpid}/orders", json=body, headers=view)
+    assert refused.status_code == 403
+    invalid = client.post(
+        f"/api/v1/metering-points/{world.mpid}/orders",
+        json={**body, "terms_accepted": False},
+        headers=act,
+    )
+    assert invalid.status_code == 422
+    assert "terms_accepted" in invalid.json()["fields"]
+    created = client.post(f"/api/v1/metering-points/{world.mpid}/orders", json=body, headers=act)
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["state"] == "validated"
+    assert order["timeline"][0]["event"] == "submitted"
+    assert client.get(f"/api/v1/orders/{order['id']}", headers=view).status_code == 200
+    other = DEMO_METERS[2].metering_point_id
+    assert client.get(f"/api/v1/metering-points/{other}", headers=act).status_code == 403
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/v1/metering-points/{mpid}/orders" in schema["paths"]
+    assert not any(path.startswith("/staff") for path in schema["paths"])
