@@ -86,6 +86,41 @@ def reading_row(push: Push) -> dict[str, Any]:
     return row
 
 
+_COPY_THRESHOLD = 500
+_READING_FIELDS = (
+    "meter_id",
+    "at",
+    "received_at",
+    "list_kind",
+    "meter_clock",
+    *READING_COLUMNS,
+    "extra",
+)
+
+
+def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL bulk path: COPY into a temporary table, then INSERT … ON CONFLICT DO NOTHING.
+
+    Row-by-row executemany costs a round trip per row; COPY is one stream. It runs on the
+    same driver connection, so it is part of the flush's transaction.
+    """
+    driver = conn.connection.driver_connection
+    columns = ", ".join(_READING_FIELDS)
+    with driver.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS readings_incoming "
+            "(LIKE readings INCLUDING DEFAULTS EXCLUDING IDENTITY) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY readings_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[name] for name in _READING_FIELDS))
+        cur.execute(
+            f"INSERT INTO readings ({columns}) SELECT {columns} FROM readings_incoming "
+            "ON CONFLICT (meter_id, at, list_kind) DO NOTHING"
+        )
+        cur.execute("DELETE FROM readings_incoming")
+
+
 class Writer:
     """Collects pushes and writes them in batches; ``flush`` is synchronous and thread-safe."""
 
@@ -171,10 +206,11 @@ class Writer:
             by_meter.setdefault(push.meter_id, []).append(push)
         self._write_meters(conn, by_meter)
         if pushes:
-            conn.execute(
-                insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]),
-                [reading_row(p) for p in pushes],
-            )
+            rows = [reading_row(p) for p in pushes]
+            if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
+                _copy_readings(conn, rows)
+            else:
+                conn.execute(insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]), rows)
         frames = []
         if self.store_raw_frames:
             frames += [
