@@ -14,8 +14,8 @@ import html
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ _NAME = re.compile(r"^(\d{6})\.eml$")
 class StoredMail:
     id: str
     message: EmailMessage
+    received_at: datetime
 
     @property
     def subject(self) -> str:
@@ -49,13 +50,8 @@ class StoredMail:
 
     @property
     def date(self) -> str:
-        raw = self.message.get("Date")
-        if raw is None:
-            return ""
-        try:
-            return parsedate_to_datetime(str(raw)).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        except (TypeError, ValueError):
-            return str(raw)
+        """When the mailbox received it, local time (the Date header may be missing or odd)."""
+        return self.received_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
     def text(self) -> str:
         """The plain-text body (or the HTML body with its tags removed)."""
@@ -109,7 +105,8 @@ class Mailbox:
             return None
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        return StoredMail(mail_id, message)
+        received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        return StoredMail(mail_id, message, received_at)
 
     def list(self, to: str | None = None) -> list[StoredMail]:
         names = sorted((p.stem for p in self.directory.glob("*.eml")), reverse=True)
@@ -161,6 +158,8 @@ def _page(title: str, body: str, refresh: bool = False, status_code: int = 200) 
     return HTMLResponse(
         f'<!doctype html><html lang="nb"><head><meta charset="utf-8">{meta}'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # No favicon: an empty one keeps the browser from asking for /favicon.ico.
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>hanport demo – e-post / mailbox</h1></header><main>{body}</main>"
         "</body></html>",
@@ -232,8 +231,12 @@ def create_mailbox_app(mailbox: Mailbox) -> Starlette:
         to = request.query_params.get("to") or None
         return JSONResponse([mail.to_json() for mail in mailbox.list(to)])
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     return Starlette(
         routes=[
+            Route("/favicon.ico", favicon),
             Route("/", inbox),
             Route("/messages/{mail_id}", message),
             Route("/api/messages", api_messages),

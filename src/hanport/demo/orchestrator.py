@@ -367,7 +367,7 @@ class DemoRun:
 hanport demo kjører / is running   (mappe / folder: {self.directory})
 
   Nettselskapets HAN-tjeneste / Port service   {self.url("portal")}
-  Kundeservice / Customer service (back office) {self.url("portal", "/backoffice")}
+  Kundeservice / Customer service (back office) {self.url("portal", "/staff")}
   Leser og dashbord / Reader and dashboard      {self.url("reader")}
   E-post (lokal innboks) / Mailbox              {self.url("mailbox")}
   Målernes styring / Emulator control (API)     {self.url("control", "/api/meters")}
