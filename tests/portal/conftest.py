@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from emulated_fleet import EmulatedFleet
 from portal_world import World, make_world
 from sqlalchemy import Engine
 
@@ -41,3 +42,10 @@ def world(engine: Engine) -> World:
 @pytest.fixture
 def sqlite_world(sqlite_engine: Engine) -> World:
     return make_world(sqlite_engine)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[EmulatedFleet]:
+    running = EmulatedFleet.start(tmp_path)
+    yield running
+    running.stop()

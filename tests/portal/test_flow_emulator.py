@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,13 +24,6 @@ from hanport.portal.services.notify import SmtpMailer
 from hanport.portal.services.orders import OrderRequest, submit_order
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[EmulatedFleet]:
-    running = EmulatedFleet.start(tmp_path)
-    yield running
-    running.stop()
 
 
 def _state(world: World, order_id: int) -> str:

@@ -197,6 +197,10 @@ def create_app(config: PortalConfig) -> FastAPI:
         target = next if next.startswith("/") and not next.startswith("//") else "/"
         return RedirectResponse(target, status_code=303)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
         actor = actor_of(request)

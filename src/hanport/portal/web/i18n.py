@@ -126,6 +126,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ev_override_retry": ("Kundeservice prøver igjen", "Customer service retries"),
     "ev_override_complete": ("Fullført av kundeservice", "Completed by customer service"),
     "ev_override_fail": ("Avsluttet av kundeservice", "Closed by customer service"),
+    "push_confirmed": (
+        "Porten er åpen, og vi har sett at måleren sender data.",
+        "The port is open, and we have seen the meter send data.",
+    ),
+    "push_not_seen": (
+        "Porten er åpen ifølge måleren, men vi har ikke sett data ennå. Kontakt oss hvis "
+        "leseren din ikke får data.",
+        "The meter reports the port open, but we have not seen data yet. Contact us if your "
+        "reader gets no data.",
+    ),
     "backoffice": ("Kundeservice", "Customer service"),
     "queue": ("Kø", "Queue"),
     "sla": ("SLA", "SLA"),
