@@ -42,7 +42,7 @@ _FIXED_OCTETS = {0x19: 12, 0x1A: 5, 0x1B: 4}
 
 
 def read_length(data: bytes, pos: int) -> tuple[int, int]:
-    """BER-style length at ``pos`` (``xx``, ``81 xx``, ``82 xx xx`` …); returns (length, next pos)."""
+    """BER-style length at ``pos`` (``xx``, ``81 xx``, ``82 xx xx``); returns (length, next pos)."""
     if pos >= len(data):
         raise DecodeError("length field beyond the end of the data")
     first = data[pos]

@@ -18,6 +18,8 @@ __all__ = ["TAG_LENGTH", "decrypt", "encrypt"]
 TAG_LENGTH = 12
 _AUTHENTICATED = 0x10
 _ENCRYPTED = 0x20
+#: GCM encrypts with counter blocks from 2 on (block 1 masks the tag)
+_FIRST_BLOCK = b"\x00\x00\x00\x02"
 
 
 def _iv(system_title: bytes, counter: int) -> bytes:
@@ -43,8 +45,8 @@ def decrypt(keys: Keys, system_title: bytes, security: int, counter: int, payloa
             except InvalidTag:
                 raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
         payload = ciphertext  # no GAK given: decrypt without checking the tag
-    decryptor = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
-    return decryptor.update(payload) + decryptor.finalize()
+    counter_mode = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + _FIRST_BLOCK)).decryptor()
+    return counter_mode.update(payload) + counter_mode.finalize()
 
 
 def encrypt(
@@ -59,5 +61,5 @@ def encrypt(
         encryptor.authenticate_additional_data(bytes((security,)) + keys.gak)
         ciphertext = encryptor.update(plaintext) + encryptor.finalize()
         return ciphertext + encryptor.tag[:TAG_LENGTH]
-    encryptor = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
-    return encryptor.update(plaintext) + encryptor.finalize()
+    counter_mode = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + _FIRST_BLOCK)).encryptor()
+    return counter_mode.update(plaintext) + counter_mode.finalize()

@@ -74,11 +74,11 @@ class ApduDecoder:
             and self._template_count < _MAX_TEMPLATES
             and self._layout_is_fixed(manufacturer, values)
         ):
-            template = compile_template(
+            compiled = compile_template(
                 apdu, (manufacturer, list_kind, values), lambda a: self._general(a, hint)[:3]
             )
-            if template is not None:
-                self._templates.setdefault(layout_key, []).append(template)
+            if compiled is not None:
+                self._templates.setdefault(layout_key, []).append(compiled)
                 self._template_count += 1
         return Reading(
             manufacturer=manufacturer,

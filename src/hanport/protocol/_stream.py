@@ -17,7 +17,7 @@ from ._crc import crc16_arc, crc16_x25
 from ._decode import ApduDecoder
 from ._errors import DecodeError, LocalProtocolError
 from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
-from ._hdlc import FLAG, parse_header
+from ._hdlc import FLAG, HdlcHeader, parse_header
 from ._p1 import parse_telegram
 from .lists import manufacturer_from_id
 
@@ -29,6 +29,9 @@ _MBUS_FIN = 0x10
 _P1_START = 0x2F  # "/"
 _P1_MAX = 16384
 _COMPACT_AT = 8192
+#: bytes after the opening flag that cover format, addresses, control and HCS of common frames
+_HEADER_KEY = 8
+_MAX_HEADERS = 64
 
 #: HDLC source address → manufacturer, for lists that do not name themselves (protocol note §2)
 _MANUFACTURER_BY_SOURCE = {
@@ -56,6 +59,7 @@ class HanStream:
         self._start = 0
         self._dropped = 0  # bytes removed from the front of the buffer so far
         self._eof = False
+        self._headers: dict[bytes, HdlcHeader] = {}
         self._closing_flag = -1  # stream offset of the last good frame's closing flag
         self._events: deque[Event] = deque()
         self._hdlc_segments: list[bytes] = []
@@ -165,7 +169,18 @@ class HanStream:
 
     def _hdlc(self, start: int) -> bool:
         buffer = self._buffer
-        header = parse_header(buffer, start)
+        # A meter repeats the same header (length, addresses, control, HCS) for a list, so a
+        # header already validated is recognised by its bytes instead of being checked again.
+        known = bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])
+        header = self._headers.get(known)
+        if header is None:
+            header = parse_header(buffer, start)
+            if (
+                isinstance(header, HdlcHeader)
+                and header.info_start <= _HEADER_KEY + 1
+                and len(self._headers) < _MAX_HEADERS
+            ):
+                self._headers[known] = header
         if header is None:
             if self._eof:
                 self._skip(len(buffer) - start)

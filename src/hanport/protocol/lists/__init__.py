@@ -70,7 +70,7 @@ class _Object:
 
 
 def manufacturer_from_id(text: str) -> str | None:
-    """Manufacturer named by a three-letter FLAG id at the start of ``text`` (or after one digit)."""
+    """Manufacturer named by a FLAG id at the start of ``text`` (or after one digit)."""
     for start in (0, 1):
         name = _MANUFACTURER_BY_FLAG_ID.get(text[start : start + 3].upper())
         if name:
@@ -146,9 +146,8 @@ def _scaled(raw: int | float, exponent: int) -> int | float:
     # Division by a power of ten is correctly rounded, so 581 × 10⁻² prints as 5.81.
     if exponent == 0:
         return raw
-    if exponent > 0:
-        return raw * 10**exponent
-    return raw / 10**-exponent
+    scale: int = 10 ** abs(exponent)
+    return raw * scale if exponent > 0 else raw / scale
 
 
 def _clock_fields(raw: AxdrValue, values: dict[str, Value]) -> bool:
