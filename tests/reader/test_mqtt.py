@@ -1,0 +1,245 @@
+"""MQTT: Home Assistant discovery checked against HA's sensor tables, publishing to a real
+Mosquitto, raw frames in (binary and hex), last will, and storage with the broker down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from reader_captures import emulate_capture
+from sqlalchemy import func, select
+
+from hanport.protocol import HanEncoder
+from hanport.reader.mqtt.discovery import discovery_message
+from hanport.reader.mqtt.entities import ENTITIES
+from hanport.reader.mqtt.publisher import MqttPublisher
+from hanport.reader.pipeline import Hub
+from hanport.reader.sources import run_mqtt
+from hanport.reader.storage.database import open_db
+from hanport.reader.storage.schema import readings
+from services.ports import free_port
+
+# Home Assistant's documented tables (homeassistant/components/sensor/const.py,
+# DEVICE_CLASS_UNITS and DEVICE_CLASS_STATE_CLASSES), for the device classes a meter can use.
+HA_UNITS: dict[str, set[str | None]] = {
+    "power": {"mW", "W", "kW", "MW", "GW", "TW", "BTU/h"},
+    "reactive_power": {"mvar", "var", "kvar"},
+    "current": {"A", "mA"},
+    "voltage": {"µV", "mV", "V", "kV", "MV"},
+    "energy": {"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal", "kcal",
+               "Mcal", "Gcal"},
+    "reactive_energy": {"varh", "kvarh"},
+    "power_factor": {"%", None},
+    "monetary": {"NOK", "SEK", "DKK", "EUR"},  # any ISO 4217 code
+}  # fmt: skip
+HA_STATE_CLASSES: dict[str, set[str | None]] = {
+    "power": {"measurement", None},
+    "reactive_power": {"measurement", None},
+    "current": {"measurement", None},
+    "voltage": {"measurement", None},
+    "energy": {"total", "total_increasing", None},
+    "reactive_energy": {"total", "total_increasing", None},
+    "power_factor": {"measurement", None},
+    "monetary": {"total", None},
+}
+HA_BINARY_SENSOR_CLASSES = {"problem", "power", "connectivity", "running", "safety"}
+# keys the MQTT sensor / binary_sensor schema accepts (abbreviations of device discovery incl.)
+HA_COMPONENT_KEYS = {
+    "p", "name", "unique_id", "value_template", "device_class", "state_class",
+    "unit_of_measurement", "enabled_by_default", "entity_category", "icon",
+}  # fmt: skip
+ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+METER = {
+    "meter_id": "5706567274389702",
+    "manufacturer": "Kamstrup",
+    "meter_type": "6841121BN243101040",
+    "list_version": "Kamstrup_V0001",
+}
+
+
+def test_discovery_payload_follows_ha_schema() -> None:
+    topic, payload = discovery_message(METER)
+    prefix, component, object_id, config = topic.split("/")
+    assert (prefix, component, config) == ("homeassistant", "device", "config")
+    assert ID.match(object_id)
+    assert payload["dev"]["ids"] and payload["dev"]["mf"] == "Kamstrup"
+    assert payload["o"]["name"] == "hanport" and payload["o"]["sw"]
+    assert payload["stat_t"] == "hanport/5706567274389702/state"
+    assert payload["avty_t"].startswith("hanport/")
+    unique_ids = set()
+    for cid, cmp in payload["cmps"].items():
+        assert ID.match(cid), cid
+        assert set(cmp) <= HA_COMPONENT_KEYS, set(cmp) - HA_COMPONENT_KEYS
+        assert cmp["unique_id"] not in unique_ids
+        unique_ids.add(cmp["unique_id"])
+        if cmp["p"] == "binary_sensor":
+            assert cmp["device_class"] in HA_BINARY_SENSOR_CLASSES
+            continue
+        assert cmp["p"] == "sensor"
+        device_class = cmp.get("device_class")
+        if device_class is None:
+            continue
+        assert cmp.get("unit_of_measurement") in HA_UNITS[device_class], cid
+        assert cmp.get("state_class") in HA_STATE_CLASSES[device_class], cid
+    energy = payload["cmps"]["hanport_5706567274389702_active_energy_import_kwh"]
+    assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == (
+        "energy",
+        "total_increasing",
+        "kWh",
+    )
+    assert len(unique_ids) == len(ENTITIES)
+
+
+def test_total_increasing_registers_never_go_down() -> None:
+    publisher = MqttPublisher("127.0.0.1", 1)
+    publisher.update({**METER, "active_energy_import_kwh": 100.0})
+    publisher.update({**METER, "active_energy_import_kwh": 0.0})
+    assert publisher._states[METER["meter_id"]]["active_energy_import_kwh"] == 100.0
+    publisher.update({**METER, "active_energy_import_kwh": 99.5})
+    assert publisher._states[METER["meter_id"]]["active_energy_import_kwh"] == 100.0
+    publisher.update({**METER, "active_energy_import_kwh": 100.5})
+    assert publisher._states[METER["meter_id"]]["active_energy_import_kwh"] == 100.5
+
+
+async def _collect(host: str, port: int, topic: str, until: Any, timeout: float = 10) -> dict:
+    seen: dict[str, bytes] = {}
+    async with aiomqtt.Client(host, port) as client:
+        await client.subscribe(topic)
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                seen[str(message.topic)] = bytes(message.payload)  # type: ignore[arg-type]
+                if until(seen):
+                    return seen
+    return seen
+
+
+async def test_publisher_announces_state_and_availability(mosquitto: tuple[str, int]) -> None:
+    host, port = mosquitto
+    publisher = MqttPublisher(host, port, client_id="test-pub", base_topic="t1")
+    publisher.update({**METER, "active_power_import_w": 1234, "active_energy_import_kwh": 5.5})
+    task = asyncio.create_task(publisher.run())
+    try:
+        seen = await _collect(
+            host,
+            port,
+            "#",
+            lambda s: (
+                "t1/5706567274389702/state" in s
+                and "homeassistant/device/hanport_5706567274389702/config" in s
+                and s.get("t1/reader/test-pub/availability") == b"online"
+            ),
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    state = json.loads(seen["t1/5706567274389702/state"])
+    assert state["active_power_import_w"] == 1234
+    config = json.loads(seen["homeassistant/device/hanport_5706567274389702/config"])
+    assert config["stat_t"] == "t1/5706567274389702/state"
+    # a clean stop says offline (retained)
+    after = await _collect(host, port, "t1/reader/test-pub/availability", lambda s: bool(s))
+    assert after["t1/reader/test-pub/availability"] == b"offline"
+
+
+async def test_raw_frames_over_mqtt_binary_and_hex(mosquitto: tuple[str, int]) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    host, port = mosquitto
+    when = dt.datetime(2026, 1, 5, 10, 0, 0, tzinfo=ZoneInfo("Europe/Oslo"))
+    encoders = {
+        mid: HanEncoder("Kamstrup", phases=3, meter_id=mid, meter_type="6841121BN243101040")
+        for mid in ("5706567200000001", "5706567200000002")
+    }
+    values = {"active_power_import_w": 500, "active_power_export_w": 0,
+              "reactive_power_import_var": 0, "reactive_power_export_var": 0,
+              "current_l1_a": 1.0, "current_l2_a": 1.0, "current_l3_a": 1.0,
+              "voltage_l1_v": 230, "voltage_l2_v": 230, "voltage_l3_v": 230}  # fmt: skip
+    hub = Hub()
+    got: list[Any] = []
+    hub.push_sinks.append(got.append)
+    task = asyncio.create_task(run_mqtt(hub, host, port, "test-raw/#", use_meter_time=True))
+    try:
+        async with asyncio.timeout(10):
+            while not hub.sources or hub.sources[0].state != "connected":
+                await asyncio.sleep(0.05)
+        async with aiomqtt.Client(host, port) as client:
+            for i in range(3):
+                for n, (mid, enc) in enumerate(encoders.items()):
+                    frame = enc.encode("instantaneous", values, when + dt.timedelta(seconds=10 * i))
+                    payload = frame.hex() if n else frame  # second meter sends hex text
+                    await client.publish(f"test-raw/{mid}", payload, qos=1)
+        async with asyncio.timeout(10):
+            while len(got) < 6:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted({p.meter_id for p in got}) == sorted(encoders)
+    assert hub.sources[0].crc_errors == 0
+
+
+def _read_process(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hanport.cli", "read", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture(scope="module")
+def short_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return emulate_capture(tmp_path_factory.mktemp("c") / "6h.bin", "2026-01-05T00:00", "6h")
+
+
+def test_storage_goes_on_with_the_broker_down(short_capture: Path, tmp_path: Path) -> None:
+    dead_port = free_port()  # nothing listens here
+    db = tmp_path / "reader.sqlite3"
+    proc = _read_process(
+        ["--file", str(short_capture), "--exit-when-done", "--db", str(db), "--no-http",
+         "--mqtt-host", "127.0.0.1", "--mqtt-port", str(dead_port)]
+    )  # fmt: skip
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out.decode()
+    engine = open_db(str(db))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(readings)).scalar() == 6 * 360 + 6
+    engine.dispose()
+
+
+def test_last_will_marks_a_killed_reader_offline(
+    mosquitto: tuple[str, int], short_capture: Path, tmp_path: Path
+) -> None:
+    host, port = mosquitto
+    proc = _read_process(
+        ["--file", str(short_capture), "--speed", "60", "--db", str(tmp_path / "r.sqlite3"),
+         "--no-http", "--mqtt-host", host, "--mqtt-port", str(port), "--mqtt-client-id", "lwt"]
+    )  # fmt: skip
+    try:
+        online = asyncio.run(
+            _collect(host, port, "hanport/reader/lwt/availability", lambda s: any(
+                v == b"online" for v in s.values()), timeout=30)
+        )  # fmt: skip
+        assert online
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    last = b""
+    while time.monotonic() < deadline:
+        seen = asyncio.run(
+            _collect(host, port, "hanport/reader/lwt/availability", lambda s: bool(s), timeout=5)
+        )
+        last = seen.get("hanport/reader/lwt/availability", b"")
+        if last == b"offline":
+            break
+    assert last == b"offline"
