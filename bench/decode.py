@@ -113,12 +113,14 @@ def year_decode(seconds_budget: float = 120.0) -> None:
         cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
             cpu_before.ru_utime + cpu_before.ru_stime
         )
+    frames = 365 * 8640
     print(
-        f"\nhanport decode, a year of 10-second Kamstrup list-1 frames ({365 * 8640:,} frames, {size / 1e6:.0f} MB):"
+        f"\nhanport decode, a year of 10-second Kamstrup list-1 frames ({frames:,} frames, ", end=""
     )
-    print(
-        f"  {elapsed:.1f} s wall, {cpu:.1f} s CPU, {365 * 8640 / elapsed:,.0f} frames/s (target < {seconds_budget:.0f} s)"
-    )
+    print(f"{size / 1e6:.0f} MB):")
+    rate = frames / elapsed
+    print(f"  {elapsed:.1f} s wall, {cpu:.1f} s CPU, {rate:,.0f} frames/s", end="")
+    print(f" (target < {seconds_budget:.0f} s)")
     print(f"  {result.stderr.strip()}")
 
 
@@ -133,9 +135,8 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the issue asks
-    print(
-        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores (pinned to one)"
-    )
+    python = platform.python_version()
+    print(f"Python {python} on {platform.machine()}, {os.cpu_count()} cores (pinned to one)")
     try:
         import han  # noqa: F401
 
@@ -152,9 +153,8 @@ def main() -> None:
             if have_amshan
             else float("nan")
         )
-        print(
-            f"{name:<18}{len(data) // args.frames:>12}{ours:>15,.0f}{theirs:>14,.0f}{ours / theirs:>8.1f}×"
-        )
+        size = len(data) // args.frames
+        print(f"{name:<18}{size:>12}{ours:>15,.0f}{theirs:>14,.0f}{ours / theirs:>8.1f}×")
     if args.year:
         year_decode()
 
