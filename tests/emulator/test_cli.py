@@ -10,7 +10,7 @@ import httpx
 import pytest
 import serial
 
-from hanport.protocol import HanStream
+from hanport.protocol import HanStream, Keys
 
 
 def read_for(port: serial.Serial, seconds: float) -> bytes:
@@ -240,3 +240,49 @@ output = "none"
     time.sleep(0.5)
     after = httpx.get(f"{api}/{first}").json()
     assert after["pushes"] > before["pushes"] and after["last_push_at"] > before["last_push_at"]
+
+
+def test_encrypted_kamstrup_with_a_late_hourly_list(tmp_path):
+    import subprocess
+    import sys
+
+    guek, gak = "000102030405060708090a0b0c0d0e0f", "101112131415161718191a1b1c1d1e1f"
+    capture = tmp_path / "enc.bin"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hanport.cli",
+            "emulate",
+            "--meter",
+            "kamstrup",
+            "--start",
+            "2026-02-01T09:59",
+            "--speed",
+            "max",
+            "--duration",
+            "2m",
+            "--list2-second",
+            "25",
+            "--guek",
+            guek,
+            "--gak",
+            gak,
+            "--system-title",
+            "4b414d4530313233",
+            "--to",
+            f"file:{capture}",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    data = capture.read_bytes()
+    without_keys = HanStream()
+    assert {event.kind for event in without_keys.feed(data)} == {"decrypt"}  # FrameRejected
+    stream = HanStream(keys=Keys.from_hex(guek, gak))
+    readings = stream.feed(data)
+    assert stream.stats.decrypt_errors == 0 and len(readings) == 13
+    hourly = [r for r in readings if r.list_kind == "hourly-with-energy"]
+    assert [r.values["meter_clock"] for r in hourly] == ["2026-02-01T10:00:25"]
+    assert {r.system_title for r in readings} == {b"KAME0123"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -167,10 +168,13 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not meters.done():
             meters.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await meters
         with_errors = [r for r in runtimes if r.output.dropped_bytes]
         for runtime in with_errors:
             print(
-                f"{runtime.meter_id}: {runtime.output.dropped_bytes} bytes dropped (nobody read)",
+                f"{runtime.meter_id}: {runtime.output.dropped_bytes} bytes dropped, nobody read"
+                f" them / {runtime.output.dropped_bytes} byte forkastet, ingen leste dem",
                 file=sys.stderr,
             )
         if meters.done() and not meters.cancelled():
