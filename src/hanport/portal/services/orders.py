@@ -217,13 +217,23 @@ def submit_order(
             raise tx.refuse(
                 actor, "order.submit", "metering_point", mpid, decision.reason, action=action.value
             )
-        point = conn.execute(select(metering_points).where(metering_points.c.id == mpid)).first()
-        meter = conn.execute(
-            select(meters)
-            .where(meters.c.metering_point_id == mpid)
+        # one row for point, meter and port; locking the point serialises orders for it, so two
+        # simultaneous orders cannot both pass the "nothing in progress" check below
+        point = conn.execute(
+            select(
+                metering_points.c.status,
+                meters.c.id.label("meter_pk"),
+                meters.c.han_capable,
+                port_states.c.state.label("port"),
+            )
+            .join(meters, meters.c.metering_point_id == metering_points.c.id)
+            .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
+            .where(metering_points.c.id == mpid)
             .order_by(meters.c.installed_from.desc())
+            .limit(1)
+            .with_for_update(of=metering_points)
         ).first()
-        if point is None or meter is None or point.status != "active":
+        if point is None or point.status != "active":
             raise Conflict(
                 "Målepunktet er ikke aktivt, så porten kan ikke styres",
                 "The metering point is not active, so the port cannot be changed",
@@ -252,7 +262,7 @@ def submit_order(
                     f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
                     f"Order {other.id} is being carried out right now. Try again in a minute.",
                 )
-        current_port = port_state(conn, mpid)
+        current_port = PortState(point.port or PortState.CLOSED)
         target = PortState.OPEN if action is Action.OPEN else PortState.CLOSED
         if current_port is target and not open_orders:
             word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
@@ -260,7 +270,11 @@ def submit_order(
                 f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}"
             )
 
-        holder_id = authz.active_holder(conn, mpid, today)
+        holder_id = (
+            actor.party_id
+            if decision.reason == "holder"
+            else authz.active_holder(conn, mpid, today)
+        )
         requester = actor.party_id
         # the person who ordered hears about it; for customer service that is the holder, and
         # a system close after a move is announced by the move notices instead
@@ -271,7 +285,7 @@ def submit_order(
         result = conn.execute(
             orders.insert().values(
                 metering_point_id=mpid,
-                meter_id=meter.id,
+                meter_id=point.meter_pk,
                 action=action.value,
                 state=OrderState.VALIDATED.value,
                 channel=channel,
@@ -326,8 +340,8 @@ def submit_order(
                 )
             )
             tx.audit(actor, "shipment.requested", "order", order_id, method=module.value)
-        order = load_order(conn, order_id)
-        if not meter.han_capable:
+        if not point.han_capable:
+            order = load_order(conn, order_id)
             apply_event(
                 tx,
                 order,

@@ -1,0 +1,229 @@
+"""Load on the port service: many customers ordering the HAN port open at the same moment.
+
+    .venv/bin/python bench/portal_load.py                      # 200 customers, throwaway PostgreSQL
+    .venv/bin/python bench/portal_load.py --customers 50 --rounds 2
+    .venv/bin/python bench/portal_load.py --db postgresql+psycopg://user@host/db  # existing DB
+
+What runs: `hanport portal` in its own process over PostgreSQL (uvicorn, one worker, with its
+job runner executing the orders against the in-memory head-end), and this script as 200
+concurrent clients. Each round, every customer places one order at once through the REST API
+(POST /api/v1/metering-points/{id}/orders with an API key, the same service path as the web
+form: validation, authorisation, terms, order row, timeline, audit chain, receipt e-mail in the
+outbox, in one transaction). A round uses a fresh metering point per customer. Reported: orders
+per second over each burst, and latency p50/p95/max against the 200 ms p95 target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_P95_MS = 200.0
+
+
+def seed(url: str, customers: int, rounds: int) -> list[tuple[str, list[str]]]:
+    """Customers with `rounds` metering points each and an API key; returns (key, points)."""
+    from sqlalchemy import delete, insert
+
+    from hanport.portal.db.engine import make_engine, migrate
+    from hanport.portal.db.schema import (
+        api_tokens,
+        contracts,
+        metering_points,
+        meters,
+        parties,
+        port_states,
+    )
+    from hanport.portal.domain.gsrn import make_gsrn
+    from hanport.portal.seed import seed_demo
+
+    engine = make_engine(url)
+    migrate(engine)
+    seed_demo(engine)  # terms, staff, demo area
+    now = datetime.now(UTC)
+    people = []
+    with engine.begin() as conn:
+        first = 10_000_000  # clear of the demo area's serials
+        conn.execute(delete(api_tokens))
+        for index in range(customers):
+            party_id = conn.execute(
+                insert(parties).values(
+                    kind="person",
+                    display_name=f"Load Customer {index}",
+                    email=f"load{index}-{secrets.token_hex(3)}@example.no",
+                    lang="nb",
+                    role="customer",
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            key = "hp_" + secrets.token_urlsafe(24)
+            conn.execute(
+                insert(api_tokens).values(
+                    party_id=party_id,
+                    name="bench",
+                    created_at=now,
+                    token_hash=hashlib.sha256(key.encode()).hexdigest(),
+                )
+            )
+            points = [make_gsrn(first + index * rounds + round_) for round_ in range(rounds)]
+            for mpid in points:
+                conn.execute(
+                    insert(metering_points).values(
+                        id=mpid,
+                        street=f"Lastvegen {index}",
+                        postcode="6800",
+                        city="Førde",
+                        grid_area="bench",
+                        status="active",
+                    )
+                )
+                conn.execute(
+                    insert(meters).values(
+                        meter_id=mpid[-16:],
+                        serial=mpid[-8:],
+                        manufacturer="Kamstrup",
+                        model="6841121BN243101040",
+                        han_capable=True,
+                        metering_point_id=mpid,
+                        installed_from=date(2020, 1, 1),
+                    )
+                )
+                conn.execute(
+                    insert(contracts).values(
+                        party_id=party_id, metering_point_id=mpid, valid_from=date(2020, 1, 1)
+                    )
+                )
+                conn.execute(
+                    insert(port_states).values(
+                        metering_point_id=mpid, state="closed", since=now, push_seen=False
+                    )
+                )
+            people.append((key, points))
+    engine.dispose()
+    return people
+
+
+async def burst(
+    base: str, people: list[tuple[str, list[str]]], round_: int, terms_id: int
+) -> tuple[list[float], float, int]:
+    limits = httpx.Limits(max_connections=len(people), max_keepalive_connections=len(people))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        start_gate = asyncio.Event()
+
+        async def customer(key: str, points: list[str]) -> tuple[float, int]:
+            await start_gate.wait()
+            began = time.perf_counter()
+            answer = await client.post(
+                f"/api/v1/metering-points/{points[round_]}/orders",
+                headers={"Authorization": f"Bearer {key}"},
+                json={
+                    "action": "open",
+                    "terms_version_id": terms_id,
+                    "terms_accepted": True,
+                    "declaration": "inside_home",
+                    "module_option": "have",
+                },
+            )
+            return (time.perf_counter() - began) * 1000, answer.status_code
+
+        tasks = [asyncio.create_task(customer(k, p)) for k, p in people]
+        await asyncio.sleep(0.2)  # every task is waiting at the gate
+        began = time.perf_counter()
+        start_gate.set()
+        results = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - began
+    failures = sum(1 for _, status in results if status != 201)
+    return [ms for ms, _ in results], elapsed, failures
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", help="PostgreSQL URL (default: start a throwaway server)")
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(REPO / "tests"))  # the test-suite's service helpers
+    from services.ports import free_port
+    from services.postgres import PostgresServer
+
+    server = None
+    url = args.db
+    if url is None:
+        server = PostgresServer()
+        server.start()
+        url = server.create_database("hanport_bench")
+    print(f"seeding {args.customers} customers × {args.rounds} metering points …", flush=True)
+    people = seed(url, args.customers, args.rounds)
+    port = free_port()
+    portal = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hanport.cli",
+            "portal",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--retry-base",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                terms = httpx.get(f"{base}/api/v1/terms/current", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the portal did not start")
+        all_ms: list[float] = []
+        print(
+            f"{'round':>5} {'orders':>7} {'failed':>6} {'orders/s':>9} {'p50 ms':>7} "
+            f"{'p95 ms':>7} {'max ms':>7}"
+        )
+        for round_ in range(args.rounds):
+            ms, elapsed, failures = asyncio.run(burst(base, people, round_, terms["id"]))
+            all_ms += ms
+            print(
+                f"{round_ + 1:>5} {len(ms):>7} {failures:>6} {len(ms) / elapsed:>9.1f} "
+                f"{statistics.median(ms):>7.1f} {percentile(ms, 0.95):>7.1f} {max(ms):>7.1f}",
+                flush=True,
+            )
+        p95 = percentile(all_ms, 0.95)
+        verdict = "meets" if p95 < TARGET_P95_MS else "MISSES"
+        print(
+            f"all: {len(all_ms)} orders, p50 {statistics.median(all_ms):.1f} ms, "
+            f"p95 {p95:.1f} ms ({verdict} the {TARGET_P95_MS:.0f} ms target)"
+        )
+        return 0
+    finally:
+        portal.terminate()
+        portal.wait(timeout=10)
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
