@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import json
 import re
+import signal
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hanport.emulator.fleet import FleetError, MeterConfig, load_fleet
 from hanport.emulator.load import OSLO
@@ -162,11 +163,19 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
                 raise OSError(f"cannot serve the control API on {args.control}") from None
         clock.begin()
         meters = asyncio.gather(*(run_meter(runtime, end) for runtime in runtimes))
-        waiting: set[asyncio.Future[object]] = {meters}
+        # Ctrl-C and SIGTERM stop the meters in order: files flushed, sockets closed.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        stopped = asyncio.create_task(stop.wait())
+        waiting: set[asyncio.Future[Any]] = {meters, stopped}
         if control is not None:
             waiting.add(control.task)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if not meters.done():
+        stopped.cancel()
+        finished = meters.done()
+        if not finished:
             meters.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await meters
@@ -177,10 +186,12 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
                 f" them / {runtime.output.dropped_bytes} byte forkastet, ingen leste dem",
                 file=sys.stderr,
             )
-        if meters.done() and not meters.cancelled():
-            meters.result()
+        if finished:
+            meters.result()  # a meter that failed says why
         return 0
     finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().remove_signal_handler(signal_number)
         if control is not None:
             await control.stop()
         for runtime in runtimes:

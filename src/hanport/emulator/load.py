@@ -154,7 +154,7 @@ class HouseholdLoad:
         ) * math.cos(declination) * math.cos(hour_angle)
         if sin_elevation <= 0:
             return 0.0
-        return self.traits.solar_peak_w * 0.85 * clearness * sin_elevation**1.2
+        return float(self.traits.solar_peak_w * 0.85 * clearness * sin_elevation**1.2)
 
     # -- one hour of samples -------------------------------------------------------------------
 

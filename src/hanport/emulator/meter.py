@@ -330,11 +330,11 @@ class MeterModel:
         new_sample = tuple.__new__  # skips NamedTuple's Python-level __new__
         n = self.phases
         if n == 1:
-            (p1,), (q1,), (u1,) = load.active_w, load.reactive_var, load.voltage_v
-            for k in range(first_slot, len(p1)):
-                p = p1[k] + self.extra_import_w
-                q = q1[k]
-                u = u1[k]
+            (p_l1,), (q_l1,), (u_l1,) = load.active_w, load.reactive_var, load.voltage_v
+            for k in range(first_slot, len(p_l1)):
+                p = p_l1[k] + self.extra_import_w
+                q = q_l1[k]
+                u = u_l1[k]
                 pw = round(p)
                 qv = round(q)
                 yield new_sample(

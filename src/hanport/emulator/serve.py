@@ -15,6 +15,7 @@ import contextlib
 import os
 import random
 import sys
+import termios
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -150,8 +151,8 @@ class PtyOutput(Output):
     """A pseudo-terminal: a reader opens :attr:`address` with pyserial like /dev/ttyUSB0.
 
     The emulator keeps the slave side open too, so the device stays while readers come and go.
-    Bytes nobody reads fill the terminal buffer; after that they are dropped, as on a line
-    nobody listens to (at speed max the emulator waits instead).
+    Bytes nobody reads fill the terminal buffer; when it is full it is emptied and the bytes
+    counted as dropped, as on a line nobody listens to (at speed max the emulator waits).
     """
 
     def __init__(self, bytes_per_second: float | None) -> None:
@@ -168,6 +169,10 @@ class PtyOutput(Output):
                 written = os.write(self._master, view)
             except BlockingIOError:
                 if not wait:
+                    # Nobody is reading: throw away what waits in the terminal, as a line
+                    # loses bytes nobody listens to, so a reader who comes later gets fresh
+                    # frames rather than minutes-old ones.
+                    termios.tcflush(self._slave, termios.TCIFLUSH)
                     self.dropped_bytes += len(view)
                     return
                 await asyncio.sleep(0.005)
