@@ -74,7 +74,7 @@ def test_exported_members_are_the_public_names() -> None:
     public = sorted(
         name
         for name in dir(hanport.protocol)
-        if not name.startswith("_") and name[0].isupper() or name in hanport.protocol.__all__
+        if (not name.startswith("_") and name[0].isupper()) or name in hanport.protocol.__all__
     )
     assert sorted(hanport.protocol.__all__) == sorted(set(public) - {"lists"})
     for name in hanport.protocol.__all__:
