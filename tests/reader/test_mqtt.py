@@ -146,7 +146,7 @@ async def test_publisher_announces_state_and_availability(mosquitto: tuple[str, 
     config = json.loads(seen["homeassistant/device/hanport_5706567274389702/config"])
     assert config["stat_t"] == "t1/5706567274389702/state"
     # a clean stop says offline (retained)
-    after = await _collect(host, port, "t1/reader/test-pub/availability", lambda s: bool(s))
+    after = await _collect(host, port, "t1/reader/test-pub/availability", bool)
     assert after["t1/reader/test-pub/availability"] == b"offline"
 
 
@@ -236,9 +236,7 @@ def test_last_will_marks_a_killed_reader_offline(
     deadline = time.monotonic() + 10
     last = b""
     while time.monotonic() < deadline:
-        seen = asyncio.run(
-            _collect(host, port, "hanport/reader/lwt/availability", lambda s: bool(s), timeout=5)
-        )
+        seen = asyncio.run(_collect(host, port, "hanport/reader/lwt/availability", bool, timeout=5))
         last = seen.get("hanport/reader/lwt/availability", b"")
         if last == b"offline":
             break

@@ -104,6 +104,15 @@ class Backoff:
         return delay
 
 
+try:
+    import termios
+
+    _TERMIOS_ERRORS: tuple[type[BaseException], ...] = (termios.error,)
+except ImportError:  # not POSIX
+    _TERMIOS_ERRORS = ()
+_SERIAL_ERRORS = (OSError, ConnectionError, ValueError, *_TERMIOS_ERRORS)
+
+
 async def _open_serial(path: str, settings: SerialSettings) -> tuple[Any, Any]:
     import serial_asyncio_fast  # pyserial-asyncio-fast; imported here, only serial needs it
 
@@ -127,7 +136,12 @@ async def _detect(
     """Try each candidate until frames validate; returns it and the bytes read meanwhile."""
     for settings in AUTO_CANDIDATES:
         feed.status.detail = f"prøver / trying {settings.label}"
-        reader, writer = await _open_serial(path, settings)
+        try:
+            reader, writer = await _open_serial(path, settings)
+        except FileNotFoundError:
+            raise
+        except _SERIAL_ERRORS:
+            continue  # the device refuses these settings (a pty has no parity): next one
         probe = HanStream()
         received = bytearray()
         deadline = time.monotonic() + per_candidate_s
@@ -190,8 +204,8 @@ async def run_serial(
                     raise ConnectionError("end of stream")
                 if feed.feed(chunk):
                     backoff.reset()
-        except (OSError, ConnectionError, ValueError) as exc:
-            # serial.SerialException is an OSError; a vanished pty raises EIO or ENOENT
+        except _SERIAL_ERRORS as exc:
+            # a vanished device raises EIO or ENOENT; termios refuses settings with its own error
             delay = backoff.next()
             status.state = "retrying"
             status.detail = f"{exc} (nytt forsøk om / retry in {delay:.1f} s)"
