@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -13,7 +14,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import Scope
 
+from hanport import __version__
 from hanport.reader.dashboard.i18n import COOKIE_NAME, LANGUAGES, TEXTS, choose_language
 from hanport.reader.dashboard.periods import VIEWS, PeriodError, parse_anchor, period_for
 
@@ -25,6 +28,37 @@ LOCAL_ZONE: Final = ZoneInfo("Europe/Oslo")
 ONE_YEAR_S: Final = 365 * 24 * 3600
 
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _asset_version() -> str:
+    """Changes whenever a static file does (an upgrade, `make assets`), so browsers may keep
+    the files for a year and still never run an old script against a new page."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(STATIC_DIR.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(STATIC_DIR)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+            )
+    return digest.hexdigest()[:12]
+
+
+class _VersionedStaticFiles(StaticFiles):
+    """Static files cached for a year when asked for with the current `?v=`, else revalidated."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(directory=STATIC_DIR)
+        self.version = version
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        versioned = f"v={self.version}".encode() in scope.get("query_string", b"")
+        if response.status_code == 200:
+            response.headers["Cache-Control"] = (
+                "public, max-age=31536000, immutable" if versioned else "no-cache"
+            )
+        return response
+
 
 #: (path, page name, nav text key) in the order the navigation shows them
 PAGES: Final = (
@@ -58,6 +92,7 @@ def _render(request: Request, page: str, status_code: int = 200, **context: Any)
             "switch_url": "/lang/" + other + "?" + urlencode({"next": here}),
             "today": _today().isoformat(),
             "vendor_ready": (VENDOR_DIR / "uPlot.iife.min.js").exists(),
+            "asset_version": request.app.state.dashboard_asset_version,
             **context,
         },
         status_code=status_code,
@@ -108,5 +143,8 @@ async def switch_language(code: str, next: str = "/") -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the dashboard's pages and static files to the reader's app."""
+    STATIC_DIR.mkdir(exist_ok=True)
+    version = _asset_version()
+    app.state.dashboard_asset_version = version
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", _VersionedStaticFiles(version), name="static")

@@ -73,20 +73,24 @@ const hanport = (() => {
     return `${path}?${new URLSearchParams({ ...params, format: "csv" })}`;
   }
 
-  // The meter shown: ?meter= in the address, else the last one chosen, else the first the API knows.
+  // The meter shown: ?meter= in the address (used at once, without waiting for the list), else
+  // the last one chosen here, else the meter heard from last (a backfilled or retired meter is
+  // rarely the one to watch). The picker appears when the reader knows more than one meter.
   async function chooseMeter() {
-    const meters = await api("/api/meters");
-    const wanted = new URLSearchParams(location.search).get("meter") || localStorage.getItem(METER_KEY);
-    const known = meters.map((m) => m.meter_id);
-    // By default the meter heard from last: a backfilled or retired meter is rarely the one to watch.
-    const latest = [...meters].sort((a, b) => String(b.last_seen ?? "").localeCompare(String(a.last_seen ?? "")))[0];
-    const meterId = known.includes(wanted) ? wanted : latest?.meter_id ?? null;
-    const select = document.getElementById("meter-select");
-    if (meters.length > 1) {
-      for (const m of meters) {
-        const option = new Option(`${m.manufacturer} ${m.meter_id}`, m.meter_id, false, m.meter_id === meterId);
-        select.add(option);
-      }
+    const fromAddress = new URLSearchParams(location.search).get("meter");
+    const listed = api("/api/meters");
+    const pick = (meters) => {
+      const known = meters.map((m) => m.meter_id);
+      const remembered = localStorage.getItem(METER_KEY);
+      if (known.includes(fromAddress)) return fromAddress;
+      if (known.includes(remembered)) return remembered;
+      const byLastSeen = (a, b) => String(b.last_seen ?? "").localeCompare(String(a.last_seen ?? ""));
+      return [...meters].sort(byLastSeen)[0]?.meter_id ?? null;
+    };
+    const fillPicker = (meters, chosen) => {
+      if (meters.length < 2) return;
+      const select = document.getElementById("meter-select");
+      for (const m of meters) select.add(new Option(`${m.manufacturer} ${m.meter_id}`, m.meter_id, false, m.meter_id === chosen));
       select.closest("label").hidden = false;
       select.addEventListener("change", () => {
         localStorage.setItem(METER_KEY, select.value);
@@ -94,8 +98,15 @@ const hanport = (() => {
         params.set("meter", select.value);
         location.search = params.toString();
       });
+    };
+    if (fromAddress) {
+      listed.then((meters) => fillPicker(meters, fromAddress)).catch(report);
+      return fromAddress;
     }
-    return meterId;
+    const meters = await listed;
+    const chosen = pick(meters);
+    fillPicker(meters, chosen);
+    return chosen;
   }
 
   const COLORS = {

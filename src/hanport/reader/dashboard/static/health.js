@@ -16,6 +16,15 @@
     return td;
   }
 
+  // {"writer": {"pending": 3}} -> [["writer.pending", "3"]]: one readable line per value.
+  function flatten(value, prefix = "") {
+    if (value === null || value === undefined) return [[prefix, "–"]];
+    if (typeof value !== "object") return [[prefix, String(value)]];
+    const entries = Object.entries(value);
+    if (!entries.length) return [[prefix, "–"]];
+    return entries.flatMap(([key, inner]) => flatten(inner, prefix ? `${prefix}.${key}` : key));
+  }
+
   async function loadHealth() {
     const health = await h.api("/api/health");
     const body = document.getElementById("source-rows");
@@ -51,9 +60,11 @@
       const dt = document.createElement("dt");
       dt.textContent = name;
       const dd = document.createElement("dd");
-      dd.textContent = details && typeof details === "object"
-        ? Object.entries(details).map(([key, value]) => `${key}: ${value}`).join(" · ") || "–"
-        : String(details ?? "–");
+      for (const [key, value] of flatten(details)) {
+        const line = document.createElement("div");
+        line.textContent = key ? `${key}: ${value}` : value;
+        dd.append(line);
+      }
       services.append(dt, dd);
     }
   }

@@ -111,7 +111,8 @@
     const data = [times, ...present.map((field) => rows.map((row) => row[field] ?? null))];
     h.makeChart(document.getElementById("voltage-chart"), {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-      scales: { x: { time: true, range: [h.wallSeconds(at(start)), h.wallSeconds(at(end))] } },
+      // Ends a minute before midnight so the last tick label (the next day) is not cut off.
+      scales: { x: { time: true, range: [h.wallSeconds(at(start)), h.wallSeconds(at(end)) - 60] } },
       series: [
         h.timeSeries(),
         ...present.map((field) => {

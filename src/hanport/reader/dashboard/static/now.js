@@ -13,6 +13,11 @@
     connection.textContent = h.T[`conn_${state}`];
   }
 
+  // The latest values of every meter and the meter list, side by side: one round trip.
+  const latestPromise = h.api("/api/now").catch((error) => {
+    h.report(error);
+    return [];
+  });
   let meterId = null;
   try {
     meterId = await h.chooseMeter();
@@ -35,7 +40,7 @@
       { label: h.T.import, stroke: h.COLORS.import, width: 2, fill: `${h.COLORS.import}22`, value: (_u, v) => h.power(v) },
       { label: h.T.export, stroke: h.COLORS.export, width: 2, fill: `${h.COLORS.export}22`, value: (_u, v) => h.power(v) },
     ],
-    axes: [h.timeAxis(), { values: (_u, ticks) => ticks.map((v) => h.fmt(v)), size: 60 }],
+    axes: [h.timeAxis(), { label: "kW", values: (_u, ticks) => ticks.map((v) => h.fmt(v / 1000, 1)), size: 50 }],
   }, recent);
 
   function addRecent(reading) {
@@ -130,28 +135,26 @@
     document.getElementById("tariff-ok").hidden = Boolean(tariff.warning);
   }
 
+  async function seedRecent(reading) {
+    const to = reading.received_at;
+    const from = new Date((h.wallSeconds(to) - RECENT_WINDOW_S) * 1000).toISOString().slice(0, 19);
+    const stored = await h.api("/api/readings", {
+      meter_id: meterId, from, to, fields: "active_power_import_w,active_power_export_w",
+    });
+    for (const row of stored) addRecent(row);
+    addRecent(reading);
+  }
+
   if (meterId !== null) {
-    try {
-      const latest = await h.api("/api/now", { meter_id: meterId });
-      const reading = latest.find((entry) => entry.meter_id === meterId) ?? latest[0];
-      if (reading) {
-        if (reading.received_at) {
-          const to = reading.received_at;
-          const fromSeconds = h.wallSeconds(to) - RECENT_WINDOW_S;
-          const from = new Date(fromSeconds * 1000).toISOString().slice(0, 19);
-          const stored = await h.api("/api/readings", {
-            meter_id: meterId, from, to, fields: "active_power_import_w,active_power_export_w",
-          });
-          for (const row of stored) addRecent(row);
-        }
-        show(reading);
-        setConnection("connecting");
-      }
-    } catch (error) {
-      h.report(error);
-      // shown in the banner; live pushes still update the page
+    const latest = await latestPromise;
+    const reading = latest.find((entry) => entry.meter_id === meterId);
+    const loaders = [refreshTariff()];
+    if (reading) {
+      show(reading);
+      setConnection("connecting");
+      if (reading.received_at) loaders.push(seedRecent(reading));
     }
-    await refreshTariff();
+    await h.settle(...loaders);
   }
 
   function connect() {
