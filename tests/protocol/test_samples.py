@@ -13,6 +13,7 @@ from hanport.protocol import (
     HanStream,
     Keys,
     Reading,
+    ScalerOverride,
     decode_apdu,
 )
 from hanport.protocol._apdu import parse_ciphered, strip_llc
@@ -135,3 +136,25 @@ def test_published_key_frame_decrypts_to_its_apdu() -> None:
         ciphered = parse_ciphered(b"".join(segments))
         assert ciphered.decrypt(_keys(entry)).hex() == entry["decrypted_apdu_hex"].lower()
         assert readings[0].frame_counter == ciphered.counter
+
+
+def test_general_block_transfer_blocks_are_joined_and_described_by_their_object_list() -> None:
+    blocks = [e for e in _SAMPLES if e["id"].startswith("lg-e450-ch-gh740-")]
+    assert len(blocks) == 3
+    stream = HanStream()
+    events = [event for entry in blocks for event in stream.feed(bytes.fromhex(entry["hex"]))]
+    assert len(events) == 1 and isinstance(events[0], Reading)
+    reading = events[0]
+    assert reading.meter_id == "63326413"
+    assert reading.notification_time == "2024-02-29T22:48:50"
+    # The E450 sends no scalers and none is documented: registers stay raw, by OBIS code.
+    assert reading.unknown["1-0:1.7.0.255"] == 362
+    assert reading.unknown["1-1:1.8.0.255"] == 2302502
+    assert "active_power_import_w" not in reading.values
+    # With the installation's scalers given, the same registers are mapped.
+    scaled = HanStream(scalers=ScalerOverride(power=0, energy=0, current=-2))
+    (mapped,) = [event for entry in blocks for event in scaled.feed(bytes.fromhex(entry["hex"]))]
+    assert isinstance(mapped, Reading)
+    assert mapped.values["active_power_import_w"] == 362
+    assert mapped.values["active_energy_import_kwh"] == 2302.502
+    assert mapped.values["current_l1_a"] == 0.51

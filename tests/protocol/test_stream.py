@@ -11,6 +11,13 @@ from hanport.protocol import NEED_DATA, FrameRejected, HanEncoder, HanStream, Re
 
 from .strategies import meter_messages
 
+
+def _samples() -> list[dict]:
+    from services.samples import han_samples_path, load_han_samples
+
+    return load_han_samples(han_samples_path()) if han_samples_path().is_dir() else []
+
+
 settings.register_profile("hanport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("hanport")
 
@@ -139,3 +146,32 @@ def _when():  # type: ignore[no-untyped-def]
     from .strategies import OSLO
 
     return datetime(2026, 3, 1, 12, 0, 10, tzinfo=OSLO)
+
+
+_SAMPLE_BYTES = [
+    bytes.fromhex(e["hex"]) for e in _samples() if e["layer"] in ("hdlc", "mbus", "ascii")
+]
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_mutated_real_frames_never_raise(data: st.DataObject) -> None:
+    """Real captures with bytes flipped, dropped or duplicated: events only, never an exception."""
+    if not _SAMPLE_BYTES:
+        return
+    frame = bytearray(data.draw(st.sampled_from(_SAMPLE_BYTES)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(frame) - 1))
+        action = data.draw(st.sampled_from(("flip", "drop", "duplicate")))
+        if action == "flip":
+            frame[position] ^= data.draw(st.integers(1, 255))
+        elif action == "drop" and len(frame) > 1:
+            del frame[position]
+        else:
+            frame.insert(position, frame[position])
+    stream = HanStream()
+    stream.receive_data(bytes(frame))
+    stream.receive_data(b"")
+    events = list(stream.events())
+    assert all(isinstance(e, Reading | FrameRejected) for e in events)
+    assert len([e for e in events if isinstance(e, Reading)]) <= stream.stats.frames_ok

@@ -344,6 +344,34 @@ def _map_positional(
     return MappedList("Kaifa", _list_kind(values, len(items)), values, unknown)
 
 
+#: COSEM interface classes whose attribute 2 is a value a HAN list reports (data, register,
+#: extended register, clock)
+_VALUE_CLASSES = {1, 3, 4, 8}
+
+
+def _capture_objects(body: list[AxdrValue]) -> list[_Object] | None:
+    """Objects of a body that opens with its own push-object list (L&G E450 and other
+    push-setup lists): a descriptor {class, OBIS, attribute, index} for each element."""
+    header = body[0]
+    if not isinstance(header, list) or len(header) != len(body) or len(body) < 2:
+        return None
+    for descriptor in header:
+        if not (
+            isinstance(descriptor, list)
+            and len(descriptor) == 4
+            and isinstance(descriptor[0], int)
+            and _is_obis(descriptor[1])
+        ):
+            return None
+    objects = []
+    for descriptor, value in zip(header, body, strict=True):
+        assert isinstance(descriptor, list)
+        class_id, obis, attribute, _ = descriptor
+        if class_id in _VALUE_CLASSES and attribute == 2 and isinstance(obis, bytes):
+            objects.append(_Object(obis, value))
+    return objects
+
+
 def map_body(
     body: AxdrValue, *, hint: str | None = None, overrides: ScalerOverride | None = None
 ) -> MappedList:
@@ -351,6 +379,9 @@ def map_body(
     (addresses, system title) for lists that do not name it."""
     if not isinstance(body, list) or not body:
         raise UnknownListError("the notification body is not a non-empty structure or array")
+    described = _capture_objects(body)
+    if described is not None:
+        return _map_objects(described, [], hint, overrides)
     objects: list[_Object] = []
     untagged: list[AxdrValue] = []
     _walk(body, objects, untagged)
