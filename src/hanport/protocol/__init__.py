@@ -8,7 +8,6 @@ from ._encoder import HanEncoder
 from ._errors import (
     DecodeError,
     DecryptionError,
-    FrameError,
     HanError,
     InvalidKeyError,
     LocalProtocolError,
@@ -30,7 +29,6 @@ __all__ = [
     "NEED_DATA",
     "DecodeError",
     "DecryptionError",
-    "FrameError",
     "FrameRejected",
     "HanEncoder",
     "HanError",

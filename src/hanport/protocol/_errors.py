@@ -6,11 +6,11 @@
     ├── LocalProtocolError        the caller misused the API or gave a config that cannot work
     │   └── InvalidKeyError       a key that is not 16 bytes
     └── DecodeError               bytes that cannot be turned into a reading
-        ├── FrameError            framing: flags, length, HCS/FCS, M-Bus checksum
         ├── DecryptionError       no key, wrong key, authentication tag mismatch
         └── UnknownListError      a well-formed APDU whose list the tables do not know
 
-Inside a stream, ``DecodeError`` never escapes: it becomes a ``FrameRejected`` event.
+Inside a stream, ``DecodeError`` never escapes: it becomes a ``FrameRejected`` event, and
+framing failures (HCS/FCS, M-Bus checksum, truncation) are reported that way directly.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = [
     "DecodeError",
     "DecryptionError",
-    "FrameError",
     "HanError",
     "InvalidKeyError",
     "LocalProtocolError",
@@ -42,10 +41,6 @@ class DecodeError(HanError):
     """Bytes from the meter that cannot be decoded; ``kind`` names the failed check."""
 
     kind = "undecodable"
-
-
-class FrameError(DecodeError):
-    kind = "crc"
 
 
 class DecryptionError(DecodeError):
