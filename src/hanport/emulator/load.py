@@ -110,7 +110,7 @@ class HouseholdLoad:
             clearness=rng.choice((0.15, 0.35, 0.6, 0.85, 1.0)),
             ev_start_h=rng.choice((21.0, 22.0, 22.5, 23.0, 0.0 + 24.0)) if ev_night else None,
             ev_hours=rng.uniform(1.5, 5.0),
-            voltage_offset_v=rng.uniform(-2.0, 2.0),
+            voltage_offset_v=rng.uniform(-3.5, 4.5),
         )
         if len(self._days) > 64:  # long runs: keep the cache small
             self._days.clear()
@@ -197,8 +197,11 @@ class HouseholdLoad:
         voltage: list[list[float]] = [[0.0] * slots for _ in range(n)]
         solar_start = self._solar_w(hour_start_utc, day.clearness) / n
         solar_end = self._solar_w(hour_start_utc + timedelta(hours=1), day.clearness) / n
-        evening_dip = -2.5 if 16 <= h <= 20 else 1.0 if h < 6 else 0.0
-        grid_v = 232.0 + day.voltage_offset_v + evening_dip
+        evening_dip = -2.5 if 16 <= h <= 20 else 2.0 if h < 6 else 0.0
+        # The grid voltage drifts slowly from one day's level to the next day's.
+        tomorrow = self._day(local.date() + timedelta(days=1)).voltage_offset_v
+        drift = day.voltage_offset_v + (tomorrow - day.voltage_offset_v) * h / 24
+        grid_v = 232.0 + drift + evening_dip
         random_ = rng.random
         cap = traits.capacitive_var / n
         # An 11 kW charger uses all three phases; a 7.4 kW (32 A) one only L1.
