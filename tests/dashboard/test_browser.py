@@ -27,6 +27,7 @@ SHOWN_WATTS = "Number(document.getElementById('import-power').dataset.watts)"
 VIEWS = [
     ("/?meter={live}", "now"),
     ("/today?meter={history}", "today"),
+    ("/today?meter={live}", "today-no-hours-yet"),
     ("/history?view=day&meter={history}", "history-day"),
     ("/history?view=month&meter={history}", "history-month"),
     ("/history?view=year&meter={history}", "history-year"),

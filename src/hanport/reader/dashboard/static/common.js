@@ -144,7 +144,9 @@ const hanport = (() => {
     }, 100);
   });
 
+  // Without the chart library (assets not built) the tables and numbers still work.
   function makeChart(element, options, data) {
+    if (typeof uPlot === "undefined") return null;
     const height = options.height ?? 260;
     const chart = new uPlot({ ...chartSize(element, height), ...options }, data, element);
     charts.push([chart, element, height]);
@@ -155,6 +157,7 @@ const hanport = (() => {
   // Import up, export down (as negative values) over categorical buckets 0..n-1 labelled `labels`.
   function barChart(element, labels, importValues, exportValues, previousImport = null, xLabel = T.hour) {
     const xs = labels.map((_, i) => i);
+    if (typeof uPlot === "undefined") return null;
     const bars = uPlot.paths.bars({ size: [0.8, 48], align: 0 });
     const series = [
       { label: xLabel, value: (_u, i) => (i == null ? "–" : labels[i]) },

@@ -54,7 +54,7 @@
     recent[1].push(reading.active_power_import_w ?? null);
     recent[2].push(reading.active_power_export_w ?? null);
     while (recent[0].length && recent[0][0] < t - RECENT_WINDOW_S) for (const column of recent) column.shift();
-    recentChart.setData(recent);
+    recentChart?.setData(recent);
   }
 
   let gaugeMax = 11000;

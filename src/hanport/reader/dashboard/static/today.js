@@ -44,7 +44,7 @@
       tr.insertCell().textContent = h.fmt(row.active_energy_export_kwh, 3);
     }
     if (chart === null) chart = h.barChart(chartElement, labels, imports, exports);
-    else chart.setData([labels.map((_, i) => i), imports, exports.map((v) => (v === null ? null : -v))]);
+    else chart?.setData([labels.map((_, i) => i), imports, exports.map((v) => (v === null ? null : -v))]);
   }
 
   async function loadTariff() {
