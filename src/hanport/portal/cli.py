@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 from pathlib import Path
 
 __all__ = ["configure_audit_verify", "configure_portal", "run_audit_verify", "run_portal"]
@@ -55,6 +56,12 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8600)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web worker processes (the job runner runs once, in the main process)",
+    )
+    parser.add_argument(
         "--https", action="store_true", help="served behind https: mark the session cookie Secure"
     )
     parser.add_argument(
@@ -77,6 +84,9 @@ def run_portal(args: argparse.Namespace) -> int:
     if args.fleet_out:
         print(write_fleet_toml(args.fleet_out))
         return 0
+    if args.workers < 1:
+        print("hanport portal: --workers must be at least 1", file=sys.stderr)
+        return 2
     if args.max_attempts < 2:
         print("hanport portal: --max-attempts must be at least 2", file=sys.stderr)
         return 2
@@ -88,9 +98,9 @@ def run_portal(args: argparse.Namespace) -> int:
     from hanport.portal.db.schema import meters
     from hanport.portal.jobs import JobRunner, JobSettings
     from hanport.portal.seed import seed_demo
+    from hanport.portal.server import ENV_DB, ENV_HTTPS, ENV_SECRET
     from hanport.portal.services.headend import HeadEnd, HttpHeadEnd, InMemoryHeadEnd
     from hanport.portal.services.notify import SmtpMailer
-    from hanport.portal.web.app import PortalConfig, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -112,24 +122,29 @@ def run_portal(args: argparse.Namespace) -> int:
             "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
         )
     mailer = SmtpMailer(*args.smtp) if args.smtp else None
-    secret = os.environ.get("HANPORT_PORTAL_SECRET") or secrets.token_urlsafe(32)
+    os.environ[ENV_DB] = args.db
+    os.environ.setdefault(ENV_SECRET, secrets.token_urlsafe(32))  # shared by the workers
+    os.environ[ENV_HTTPS] = "1" if args.https else "0"
     runner = JobRunner(
         engine,
         headend,
         mailer,
         JobSettings(backoff_base_s=args.retry_base, max_attempts=args.max_attempts),
     )
-    app = create_app(
-        PortalConfig(
-            engine=engine, secret_key=secret, https=args.https, background=runner.run_forever
-        )
+    jobs = threading.Thread(
+        target=lambda: asyncio.run(runner.run_forever()), daemon=True, name="portal-jobs"
     )
+    jobs.start()
     print(f"hanport portal: http://{args.host}:{args.port}/", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
-    )
     try:
-        asyncio.run(server.serve())
+        uvicorn.run(
+            "hanport.portal.server:create_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
     except OSError as exc:
         print(f"hanport portal: {exc}", file=sys.stderr)
         return 2
@@ -143,13 +158,22 @@ def configure_audit_verify(parser: argparse.ArgumentParser) -> None:
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
     from hanport.portal.db.engine import make_engine
     from hanport.portal.services.audit import verify_chain
 
     try:
-        report = verify_chain(make_engine(args.db))
+        engine = make_engine(args.db)
+        if not inspect(engine).has_table("audit_head"):
+            print(
+                f"hanport audit-verify: {args.db} is not a port service database "
+                "(no audit log) / ikke en database for porttjenesten",
+                file=sys.stderr,
+            )
+            return 2
+        report = verify_chain(engine)
     except SQLAlchemyError as exc:
         print(f"hanport audit-verify: database {args.db}: {exc}", file=sys.stderr)
         return 2
