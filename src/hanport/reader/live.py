@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +23,13 @@ class _Meter:
     values: dict[str, Any] = field(default_factory=dict)
     received_at: float = 0.0
     latest_at: float = 0.0
-    samples: deque[tuple[float, Any, Any]] = field(default_factory=lambda: deque(maxlen=4000))
+    hour: int = 0
+    # (time, import W, export W) of the running hour and of the one before
+    current: list[tuple[float, Any, Any]] = field(default_factory=list)
+    previous: list[tuple[float, Any, Any]] = field(default_factory=list)
     last_hour: tuple[int, tuple[float, float] | None] | None = None
     now: dict[str, Any] | None = None
+    dirty: bool = False
 
 
 class LiveState:
@@ -46,51 +49,57 @@ class LiveState:
         meter.values.update({k: v for k, v in push.values.items() if v is not None})
         meter.received_at = push.received_at
         meter.latest_at = max(meter.latest_at, push.at)
+        hour = hour_start(meter.latest_at)
+        if hour != meter.hour:
+            meter.previous = meter.current if hour - meter.hour == HOUR else []
+            meter.current = []
+            meter.hour = hour
         p_imp = push.values.get("active_power_import_w")
         p_exp = push.values.get("active_power_export_w")
-        if p_imp is not None or p_exp is not None:
-            meter.samples.append((push.at, p_imp, p_exp))
-        horizon = hour_start(meter.latest_at) - HOUR
-        while meter.samples and meter.samples[0][0] < horizon:
-            meter.samples.popleft()
-        now = self._derive(push.meter_id, meter)
-        meter.now = now
+        if (p_imp is not None or p_exp is not None) and push.at >= hour:
+            meter.current.append((push.at, p_imp, p_exp))
+        meter.dirty = True
+        if not self._subscribers and not self._listeners:
+            return  # derived lazily by now(): a fast replay with nobody watching stays cheap
+        now = self._now_of(push.meter_id, meter)
         for queue in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(now)  # a slow client misses updates, never blocks the reader
         for listener in self._listeners:
             listener(now)
 
+    def _now_of(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
+        if meter.dirty or meter.now is None:
+            meter.now = self._derive(meter_id, meter)
+            meter.dirty = False
+        return meter.now
+
     def _derive(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
-        current = hour_start(meter.latest_at)
+        current = meter.hour
         previous = current - HOUR
         if meter.last_hour is None or meter.last_hour[0] != previous or meter.last_hour[1] is None:
             booked = self.last_hour_lookup(meter_id, previous) if self.last_hour_lookup else None
             if booked is None:
                 # not booked yet (the hourly list comes up to a minute late): integrate power
-                power = integrate_power_by_hour([s for s in meter.samples if s[0] < current])
-                estimate = power.get(previous)
+                estimate = integrate_power_by_hour(meter.previous).get(previous)
                 meter.last_hour = (previous, None)
-                booked_or_estimate = (
-                    (round(estimate[0], 6), round(estimate[1], 6)) if estimate else None
-                )
+                last = (round(estimate[0], 6), round(estimate[1], 6)) if estimate else None
             else:
                 meter.last_hour = (previous, booked)
-                booked_or_estimate = booked
+                last = booked
         else:
-            booked_or_estimate = meter.last_hour[1]
-        this_hour = [s for s in meter.samples if s[0] >= current]
+            last = meter.last_hour[1]
         return derive_now(
             dict(meter.values),
             meter.received_at,
             meter.latest_at,
-            samples=this_hour,
-            last_hour=booked_or_estimate,
+            samples=meter.current,
+            last_hour=last,
         )
 
     def now(self, meter_id: str | None = None) -> list[dict[str, Any]]:
         ids = [meter_id] if meter_id else sorted(self._meters)
-        return [m.now for mid in ids if (m := self._meters.get(mid)) is not None and m.now]
+        return [self._now_of(mid, m) for mid in ids if (m := self._meters.get(mid)) is not None]
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)

@@ -161,6 +161,8 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, str):
                 return value.strip().lower() in {"1", "true", "yes", "ja", "on"}
             return bool(value)
+    except SettingsError:
+        raise
     except (TypeError, ValueError):
         raise SettingsError(f"ugyldig verdi / invalid value for {name}: {value!r}") from None
     return value

@@ -1,0 +1,149 @@
+"""The HTTP API of docs/CONTRACTS.md §4: shapes, CSV, errors, health, and the live SSE feed."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from reader_captures import emulate_capture
+from reader_synthetic import METER_ID, pushes
+
+from hanport.reader.energy import LOCAL_TZ
+from hanport.reader.live import LiveState
+from hanport.reader.service import ReaderService
+from hanport.reader.settings import ReaderSettings
+from hanport.reader.storage.database import open_db
+from hanport.reader.storage.writer import Writer
+from hanport.reader.web import ReaderContext, create_app
+
+START = int(dt.datetime(2026, 2, 2, tzinfo=LOCAL_TZ).timestamp())
+ENERGY_KEYS = {"meter_id", "start", "active_energy_import_kwh", "active_energy_export_kwh",
+               "estimated"}  # fmt: skip
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    engine = open_db(str(tmp_path / "api.sqlite3"))
+    writer = Writer(engine)
+    live = LiveState()
+    for push in pushes(START, 50):
+        if push.at > START + 49.5 * 3600:
+            break  # stop in the middle of an hour
+        writer.add(push)
+        live.update(push)
+    writer.flush(final=True)
+    return TestClient(create_app(ReaderContext(engine=engine, live=live)))
+
+
+def test_meters_now_and_energy_shapes(client: TestClient) -> None:
+    (meter,) = client.get("/api/meters").json()
+    assert set(meter) == {"meter_id", "manufacturer", "meter_type", "list_version",
+                          "first_seen", "last_seen"}  # fmt: skip
+    assert meter["meter_id"] == METER_ID and meter["first_seen"] == "2026-02-02T00:00:00"
+
+    (now,) = client.get("/api/now").json()
+    for key in ("active_power_import_w", "received_at", "this_hour_kwh",
+                "this_hour_projection_kwh", "last_hour_kwh", "last_hour_export_kwh"):  # fmt: skip
+        assert key in now, key
+    assert now["this_hour_projection_kwh"] >= now["this_hour_kwh"] > 0
+    assert client.get("/api/now", params={"meter_id": "nobody"}).json() == []
+
+    hours = client.get("/api/hours", params={"from": "2026-02-02", "to": "2026-02-03"}).json()
+    assert len(hours) == 24 and set(hours[0]) == ENERGY_KEYS
+    assert hours[0]["start"] == "2026-02-02T00:00:00"
+    days = client.get("/api/days", params={"from": "2026-02-01", "to": "2026-03-01"}).json()
+    assert [d["start"][:10] for d in days] == ["2026-02-02", "2026-02-03", "2026-02-04"]
+    assert days[0]["active_energy_import_kwh"] == pytest.approx(
+        sum(h["active_energy_import_kwh"] for h in hours), abs=1e-5
+    )
+    (month,) = client.get("/api/months", params={"from": "2026-01-01", "to": "2027-01-01"}).json()
+    assert set(month) == ENERGY_KEYS and month["start"] == "2026-02-01T00:00:00"
+
+    text = client.get("/api/hours", params={"from": "2026-02-02", "format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 24 and set(rows[0]) == ENERGY_KEYS
+
+
+def test_tariff_shape(client: TestClient) -> None:
+    (tariff,) = client.get("/api/tariff", params={"month": "2026-02"}).json()
+    assert set(tariff) == {"meter_id", "month", "peaks", "average_kw", "step", "next_step",
+                           "headroom_kw", "this_hour_projection_kwh", "warning"}  # fmt: skip
+    assert len(tariff["peaks"]) == 3 and set(tariff["peaks"][0]) == {"start", "kwh"}
+    assert set(tariff["step"]) == {"from_kw", "to_kw", "price_nok"}
+    assert tariff["step"]["from_kw"] <= tariff["average_kw"] < tariff["step"]["to_kw"]
+    assert client.get("/api/tariff", params={"month": "2026-13"}).status_code == 422
+
+
+def test_readings_fields_downsampling_and_errors(client: TestClient) -> None:
+    params = {"meter_id": METER_ID, "from": "2026-02-02T10:00", "to": "2026-02-02T11:00"}
+    rows = client.get("/api/readings", params={**params, "fields": "active_power_import_w"}).json()
+    # 360 ten-second pushes and the hourly list
+    assert len(rows) == 361 and set(rows[0]) == {"meter_id", "at", "active_power_import_w"}
+    long = client.get(
+        "/api/readings",
+        params={"meter_id": METER_ID, "from": "2026-02-02", "to": "2026-02-05",
+                "fields": "active_power_import_w,voltage_l1_v"},
+    ).json()  # fmt: skip
+    assert 1000 < len(long) <= 2000  # 18,000 pushes averaged into time buckets
+    bad = client.get("/api/readings", params={**params, "fields": "nonsense"})
+    assert bad.status_code == 422 and "unknown fields" in bad.text
+    assert client.get("/api/hours", params={"from": "yesterday"}).status_code == 422
+    backwards = {"from": "2026-02-03", "to": "2026-02-02"}
+    assert client.get("/api/days", params=backwards).status_code == 422
+
+
+def test_health_frames_openapi_dashboard(client: TestClient) -> None:
+    health = client.get("/api/health").json()
+    assert {"sources", "database", "mqtt", "issues"} <= set(health)
+    assert health["database"]["ok"] is True
+    frames = client.get("/api/frames/recent", params={"limit": 5}).json()
+    assert isinstance(frames, list)
+    spec = client.get("/api/openapi.json").json()
+    for path in ("/api/meters", "/api/now", "/api/hours", "/api/days", "/api/months",
+                 "/api/tariff", "/api/readings", "/api/health", "/api/live"):  # fmt: skip
+        assert path in spec["paths"], path
+    assert client.get("/").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def hour_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return emulate_capture(tmp_path_factory.mktemp("c") / "2h.bin", "2026-01-09T08:00", "2h")
+
+
+async def test_live_feed_and_service(hour_capture: Path, tmp_path: Path) -> None:
+    settings = ReaderSettings(
+        db=str(tmp_path / "live.sqlite3"), http_port=0, files=[str(hour_capture)], replay_speed=60
+    )
+    service = ReaderService(settings, log=lambda _: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            while service.url is None:
+                await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+            async with http.stream("GET", "/api/live") as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                events = 0
+                started = time.monotonic()
+                async for line in response.aiter_lines():
+                    if line.startswith("event: reading"):
+                        events += 1
+                    if events >= 3:
+                        break
+                assert time.monotonic() - started < 10
+            health = (await http.get("/api/health")).json()
+            assert health["sources"][0]["kind"] == "file"
+            assert health["sources"][0]["frames_ok"] > 0
+            now = (await http.get("/api/now")).json()
+            assert now and now[0]["meter_id"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

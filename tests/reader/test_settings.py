@@ -1,0 +1,55 @@
+"""Configuration precedence: TOML file < environment < flags; bad values get clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hanport.reader.energy import CapacityStep
+from hanport.reader.settings import SettingsError, load_settings
+
+
+def test_precedence_file_env_flags(tmp_path: Path) -> None:
+    config = tmp_path / "reader.toml"
+    config.write_text(
+        'db = "sqlite:///from-file.db"\n'
+        '[http]\nport = 9000\nhost = "0.0.0.0"\n'
+        '[mqtt]\nhost = "broker.local"\nport = 1884\n'
+        '[tariff]\nsteps = [[0, 5, 100], [5, "inf", 900]]\n'
+    )
+    env = {"HANPORT_HTTP_PORT": "9100", "HANPORT_MQTT_HOST": "env-broker"}
+    settings = load_settings({"mqtt_host": "flag-broker", "http_port": None}, config=str(config),
+                             environ=env)  # fmt: skip
+    assert settings.db == "sqlite:///from-file.db"  # file only
+    assert settings.http_host == "0.0.0.0"
+    assert settings.http_port == 9100  # env beats file; an absent flag changes nothing
+    assert settings.mqtt_host == "flag-broker"  # flag beats env
+    assert settings.mqtt_port == 1884
+    assert settings.tariff_steps == (CapacityStep(0, 5, 100), CapacityStep(5, None, 900))
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    settings = load_settings({}, environ={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert settings.http_port == 8080 and settings.serial_settings == "auto"
+    assert settings.tariff_steps[0].from_kw == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[http]\nport = "eighty"\n', "invalid value"),
+        ("[tariff]\nsteps = [[0, 2, 100], [3, 5, 200]]\n", "gap"),
+        ("db = \n", "invalid TOML"),
+    ],
+)
+def test_bad_configuration_is_explained(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings({}, config=str(config), environ={})
+
+
+def test_missing_file_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read the configuration"):
+        load_settings({}, config=str(tmp_path / "nope.toml"), environ={})
