@@ -18,7 +18,6 @@ __all__ = [
     "Ciphered",
     "Notification",
     "build_ciphered",
-    "build_notification",
     "parse_ciphered",
     "parse_notification",
     "strip_llc",
@@ -82,17 +81,6 @@ def parse_notification(apdu: bytes) -> Notification:
     if end != len(apdu):
         raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification body")
     return Notification(invoke_id, time, body)
-
-
-def build_notification(
-    invoke_id: int, header_time: bytes | None, body: bytes, *, tagged_time: bool = False
-) -> bytes:
-    """Data-notification APDU; ``header_time`` is 12 COSEM bytes or None for ``00``."""
-    if header_time is None:
-        time_field = b"\x00"
-    else:
-        time_field = (b"\x09\x0c" if tagged_time else b"\x0c") + header_time
-    return bytes((DATA_NOTIFICATION,)) + invoke_id.to_bytes(4, "big") + time_field + body
 
 
 def parse_ciphered(apdu: bytes) -> Ciphered:

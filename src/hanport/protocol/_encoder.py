@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._apdu import LLC_HEADER, build_ciphered, build_notification
+from ._apdu import DATA_NOTIFICATION, LLC_HEADER, build_ciphered
 from ._axdr import encode_length
 from ._cosem import encode_datetime
+from ._crc import x25_bytes
 from ._errors import LocalProtocolError
 from ._events import Keys
-from ._hdlc import build_frame
+from ._hdlc import frame_prefix
 from .lists import Row, aidon, kaifa, kamstrup
 
 __all__ = ["HanEncoder"]
@@ -69,12 +70,51 @@ def _text(tag: int, value: str) -> bytes:
 def _raw_number(row: Row, value: object) -> int:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise LocalProtocolError(f"{row.key} must be a number, not {value!r}")
-    raw = round(value * 10**-row.exponent) if row.exponent < 0 else round(value / 10**row.exponent)
-    packer = _PACK[row.tag]
-    try:
-        return struct.unpack(packer.format, packer.pack(raw))[0]  # type: ignore[no-any-return]
-    except struct.error:
-        raise LocalProtocolError(f"{row.key} = {value} does not fit the meter's register") from None
+    scale: int = 10 ** abs(row.exponent)
+    return round(value * scale) if row.exponent < 0 else round(value / scale)
+
+
+#: kinds of the variable parts of a list: a register, the meter clock, the header time
+_NUMBER, _CLOCK, _HEADER_TIME = "number", "clock", "header_time"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A list layout compiled once: one ``struct`` over the plaintext APDU whose fixed parts
+    (tags, OBIS codes, identity strings, scalers) are prefilled and whose slots take the values."""
+
+    layout: struct.Struct
+    arguments: tuple[object, ...]
+    slots: tuple[tuple[int, Row | None, str], ...]
+
+
+class _PlanBuilder:
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+        self.arguments: list[object] = []
+        self.slots: list[tuple[int, Row | None, str]] = []
+        self._run = bytearray()  # fixed bytes since the last slot: one struct field
+
+    def fixed(self, data: bytes) -> None:
+        self._run += data
+
+    def _flush(self) -> None:
+        if self._run:
+            self.codes.append(f"{len(self._run)}s")
+            self.arguments.append(bytes(self._run))
+            self._run.clear()
+
+    def slot(self, kind: str, row: Row | None) -> None:
+        self._flush()
+        self.slots.append((len(self.arguments), row, kind))
+        self.codes.append(_PACK[row.tag].format[1:] if kind == _NUMBER and row else "12s")
+        self.arguments.append(None)
+
+    def build(self) -> _Plan:
+        self._flush()
+        return _Plan(
+            struct.Struct(">" + "".join(self.codes)), tuple(self.arguments), tuple(self.slots)
+        )
 
 
 class HanEncoder:
@@ -84,6 +124,7 @@ class HanEncoder:
     register resolution of the brand. ``when`` is the aware local time of the push; the meter
     clock in hourly lists is ``values["meter_clock"]`` (an aware datetime) or ``when``.
     With ``keys`` the APDU is sent as general-glo-ciphering (authenticated encryption).
+    Each list layout is compiled on first use, so a push costs one ``struct.pack`` and a CRC.
     """
 
     def __init__(
@@ -121,6 +162,8 @@ class HanEncoder:
             raise LocalProtocolError("the system title must be 8 bytes")
         self.frame_counter = frame_counter
         self._brand = _BRANDS[manufacturer]
+        self._plans: dict[str, _Plan] = {}
+        self._frame_prefixes: dict[int, bytes] = {}
 
     def _clock(self, when: datetime) -> bytes:
         brand = self._brand
@@ -132,7 +175,7 @@ class HanEncoder:
             sunday_is_zero=brand.sunday_is_zero,
         )
 
-    def _value(self, row: Row, values: Mapping[str, object], when: datetime) -> object:
+    def _identity(self, row: Row) -> str | None:
         if row.key == "meter_id":
             return self.meter_id
         if row.key == "meter_type":
@@ -141,80 +184,112 @@ class HanEncoder:
             return {"Aidon": aidon.LIST_ID, "Kaifa": kaifa.LIST_ID}.get(
                 self.manufacturer, kamstrup.LIST_ID
             )
-        if row.key == "meter_clock":
-            clock = values.get("meter_clock", when)
-            if not isinstance(clock, datetime):
-                raise LocalProtocolError("meter_clock must be an aware datetime")
-            return clock
-        if self.manufacturer == "Kaifa" and self.three_wire and row.key == "voltage_l2_v":
-            return 0  # 3-wire Kaifa meters keep UL2 in the list and send 0
-        if row.key not in values:
-            raise LocalProtocolError(f"the {self.manufacturer} list needs a value for {row.key}")
-        return values[row.key]
+        return None
 
-    def _encode_value(self, row: Row, value: object) -> bytes:
-        if isinstance(value, datetime):
-            return bytes((_OCTET_STRING, 12)) + self._clock(value)
-        if isinstance(value, str):
-            return _text(row.tag, value)
-        return bytes((row.tag,)) + _PACK[row.tag].pack(_raw_number(row, value))
+    def _value_part(self, plan: _PlanBuilder, row: Row) -> None:
+        identity = self._identity(row)
+        if identity is not None:
+            plan.fixed(_text(row.tag, identity))
+        elif row.key == "meter_clock":
+            plan.fixed(bytes((_OCTET_STRING, 12)))
+            plan.slot(_CLOCK, row)
+        elif self.manufacturer == "Kaifa" and self.three_wire and row.key == "voltage_l2_v":
+            plan.fixed(bytes((row.tag,)) + _PACK[row.tag].pack(0))  # 3-wire Kaifa sends UL2 = 0
+        else:
+            plan.fixed(bytes((row.tag,)))
+            plan.slot(_NUMBER, row)
 
-    def body(self, list_kind: str, values: Mapping[str, object], when: datetime) -> bytes:
-        """The A-XDR notification body of one list."""
-        parts: list[bytes] = []
+    def _compile(self, list_kind: str) -> _Plan:
+        brand = self._brand
+        plan = _PlanBuilder()
+        plan.fixed(bytes((DATA_NOTIFICATION,)) + brand.invoke_id.to_bytes(4, "big"))
+        if brand.header_time is None:
+            plan.fixed(b"\x00")
+        else:
+            plan.fixed(b"\x09\x0c" if brand.header_time == "tagged" else b"\x0c")
+            plan.slot(_HEADER_TIME, None)
         if self.manufacturer == "Kamstrup":
             rows = kamstrup.layout(list_kind, self.phases)
-            parts.append(_text(_VISIBLE_STRING, kamstrup.LIST_ID))
+            plan.fixed(bytes((_STRUCTURE,)) + encode_length(1 + 2 * len(rows)))
+            plan.fixed(_text(_VISIBLE_STRING, kamstrup.LIST_ID))
             for row in rows:
                 if row is None:
-                    parts.append(b"\x00\x00")  # null OBIS + null value, as 1-phase meters send
+                    plan.fixed(b"\x00\x00")  # null OBIS + null value, as 1-phase meters send
                 else:
-                    parts.append(
-                        bytes((_OCTET_STRING, 6))
-                        + row.obis
-                        + self._encode_value(row, self._value(row, values, when))
-                    )
-            return bytes((_STRUCTURE,)) + encode_length(1 + 2 * len(rows)) + b"".join(parts)
-        if self.manufacturer == "Aidon":
+                    plan.fixed(bytes((_OCTET_STRING, 6)) + row.obis)
+                    self._value_part(plan, row)
+        elif self.manufacturer == "Aidon":
             aidon_rows = aidon.layout(list_kind, self.phases, self.three_wire)
+            plan.fixed(bytes((_ARRAY,)) + encode_length(len(aidon_rows)))
             for row in aidon_rows:
-                encoded = (
-                    bytes((_OCTET_STRING, 6))
-                    + row.obis
-                    + self._encode_value(row, self._value(row, values, when))
+                plan.fixed(
+                    (b"\x02\x02" if row.unit is None else b"\x02\x03") + b"\x09\x06" + row.obis
                 )
-                if row.unit is None:
-                    parts.append(b"\x02\x02" + encoded)
-                else:
+                self._value_part(plan, row)
+                if row.unit is not None:
                     scaler = row.exponent if row.scaler is None else row.scaler
-                    parts.append(
-                        b"\x02\x03"
-                        + encoded
-                        + bytes((0x02, 0x02, 0x0F, scaler & 0xFF, 0x16, row.unit))
-                    )
-            return bytes((_ARRAY,)) + encode_length(len(aidon_rows)) + b"".join(parts)
-        kaifa_rows = kaifa.layout(list_kind, self.phases)
-        for row in kaifa_rows:
-            parts.append(self._encode_value(row, self._value(row, values, when)))
-        return bytes((_STRUCTURE,)) + encode_length(len(kaifa_rows)) + b"".join(parts)
+                    plan.fixed(bytes((0x02, 0x02, 0x0F, scaler & 0xFF, 0x16, row.unit)))
+        else:
+            kaifa_rows = kaifa.layout(list_kind, self.phases)
+            plan.fixed(bytes((_STRUCTURE,)) + encode_length(len(kaifa_rows)))
+            for row in kaifa_rows:
+                self._value_part(plan, row)
+        return plan.build()
+
+    def apdu(self, list_kind: str, values: Mapping[str, object], when: datetime) -> bytes:
+        """The plaintext data-notification APDU of one push."""
+        plan = self._plans.get(list_kind)
+        if plan is None:
+            try:
+                plan = self._plans[list_kind] = self._compile(list_kind)
+            except ValueError as error:
+                raise LocalProtocolError(str(error)) from None
+        arguments = list(plan.arguments)
+        for index, row, kind in plan.slots:
+            if kind == _NUMBER:
+                assert row is not None
+                try:
+                    arguments[index] = _raw_number(row, values[row.key])
+                except KeyError:
+                    raise LocalProtocolError(
+                        f"the {self.manufacturer} {list_kind} list needs a value for {row.key}"
+                    ) from None
+            elif kind == _CLOCK:
+                clock = values.get("meter_clock", when)
+                if not isinstance(clock, datetime) or clock.tzinfo is None:
+                    raise LocalProtocolError("meter_clock must be an aware datetime")
+                arguments[index] = self._clock(clock)
+            else:
+                arguments[index] = self._clock(when)
+        try:
+            return plan.layout.pack(*arguments)
+        except struct.error:
+            for index, row, kind in plan.slots:
+                if kind == _NUMBER and row is not None:
+                    try:
+                        _PACK[row.tag].pack(arguments[index])
+                    except struct.error:
+                        raise LocalProtocolError(
+                            f"{row.key} = {values[row.key]} does not fit the meter's register"
+                        ) from None
+            raise
 
     def encode(self, list_kind: str, values: Mapping[str, object], when: datetime) -> bytes:
         """One complete HDLC frame for the push at ``when``."""
         if when.tzinfo is None:
             raise LocalProtocolError("when must be an aware datetime (the meter's local time zone)")
-        brand = self._brand
-        try:
-            body = self.body(list_kind, values, when)
-        except ValueError as error:
-            raise LocalProtocolError(str(error)) from None
-        header_time = None if brand.header_time is None else self._clock(when)
-        apdu = build_notification(
-            brand.invoke_id, header_time, body, tagged_time=brand.header_time == "tagged"
-        )
-        destination, source = brand.destination, brand.source
+        apdu = self.apdu(list_kind, values, when)
+        destination, source = self._brand.destination, self._brand.source
         if self.keys is not None:
             self.frame_counter = (self.frame_counter + 1) & 0xFFFFFFFF
             apdu = build_ciphered(self.keys, self.system_title, _SECURITY, self.frame_counter, apdu)
             if self.manufacturer == "Kamstrup":
                 destination, source = _KAMSTRUP_ENCRYPTED
-        return build_frame(destination, source, brand.control, LLC_HEADER + apdu)
+        info = LLC_HEADER + apdu
+        prefix = self._frame_prefixes.get(len(info))
+        if prefix is None:
+            prefix = self._frame_prefixes[len(info)] = frame_prefix(
+                destination, source, self._brand.control, len(info)
+            )
+        body = prefix + info
+        return b"\x7e" + body + x25_bytes(body) + b"\x7e"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ._crc import crc16_x25
 
-__all__ = ["FLAG", "MAX_FRAME", "HdlcHeader", "build_frame", "parse_header"]
+__all__ = ["FLAG", "MAX_FRAME", "HdlcHeader", "frame_prefix", "parse_header"]
 
 FLAG = 0x7E
 #: 11-bit length field + the two flags
@@ -83,18 +83,14 @@ def parse_header(data: bytes | bytearray, start: int) -> HdlcHeader | bool | Non
     )
 
 
-def build_frame(
-    destination: bytes, source: bytes, control: int, info: bytes, *, segmented: bool = False
+def frame_prefix(
+    destination: bytes, source: bytes, control: int, info_length: int, *, segmented: bool = False
 ) -> bytes:
-    """A complete frame with flags, HCS and FCS."""
-    header_length = 2 + len(destination) + len(source) + 1
-    length = header_length + 2 + len(info) + 2 if info else header_length + 2
+    """Frame format, addresses, control and HCS of a frame with ``info_length`` information
+    bytes; the frame is ``7E + prefix + info + FCS(prefix + info) + 7E``."""
+    length = 2 + len(destination) + len(source) + 1 + 2 + info_length + 2
     if length > 0x7FF:
         raise ValueError(f"HDLC frame of {length} bytes exceeds the 11-bit length field")
     fmt = (0xA000 | (0x0800 if segmented else 0) | length).to_bytes(2, "big")
     header = fmt + destination + source + bytes((control,))
-    if not info:
-        return b"\x7e" + header + crc16_x25(header).to_bytes(2, "little") + b"\x7e"
-    hcs = crc16_x25(header).to_bytes(2, "little")
-    body = header + hcs + info
-    return b"\x7e" + body + crc16_x25(body).to_bytes(2, "little") + b"\x7e"
+    return header + crc16_x25(header).to_bytes(2, "little")

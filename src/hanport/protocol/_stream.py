@@ -172,7 +172,7 @@ class HanStream:
         # A meter repeats the same header (length, addresses, control, HCS) for a list, so a
         # header already validated is recognised by its bytes instead of being checked again.
         known = bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])
-        header = self._headers.get(known)
+        header: HdlcHeader | bool | None = self._headers.get(known)
         if header is None:
             header = parse_header(buffer, start)
             if (
