@@ -134,3 +134,14 @@ def test_parse_anchor() -> None:
     assert parse_anchor("2025-02-28", today) == date(2025, 2, 28)
     with pytest.raises(PeriodError):
         parse_anchor("2025-02-30", today)
+
+
+def test_static_files_are_cached_only_under_the_current_version(client: TestClient) -> None:
+    page = client.get("/").text
+    version = page.split("/static/common.js?v=", 1)[1].split('"', 1)[0]
+    cached = client.get(f"/static/common.js?v={version}")
+    assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # An old page asking with another version, or none, must revalidate.
+    assert client.get("/static/common.js?v=old").headers["cache-control"] == "no-cache"
+    assert client.get("/static/common.js").headers["cache-control"] == "no-cache"
+    assert client.get("/").headers["cache-control"] == "no-cache"
