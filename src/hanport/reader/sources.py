@@ -314,14 +314,18 @@ def read_capture(path: Path) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"kan ikke lese / cannot read {path}: {exc.strerror}") from exc
-    sample = data[:4096]
-    if sample and all(b in _HEX_BYTES or b == ord("#") for b in sample):
-        try:
-            text = "".join(line.split("#", 1)[0] for line in data.decode("ascii").splitlines())
-            return bytes.fromhex("".join(text.split()))
-        except (UnicodeDecodeError, ValueError):
-            pass
-    return data
+    try:
+        text = data[:65536].decode("ascii")
+    except UnicodeDecodeError:
+        return data  # binary capture
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    if not all(ch in string.hexdigits or ch.isspace() for line in lines for ch in line):
+        return data
+    try:
+        body = "".join(line.split("#", 1)[0] for line in data.decode("ascii").splitlines())
+        return bytes.fromhex("".join(body.split()))
+    except (UnicodeDecodeError, ValueError):
+        return data
 
 
 async def run_file(hub: Hub, path: Path, *, speed: float | None = None) -> None:
