@@ -18,7 +18,7 @@ import sys
 import termios
 import tty
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -304,7 +304,6 @@ class MeterRuntime:
     pushes: int = 0
     pushes_since_change: int = 0
     last_push_at: datetime | None = None
-    frames_sent: list[Push] | None = field(default=None, repr=False)
 
     @property
     def meter_id(self) -> str:
@@ -325,8 +324,6 @@ class MeterRuntime:
         self.pushes += 1
         self.pushes_since_change += 1
         self.last_push_at = push.at
-        if self.frames_sent is not None:
-            self.frames_sent.append(push)
 
     def meter_json(self) -> dict[str, object]:
         return {
