@@ -93,7 +93,12 @@ def configure_emulate(parser: argparse.ArgumentParser) -> None:
         "--speed", type=parse_speed, default=1.0, help="1 (real time), 60, … or max"
     )
     parser.add_argument("--duration", type=parse_duration, help="e.g. 1d; default: forever")
-    parser.add_argument("--port", choices=[s.value for s in PortState], default="open")
+    parser.add_argument(
+        "--port",
+        choices=[s.value for s in PortState],
+        default="open",
+        help="initial HAN port state; a state saved in --state-dir wins",
+    )
     parser.add_argument(
         "--to",
         default="pty",
