@@ -170,7 +170,7 @@ def main() -> int:
         default=10.0,
         help="then one round with the customers arriving evenly over this many seconds (0: skip)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="portal web workers")
+    parser.add_argument("--workers", type=int, default=1, help="portal web workers")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO / "tests"))  # the test-suite's service helpers
