@@ -14,6 +14,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || dpkg -s fonts-liberation >/dev/null 2>&1 \
   || need+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# `python3 -m venv` (make install) needs ensurepip, which Debian ships separately.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # setpriv (util-linux) stops the test services when a test run is killed outright.
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 
