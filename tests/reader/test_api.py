@@ -25,7 +25,7 @@ from hanport.reader.web import ReaderContext, create_app
 
 START = int(dt.datetime(2026, 2, 2, tzinfo=LOCAL_TZ).timestamp())
 ENERGY_KEYS = {"meter_id", "start", "active_energy_import_kwh", "active_energy_export_kwh",
-               "estimated"}  # fmt: skip
+               "net_kwh", "estimated"}  # fmt: skip
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ def _energy_row(meter_id: str, start: float, imp: float, exp: float, est: bool) 
         "start": local_iso(start),
         "active_energy_import_kwh": round(imp, 6),
         "active_energy_export_kwh": round(exp, 6),
+        "net_kwh": round(imp - exp, 6),  # prosumers: > 0 bought, < 0 sold in the period
         "estimated": bool(est),
     }
 
