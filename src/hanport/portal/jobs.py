@@ -25,6 +25,7 @@ from hanport.portal.services.headend import (
     HeadEndError,
     HeadEndUnavailable,
     PortReadback,
+    PortValue,
     UnknownMeter,
 )
 from hanport.portal.services.orders import _set_port, apply_event, contact_mail
@@ -112,7 +113,7 @@ class JobRunner:
 
     async def _step(self, order_id: int) -> None:
         order, meter_id = await asyncio.to_thread(self._load, order_id)
-        target = "open" if order.action == Action.OPEN else "closed"
+        target: PortValue = "open" if order.action == Action.OPEN else "closed"
         state = OrderState(order.state)
         if state in (OrderState.VALIDATED, OrderState.RETRYING):
             try:

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from hanport.portal.db.schema import contracts, metering_points, meters, parties, port_states
+from hanport.portal.db.schema import (
+    contracts,
+    inserted_id,
+    metering_points,
+    meters,
+    parties,
+    port_states,
+)
 from hanport.portal.domain.gsrn import make_gsrn
 from hanport.portal.services.terms import publish_terms
 from hanport.portal.services.tx import transaction, utcnow
@@ -129,16 +136,18 @@ def seed_demo(
         for email, (name, lang, role) in DEMO_PARTIES.items():
             row = conn.execute(select(parties.c.id).where(parties.c.email == email)).first()
             if row is None:
-                row_id = conn.execute(
-                    parties.insert().values(
-                        kind="person",
-                        display_name=name,
-                        email=email,
-                        lang=lang,
-                        role=role,
-                        created_at=now,
+                row_id = inserted_id(
+                    conn.execute(
+                        parties.insert().values(
+                            kind="person",
+                            display_name=name,
+                            email=email,
+                            lang=lang,
+                            role=role,
+                            created_at=now,
+                        )
                     )
-                ).inserted_primary_key[0]  # type: ignore[index]
+                )
             else:
                 row_id = row.id
             ids[email] = int(row_id)
@@ -174,7 +183,7 @@ def seed_demo(
                 )
             )
             if meter.customer_email not in ids:
-                ids[meter.customer_email] = int(
+                ids[meter.customer_email] = inserted_id(
                     conn.execute(
                         parties.insert().values(
                             kind="person",
@@ -184,8 +193,8 @@ def seed_demo(
                             role="customer",
                             created_at=now,
                         )
-                    ).inserted_primary_key[0]
-                )  # type: ignore[index]
+                    )
+                )
             conn.execute(
                 contracts.insert().values(
                     party_id=ids[meter.customer_email], metering_point_id=mpid, valid_from=since

@@ -10,6 +10,11 @@ NORWEGIAN_PREFIX = "707057500"
 class InvalidMeteringPointId(ValueError):
     """The text is not a valid Norwegian metering-point id; the message says why (nb / en)."""
 
+    def pair(self) -> tuple[str, str]:
+        """The message as (bokmål, English)."""
+        nb, _, en = str(self).partition(" / ")
+        return nb, en or nb
+
 
 def gs1_check_digit(body: str) -> int:
     """GS1 mod-10 check digit for the digits before it (weights 3,1,3,… from the right)."""

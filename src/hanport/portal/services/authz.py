@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from hanport.portal.db.schema import contracts, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
@@ -19,7 +19,7 @@ _HOLDER_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES}
 _STAFF_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES, Operation.OVERRIDE}
 
 
-def _contract_active(day: date):  # type: ignore[no-untyped-def]
+def _contract_active(day: date) -> ColumnElement[bool]:
     return and_(
         contracts.c.valid_from <= day,
         or_(contracts.c.valid_to.is_(None), contracts.c.valid_to > day),

@@ -21,6 +21,7 @@ __all__ = [
     "HttpHeadEnd",
     "InMemoryHeadEnd",
     "PortReadback",
+    "PortValue",
     "UnknownMeter",
 ]
 

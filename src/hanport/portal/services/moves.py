@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, select, update
 
-from hanport.portal.db.schema import contracts, customer_changes, parties
+from hanport.portal.db.schema import contracts, customer_changes, inserted_id, parties
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, PortState
 from hanport.portal.services import authz, notify
@@ -37,7 +37,7 @@ def register_customer_change(
     try:
         mpid = validate_gsrn(mpid)
     except InvalidMeteringPointId as exc:
-        errors["metering_point_id"] = tuple(str(exc).split(" / ", 1))  # type: ignore[assignment]
+        errors["metering_point_id"] = exc.pair()
     try:
         effective_date = date.fromisoformat(effective.strip())
     except ValueError:
@@ -78,7 +78,7 @@ def register_customer_change(
                 registered_at=tx.now,
             )
         )
-        change_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        change_id = inserted_id(result)
         tx.audit(
             actor,
             "customer_change.registered",

@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.portal.db.schema import outbox
 from hanport.portal.services.tx import utcnow
@@ -209,7 +209,7 @@ async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
 
     now = utcnow()
 
-    def load() -> list:  # type: ignore[type-arg]
+    def load() -> list[Row[Any]]:
         with engine.connect() as conn:
             return list(
                 conn.execute(

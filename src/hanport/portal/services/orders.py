@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.portal.db.schema import (
+    inserted_id,
     metering_points,
     meters,
     order_events,
@@ -75,7 +76,7 @@ def _validated(
     try:
         mpid = validate_gsrn(req.metering_point_id)
     except InvalidMeteringPointId as exc:
-        nb, en = str(exc).split(" / ", 1)
+        nb, en = exc.pair()
         errors["metering_point_id"] = (nb, en)
     try:
         action = Action(req.action)
@@ -144,9 +145,9 @@ def port_state(conn: Connection, mpid: str) -> PortState:
 
 def apply_event(
     tx: Tx,
-    order: Row,
+    order: Row[Any],
     event: OrderEvent,
-    actor: Actor | str,  # type: ignore[type-arg]
+    actor: Actor | str,
     note: str = "",
     **fields: Any,
 ) -> OrderState:
@@ -188,14 +189,14 @@ def apply_event(
     return new
 
 
-def load_order(conn: Connection, order_id: int) -> Row:  # type: ignore[type-arg]
+def load_order(conn: Connection, order_id: int) -> Row[Any]:
     row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
     if row is None:
         raise NotFound("Fant ikke bestillingen", "Order not found")
     return row
 
 
-def _contact(conn: Connection, party_id: int) -> Row:  # type: ignore[type-arg]
+def _contact(conn: Connection, party_id: int) -> Row[Any]:
     return conn.execute(select(parties).where(parties.c.id == party_id)).one()
 
 
@@ -306,7 +307,7 @@ def submit_order(
                 updated_at=tx.now,
             )
         )
-        order_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        order_id = inserted_id(result)
         conn.execute(
             order_events.insert().values(
                 order_id=order_id,
@@ -378,7 +379,7 @@ def submit_order(
 
 def _authorised_order(
     tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
-) -> Row:  # type: ignore[type-arg]
+) -> Row[Any]:
     order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
     mpid = order.metering_point_id if order is not None else "-"
     decision = authz.decide(tx.conn, actor, operation, mpid, tx.now.astimezone(OSLO).date())
@@ -388,7 +389,7 @@ def _authorised_order(
     return order
 
 
-def get_order(engine: Engine, actor: Actor, order_id: int) -> Row:  # type: ignore[type-arg]
+def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:
     with transaction(engine) as tx:
         return _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
 
@@ -407,13 +408,13 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
         _restore_port(tx, order)
 
 
-def _allowed(order: Row) -> set[OrderEvent]:  # type: ignore[type-arg]
+def _allowed(order: Row[Any]) -> set[OrderEvent]:
     from hanport.portal.domain.order_states import TRANSITIONS
 
     return set(TRANSITIONS[OrderState(order.state)])
 
 
-def _restore_port(tx: Tx, order: Row) -> None:  # type: ignore[type-arg]
+def _restore_port(tx: Tx, order: Row[Any]) -> None:
     """After a cancel or failure the port is where it was before the order."""
     before = PortState.CLOSED if order.action == Action.OPEN else PortState.OPEN
     if port_state(tx.conn, order.metering_point_id) in (PortState.OPENING, PortState.CLOSING):
@@ -481,7 +482,7 @@ def override_order(
         return new
 
 
-def contact_mail(tx: Tx, order: Row, template: str | None, **fields: Any) -> None:  # type: ignore[type-arg]
+def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
     if template is None or not order.contact_email:
         return
     party = tx.conn.execute(

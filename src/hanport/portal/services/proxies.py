@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
-from hanport.portal.db.schema import parties, proxies
+from hanport.portal.db.schema import inserted_id, parties, proxies
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
@@ -40,7 +41,7 @@ def party_by_email(conn: Connection, email: str, name: str, lang: str, now: date
             created_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return inserted_id(result)
 
 
 def invite_proxy(
@@ -58,7 +59,7 @@ def invite_proxy(
     try:
         mpid = validate_gsrn(mpid)
     except InvalidMeteringPointId as exc:
-        errors["metering_point_id"] = tuple(str(exc).split(" / ", 1))  # type: ignore[assignment]
+        errors["metering_point_id"] = exc.pair()
     email = valid_email(agent_email)
     if email is None:
         errors["agent_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
@@ -120,7 +121,7 @@ def invite_proxy(
                 created_at=tx.now,
             )
         )
-        proxy_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        proxy_id = inserted_id(result)
         tx.audit(
             actor,
             "proxy.created",
@@ -151,10 +152,10 @@ def invite_proxy(
         return proxy_id
 
 
-def _end(tx: Tx, proxy: object, by: str, reason: str) -> None:
+def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
     tx.conn.execute(
         update(proxies)
-        .where(proxies.c.id == proxy.id)  # type: ignore[attr-defined]
+        .where(proxies.c.id == proxy.id)
         .values(revoked_at=tx.now, revoked_by=by, revoke_reason=reason)
     )
     tx.audit(
@@ -162,10 +163,10 @@ def _end(tx: Tx, proxy: object, by: str, reason: str) -> None:
         "proxy.ended",
         "proxy",
         proxy.id,
-        reason=reason,  # type: ignore[attr-defined]
+        reason=reason,
         metering_point_id=proxy.metering_point_id,
-    )  # type: ignore[attr-defined]
-    agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()  # type: ignore[attr-defined]
+    )
+    agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()
     words = {
         "revoked": ("trukket tilbake", "revoked"),
         "contract_ended": ("kundeforholdet er avsluttet", "the contract has ended"),
@@ -177,7 +178,7 @@ def _end(tx: Tx, proxy: object, by: str, reason: str) -> None:
         "proxy_ended",
         agent.lang,
         name=agent.display_name,
-        mpid=proxy.metering_point_id,  # type: ignore[attr-defined]
+        mpid=proxy.metering_point_id,
         reason=words[0] if agent.lang == "nb" else words[1],
     )
 

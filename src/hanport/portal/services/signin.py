@@ -152,6 +152,6 @@ class EmailCodeSignIn:
                     .values(idp_subject=f"email:{address}")
                 )
                 tx.audit(f"party:{party.id}", "signin.ok", "party", party.id, method="email-code")
-        if pending is not None:
-            raise pending
+        if pending is not None or party is None:
+            raise pending or _bad_code()
         return Identity(int(party.id), f"email:{address}", "email-code")

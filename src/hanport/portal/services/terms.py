@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from hanport.portal.db.schema import terms_versions
+from hanport.portal.db.schema import inserted_id, terms_versions
 
 __all__ = ["current_terms", "publish_terms", "terms_hash"]
 
@@ -16,7 +17,7 @@ def terms_hash(text_nb: str, text_en: str) -> str:
     return hashlib.sha256(f"{text_nb}\n\x00\n{text_en}".encode()).hexdigest()
 
 
-def current_terms(conn: Connection, now: datetime) -> Row | None:  # type: ignore[type-arg]
+def current_terms(conn: Connection, now: datetime) -> Row[Any] | None:
     return conn.execute(
         select(terms_versions)
         .where(terms_versions.c.effective_from <= now)
@@ -44,4 +45,4 @@ def publish_terms(
             change_summary=change_summary,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return inserted_id(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +49,7 @@ class PortalConfig:
     https: bool = False
     signin: SignInMethod | None = None
     #: started with the app (order runner, outbox, moves); None = run elsewhere
-    background: Callable[[], Awaitable[None]] | None = None
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,10 +131,12 @@ def create_app(config: PortalConfig) -> FastAPI:
     signin = config.signin or EmailCodeSignIn(engine, config.secret_key.encode())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import asyncio
 
-        task = asyncio.create_task(config.background()) if config.background else None
+        task: asyncio.Task[None] | None = None
+        if config.background is not None:
+            task = asyncio.create_task(config.background())
         try:
             yield
         finally:

@@ -11,8 +11,9 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, select, update
 from starlette.concurrency import run_in_threadpool
 
-from hanport.portal.db.schema import api_tokens
-from hanport.portal.services.errors import InvalidInput
+from hanport.portal.db.schema import api_tokens, inserted_id
+from hanport.portal.domain.model import Actor
+from hanport.portal.services.errors import InvalidInput, Refused
 from hanport.portal.services.tx import transaction
 from hanport.portal.web.app import checked_form, lang_of, render, require_actor
 
@@ -35,10 +36,16 @@ def create_token(engine: Engine, party_id: int, name: str) -> str:
             f"party:{party_id}",
             "api_token.created",
             "api_token",
-            result.inserted_primary_key[0],
+            inserted_id(result),
             name=name,
-        )  # type: ignore[index]
+        )
     return token
+
+
+def _party_id(actor: Actor) -> int:
+    if actor.party_id is None:
+        raise Refused("no_party")
+    return actor.party_id
 
 
 def install(app: FastAPI, engine: Engine) -> None:
@@ -55,7 +62,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/tokens", include_in_schema=False)
     async def tokens_page(request: Request) -> Response:
         actor = require_actor(request)
-        rows = await run_in_threadpool(listing, actor.party_id)
+        rows = await run_in_threadpool(listing, _party_id(actor))
         return render(request, "tokens.html", rows=rows, new_token=None, errors={})
 
     @app.post("/tokens", include_in_schema=False)
@@ -72,7 +79,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                     )
                 }
             )
-            rows = await run_in_threadpool(listing, actor.party_id)
+            rows = await run_in_threadpool(listing, _party_id(actor))
             return render(
                 request,
                 "tokens.html",
@@ -83,7 +90,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             )
         assert actor.party_id is not None
         token = await run_in_threadpool(create_token, engine, actor.party_id, name)
-        rows = await run_in_threadpool(listing, actor.party_id)
+        rows = await run_in_threadpool(listing, _party_id(actor))
         return render(request, "tokens.html", rows=rows, new_token=token, errors={})
 
     @app.post("/tokens/{token_id}/revoke", include_in_schema=False)
@@ -102,5 +109,5 @@ def install(app: FastAPI, engine: Engine) -> None:
                     tx.audit(actor, "api_token.revoked", "api_token", token_id)
 
         await run_in_threadpool(revoke)
-        rows = await run_in_threadpool(listing, actor.party_id)
+        rows = await run_in_threadpool(listing, _party_id(actor))
         return render(request, "tokens.html", rows=rows, new_token=None, errors={})
