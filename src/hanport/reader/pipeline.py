@@ -129,7 +129,26 @@ class Hub:
         self.push_sinks: list[PushSink] = []
         self.reject_sinks: list[RejectSink] = []
         self.sources: list[SourceStatus] = []
-        self.recent: deque[dict[str, Any]] = deque(maxlen=recent_frames)
+        # (received_at, source, meter_id, frame, ok, reason): made into JSON only when asked
+        self._recent: deque[tuple[float, str, str | None, bytes, bool, str | None]] = deque(
+            maxlen=recent_frames
+        )
+
+    def recent_frames(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` frames, newest first (received_at in POSIX seconds)."""
+        return [
+            {
+                "received_at": received_at,
+                "source": source,
+                "meter_id": meter_id,
+                "hex": frame.hex(),
+                "ok": ok,
+                "reason": reason,
+            }
+            for received_at, source, meter_id, frame, ok, reason in list(self._recent)[-limit:][
+                ::-1
+            ]
+        ]
 
     def new_stream(self) -> HanStream:
         kwargs: dict[str, Any] = {}
@@ -148,29 +167,20 @@ class Hub:
         return SourceFeed(self, status, use_meter_time=use_meter_time)
 
     def publish(self, push: Push) -> None:
-        self.recent.append(
-            {
-                "received_at": push.received_at,
-                "source": push.source,
-                "meter_id": push.meter_id,
-                "hex": push.frame.hex(),
-                "ok": True,
-                "reason": None,
-            }
-        )
+        self._recent.append((push.received_at, push.source, push.meter_id, push.frame, True, None))
         for sink in self.push_sinks:
             sink(push)
 
     def reject(self, rejected: RejectedFrame) -> None:
-        self.recent.append(
-            {
-                "received_at": rejected.received_at,
-                "source": rejected.source,
-                "meter_id": None,
-                "hex": rejected.frame.hex(),
-                "ok": False,
-                "reason": f"{rejected.kind}: {rejected.reason}",
-            }
+        self._recent.append(
+            (
+                rejected.received_at,
+                rejected.source,
+                None,
+                rejected.frame,
+                False,
+                f"{rejected.kind}: {rejected.reason}",
+            )
         )
         for sink in self.reject_sinks:
             sink(rejected)

@@ -65,28 +65,6 @@ class WriterStats:
     pending: int = 0
 
 
-def reading_row(push: Push) -> dict[str, Any]:
-    values = push.values
-    row: dict[str, Any] = {
-        "meter_id": push.meter_id,
-        "at": push.at,
-        "received_at": push.received_at,
-        "list_kind": push.list_kind,
-        "meter_clock": values.get("meter_clock"),
-    }
-    for name in READING_COLUMNS:
-        value = values.get(name)
-        row[name] = float(value) if isinstance(value, int | float) else None
-    extra = {
-        k: v
-        for k, v in values.items()
-        if k not in _CONTRACT_META and k not in row and v is not None
-    }
-    row["extra"] = json.dumps(extra, separators=(",", ":")) if extra else None
-    return row
-
-
-_COPY_THRESHOLD = 500
 _READING_FIELDS = (
     "meter_id",
     "at",
@@ -96,16 +74,50 @@ _READING_FIELDS = (
     *READING_COLUMNS,
     "extra",
 )
+_STORED_KEYS = frozenset(_CONTRACT_META) | frozenset(READING_COLUMNS)
+_COPY_THRESHOLD = 500
 
 
-def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL bulk path: COPY into a temporary table, then INSERT … ON CONFLICT DO NOTHING.
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
-    Row-by-row executemany costs a round trip per row; COPY is one stream. It runs on the
-    same driver connection, so it is part of the flush's transaction.
+
+def reading_tuple(push: Push) -> tuple[Any, ...]:
+    """The ``readings`` row of a push, in ``_READING_FIELDS`` order (the hot path of an import)."""
+    values = push.values
+    get = values.get
+    extra = {k: v for k, v in values.items() if k not in _STORED_KEYS and v is not None}
+    return (
+        push.meter_id,
+        push.at,
+        push.received_at,
+        push.list_kind,
+        get("meter_clock"),
+        *(_number(get(name)) for name in READING_COLUMNS),
+        json.dumps(extra, separators=(",", ":")) if extra else None,
+    )
+
+
+def _insert_readings(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert, skipping pushes already stored (re-sent frames, replays, a second reader).
+
+    Big batches go straight to the driver: SQLite's executemany, PostgreSQL's COPY. Per-row
+    executemany through the SQL layer costs more than decoding the frame did.
     """
-    driver = conn.connection.driver_connection
     columns = ", ".join(_READING_FIELDS)
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(_READING_FIELDS))
+        conn.exec_driver_sql(f"INSERT OR IGNORE INTO readings ({columns}) VALUES ({marks})", rows)
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < _COPY_THRESHOLD:
+        conn.execute(
+            insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]),
+            [dict(zip(_READING_FIELDS, row, strict=True)) for row in rows],
+        )
+        return
+    # COPY into a temporary table, then INSERT … ON CONFLICT DO NOTHING; on the same driver
+    # connection, so it is part of the flush's transaction
+    driver = conn.connection.driver_connection
     with driver.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS readings_incoming "
@@ -113,7 +125,7 @@ def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
         )
         with cur.copy(f"COPY readings_incoming ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(tuple(row[name] for name in _READING_FIELDS))
+                copy.write_row(row)
         cur.execute(
             f"INSERT INTO readings ({columns}) SELECT {columns} FROM readings_incoming "
             "ON CONFLICT (meter_id, at, list_kind) DO NOTHING"
@@ -206,11 +218,7 @@ class Writer:
             by_meter.setdefault(push.meter_id, []).append(push)
         self._write_meters(conn, by_meter)
         if pushes:
-            rows = [reading_row(p) for p in pushes]
-            if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
-                _copy_readings(conn, rows)
-            else:
-                conn.execute(insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]), rows)
+            _insert_readings(conn, [reading_tuple(p) for p in pushes])
         frames = []
         if self.store_raw_frames:
             frames += [

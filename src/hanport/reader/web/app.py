@@ -253,7 +253,7 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
     @app.get("/api/frames/recent", tags=["health"])
     def get_recent_frames(limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[dict[str, Any]]:
         if context.hub is not None:
-            recent = list(context.hub.recent)[-limit:][::-1]
+            recent = context.hub.recent_frames(limit)
             return [
                 {
                     **f,
