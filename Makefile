@@ -35,7 +35,7 @@ typecheck: install
 	$(BIN)/mypy src/hanport/protocol
 	$(BIN)/lint-imports
 
-test: install system-deps assets lint typecheck
+test: system-deps install assets lint typecheck
 	$(BIN)/pytest
 
 test-fast: install
