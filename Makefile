@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install system-deps assets lint typecheck test test-fast demo bench clean
+.PHONY: all install system-deps demo-deps assets lint typecheck test test-fast demo bench clean
 
 all: test
 
@@ -22,6 +22,10 @@ install: $(STAMP)
 # Services the tests talk to for real; installed from Debian's packages when missing.
 system-deps:
 	bash scripts/install-system-deps.sh
+
+# The demo needs no services installed: only venv support and npm for the chart library.
+demo-deps:
+	bash scripts/install-system-deps.sh demo
 
 # Front-end libraries (charts) from the npm registry, pinned by package-lock.json, served locally.
 assets:
@@ -41,7 +45,7 @@ test: system-deps install assets lint typecheck
 test-fast: install
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
-demo: install assets
+demo: demo-deps install assets
 	$(BIN)/hanport demo
 
 bench: install

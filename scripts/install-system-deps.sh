@@ -4,20 +4,25 @@
 # missing. The tests start their own instances on loopback in temporary directories; nothing is
 # started here, so a developer's machine is left as it was. Debian 12 (bookworm), as root or
 # with sudo.
+#
+#   install-system-deps.sh        everything `make test` needs
+#   install-system-deps.sh demo   only what `make demo` needs (npm, python3-venv)
 set -euo pipefail
 
 need=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
-[ -x /usr/bin/chromium ] || need+=(chromium)
-# Without a font, Chromium draws every letter in screenshots as an empty box.
-dpkg -s fonts-dejavu-core >/dev/null 2>&1 || dpkg -s fonts-liberation >/dev/null 2>&1 \
-  || need+=(fonts-dejavu-core)
-command -v npm >/dev/null 2>&1 || need+=(npm)
 # `python3 -m venv` (make install) needs ensurepip, which Debian ships separately.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
-# setpriv (util-linux) stops the test services when a test run is killed outright.
-command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ "${1:-test}" = "test" ]; then
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  # Without a font, Chromium draws every letter in screenshots as an empty box.
+  dpkg -s fonts-dejavu-core >/dev/null 2>&1 || dpkg -s fonts-liberation >/dev/null 2>&1 \
+    || need+=(fonts-dejavu-core)
+  # setpriv (util-linux) stops the test services when a test run is killed outright.
+  command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
