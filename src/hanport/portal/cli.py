@@ -40,7 +40,7 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         "--smtp",
         type=_smtp,
         metavar="HOST:PORT",
-        help="SMTP server for e-mail; without it e-mails stay in the outbox",
+        help="SMTP server for e-mail; without it e-mails are printed to the console",
     )
     parser.add_argument(
         "--seed-demo",
@@ -100,9 +100,10 @@ def run_portal(args: argparse.Namespace) -> int:
     from hanport.portal.seed import seed_demo
     from hanport.portal.server import ENV_DB, ENV_HTTPS, ENV_SECRET
     from hanport.portal.services.headend import HeadEnd, HttpHeadEnd, InMemoryHeadEnd
-    from hanport.portal.services.notify import SmtpMailer
+    from hanport.portal.services.notify import ConsoleMailer, Mailer, SmtpMailer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per head-end call
     try:
         engine = make_engine(args.db)
         migrate(engine)
@@ -121,7 +122,12 @@ def run_portal(args: argparse.Namespace) -> int:
         print(
             "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
         )
-    mailer = SmtpMailer(*args.smtp) if args.smtp else None
+    mailer: Mailer = SmtpMailer(*args.smtp) if args.smtp else ConsoleMailer()
+    if not args.smtp:
+        print(
+            "hanport portal: no --smtp; e-mails (sign-in codes too) are printed here",
+            file=sys.stderr,
+        )
     os.environ[ENV_DB] = args.db
     os.environ.setdefault(ENV_SECRET, secrets.token_urlsafe(32))  # shared by the workers
     os.environ[ENV_HTTPS] = "1" if args.https else "0"

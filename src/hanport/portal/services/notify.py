@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from hanport.portal.db.schema import outbox
 from hanport.portal.services.tx import utcnow
 
-__all__ = ["TEMPLATES", "Mailer", "SmtpMailer", "enqueue", "send_pending"]
+__all__ = ["TEMPLATES", "ConsoleMailer", "Mailer", "SmtpMailer", "enqueue", "send_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,20 @@ class SmtpMailer:
         if "From" not in message:
             message["From"] = self.sender
         await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+
+
+@dataclass
+class ConsoleMailer:
+    """Prints messages instead of sending them: `hanport portal` without --smtp (demo), so the
+    sign-in codes are visible in the terminal."""
+
+    sender: str = "HAN-port <han@nettselskap.example>"
+
+    async def send(self, message: EmailMessage) -> None:
+        print(
+            f"--- e-mail to {message['To']}: {message['Subject']}\n{message.get_content()}---",
+            flush=True,
+        )
 
 
 async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
