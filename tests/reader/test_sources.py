@@ -107,3 +107,22 @@ def test_backoff_doubles_and_resets() -> None:
     assert [backoff.next() for _ in range(5)] == [0.5, 1, 2, 4, 4]
     backoff.reset()
     assert backoff.next() == 0.5
+
+
+def test_power_only_list_belongs_to_the_meter_the_stream_named() -> None:
+    enc = HanEncoder("Aidon", phases=3, meter_id="7359992890000001", meter_type="6534")
+    power = {"active_power_import_w": 1500}
+    frames = [
+        enc.encode("power-only", power, WHEN),  # before any ID: nobody to book it to
+        enc.encode("instantaneous", VALUES, WHEN + dt.timedelta(seconds=2)),
+        enc.encode("power-only", power, WHEN + dt.timedelta(seconds=4)),
+    ]
+    hub = Hub()
+    status = hub.add_source("test", "tcp")
+    feed = hub.feed_for(status, use_meter_time=False)
+    pushes = feed.feed(b"".join(frames), received_at=WHEN.timestamp())
+    assert [(p.list_kind, p.meter_id) for p in pushes] == [
+        ("instantaneous", "7359992890000001"),
+        ("power-only", "7359992890000001"),
+    ]
+    assert status.frames_ok == 3

@@ -45,14 +45,17 @@ def push_from_reading(
     source: str,
     use_meter_time: bool,
     previous_at: float | None = None,
+    fallback_meter_id: str | None = None,
 ) -> Push | None:
-    """Map a ``hanport.protocol.Reading`` to a ``Push``; None when it names no meter.
+    """Map a ``hanport.protocol.Reading`` to a ``Push``; None when no meter is known yet.
 
     Live sources stamp pushes with the host clock (``received_at``); replays and imports use
     the meter's own time, so a year imported in minutes lands in the right hours.
     """
     values: Mapping[str, Any] = reading.values
-    meter_id = values.get("meter_id")
+    # Aidon/Kaifa's 2-second list carries power only, no meter ID: on one byte stream it
+    # belongs to the meter the stream last named
+    meter_id = values.get("meter_id") or fallback_meter_id
     if not meter_id:
         return None
     meter_time = values.get("notification_time") or values.get("meter_clock")

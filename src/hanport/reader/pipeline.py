@@ -74,10 +74,13 @@ class SourceFeed:
         self.use_meter_time = use_meter_time
         self.stream = hub.new_stream()
         self._previous_at: dict[str, float] = {}
+        self._last_meter_id: str | None = None
 
     def reset(self) -> None:
-        """Forget a half-received frame (after a reconnect the stream starts afresh)."""
+        """Forget a half-received frame (after a reconnect the stream starts afresh, and a
+        different meter may be on the other end)."""
         self.stream = self.hub.new_stream()
+        self._last_meter_id = None
 
     def feed(self, chunk: bytes, received_at: float | None = None) -> list[Push]:
         received_at = time.time() if received_at is None else received_at
@@ -89,7 +92,8 @@ class SourceFeed:
                     received_at=received_at,
                     source=self.status.name,
                     use_meter_time=self.use_meter_time,
-                    previous_at=self._previous_at.get(event.meter_id or ""),
+                    previous_at=self._previous_at.get(event.meter_id or self._last_meter_id or ""),
+                    fallback_meter_id=self._last_meter_id,
                 )
                 self.status.frames_ok += 1
                 self.status.last_frame_at = received_at
@@ -97,6 +101,7 @@ class SourceFeed:
                 if push is None:
                     continue
                 self._previous_at[push.meter_id] = push.at
+                self._last_meter_id = push.meter_id
                 out.append(push)
                 self.hub.publish(push)
             elif isinstance(event, FrameRejected):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from hanport.reader.energy import HOUR, HourEnergy, RegisterPoint, hour_start
 from hanport.reader.model import Push, RejectedFrame
@@ -52,6 +52,7 @@ class _MeterState:
     latest_at: float = 0.0
     pending_hours: set[int] = field(default_factory=set)
     known: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -263,38 +264,46 @@ class Writer:
             self._book(conn, meter_id, by_meter.get(meter_id, []), final=final)
 
     def _write_meters(self, conn: Connection, by_meter: dict[str, list[Push]]) -> None:
-        new_rows = []
+        new_rows: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
         for meter_id, group in by_meter.items():
             state = self._state(meter_id)
-            first = group[0].values
             last_seen = max(p.at for p in group)
             info = {
-                "manufacturer": first.get("manufacturer") or group[0].manufacturer,
+                "manufacturer": group[0].values.get("manufacturer") or group[0].manufacturer,
                 "meter_type": next(
                     (p.values["meter_type"] for p in group if p.values.get("meter_type")), None
                 ),
                 "list_version": next(
-                    (p.values["list_version"] for p in group if p.values.get("list_version")), None
+                    (p.values["list_version"] for p in group if p.values.get("list_version")),
+                    None,
                 ),
             }
             if not state.known:
+                first_seen = min(p.at for p in group)
                 new_rows.append(
-                    {
-                        "meter_id": meter_id,
-                        "first_seen": min(p.at for p in group),
-                        "last_seen": last_seen,
-                        **info,
-                    }
+                    {"meter_id": meter_id, "first_seen": first_seen, "last_seen": last_seen, **info}
                 )
                 state.known = True
-            values = {"last_seen": last_seen, **{k: v for k, v in info.items() if v}}
-            conn.execute(
-                update(meters)
-                .where(meters.c.meter_id == meter_id, meters.c.last_seen < last_seen)
-                .values(**values)
-            )
+                state.info = info
+            elif any(v and v != state.info.get(k) for k, v in info.items()):
+                changed = {k: v for k, v in info.items() if v}
+                conn.execute(update(meters).where(meters.c.meter_id == meter_id).values(**changed))
+                state.info.update(changed)
+            seen.append({"b_meter_id": meter_id, "b_last_seen": last_seen})
         if new_rows:
             conn.execute(insert_ignore(conn, meters, ["meter_id"]), new_rows)
+        if seen:
+            # one statement for all meters of the flush (a scale-out reader has hundreds)
+            conn.execute(
+                update(meters)
+                .where(
+                    meters.c.meter_id == bindparam("b_meter_id"),
+                    meters.c.last_seen < bindparam("b_last_seen"),
+                )
+                .values(last_seen=bindparam("b_last_seen")),
+                seen,
+            )
 
     def _book(self, conn: Connection, meter_id: str, group: list[Push], *, final: bool) -> None:
         state = self._state(meter_id)
