@@ -145,3 +145,36 @@ def test_one_phase_kamstrup_keeps_null_padding_like_real_meters() -> None:
     )
     assert frame[1:3] == b"\xa0\xba"  # same length as the real 1-phase capture (0xBA)
     assert b"\x00\x00\x00\x00\x09\x06\x01\x01\x20\x07\x00\xff" in frame  # IL2, IL3 null pairs
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"current_l1_a": "x"}, "current_l1_a must be a number"),
+        ({"active_power_import_w": -5}, "active_power_import_w = -5 does not fit"),
+        ({"voltage_l2_v": None}, "voltage_l2_v must be a number"),
+    ],
+)
+def test_encoder_explains_values_it_cannot_write(change: dict, message: str) -> None:
+    from hanport.protocol import LocalProtocolError
+
+    values = dict.fromkeys(_AMSHAN_KEYS, 1)
+    values.update(change)
+    with pytest.raises(LocalProtocolError, match=message):
+        _encoder("Kamstrup", 3, False).encode(
+            "instantaneous", values, datetime(2026, 1, 1, tzinfo=OSLO)
+        )
+
+
+def test_encoder_names_a_missing_value_and_an_unknown_list() -> None:
+    from hanport.protocol import LocalProtocolError
+
+    when = datetime(2026, 1, 1, tzinfo=OSLO)
+    with pytest.raises(LocalProtocolError, match="needs a value for active_power_export_w"):
+        _encoder("Aidon", 1, False).encode("instantaneous", {"active_power_import_w": 1}, when)
+    with pytest.raises(LocalProtocolError, match="Kamstrup has no 'power-only' list"):
+        _encoder("Kamstrup", 3, False).encode("power-only", {}, when)
+    with pytest.raises(LocalProtocolError, match="aware datetime"):
+        _encoder("Kaifa", 3, False).encode(
+            "power-only", {"active_power_import_w": 1}, datetime(2026, 1, 1)
+        )

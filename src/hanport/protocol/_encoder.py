@@ -67,13 +67,6 @@ def _text(tag: int, value: str) -> bytes:
     return bytes((tag,)) + encode_length(len(raw)) + raw
 
 
-def _raw_number(row: Row, value: object) -> int:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise LocalProtocolError(f"{row.key} must be a number, not {value!r}")
-    scale: int = 10 ** abs(row.exponent)
-    return round(value * scale) if row.exponent < 0 else round(value / scale)
-
-
 #: kinds of the variable parts of a list: a register, the meter clock, the header time
 _NUMBER, _CLOCK, _HEADER_TIME = "number", "clock", "header_time"
 
@@ -85,7 +78,10 @@ class _Plan:
 
     layout: struct.Struct
     arguments: tuple[object, ...]
-    slots: tuple[tuple[int, Row | None, str], ...]
+    #: (argument index, contract key, scale, True to multiply / False to divide, struct code)
+    numbers: tuple[tuple[int, str, int, bool, str], ...]
+    clocks: tuple[int, ...]
+    header_times: tuple[int, ...]
 
 
 class _PlanBuilder:
@@ -112,8 +108,17 @@ class _PlanBuilder:
 
     def build(self) -> _Plan:
         self._flush()
+        numbers = tuple(
+            (index, row.key, 10 ** abs(row.exponent), row.exponent < 0, _PACK[row.tag].format)
+            for index, row, kind in self.slots
+            if kind == _NUMBER and row is not None
+        )
         return _Plan(
-            struct.Struct(">" + "".join(self.codes)), tuple(self.arguments), tuple(self.slots)
+            struct.Struct(">" + "".join(self.codes)),
+            tuple(self.arguments),
+            numbers,
+            tuple(index for index, _, kind in self.slots if kind == _CLOCK),
+            tuple(index for index, _, kind in self.slots if kind == _HEADER_TIME),
         )
 
 
@@ -245,34 +250,41 @@ class HanEncoder:
             except ValueError as error:
                 raise LocalProtocolError(str(error)) from None
         arguments = list(plan.arguments)
-        for index, row, kind in plan.slots:
-            if kind == _NUMBER:
-                assert row is not None
-                try:
-                    arguments[index] = _raw_number(row, values[row.key])
-                except KeyError:
-                    raise LocalProtocolError(
-                        f"the {self.manufacturer} {list_kind} list needs a value for {row.key}"
-                    ) from None
-            elif kind == _CLOCK:
-                clock = values.get("meter_clock", when)
-                if not isinstance(clock, datetime) or clock.tzinfo is None:
-                    raise LocalProtocolError("meter_clock must be an aware datetime")
+        try:
+            for index, key, scale, multiply, _ in plan.numbers:
+                value = values[key]
+                arguments[index] = round(value * scale) if multiply else round(value / scale)  # type: ignore[operator]
+        except KeyError as missing:
+            raise LocalProtocolError(
+                f"the {self.manufacturer} {list_kind} list needs a value for {missing.args[0]}"
+            ) from None
+        except TypeError:
+            raise LocalProtocolError(self._bad_value(plan, values)) from None
+        if plan.clocks:
+            clock = values.get("meter_clock", when)
+            if not isinstance(clock, datetime) or clock.tzinfo is None:
+                raise LocalProtocolError("meter_clock must be an aware datetime")
+            for index in plan.clocks:
                 arguments[index] = self._clock(clock)
-            else:
-                arguments[index] = self._clock(when)
+        for index in plan.header_times:
+            arguments[index] = self._clock(when)
         try:
             return plan.layout.pack(*arguments)
         except struct.error:
-            for index, row, kind in plan.slots:
-                if kind == _NUMBER and row is not None:
-                    try:
-                        _PACK[row.tag].pack(arguments[index])
-                    except struct.error:
-                        raise LocalProtocolError(
-                            f"{row.key} = {values[row.key]} does not fit the meter's register"
-                        ) from None
-            raise
+            raise LocalProtocolError(self._bad_value(plan, values)) from None
+
+    @staticmethod
+    def _bad_value(plan: _Plan, values: Mapping[str, object]) -> str:
+        """Which value cannot be written (only asked once packing has failed)."""
+        for _, key, scale, multiply, code in plan.numbers:
+            value = values.get(key)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return f"{key} must be a number, not {value!r}"
+            try:
+                struct.pack(code, round(value * scale) if multiply else round(value / scale))
+            except struct.error:
+                return f"{key} = {value} does not fit the meter's register"
+        return "a value does not fit the meter's list"
 
     def encode(self, list_kind: str, values: Mapping[str, object], when: datetime) -> bytes:
         """One complete HDLC frame for the push at ``when``."""
