@@ -146,9 +146,9 @@
   }
 
   if (meterId !== null) {
+    const loaders = [refreshTariff()]; // needs only the meter: asked for before /api/now returns
     const latest = await latestPromise;
     const reading = latest.find((entry) => entry.meter_id === meterId);
-    const loaders = [refreshTariff()];
     if (reading) {
       show(reading);
       setConnection("connecting");
