@@ -18,6 +18,7 @@ from hanport.portal.domain.order_states import (
     IllegalTransition,
     OrderEvent,
     OrderState,
+    mermaid,
     next_state,
 )
 from hanport.portal.domain.sla import OSLO, add_working_days, is_working_day, sla_due
@@ -94,3 +95,11 @@ def test_every_non_final_state_can_reach_completed() -> None:
                     seen.add(nxt)
                     frontier.append(nxt)
         assert OrderState.COMPLETED in seen, start
+
+
+def test_state_diagram_is_drawn_from_the_table() -> None:
+    diagram = mermaid()
+    assert diagram.startswith("stateDiagram-v2")
+    edges = sum(len(moves) for moves in TRANSITIONS.values())
+    assert diagram.count(" --> ") == edges + 1 + len(FINAL_STATES)
+    assert "escalated --> retrying: override_retry" in diagram

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 from portal_world import World
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hanport.portal.db.schema import contracts, order_events, orders, outbox, port_states, proxies
 from hanport.portal.domain.model import Actor, Role
@@ -297,3 +297,54 @@ async def test_outbox_keeps_mail_when_smtp_is_down(sqlite_world: World) -> None:
         rows = conn.execute(select(outbox)).all()
     assert rows
     assert all(r.sent_at is None and r.attempts == 1 and r.last_error for r in rows)
+
+
+async def test_sla_report_figures(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from hanport.portal.services.queries import sla_report
+
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+    opened = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    stuck_headend = world.headend()
+    kari_point = DEMO_METERS[2]
+    kari = Actor(_party(world, "kari@example.no"), Role.CUSTOMER, "Kari")
+    stuck_headend.unresponsive.add(kari_point.meter_id)
+    stuck = submit_order(
+        world.engine, kari, world.open_request(metering_point_id=kari_point.metering_point_id)
+    )
+    await _drain(JobRunner(world.engine, stuck_headend, None, FAST))
+    done = _order(world, opened)
+    with world.engine.begin() as conn:
+        # the first order took 90 minutes, the stuck one is past its three working days
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == opened)
+            .values(completed_at=done.created_at + timedelta(minutes=90))
+        )
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == stuck)
+            .values(sla_due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        report = sla_report(conn, datetime.now(UTC))
+    assert report.completed == 1
+    assert report.median_minutes == pytest.approx(90)
+    assert report.p95_minutes == pytest.approx(90)
+    assert report.within_sla_share == 1.0
+    assert report.open_orders == 1
+    assert report.breached_open == 1
+    assert report.failure_causes == [("meter_no_answer", 1)]
+
+
+async def test_module_shipment_is_tracked_but_never_blocks(world: World) -> None:
+    from hanport.portal.db.schema import shipments
+
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
+    await _drain(runner)
+    assert _order(world, order_id).state == "completed"  # opened before the module arrives
+    with world.engine.connect() as conn:
+        shipment = conn.execute(select(shipments).where(shipments.c.order_id == order_id)).one()
+    assert (shipment.method, shipment.state) == ("post", "requested")

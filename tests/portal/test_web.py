@@ -352,3 +352,40 @@ def test_rest_api_with_a_proxy_token(client: TestClient, world: World) -> None:
     schema = client.get("/api/openapi.json").json()
     assert "/api/v1/metering-points/{mpid}/orders" in schema["paths"]
     assert not any(path.startswith("/staff") for path in schema["paths"])
+
+
+def test_staff_tracks_the_module_shipment(client: TestClient, world: World) -> None:
+    from hanport.portal.db.schema import shipments
+    from hanport.portal.services.orders import submit_order
+
+    order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    bad = client.post(f"/staff/orders/{order_id}/shipment", data={"csrf": csrf, "state": "lost"})
+    assert bad.status_code == 422
+    good = client.post(
+        f"/staff/orders/{order_id}/shipment",
+        data={"csrf": csrf, "state": "shipped", "tracking_ref": "70701234567"},
+    )
+    assert good.status_code == 200
+    assert "70701234567" in good.text
+    with world.engine.connect() as conn:
+        row = conn.execute(select(shipments).where(shipments.c.order_id == order_id)).one()
+    assert (row.state, row.tracking_ref) == ("shipped", "70701234567")
+
+
+def test_one_click_close_from_the_list(client: TestClient, world: World) -> None:
+    from sqlalchemy import update
+
+    from hanport.portal.db.schema import port_states
+
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(port_states)
+            .where(port_states.c.metering_point_id == world.mpid)
+            .values(state="open")
+        )
+    csrf = sign_in(client, world, "ola@example.no")
+    listing = client.get("/points").text
+    assert f'action="/points/{world.mpid}/orders"' in listing
+    answer = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
+    assert 'data-state="validated"' in answer.text

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import headend_commands, meters, orders
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import OrderEvent, OrderState
@@ -75,7 +76,7 @@ class JobRunner:
     def _claim_due(self, now: datetime, limit: int) -> list[Any]:
         lease = now + timedelta(seconds=self.settings.lease_s)
         claimed = []
-        with self.engine.begin() as conn:
+        with begin_write(self.engine) as conn:
             rows = conn.execute(
                 select(orders.c.id, orders.c.next_attempt_at)
                 .where(orders.c.state.in_(ACTIVE), orders.c.next_attempt_at <= now)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
-__all__ = ["DEFAULT_URL", "make_engine", "migrate"]
+__all__ = ["DEFAULT_URL", "begin_write", "make_engine", "migrate"]
 
 DEFAULT_URL = "sqlite:///hanport-portal.db"
+_WRITE_OPTION = "hanport_write"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -22,8 +24,9 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # take over transaction control so every transaction starts with BEGIN IMMEDIATE:
-            # two deferred writers would otherwise deadlock on the audit head (SQLITE_BUSY)
+            # take over transaction control: writers start with BEGIN IMMEDIATE (two deferred
+            # writers that read first would otherwise deadlock with SQLITE_BUSY), readers with
+            # a plain BEGIN so they run alongside a writer (WAL)
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -31,11 +34,17 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            immediate = connection.get_execution_options().get(_WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **kwargs)
+
+
+def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
+    """A transaction that will write: on SQLite it takes the write lock at once."""
+    return engine.execution_options(**{_WRITE_OPTION: True}).begin()
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -30,6 +30,7 @@ __all__ = [
     "IllegalTransition",
     "OrderEvent",
     "OrderState",
+    "mermaid",
     "next_state",
 ]
 
@@ -130,3 +131,15 @@ def next_state(state: OrderState, event: OrderEvent) -> OrderState:
 
 def allowed_events(state: OrderState) -> frozenset[OrderEvent]:
     return frozenset(TRANSITIONS[state])
+
+
+def mermaid() -> str:
+    """The state diagram, drawn from the table (so the docs cannot drift from the code)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {OrderState.VALIDATED.value}: submitted"]
+    for state, moves in TRANSITIONS.items():
+        lines += [
+            f"    {state.value} --> {target.value}: {event.value}"
+            for event, target in moves.items()
+        ]
+    lines += [f"    {state.value} --> [*]" for state in OrderState if state in FINAL_STATES]
+    return "\n".join(lines)

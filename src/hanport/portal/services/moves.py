@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, select, update
 
+from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import contracts, customer_changes, inserted_id, parties
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, PortState
@@ -187,7 +188,7 @@ def _close_port_after_change(engine: Engine, change_id: int) -> None:
             with engine.connect() as conn:
                 if port_state(conn, change.metering_point_id) is not PortState.CLOSED:
                     return  # a command is in flight; try again on the next run
-    with engine.begin() as conn:
+    with begin_write(engine) as conn:
         conn.execute(
             update(customer_changes)
             .where(customer_changes.c.id == change_id)

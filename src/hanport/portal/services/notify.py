@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aiosmtplib
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import outbox
 from hanport.portal.services.tx import utcnow
 
@@ -235,7 +236,7 @@ async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
             )
 
     def mark(row_id: int, error: str | None, attempts: int) -> None:
-        with engine.begin() as conn:
+        with begin_write(engine) as conn:
             if error is None:
                 conn.execute(
                     update(outbox)

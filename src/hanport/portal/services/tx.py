@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from hanport.portal.db.engine import begin_write
 from hanport.portal.domain.model import Actor
 from hanport.portal.services import audit
 from hanport.portal.services.errors import Refused
@@ -64,13 +65,13 @@ def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
     """Run a command atomically; audit entries are appended last to hold the chain lock briefly."""
     tx: Tx | None = None
     try:
-        with engine.begin() as conn:
+        with begin_write(engine) as conn:
             tx = Tx(conn, now or utcnow())
             yield tx
             audit.append(conn, tx._entries)
     except Refused:
         # the command is rolled back, but the refused attempt itself must stay on record
         if tx is not None and tx._refusals:
-            with engine.begin() as conn:
+            with begin_write(engine) as conn:
                 audit.append(conn, tx._refusals)
         raise
