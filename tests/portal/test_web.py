@@ -389,3 +389,19 @@ def test_one_click_close_from_the_list(client: TestClient, world: World) -> None
     assert f'action="/points/{world.mpid}/orders"' in listing
     answer = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
     assert 'data-state="validated"' in answer.text
+
+
+def test_one_client_cannot_spray_codes_over_many_addresses(
+    client: TestClient, world: World
+) -> None:
+    csrf = csrf_of(client.get("/signin").text)
+    for index in range(10):
+        answer = client.post("/signin", data={"csrf": csrf, "email": f"p{index}@example.no"})
+        assert answer.status_code == 200
+    limited = client.post("/signin", data={"csrf": csrf, "email": "ola@example.no"})
+    assert limited.status_code == 429
+    with world.engine.connect() as conn:
+        refusal = conn.execute(
+            select(audit_events).where(audit_events.c.action == "signin.code.refused")
+        ).one()
+    assert '"reason": "rate_limited"' in refusal.data_json

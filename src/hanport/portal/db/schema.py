@@ -275,6 +275,8 @@ signin_codes = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("used_at", UTCDateTime()),
+    # who asked (IP address), for the per-client limit; behind a proxy, the proxy's view of it
+    Column("client", String(64), index=True),
 )
 
 api_tokens = Table(

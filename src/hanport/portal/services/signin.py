@@ -28,6 +28,7 @@ __all__ = ["EmailCodeSignIn", "Identity", "SignInMethod"]
 CODE_TTL = timedelta(minutes=10)
 MAX_GUESSES = 5
 MAX_CODES = 3
+MAX_CODES_PER_CLIENT = 10  #: one client asking for codes for many addresses
 CODE_WINDOW = timedelta(minutes=15)
 
 
@@ -39,7 +40,7 @@ class Identity:
 
 
 class SignInMethod(Protocol):
-    def start(self, email: str, now: datetime | None = None) -> None: ...
+    def start(self, email: str, now: datetime | None = None, client: str | None = None) -> None: ...
 
     def finish(self, email: str, code: str, now: datetime | None = None) -> Identity: ...
 
@@ -63,7 +64,7 @@ class EmailCodeSignIn:
     def _hash(self, email: str, code: str) -> str:
         return hmac.new(self.secret, f"{email}:{code}".encode(), hashlib.sha256).hexdigest()
 
-    def start(self, email: str, now: datetime | None = None) -> None:
+    def start(self, email: str, now: datetime | None = None, client: str | None = None) -> None:
         address = valid_email(email)
         if address is None:
             raise InvalidInput(
@@ -78,8 +79,25 @@ class EmailCodeSignIn:
                     signin_codes.c.created_at > tx.now - CODE_WINDOW,
                 )
             ).scalar_one()
-            if recent >= MAX_CODES:
-                tx.audit(f"email:{address}", "signin.rate_limited", "email", address)
+            from_client = 0
+            if client is not None:
+                from_client = tx.conn.execute(
+                    select(func.count())
+                    .select_from(signin_codes)
+                    .where(
+                        signin_codes.c.client == client,
+                        signin_codes.c.created_at > tx.now - CODE_WINDOW,
+                    )
+                ).scalar_one()
+            if recent >= MAX_CODES or from_client >= MAX_CODES_PER_CLIENT:
+                tx.record_refusal(
+                    f"email:{address}",
+                    "signin.code",
+                    "email",
+                    address,
+                    "rate_limited",
+                    client=client,
+                )
                 raise RateLimited(
                     "For mange koder. Vent et kvarter og prøv igjen.",
                     "Too many codes. Wait a quarter of an hour and try again.",
@@ -91,6 +109,7 @@ class EmailCodeSignIn:
                     email=address,
                     code_hash=self._hash(address, code),
                     created_at=tx.now,
+                    client=client,
                     expires_at=tx.now + CODE_TTL,
                     attempts=0,
                 )

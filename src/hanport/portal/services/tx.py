@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine
 from hanport.portal.db.engine import begin_write
 from hanport.portal.domain.model import Actor
 from hanport.portal.services import audit
-from hanport.portal.services.errors import Refused
+from hanport.portal.services.errors import RateLimited, Refused
 
 __all__ = ["Tx", "transaction", "utcnow"]
 
@@ -36,6 +36,29 @@ class Tx:
             audit.AuditEntry(self.now, label, action, object_type, str(object_id), data)
         )
 
+    def record_refusal(
+        self,
+        actor: Actor | str,
+        action: str,
+        object_type: str,
+        object_id: object,
+        reason: str,
+        /,
+        **data: Any,
+    ) -> None:
+        """Audit a refused attempt; kept although the command then rolls back."""
+        label = actor.label if isinstance(actor, Actor) else actor
+        self._refusals.append(
+            audit.AuditEntry(
+                self.now,
+                label,
+                f"{action}.refused",
+                object_type,
+                str(object_id),
+                {"reason": reason, **data},
+            )
+        )
+
     def refuse(
         self,
         actor: Actor,
@@ -46,17 +69,8 @@ class Tx:
         /,
         **data: Any,
     ) -> Refused:
-        """Audit a refusal (kept although the command rolls back) and return the error to raise."""
-        self._refusals.append(
-            audit.AuditEntry(
-                self.now,
-                actor.label,
-                f"{action}.refused",
-                object_type,
-                str(object_id),
-                {"reason": reason, **data},
-            )
-        )
+        """Audit a refusal and return the error to raise."""
+        self.record_refusal(actor, action, object_type, object_id, reason, **data)
         return Refused(reason)
 
 
@@ -69,7 +83,7 @@ def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
             tx = Tx(conn, now or utcnow())
             yield tx
             audit.append(conn, tx._entries)
-    except Refused:
+    except (Refused, RateLimited):
         # the command is rolled back, but the refused attempt itself must stay on record
         if tx is not None and tx._refusals:
             with begin_write(engine) as conn:

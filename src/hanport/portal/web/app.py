@@ -219,7 +219,8 @@ def create_app(config: PortalConfig) -> FastAPI:
         form = await checked_form(request)
         email = form.get("email", "").strip()
         try:
-            await run_in_threadpool(signin.start, email)
+            client = request.client.host if request.client else None
+            await run_in_threadpool(signin.start, email, None, client)
         except InvalidInput as exc:
             return render(
                 request,
