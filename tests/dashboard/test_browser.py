@@ -134,6 +134,10 @@ def test_each_view_renders_without_console_errors(
         page.wait_for_selector("#source-rows tr")
         page.wait_for_selector("#frames li code")
         assert page.locator("#frames li").count() >= 1
+    if name == "today-no-hours-yet":  # a meter heard from only since this hour began
+        assert page.is_visible("[data-testid=no-hours]")
+    if name == "today":
+        assert page.is_hidden("[data-testid=no-hours]")
     if name == "now":
         page.wait_for_function("document.getElementById('import-power').dataset.watts > 0")
     screenshot(page, f"dashboard-{name}-nb")

@@ -75,6 +75,7 @@
       h.api(`/api/${endpoint}`, query),
       h.api(`/api/${endpoint}`, { from: at(previousStart), to: at(previousEnd), meter_id: meterId }),
     ]);
+    document.querySelector("[data-testid=no-hours]").hidden = rows.length > 0;
     const current = bucket(rows);
     const previous = bucket(previousRows);
     const chartElement = document.getElementById("history-chart");

@@ -43,6 +43,7 @@
       tr.insertCell().textContent = h.fmt(row.active_energy_import_kwh, 3);
       tr.insertCell().textContent = h.fmt(row.active_energy_export_kwh, 3);
     }
+    document.querySelector("[data-testid=no-hours]").hidden = rows.length > 0;
     if (chart === null) chart = h.barChart(chartElement, labels, imports, exports);
     else chart?.setData([labels.map((_, i) => i), imports, exports.map((v) => (v === null ? null : -v))]);
   }
@@ -53,6 +54,12 @@
     const body = document.getElementById("peak-rows");
     body.replaceChildren();
     if (!tariff) return;
+    if (!tariff.peaks.length) {
+      const cell = body.insertRow().insertCell();
+      cell.colSpan = 2;
+      cell.className = "muted";
+      cell.textContent = h.T.no_peaks_yet;
+    }
     for (const peak of tariff.peaks) {
       const tr = body.insertRow();
       tr.insertCell().textContent = h.wallTime(peak.start).slice(0, 16);
