@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,12 @@ def main() -> int:
         raise SystemExit(f"{db_path} exists: remove it or choose another --workdir")
     url = args.db or f"sqlite:///{db_path}"
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "hanport.cli", "import", str(capture), "--db", url],
                    check=True)  # fmt: skip
     elapsed = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     engine = open_db(url)
     with engine.connect() as conn:
         n_readings = conn.execute(select(func.count()).select_from(readings)).scalar() or 0
@@ -59,6 +63,7 @@ def main() -> int:
     years = n_hours / 8760 if n_hours else 0
     print(f"capture size:     {capture.stat().st_size / 1e6:8.1f} MB")
     print(f"import time:      {elapsed:8.1f} s   (target < 180 s for a year)")
+    print(f"import CPU time:  {cpu:8.1f} s   (user + system; the wall time on an idle machine)")
     print(f"readings:         {n_readings:8d}   → {n_readings / elapsed:,.0f} frames/s end to end")
     print(f"hours / days:     {n_hours:8d} / {n_days}")
     if not args.db:
