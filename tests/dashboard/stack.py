@@ -34,6 +34,16 @@ HISTORY_SEED = 2
 MAX_EXTRA_LOAD_W = 100_000.0
 
 
+@contextmanager
+def serving_stored(db_url: str, workdir: Path) -> Iterator[str]:
+    """`hanport serve` over a database: the API and dashboard without any live source."""
+    with _process(
+        [*HANPORT, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0"], workdir, "serve"
+    ) as (process, out):
+        line = _wait_for_lines(out, 1, process, "hanport serve")[0]
+        yield next(word for word in line.split() if word.startswith("http://")).rstrip("/")
+
+
 @dataclass(frozen=True)
 class Stack:
     url: str  # the reader, e.g. "http://127.0.0.1:41234" (no trailing slash)
@@ -42,6 +52,7 @@ class Stack:
     history_meter_id: str  # Kamstrup, backfilled from yesterday 00:00
     hour_limit_kwh: float  # the first capacity step's upper limit (no earlier peaks live)
     workdir: Path
+    db_url: str
 
     def api(self, path: str, **params: Any) -> Any:
         response = httpx.get(self.url + path, params=params, timeout=10)
@@ -159,7 +170,9 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
         url = line.split()[2].rstrip("/")
         meters = httpx.get(f"{url}/api/meters").json()
         history_id = next(m["meter_id"] for m in meters if m["manufacturer"] == "Kamstrup")
-        result = Stack(url, control.rstrip("/"), meter["meter_id"], history_id, limit, workdir)
+        result = Stack(
+            url, control.rstrip("/"), meter["meter_id"], history_id, limit, workdir, db_url
+        )
         deadline = time.monotonic() + 20
         while not any(n["meter_id"] == meter["meter_id"] for n in result.api("/api/now")):
             if time.monotonic() > deadline:

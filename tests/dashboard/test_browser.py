@@ -14,7 +14,7 @@ import pytest
 
 from services.browser import screenshot
 
-from .stack import MAX_EXTRA_LOAD_W, OSLO, Stack
+from .stack import MAX_EXTRA_LOAD_W, OSLO, Stack, serving_stored
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -134,6 +134,9 @@ def test_each_view_renders_without_console_errors(
         page.wait_for_selector("#source-rows tr")
         page.wait_for_selector("#frames li code")
         assert page.locator("#frames li").count() >= 1
+        shown = (page.text_content("#frames li code") or "").replace(" ", "").lower()
+        recent = [frame["hex"] for frame in stack.api("/api/frames/recent", limit=20)]
+        assert shown in recent
     if name == "today-no-hours-yet":  # a meter heard from only since this hour began
         assert page.is_visible("[data-testid=no-hours]")
     if name == "today":
@@ -170,3 +173,25 @@ def test_history_navigation_and_voltage(page: Page, stack: Stack) -> None:
     assert "view=month" in page.url
     assert page.locator("#history-rows tr").count() >= 1
     screenshot(page, "dashboard-history-navigation")
+
+
+def test_stored_database_without_a_live_source(page: Page, stack: Stack) -> None:
+    # `hanport serve` has no meter attached: the page shows the stored values and says that
+    # there is no live source, instead of claiming a lost connection.
+    with serving_stored(stack.db_url, stack.workdir) as url:
+        page.goto(f"{url}/?meter={stack.history_meter_id}")
+        page.wait_for_selector(READY)
+        page.wait_for_selector("#connection[data-state=stored]", timeout=20_000)
+        assert float(page.get_attribute("#import-power", "data-watts") or 0) > 0
+        screenshot(page, "dashboard-now-stored")
+
+
+def test_nothing_is_fetched_from_outside_the_reader(page: Page, stack: Stack) -> None:
+    # The dashboard must work on a LAN without internet: every request goes to the reader.
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path, _ in VIEWS:
+        _open(page, stack, path.format(live=stack.live_meter_id, history=stack.history_meter_id))
+    outside = [url for url in requested if not url.startswith(stack.url + "/")]
+    assert not outside, outside
+    assert any("/static/vendor/uPlot" in url for url in requested)

@@ -157,12 +157,24 @@
     await h.settle(...loaders);
   }
 
+  // `hanport serve` (a stored database, no meter attached) ends the feed at once after opening
+  // it; a few such empty feeds in a row mean there is no live source rather than a lost one.
+  const EMPTY_FEEDS_MEAN_NO_SOURCE = 2;
+  let emptyFeeds = 0;
+  let feedHadReading = false;
+  let feedOpened = false;
+
   function connect() {
     const source = new EventSource("/api/live");
     source.addEventListener("open", () => {
-      if (Date.now() - lastArrival > STALE_AFTER_MS) setConnection("connecting");
+      feedHadReading = false;
+      feedOpened = true;
+      const quiet = Date.now() - lastArrival > STALE_AFTER_MS;
+      if (quiet && connection.dataset.state !== "stored") setConnection("connecting");
     });
     source.addEventListener("reading", (event) => {
+      feedHadReading = true;
+      emptyFeeds = 0;
       const reading = JSON.parse(event.data);
       if (meterId === null) meterId = reading.meter_id;
       if (reading.meter_id !== meterId) return;
@@ -170,7 +182,12 @@
       refreshTariff();
     });
     // EventSource reconnects by itself; say so meanwhile.
-    source.addEventListener("error", () => setConnection("lost"));
+    source.addEventListener("error", () => {
+      // A feed that opened and ended empty counts; a reader that cannot be reached is "lost".
+      emptyFeeds = feedOpened && !feedHadReading ? emptyFeeds + 1 : 0;
+      feedOpened = false;
+      setConnection(emptyFeeds >= EMPTY_FEEDS_MEAN_NO_SOURCE ? "stored" : "lost");
+    });
   }
   connect();
 
