@@ -3,6 +3,7 @@ read-back mismatch, meters that cannot run HAN, cancellation, customer change, e
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -85,11 +86,16 @@ async def test_open_then_close(world: World) -> None:
 async def test_unresponsive_meter_retries_then_escalates_then_override(world: World) -> None:
     headend = world.headend()
     headend.unresponsive.add(world.meter_id)
-    runner = JobRunner(world.engine, headend, None, FAST)
+    runner = JobRunner(
+        world.engine, headend, None, replace(FAST, staff_email="kundeservice@nettselskap.example")
+    )
     order_id = submit_order(world.engine, world.holder, world.open_request())
     await _drain(runner)
     order = _order(world, order_id)
     assert order.state == "escalated"
+    assert [s for _, s, _ in world.mails("kundeservice@nettselskap.example")] == [
+        f"Sak {order_id} trenger kundeservice (meter_no_answer)"
+    ]
     assert order.attempts == 3
     assert order.failure_cause == "meter_no_answer"
     assert [c for c in headend.calls if c[0] == "set"] == [("set", world.meter_id)] * 3

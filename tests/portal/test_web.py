@@ -405,3 +405,24 @@ def test_one_client_cannot_spray_codes_over_many_addresses(
             select(audit_events).where(audit_events.c.action == "signin.code.refused")
         ).one()
     assert '"reason": "rate_limited"' in refusal.data_json
+
+
+def test_customer_change_through_the_api_is_staff_only(client: TestClient, world: World) -> None:
+    from datetime import date
+
+    assert world.staff.party_id is not None and world.holder.party_id is not None
+    staff = {"Authorization": "Bearer " + create_token(world.engine, world.staff.party_id, "elhub")}
+    holder = {"Authorization": "Bearer " + create_token(world.engine, world.holder.party_id, "x")}
+    body = {
+        "effective_date": date.today().isoformat(),
+        "new_customer_email": "nina@example.no",
+        "new_customer_name": "Nina Ny",
+    }
+    url = f"/api/v1/metering-points/{world.mpid}/customer-changes"
+    assert client.post(url, json=body, headers=holder).status_code == 403
+    bad = client.post(url, json={**body, "effective_date": "soon"}, headers=staff)
+    assert bad.status_code == 422
+    assert "effective_date" in bad.json()["fields"]
+    created = client.post(url, json=body, headers=staff)
+    assert created.status_code == 201, created.text
+    assert created.json()["metering_point_id"] == world.mpid

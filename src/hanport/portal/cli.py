@@ -56,6 +56,11 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8600)
     parser.add_argument(
+        "--staff-email",
+        metavar="ADDRESS",
+        help="customer service's mailbox, e-mailed when a case is escalated",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -135,7 +140,11 @@ def run_portal(args: argparse.Namespace) -> int:
         engine,
         headend,
         mailer,
-        JobSettings(backoff_base_s=args.retry_base, max_attempts=args.max_attempts),
+        JobSettings(
+            backoff_base_s=args.retry_base,
+            max_attempts=args.max_attempts,
+            staff_email=args.staff_email,
+        ),
     )
     jobs = threading.Thread(
         target=lambda: asyncio.run(runner.run_forever()), daemon=True, name="portal-jobs"

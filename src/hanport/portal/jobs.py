@@ -46,6 +46,7 @@ class JobSettings:
     push_wait_s: float = 30.0  #: how long to wait for a push after opening before completing
     lease_s: float = 60.0  #: how long a claimed order is held by one runner
     tick_s: float = 1.0  #: loop interval
+    staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
 
 
 ACTIVE = [OrderState.VALIDATED.value, OrderState.RETRYING.value, OrderState.COMMAND_SENT.value]
@@ -202,6 +203,20 @@ class JobRunner:
                 next_attempt_at=None,
             )
             contact_mail(tx, order, "escalated")
+            if self.settings.staff_email:
+                notify.enqueue(
+                    tx.conn,
+                    tx.now,
+                    self.settings.staff_email,
+                    "case_escalated",
+                    "nb",
+                    for_order=order.id,
+                    order_id=order.id,
+                    action=order.action,
+                    mpid=order.metering_point_id,
+                    reason=cause,
+                    due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
+                )
             return
         delay = self.backoff(attempts)
         event = (

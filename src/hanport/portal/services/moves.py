@@ -16,7 +16,7 @@ from hanport.portal.db.schema import contracts, customer_changes, inserted_id, p
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, PortState
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, Refused
+from hanport.portal.services.errors import Conflict, InvalidInput
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
 from hanport.portal.services.tx import transaction, utcnow
 
@@ -50,9 +50,9 @@ def register_customer_change(
         errors["new_name"] = ("Skriv navnet til ny kunde", "Enter the new customer's name")
     if errors:
         raise InvalidInput(errors)
-    if not actor.is_staff:
-        raise Refused("staff_only")
     with transaction(engine, now) as tx:
+        if not actor.is_staff:
+            raise tx.refuse(actor, "customer_change.register", "metering_point", mpid, "staff_only")
         old = authz.active_holder(tx.conn, mpid, effective_date)
         if old is None:
             raise Conflict(

@@ -86,6 +86,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "work (e.g. a meter swap). You do not need to order again.\n",
         ),
     },
+    "case_escalated": {
+        "nb": (
+            "Sak {order_id} trenger kundeservice ({reason})",
+            "Bestilling {order_id} ({action} HAN-porten, målepunkt {mpid}) er eskalert: "
+            "{reason}.\nKunden er varslet og venter svar senest {due}.\n"
+            "Saken: /staff/orders/{order_id}\n",
+        ),
+        "en": (
+            "Case {order_id} needs customer service ({reason})",
+            "Order {order_id} ({action} the HAN port, metering point {mpid}) is escalated: "
+            "{reason}.\nThe customer was told and expects an answer by {due}.\n"
+            "The case: /staff/orders/{order_id}\n",
+        ),
+    },
     "signin_code": {
         "nb": (
             "Engangskode for innlogging: {code}",

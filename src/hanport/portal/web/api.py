@@ -19,6 +19,7 @@ from hanport.portal.domain.model import Actor, Operation, Role
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.errors import PortalError
+from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import (
     OrderRequest,
     _authorised_order,
@@ -79,6 +80,20 @@ class OrderOut(BaseModel):
     push_seen: bool
     failure_cause: str | None
     timeline: list[OrderEventOut]
+
+
+class CustomerChangeIn(BaseModel):
+    """A move-out (and optional move-in) from Elhub or the customer system."""
+
+    effective_date: str = Field(description="YYYY-MM-DD")
+    new_customer_email: str = ""
+    new_customer_name: str = ""
+
+
+class CustomerChangeOut(BaseModel):
+    id: int
+    metering_point_id: str
+    effective_date: str
 
 
 class TermsOut(BaseModel):
@@ -231,6 +246,29 @@ def install(app: FastAPI, engine: Engine) -> None:
         with transaction(engine) as tx:
             order = _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
             return order_out(tx.conn, order)
+
+    @app.post(
+        "/api/v1/metering-points/{mpid}/customer-changes",
+        response_model=CustomerChangeOut,
+        status_code=201,
+        tags=["customer changes"],
+        responses={403: {"description": "customer service or system keys only"}},
+    )
+    def customer_change(
+        mpid: str, body: CustomerChangeIn, actor: CurrentActor
+    ) -> CustomerChangeOut:
+        """Register a customer change; on its date the port closes and the old proxies end."""
+        change_id = register_customer_change(
+            engine,
+            actor,
+            mpid,
+            effective=body.effective_date,
+            new_email=body.new_customer_email,
+            new_name=body.new_customer_name,
+        )
+        return CustomerChangeOut(
+            id=change_id, metering_point_id=mpid, effective_date=body.effective_date
+        )
 
     @app.get("/api/v1/orders/{order_id}", response_model=OrderOut, tags=["orders"])
     def get_order(order_id: int, actor: CurrentActor) -> OrderOut:
