@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 import serial
 
+from hanport.emulator.serve import CHECKPOINT_S
 from hanport.protocol import HanStream, Keys
 
 
@@ -286,3 +288,70 @@ def test_encrypted_kamstrup_with_a_late_hourly_list(tmp_path):
     hourly = [r for r in readings if r.list_kind == "hourly-with-energy"]
     assert [r.values["meter_clock"] for r in hourly] == ["2026-02-01T10:00:25"]
     assert {r.system_title for r in readings} == {b"KAME0123"}
+
+
+def _by_push(capture) -> dict[tuple[str, str], dict[str, object]]:
+    """A Kamstrup capture's pushes by (notification time, list)."""
+    return {
+        (str(r.values["notification_time"]), r.list_kind): dict(r.values)
+        for r in HanStream().feed(capture.read_bytes())
+    }
+
+
+@pytest.mark.slow
+def test_kill_and_restart_continues_registers_and_clock(emulator, tmp_path):
+    """kill -9, then a restart without --start: the meter goes on from its last checkpoint
+    (at most CHECKPOINT_S x speed of simulated time repeated, nothing skipped), and every push
+    after the restart is the one an uninterrupted meter would have made, registers included."""
+    state, killed, restarted, reference = (tmp_path / n for n in ("s", "a.bin", "b.bin", "c.bin"))
+    meter = ("--meter", "kamstrup", "--seed", "3")
+    first = emulator(
+        *meter,
+        "--start",
+        "2026-03-02T00:59:00",
+        "--speed",
+        "60",
+        "--to",
+        f"file:{killed}",
+        "--state-dir",
+        str(state),
+    )
+    deadline = time.monotonic() + 30
+    while ("2026-03-02T01:00:05", "hourly-with-energy") not in _by_push(killed):
+        assert time.monotonic() < deadline, "no hourly list from the first run"
+        time.sleep(0.1)
+    time.sleep(0.3)
+    first.process.kill()
+    first.process.wait(timeout=10)
+
+    second = emulator(
+        *meter, "--speed", "max", "--duration", "1h", "--to", f"file:{restarted}",
+        "--state-dir", str(state),
+    )  # fmt: skip
+    assert second.process.wait(timeout=60) == 0
+    third = emulator(
+        *meter, "--start", "2026-03-02T00:59:00", "--speed", "max", "--duration", "1h10m",
+        "--to", f"file:{reference}",
+    )  # fmt: skip
+    assert third.process.wait(timeout=60) == 0
+
+    before, after, uninterrupted = _by_push(killed), _by_push(restarted), _by_push(reference)
+    last_before = datetime.fromisoformat(max(t for t, _ in before))
+    first_after = datetime.fromisoformat(min(t for t, _ in after))
+    assert first_after <= last_before + timedelta(seconds=10), "pushes were skipped"
+    repeated = (last_before - first_after).total_seconds()
+    assert repeated <= CHECKPOINT_S * 60 + 10, f"{repeated} s of pushes lost by the kill"
+    assert {key: uninterrupted[key] for key in after} == after
+
+    # Hourly registers across the restart: their difference is the integrated power.
+    pushes = {**before, **after}
+    hour_1 = pushes[("2026-03-02T01:00:05", "hourly-with-energy")]["active_energy_import_kwh"]
+    hour_2 = pushes[("2026-03-02T02:00:05", "hourly-with-energy")]["active_energy_import_kwh"]
+    powers = [
+        v["active_power_import_w"]
+        for (t, kind), v in pushes.items()
+        if kind == "instantaneous" and "2026-03-02T01:00:00" <= t < "2026-03-02T02:00:00"
+    ]
+    assert len(powers) == 360
+    integrated_kwh = sum(powers) * 10 / 3600 / 1000  # type: ignore[arg-type]
+    assert hour_2 - hour_1 == pytest.approx(integrated_kwh, abs=0.0101)  # type: ignore[operator]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hanport.emulator.load import OSLO
-from hanport.emulator.meter import BRANDS, hour_schedule
+from hanport.emulator.meter import BRANDS, Push, hour_schedule
 
 INSTANT, HOURLY, POWER = "instantaneous", "hourly-with-energy", "power-only"
 
@@ -153,3 +153,82 @@ def test_three_wire_quirks(make_meter, brand, phases, three_wire):
         assert "current_l2_a" not in values and "voltage_l2_v" in values
     else:
         assert values["voltage_l2_v"] == 0 and "current_l2_a" in values
+
+
+# -- restarts ----------------------------------------------------------------------------------
+
+RESTART_START = datetime(2026, 3, 2, 7, 58, tzinfo=OSLO)
+
+
+def _stop_after(pushes: list[Push], at: datetime, kind: str) -> int:
+    """Index of the push ``kind`` at ``at``: the last one the stopped meter made."""
+    return next(
+        i for i, p in enumerate(pushes) if p.at == at.astimezone(UTC) and p.list_kind == kind
+    )
+
+
+@pytest.mark.parametrize(
+    ("brand", "stop_at", "stop_kind"),
+    [
+        # between list 1 and list 2 of the same slot (hh:00:00 and hh:00:05)
+        ("kamstrup", datetime(2026, 3, 2, 8, 0, tzinfo=OSLO), INSTANT),
+        ("kamstrup", datetime(2026, 3, 2, 8, 37, 40, tzinfo=OSLO), INSTANT),
+        # Aidon mid-hour, just before its hourly list at hh:00:10
+        ("aidon", datetime(2026, 3, 2, 9, 0, 7, 500_000, tzinfo=OSLO), POWER),
+        ("kaifa", datetime(2026, 3, 2, 8, 59, 58, tzinfo=OSLO), POWER),
+    ],
+)
+def test_a_resumed_meter_continues_exactly_as_if_it_had_not_stopped(
+    make_meter, brand, stop_at, stop_kind
+):
+    end = RESTART_START + timedelta(hours=3)
+    reference = list(make_meter(brand).model.pushes(RESTART_START, end))
+
+    first = make_meter(brand).model
+    before: list[Push] = []
+    for push in first.pushes(RESTART_START, end):
+        before.append(push)
+        if push.at == stop_at.astimezone(UTC) and push.list_kind == stop_kind:
+            break
+    state = first.state(before[-1].at)
+    assert state is not None
+
+    second = make_meter(brand).model
+    second.resume(state)
+    after = list(second.pushes(RESTART_START, end))  # an earlier start gives way to the state
+    assert before + after == reference
+    assert len(before) == _stop_after(reference, stop_at, stop_kind) + 1
+
+
+def test_the_time_a_meter_was_stopped_is_counted_as_consumption(make_meter):
+    """Restarted two hours later, the registers are where an uninterrupted meter's would be."""
+    end = RESTART_START + timedelta(hours=5)
+    reference = list(make_meter("aidon").model.pushes(RESTART_START, end))
+    first = make_meter("aidon").model
+    made = list(first.pushes(RESTART_START, RESTART_START + timedelta(minutes=42, seconds=1)))
+    state = first.state(made[-1].at)
+    assert state is not None
+
+    later = RESTART_START + timedelta(hours=2, minutes=30)
+    second = make_meter("aidon").model
+    second.resume(state)
+    after = list(second.pushes(later, end))
+    assert after[0].at == later.astimezone(UTC)
+    assert after == [p for p in reference if p.at >= later]
+    saved = [energy // first.unit_w_ms for energy in state.energy_w_ms]
+    hourly = [p.registers for p in after if p.list_kind == HOURLY]
+    assert hourly
+    for registers in hourly:
+        assert registers is not None
+        assert all(now >= then for now, then in zip(registers, saved, strict=True))
+
+
+def test_a_state_resumes_only_on_a_slot_boundary(make_meter):
+    meter = make_meter("kamstrup").model
+    list(meter.pushes(RESTART_START, RESTART_START + timedelta(minutes=1)))
+    state = meter.state(None)
+    assert state is not None
+    with pytest.raises(ValueError, match="slot boundary"):
+        make_meter("kamstrup").model.resume(
+            state._replace(integrated_to=state.integrated_to + timedelta(seconds=3))
+        )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hanport.emulator.meter import MeterState
 from hanport.emulator.port import (
     TRANSITIONS,
     PortCommand,
@@ -61,3 +62,21 @@ def test_a_damaged_state_file_is_reported_and_kept(tmp_path):
 def test_meter_ids_cannot_escape_the_state_directory(tmp_path):
     with pytest.raises(ValueError, match="cannot name"):
         PortStateStore(tmp_path).load("../etc/passwd")
+
+
+def test_meter_state_round_trip_and_damaged_file(tmp_path):
+    store = PortStateStore(tmp_path)
+    assert store.load_meter("5706567200000001") is None
+    state = MeterState(
+        datetime(2026, 5, 1, 12, 0, 10, tzinfo=UTC),
+        (36_000_000_000_123, 0, 4_500_000_000, 0),
+        (36_000_000_000_000, 0, 4_499_000_000, 0),
+        datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC),
+        1500.0,
+    )
+    store.save_meter("5706567200000001", state)
+    assert store.load_meter("5706567200000001") == state
+    assert not list(tmp_path.glob(".*")), "no temporary files left behind"
+    (tmp_path / "meter-5706567200000001.json").write_text('{"meter_id": "5706567200000001"}')
+    with pytest.raises(StateFileError, match=r"meter-5706567200000001\.json"):
+        store.load_meter("5706567200000001")

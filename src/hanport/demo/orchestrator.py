@@ -8,7 +8,7 @@ still exist. Everything lives in one demo folder, which is why a second start co
     demo-data/
       demo.json          simulated clock and ports of the last run
       fleet.toml         the emulator's meters (rewritten on every start)
-      emulator/          port states (open/closed survive a restart)
+      emulator/          port states, registers and clock of the meters (survive a restart)
       portal.sqlite      the port service: customers, orders, audit log
       reader.sqlite      the reader: readings, hours, days
       mail/              every e-mail sent, as .eml files
@@ -208,12 +208,17 @@ class DemoRun:
         fleet_path = write_fleet_file(self.directory / "fleet.toml", planned)
         announced: dict[str, dict[str, Any]] = {}
         everyone_announced = asyncio.Event()
+        clock_running = asyncio.Event()
+        emulator_clock: list[datetime] = []
 
         def on_line(line: str) -> None:
             try:
                 entry = json.loads(line)
             except ValueError:
                 return
+            if isinstance(entry, dict) and "clock" in entry:
+                emulator_clock.append(datetime.fromisoformat(str(entry["clock"])))
+                clock_running.set()
             if isinstance(entry, dict) and "stream" in entry and "meter_id" in entry:
                 announced[str(entry["meter_id"])] = entry
                 if len(announced) >= len(planned):
@@ -240,6 +245,12 @@ class DemoRun:
         await self._launch(child)
         await self._wait_until(everyone_announced, child, "did not announce every meter")
         await wait_for_http(self.url("control", "/api/meters"), child, self.options.startup_timeout)
+        # The meters' clock is the demo's: after a kill demo.json may lag behind where the
+        # meters stopped, and they never go back, so the emulator says where it started.
+        await self._wait_until(clock_running, child, "did not start its clock")
+        self._clock_at_start = emulator_clock[0]
+        self._started_at = asyncio.get_running_loop().time()
+        DemoState(self._clock_at_start, self.urls()).save(self.directory / "demo.json")
         by_id = {meter.meter_id: meter for meter in planned if meter.meter_id}
         unnamed = [meter for meter in planned if not meter.meter_id]
         for meter_id, entry in announced.items():

@@ -1,9 +1,13 @@
 """``hanport emulate``: run one meter or a fleet.
 
 On start it prints one JSON line per meter (meter_id, metering_point_id, manufacturer,
-meter_type, phases, port, stream) and, with ``--control``, ``{"control": URL}``, so a parent
-process can find the streams. The lines go to standard output, or to standard error when the
-capture itself goes to standard output (``--to -``).
+meter_type, phases, port, stream), with ``--control`` ``{"control": URL}``, and then
+``{"clock": ISO}``, the simulated time the meters start at, so a parent process can find the
+streams and keep time with the meters. The lines go to standard output, or to standard error
+when the capture itself goes to standard output (``--to -``).
+
+With ``--state-dir`` a restart continues every meter where it stopped: port state, registers
+and, unless ``--start`` says later, the simulated clock (see ``serve`` and ``state``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from hanport.emulator.fleet import FleetError, MeterConfig, load_fleet
 from hanport.emulator.load import OSLO
 from hanport.emulator.meter import BRANDS
 from hanport.emulator.port import PortState
-from hanport.emulator.serve import SimClock, announce_line, build_runtime, run_meter
+from hanport.emulator.serve import (
+    SimClock,
+    announce_line,
+    build_runtime,
+    resume_time,
+    run_meter,
+)
 from hanport.emulator.state import PortStateStore, StateFileError
 
 if TYPE_CHECKING:
@@ -87,7 +97,9 @@ def configure_emulate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter-id", default="", help="default: derived from the seed")
     parser.add_argument("--metering-point-id", default="", help="18-digit GSRN; default: derived")
     parser.add_argument(
-        "--start", type=parse_start, help="simulated start, local time (default: now)"
+        "--start",
+        type=parse_start,
+        help="simulated start, local time (default: where --state-dir's meters stopped, or now)",
     )
     parser.add_argument(
         "--speed", type=parse_speed, default=1.0, help="1 (real time), 60, … or max"
@@ -108,7 +120,11 @@ def configure_emulate(parser: argparse.ArgumentParser) -> None:
         "--fleet", type=Path, help="TOML file of meters (see hanport.emulator.fleet)"
     )
     parser.add_argument("--control", metavar="HOST:PORT", help="serve the control API here")
-    parser.add_argument("--state-dir", type=Path, help="keep port states here across restarts")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep port states, registers and simulated time here across restarts",
+    )
     parser.add_argument(
         "--list2-second", type=float, help="offset of the hourly list in seconds (Kamstrup: 5)"
     )
@@ -139,11 +155,34 @@ def _configs(args: argparse.Namespace) -> list[MeterConfig]:
     ]
 
 
+def _start_time(
+    requested: datetime | None, store: PortStateStore | None, configs: list[MeterConfig]
+) -> datetime:
+    """Where the simulated clock starts: ``--start``, else where the saved meters stopped,
+    else now. A meter's clock never runs backwards, so a ``--start`` before the saved time
+    gives way to it (with a note: use a fresh --state-dir to replay a period)."""
+    stopped = resume_time(store, configs) if store is not None else None
+    if stopped is not None:
+        stopped = stopped.astimezone(OSLO)
+    if requested is None:
+        return stopped or datetime.now(OSLO).replace(microsecond=0)
+    if stopped is not None and requested < stopped:
+        print(
+            f"hanport emulate: the meters in {store.directory if store else ''} already reached "
+            f"{stopped.isoformat()}; continuing from there, as a meter's clock and registers "
+            "never go back (use a new --state-dir to start earlier) / målerne har allerede nådd "
+            f"{stopped.isoformat()}; fortsetter derfra",
+            file=sys.stderr,
+        )
+        return stopped
+    return requested
+
+
 async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
-    start = args.start or datetime.now(OSLO).replace(microsecond=0)
+    store = PortStateStore(args.state_dir) if args.state_dir else None
+    start = _start_time(args.start, store, configs)
     clock = SimClock(start, args.speed)
     end = start + args.duration if args.duration else None
-    store = PortStateStore(args.state_dir) if args.state_dir else None
     info = sys.stderr if any(c.output == "-" for c in configs) else sys.stdout
 
     def announce(line: dict[str, object]) -> None:
@@ -167,6 +206,8 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
             except SystemExit:  # uvicorn exits when it cannot bind
                 raise OSError(f"cannot serve the control API on {args.control}") from None
         clock.begin()
+        # The simulated time the meters start at: a parent (the demo) keeps its clock with it.
+        announce({"clock": start.isoformat()})
         meters = asyncio.gather(*(run_meter(runtime, end) for runtime in runtimes))
         # Ctrl-C and SIGTERM stop the meters in order: files flushed, sockets closed.
         stop = asyncio.Event()

@@ -21,12 +21,17 @@ Energy. Registers count in exact integers (W x ms), and the hourly list reports 
 at hh:00:00, truncated to the register resolution (Kamstrup and Aidon 10 Wh, Kaifa 1 Wh). So the
 difference between two hourly lists equals the sum over the hour of emitted power x slot length,
 to within one register unit.
+
+Restarts. :meth:`MeterModel.state` captures where a meter is (exact energies, the slot reached,
+the last push made) and :meth:`MeterModel.resume` continues from it: the pushes after the restart
+are exactly those an uninterrupted meter would have made. Time the emulator was down is counted
+like any other time (a meter keeps measuring while nobody listens), and a meter never goes back.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -40,6 +45,7 @@ __all__ = [
     "KAMSTRUP",
     "BrandSpec",
     "MeterModel",
+    "MeterState",
     "Push",
     "Registers",
     "Sample",
@@ -215,12 +221,31 @@ class Push(NamedTuple):
     hour: datetime | None = None
 
 
+class MeterState(NamedTuple):
+    """Where a meter has got to: enough to continue after a restart as if it had not stopped.
+
+    Energies are exact (W x ms), not register units, so no fraction of a unit is lost across a
+    restart and a state does not depend on the brand's register resolution.
+    """
+
+    #: UTC slot boundary: every slot before it is in ``energy_w_ms``, none after
+    integrated_to: datetime
+    #: active import, active export, reactive import, reactive export
+    energy_w_ms: tuple[int, int, int, int]
+    #: the energies at the start of ``integrated_to``'s hour (what its hourly list reports)
+    hour_energy_w_ms: tuple[int, int, int, int]
+    #: UTC time of the last push made (sent, or withheld by a closed port); None: none yet
+    pushed_through: datetime | None
+    extra_import_w: float = 0.0
+
+
 @dataclass
 class MeterModel:
     """A meter on the wall: its load, registers and push schedule.
 
     ``extra_import_w`` adds load on top of the profile from the next slot on (the control
     interface sets it). Registers go on counting whether or not anyone receives the pushes.
+    :meth:`state` and :meth:`resume` carry a meter across a restart of the emulator.
     """
 
     spec: BrandSpec
@@ -233,6 +258,12 @@ class MeterModel:
     _schedule: HourSchedule = field(init=False, repr=False)
     _offsets: tuple[tuple[tuple[timedelta, str], ...], ...] = field(init=False, repr=False)
     _accumulated: list[int] = field(init=False, repr=False)
+    #: position: slots of ``_hour_start`` before ``_slot`` are integrated (None: not started)
+    _hour_start: datetime | None = field(default=None, init=False, repr=False)
+    _slot: int = field(default=0, init=False, repr=False)
+    _hour_energy: tuple[int, int, int, int] = field(default=(0, 0, 0, 0), init=False, repr=False)
+    #: pushes at or before this were made before a restart
+    _pushed_through: datetime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.phases not in (1, 3):
@@ -262,27 +293,82 @@ class MeterModel:
 
     @property
     def registers(self) -> Registers:
-        unit = self.unit_w_ms
+        return self._registers(self._accumulated)
+
+    def _energy(self) -> tuple[int, int, int, int]:
         a, b, c, d = self._accumulated
+        return (a, b, c, d)
+
+    def _registers(self, energy_w_ms: Sequence[int]) -> Registers:
+        unit = self.unit_w_ms
+        a, b, c, d = energy_w_ms
         return Registers(a // unit, b // unit, c // unit, d // unit)
+
+    def state(self, pushed_through: datetime | None) -> MeterState | None:
+        """The meter's state once every push up to ``pushed_through`` has been made.
+
+        Take it between two pushes of :meth:`pushes` (the generator integrates a slot when it
+        is asked for the next push). None before the meter has started.
+        """
+        if self._hour_start is None:
+            return None
+        slot_ms = self.spec.slot_ms
+        integrated_to = self._hour_start + timedelta(milliseconds=self._slot * slot_ms)
+        energy = self._energy()
+        on_the_hour = self._slot * slot_ms % _MS_PER_HOUR == 0
+        return MeterState(
+            integrated_to,
+            energy,
+            energy if on_the_hour else self._hour_energy,
+            pushed_through,
+            self.extra_import_w,
+        )
+
+    def resume(self, state: MeterState) -> None:
+        """Continue from a saved state: the next :meth:`pushes` integrates on from it."""
+        integrated_to = state.integrated_to.astimezone(UTC)
+        hour_start = integrated_to.replace(minute=0, second=0, microsecond=0)
+        offset_ms, rest = divmod(integrated_to - hour_start, timedelta(milliseconds=1))
+        if rest or offset_ms % self.spec.slot_ms:
+            raise ValueError(f"{integrated_to} is not on a {self.spec.slot_ms} ms slot boundary")
+        self._accumulated = list(state.energy_w_ms)
+        self._hour_start = hour_start
+        self._slot = offset_ms // self.spec.slot_ms
+        self._hour_energy = state.hour_energy_w_ms
+        self._pushed_through = state.pushed_through
+        self.extra_import_w = state.extra_import_w
 
     def pushes(self, start: datetime, end: datetime | None = None) -> Iterator[Push]:
         """Every push at or after ``start`` and before ``end`` (aware datetimes; no end: forever).
 
-        Slots from ``start`` on are integrated into the registers as they are generated; a
-        model runs forward only, so call this once per meter.
+        Slots are integrated into the registers as they are generated; a model runs forward
+        only, so call this once per meter. A resumed meter (:meth:`resume`) first integrates
+        the time from its saved state to ``start`` without pushing, as a meter keeps counting
+        while nobody listens, and makes no push it made before. Asked to start before its saved
+        state, it continues from the saved state instead: its clock and registers never go back.
         """
         if start.tzinfo is None or (end is not None and end.tzinfo is None):
             raise ValueError("start and end must be timezone-aware")
         start = start.astimezone(UTC)
-        hour_start = start.replace(minute=0, second=0, microsecond=0)
-        slot_ms = self.spec.slot_ms
-        first_slot = math.ceil((start - hour_start) / timedelta(milliseconds=slot_ms))
+        slot = timedelta(milliseconds=self.spec.slot_ms)
+        if self._hour_start is None:
+            hour_start = start.replace(minute=0, second=0, microsecond=0)
+            # The slot holding ``start`` counts whole: its power holds from its beginning.
+            first_slot = (start - hour_start) // slot
+            self._hour_energy = self._energy()
+        else:
+            hour_start, first_slot = self._hour_start, self._slot
+            if self._pushed_through is not None:
+                # Push times are whole milliseconds: "after" is "from 1 µs later".
+                start = max(start, self._pushed_through + timedelta(microseconds=1))
+            start = max(start, hour_start + first_slot * slot)
+        hour_energy = self._hour_energy if first_slot else self._energy()
         while end is None or hour_start < end:
-            hour_registers = self.registers
-            yield from self._hour(hour_start, first_slot, start, end, hour_registers)
-            hour_start += timedelta(hours=1)
+            self._hour_start, self._slot, self._hour_energy = hour_start, first_slot, hour_energy
+            yield from self._hour(hour_start, first_slot, start, end, self._registers(hour_energy))
+            hour_start += _HOUR
             first_slot = 0
+            hour_energy = self._energy()
 
     def _hour(
         self,
@@ -302,6 +388,15 @@ class MeterModel:
         slot_ms = spec.slot_ms
         offsets = self._offsets
         new_push = tuple.__new__  # skips NamedTuple's Python-level __new__
+        if hour_start + _HOUR <= start:
+            # An hour wholly before ``start`` (a resumed meter catching up): count, push nothing.
+            for sample in samples:
+                accumulated[0] += sample.p_import * slot_ms
+                accumulated[1] += sample.p_export * slot_ms
+                accumulated[2] += sample.q_import * slot_ms
+                accumulated[3] += sample.q_export * slot_ms
+            self._slot = slots
+            return
         # Only the first and last hour need their pushes checked against start and end.
         check = hour_start < start or (end is not None and end < hour_start + _HOUR)
         for slot, sample in enumerate(samples, start=first_slot):
@@ -320,6 +415,7 @@ class MeterModel:
             accumulated[1] += sample.p_export * slot_ms
             accumulated[2] += sample.q_import * slot_ms
             accumulated[3] += sample.q_export * slot_ms
+            self._slot = slot + 1
 
     def _samples(self, load: HourLoad, first_slot: int) -> Iterator[Sample]:
         """Raw samples for the slots of an hour, with the extra load read at each slot."""

@@ -6,6 +6,11 @@ paced like the meter's 2400 baud line (8N1 = 10 bits a byte for Kamstrup, 8E1 = 
 Kaifa), sped up by the same factor, so a reader sees bytes arrive as from a real port.
 
 A closed port sends nothing, but the meter keeps measuring: the registers go on counting.
+
+With a state store each meter checkpoints its registers and simulated time (:class:`MeterState`)
+at most every :data:`CHECKPOINT_S` seconds of real time while it runs, and once more when it
+stops, so a restarted emulator continues its registers (never backwards) from at most that far
+behind; a process killed outright repeats at most that much of its pushes after the restart.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import os
 import random
 import sys
 import termios
+import threading
+import time
 import tty
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -26,7 +33,7 @@ from typing import BinaryIO
 from hanport.emulator.fleet import MeterConfig
 from hanport.emulator.frames import FrameWriter
 from hanport.emulator.load import OSLO, HouseholdLoad
-from hanport.emulator.meter import BRANDS, MeterModel, Push, Registers
+from hanport.emulator.meter import BRANDS, MeterModel, MeterState, Push, Registers
 from hanport.emulator.port import PortState, PortStatus, apply_command, command_for
 from hanport.emulator.state import PortStateStore
 from hanport.protocol import HanEncoder, Keys
@@ -41,12 +48,15 @@ __all__ = [
     "TcpOutput",
     "build_runtime",
     "open_output",
+    "resume_time",
     "run_meter",
 ]
 
 _HOUR = timedelta(hours=1)
 #: pushes made per worker-thread round trip at speed max
 _BATCH = 4096
+#: real seconds between two checkpoints of a running meter's registers and time
+CHECKPOINT_S = 0.25
 #: a TCP client this far behind is too slow to be a serial port's listener
 _MAX_CLIENT_BACKLOG = 1 << 20
 
@@ -304,6 +314,13 @@ class MeterRuntime:
     pushes: int = 0
     pushes_since_change: int = 0
     last_push_at: datetime | None = None
+    #: the last push made, sent or withheld by a closed port (what a checkpoint resumes after)
+    made_through: datetime | None = None
+    #: held while a worker thread advances the model, so a checkpoint never sees half a step
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _batch_through: datetime | None = None
+    _saved: MeterState | None = None
+    _saved_at: float = 0.0
 
     @property
     def meter_id(self) -> str:
@@ -319,6 +336,23 @@ class MeterRuntime:
         self.status = new
         self.pushes_since_change = 0
         return True
+
+    def checkpoint(self, *, final: bool = False) -> None:
+        """Save the meter's state if due (every :data:`CHECKPOINT_S`) or ``final``.
+
+        Call it only between pushes; the saved state resumes after :attr:`made_through`.
+        """
+        if self.store is None:
+            return
+        now = time.monotonic()
+        if not final and now - self._saved_at < CHECKPOINT_S:
+            return
+        with self.lock:
+            state = self.model.state(self.made_through)
+        if state is not None and (state != self._saved or final):
+            self.store.save_meter(self.meter_id, state, durable=final)
+            self._saved = state
+        self._saved_at = now
 
     def _record(self, push: Push) -> None:
         self.pushes += 1
@@ -347,17 +381,25 @@ class MeterRuntime:
         }
 
     def _batch(self, pushes: Iterator[Push], limit: int) -> tuple[list[bytes], bool]:
-        """Up to ``limit`` pushes' frames (runs in a worker thread at speed max)."""
+        """Up to ``limit`` pushes' frames (runs in a worker thread at speed max).
+
+        :attr:`made_through` moves on only once the caller has sent the frames.
+        """
         frames: list[bytes] = []
-        for push in pushes:
-            if self.status.state is PortState.OPEN:
-                frames.append(self.writer.frame(push))
-                self._record(push)
-            self.clock.reached = push.at
-            limit -= 1
-            if limit == 0:
-                return frames, False
+        with self.lock:
+            for push in pushes:
+                if self.status.state is PortState.OPEN:
+                    frames.append(self.writer.frame(push))
+                    self._record(push)
+                self.clock.reached = self._batch_through = push.at
+                limit -= 1
+                if limit == 0:
+                    return frames, False
         return frames, True
+
+    def _next(self, pushes: Iterator[Push]) -> Push | None:
+        with self.lock:
+            return next(pushes, None)
 
 
 def _local_iso(at: datetime | None) -> str | None:
@@ -397,14 +439,39 @@ def build_runtime(
     )
     saved = store.load(config.meter_id) if store is not None else None
     status = saved or PortStatus(config.meter_id, config.port)
+    meter_state = store.load_meter(config.meter_id) if store is not None else None
+    if meter_state is not None:
+        model.resume(meter_state)
     output = open_output(config.output, bits_per_char=spec.bits_per_char, speed=clock.speed)
-    return MeterRuntime(
+    runtime = MeterRuntime(
         config, model, FrameWriter(model, encoder.encode), output, status, clock, store
     )
+    if meter_state is not None:
+        runtime.made_through = runtime._batch_through = meter_state.pushed_through
+    return runtime
+
+
+def resume_time(store: PortStateStore, configs: list[MeterConfig]) -> datetime | None:
+    """Where the simulated clock stopped: the latest push any of these meters made (UTC)."""
+    reached: list[datetime] = []
+    for config in configs:
+        state = store.load_meter(config.meter_id)
+        if state is not None:
+            reached.append(state.pushed_through or state.integrated_to)
+    return max(reached, default=None)
 
 
 async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
-    """Push on schedule until ``end`` (None: forever)."""
+    """Push on schedule until ``end`` (None: forever), checkpointing the meter as it goes."""
+    try:
+        await _push_loop(runtime, end)
+    finally:
+        # Also when cancelled (Ctrl-C): a worker thread still advancing the model holds the
+        # lock, so the final checkpoint waits for it and sees a whole step.
+        runtime.checkpoint(final=True)
+
+
+async def _push_loop(runtime: MeterRuntime, end: datetime | None) -> None:
     clock = runtime.clock
     pushes = runtime.model.pushes(clock.start.astimezone(UTC), end)
     if clock.speed is None:
@@ -415,6 +482,8 @@ async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
                 await runtime.output.send(b"".join(frames))
             else:
                 await asyncio.sleep(0)
+            runtime.made_through = runtime._batch_through
+            runtime.checkpoint()
         return
     silent = isinstance(runtime.output, NullOutput)
     slot = timedelta(milliseconds=runtime.model.spec.slot_ms)
@@ -424,7 +493,7 @@ async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
         # so a fleet's hundreds of meters do not stall each other's pushes or the control
         # interface at hh:00. The other pushes are cheap and made on the loop.
         if starts_an_hour:
-            push = await asyncio.to_thread(next, pushes, None)
+            push = await asyncio.to_thread(runtime._next, pushes)
         else:
             push = next(pushes, None)
         if push is None:
@@ -435,6 +504,8 @@ async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
             if not silent:
                 await runtime.output.send(runtime.writer.frame(push))
             runtime._record(push)
+        runtime.made_through = push.at
+        runtime.checkpoint()
     await runtime.output.drain()
 
 
