@@ -18,10 +18,10 @@ from hanport.portal.services import authz
 from hanport.portal.services.errors import Refused
 from hanport.portal.services.orders import (
     OrderRequest,
-    _set_port,
     cancel_order,
     get_order,
     override_order,
+    set_port_state,
     submit_order,
 )
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
@@ -63,7 +63,7 @@ def _reset(world: World) -> None:
             .where(orders.c.state.in_(["validated", "retrying", "escalated"]))
             .values(state="cancelled", next_attempt_at=None)
         )
-        _set_port(conn, world.mpid, PortState.CLOSED, utcnow(), None)
+        set_port_state(conn, world.mpid, PortState.CLOSED, utcnow(), None)
 
 
 def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
@@ -83,7 +83,7 @@ def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
 
     def order_close() -> None:
         with engine.begin() as conn:
-            _set_port(conn, world.mpid, PortState.OPEN, utcnow(), None)
+            set_port_state(conn, world.mpid, PortState.OPEN, utcnow(), None)
         submit_order(engine, actor, OrderRequest(world.mpid, "close"))
 
     def cancel() -> None:

@@ -29,7 +29,7 @@ from hanport.portal.services.headend import (
     PortValue,
     UnknownMeter,
 )
-from hanport.portal.services.orders import _set_port, apply_event, contact_mail
+from hanport.portal.services.orders import apply_event, contact_mail, set_port_state
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = ["JobRunner", "JobSettings"]
@@ -317,7 +317,7 @@ class JobRunner:
                 completed_at=tx.now,
                 next_attempt_at=None,
             )
-            _set_port(
+            set_port_state(
                 tx.conn,
                 order.metering_point_id,
                 PortState.OPEN if target == "open" else PortState.CLOSED,

@@ -19,6 +19,7 @@ from hanport.portal.db.schema import (
     meters,
     parties,
     port_states,
+    terms_versions,
 )
 from hanport.portal.domain.gsrn import make_gsrn
 from hanport.portal.services.terms import publish_terms
@@ -205,8 +206,6 @@ def seed_demo(
                     metering_point_id=mpid, state="closed", since=now, push_seen=False
                 )
             )
-        from hanport.portal.db.schema import terms_versions
-
         if conn.execute(select(terms_versions.c.id)).first() is None:
             publish_terms(
                 conn,

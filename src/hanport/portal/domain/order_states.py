@@ -25,11 +25,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "ATTENTION_STATES",
     "FINAL_STATES",
     "TRANSITIONS",
     "IllegalTransition",
     "OrderEvent",
     "OrderState",
+    "allowed_events",
     "mermaid",
     "next_state",
 ]

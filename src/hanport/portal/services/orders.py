@@ -36,6 +36,7 @@ from hanport.portal.domain.order_states import (
     FINAL_STATES,
     OrderEvent,
     OrderState,
+    allowed_events,
     next_state,
 )
 from hanport.portal.domain.sla import OSLO, sla_due
@@ -109,7 +110,7 @@ def _validated(
     return mpid, action, declaration, module
 
 
-def _set_port(
+def set_port_state(
     conn: Connection,
     mpid: str,
     state: PortState,
@@ -353,7 +354,7 @@ def submit_order(
                 next_attempt_at=None,
             )
         else:
-            _set_port(
+            set_port_state(
                 conn,
                 mpid,
                 PortState.OPENING if target is PortState.OPEN else PortState.CLOSING,
@@ -377,7 +378,7 @@ def submit_order(
         return order_id
 
 
-def _authorised_order(
+def authorised_order(
     tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
 ) -> Row[Any]:
     order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
@@ -391,13 +392,13 @@ def _authorised_order(
 
 def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:
     with transaction(engine) as tx:
-        return _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+        return authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
 
 
 def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | None = None) -> None:
     with transaction(engine, now) as tx:
-        order = _authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
-        if OrderEvent.CANCEL not in _allowed(order):
+        order = authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
+        if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
             raise Conflict(
                 "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
                 "The order can no longer be cancelled – the command has been sent",
@@ -405,20 +406,14 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
         apply_event(
             tx, order, OrderEvent.CANCEL, actor, note="cancelled by customer", next_attempt_at=None
         )
-        _restore_port(tx, order)
+        restore_port(tx, order)
 
 
-def _allowed(order: Row[Any]) -> set[OrderEvent]:
-    from hanport.portal.domain.order_states import TRANSITIONS
-
-    return set(TRANSITIONS[OrderState(order.state)])
-
-
-def _restore_port(tx: Tx, order: Row[Any]) -> None:
+def restore_port(tx: Tx, order: Row[Any]) -> None:
     """After a cancel or failure the port is where it was before the order."""
     before = PortState.CLOSED if order.action == Action.OPEN else PortState.OPEN
     if port_state(tx.conn, order.metering_point_id) in (PortState.OPENING, PortState.CLOSING):
-        _set_port(tx.conn, order.metering_point_id, before, tx.now, order.id)
+        set_port_state(tx.conn, order.metering_point_id, before, tx.now, order.id)
 
 
 OVERRIDES = {
@@ -450,9 +445,9 @@ def override_order(
     if errors:
         raise InvalidInput(errors)
     with transaction(engine, now) as tx:
-        order = _authorised_order(tx, actor, order_id, Operation.OVERRIDE, "order.override")
+        order = authorised_order(tx, actor, order_id, Operation.OVERRIDE, "order.override")
         event = OVERRIDES[kind]
-        if event not in _allowed(order):
+        if event not in allowed_events(OrderState(order.state)):
             raise Conflict(
                 f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
                 f"The order is in state {order.state} and cannot be overridden so",
@@ -463,7 +458,7 @@ def override_order(
         elif event is OrderEvent.OVERRIDE_COMPLETE:
             fields = {"completed_at": tx.now, "next_attempt_at": None}
             target = PortState.OPEN if order.action == Action.OPEN else PortState.CLOSED
-            _set_port(tx.conn, order.metering_point_id, target, tx.now, order.id)
+            set_port_state(tx.conn, order.metering_point_id, target, tx.now, order.id)
         else:
             fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
         new = apply_event(tx, order, event, actor, note=reason, **fields)
@@ -478,7 +473,7 @@ def override_order(
             reason=reason,
         )
         if new is OrderState.FAILED:
-            _restore_port(tx, order)
+            restore_port(tx, order)
         return new
 
 

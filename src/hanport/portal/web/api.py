@@ -22,7 +22,7 @@ from hanport.portal.services.errors import PortalError
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import (
     OrderRequest,
-    _authorised_order,
+    authorised_order,
     cancel_order,
     submit_order,
 )
@@ -244,7 +244,7 @@ def install(app: FastAPI, engine: Engine) -> None:
 
     def read_order(actor: Actor, order_id: int) -> OrderOut:
         with transaction(engine) as tx:
-            order = _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+            order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
             return order_out(tx.conn, order)
 
     @app.post(

@@ -7,10 +7,11 @@ session; every object access goes through services.authz.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,13 +25,18 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
-from hanport.portal.db.schema import parties
+from hanport.portal.db.schema import orders, parties
 from hanport.portal.domain.model import Actor, Operation, Role
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.errors import InvalidInput, PortalError, Refused
-from hanport.portal.services.orders import OrderRequest, cancel_order, submit_order
+from hanport.portal.services.orders import (
+    OrderRequest,
+    authorised_order,
+    cancel_order,
+    submit_order,
+)
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import current_terms
@@ -132,8 +138,6 @@ def create_app(config: PortalConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import asyncio
-
         task: asyncio.Task[None] | None = None
         if config.background is not None:
             task = asyncio.create_task(config.background())
@@ -142,7 +146,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         finally:
             if task is not None:
                 task.cancel()
-                with __import__("contextlib").suppress(asyncio.CancelledError):
+                with suppress(asyncio.CancelledError):
                     await task
 
     app = FastAPI(
@@ -303,8 +307,6 @@ def create_app(config: PortalConfig) -> FastAPI:
             terms = current_terms(tx.conn, tx.now)
             last_terms = None
             if actor.party_id is not None:
-                from hanport.portal.db.schema import orders
-
                 last_terms = tx.conn.execute(
                     select(orders.c.terms_version_id)
                     .where(
@@ -365,10 +367,8 @@ def create_app(config: PortalConfig) -> FastAPI:
         actor = require_actor(request)
 
         def load() -> dict[str, Any]:
-            from hanport.portal.services.orders import _authorised_order
-
             with transaction(engine) as tx:
-                order = _authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+                order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
                 may_order = authz.decide(
                     tx.conn,
                     actor,

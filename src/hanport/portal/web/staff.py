@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import NoResultFound
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.db.schema import shipments
@@ -55,8 +56,6 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/staff/orders/{order_id}", include_in_schema=False)
     async def staff_case(request: Request, order_id: int) -> Response:
         actor = require_staff(request)
-        from sqlalchemy.exc import NoResultFound
-
         try:
             details = await run_in_threadpool(case, actor, order_id)
         except NoResultFound:
