@@ -167,6 +167,7 @@ def test_customer_orders_and_sees_timeline(client: TestClient, world: World) -> 
     assert re.search(r"/orders/\d+$", str(answer.url))
     assert 'data-state="validated"' in answer.text
     assert "Bestilling mottatt" in answer.text
+    assert "Send modulen i posten – bestilt" in answer.text
     assert 'http-equiv="refresh"' in answer.text  # status updates without JavaScript
 
 

@@ -85,6 +85,10 @@ def timeline(conn: Connection, order_id: int) -> list[Any]:
     )
 
 
+def shipment(conn: Connection, order_id: int) -> Any:
+    return conn.execute(select(shipments).where(shipments.c.order_id == order_id)).first()
+
+
 def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
     order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
     return {

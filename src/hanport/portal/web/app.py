@@ -380,6 +380,7 @@ def create_app(config: PortalConfig) -> FastAPI:
                     "order": order,
                     "timeline": queries.timeline(tx.conn, order_id),
                     "point": queries.point_summary(tx.conn, order.metering_point_id),
+                    "shipment": queries.shipment(tx.conn, order_id),
                     "may_order": may_order,
                 }
 
