@@ -427,3 +427,11 @@ def test_customer_change_through_the_api_is_staff_only(client: TestClient, world
     created = client.post(url, json=body, headers=staff)
     assert created.status_code == 201, created.text
     assert created.json()["metering_point_id"] == world.mpid
+
+
+def test_security_headers(client: TestClient) -> None:
+    page = client.get("/signin")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "content-security-policy" not in client.get("/api/docs").headers

@@ -42,6 +42,7 @@ from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.i18n import LANGS, translator
+from hanport.portal.web.middleware import SecurityHeaders
 
 __all__ = ["PortalConfig", "create_app"]
 
@@ -167,19 +168,8 @@ def create_app(config: PortalConfig) -> FastAPI:
         same_site="lax",
         https_only=config.https,
     )
+    app.add_middleware(SecurityHeaders)
     app.state.config = config
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/api/docs"):
-            response.headers.setdefault(
-                "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'"
-            )
-        return response
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
