@@ -147,3 +147,32 @@ async def test_live_feed_and_service(hour_capture: Path, tmp_path: Path) -> None
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def test_live_last_hour_estimated_until_booked() -> None:
+    booked: dict[tuple[str, int], tuple[float, float]] = {}
+    lookups: list[int] = []
+
+    def lookup(meter_id: str, start: int) -> tuple[float, float] | None:
+        lookups.append(start)
+        return booked.get((meter_id, start))
+
+    live = LiveState(last_hour_lookup=lookup)
+    sample = list(pushes(START, 2))
+    for push in sample:
+        if push.at < START + 3600 + 600:
+            live.update(push)
+    (now,) = live.now()
+    # the previous hour is not booked: integrated power stands in for the registers' difference
+    registers = [p.values["active_energy_import_kwh"] for p in sample if p.register_hour]
+    assert now["last_hour_kwh"] == pytest.approx(registers[1] - registers[0], abs=0.02)
+    assert len(lookups) == 1  # not one query per push
+    booked[(METER_ID, START)] = (1.234, 0.0)
+    import hanport.reader.live as live_module
+
+    live_module.LOOKUP_RETRY_S = 0.0
+    try:
+        live.update(sample[-1])
+        assert live.now()[0]["last_hour_kwh"] == 1.234
+    finally:
+        live_module.LOOKUP_RETRY_S = 10.0

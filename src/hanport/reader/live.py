@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ from hanport.reader.model import Push
 from hanport.reader.storage.queries import derive_now
 
 __all__ = ["LiveState"]
+
+#: the hourly list arrives up to a minute after the hour; booked hours are looked up this often
+LOOKUP_RETRY_S = 10.0
 
 LastHourLookup = Callable[[str, int], tuple[float, float] | None]
 
@@ -30,6 +34,8 @@ class _Meter:
     last_hour: tuple[int, tuple[float, float] | None] | None = None
     now: dict[str, Any] | None = None
     dirty: bool = False
+    last_lookup_at: float = 0.0
+    last_estimate: tuple[float, float] | None = None
 
 
 class LiveState:
@@ -77,18 +83,24 @@ class LiveState:
     def _derive(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
         current = meter.hour
         previous = current - HOUR
-        if meter.last_hour is None or meter.last_hour[0] != previous or meter.last_hour[1] is None:
-            booked = self.last_hour_lookup(meter_id, previous) if self.last_hour_lookup else None
-            if booked is None:
-                # not booked yet (the hourly list comes up to a minute late): integrate power
-                estimate = integrate_power_by_hour(meter.previous).get(previous)
-                meter.last_hour = (previous, None)
-                last = (round(estimate[0], 6), round(estimate[1], 6)) if estimate else None
-            else:
-                meter.last_hour = (previous, booked)
-                last = booked
-        else:
-            last = meter.last_hour[1]
+        if meter.last_hour is None or meter.last_hour[0] != previous:
+            # a new hour: until it is booked, integrated power stands in for the last hour
+            estimate = integrate_power_by_hour(meter.previous).get(previous)
+            meter.last_estimate = (
+                (round(estimate[0], 6), round(estimate[1], 6)) if estimate else None
+            )
+            meter.last_hour = (previous, None)
+            meter.last_lookup_at = float("-inf")
+        # the hourly list comes up to a minute late: ask the database at most every few seconds
+        # (of wall time: a fast replay must not turn every push into a query)
+        if (
+            meter.last_hour[1] is None
+            and self.last_hour_lookup is not None
+            and time.monotonic() - meter.last_lookup_at >= LOOKUP_RETRY_S
+        ):
+            meter.last_lookup_at = time.monotonic()
+            meter.last_hour = (previous, self.last_hour_lookup(meter_id, previous))
+        last = meter.last_hour[1] or meter.last_estimate
         return derive_now(
             dict(meter.values),
             meter.received_at,
