@@ -172,7 +172,7 @@ def test_live_last_hour_estimated_until_booked() -> None:
 
     live_module.LOOKUP_RETRY_S = 0.0
     try:
-        live.update(sample[-1])
+        live.update(next(p for p in sample if p.at >= START + 3600 + 600))
         assert live.now()[0]["last_hour_kwh"] == 1.234
     finally:
         live_module.LOOKUP_RETRY_S = 10.0
