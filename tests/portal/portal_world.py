@@ -87,7 +87,10 @@ def make_world(engine: Engine) -> World:
         conn.execute(
             update(proxies)
             .where(proxies.c.id == expired_id)
-            .values(valid_from=date.today() - timedelta(days=30), valid_to=date.today())
+            .values(
+                valid_from=date.today() - timedelta(days=30),
+                valid_to=date.today() - timedelta(days=1),
+            )
         )
         conn.execute(
             update(proxies)

@@ -184,3 +184,22 @@ def test_refusal_reason_is_recorded(sqlite_world: World) -> None:
     assert row.action == "order.submit.refused"
     assert '"reason": "proxy_expired"' in row.data_json
     assert row.actor == world.expired_proxy.label
+
+
+def test_proxy_is_valid_through_its_last_day(sqlite_world: World) -> None:
+    world = sqlite_world
+    from hanport.portal.db.schema import proxies
+
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(proxies)
+            .where(proxies.c.id == world.proxy_ids["act"])
+            .values(valid_to=date.today())
+        )
+    with world.engine.connect() as conn:
+        today = authz.decide(conn, world.act_proxy, Operation.ORDER, world.mpid, date.today())
+        tomorrow = authz.decide(
+            conn, world.act_proxy, Operation.ORDER, world.mpid, date.today() + timedelta(days=1)
+        )
+    assert today.allowed
+    assert (tomorrow.allowed, tomorrow.reason) == (False, "proxy_expired")

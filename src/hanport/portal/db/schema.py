@@ -204,7 +204,7 @@ proxies = Table(
     Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False),
     Column("scope", String(8), nullable=False),
     Column("valid_from", Date, nullable=False),
-    Column("valid_to", Date, nullable=False),  # mandatory expiry (exclusive)
+    Column("valid_to", Date, nullable=False),  # mandatory expiry: the last day it is valid
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
     Column("revoked_by", String(64)),

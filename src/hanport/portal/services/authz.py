@@ -65,7 +65,7 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
     for proxy in rows:
         if proxy.revoked_at is not None:
             reason = "proxy_revoked"
-        elif day >= proxy.valid_to:
+        elif day > proxy.valid_to:
             reason = "proxy_expired"
         elif day < proxy.valid_from:
             reason = "proxy_not_yet_valid"
@@ -97,7 +97,7 @@ def viewable_points(conn: Connection, actor: Actor, day: date) -> list[tuple[str
             proxies.c.agent_id == actor.party_id,
             proxies.c.revoked_at.is_(None),
             proxies.c.valid_from <= day,
-            proxies.c.valid_to > day,
+            proxies.c.valid_to >= day,
         )
     ):
         if proxy.metering_point_id in found:

@@ -76,6 +76,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "submit_order": ("Send bestilling", "Submit order"),
     "orders": ("Bestillinger", "Orders"),
     "order": ("Bestilling", "Order"),
+    "no_orders": ("Ingen bestillinger ennå.", "No orders yet."),
     "action": ("Handling", "Action"),
     "action_open": ("Åpne", "Open"),
     "action_close": ("Stenge", "Close"),
