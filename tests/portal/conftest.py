@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from hanport.portal.db.engine import make_engine, migrate
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The same tests run on SQLite (the default) and PostgreSQL (by URL)."""
     if request.param == "sqlite":
