@@ -43,17 +43,22 @@
     axes: [h.timeAxis(), { label: "kW", values: (_u, ticks) => ticks.map((v) => h.fmt(v / 1000, 1)), size: 50 }],
   }, recent);
 
+  // Points arrive from two places (stored readings, live pushes) in any order: keep them
+  // sorted by time, one per timestamp, within the window.
   function addRecent(reading) {
     // Live pushes carry received_at; stored readings (/api/readings) carry at.
     const when = reading.received_at ?? reading.at;
     if (!when) return;
     const t = h.wallSeconds(when);
-    const last = recent[0].length ? recent[0][recent[0].length - 1] : -Infinity;
-    if (t <= last) return;
-    recent[0].push(t);
-    recent[1].push(reading.active_power_import_w ?? null);
-    recent[2].push(reading.active_power_export_w ?? null);
-    while (recent[0].length && recent[0][0] < t - RECENT_WINDOW_S) for (const column of recent) column.shift();
+    const times = recent[0];
+    let index = times.length;
+    while (index > 0 && times[index - 1] > t) index -= 1;
+    if (index > 0 && times[index - 1] === t) return;
+    times.splice(index, 0, t);
+    recent[1].splice(index, 0, reading.active_power_import_w ?? null);
+    recent[2].splice(index, 0, reading.active_power_export_w ?? null);
+    const newest = times[times.length - 1];
+    while (times.length && times[0] < newest - RECENT_WINDOW_S) for (const column of recent) column.shift();
     recentChart?.setData(recent);
   }
 
@@ -130,7 +135,8 @@
     const threshold = h.hourThreshold(tariff, h.TODAY);
     h.setText("threshold", threshold === null ? "–" : h.kwh(threshold, 2));
     const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
-    h.setText("step", `${range} kW · ${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
+    h.setText("step", `${range} kW`);
+    h.setText("step-price", `${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
     document.getElementById("tariff-warning").hidden = !tariff.warning;
     document.getElementById("tariff-ok").hidden = Boolean(tariff.warning);
   }
