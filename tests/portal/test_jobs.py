@@ -354,3 +354,30 @@ async def test_module_shipment_is_tracked_but_never_blocks(world: World) -> None
     with world.engine.connect() as conn:
         shipment = conn.execute(select(shipments).where(shipments.c.order_id == order_id)).one()
     assert (shipment.method, shipment.state) == ("post", "requested")
+
+
+async def test_a_slow_meter_does_not_hold_up_the_others(world: World) -> None:
+    import asyncio
+
+    slow_meter = world.meter_id
+
+    class SlowHeadEnd(InMemoryHeadEnd):
+        async def set_port(self, meter_id, port):  # type: ignore[no-untyped-def]
+            if meter_id == slow_meter:
+                await asyncio.sleep(1.0)
+            return await super().set_port(meter_id, port)
+
+    headend = SlowHeadEnd(ports={m.meter_id: "closed" for m in DEMO_METERS})
+    runner = JobRunner(world.engine, headend, None, FAST)
+    kari_point = DEMO_METERS[2]
+    kari = Actor(_party(world, "kari@example.no"), Role.CUSTOMER, "Kari")
+    slow = submit_order(world.engine, world.holder, world.open_request())
+    fast = submit_order(
+        world.engine, kari, world.open_request(metering_point_id=kari_point.metering_point_id)
+    )
+    step = asyncio.create_task(runner.run_orders())
+    await asyncio.sleep(0.5)
+    assert _order(world, fast).state == "command_sent"  # while the slow meter still thinks
+    assert _order(world, slow).state == "validated"
+    await step
+    assert _order(world, slow).state == "command_sent"

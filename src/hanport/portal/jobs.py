@@ -46,6 +46,7 @@ class JobSettings:
     push_wait_s: float = 30.0  #: how long to wait for a push after opening before completing
     lease_s: float = 60.0  #: how long a claimed order is held by one runner
     tick_s: float = 1.0  #: loop interval
+    concurrency: int = 8  #: orders driven at the same time (head-end calls in flight)
     staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
 
 
@@ -105,12 +106,18 @@ class JobRunner:
     async def run_orders(self, limit: int = 50) -> int:
         """Advance every due order by one step; returns how many were handled."""
         claimed = await asyncio.to_thread(self._claim_due, utcnow(), limit)
-        for order_id in claimed:
-            try:
-                await self._step(order_id)
-            except Exception:
-                # keep the runner alive; the lease expires and the order is tried again
-                log.exception("order %s: step failed", order_id)
+        # a slow head-end answer for one meter must not hold up the others
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def step(order_id: int) -> None:
+            async with gate:
+                try:
+                    await self._step(order_id)
+                except Exception:
+                    # keep the runner alive; the lease expires and the order is tried again
+                    log.exception("order %s: step failed", order_id)
+
+        await asyncio.gather(*(step(order_id) for order_id in claimed))
         return len(claimed)
 
     async def _step(self, order_id: int) -> None:
