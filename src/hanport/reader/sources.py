@@ -110,7 +110,12 @@ try:
     _TERMIOS_ERRORS: tuple[type[BaseException], ...] = (termios.error,)
 except ImportError:  # not POSIX
     _TERMIOS_ERRORS = ()
-_SERIAL_ERRORS = (OSError, ConnectionError, ValueError, *_TERMIOS_ERRORS)
+_SERIAL_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    ValueError,
+    *_TERMIOS_ERRORS,
+)
 
 
 async def _open_serial(path: str, settings: SerialSettings) -> tuple[Any, Any]:

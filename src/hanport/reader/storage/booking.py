@@ -6,7 +6,7 @@ Runs inside the writer's transaction, so readings, registers, hours and days alw
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -85,7 +85,7 @@ def rebook(conn: Connection, meter_id: str, first_hour: int, last_hour: int) -> 
     return write_hours(conn, meter_id, booked)
 
 
-def write_hours(conn: Connection, meter_id: str, booked: Iterable[HourEnergy]) -> set[str]:
+def write_hours(conn: Connection, meter_id: str, booked: Sequence[HourEnergy]) -> set[str]:
     rows = [
         {
             "meter_id": meter_id,
@@ -102,7 +102,7 @@ def write_hours(conn: Connection, meter_id: str, booked: Iterable[HourEnergy]) -
         upsert(conn, hours, ["meter_id", "start"]),
         rows,
     )
-    return {local_day(r["start"]) for r in rows}
+    return {local_day(h.start) for h in booked}
 
 
 def refresh_days(conn: Connection, meter_id: str, touched: Iterable[str]) -> None:

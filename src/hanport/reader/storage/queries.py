@@ -328,6 +328,7 @@ def readings_between(
             for r in rows
         ]
     bucket = max(1, math.ceil((end - start) / max_points))
+    key: Any
     if conn.dialect.name == "postgresql":
         key = func.floor((rc.at - start) / bucket)
     else:

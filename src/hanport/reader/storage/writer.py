@@ -360,7 +360,8 @@ class Writer:
                     state.last_register = point
                 else:
                     touched |= rebook(conn, meter_id, point.at, prev.at - HOUR)
-            state.pending_hours = {h for h in state.pending_hours if h >= state.last_register.at}
+            newest = state.last_register.at if state.last_register else point.at
+            state.pending_hours = {h for h in state.pending_hours if h >= newest}
         touched |= write_hours(conn, meter_id, booked)
         # hours whose hourly list has not come (yet): estimate them from integrated power
         # at the end (import done, shutdown) an hour counts as complete when its last push
