@@ -291,6 +291,7 @@ def test_back_office(client: TestClient, world: World) -> None:
     case = client.get(f"/staff/orders/{order_id}")
     assert "Ola Nordmann" in case.text
     assert "submitted" in case.text
+    assert "order.submitted" in case.text  # the audit entries of the case
     bad = client.post(
         f"/staff/orders/{order_id}/override", data={"csrf": csrf, "kind": "complete", "reason": ""}
     )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from hanport.portal.db.schema import (
+    audit_events,
     contracts,
     headend_commands,
     metering_points,
@@ -119,6 +120,18 @@ def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
             .order_by(contracts.c.valid_from.desc())
         ).all(),
         "proxies": proxies_for_point(conn, order.metering_point_id),
+        "audit": conn.execute(
+            select(audit_events)
+            .where(
+                or_(
+                    (audit_events.c.object_type == "order")
+                    & (audit_events.c.object_id == str(order_id)),
+                    (audit_events.c.object_type == "metering_point")
+                    & (audit_events.c.object_id == order.metering_point_id),
+                )
+            )
+            .order_by(audit_events.c.seq)
+        ).all(),
         "history": orders_for_point(conn, order.metering_point_id),
     }
 
