@@ -172,11 +172,15 @@ const hanport = (() => {
         dash: [6, 4], points: { show: false }, value: (_u, v) => kwh(v) });
       data.push(previousImport);
     }
-    const step = Math.max(1, Math.ceil(labels.length / 12));
+    // As many labels as fit (about one per 44 px), so a phone shows every second or third.
+    const splits = (u) => {
+      const step = Math.max(1, Math.ceil(labels.length / Math.max(2, Math.floor(u.width / 44))));
+      return xs.filter((i) => i % step === 0);
+    };
     return makeChart(element, {
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
       axes: [
-        { values: (_u, ticks) => ticks.map((i) => labels[i] ?? ""), splits: () => xs.filter((i) => i % step === 0),
+        { values: (_u, ticks) => ticks.map((i) => labels[i] ?? ""), splits,
           grid: { show: false } },
         { values: (_u, ticks) => ticks.map((v) => fmt(v, Math.abs(ticks[1] - ticks[0]) < 1 ? 1 : 0)), size: 50 },
       ],

@@ -82,13 +82,16 @@
     chartElement.dataset.previousLabel = h.T[`compare_${view}`];
     h.barChart(chartElement, labels, current.imports, current.exports, previous.imports, h.T[{ day: "hour", month: "day", year: "month" }[view]]);
 
-    const totals = [sum(current.imports), sum(current.exports), sum(previous.imports), sum(previous.exports)];
-    h.setText("total-import", h.fmt(totals[0], 2));
-    h.setText("total-export", h.fmt(totals[1], 2));
-    h.setText("previous-import", previousRows.length ? h.fmt(totals[2], 2) : "–");
-    h.setText("previous-export", previousRows.length ? h.fmt(totals[3], 2) : "–");
-    h.setText("change-import", change(totals[0], totals[2]));
-    h.setText("change-export", change(totals[1], totals[3]));
+    h.setText("total-import", h.fmt(sum(current.imports), 2));
+    h.setText("total-export", h.fmt(sum(current.exports), 2));
+    h.setText("previous-import", previousRows.length ? h.fmt(sum(previous.imports), 2) : "–");
+    h.setText("previous-export", previousRows.length ? h.fmt(sum(previous.exports), 2) : "–");
+    // The change compares only buckets both periods have: today so far against the same hours
+    // yesterday, or a year against the months the year before has data for.
+    const both = labels.map((_, i) => current.imports[i] !== null && previous.imports[i] !== null);
+    const common = (values) => sum(values.filter((_, i) => both[i]));
+    h.setText("change-import", change(common(current.imports), common(previous.imports)));
+    h.setText("change-export", change(common(current.exports), common(previous.exports)));
 
     const body = document.getElementById("history-rows");
     body.replaceChildren();

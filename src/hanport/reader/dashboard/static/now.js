@@ -164,8 +164,9 @@
   }
 
   // `hanport serve` (a stored database, no meter attached) ends the feed at once after opening
-  // it; a few such empty feeds in a row mean there is no live source rather than a lost one.
-  const EMPTY_FEEDS_MEAN_NO_SOURCE = 2;
+  // it, while a live reader keeps it open even before its first frame: an empty feed that ends
+  // means there is no live source rather than a lost connection.
+  const EMPTY_FEEDS_MEAN_NO_SOURCE = 1;
   let emptyFeeds = 0;
   let feedHadReading = false;
   let feedOpened = false;
