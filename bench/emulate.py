@@ -4,13 +4,16 @@
 
 1. Runs ``hanport emulate --speed max --to file:`` as a user would and times it end to end
    (the issue asks for a year of one Kamstrup meter, 3.2 million list-1 frames, in < 2 minutes).
-2. For comparison, encodes one simulated day in-process with every frame made by the protocol
-   encoder (``FrameWriter(fast=False)``) and with the template path.
+2. To see where the time goes, makes one simulated week in-process in three separate steps:
+   the meter model (physics, schedule, registers), the encoder's arguments (values, local
+   time) and :meth:`hanport.protocol.HanEncoder.encode`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -18,7 +21,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from hanport.emulator.frames import FrameWriter
 from hanport.emulator.load import OSLO, HouseholdLoad
 from hanport.emulator.meter import BRANDS, MeterModel
 from hanport.protocol import HanEncoder
@@ -39,7 +41,8 @@ def count_frames(capture: Path) -> int:
     return count
 
 
-def end_to_end(meter: str, duration: str) -> tuple[int, float, int]:
+def end_to_end(meter: str, duration: str) -> tuple[int, float, float, int]:
+    """Frames, wall-clock seconds, CPU seconds of the emulator process, capture bytes."""
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "capture.bin"
         command = [
@@ -59,12 +62,18 @@ def end_to_end(meter: str, duration: str) -> tuple[int, float, int]:
             f"file:{capture}",
         ]
         began = time.perf_counter()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - began
-        return count_frames(capture), seconds, capture.stat().st_size
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+            cpu_after.ru_stime - cpu_before.ru_stime
+        )
+        return count_frames(capture), seconds, cpu, capture.stat().st_size
 
 
-def in_process_day(meter: str, *, fast: bool) -> tuple[int, float]:
+def in_process_week(meter: str) -> tuple[int, float, float, float]:
+    """Pushes in a week, and the seconds spent in the model, the arguments and the encoder."""
     spec = BRANDS[meter]
     model = MeterModel(spec, HouseholdLoad(1), phases=3)
     encoder = HanEncoder(
@@ -73,11 +82,16 @@ def in_process_day(meter: str, *, fast: bool) -> tuple[int, float]:
         meter_id=spec.meter_id_prefix.ljust(16, "0"),
         meter_type=model.meter_type,
     )
-    writer = FrameWriter(model, encoder.encode, fast=fast)
     start = datetime(2026, 1, 15, tzinfo=OSLO)
     began = time.perf_counter()
-    frames = sum(1 for push in model.pushes(start, start + timedelta(days=1)) if writer.frame(push))
-    return frames, time.perf_counter() - began
+    pushes = list(model.pushes(start, start + timedelta(days=7)))
+    modelled = time.perf_counter()
+    arguments = [(p.list_kind, model.values(p), p.at.astimezone(OSLO)) for p in pushes]
+    prepared = time.perf_counter()
+    for kind, values, when in arguments:
+        encoder.encode(kind, values, when)
+    encoded = time.perf_counter()
+    return len(pushes), modelled - began, prepared - modelled, encoded - prepared
 
 
 def main() -> None:
@@ -86,22 +100,28 @@ def main() -> None:
     parser.add_argument("--duration", default="1y")
     args = parser.parse_args()
 
-    for fast in (False, True):
-        frames, seconds = in_process_day(args.meter, fast=fast)
-        label = "template + FCS" if fast else "HanEncoder for every frame"
+    pushes, *steps = in_process_week(args.meter)
+    labels = ("model", "values + local time", "HanEncoder.encode")
+    for label, seconds in zip(labels, steps, strict=True):
         print(
-            f"one day in-process, {label:27s}: {frames:7d} frames in {seconds:6.2f} s "
-            f"= {frames / seconds:9.0f} frames/s"
+            f"one week in-process, {label:20s}: {pushes} pushes in {seconds:5.2f} s "
+            f"= {pushes / seconds:9.0f} /s"
         )
+    print(f"one week in-process, all three          : {pushes / sum(steps):9.0f} frames/s")
 
-    frames, seconds, size = end_to_end(args.meter, args.duration)
+    print(f"load average (1, 5, 15 min) before: {os.getloadavg()} on {os.cpu_count()} CPUs")
+    frames, seconds, cpu, size = end_to_end(args.meter, args.duration)
     rate = frames / seconds
     print(
         f"hanport emulate --speed max --duration {args.duration}: {frames} frames, "
-        f"{size / 1e6:.0f} MB in {seconds:.1f} s = {rate:.0f} frames/s"
+        f"{size / 1e6:.0f} MB in {seconds:.1f} s = {rate:.0f} frames/s "
+        f"({cpu:.1f} s of CPU: {frames / cpu:.0f} frames per CPU second)"
     )
-    frames_per_year = frames * YEAR_S / max(1, _duration_s(args.duration))
-    print(f"=> a year of one {args.meter} meter: {frames_per_year / rate:.0f} s (goal: < 120 s)")
+    year = YEAR_S / max(1, _duration_s(args.duration))
+    print(
+        f"=> a year of one {args.meter} meter: {seconds * year:.0f} s wall clock, "
+        f"{cpu * year:.0f} s CPU (goal: < 120 s); load average after: {os.getloadavg()}"
+    )
 
 
 def _duration_s(text: str) -> float:

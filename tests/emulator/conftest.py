@@ -63,7 +63,7 @@ def make_meter() -> MakeMeter:
             meter_type=model.meter_type,
             three_wire=three_wire,
         )
-        return Meter(model, encoder, FrameWriter(model, encoder.encode))
+        return Meter(model, encoder, FrameWriter(model, encoder))
 
     return make
 

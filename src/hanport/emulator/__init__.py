@@ -8,7 +8,7 @@
 Modules, pure ones first:
 - ``load``: seeded household (and prosumer) load profiles, an hour at a time;
 - ``meter``: brand specs, push schedules, measured values and exact energy registers;
-- ``frames``: frames from :class:`hanport.protocol.HanEncoder`, with a verified fast path;
+- ``frames``: a push's frame, made by :class:`hanport.protocol.HanEncoder`;
 - ``port``: the CLOSED/OPEN transition table; ``state``: port and meter states on disk;
 - ``fleet``: meter configurations and fleet files (GSRN metering point ids);
 - ``serve``: simulated clock, outputs (pty, TCP, file) and the push loop;

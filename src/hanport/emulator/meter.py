@@ -258,6 +258,8 @@ class MeterModel:
     _schedule: HourSchedule = field(init=False, repr=False)
     _offsets: tuple[tuple[tuple[timedelta, str], ...], ...] = field(init=False, repr=False)
     _accumulated: list[int] = field(init=False, repr=False)
+    _scaled_fields: tuple[tuple[str, int, int], ...] = field(init=False, repr=False)
+    _raw_fields: tuple[tuple[str, int], ...] = field(init=False, repr=False)
     #: position: slots of ``_hour_start`` before ``_slot`` are integrated (None: not started)
     _hour_start: datetime | None = field(default=None, init=False, repr=False)
     _slot: int = field(default=0, init=False, repr=False)
@@ -281,6 +283,19 @@ class MeterModel:
         )
         unit = self.unit_w_ms
         self._accumulated = [value * unit for value in self.initial_registers]
+        # Per-phase values of the medium and hourly lists: (key, index in Sample, scale),
+        # worked out once, as ``values`` runs for every push.
+        scaled: list[tuple[str, int, int]] = []
+        for phase in range(self.phases):
+            if not (
+                phase == 1 and self.three_wire and self.spec.three_wire_quirk == "omit-current-l2"
+            ):
+                scaled.append(
+                    (f"current_l{phase + 1}_a", 4 + phase, 10**self.spec.current_decimals)
+                )
+            scaled.append((f"voltage_l{phase + 1}_v", 7 + phase, 10**self.spec.voltage_decimals))
+        self._scaled_fields = tuple(field for field in scaled if field[2] > 1)
+        self._raw_fields = tuple((key, index) for key, index, scale in scaled if scale == 1)
 
     @property
     def unit_w_ms(self) -> int:
@@ -481,23 +496,16 @@ class MeterModel:
         sample = push.sample
         if push.list_kind == POWER_ONLY:
             return {"active_power_import_w": sample.p_import}
-        i_scale = 10**self.spec.current_decimals
-        u_scale = 10**self.spec.voltage_decimals
         values: dict[str, float | int] = {
             "active_power_import_w": sample.p_import,
             "active_power_export_w": sample.p_export,
             "reactive_power_import_var": sample.q_import,
             "reactive_power_export_var": sample.q_export,
         }
-        currents = (sample.i_l1, sample.i_l2, sample.i_l3)
-        voltages = (sample.u_l1, sample.u_l2, sample.u_l3)
-        for phase in range(self.phases):
-            current, voltage = currents[phase], voltages[phase]
-            assert current is not None and voltage is not None
-            values[f"current_l{phase + 1}_a"] = current / i_scale if i_scale > 1 else current
-            values[f"voltage_l{phase + 1}_v"] = voltage / u_scale if u_scale > 1 else voltage
-        if self.three_wire and self.spec.three_wire_quirk == "omit-current-l2":
-            del values["current_l2_a"]
+        for key, index, scale in self._scaled_fields:
+            values[key] = sample[index] / scale  # type: ignore[operator]
+        for key, index in self._raw_fields:
+            values[key] = sample[index]  # type: ignore[assignment]
         if push.registers is not None:
             per_kwh = 1000 // self.spec.energy_wh_per_unit
             registers = push.registers

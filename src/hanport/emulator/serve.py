@@ -386,16 +386,27 @@ class MeterRuntime:
         :attr:`made_through` moves on only once the caller has sent the frames.
         """
         frames: list[bytes] = []
+        append, frame, status = frames.append, self.writer.frame, self
+        sent: Push | None = None
+        last: Push | None = None
+        done = True
         with self.lock:
-            for push in pushes:
-                if self.status.state is PortState.OPEN:
-                    frames.append(self.writer.frame(push))
-                    self._record(push)
-                self.clock.reached = self._batch_through = push.at
+            for last in pushes:
+                # Read each time: the control interface may close the port during a batch.
+                if status.status.state is PortState.OPEN:
+                    append(frame(last))
+                    sent = last
                 limit -= 1
-                if limit == 0:
-                    return frames, False
-        return frames, True
+                if not limit:
+                    done = False
+                    break
+        if sent is not None:
+            self.pushes += len(frames)
+            self.pushes_since_change += len(frames)
+            self.last_push_at = sent.at
+        if last is not None:
+            self.clock.reached = self._batch_through = last.at
+        return frames, done
 
     def _next(self, pushes: Iterator[Push]) -> Push | None:
         with self.lock:
@@ -443,9 +454,7 @@ def build_runtime(
     if meter_state is not None:
         model.resume(meter_state)
     output = open_output(config.output, bits_per_char=spec.bits_per_char, speed=clock.speed)
-    runtime = MeterRuntime(
-        config, model, FrameWriter(model, encoder.encode), output, status, clock, store
-    )
+    runtime = MeterRuntime(config, model, FrameWriter(model, encoder), output, status, clock, store)
     if meter_state is not None:
         runtime.made_through = runtime._batch_through = meter_state.pushed_through
     return runtime
