@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import time
 from collections import Counter
@@ -11,6 +12,8 @@ import httpx
 import pytest
 import serial
 
+from hanport.emulator.cli import _configs, configure_emulate
+from hanport.emulator.fleet import FleetError
 from hanport.emulator.serve import CHECKPOINT_S
 from hanport.protocol import HanStream, Keys
 
@@ -266,9 +269,9 @@ def test_encrypted_kamstrup_with_a_late_hourly_list(tmp_path):
             "2m",
             "--list2-second",
             "25",
-            "--guek",
+            "--key",
             guek,
-            "--gak",
+            "--auth-key",
             gak,
             "--system-title",
             "4b414d4530313233",
@@ -355,3 +358,16 @@ def test_kill_and_restart_continues_registers_and_clock(emulator, tmp_path):
     assert len(powers) == 360
     integrated_kwh = sum(powers) * 10 / 3600 / 1000  # type: ignore[arg-type]
     assert hour_2 - hour_1 == pytest.approx(integrated_kwh, abs=0.0101)  # type: ignore[operator]
+
+
+def test_key_options_are_spelled_as_in_decode_and_the_old_names_still_work():
+    parser = argparse.ArgumentParser()
+    configure_emulate(parser)
+    guek, gak = "000102030405060708090a0b0c0d0e0f", "101112131415161718191a1b1c1d1e1f"
+    new = parser.parse_args(["--key", guek, "--auth-key", gak])
+    old = parser.parse_args(["--guek", guek, "--gak", gak])
+    assert (new.guek, new.gak) == (old.guek, old.gak) == (bytes.fromhex(guek), bytes.fromhex(gak))
+    (config,) = _configs(new)
+    assert (config.guek, config.gak) == (bytes.fromhex(guek), bytes.fromhex(gak))
+    with pytest.raises(FleetError, match="--key and --auth-key go together"):
+        _configs(parser.parse_args(["--key", guek]))

@@ -128,12 +128,33 @@ def configure_emulate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list2-second", type=float, help="offset of the hourly list in seconds (Kamstrup: 5)"
     )
-    parser.add_argument("--guek", type=_hex_bytes, help="encrypt: GUEK, 32 hex digits")
-    parser.add_argument("--gak", type=_hex_bytes, help="encrypt: GAK, 32 hex digits")
+    # The same spelling as `hanport decode --key GUEK --auth-key GAK`, so one pair of options
+    # makes and reads a capture; --guek/--gak are the emulator's first spelling, kept.
+    parser.add_argument(
+        "--key",
+        "--guek",
+        dest="guek",
+        metavar="GUEK",
+        type=_hex_bytes,
+        help="encrypt with this encryption key, 32 hex digits (alias --guek)",
+    )
+    parser.add_argument(
+        "--auth-key",
+        "--gak",
+        dest="gak",
+        metavar="GAK",
+        type=_hex_bytes,
+        help="authentication key, 32 hex digits; needed with --key (alias --gak)",
+    )
     parser.add_argument("--system-title", type=_hex_bytes, help="encrypt: 8-byte system title")
 
 
 def _configs(args: argparse.Namespace) -> list[MeterConfig]:
+    if (args.guek is None) != (args.gak is None):
+        raise FleetError(
+            "--key and --auth-key go together: encrypted frames are authenticated / "
+            "--key og --auth-key må gis sammen"
+        )
     if args.fleet is not None:
         return load_fleet(args.fleet)
     return [
