@@ -360,11 +360,12 @@ async def test_a_slow_meter_does_not_hold_up_the_others(world: World) -> None:
     import asyncio
 
     slow_meter = world.meter_id
+    release = asyncio.Event()
 
     class SlowHeadEnd(InMemoryHeadEnd):
         async def set_port(self, meter_id, port):  # type: ignore[no-untyped-def]
             if meter_id == slow_meter:
-                await asyncio.sleep(1.0)
+                await release.wait()  # this meter answers only when the test says so
             return await super().set_port(meter_id, port)
 
     headend = SlowHeadEnd(ports={m.meter_id: "closed" for m in DEMO_METERS})
@@ -376,8 +377,12 @@ async def test_a_slow_meter_does_not_hold_up_the_others(world: World) -> None:
         world.engine, kari, world.open_request(metering_point_id=kari_point.metering_point_id)
     )
     step = asyncio.create_task(runner.run_orders())
-    await asyncio.sleep(0.5)
+    for _ in range(200):
+        if _order(world, fast).state == "command_sent":
+            break
+        await asyncio.sleep(0.05)
     assert _order(world, fast).state == "command_sent"  # while the slow meter still thinks
     assert _order(world, slow).state == "validated"
+    release.set()
     await step
     assert _order(world, slow).state == "command_sent"
