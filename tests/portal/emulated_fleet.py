@@ -73,8 +73,11 @@ class EmulatedFleet:
             self.process.wait()
 
 
-async def readings_within(stream_url: str, seconds: float) -> list[Reading]:
-    """Connect to a meter's HAN stream and decode what arrives within `seconds`."""
+async def readings_within(
+    stream_url: str, seconds: float, enough: int | None = None
+) -> list[Reading]:
+    """Connect to a meter's HAN stream and decode what arrives within `seconds` (or return as
+    soon as `enough` readings have come)."""
     host, _, port = stream_url.removeprefix("tcp://").rpartition(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     stream = HanStream()
@@ -90,6 +93,8 @@ async def readings_within(stream_url: str, seconds: float) -> list[Reading]:
             if not chunk:
                 break
             readings += [e for e in stream.feed(chunk) if isinstance(e, Reading)]
+            if enough is not None and len(readings) >= enough:
+                break
     finally:
         writer.close()
     return readings

@@ -69,7 +69,7 @@ async def test_open_and_close_against_the_emulator(
         assert port["port"] == "open"
         assert port["pushes_since_change"] >= 1
 
-        readings = await readings_within(stream, 3.0)
+        readings = await readings_within(stream, 10.0, enough=2)
         assert readings, "the opened port streams HAN frames"
         assert {r.meter_id for r in readings} == {world.meter_id}
         done = await smtp_server.wait_for_async(
