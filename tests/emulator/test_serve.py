@@ -11,6 +11,7 @@ from hanport.emulator.fleet import MeterConfig
 from hanport.emulator.load import OSLO
 from hanport.emulator.port import PortState
 from hanport.emulator.serve import SimClock, build_runtime, open_output, run_meter
+from hanport.emulator.state import PortStateStore, StateFileError
 from hanport.protocol import HanStream
 
 START = datetime(2026, 2, 2, 8, tzinfo=OSLO)
@@ -75,3 +76,14 @@ async def test_tcp_output_serves_several_clients():
         assert await reader.readexactly(100) == b"\x7e" * 100
         writer.close()
     await output.close()
+
+
+def test_a_state_saved_by_another_kind_of_meter_is_refused_with_its_path(tmp_path):
+    store = PortStateStore(tmp_path)
+    kaifa = MeterConfig(brand="kaifa", meter_id="6970631000000001", output="none").completed()
+    runtime = build_runtime(kaifa, SimClock(START, None), store)
+    list(runtime._batch(runtime.model.pushes(START, START + timedelta(seconds=2)), 10))
+    runtime.checkpoint(final=True)  # stopped at hh:00:02, between two Kamstrup slots
+    kamstrup = MeterConfig(meter_id=kaifa.meter_id, output="none").completed()
+    with pytest.raises(StateFileError, match=r"meter-6970631000000001\.json.*another kind"):
+        build_runtime(kamstrup, SimClock(START, None), store)

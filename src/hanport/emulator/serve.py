@@ -35,7 +35,7 @@ from hanport.emulator.frames import FrameWriter
 from hanport.emulator.load import OSLO, HouseholdLoad
 from hanport.emulator.meter import BRANDS, MeterModel, MeterState, Push, Registers
 from hanport.emulator.port import PortState, PortStatus, apply_command, command_for
-from hanport.emulator.state import PortStateStore
+from hanport.emulator.state import PortStateStore, StateFileError
 from hanport.protocol import HanEncoder, Keys
 
 __all__ = [
@@ -451,8 +451,14 @@ def build_runtime(
     saved = store.load(config.meter_id) if store is not None else None
     status = saved or PortStatus(config.meter_id, config.port)
     meter_state = store.load_meter(config.meter_id) if store is not None else None
-    if meter_state is not None:
-        model.resume(meter_state)
+    if meter_state is not None and store is not None:
+        try:
+            model.resume(meter_state)
+        except ValueError as error:  # saved by a meter of another brand under this id
+            raise StateFileError(
+                f"{store.meter_path(config.meter_id)}: {error}; it was saved for another kind of "
+                "meter: remove it to start from new registers / lagret for en annen målertype"
+            ) from None
     output = open_output(config.output, bits_per_char=spec.bits_per_char, speed=clock.speed)
     runtime = MeterRuntime(config, model, FrameWriter(model, encoder), output, status, clock, store)
     if meter_state is not None:

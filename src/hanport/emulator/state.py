@@ -69,9 +69,12 @@ class PortStateStore:
     def save(self, status: PortStatus) -> None:
         self._write(self._path(status.meter_id), status.to_json(), durable=True)
 
+    def meter_path(self, meter_id: str) -> Path:
+        return self._path(meter_id, "meter")
+
     def load_meter(self, meter_id: str) -> MeterState | None:
         """The registers and simulated time a meter reached (None: it never ran here)."""
-        path = self._path(meter_id, "meter")
+        path = self.meter_path(meter_id)
         try:
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -105,7 +108,7 @@ class PortStateStore:
             "pushed_through": state.pushed_through.isoformat() if state.pushed_through else None,
             "extra_import_w": state.extra_import_w,
         }
-        self._write(self._path(meter_id, "meter"), data, durable=durable)
+        self._write(self.meter_path(meter_id), data, durable=durable)
 
     def _write(self, path: Path, data: Mapping[str, object], *, durable: bool) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.directory)
