@@ -6,15 +6,18 @@ import argparse
 import contextlib
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import serial
 
-from hanport.emulator.cli import _configs, configure_emulate
-from hanport.emulator.fleet import FleetError
+from hanport.emulator.cli import _configs, _start_time, configure_emulate
+from hanport.emulator.fleet import FleetError, MeterConfig
+from hanport.emulator.load import OSLO
+from hanport.emulator.meter import MeterState
 from hanport.emulator.serve import CHECKPOINT_S
+from hanport.emulator.state import PortStateStore
 from hanport.protocol import HanStream, Keys
 
 
@@ -371,3 +374,17 @@ def test_key_options_are_spelled_as_in_decode_and_the_old_names_still_work():
     assert (config.guek, config.gak) == (bytes.fromhex(guek), bytes.fromhex(gak))
     with pytest.raises(FleetError, match="--key and --auth-key go together"):
         _configs(parser.parse_args(["--key", guek]))
+
+
+def test_the_clock_starts_where_the_meters_stopped_and_never_goes_back(tmp_path, capsys):
+    store = PortStateStore(tmp_path)
+    config = MeterConfig(output="none").completed()
+    stopped = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)
+    energy = (36_000_000_000, 0, 0, 0)
+    store.save_meter(config.meter_id, MeterState(stopped, energy, energy, stopped))
+    assert _start_time(None, store, [config]) == stopped
+    later = datetime(2026, 3, 5, tzinfo=OSLO)
+    assert _start_time(later, store, [config]) == later  # the gap is counted by the model
+    earlier = datetime(2026, 3, 1, tzinfo=OSLO)
+    assert _start_time(earlier, store, [config]) == stopped
+    assert "never go back" in capsys.readouterr().err
