@@ -44,27 +44,38 @@ def _watts(page: Page) -> float:
     return float(page.get_attribute("#import-power", "data-watts") or "nan")
 
 
+# Records, for every update of the page's "received" time, when the DOM changed (browser clock)
+# and the received_at it shows (the reader's clock, whole seconds; same machine, same zone).
+WATCH_UPDATES_JS = """() => {
+  window.hanportUpdates = [];
+  const shown = document.getElementById('received-at');
+  new MutationObserver(() => window.hanportUpdates.push(
+    [Date.now(), Date.parse(shown.textContent.replace(' ', 'T'))]
+  )).observe(shown, {childList: true, characterData: true, subtree: true});
+}"""
+
+
 def test_power_shown_follows_the_emulator(page: Page, stack: Stack) -> None:
     _open(page, stack, f"/?meter={stack.live_meter_id}")
-    page.wait_for_function("document.getElementById('import-power').dataset.watts > 0")
+    page.wait_for_function(f"{SHOWN_WATTS} > 0")
     before = _watts(page)
+    page.evaluate(WATCH_UPDATES_JS)
     extra = 40_000.0
     try:
         stack.set_extra_load(extra)
         page.wait_for_function(f"{SHOWN_WATTS} > {before + extra * 0.8}")
-        # The page updates when the reader receives the frame, not on a timer: the push shown
-        # arrived (received_at, whole seconds) less than two seconds ago.
-        age_ms = page.evaluate(
-            "Date.now() - Date.parse(document.getElementById('received-at').textContent"
-            ".replace(' ', 'T'))"
-        )
-        assert age_ms < 2000, f"the page shows a push {age_ms} ms old"
         assert "kW" in (page.text_content("#import-power") or "")
         screenshot(page, "dashboard-now-extra-load")
     finally:
         stack.set_extra_load(0)
     page.wait_for_function(f"{SHOWN_WATTS} < {before + extra * 0.5}")
     assert page.get_attribute("#connection", "data-state") == "live"
+    # Pushed, not polled: each push is on the page about when the reader received it. The shown
+    # time is cut to whole seconds, so "within a second" reads as an age under 2 s.
+    ages = sorted(shown - received for shown, received in page.evaluate("window.hanportUpdates"))
+    print(f"push received -> shown on the page, ms (+ up to 1000 from whole seconds): {ages}")
+    assert len(ages) >= 3, ages
+    assert ages[len(ages) // 2] < 2000, ages
 
 
 def test_hourly_bars_match_the_api(page: Page, stack: Stack) -> None:
@@ -100,7 +111,8 @@ def test_hourly_bars_match_the_api(page: Page, stack: Stack) -> None:
 def test_tariff_warning_when_driven_over_the_threshold(page: Page, stack: Stack) -> None:
     _open(page, stack, f"/?meter={stack.live_meter_id}")
     page.wait_for_function("document.getElementById('threshold').textContent.includes('kWh')")
-    assert page.is_hidden("#tariff-warning")
+    # Under the limit without extra load (an earlier test's load may take a push to go away).
+    page.wait_for_selector("#tariff-warning", state="hidden", timeout=20_000)
     # The projection is what the hour has used plus the latest power for the rest of the hour;
     # with the most extra load the emulator takes, it must still be able to cross the limit.
     needed_h = (stack.hour_limit_kwh + 1) / (MAX_EXTRA_LOAD_W / 1000)
