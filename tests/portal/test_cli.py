@@ -18,6 +18,10 @@ def test_fleet_file_loads_in_the_emulator_with_the_same_ids(tmp_path: Path) -> N
     assert [(m.meter_id, m.metering_point_id) for m in meters] == [
         (d.meter_id, d.metering_point_id) for d in DEMO_METERS
     ]
+    assert [(m.brand, m.phases, m.three_wire, m.prosumer, m.seed) for m in meters] == [
+        (d.brand, d.phases, d.three_wire, d.prosumer, d.serial) for d in DEMO_METERS
+    ]
+    assert {"kamstrup", "aidon", "kaifa"} <= {m.brand for m in meters}
     assert {m.port.value for m in meters} == {"closed"}  # closed until a customer orders
 
 

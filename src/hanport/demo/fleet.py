@@ -1,38 +1,57 @@
 """The demo's meters: which emulated meter plays which part, and the fleet file for the emulator.
 
-The port service's demo seed (``hanport.portal.seed.DEMO_METERS``) is the register of metering
-points, meters and customers; the fleet is built from it, so the metering points a demo customer
-sees in the port service are exactly the meters the emulator runs. The demo adds only what the
-register does not hold: the physics (seed, solar) and a short description of each meter's part.
-Brands the seed lacks are added as meters outside the port service, port open, so that every
-brand the reader supports is on the dashboard.
+The port service's demo seed (``hanport.portal.seed.DEMO_METERS``) is the one register of metering
+points, meters, customers and what each meter is (brand, phases, wiring, solar); the demo takes
+all of it from there and writes the fleet file with the seed's own writer. So every emulated
+meter is a meter of the port service, starts with its HAN port closed, and is opened by a
+customer's order – the metering points a demo customer sees are exactly the meters the emulator
+runs. The demo adds only a short description of each meter's part for its banner.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+from hanport.portal.seed import DEMO_METERS, fleet_toml
+from hanport.portal.seed import DemoMeter as SeedMeter
+
 __all__ = ["DemoMeter", "demo_fleet", "write_fleet_file"]
-
-#: Hytteveien 12, the second metering point of the seed's first customer: the solar cabin.
-PROSUMER_METER_IDS = frozenset({"5706567274389702"})
-
-#: Outside the port service (not in its seed): a 3-phase Aidon and a 3-phase Kaifa, port open.
-_EXTRA_BRANDS: tuple[tuple[str, int, int], ...] = (("aidon", 3, 101), ("kaifa", 3, 102))
 
 
 @dataclass(frozen=True, slots=True)
 class DemoMeter:
-    brand: str  #: emulator brand: kamstrup | aidon | kaifa
-    phases: int
-    meter_id: str
-    metering_point_id: str
-    customer_email: str | None  #: None: not in the port service
-    street: str = ""
-    prosumer: bool = False
-    seed: int = 1
-    port: str = "closed"
+    """One emulated meter of the demo, as the port service's seed describes it."""
+
+    seeded: SeedMeter
+
+    @property
+    def brand(self) -> str:
+        return self.seeded.brand
+
+    @property
+    def phases(self) -> int:
+        return self.seeded.phases
+
+    @property
+    def prosumer(self) -> bool:
+        return self.seeded.prosumer
+
+    @property
+    def meter_id(self) -> str:
+        return self.seeded.meter_id
+
+    @property
+    def metering_point_id(self) -> str:
+        return self.seeded.metering_point_id
+
+    @property
+    def customer_email(self) -> str:
+        return self.seeded.customer_email
+
+    @property
+    def street(self) -> str:
+        return self.seeded.street
 
     @property
     def role(self) -> str:
@@ -43,62 +62,19 @@ class DemoMeter:
             kind = "1-fase leilighet / 1-phase flat"
         else:
             kind = "3-fase husholdning / 3-phase household"
-        return f"{self.brand.capitalize()}, {kind}"
-
-    def fleet_table(self) -> str:
-        lines = [
-            "[[meter]]",
-            f'brand = "{self.brand}"',
-            f"phases = {self.phases}",
-            f"prosumer = {'true' if self.prosumer else 'false'}",
-            f"seed = {self.seed}",
-            # The port state of a meter the emulator has run before comes from its state
-            # directory; this is only the state of a meter seen for the first time.
-            f'port = "{self.port}"',
-            'output = "tcp://127.0.0.1:0"',
-        ]
-        if self.meter_id:
-            lines.append(f'meter_id = "{self.meter_id}"')
-        if self.metering_point_id:
-            lines.append(f'metering_point_id = "{self.metering_point_id}"')
-        return "\n".join(lines) + "\n"
+        return f"{self.seeded.manufacturer} {self.seeded.model}, {kind}, {self.street}"
 
 
 def demo_fleet() -> tuple[DemoMeter, ...]:
-    """The demo's meters: the port service's HAN-capable seed meters plus missing brands."""
-    from hanport.portal.seed import DEMO_METERS
-
-    meters: list[DemoMeter] = []
-    for number, seeded in enumerate(DEMO_METERS, start=1):
-        if not seeded.han_capable:
-            continue  # e.g. old firmware: the port service refuses to open it; nothing to emulate
-        meters.append(
-            DemoMeter(
-                brand=seeded.manufacturer.lower(),
-                phases=seeded.phases,
-                meter_id=seeded.meter_id,
-                metering_point_id=seeded.metering_point_id,
-                customer_email=seeded.customer_email,
-                street=seeded.street,
-                prosumer=seeded.meter_id in PROSUMER_METER_IDS,
-                seed=number,
-            )
-        )
-    present = {meter.brand for meter in meters}
-    for brand, phases, seed in _EXTRA_BRANDS:
-        if brand not in present:
-            # Ids are derived by the emulator from brand and seed (valid GS1 / GSRN).
-            meters.append(DemoMeter(brand, phases, "", "", None, seed=seed, port="open"))
-    return tuple(meters)
-
-
-def with_ids(meter: DemoMeter, meter_id: str, metering_point_id: str) -> DemoMeter:
-    """The meter with the identifiers the emulator reported for it."""
-    return replace(meter, meter_id=meter_id, metering_point_id=metering_point_id)
+    """The port service's HAN-capable seed meters, in the seed's order."""
+    # A meter that cannot have a HAN port (old firmware) is refused by the port service before
+    # it reaches the head-end; there is nothing to emulate.
+    return tuple(DemoMeter(seeded) for seeded in DEMO_METERS if seeded.han_capable)
 
 
 def write_fleet_file(path: Path, meters: tuple[DemoMeter, ...]) -> Path:
     """Write the emulator's fleet TOML (rewritten on every start; it holds no state)."""
-    header = "# Written by `hanport demo` on every start (see hanport.demo.fleet).\n\n"
-    path.write_text(header + "\n".join(meter.fleet_table() for meter in meters), encoding="utf-8")
+    header = "# Written by `hanport demo` on every start (see hanport.demo.fleet).\n"
+    text = fleet_toml(tuple(meter.seeded for meter in meters), port="closed")
+    path.write_text(header + text, encoding="utf-8")
     return path

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
-from hanport.demo.fleet import DemoMeter, demo_fleet, with_ids, write_fleet_file
+from hanport.demo.fleet import DemoMeter, demo_fleet, write_fleet_file
 from hanport.demo.mailbox import Mailbox, create_mailbox_app, start_smtp_server
 from hanport.demo.supervisor import ChildFailed, ChildProcess, hanport_command, wait_for_http
 
@@ -251,12 +251,11 @@ class DemoRun:
         self._clock_at_start = emulator_clock[0]
         self._started_at = asyncio.get_running_loop().time()
         DemoState(self._clock_at_start, self.urls()).save(self.directory / "demo.json")
-        by_id = {meter.meter_id: meter for meter in planned if meter.meter_id}
-        unnamed = [meter for meter in planned if not meter.meter_id]
+        by_id = {meter.meter_id: meter for meter in planned}
         for meter_id, entry in announced.items():
             meter = by_id.get(meter_id)
             if meter is None:
-                meter = with_ids(unnamed.pop(0), meter_id, str(entry["metering_point_id"]))
+                raise child.failure(f"announced meter {meter_id}, which {fleet_path} lacks")
             self.meters.append(meter)
             self.streams[meter_id] = str(entry["stream"])
 
@@ -364,11 +363,10 @@ class DemoRun:
     def banner(self) -> str:
         from hanport.portal.seed import STAFF_EMAIL
 
-        customers = sorted({m.customer_email for m in self.meters if m.customer_email})
-        first = next((m for m in self.meters if m.customer_email), None)
+        customers = sorted({m.customer_email for m in self.meters})
+        first = self.meters[0] if self.meters else None
         meter_lines = "\n".join(
-            f"    {m.meter_id}  {m.metering_point_id}  {m.role}"
-            + (f"  ({m.customer_email})" if m.customer_email else "  (åpen / open)")
+            f"    {m.meter_id}  {m.metering_point_id}  {m.customer_email:<18} {m.role}"
             for m in self.meters
         )
         clock = self._clock_at_start.isoformat(timespec="minutes") if self._clock_at_start else ""
@@ -384,7 +382,7 @@ hanport demo kjører / is running   (mappe / folder: {self.directory})
   Målernes styring / Emulator control (API)     {self.url("control", "/api/meters")}
 
 Logg inn / Sign in (koden kommer i innboksen / the code arrives in the mailbox):
-  kunde / customer:          {", ".join(customers) or "-"}
+  kunde / customer:          {who}  (eller en av / or any of {len(customers)} below)
   kundeservice / staff:      {STAFF_EMAIL}
 
 Målere / Meters (simulert klokke / simulated clock {clock}, {self.options.speed:g}× fart/speed):

@@ -61,18 +61,25 @@ TERMS_EN = """Terms of use for the HAN port (version {version})
 
 @dataclass(frozen=True, slots=True)
 class DemoMeter:
-    serial: int  #: makes the metering-point id
+    serial: int  #: makes the metering-point id; also the emulated meter's seed
     meter_id: str  #: 16-digit GS1 id as the HAN stream reports it
-    manufacturer: str
-    model: str
+    manufacturer: str  #: Kamstrup | Aidon | Kaifa (the emulator's brand, lower-cased)
+    model: str  #: meter type as the HAN stream reports it
     phases: int
     street: str
     customer_email: str
     han_capable: bool = True
+    three_wire: bool = False  #: 3 × 230 V IT grid (no neutral), common in Norway
+    prosumer: bool = False  #: solar: exports in daytime
 
     @property
     def metering_point_id(self) -> str:
         return make_gsrn(self.serial)
+
+    @property
+    def brand(self) -> str:
+        """The emulator's brand key (``hanport emulate --brand``)."""
+        return self.manufacturer.lower()
 
 
 #: email -> (name, language, role)
@@ -82,12 +89,24 @@ DEMO_PARTIES: dict[str, tuple[str, str, str]] = {
     "emma@example.com": ("Emma Smith", "en", "customer"),
     "per@example.no": ("Per Hansen", "nb", "customer"),
     "ingrid@example.no": ("Ingrid Berg", "nb", "customer"),
+    "lars@example.no": ("Lars Bakke", "nb", "customer"),
+    "sofie@example.no": ("Sofie Lie", "nb", "customer"),
     STAFF_EMAIL: ("Kundeservice Demo", "nb", "staff"),
 }
 
+#: The demo grid area. Meter types follow the phases and wiring as the emulator reports them
+#: (Kamstrup 6841121… 3-phase IT, 6841131… 3-phase TN, 6861111… 1-phase; Aidon 6525 3-phase IT;
+#: Kaifa MA304H4 3-phase TN), so the port service's register and the HAN stream agree.
 DEMO_METERS: tuple[DemoMeter, ...] = (
     DemoMeter(
-        1, "5706567274389701", "Kamstrup", "6841121BN243101040", 3, "Storgata 1", "ola@example.no"
+        1,
+        "5706567274389701",
+        "Kamstrup",
+        "6841121BN243101040",
+        3,
+        "Storgata 1",
+        "ola@example.no",
+        three_wire=True,
     ),
     DemoMeter(
         2,
@@ -97,9 +116,11 @@ DEMO_METERS: tuple[DemoMeter, ...] = (
         3,
         "Hytteveien 12",
         "ola@example.no",
+        three_wire=True,
+        prosumer=True,
     ),
     DemoMeter(
-        3, "5706567274389703", "Kamstrup", "6841131BN243101040", 1, "Fjordgata 3", "kari@example.no"
+        3, "5706567274389703", "Kamstrup", "6861111BN242101040", 1, "Fjordgata 3", "kari@example.no"
     ),
     DemoMeter(
         4,
@@ -109,9 +130,10 @@ DEMO_METERS: tuple[DemoMeter, ...] = (
         3,
         "Elvebakken 4",
         "emma@example.com",
+        three_wire=True,
     ),
     DemoMeter(
-        5, "5706567274389705", "Kamstrup", "6841121BN243101040", 3, "Skolevegen 5", "per@example.no"
+        5, "5706567274389705", "Kamstrup", "6841131BN243101040", 3, "Skolevegen 5", "per@example.no"
     ),
     DemoMeter(
         6,
@@ -123,6 +145,17 @@ DEMO_METERS: tuple[DemoMeter, ...] = (
         "ingrid@example.no",
         han_capable=False,
     ),
+    DemoMeter(
+        7,
+        "7359992890941742",
+        "Aidon",
+        "6525",
+        3,
+        "Bakkevegen 7",
+        "lars@example.no",
+        three_wire=True,
+    ),
+    DemoMeter(8, "6970631400532475", "Kaifa", "MA304H4", 3, "Lia 8", "sofie@example.no"),
 )
 
 
@@ -224,16 +257,24 @@ def fleet_toml(
     output: str = "tcp://127.0.0.1:0",
     port: str = "closed",
 ) -> str:
-    """The demo meters as a fleet file for `hanport emulate --fleet` (hanport.emulator.fleet)."""
+    """The demo meters as a fleet file for `hanport emulate --fleet` (hanport.emulator.fleet).
+
+    Each meter keeps its brand, phases, wiring and solar, with its serial as the emulator's seed,
+    so a meter plays the same part whichever subset of the seed is written.
+    """
     lines = ["# Demo grid area for `hanport emulate --fleet`; written by `hanport portal`.", ""]
-    for index, meter in enumerate(meters_, start=1):
+    for meter in meters_:
         lines += [
             "[[meter]]",
-            f'brand = "{meter.manufacturer.lower()}"',
+            f'brand = "{meter.brand}"',
             f"phases = {meter.phases}",
-            f"seed = {index}",
+            f"three_wire = {'true' if meter.three_wire else 'false'}",
+            f"prosumer = {'true' if meter.prosumer else 'false'}",
+            f"seed = {meter.serial}",
             f'meter_id = "{meter.meter_id}"',
             f'metering_point_id = "{meter.metering_point_id}"',
+            # The initial state only: a meter the emulator has run before keeps the port state
+            # saved in its --state-dir.
             f'port = "{port}"',
             f'output = "{output}"',
             "",
