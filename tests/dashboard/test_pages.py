@@ -145,3 +145,12 @@ def test_static_files_are_cached_only_under_the_current_version(client: TestClie
     assert client.get("/static/common.js?v=old").headers["cache-control"] == "no-cache"
     assert client.get("/static/common.js").headers["cache-control"] == "no-cache"
     assert client.get("/").headers["cache-control"] == "no-cache"
+
+
+def test_pages_preload_their_first_api_calls(client: TestClient) -> None:
+    now = client.get("/").text
+    assert '<link rel="preload" href="/api/meters" as="fetch" crossorigin>' in now
+    assert '<link rel="preload" href="/api/now" as="fetch" crossorigin>' in now
+    health = client.get("/health").text
+    assert 'href="/api/frames/recent?limit=20" as="fetch"' in health
+    assert 'rel="preload"' not in client.get("/history?view=week").text  # the error page

@@ -93,6 +93,7 @@ def _render(request: Request, page: str, status_code: int = 200, **context: Any)
             "today": _today().isoformat(),
             "vendor_ready": (VENDOR_DIR / "uPlot.iife.min.js").exists(),
             "asset_version": request.app.state.dashboard_asset_version,
+            "preload": (),
             **context,
         },
         status_code=status_code,
@@ -106,14 +107,18 @@ def _render(request: Request, page: str, status_code: int = 200, **context: Any)
 router = APIRouter(include_in_schema=False)
 
 
+#: what each page asks the API for first (the exact URLs its scripts fetch)
+_PRELOAD_METERS = ("/api/meters",)
+
+
 @router.get("/")
 async def now_page(request: Request) -> Response:
-    return _render(request, "now")
+    return _render(request, "now", preload=(*_PRELOAD_METERS, "/api/now"))
 
 
 @router.get("/today")
 async def today_page(request: Request) -> Response:
-    return _render(request, "today")
+    return _render(request, "today", preload=_PRELOAD_METERS)
 
 
 @router.get("/history")
@@ -123,12 +128,12 @@ async def history_page(request: Request, view: str = "day", date: str | None = N
     except PeriodError as error:
         # Unknown view or malformed date: say so on the page and offer today's day view.
         return _render(request, "history", status_code=400, error=str(error), period=None)
-    return _render(request, "history", period=period, views=VIEWS)
+    return _render(request, "history", period=period, views=VIEWS, preload=_PRELOAD_METERS)
 
 
 @router.get("/health")
 async def health_page(request: Request) -> Response:
-    return _render(request, "health")
+    return _render(request, "health", preload=("/api/health", "/api/frames/recent?limit=20"))
 
 
 @router.get("/lang/{code}")

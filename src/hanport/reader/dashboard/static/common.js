@@ -50,7 +50,7 @@ const hanport = (() => {
     const url = query.toString() ? `${path}?${query}` : path;
     let response;
     try {
-      response = await fetch(url, { headers: { Accept: "application/json" } });
+      response = await fetch(url); // plain, so it matches the page's <link rel=preload>
     } catch (error) {
       showError(`${path} (${error.message})`);
       throw new ApiError(error.message);
