@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from hanport import __version__
 
@@ -38,6 +39,13 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end in one line on stderr and exit status 2, not a page of usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in {"-h", "--help"}:
@@ -52,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     attr = name.replace("-", "_")
-    parser = argparse.ArgumentParser(prog=f"hanport {name}", description=COMMANDS[name][1])
+    parser = _Parser(prog=f"hanport {name}", description=COMMANDS[name][1])
     getattr(module, f"configure_{attr}")(parser)
     args = parser.parse_args(rest)
     try:

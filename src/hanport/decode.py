@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import string
 import sys
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, TextIO
 
-from hanport.protocol import FrameRejected, HanStream, InvalidKeyError, Keys, ScalerOverride
+from hanport.protocol import (
+    FrameRejected,
+    HanError,
+    HanStream,
+    InvalidKeyError,
+    Keys,
+    ScalerOverride,
+)
 
 _CHUNK = 1 << 16
 _HEX_DIGITS = frozenset(string.hexdigits.encode())
@@ -27,8 +35,12 @@ class _InputError(Exception):
 
 
 def configure_decode(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", default="-", help="capture file, or - for stdin (default)")
-    parser.add_argument("--hex", action="store_true", help="the input is hex text (whitespace ignored)")
+    parser.add_argument(
+        "file", nargs="?", default="-", help="capture file, or - for stdin (default)"
+    )
+    parser.add_argument(
+        "--hex", action="store_true", help="the input is hex text (whitespace ignored)"
+    )
     parser.add_argument("--key", metavar="GUEK", help="encryption key, 32 hex digits")
     parser.add_argument("--auth-key", metavar="GAK", help="authentication key, 32 hex digits")
     parser.add_argument(
@@ -39,8 +51,12 @@ def configure_decode(parser: argparse.ArgumentParser) -> None:
         help="override a decimal exponent: power, current, voltage, energy or power_factor "
         "(e.g. current=-3 for a CT meter, energy=0 for Wh registers)",
     )
-    parser.add_argument("--errors", action="store_true", help="report each rejected frame on stderr")
-    parser.add_argument("--stats", action="store_true", help="print frame counts on stderr at the end")
+    parser.add_argument(
+        "--errors", action="store_true", help="report each rejected frame on stderr"
+    )
+    parser.add_argument(
+        "--stats", action="store_true", help="print frame counts on stderr at the end"
+    )
 
 
 def _scalers(specs: list[str]) -> ScalerOverride | None:
@@ -50,7 +66,9 @@ def _scalers(specs: list[str]) -> ScalerOverride | None:
     for spec in specs:
         name, _, value = spec.partition("=")
         if name not in _SCALER_NAMES:
-            raise ValueError(f"--scaler {spec!r}: quantity must be one of {', '.join(_SCALER_NAMES)}")
+            raise ValueError(
+                f"--scaler {spec!r}: quantity must be one of {', '.join(_SCALER_NAMES)}"
+            )
         try:
             exponents[name] = int(value)
         except ValueError:
@@ -59,23 +77,29 @@ def _scalers(specs: list[str]) -> ScalerOverride | None:
 
 
 def _binary_chunks(source: BinaryIO) -> Iterator[bytes]:
-    while chunk := source.read(_CHUNK):
+    # read1 returns what has arrived (a live pipe from a serial port), read() would wait for
+    # a full chunk.
+    while chunk := source.read1(_CHUNK):  # type: ignore[attr-defined]
         yield chunk
 
 
 def _hex_chunks(source: BinaryIO) -> Iterator[bytes]:
     carry = b""
-    position = 0
-    while chunk := source.read(_CHUNK):
+    position = 0  # of the chunk in the input text
+    while chunk := source.read1(_CHUNK):  # type: ignore[attr-defined]
+        if position == 0 and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
         text = carry + chunk.translate(None, _WHITESPACE)
-        if text.startswith(b"\xef\xbb\xbf"):
-            text = text[3:]
         usable = len(text) - len(text) % 2
         try:
             yield bytes.fromhex(text[:usable].decode("ascii"))
         except (ValueError, UnicodeDecodeError):
-            bad = next(i for i, b in enumerate(text) if b not in _HEX_DIGITS)
-            raise _InputError(f"not hexadecimal text near byte {position + bad}: {text[bad : bad + 8]!r}") from None
+            bad = next(
+                i for i, b in enumerate(chunk) if b not in _HEX_DIGITS and b not in _WHITESPACE
+            )
+            raise _InputError(
+                f"not hexadecimal text at byte {position + bad}: {chunk[bad : bad + 8]!r}"
+            ) from None
         carry = text[usable:]
         position += len(chunk)
     if carry:
@@ -84,11 +108,11 @@ def _hex_chunks(source: BinaryIO) -> Iterator[bytes]:
 
 def run_decode(args: argparse.Namespace) -> int:
     try:
-        keys = Keys.from_hex(args.key, args.auth_key) if args.key else None
-        if args.auth_key and not args.key:
+        if args.auth_key is not None and args.key is None:
             raise InvalidKeyError("--auth-key needs --key as well")
+        keys = Keys.from_hex(args.key, args.auth_key or None) if args.key is not None else None
         scalers = _scalers(args.scaler)
-    except (InvalidKeyError, ValueError) as error:
+    except (HanError, ValueError) as error:
         print(f"hanport decode: {error}", file=sys.stderr)
         return 2
     try:
@@ -107,13 +131,15 @@ def run_decode(args: argparse.Namespace) -> int:
                 _emit(stream, out, dumps, args.errors)
             stream.receive_data(b"")
             _emit(stream, out, dumps, args.errors)
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (_InputError, OSError) as error:
         message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         print(f"hanport decode: {args.file}: {message}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader of our output went away (e.g. `| head`): not an error
-        return 0
     finally:
         if args.stats:
             _print_stats(stream)
@@ -121,19 +147,20 @@ def run_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _emit(stream: HanStream, out: object, dumps: object, report_errors: bool) -> None:
-    write = out.write  # type: ignore[attr-defined]
-    encode = dumps
+def _emit(
+    stream: HanStream, out: TextIO, encode: Callable[[object], str], report_errors: bool
+) -> None:
     lines = []
     for event in stream.events():
         if isinstance(event, FrameRejected):
             if report_errors:
                 print(f"offset {event.offset}: {event.kind}: {event.reason}", file=sys.stderr)
         else:
-            lines.append(encode(event.to_json()))  # type: ignore[operator]
+            lines.append(encode(event.to_json()))
     if lines:
         lines.append("")
-        write("\n".join(lines))
+        out.write("\n".join(lines))
+        out.flush()  # a reading is worth showing as soon as it is decoded
 
 
 def _print_stats(stream: HanStream) -> None:

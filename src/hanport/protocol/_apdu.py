@@ -13,11 +13,15 @@ from ._events import Keys
 
 __all__ = [
     "DATA_NOTIFICATION",
+    "GENERAL_BLOCK_TRANSFER",
     "GLO_CIPHERING",
     "LLC_HEADER",
+    "Block",
     "Ciphered",
     "Notification",
     "build_ciphered",
+    "header_time_span",
+    "parse_block",
     "parse_ciphered",
     "parse_notification",
     "strip_llc",
@@ -26,6 +30,8 @@ __all__ = [
 LLC_HEADER = b"\xe6\xe7\x00"
 DATA_NOTIFICATION = 0x0F
 GLO_CIPHERING = 0xDB
+GENERAL_BLOCK_TRANSFER = 0xE0
+_LAST_BLOCK = 0x80
 _LLC_DESTINATION = 0xE6
 
 
@@ -51,6 +57,25 @@ class Ciphered:
         return decrypt(keys, self.system_title, self.security, self.counter, self.payload)
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One block of a general block transfer."""
+
+    number: int
+    last: bool
+    data: bytes
+
+
+def parse_block(apdu: bytes) -> Block:
+    """E0 | block-control | block-number (2) | block-number-ack (2) | raw data (BER length)."""
+    if len(apdu) < 7 or apdu[0] != GENERAL_BLOCK_TRANSFER:
+        raise DecodeError("general block transfer header is truncated")
+    length, position = read_length(apdu, 6)
+    if position + length != len(apdu):
+        raise DecodeError("general block length does not match its frame")
+    return Block(int.from_bytes(apdu[2:4], "big"), bool(apdu[1] & _LAST_BLOCK), apdu[position:])
+
+
 def strip_llc(info: bytes) -> bytes:
     """The APDU inside an HDLC information field (LLC header E6 E7 00 removed when present)."""
     if len(info) >= 3 and info[0] == _LLC_DESTINATION and info[2] == 0:
@@ -58,26 +83,32 @@ def strip_llc(info: bytes) -> bytes:
     return info
 
 
-def parse_notification(apdu: bytes) -> Notification:
+def header_time_span(apdu: bytes) -> tuple[int | None, int]:
+    """Where the 12 header date-time bytes of a data-notification start (None when absent),
+    and where its body starts.
+
+    The date-time comes in three encodings (protocol note §4.1): absent (00), an untagged
+    octet-string (0C + 12 bytes) or a tagged one (09 0C + 12 bytes).
+    """
     if len(apdu) < 6 or apdu[0] != DATA_NOTIFICATION:
         raise DecodeError("not a data-notification APDU")
-    (invoke_id,) = struct.unpack_from(">I", apdu, 1)
-    pos = 5
-    marker = apdu[pos]
-    time = None
-    # The header date-time comes in three encodings (protocol note §4.1): absent (00),
-    # an untagged octet-string (0C + 12 bytes) or a tagged one (09 0C + 12 bytes).
+    marker = apdu[5]
     if marker == 0x00:
-        pos += 1
-    elif marker == 0x0C:
-        time, pos = parse_datetime(apdu[pos + 1 : pos + 13]), pos + 13
-    elif marker == 0x09 and pos + 1 < len(apdu) and apdu[pos + 1] == 0x0C:
-        time, pos = parse_datetime(apdu[pos + 2 : pos + 14]), pos + 14
-    else:
-        raise DecodeError(f"unknown date-time encoding 0x{marker:02x} in the notification header")
-    if pos >= len(apdu):
+        return None, 6
+    if marker == 0x0C:
+        return 6, 18
+    if marker == 0x09 and len(apdu) > 6 and apdu[6] == 0x0C:
+        return 7, 19
+    raise DecodeError(f"unknown date-time encoding 0x{marker:02x} in the notification header")
+
+
+def parse_notification(apdu: bytes) -> Notification:
+    time_at, body_at = header_time_span(apdu)
+    (invoke_id,) = struct.unpack_from(">I", apdu, 1)
+    time = None if time_at is None else parse_datetime(apdu[time_at : time_at + 12])
+    if body_at >= len(apdu):
         raise DecodeError("data-notification without a body")
-    body, end = decode_data(apdu, pos)
+    body, end = decode_data(apdu, body_at)
     if end != len(apdu):
         raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification body")
     return Notification(invoke_id, time, body)

@@ -7,12 +7,14 @@ visible- and utf8-strings ``str``, numbers ``int``/``float``, null-data ``None``
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 
 from ._errors import DecodeError
 
 __all__ = [
+    "INTEGER_FORMATS",
     "AxdrValue",
     "decode_data",
     "encode_length",
@@ -24,7 +26,8 @@ AxdrValue = None | bool | int | float | str | bytes | list["AxdrValue"]
 #: Deepest nesting accepted; real lists nest three levels, hostile input could recurse forever.
 _MAX_DEPTH = 16
 
-_FIXED: dict[int, struct.Struct] = {
+#: integer types by tag; the one table the decoder, encoder and templates share
+INTEGER_FORMATS: dict[int, struct.Struct] = {
     0x05: struct.Struct(">i"),  # double-long
     0x06: struct.Struct(">I"),  # double-long-unsigned
     0x0F: struct.Struct(">b"),  # integer
@@ -34,6 +37,10 @@ _FIXED: dict[int, struct.Struct] = {
     0x14: struct.Struct(">q"),  # long64
     0x15: struct.Struct(">Q"),  # long64-unsigned
     0x16: struct.Struct(">B"),  # enum
+}
+_FLOATS = (0x17, 0x18)
+_FIXED: dict[int, struct.Struct] = {
+    **INTEGER_FORMATS,
     0x17: struct.Struct(">f"),  # float32
     0x18: struct.Struct(">d"),  # float64
 }
@@ -92,7 +99,10 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[AxdrValue, int]:
         end = pos + fixed.size
         if end > len(data):
             raise DecodeError(f"value of type 0x{tag:02x} runs past the end of the data")
-        return fixed.unpack_from(data, pos)[0], end
+        value = fixed.unpack_from(data, pos)[0]
+        if tag in _FLOATS and not math.isfinite(value):
+            raise DecodeError(f"non-finite float at offset {pos - 1}")
+        return value, end
     reader = _READERS.get(tag)
     if reader is None:
         raise DecodeError(f"unsupported A-XDR type 0x{tag:02x} at offset {pos - 1}")

@@ -28,9 +28,11 @@ def _iv(system_title: bytes, counter: int) -> bytes:
 
 def decrypt(keys: Keys, system_title: bytes, security: int, counter: int, payload: bytes) -> bytes:
     """Plaintext APDU of a ciphered payload (ciphertext, then the tag when authenticated)."""
-    if not security & _ENCRYPTED:
-        return payload[:-TAG_LENGTH] if security & _AUTHENTICATED else payload
     iv = _iv(system_title, counter)
+    if not security & _ENCRYPTED:
+        if not security & _AUTHENTICATED:
+            return payload
+        return _verified_plaintext(keys, iv, security, payload)
     if security & _AUTHENTICATED:
         if len(payload) < TAG_LENGTH:
             raise DecryptionError("ciphered APDU shorter than its authentication tag")
@@ -49,17 +51,43 @@ def decrypt(keys: Keys, system_title: bytes, security: int, counter: int, payloa
     return counter_mode.update(payload) + counter_mode.finalize()
 
 
+def _verified_plaintext(keys: Keys, iv: bytes, security: int, payload: bytes) -> bytes:
+    """Authentication only (SC bit 4 without bit 5): GMAC over SC ‖ GAK ‖ plaintext."""
+    if len(payload) < TAG_LENGTH:
+        raise DecryptionError("authenticated APDU shorter than its authentication tag")
+    plaintext, tag = payload[:-TAG_LENGTH], payload[-TAG_LENGTH:]
+    if keys.gak is None:
+        return plaintext  # no GAK given: the tag cannot be checked
+    verifier = Cipher(
+        algorithms.AES(keys.guek), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
+    ).decryptor()
+    verifier.authenticate_additional_data(bytes((security,)) + keys.gak + plaintext)
+    try:
+        verifier.finalize()
+    except InvalidTag:
+        raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
+    return plaintext
+
+
 def encrypt(
     keys: Keys, system_title: bytes, security: int, counter: int, plaintext: bytes
 ) -> bytes:
-    """Ciphertext (plus the 12-byte tag when ``security`` asks for authentication)."""
+    """The ciphered payload: ciphertext (or, authentication only, the plaintext) followed by
+    the 12-byte tag when ``security`` asks for authentication."""
     iv = _iv(system_title, counter)
     if security & _AUTHENTICATED:
         if keys.gak is None:
-            raise DecryptionError("authenticated encryption needs the GAK")
+            raise DecryptionError("authenticated frames need the GAK")
         encryptor = Cipher(algorithms.AES(keys.guek), modes.GCM(iv)).encryptor()
-        encryptor.authenticate_additional_data(bytes((security,)) + keys.gak)
+        header = bytes((security,)) + keys.gak
+        if not security & _ENCRYPTED:
+            encryptor.authenticate_additional_data(header + plaintext)
+            encryptor.finalize()
+            return plaintext + encryptor.tag[:TAG_LENGTH]
+        encryptor.authenticate_additional_data(header)
         ciphertext = encryptor.update(plaintext) + encryptor.finalize()
         return ciphertext + encryptor.tag[:TAG_LENGTH]
+    if not security & _ENCRYPTED:
+        return plaintext
     counter_mode = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + _FIRST_BLOCK)).encryptor()
     return counter_mode.update(plaintext) + counter_mode.finalize()

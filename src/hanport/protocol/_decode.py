@@ -1,47 +1,45 @@
-"""APDU → Reading: decryption, data-notification, general block transfer, list mapping."""
+"""APDU → Reading: decryption, data-notification, list mapping, compiled layout templates."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._apdu import DATA_NOTIFICATION, GLO_CIPHERING, parse_ciphered, parse_notification
-from ._axdr import read_length
-from ._errors import DecodeError
+from ._apdu import (
+    DATA_NOTIFICATION,
+    GENERAL_BLOCK_TRANSFER,
+    GLO_CIPHERING,
+    parse_ciphered,
+    parse_notification,
+)
+from ._errors import DecodeError, DecryptionError
 from ._events import Keys, Reading, ScalerOverride, Value
 from ._template import Template, compile_template
 from .lists import manufacturer_from_id, map_body
 
 __all__ = ["ApduDecoder", "decode_apdu"]
 
-_GENERAL_BLOCK_TRANSFER = 0xE0
-_LAST_BLOCK = 0x80
 #: compiled layouts kept per decoder: a reader sees a handful (lists × meters)
 _MAX_TEMPLATES = 64
 
 
 @dataclass(slots=True)
 class ApduDecoder:
-    """Decodes APDUs; keeps the state of a general block transfer across calls."""
+    """Decodes complete APDUs; keeps the compiled layouts of the lists it has seen."""
 
     keys: Keys | None = None
     scalers: ScalerOverride | None = None
-    _blocks: list[bytes] = field(default_factory=list)
-    _next_block: int = 1
-    _templates: dict[tuple[int, str | None], list[Template]] = field(default_factory=dict)
-    _template_count: int = 0
+    _templates: dict[tuple[int, str | None], list[Template]] = field(
+        default_factory=dict, init=False
+    )
+    _template_count: int = field(default=0, init=False)
 
     def decode(
         self, apdu: bytes, *, frame: bytes = b"", offset: int = 0, hint: str | None = None
-    ) -> Reading | None:
-        """The reading in ``apdu``; None while a block transfer still waits for blocks."""
+    ) -> Reading:
+        """The reading in ``apdu`` (a data-notification, plain or ciphered)."""
         if not apdu:
             raise DecodeError("empty APDU")
         tag = apdu[0]
-        if tag == _GENERAL_BLOCK_TRANSFER:
-            whole = self._block(apdu)
-            return (
-                None if whole is None else self.decode(whole, frame=frame, offset=offset, hint=hint)
-            )
         system_title = None
         counter = None
         if tag == GLO_CIPHERING:
@@ -50,9 +48,11 @@ class ApduDecoder:
             hint = manufacturer_from_id(system_title[:3].decode("latin-1")) or hint
             apdu = ciphered.decrypt(self.keys)
             if not apdu or apdu[0] != DATA_NOTIFICATION:
-                raise DecodeError(
-                    "decrypted APDU is not a data-notification: wrong key?",
-                )
+                raise DecryptionError("the decrypted APDU is not a data-notification: wrong key?")
+        elif tag == GENERAL_BLOCK_TRANSFER:
+            raise DecodeError(
+                "one block of a general block transfer: feed the frames to a HanStream"
+            )
         elif tag != DATA_NOTIFICATION:
             raise DecodeError(f"unsupported APDU tag 0x{tag:02x}")
         layout_key = (len(apdu), hint)
@@ -106,35 +106,9 @@ class ApduDecoder:
             mapped.values["notification_time"] = notification.time.iso()
         return mapped.manufacturer, mapped.list_kind, mapped.values, mapped.unknown
 
-    def _block(self, apdu: bytes) -> bytes | None:
-        # E0 | block-control | block-number(2) | block-number-ack(2) | raw-data (BER length)
-        if len(apdu) < 6:
-            raise DecodeError("general block transfer header is truncated")
-        control = apdu[1]
-        number = int.from_bytes(apdu[2:4], "big")
-        length, pos = read_length(apdu, 6)
-        data = apdu[pos : pos + length]
-        if number == 1:
-            self._blocks = []
-        elif number != self._next_block:
-            self._blocks = []
-            self._next_block = 1
-            raise DecodeError(f"general block transfer: block {number} out of sequence")
-        self._blocks.append(data)
-        self._next_block = number + 1
-        if not control & _LAST_BLOCK:
-            return None
-        whole = b"".join(self._blocks)
-        self._blocks = []
-        self._next_block = 1
-        return whole
-
 
 def decode_apdu(
     apdu: bytes, *, keys: Keys | None = None, scalers: ScalerOverride | None = None
 ) -> Reading:
     """Decode one complete APDU (data-notification or general-glo-ciphering)."""
-    reading = ApduDecoder(keys, scalers).decode(apdu)
-    if reading is None:
-        raise DecodeError("the APDU is one block of a general block transfer")
-    return reading
+    return ApduDecoder(keys, scalers).decode(apdu)

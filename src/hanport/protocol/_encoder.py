@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ._apdu import DATA_NOTIFICATION, LLC_HEADER, build_ciphered
-from ._axdr import encode_length
+from ._axdr import INTEGER_FORMATS, encode_length
 from ._cosem import encode_datetime
 from ._crc import x25_bytes
 from ._errors import LocalProtocolError
@@ -23,14 +23,7 @@ from .lists import Row, aidon, kaifa, kamstrup
 
 __all__ = ["HanEncoder"]
 
-_PACK = {
-    0x06: struct.Struct(">I"),
-    0x05: struct.Struct(">i"),
-    0x10: struct.Struct(">h"),
-    0x12: struct.Struct(">H"),
-    0x0F: struct.Struct(">b"),
-    0x16: struct.Struct(">B"),
-}
+_PACK = INTEGER_FORMATS
 _OCTET_STRING, _VISIBLE_STRING = 0x09, 0x0A
 _STRUCTURE, _ARRAY = 0x02, 0x01
 #: security control: authenticated encryption, suite 0 (Danish/Swiss Kamstrup)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ._errors import InvalidKeyError
+from ._errors import InvalidKeyError, LocalProtocolError
 
 __all__ = [
     "NEED_DATA",
@@ -22,7 +22,9 @@ __all__ = [
 
 Value = str | int | float | None
 
-_EMPTY: Mapping[str, Value] = MappingProxyType({})
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+#: registers never need more than 10⁹ either way; a larger exponent is a typing error
+_MAX_EXPONENT = 9
 
 
 class NeedData(enum.Enum):
@@ -51,6 +53,12 @@ class Reading:
     offset: int = 0
     frame_counter: int | None = None
     system_title: bytes | None = None
+
+    def __post_init__(self) -> None:
+        # Readings are shared between consumers (storage, MQTT, the live feed): read-only views.
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        if self.unknown:
+            object.__setattr__(self, "unknown", MappingProxyType(dict(self.unknown)))
 
     @property
     def meter_id(self) -> str | None:
@@ -112,6 +120,8 @@ class Keys:
     gak: bytes | None = None
 
     def __post_init__(self) -> None:
+        if not self.guek:
+            raise InvalidKeyError("the encryption key (GUEK) is empty")
         if len(self.guek) != 16:
             raise InvalidKeyError("the encryption key (GUEK) must be 16 bytes (32 hex digits)")
         if self.gak is not None and len(self.gak) != 16:
@@ -144,6 +154,13 @@ class ScalerOverride:
     voltage: int | None = None
     energy: int | None = None
     power_factor: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.as_dict().items():
+            if not -_MAX_EXPONENT <= value <= _MAX_EXPONENT:
+                raise LocalProtocolError(
+                    f"the {name} exponent {value} is outside -{_MAX_EXPONENT}…{_MAX_EXPONENT}"
+                )
 
     def as_dict(self) -> dict[str, int]:
         return {

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from ._crc import crc16_x25
 
-__all__ = ["FLAG", "MAX_FRAME", "HdlcHeader", "frame_prefix", "parse_header"]
+__all__ = ["FLAG", "HdlcHeader", "frame_prefix", "parse_header"]
 
 FLAG = 0x7E
-#: 11-bit length field + the two flags
-MAX_FRAME = 0x7FF + 2
 _MAX_ADDRESS = 4
 
 

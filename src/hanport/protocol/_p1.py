@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from ._errors import DecodeError
 from ._events import Value
@@ -13,6 +13,8 @@ __all__ = ["parse_telegram"]
 
 _LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\s*$")
 _GROUP = re.compile(r"\(([^)]*)\)")
+#: a register value: digits with an optional fraction, as DSMR writes them (no exponents, no NaN)
+_NUMBER = re.compile(r"^[+-]?\d{1,15}(\.\d{1,9})?$")
 #: unit in the telegram → (factor to the contract unit)
 _UNIT_FACTOR = {
     "kw": Decimal(1000),
@@ -32,10 +34,9 @@ _TEXT_KEYS = {"meter_id", "meter_type", "list_version", "logical_device_name"}
 
 def _number(text: str) -> tuple[Decimal, str]:
     value, _, unit = text.partition("*")
-    try:
-        return Decimal(value), unit.strip().lower()
-    except InvalidOperation:
-        raise DecodeError(f"not a number: {value!r}") from None
+    if not _NUMBER.match(value):
+        raise DecodeError(f"not a register value: {value[:20]!r}")
+    return Decimal(value), unit.strip().lower()
 
 
 def _clock(text: str, values: dict[str, Value]) -> None:

@@ -3,53 +3,75 @@
 The stream recognises three framings by their first byte: HDLC (0x7E, Norwegian meters), wired
 M-Bus long frames (0x68, Austria/Poland) and P1 text telegrams (``/``). Bytes that start none of
 them are skipped and counted. A frame that fails a check becomes a ``FrameRejected`` event and the
-scan resumes one byte after its start, so a good frame that follows a truncated one is not lost.
-The buffer never holds more than one maximal frame beyond what is being examined.
+scan resumes one byte after its start, so a good frame hidden behind a truncated one is not lost;
+bytes inside a reported frame are not counted again as skipped.
+
+Messages that span several frames (HDLC segmentation, M-Bus segments, DLMS general block
+transfer) are reassembled here, with the offset of their first frame and all their wire bytes.
+A message is abandoned, and reported, when a frame arrives that cannot continue it; reassembly
+is capped at ``MAX_MESSAGE`` bytes, so memory stays bounded whatever the input.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from ._apdu import strip_llc
+from ._apdu import GENERAL_BLOCK_TRANSFER, parse_block, strip_llc
 from ._crc import crc16_arc, crc16_x25
 from ._decode import ApduDecoder
 from ._errors import DecodeError, LocalProtocolError
 from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
 from ._hdlc import FLAG, HdlcHeader, parse_header
 from ._p1 import parse_telegram
-from .lists import manufacturer_from_id
+from .lists import manufacturer_from_id, manufacturer_from_source
 
-__all__ = ["HanStream", "decode_frame"]
+__all__ = ["MAX_MESSAGE", "HanStream", "decode_frame"]
 
 _MBUS_START = 0x68
 _MBUS_STOP = 0x16
 _MBUS_FIN = 0x10
+_MBUS_MAX_SEGMENTS = 16  # four bits of segment number
 _P1_START = 0x2F  # "/"
 _P1_MAX = 16384
+#: a P1 telegram is printable ASCII with CR/LF; "~" (0x7E, the HDLC flag) never occurs in one
+_NOT_P1_TEXT = re.compile(rb"[^\x20-\x7d\r\n]")
+_P1_IDENT = re.compile(rb"/[A-Za-z]{3}\d")
+_LLC_PREFIXES = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _COMPACT_AT = 8192
 #: bytes after the opening flag that cover format, addresses, control and HCS of common frames
 _HEADER_KEY = 8
 _MAX_HEADERS = 64
-
-#: HDLC source address → manufacturer, for lists that do not name themselves (protocol note §2)
-_MANUFACTURER_BY_SOURCE = {
-    b"\x21": "Kamstrup",
-    b"\x08\x83": "Aidon",
-    b"\x02\x01": "Kaifa",
-    b"\x00\x01": "Kaifa",
-    b"\x02\x23": "Iskra",
-}
+#: largest reassembled message (segments or blocks); real pushes are below 1 KiB
+MAX_MESSAGE = 65536
 
 Event = Reading | FrameRejected
+
+
+@dataclass(slots=True)
+class _Message:
+    """A message being reassembled from several frames."""
+
+    offset: int
+    parts: list[bytes] = field(default_factory=list)
+    frames: list[bytes] = field(default_factory=list)
+    size: int = 0
+    source: bytes = b""
+
+    def add(self, part: bytes, frame: bytes) -> None:
+        self.parts.append(part)
+        self.frames.append(frame)
+        self.size += len(part)
 
 
 class HanStream:
     """Feed bytes with :meth:`receive_data`, take events with :meth:`next_event`.
 
     ``keys`` decrypt general-glo-ciphering frames; ``scalers`` override the brand defaults for
-    one installation. The stream never raises for any input bytes.
+    one installation. No input bytes make it raise: whatever cannot be decoded is reported as a
+    ``FrameRejected`` event or counted as skipped.
     """
 
     def __init__(self, *, keys: Keys | None = None, scalers: ScalerOverride | None = None) -> None:
@@ -60,13 +82,12 @@ class HanStream:
         self._dropped = 0  # bytes removed from the front of the buffer so far
         self._eof = False
         self._headers: dict[bytes, HdlcHeader] = {}
-        self._closing_flag = -1  # stream offset of the last good frame's closing flag
+        self._closing_flag = -1  # stream offset of the last good HDLC frame's closing flag
+        self._reported_until = 0  # stream offset up to which bytes belong to a reported frame
         self._events: deque[Event] = deque()
-        self._hdlc_segments: list[bytes] = []
-        self._hdlc_segments_at = 0
-        self._mbus_segments: list[bytes] = []
-        self._mbus_frames: list[bytes] = []
-        self._mbus_at = 0
+        self._segmented: _Message | None = None
+        self._mbus: _Message | None = None
+        self._blocks: _Message | None = None
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -84,6 +105,10 @@ class HanStream:
         """The next reading or rejected frame, or ``NEED_DATA``."""
         while not self._events:
             if not self._step():
+                if self._eof:
+                    self._abandon_pending("the input ended")
+                    if self._events:
+                        break
                 self._compact()
                 return NEED_DATA
         return self._events.popleft()
@@ -92,9 +117,8 @@ class HanStream:
         """Every event that the bytes received so far make complete."""
         while True:
             event = self.next_event()
-            if event is NEED_DATA:
+            if isinstance(event, NeedData):
                 return
-            assert not isinstance(event, NeedData)
             yield event
 
     def feed(self, data: bytes) -> list[Event]:
@@ -102,7 +126,7 @@ class HanStream:
         self.receive_data(data)
         return list(self.events())
 
-    # -- scanning -----------------------------------------------------------------------------
+    # -- bookkeeping --------------------------------------------------------------------------
 
     def _compact(self) -> None:
         if self._start:
@@ -110,16 +134,21 @@ class HanStream:
             self._dropped += self._start
             self._start = 0
 
-    def _skip(self, count: int) -> None:
-        self.stats.bytes_skipped += count
+    def _advance(self, count: int) -> None:
+        """Move past bytes that start no frame; those outside reported frames are garbage."""
+        first = self._dropped + self._start
+        self.stats.bytes_skipped += max(0, first + count - max(first, self._reported_until))
         self._start += count
         if self._start > _COMPACT_AT:
             self._compact()
 
     def _reject(self, kind: str, reason: str, start: int, end: int) -> None:
-        self._rejected(kind, reason, self._dropped + start, bytes(self._buffer[start:end]))
+        """Report the frame at ``start:end`` and resume the scan one byte after its start."""
+        self._report(kind, reason, self._dropped + start, bytes(self._buffer[start:end]))
+        self._reported_until = max(self._reported_until, self._dropped + end)
+        self._start = start + 1
 
-    def _rejected(self, kind: str, reason: str, offset: int, raw: bytes) -> None:
+    def _report(self, kind: str, reason: str, offset: int, raw: bytes) -> None:
         if kind == "crc":
             self.stats.crc_errors += 1
         elif kind == "decrypt":
@@ -129,6 +158,18 @@ class HanStream:
         else:
             self.stats.undecodable += 1
         self._events.append(FrameRejected(reason, offset, raw, kind))
+
+    def _abandon(self, message: _Message, reason: str) -> None:
+        self._report("truncated", reason, message.offset, b"".join(message.frames))
+
+    def _abandon_pending(self, why: str) -> None:
+        for name in ("_segmented", "_mbus", "_blocks"):
+            message = getattr(self, name)
+            if message is not None:
+                setattr(self, name, None)
+                self._abandon(message, f"incomplete multi-frame message: {why}")
+
+    # -- scanning -----------------------------------------------------------------------------
 
     def _step(self) -> bool:
         """Examine the buffer once; False when nothing more can happen without more bytes."""
@@ -140,7 +181,7 @@ class HanStream:
         if first == FLAG:
             return self._hdlc(start)
         if first == _MBUS_START:
-            return self._mbus(start)
+            return self._mbus_frame(start)
         if first == _P1_START:
             return self._p1(start)
         candidates = [
@@ -152,17 +193,16 @@ class HanStream:
             )
             if i >= 0
         ]
-        self._skip((min(candidates) if candidates else len(buffer)) - start)
+        self._advance((min(candidates) if candidates else len(buffer)) - start)
         return True
 
-    def _truncated_at_end(self, start: int, what: str) -> bool:
-        """At end of input a partial frame is rejected; otherwise wait for more bytes."""
+    def _partial(self, start: int, what: str) -> bool:
+        """A frame that is not complete yet: wait, or at end of input report it as truncated."""
         if not self._eof:
             return False
         self._reject(
             "truncated", f"{what} truncated at the end of the input", start, len(self._buffer)
         )
-        self._start = len(self._buffer)
         return True
 
     # -- HDLC ---------------------------------------------------------------------------------
@@ -181,153 +221,238 @@ class HanStream:
                 and len(self._headers) < _MAX_HEADERS
             ):
                 self._headers[known] = header
+        # A flag that opens no frame: the previous frame's closing flag, a doubled flag or
+        # inter-frame fill is not garbage; anything else is.
+        lone_flag = self._dropped + start == self._closing_flag or (
+            len(buffer) > start + 1 and buffer[start + 1] == FLAG
+        )
         if header is None:
-            if self._eof:
-                self._skip(len(buffer) - start)
-                return True
-            return False
-        if header is False:
-            # A lone flag (the previous frame's closing flag, frames separated by two flags,
-            # inter-frame fill) is not garbage.
-            if self._dropped + start == self._closing_flag or (
-                len(buffer) > start + 1 and buffer[start + 1] == FLAG
-            ):
+            if not self._eof:
+                return False
+            header = False
+        if not isinstance(header, HdlcHeader):
+            if lone_flag:
                 self._start += 1
             else:
-                self._skip(1)
+                self._advance(1)
             return True
-        assert not isinstance(header, bool)
-        length = header.length
-        end = start + length + 2
+        end = start + header.length + 2
         if len(buffer) < end:
-            return self._truncated_at_end(start, "HDLC frame")
+            return self._partial(start, "HDLC frame")
         if buffer[end - 1] != FLAG:
             self._reject(
-                "truncated",
-                "no closing flag where the length field ends the frame",
-                start,
-                min(end, len(buffer)),
+                "truncated", "no closing flag where the length field ends the frame", start, end
             )
-            self._start = start + 1
             return True
         fcs = buffer[end - 3] | (buffer[end - 2] << 8)
         if crc16_x25(buffer[start + 1 : end - 3]) != fcs:
             self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
-            self._start = start + 1
             return True
         frame = bytes(buffer[start:end])
-        # One flag may close a frame and open the next; keep it when a frame follows directly.
-        self._start = end - 1 if len(buffer) > end and buffer[end] & 0xF0 == 0xA0 else end
+        offset = self._dropped + start
+        # One flag may close a frame and open the next: resume on the closing flag.
+        self._start = end - 1
         self._closing_flag = self._dropped + end - 1
         self.stats.frames_ok += 1
-        info = frame[header.info_start : length - 1]
-        if header.segmented:
-            if not self._hdlc_segments:
-                self._hdlc_segments_at = self._dropped + start
-            self._hdlc_segments.append(info)
-            return True
-        offset = self._dropped + start
-        if self._hdlc_segments:
-            info = b"".join(self._hdlc_segments) + info
-            offset = self._hdlc_segments_at
-            self._hdlc_segments = []
-        self._decode(strip_llc(info), frame, offset, _MANUFACTURER_BY_SOURCE.get(header.source))
+        self._hdlc_information(header, frame[header.info_start : header.length - 1], frame, offset)
         return True
+
+    def _hdlc_information(self, header: HdlcHeader, info: bytes, frame: bytes, offset: int) -> None:
+        pending = self._segmented
+        # A segment continues the pending message only from the same sender and without an
+        # LLC header of its own (only a message's first segment carries one).
+        continues = (
+            pending is not None
+            and pending.source == header.source
+            and not info.startswith(_LLC_PREFIXES)
+        )
+        if pending is not None and not continues:
+            self._segmented = None
+            self._abandon(pending, "segmented HDLC message interrupted by another frame")
+            pending = None
+        if header.segmented:
+            if pending is None:
+                pending = self._segmented = _Message(offset, source=header.source)
+            pending.add(info, frame)
+            if pending.size > MAX_MESSAGE:
+                self._segmented = None
+                self._abandon(pending, f"segmented HDLC message longer than {MAX_MESSAGE} bytes")
+            return
+        if pending is not None:
+            self._segmented = None
+            pending.add(info, frame)
+            info, frame, offset = b"".join(pending.parts), b"".join(pending.frames), pending.offset
+        self._apdu(strip_llc(info), frame, offset, manufacturer_from_source(header.source))
 
     # -- wired M-Bus --------------------------------------------------------------------------
 
-    def _mbus(self, start: int) -> bool:
+    def _mbus_frame(self, start: int) -> bool:
         buffer = self._buffer
         if len(buffer) - start < 4:
             if self._eof:
-                self._skip(len(buffer) - start)
+                self._advance(len(buffer) - start)
                 return True
             return False
         length = buffer[start + 1]
         if buffer[start + 2] != length or buffer[start + 3] != _MBUS_START or length < 5:
-            self._skip(1)
+            self._advance(1)
             return True
         end = start + length + 6
         if len(buffer) < end:
-            return self._truncated_at_end(start, "M-Bus frame")
+            return self._partial(start, "M-Bus frame")
         body = buffer[start + 4 : start + 4 + length]
         if buffer[end - 1] != _MBUS_STOP or sum(body) & 0xFF != buffer[end - 2]:
             self._reject("crc", "M-Bus checksum or stop byte wrong", start, end)
-            self._start = start + 1
             return True
         frame = bytes(buffer[start:end])
+        offset = self._dropped + start
         self._start = end
         self.stats.frames_ok += 1
         control_info = body[2]
-        if control_info & 0x0F == 0:
-            self._mbus_segments, self._mbus_frames, self._mbus_at = [], [], self._dropped + start
-        self._mbus_segments.append(bytes(body[5:]))  # after C, A, CI, STSAP, DTSAP
-        self._mbus_frames.append(frame)
+        segment = control_info & 0x0F
+        pending = self._mbus
+        if segment == 0:
+            if pending is not None:
+                self._abandon(pending, "M-Bus message without its last segment")
+            pending = self._mbus = _Message(offset)
+        elif pending is None or segment != len(pending.parts):
+            if pending is not None:
+                self._mbus = None
+                self._abandon(pending, f"M-Bus segment {segment} out of sequence")
+            self._report(
+                "truncated", f"M-Bus segment {segment} without its first segment", offset, frame
+            )
+            return True
+        pending.add(bytes(body[5:]), frame)  # data after C, A, CI, STSAP, DTSAP
         if control_info & _MBUS_FIN:
-            apdu = b"".join(self._mbus_segments)
-            frames = b"".join(self._mbus_frames)
-            self._mbus_segments, self._mbus_frames = [], []
-            self._decode(apdu, frames, self._mbus_at, None)
+            self._mbus = None
+            self._apdu(b"".join(pending.parts), b"".join(pending.frames), pending.offset, None)
+        elif len(pending.parts) >= _MBUS_MAX_SEGMENTS or pending.size > MAX_MESSAGE:
+            self._mbus = None
+            self._abandon(pending, "M-Bus message with too many segments")
         return True
 
     # -- P1 text ------------------------------------------------------------------------------
 
     def _p1(self, start: int) -> bool:
         buffer = self._buffer
-        ident = buffer[start + 1 : start + 5]
-        if len(ident) < 4:
+        if len(buffer) - start < 5:
             if self._eof:
-                self._skip(len(buffer) - start)
+                self._advance(len(buffer) - start)
                 return True
             return False
-        if not (
-            bytes(ident[:3]).isalpha() and bytes(ident[:3]).isupper() and 0x30 <= ident[3] <= 0x39
-        ):
-            self._skip(1)
+        if not _P1_IDENT.match(buffer, start):
+            self._advance(1)
             return True
-        bang = buffer.find(b"!", start, start + _P1_MAX)
-        if bang < 0 or len(buffer) < bang + 5:
-            if len(buffer) - start >= _P1_MAX:
-                self._reject("truncated", "P1 telegram without an end", start, start + _P1_MAX)
-                self._start = start + 1
+        # A telegram is text: the first byte that is not text ends the candidate, so binary
+        # frames after a stray "/ABC1" are neither delayed nor swallowed.
+        limit = min(len(buffer), start + _P1_MAX)
+        not_text = _NOT_P1_TEXT.search(buffer, start, limit)
+        text_end = not_text.start() if not_text else limit
+        bang = buffer.find(b"!", start, text_end)
+        if bang < 0 or bang + 5 > text_end:
+            if not_text is not None:
+                # No telegram can end in this run of text: move on to the next byte that could
+                # start a frame in it (a "/" or an M-Bus 0x68), or past it.
+                following = [
+                    i
+                    for i in (
+                        buffer.find(b"/", start + 1, text_end),
+                        buffer.find(b"\x68", start + 1, text_end),
+                    )
+                    if i >= 0
+                ]
+                self._advance((min(following) if following else text_end) - start)
                 return True
-            return self._truncated_at_end(start, "P1 telegram")
+            if text_end - start >= _P1_MAX:
+                self._advance(1)
+                return True
+            if not self._eof:
+                return False
+            # At the end of the input: one report for the unfinished text, not one per "/".
+            self._report(
+                "truncated",
+                "P1 telegram truncated at the end of the input",
+                self._dropped + start,
+                bytes(buffer[start:text_end]),
+            )
+            self._reported_until = max(self._reported_until, self._dropped + text_end)
+            self._start = text_end
+            return True
         end = bang + 5
-        while end < len(buffer) and buffer[end] in b"\r\n":
+        while end < text_end and buffer[end] in b"\r\n":
             end += 1
-        telegram = bytes(buffer[start:end])
         try:
             expected = int(bytes(buffer[bang + 1 : bang + 5]), 16)
         except ValueError:
             expected = -1
         if crc16_arc(buffer[start : bang + 1]) != expected:
             self._reject("crc", "P1 telegram CRC mismatch", start, end)
-            self._start = start + 1
             return True
+        telegram = bytes(buffer[start:end])
+        offset = self._dropped + start
         self._start = end
         self.stats.frames_ok += 1
         try:
             values, unknown = parse_telegram(telegram)
         except DecodeError as error:
-            self._reject("undecodable", str(error), start, end)
+            self._report("undecodable", str(error), offset, telegram)
             return True
-        identification = str(values.get("p1_identification", ""))
-        manufacturer = manufacturer_from_id(identification) or "unknown"
-        self._events.append(
-            Reading(manufacturer, "p1", values, unknown, telegram, self._dropped + start)
-        )
+        manufacturer = manufacturer_from_id(str(values.get("p1_identification", ""))) or "unknown"
+        self._events.append(Reading(manufacturer, "p1", values, unknown, telegram, offset))
         return True
 
     # -- APDU ---------------------------------------------------------------------------------
 
-    def _decode(self, apdu: bytes, frame: bytes, offset: int, hint: str | None) -> None:
-        try:
-            reading = self._decoder.decode(apdu, frame=frame, offset=offset, hint=hint)
-        except DecodeError as error:
-            self._rejected(error.kind, str(error), offset, frame)
+    def _apdu(self, apdu: bytes, frame: bytes, offset: int, hint: str | None) -> None:
+        if apdu[:1] == bytes((GENERAL_BLOCK_TRANSFER,)):
+            self._block(apdu, frame, offset, hint)
             return
-        if reading is not None:
-            self._events.append(reading)
+        try:
+            self._events.append(self._decoder.decode(apdu, frame=frame, offset=offset, hint=hint))
+        except DecodeError as error:
+            self._report(error.kind, str(error), offset, frame)
+        except Exception as error:  # bytes must never crash the caller
+            self._report(
+                "undecodable", f"decoder failure {type(error).__name__}: {error}", offset, frame
+            )
+
+    def _block(self, apdu: bytes, frame: bytes, offset: int, hint: str | None) -> None:
+        """One block of a DLMS general block transfer (L&G E450 splits a push this way)."""
+        try:
+            block = parse_block(apdu)
+        except DecodeError as error:
+            self._report(error.kind, str(error), offset, frame)
+            return
+        pending = self._blocks
+        if block.number == 1:
+            if pending is not None:
+                self._abandon(pending, "general block transfer restarted before its last block")
+            pending = self._blocks = _Message(offset)
+        elif pending is None or block.number != len(pending.parts) + 1:
+            if pending is not None:
+                self._blocks = None
+                self._abandon(
+                    pending, f"general block transfer: block {block.number} out of sequence"
+                )
+            self._report(
+                "truncated", f"general block {block.number} without its first block", offset, frame
+            )
+            return
+        pending.add(block.data, frame)
+        if pending.size > MAX_MESSAGE:
+            self._blocks = None
+            self._abandon(pending, f"general block transfer longer than {MAX_MESSAGE} bytes")
+        elif block.last:
+            self._blocks = None
+            whole = b"".join(pending.parts)
+            frames = b"".join(pending.frames)
+            if whole[:1] == bytes((GENERAL_BLOCK_TRANSFER,)):
+                self._report(
+                    "undecodable", "general block transfer inside another", pending.offset, frames
+                )
+            else:
+                self._apdu(whole, frames, pending.offset, hint)
 
 
 def decode_frame(

@@ -21,16 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
-from ._axdr import read_length
+from ._apdu import header_time_span
+from ._axdr import INTEGER_FORMATS, read_length
 from ._cosem import parse_datetime
 from ._errors import DecodeError
 from ._events import Value
+from .lists import kamstrup
 
 __all__ = ["Template", "compile_template"]
 
-_NUMERIC = {0x05: "i", 0x06: "I", 0x10: "h", 0x11: "B", 0x12: "H", 0x14: "q", 0x15: "Q"}
-_SIZES = {"i": 4, "I": 4, "h": 2, "B": 1, "H": 2, "q": 8, "Q": 8}
-#: scaler (integer) and unit (enum) belong to the layout, not to the measurement
+#: scaler (integer, 0x0F) and unit (enum, 0x16) belong to the layout, not to the measurement
+_NUMERIC = {tag: INTEGER_FORMATS[tag] for tag in (0x05, 0x06, 0x10, 0x11, 0x12, 0x14, 0x15)}
 _FIXED_SIZE_CONSTANTS = {
     0x0F: 1,
     0x16: 1,
@@ -44,7 +45,6 @@ _FIXED_SIZE_CONSTANTS = {
 }
 _CONTAINERS = (0x01, 0x02)
 _STRINGS = (0x09, 0x0A, 0x0C)
-_KAMSTRUP_VOLTAGE_LIMIT = 1000
 _MAX_LEAVES = 512
 
 Decoded = tuple[str, str, dict[str, Value]]  # manufacturer, list kind, values
@@ -73,7 +73,7 @@ def _leaves(apdu: bytes, pos: int) -> list[_Leaf]:
             count, pos = read_length(apdu, pos + 1)
             pending.append(count)
         elif tag in _NUMERIC:
-            size = _SIZES[_NUMERIC[tag]]
+            size = _NUMERIC[tag].size
             leaves.append(_Leaf(tag, pos + 1, size))
             pos += 1 + size
         elif tag in _STRINGS:
@@ -168,7 +168,7 @@ class Template:
         if self._get_constants(unpacked) != self._constants:
             return None
         for index, above in self._guards:
-            if (unpacked[index] > _KAMSTRUP_VOLTAGE_LIMIT) != above:
+            if (unpacked[index] > kamstrup.CENTIVOLT_ABOVE) != above:
                 return None
         out = self._base.copy()
         for position, index in self._plain:
@@ -190,16 +190,6 @@ class Template:
         return dict(zip(self._keys, out, strict=True))  # type: ignore[arg-type]
 
 
-def _header_time_position(apdu: bytes) -> tuple[int | None, int]:
-    """(position of the 12 header time bytes or None, position of the body)."""
-    marker = apdu[5]
-    if marker == 0x0C:
-        return 6, 18
-    if marker == 0x09:
-        return 7, 19
-    return None, 6
-
-
 def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:
     raw = struct.unpack_from(">" + fmt, apdu, leaf.start)[0]
     for changed in (raw + 1, raw - 1):
@@ -217,7 +207,7 @@ def compile_template(
     """Compile the layout of ``apdu`` (a plaintext data-notification that ``decode`` mapped to
     ``decoded``); None when the layout has data-dependent decisions a template cannot keep."""
     manufacturer, list_kind, values = decoded
-    time_at, body_at = _header_time_position(apdu)
+    time_at, body_at = header_time_span(apdu)
     try:
         leaves = _leaves(apdu, body_at)
     except DecodeError:
@@ -228,7 +218,7 @@ def compile_template(
         variable.append((_Leaf(0x09, time_at, 12), "12s", _Clock(-1, "notification_time")))
     for leaf in leaves:
         if leaf.tag in _NUMERIC:
-            fmt = _NUMERIC[leaf.tag]
+            fmt = _NUMERIC[leaf.tag].format[1:]
             probe = _probe(apdu, leaf, fmt)
             if probe is None:
                 return None
@@ -248,7 +238,7 @@ def compile_template(
                 return None
             exponent = round(math.log10(abs(new - old)))
             above = (
-                raw > _KAMSTRUP_VOLTAGE_LIMIT
+                raw > kamstrup.CENTIVOLT_ABOVE
                 if manufacturer == "Kamstrup" and key.startswith("voltage_")
                 else None
             )

@@ -14,14 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._axdr import AxdrValue
-from .._cosem import parse_datetime
+from .._cosem import UNITS, parse_datetime
 from .._errors import UnknownListError
 from .._events import ScalerOverride, Value
 from . import aidon, kaifa, kamstrup
 from ._layout import Row
 from ._obis import CLOCK_CODE, OBJECTS, Quantity, obis_text
 
-__all__ = ["MappedList", "Row", "aidon", "kaifa", "kamstrup", "manufacturer_from_id", "map_body"]
+__all__ = [
+    "MappedList",
+    "Row",
+    "aidon",
+    "kaifa",
+    "kamstrup",
+    "manufacturer_from_id",
+    "manufacturer_from_source",
+    "map_body",
+]
 
 _MANUFACTURER_BY_LIST_ID = {
     kamstrup.LIST_ID: "Kamstrup",
@@ -38,6 +47,14 @@ _MANUFACTURER_BY_FLAG_ID = {
     "SAG": "Sagemcom",
     "ADN": "Aidon",
     "LGF": "Landis+Gyr",  # P1 identification of the E360
+}
+#: HDLC source address → manufacturer, for lists that do not name themselves (protocol note §2)
+_MANUFACTURER_BY_SOURCE = {
+    b"\x21": "Kamstrup",
+    b"\x08\x83": "Aidon",
+    b"\x02\x01": "Kaifa",
+    b"\x00\x01": "Kaifa",
+    b"\x02\x23": "Iskra",
 }
 _DEFAULT_EXPONENTS: dict[str, Mapping[Quantity, int]] = {
     "Kamstrup": kamstrup.DEFAULT_EXPONENTS,
@@ -78,8 +95,15 @@ def manufacturer_from_id(text: str) -> str | None:
     return None
 
 
+def manufacturer_from_source(address: bytes) -> str | None:
+    """Manufacturer that sends from this HDLC source address, where only one does."""
+    return _MANUFACTURER_BY_SOURCE.get(address)
+
+
 def _is_obis(value: AxdrValue) -> bool:
-    return isinstance(value, bytes) and len(value) == 6
+    # Six bytes that look like an OBIS code of a HAN list: abstract (A=0) or electricity (A=1)
+    # objects, current value (F=255). A 6-character meter type (Kaifa "MA105H") is not one.
+    return isinstance(value, bytes) and len(value) == 6 and value[0] <= 1 and value[5] == 0xFF
 
 
 def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
@@ -183,8 +207,8 @@ class _Scaling:
             return override
         if inline is not None:
             return inline
-        if self.manufacturer == "Kamstrup" and quantity is Quantity.VOLTAGE and raw > 1000:
-            return -2  # Danish "5-digit voltage" firmware counts 0.01 V; no LV grid has 1000 V
+        if self.manufacturer == "Kamstrup" and quantity is Quantity.VOLTAGE:
+            return kamstrup.voltage_exponent(raw)
         return self.defaults.get(quantity)
 
 
@@ -296,7 +320,8 @@ def _map_objects(
 def _raw_with_scaler(obj: _Object) -> object:
     if obj.scaler is None:
         return _plain(obj.value)
-    return {"value": _plain(obj.value), "scaler": obj.scaler, "unit": obj.unit}
+    unit = UNITS.get(obj.unit, obj.unit) if obj.unit is not None else None
+    return {"value": _plain(obj.value), "scaler": obj.scaler, "unit": unit}
 
 
 def _identify(values: Mapping[str, Value], hint: str | None) -> str:
@@ -379,6 +404,8 @@ def map_body(
     (addresses, system title) for lists that do not name it."""
     if not isinstance(body, list) or not body:
         raise UnknownListError("the notification body is not a non-empty structure or array")
+    if _text(body[0]) == kaifa.LIST_ID and kaifa.positional_layout(len(body)) is not None:
+        return _map_positional(body, hint, overrides)
     described = _capture_objects(body)
     if described is not None:
         return _map_objects(described, [], hint, overrides)

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from ._layout import Row
 from ._obis import Quantity
 
-__all__ = ["DEFAULT_EXPONENTS", "LIST_ID", "energy_exponent", "layout"]
+__all__ = [
+    "CENTIVOLT_ABOVE",
+    "DEFAULT_EXPONENTS",
+    "LIST_ID",
+    "current_exponent",
+    "energy_exponent",
+    "layout",
+    "voltage_exponent",
+]
 
 LIST_ID = "Kamstrup_V0001"
 
@@ -29,6 +37,14 @@ DEFAULT_EXPONENTS: Mapping[Quantity, int] = {
 # their energies stay raw rather than being guessed. HAN-NVE is Norwegian: anything else is NO.
 _ENERGY_BY_VARIANT = {"090": 0, "092": 0, "086": None, "063": None, "010": None}
 _NORWAY_ENERGY_EXPONENT = 1
+
+
+#: raw voltages above this are 0.01 V (Danish "5-digit voltage" firmware); no LV grid has 1000 V
+CENTIVOLT_ABOVE = 1000
+
+
+def voltage_exponent(raw: int | float) -> int:
+    return -2 if raw > CENTIVOLT_ABOVE else 0
 
 
 def energy_exponent(meter_type: str | None) -> int | None:
