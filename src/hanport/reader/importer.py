@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,13 +55,22 @@ def import_capture(
     hub.reject_sinks.append(writer.add_rejected)
     status = hub.add_source(f"file:{path}", "file")
     feed = hub.feed_for(status, use_meter_time=True)
-    for offset in range(0, len(data), _CHUNK):
-        feed.feed(data[offset : offset + _CHUNK], received_at=time.time())
-        if writer.pending >= _BATCH:
-            writer.flush()
-        if progress:
-            progress(min(1.0, (offset + _CHUNK) / max(len(data), 1)))
-    feed.feed(b"", received_at=time.time())
+    # Writing overlaps decoding: the database driver releases the GIL while it works, so on
+    # two cores the next chunk decodes while the previous batch is written. One flush at a
+    # time keeps the batches in order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as pool:
+        flushing: Future[int] | None = None
+        for offset in range(0, len(data), _CHUNK):
+            feed.feed(data[offset : offset + _CHUNK], received_at=time.time())
+            if writer.pending >= _BATCH:
+                if flushing is not None:
+                    flushing.result()
+                flushing = pool.submit(writer.flush)
+            if progress:
+                progress(min(1.0, (offset + _CHUNK) / max(len(data), 1)))
+        feed.feed(b"", received_at=time.time())
+        if flushing is not None:
+            flushing.result()
     writer.flush(final=True)
     return ImportResult(
         frames_ok=status.frames_ok,
