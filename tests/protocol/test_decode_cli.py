@@ -179,3 +179,56 @@ def test_a_large_capture_is_streamed_not_loaded() -> None:
     peak, stderr = _peak_memory_kb(frames, repeats)
     assert f"frames ok: {300 * repeats}" in stderr
     assert peak - baseline < 15_000  # kB; the input is 30 MB
+
+
+def test_a_live_pipe_is_decoded_as_frames_arrive() -> None:
+    """`cat /dev/ttyUSB0 | hanport decode -`: a reading appears without waiting for more input."""
+    import select
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hanport.cli", "decode", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(_frames(1))
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no output while the input stays open"
+        assert json.loads(process.stdout.readline())["active_power_import_w"] == 1234
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_output_closed_early_is_not_an_error(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(_frames(3000))
+    result = subprocess.run(
+        f"{sys.executable} -m hanport.cli decode {capture} | head -1",
+        shell=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scaler", "power=5000", "-"], "power exponent 5000"),
+        (["--key", "", "-"], "empty"),
+        (["--auth-key", "00" * 16, "-"], "--auth-key needs --key"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_more_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = run(*args)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2
+    assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1

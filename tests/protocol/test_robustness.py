@@ -98,7 +98,7 @@ def test_a_stray_p1_start_in_binary_data_neither_delays_nor_swallows_frames() ->
 
 
 def test_repeated_p1_starts_are_garbage_not_a_flood_of_events() -> None:
-    _, rejected, stream = run(b"/ABC1" * 20_000)
+    _, rejected, _ = run(b"/ABC1" * 20_000)
     assert len(rejected) <= 1
     assert sum(len(r.raw) for r in rejected) <= 16384
 
@@ -107,8 +107,13 @@ def test_nested_general_block_transfer_is_rejected_not_recursed() -> None:
     inner = bytes.fromhex("0f00000000000201060000000a")
     for _ in range(1200):
         inner = b"\xe0\x80\x00\x01\x00\x00" + (b"\x82" + len(inner).to_bytes(2, "big")) + inner
-    readings, rejected, _ = run(hdlc(b"\xe6\xe7\x00" + inner[:1500], segmented=True))
+    info = b"\xe6\xe7\x00" + inner
+    pieces = [info[i : i + 1500] for i in range(0, len(info), 1500)]
+    frames = [hdlc(piece, segmented=i < len(pieces) - 1) for i, piece in enumerate(pieces)]
+    readings, rejected, _ = run(b"".join(frames))
     assert readings == []
+    assert [r.reason for r in rejected] == ["general block transfer inside another"]
+    assert rejected[0].offset == 0 and rejected[0].raw == b"".join(frames)
     with pytest.raises(DecodeError):
         decode_apdu(inner)
 
@@ -154,7 +159,7 @@ def test_endless_segments_stay_bounded() -> None:
     stream = HanStream()
     for _ in range(200):
         stream.feed(segment)
-    pending = stream._segmented  # noqa: SLF001  (white-box: the memory bound itself)
+    pending = stream._segmented  # white-box: the memory bound itself
     assert pending is None or pending.size <= 65536 + 1003
 
 
