@@ -63,7 +63,7 @@ def main() -> int:
     years = n_hours / 8760 if n_hours else 0
     print(f"capture size:     {capture.stat().st_size / 1e6:8.1f} MB")
     print(f"import time:      {elapsed:8.1f} s   (target < 180 s for a year)")
-    print(f"import CPU time:  {cpu:8.1f} s   (user + system; the wall time on an idle machine)")
+    print(f"import CPU time:  {cpu:8.1f} s   (user + system of all threads)")
     print(f"readings:         {n_readings:8d}   → {n_readings / elapsed:,.0f} frames/s end to end")
     print(f"hours / days:     {n_hours:8d} / {n_days}")
     if not args.db:
