@@ -84,3 +84,37 @@ def test_serial_settings_parse() -> None:
     assert parse_serial_settings("115200-8N1") == SerialSettings(115200, "N")
     with pytest.raises(ValueError, match="unknown serial settings"):
         parse_serial_settings("fast")
+
+
+def test_documented_command_reads_serial_and_serves(tmp_path: Path) -> None:
+    """`hanport read --serial DEVICE` detects the settings, says what it found, prints the URL,
+    and the API shows the meter."""
+    import re
+    import time
+
+    import httpx
+
+    emulator, pts = _start_emulator("2026-01-08T18:00")
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "hanport.cli", "read", "--serial", pts, "--db",
+         str(tmp_path / "reader.sqlite3"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+)/", reader.stdout.readline())
+        assert match, "no URL printed"
+        assert "found 2400 8N1" in reader.stdout.readline()  # a pty refuses parity
+        deadline = time.monotonic() + 30
+        meters: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not meters:
+            meters = httpx.get(f"{match.group(1)}/api/now", timeout=5).json()
+            time.sleep(0.3)
+        assert meters and meters[0]["manufacturer"] == "Kamstrup"
+    finally:
+        reader.terminate()
+        reader.wait(20)
+        _stop(emulator)
+    assert reader.returncode == 0
