@@ -38,6 +38,11 @@ from hanport.reader.storage.writer import Writer
 __all__ = ["ReaderService", "bind_socket", "split_host_port"]
 
 
+def _say(message: str) -> None:
+    # flushed at once: a supervisor or a test reading the pipe sees the URL immediately
+    print(message, flush=True)
+
+
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
@@ -75,11 +80,11 @@ class ReaderService:
         settings: ReaderSettings,
         *,
         exit_when_done: bool = False,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.exit_when_done = exit_when_done
-        self.log = log
+        self.log = log or _say
         self.url: str | None = None
         keys = Keys.from_hex(settings.guek, settings.gak) if settings.guek else None
         self.engine = open_db(settings.db)
