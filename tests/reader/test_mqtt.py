@@ -241,3 +241,22 @@ def test_last_will_marks_a_killed_reader_offline(
         if last == b"offline":
             break
     assert last == b"offline"
+
+
+def test_registers_run_within_the_hour_so_ha_books_the_right_hour() -> None:
+    publisher = MqttPublisher("127.0.0.1", 1)
+    mid = METER["meter_id"]
+
+    def push(clock: str, pushed: str, register: float, this_hour: float) -> float:
+        publisher.update({**METER, "meter_clock": clock, "notification_time": pushed,
+                          "active_energy_import_kwh": register, "this_hour_kwh": this_hour,
+                          "active_energy_export_kwh": 0.0, "this_hour_export_kwh": 0.0})  # fmt: skip
+        return publisher._states[mid]["active_energy_import_kwh"]
+
+    assert push("2026-01-05T10:00:05", "2026-01-05T10:00:10", 100.0, 0.01) == 100.01
+    # during the hour the value grows with the integrated energy …
+    assert push("2026-01-05T10:00:05", "2026-01-05T10:59:50", 100.0, 2.49) == 102.49
+    # … so the hour's 2.5 kWh reaches HA before 11:00; until the next list it holds
+    assert push("2026-01-05T10:00:05", "2026-01-05T11:00:00", 100.0, 0.0) == 102.49
+    # the list of 11:00 corrects the small remainder
+    assert push("2026-01-05T11:00:05", "2026-01-05T11:00:10", 102.5, 0.01) == 102.51

@@ -26,6 +26,31 @@ _REGISTERS = (
 )
 
 
+def running_registers(now: dict[str, Any]) -> dict[str, float]:
+    """Energy registers as Home Assistant should see them: the last hourly list plus the
+    energy integrated since.
+
+    The meter sends its registers once an hour, up to a minute after the hour. HA books a
+    total_increasing sensor's increase to the hour in which the state changes, so publishing
+    only the hourly list would book each hour's energy to the next hour. With the running
+    value the hour's energy arrives within the hour; the exact register then corrects the
+    small difference (and a running value above it is held, never lowered).
+    """
+    clock = now.get("meter_clock")
+    pushed = now.get("notification_time") or now.get("received_at")
+    if not (isinstance(clock, str) and isinstance(pushed, str)) or clock[:13] != pushed[:13]:
+        return {}  # this hour's list has not come yet: keep what HA has
+    out = {}
+    for key, since in (
+        ("active_energy_import_kwh", "this_hour_kwh"),
+        ("active_energy_export_kwh", "this_hour_export_kwh"),
+    ):
+        register, extra = now.get(key), now.get(since)
+        if isinstance(register, int | float) and isinstance(extra, int | float):
+            out[key] = round(register + extra, 3)
+    return out
+
+
 class MqttPublisher:
     def __init__(
         self,
@@ -77,6 +102,7 @@ class MqttPublisher:
         """Take a meter's /api/now object (called on every push)."""
         meter_id = str(now["meter_id"])
         state = dict(now)
+        state.update(running_registers(now))
         for key in _REGISTERS:
             value = state.get(key)
             if value is None:

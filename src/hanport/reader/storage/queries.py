@@ -246,13 +246,14 @@ def derive_now(
     start = hour_start(latest_at)
     if samples is None and conn is not None:
         samples = _samples(conn, mid, start, latest_at)
-    so_far, projection, _ = this_hour(samples or [], latest_at)
+    so_far, projection, exported = this_hour(samples or [], latest_at)
     if last_hour is None and conn is not None:
         last_hour = _hour_energy(conn, mid, start - HOUR)
     return {
         **values,
         "received_at": local_iso(received_at),
         "this_hour_kwh": so_far,
+        "this_hour_export_kwh": exported,
         "this_hour_projection_kwh": projection,
         "last_hour_kwh": last_hour[0] if last_hour else None,
         "last_hour_export_kwh": last_hour[1] if last_hour else None,
