@@ -248,9 +248,17 @@ def test_registers_run_within_the_hour_so_ha_books_the_right_hour() -> None:
     mid = METER["meter_id"]
 
     def push(clock: str, pushed: str, register: float, this_hour: float) -> float:
-        publisher.update({**METER, "meter_clock": clock, "notification_time": pushed,
-                          "active_energy_import_kwh": register, "this_hour_kwh": this_hour,
-                          "active_energy_export_kwh": 0.0, "this_hour_export_kwh": 0.0})  # fmt: skip
+        publisher.update(
+            {
+                **METER,
+                "meter_clock": clock,
+                "notification_time": pushed,
+                "active_energy_import_kwh": register,
+                "this_hour_kwh": this_hour,
+                "active_energy_export_kwh": 0.0,
+                "this_hour_export_kwh": 0.0,
+            }
+        )
         return publisher._states[mid]["active_energy_import_kwh"]
 
     assert push("2026-01-05T10:00:05", "2026-01-05T10:00:10", 100.0, 0.01) == 100.01
