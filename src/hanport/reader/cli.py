@@ -74,6 +74,7 @@ _READ_FLAGS = (
     "mqtt_base_topic",
     "mqtt_discovery_prefix",
     "mqtt_discovery",
+    "mqtt_publish",
     "mqtt_client_id",
     "store_raw_frames",
     "serve_http",
@@ -139,6 +140,13 @@ def configure_read(parser: argparse.ArgumentParser) -> None:
     mqtt.add_argument("--mqtt-base-topic", metavar="TOPIC", help="default hanport")
     mqtt.add_argument("--mqtt-discovery-prefix", metavar="PREFIX", help="default homeassistant")
     mqtt.add_argument("--no-discovery", dest="mqtt_discovery", action="store_const", const=False)
+    mqtt.add_argument(
+        "--no-publish",
+        dest="mqtt_publish",
+        action="store_const",
+        const=False,
+        help="only read raw frames from the broker; publish no state",
+    )
     mqtt.add_argument("--mqtt-client-id", metavar="ID")
     parser.add_argument("--guek", metavar="HEX", help="encryption key of an encrypted meter")
     parser.add_argument("--gak", metavar="HEX", help="authentication key")

@@ -98,7 +98,7 @@ class ReaderService:
         self.hub.push_sinks += [self.writer.add, self.live.update]
         self.hub.reject_sinks.append(self.writer.add_rejected)
         self.publisher: MqttPublisher | None = None
-        if settings.mqtt_host:
+        if settings.mqtt_host and settings.mqtt_publish:
             self.publisher = MqttPublisher(
                 settings.mqtt_host,
                 settings.mqtt_port,

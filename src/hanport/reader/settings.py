@@ -62,6 +62,7 @@ class ReaderSettings:
     mqtt_base_topic: str = "hanport"
     mqtt_discovery_prefix: str = "homeassistant"
     mqtt_discovery: bool = True
+    mqtt_publish: bool = True
     mqtt_client_id: str = "hanport-reader"
     language: str = "nb"
     store_raw_frames: bool = True
@@ -89,6 +90,7 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("mqtt", "base_topic"): "mqtt_base_topic",
     ("mqtt", "discovery_prefix"): "mqtt_discovery_prefix",
     ("mqtt", "discovery"): "mqtt_discovery",
+    ("mqtt", "publish"): "mqtt_publish",
     ("mqtt", "client_id"): "mqtt_client_id",
     ("mqtt", "raw_topic"): "mqtt_source",
     ("storage", "raw_frames"): "store_raw_frames",
