@@ -22,13 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from hanport.portal.seed import DEMO_METERS
 from services.browser import ConsoleErrors, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CUSTOMER = "ola@example.no"
-METER_ID = "5706567274389701"  # Storgata 1: the customer's 3-phase household meter
-METERING_POINT = "707057500000000018"
+HOUSEHOLD = DEMO_METERS[0]  # Storgata 1: the customer's 3-phase household meter
+CUSTOMER = HOUSEHOLD.customer_email
+METER_ID = HOUSEHOLD.meter_id
+METERING_POINT = HOUSEHOLD.metering_point_id
 LIVE_WITHIN_S = 15.0
 
 
@@ -185,7 +187,17 @@ def test_order_open_see_live_data_close_stop_and_restart(
         demo.wait_until_running()
         banner = "\n".join(demo.output)
         assert CUSTOMER in banner and demo.url("portal") in banner
-        assert _reading_time(demo) is None, "the port is closed: no data before the order"
+        seeded = {m.meter_id: m for m in DEMO_METERS if m.han_capable}
+        emulated = {m["meter_id"]: m for m in httpx.get(demo.url("control", "/api/meters")).json()}
+        assert set(emulated) == set(seeded), (
+            "the emulator runs the port service's meters, no others"
+        )
+        for meter_id, meter in emulated.items():
+            assert meter["port"] == "closed", f"{meter_id}: closed until a customer orders it"
+            assert meter["metering_point_id"] == seeded[meter_id].metering_point_id
+            assert meter["meter_type"] == seeded[meter_id].model, "the register's meter type"
+            assert meter_id in banner, "every meter is listed with its customer"
+        assert httpx.get(demo.url("reader", "/api/meters")).json() == [], "no data before an order"
 
         _sign_in(page, demo)
         page.goto(demo.url("portal", f"/points/{METERING_POINT}"))
@@ -215,6 +227,9 @@ def test_order_open_see_live_data_close_stop_and_restart(
         )
         live_after = time.monotonic() - ordered_at
         assert live_after < LIVE_WITHIN_S, f"live data {live_after:.1f} s after the order"
+        now = httpx.get(demo.url("reader", "/api/now"), params={"meter_id": METER_ID}).json()
+        types = {row.get("meter_type") for row in now if row.get("meter_id") == METER_ID}
+        assert types == {HOUSEHOLD.model}, "the reader sees the register's meter type"
         screenshot(page, "demo-4-dashboard-live")
 
         page.goto(open_order)
