@@ -222,7 +222,7 @@ customer_changes = Table(
     Column("registered_by", String(64), nullable=False),
     Column("registered_at", UTCDateTime(), nullable=False),
     Column("handled_at", UTCDateTime()),  # contracts, proxies and notices done
-    Column("port_closed_at", UTCDateTime()),  # closing order placed (or port already closed)
+    Column("port_closed_at", UTCDateTime()),  # port known closed (close order completed)
 )
 
 outbox = Table(

@@ -7,12 +7,13 @@ The port is never carried over to the new customer: they must accept the terms t
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date, datetime
 
 from sqlalchemy import Engine, select, update
 
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import contracts, customer_changes, inserted_id, parties
+from hanport.portal.db.schema import contracts, customer_changes, inserted_id, orders, parties
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, PortState
 from hanport.portal.services import authz, notify
@@ -97,8 +98,8 @@ def apply_due_changes(engine: Engine, today: date) -> int:
     """Carry out customer changes whose effective date has come; returns how many were touched.
 
     Two steps, each safe to repeat: first contracts, proxies and notices (`handled_at`), then
-    the closing order (`port_closed_at`), which waits while a command for the metering point is
-    in flight and is tried again on the next run.
+    the closing order; `port_closed_at` is set only when the port is known closed, so a change
+    stays on this list until its close has completed.
     """
     with engine.connect() as conn:
         due = conn.execute(
@@ -172,22 +173,41 @@ def _apply_contract_change(engine: Engine, change_id: int) -> None:
 
 
 def _close_port_after_change(engine: Engine, change_id: int) -> None:
+    """Close the port for the new customer; `port_closed_at` only once it really is closed.
+
+    A system close order is placed once. While it is in progress (retrying, or escalated to
+    customer service when the meter does not answer) this waits; only a completed close, or a
+    port already known closed, marks the change done. An order customer service failed by
+    override stays with them: it is not placed again behind their back.
+    """
     from hanport.portal.services.orders import OrderRequest, port_state, submit_order
 
     with engine.connect() as conn:
         change = conn.execute(
             select(customer_changes).where(customer_changes.c.id == change_id)
         ).one()
-        port = port_state(conn, change.metering_point_id)
-    if port in (PortState.OPEN, PortState.OPENING, PortState.UNKNOWN):
-        try:
-            submit_order(
-                engine, SYSTEM, OrderRequest(change.metering_point_id, "close"), channel="system"
+        if change.handled_at is None:
+            return
+        mpid = change.metering_point_id
+        port = port_state(conn, mpid)
+        close_order = conn.execute(
+            select(orders.c.id, orders.c.state)
+            .where(
+                orders.c.metering_point_id == mpid,
+                orders.c.channel == "system",
+                orders.c.action == "close",
+                orders.c.created_at >= change.handled_at,
             )
-        except Conflict:
-            with engine.connect() as conn:
-                if port_state(conn, change.metering_point_id) is not PortState.CLOSED:
-                    return  # a command is in flight; try again on the next run
+            .order_by(orders.c.id.desc())
+            .limit(1)
+        ).first()
+    if port is not PortState.CLOSED:
+        if close_order is not None:
+            return  # placed already: wait for it to complete (or for customer service)
+        # Conflict: a command is in flight for the point; try again on the next run
+        with suppress(Conflict):
+            submit_order(engine, SYSTEM, OrderRequest(mpid, "close"), channel="system")
+        return
     with begin_write(engine) as conn:
         conn.execute(
             update(customer_changes)

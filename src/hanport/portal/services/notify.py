@@ -152,12 +152,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "nb": (
             "Velkommen som kunde på {mpid}",
             "Hei {name}!\n\nDu er registrert som kunde på målepunkt {mpid} fra {date}. "
-            "HAN-porten er stengt. Vil du bruke den, kan du bestille åpning på Min side.\n",
+            "HAN-porten stenges ved kundeskiftet (det kan ta litt tid). Vil du bruke den, kan du "
+            "bestille åpning på Min side når den er stengt.\n",
         ),
         "en": (
             "Welcome as customer on {mpid}",
             "Hello {name},\n\nYou are registered as the customer on metering point {mpid} from "
-            "{date}. The HAN port is closed. To use it, order it opened on My page.\n",
+            "{date}. The HAN port is being closed for the change of customer (this may take a "
+            "while). To use it, order it opened on My page once it is closed.\n",
         ),
     },
 }

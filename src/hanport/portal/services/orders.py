@@ -41,7 +41,7 @@ from hanport.portal.domain.order_states import (
 )
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import Tx, transaction
 
@@ -235,7 +235,9 @@ def submit_order(
             .limit(1)
             .with_for_update(of=metering_points)
         ).first()
-        if point is None or point.status != "active":
+        # a system close after a customer change must go through even when the point was made
+        # inactive at move-out: an inactive point with an open port is exactly what it prevents
+        if point is None or (point.status != "active" and channel != "system"):
             raise Conflict(
                 "Målepunktet er ikke aktivt, så porten kan ikke styres",
                 "The metering point is not active, so the port cannot be changed",
@@ -259,6 +261,15 @@ def submit_order(
             )
         ).all()
         for other in open_orders:
+            if other.channel == "system" and channel != "system":
+                # the close after a customer change must finish before anyone orders again;
+                # superseding it would leave the old customer's port open
+                raise Conflict(
+                    f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
+                    "Prøv igjen når den er stengt.",
+                    f"The HAN port is being closed after a change of customer (order {other.id})."
+                    " Try again once it is closed.",
+                )
             if OrderState(other.state) not in _WAITING:
                 raise Conflict(
                     f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
@@ -398,6 +409,15 @@ def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:
 def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | None = None) -> None:
     with transaction(engine, now) as tx:
         order = authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
+        if order.channel == "system" and not actor.is_staff:
+            # the close after a customer change protects the old customer's data; the new
+            # holder must not be able to withdraw it
+            tx.record_refusal(actor, "order.cancel", "order", order_id, "system_order")
+            raise Refused(
+                "system_order",
+                "Denne stengingen kommer etter et kundeskifte og kan ikke avbrytes av kunden",
+                "This close follows a change of customer and cannot be cancelled by the customer",
+            )
         if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
             raise Conflict(
                 "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
