@@ -119,3 +119,101 @@ async def test_close_after_move_goes_through_on_an_inactive_point(world: World) 
     nina = Actor(_party(world, "nina@example.no"), Role.CUSTOMER, "Nina Ny")
     with pytest.raises(Conflict, match="not active"):
         submit_order(world.engine, nina, OrderRequest(world.mpid, "close"))
+
+
+def _open_contracts(world: World) -> list[int]:
+    from hanport.portal.db.schema import contracts
+
+    with world.engine.connect() as conn:
+        return [
+            r.party_id
+            for r in conn.execute(
+                select(contracts.c.party_id).where(
+                    contracts.c.metering_point_id == world.mpid, contracts.c.valid_to.is_(None)
+                )
+            )
+        ]
+
+
+async def test_second_pending_change_is_refused_and_one_holder_remains(world: World) -> None:
+    from hanport.portal.services.moves import apply_due_changes
+
+    today = date.today().isoformat()
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=today,
+        new_email="a@example.no",
+        new_name="A",
+    )
+    with pytest.raises(Conflict, match="already registered"):
+        register_customer_change(
+            world.engine,
+            world.staff,
+            world.mpid,
+            effective=today,
+            new_email="b@example.no",
+            new_name="B",
+        )
+    apply_due_changes(world.engine, date.today())
+    assert _open_contracts(world) == [_party(world, "a@example.no")]
+    # once carried out, the next change starts from the new holder; never an earlier date
+    with pytest.raises(Conflict, match="before the previous"):
+        register_customer_change(
+            world.engine,
+            world.staff,
+            world.mpid,
+            effective="2020-01-01",
+            new_email="c@example.no",
+            new_name="C",
+        )
+
+
+async def test_applying_a_change_ends_every_running_contract(world: World) -> None:
+    from hanport.portal.db.schema import contracts
+    from hanport.portal.services.moves import apply_due_changes
+
+    stranger = world.stranger.party_id
+    with world.engine.begin() as conn:
+        # a second running contract (typed in by hand): the change must end it too
+        conn.execute(
+            contracts.insert().values(
+                party_id=stranger, metering_point_id=world.mpid, valid_from=date(2024, 1, 1)
+            )
+        )
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=date.today().isoformat(),
+        new_email="a@example.no",
+        new_name="A",
+    )
+    apply_due_changes(world.engine, date.today())
+    assert _open_contracts(world) == [_party(world, "a@example.no")]
+
+
+async def test_concurrent_registrations_leave_one_change(world: World) -> None:
+    import asyncio
+
+    today = date.today().isoformat()
+
+    def register(n: int) -> str:
+        try:
+            register_customer_change(
+                world.engine,
+                world.staff,
+                world.mpid,
+                effective=today,
+                new_email=f"n{n}@example.no",
+                new_name=f"N{n}",
+            )
+        except Conflict:
+            return "conflict"
+        return "ok"
+
+    results = await asyncio.gather(*(asyncio.to_thread(register, n) for n in range(6)))
+    assert sorted(results) == ["conflict"] * 5 + ["ok"]
+    with world.engine.connect() as conn:
+        assert len(conn.execute(select(customer_changes)).all()) == 1

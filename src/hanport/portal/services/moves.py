@@ -13,7 +13,14 @@ from datetime import date, datetime
 from sqlalchemy import Engine, select, update
 
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import contracts, customer_changes, inserted_id, orders, parties
+from hanport.portal.db.schema import (
+    contracts,
+    customer_changes,
+    inserted_id,
+    metering_points,
+    orders,
+    parties,
+)
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, PortState
 from hanport.portal.services import authz, notify
@@ -54,6 +61,35 @@ def register_customer_change(
     with transaction(engine, now) as tx:
         if not actor.is_staff:
             raise tx.refuse(actor, "customer_change.register", "metering_point", mpid, "staff_only")
+        # lock the point so two registrations cannot both pass the "nothing pending" check
+        tx.conn.execute(
+            select(metering_points.c.id).where(metering_points.c.id == mpid).with_for_update()
+        ).first()
+        pending = tx.conn.execute(
+            select(customer_changes.c.id, customer_changes.c.effective_date).where(
+                customer_changes.c.metering_point_id == mpid,
+                customer_changes.c.handled_at.is_(None),
+            )
+        ).first()
+        if pending is not None:
+            raise Conflict(
+                f"Et kundeskifte er allerede registrert for {pending.effective_date.isoformat()} "
+                "og ikke gjennomført ennå",
+                f"A change of customer is already registered for "
+                f"{pending.effective_date.isoformat()} and not carried out yet",
+            )
+        latest = tx.conn.execute(
+            select(customer_changes.c.effective_date)
+            .where(customer_changes.c.metering_point_id == mpid)
+            .order_by(customer_changes.c.effective_date.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and effective_date < latest.effective_date:
+            # contracts after that change exist already; an earlier date would overlap them
+            raise Conflict(
+                "Datoen er før forrige kundeskifte på målepunktet",
+                "The date is before the previous change of customer on the metering point",
+            )
         old = authz.active_holder(tx.conn, mpid, effective_date)
         if old is None:
             raise Conflict(
@@ -124,16 +160,18 @@ def _apply_contract_change(engine: Engine, change_id: int) -> None:
         if change is None:
             return
         mpid, day = change.metering_point_id, change.effective_date
-        tx.conn.execute(
-            update(contracts)
-            .where(
-                contracts.c.metering_point_id == mpid,
-                contracts.c.party_id == change.old_party_id,
-                contracts.c.valid_to.is_(None) | (contracts.c.valid_to > day),
-            )
-            .values(valid_to=day)
+        # every contract still running on the day ends, not only the one registered as old:
+        # a metering point has exactly one holder at a time
+        running = (
+            contracts.c.metering_point_id == mpid,
+            contracts.c.valid_from <= day,
+            contracts.c.valid_to.is_(None) | (contracts.c.valid_to > day),
         )
-        ended = end_proxies(tx, change.old_party_id, mpid)
+        holders = {change.old_party_id} | {
+            row.party_id for row in tx.conn.execute(select(contracts.c.party_id).where(*running))
+        }
+        tx.conn.execute(update(contracts).where(*running).values(valid_to=day))
+        ended = sum(end_proxies(tx, party_id, mpid) for party_id in sorted(holders))
         if change.new_party_id is not None:
             tx.conn.execute(
                 contracts.insert().values(
