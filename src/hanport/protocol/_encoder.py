@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ._apdu import DATA_NOTIFICATION, LLC_HEADER, build_ciphered
@@ -46,13 +46,18 @@ class _Brand:
     sunday_is_zero: bool
 
 
+# Norwegian Kamstrup firmware leaves the clock status at 0x00 in summer time too (the 2017
+# captures); only Finnish/Danish firmware sets the DST bit 0x80.
 _BRANDS = {
-    "Kamstrup": _Brand(b"\x2b", b"\x21", 0x13, 0x00000000, "untagged", None, 0x80, 0x00, False),
+    "Kamstrup": _Brand(b"\x2b", b"\x21", 0x13, 0x00000000, "untagged", None, 0x00, 0x00, False),
     "Aidon": _Brand(b"\x41", b"\x08\x83", 0x13, 0x40000000, None, 0, 0x00, 0x00, True),
     "Kaifa": _Brand(b"\x01", b"\x02\x01", 0x10, 0x40000000, "tagged", None, 0x00, 0x00, False),
 }
-# Encrypted Kamstrup (Danish/Swiss) frames use other HDLC addresses (protocol note §2).
-_KAMSTRUP_ENCRYPTED = (b"\x41", b"\x03")
+# Encrypted Kamstrup frames are the Danish/Swiss firmware: other HDLC addresses (protocol note
+# §2) and the DST bit in the clock status (kamstrup-dk-gh517).
+_DANISH_KAMSTRUP = replace(
+    _BRANDS["Kamstrup"], destination=b"\x41", source=b"\x03", status_dst=0x80
+)
 
 
 def _text(tag: int, value: str) -> bytes:
@@ -159,7 +164,11 @@ class HanEncoder:
         if len(self.system_title) != 8:
             raise LocalProtocolError("the system title must be 8 bytes")
         self.frame_counter = frame_counter
-        self._brand = _BRANDS[manufacturer]
+        self._brand = (
+            _DANISH_KAMSTRUP
+            if keys is not None and manufacturer == "Kamstrup"
+            else _BRANDS[manufacturer]
+        )
         self._plans: dict[str, _Plan] = {}
         self._frame_prefixes: dict[int, bytes] = {}
 
@@ -284,17 +293,14 @@ class HanEncoder:
         if when.tzinfo is None:
             raise LocalProtocolError("when must be an aware datetime (the meter's local time zone)")
         apdu = self.apdu(list_kind, values, when)
-        destination, source = self._brand.destination, self._brand.source
         if self.keys is not None:
             self.frame_counter = (self.frame_counter + 1) & 0xFFFFFFFF
             apdu = build_ciphered(self.keys, self.system_title, _SECURITY, self.frame_counter, apdu)
-            if self.manufacturer == "Kamstrup":
-                destination, source = _KAMSTRUP_ENCRYPTED
         info = LLC_HEADER + apdu
         prefix = self._frame_prefixes.get(len(info))
         if prefix is None:
             prefix = self._frame_prefixes[len(info)] = frame_prefix(
-                destination, source, self._brand.control, len(info)
+                self._brand.destination, self._brand.source, self._brand.control, len(info)
             )
         body = prefix + info
         return b"\x7e" + body + x25_bytes(body) + b"\x7e"
