@@ -1,23 +1,35 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11+:
 #   make demo   - create .venv, install, run the whole system on embedded defaults
+#                 (options: make demo DEMO_ARGS="--speed 1" or DEMO_ARGS=--reset)
 #   make test   - install what the tests need (Python packages, Mosquitto, PostgreSQL,
 #                 Chromium, front-end assets) and run everything CI runs
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PYTHON    ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+RUNTIME   := $(VENV)/.installed-runtime
+TESTING   := $(VENV)/.installed-test
+DEMO_ARGS ?=
 
-.PHONY: all install system-deps demo-deps assets lint typecheck test test-fast demo bench clean
+.PHONY: all install install-test system-deps demo-deps assets lint typecheck test test-fast demo bench clean
 
 all: test
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+
+# The demo needs only hanport itself; the tests add pytest, Playwright, linters and amshan.
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-install: $(STAMP)
+$(TESTING): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(RUNTIME)
+
+install: $(RUNTIME)
+
+install-test: $(TESTING)
 
 # Services the tests talk to for real; installed from Debian's packages when missing.
 system-deps:
@@ -31,24 +43,24 @@ demo-deps:
 assets:
 	bash scripts/build-assets.sh
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: install
-	$(BIN)/mypy src/hanport/protocol
+typecheck: install-test
+	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
-test: system-deps install assets lint typecheck
+test: system-deps install-test assets lint typecheck
 	$(BIN)/pytest
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
 demo: demo-deps install assets
-	$(BIN)/hanport demo
+	$(BIN)/hanport demo $(DEMO_ARGS)
 
-bench: install
+bench: install-test
 	$(BIN)/python bench/decode.py
 
 clean:
