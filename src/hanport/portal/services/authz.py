@@ -6,14 +6,15 @@ id in a URL reaches nothing the person is not entitled to.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
-from hanport.portal.db.schema import contracts, proxies
+from hanport.portal.db.schema import contracts, customer_changes, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
+from hanport.portal.domain.sla import OSLO
 
-__all__ = ["active_holder", "decide", "holds_contract", "viewable_points"]
+__all__ = ["active_holder", "decide", "holds_contract", "view_from", "viewable_points"]
 
 _HOLDER_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES}
 _STAFF_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES, Operation.OVERRIDE}
@@ -109,3 +110,56 @@ def viewable_points(conn: Connection, actor: Actor, day: date) -> list[tuple[str
                 proxy.id,
             )
     return sorted(found.values())
+
+
+def view_from(conn: Connection, actor: Actor, mpid: str, day: date) -> datetime | None:
+    """The moment from which `actor` may see orders and proxies of `mpid` (None: no limit).
+
+    A holder sees their own contract period, a proxy the period of the principal's contract:
+    after a move, the new customer must not read the old customer's orders, agents or notes.
+    Call only after `decide` allowed the actor to view the point.
+    """
+    if actor.is_staff:
+        return None
+    holder = actor.party_id
+    if actor.party_id is not None and not holds_contract(conn, actor.party_id, mpid, day):
+        holder = None
+        for proxy in conn.execute(
+            select(proxies.c.principal_id)
+            .where(
+                proxies.c.agent_id == actor.party_id,
+                proxies.c.metering_point_id == mpid,
+                proxies.c.revoked_at.is_(None),
+                proxies.c.valid_from <= day,
+                proxies.c.valid_to >= day,
+            )
+            .order_by(proxies.c.id.desc())
+        ):
+            if holds_contract(conn, proxy.principal_id, mpid, day):
+                holder = proxy.principal_id
+                break
+    start = (
+        None
+        if holder is None
+        else conn.execute(
+            select(contracts.c.valid_from).where(
+                contracts.c.party_id == holder,
+                contracts.c.metering_point_id == mpid,
+                _contract_active(day),
+            )
+        ).scalar()
+    )
+    if start is None:
+        return datetime.max.replace(tzinfo=OSLO)  # nothing to see
+    # the contract starts at midnight in Norway on its first day; when it came from a customer
+    # change carried out later that day (or registered afterwards), the old customer's orders
+    # up to that moment are still theirs
+    moved_in = conn.execute(
+        select(func.max(customer_changes.c.handled_at)).where(
+            customer_changes.c.new_party_id == holder,
+            customer_changes.c.metering_point_id == mpid,
+            customer_changes.c.effective_date == start,
+        )
+    ).scalar()
+    begins = datetime.combine(start, time.min, tzinfo=OSLO)
+    return begins if moved_in is None else max(begins, moved_in)

@@ -398,6 +398,10 @@ def authorised_order(
     if order is None or not decision.allowed:
         # same answer whether the order exists or not: ids cannot be probed
         raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
+    since = authz.view_from(tx.conn, actor, mpid, tx.now.astimezone(OSLO).date())
+    if since is not None and order.created_at < since:
+        # an order from before the actor's contract period belongs to an earlier customer
+        raise tx.refuse(actor, action_name, "order", order_id, "before_contract")
     return order
 
 

@@ -6,6 +6,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
@@ -54,36 +55,41 @@ def point_summary(conn: Connection, mpid: str) -> dict[str, Any] | None:
     return summary
 
 
-def orders_for_point(conn: Connection, mpid: str, limit: int = 20) -> list[Any]:
-    return list(
-        conn.execute(
-            select(orders)
-            .where(orders.c.metering_point_id == mpid)
-            .order_by(orders.c.id.desc())
-            .limit(limit)
-        ).all()
+def orders_for_point(
+    conn: Connection, mpid: str, limit: int = 20, since: datetime | None = None
+) -> list[Any]:
+    """The point's orders, newest first; `since` (authz.view_from) hides an earlier customer's."""
+    query = select(orders).where(orders.c.metering_point_id == mpid)
+    if since is not None:
+        query = query.where(orders.c.created_at >= since)
+    return list(conn.execute(query.order_by(orders.c.id.desc()).limit(limit)).all())
+
+
+def active_order(conn: Connection, mpid: str, since: datetime | None = None) -> Any:
+    query = select(orders).where(
+        orders.c.metering_point_id == mpid,
+        orders.c.state.not_in([s.value for s in FINAL_STATES]),
     )
+    if since is not None:
+        query = query.where(orders.c.created_at >= since)
+    return conn.execute(query.order_by(orders.c.id.desc())).first()
 
 
-def active_order(conn: Connection, mpid: str) -> Any:
-    return conn.execute(
-        select(orders)
-        .where(
-            orders.c.metering_point_id == mpid,
-            orders.c.state.not_in([s.value for s in FINAL_STATES]),
-        )
-        .order_by(orders.c.id.desc())
-    ).first()
+_STAFF_NOTES = {"override_retry", "override_complete", "override_fail"}
 
 
-def timeline(conn: Connection, order_id: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(order_events)
-            .where(order_events.c.order_id == order_id)
-            .order_by(order_events.c.id)
-        ).all()
-    )
+def timeline(conn: Connection, order_id: int, *, staff: bool = True) -> list[Any]:
+    """The order's events; for customers without customer service's override reasons, which
+    are written for colleagues and may name other people."""
+    rows = conn.execute(
+        select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
+    ).all()
+    if staff:
+        return list(rows)
+    return [
+        SimpleNamespace(**{**r._mapping, "note": ""}) if r.event in _STAFF_NOTES else r
+        for r in rows
+    ]
 
 
 def shipment(conn: Connection, order_id: int) -> Any:
@@ -136,20 +142,22 @@ def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
     }
 
 
-def proxies_for_point(conn: Connection, mpid: str) -> list[Any]:
+def proxies_for_point(conn: Connection, mpid: str, principal_id: int | None = None) -> list[Any]:
+    """The point's proxies; with `principal_id` only those that person gave (a new customer
+    must not see the old customer's agents)."""
     agent = parties.alias("agent")
-    return list(
-        conn.execute(
-            select(
-                proxies,
-                agent.c.display_name.label("agent_name"),
-                agent.c.email.label("agent_email"),
-            )
-            .join(agent, agent.c.id == proxies.c.agent_id)
-            .where(proxies.c.metering_point_id == mpid)
-            .order_by(proxies.c.id.desc())
-        ).all()
+    query = (
+        select(
+            proxies,
+            agent.c.display_name.label("agent_name"),
+            agent.c.email.label("agent_email"),
+        )
+        .join(agent, agent.c.id == proxies.c.agent_id)
+        .where(proxies.c.metering_point_id == mpid)
     )
+    if principal_id is not None:
+        query = query.where(proxies.c.principal_id == principal_id)
+    return list(conn.execute(query.order_by(proxies.c.id.desc())).all())
 
 
 def queue(conn: Connection, now: datetime, limit: int = 200) -> list[Any]:

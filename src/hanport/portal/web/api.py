@@ -132,7 +132,7 @@ CurrentActor = Annotated[Actor, Depends(authenticate)]
 
 def install(app: FastAPI, engine: Engine) -> None:
 
-    def order_out(conn: Any, order: Any) -> OrderOut:
+    def order_out(conn: Any, order: Any, actor: Actor) -> OrderOut:
         return OrderOut(
             id=order.id,
             metering_point_id=order.metering_point_id,
@@ -151,7 +151,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                     event=e.event,
                     note=e.note,
                 )
-                for e in queries.timeline(conn, order.id)
+                for e in queries.timeline(conn, order.id, staff=actor.is_staff)
             ],
         )
 
@@ -238,14 +238,14 @@ def install(app: FastAPI, engine: Engine) -> None:
             # just authorised and created by this actor: read it back without a second check
             with engine.connect() as conn:
                 order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
-                return order_out(conn, order)
+                return order_out(conn, order, actor)
 
         return await run_in_threadpool(submit_and_read)
 
     def read_order(actor: Actor, order_id: int) -> OrderOut:
         with transaction(engine) as tx:
             order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
-            return order_out(tx.conn, order)
+            return order_out(tx.conn, order, actor)
 
     @app.post(
         "/api/v1/metering-points/{mpid}/customer-changes",

@@ -279,7 +279,9 @@ def create_app(config: PortalConfig) -> FastAPI:
                     summary = queries.point_summary(conn, mpid)
                     if summary is not None:
                         summary["how"] = how
-                        summary["active_order"] = queries.active_order(conn, mpid)
+                        summary["active_order"] = queries.active_order(
+                            conn, mpid, since=authz.view_from(conn, actor, mpid, today)
+                        )
                         found.append(summary)
                 return found
 
@@ -305,13 +307,18 @@ def create_app(config: PortalConfig) -> FastAPI:
                     )
                     .order_by(orders.c.id.desc())
                 ).scalar()
+            since = authz.view_from(tx.conn, actor, mpid, today)
             return {
                 "point": summary,
-                "orders": queries.orders_for_point(tx.conn, mpid),
-                "active_order": queries.active_order(tx.conn, mpid),
+                "orders": queries.orders_for_point(tx.conn, mpid, since=since),
+                "active_order": queries.active_order(tx.conn, mpid, since=since),
                 "may_order": may_order,
                 "may_manage": may_manage,
-                "proxies": queries.proxies_for_point(tx.conn, mpid) if may_manage else [],
+                "proxies": queries.proxies_for_point(
+                    tx.conn, mpid, None if actor.is_staff else actor.party_id
+                )
+                if may_manage
+                else [],
                 "terms": terms,
                 "terms_changed": last_terms is not None
                 and terms is not None
@@ -368,7 +375,7 @@ def create_app(config: PortalConfig) -> FastAPI:
                 ).allowed
                 return {
                     "order": order,
-                    "timeline": queries.timeline(tx.conn, order_id),
+                    "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
                     "point": queries.point_summary(tx.conn, order.metering_point_id),
                     "shipment": queries.shipment(tx.conn, order_id),
                     "may_order": may_order,
