@@ -56,6 +56,25 @@ def test_capture_a_day_to_a_file_at_max_speed(emulator, tmp_path):
     assert {r.meter_id for r in readings} == {meter["meter_id"]}
 
 
+@pytest.mark.parametrize(
+    ("start", "hourly_lists"),
+    [("2026-03-29T01:00", 2), ("2026-10-25T01:00", 2)],
+)
+def test_duration_is_elapsed_time_across_daylight_saving(emulator, tmp_path, start, hourly_lists):
+    capture = tmp_path / "dst.bin"
+    process = emulator(
+        "--start", start, "--speed", "max", "--duration", "2h", "--to", f"file:{capture}"
+    )
+    assert process.process.wait(timeout=60) == 0
+    readings = HanStream().feed(capture.read_bytes())
+    # Two hours of Kamstrup: 720 lists every 10 s and one hourly list each hour, whatever
+    # the wall clock did in between.
+    assert Counter(r.list_kind for r in readings) == {
+        "instantaneous": 720,
+        "hourly-with-energy": hourly_lists,
+    }
+
+
 def test_capture_to_standard_output_keeps_announcements_on_stderr(tmp_path):
     import subprocess
     import sys

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,6 +57,23 @@ async def test_sim_clock_runs_speed_times_faster():
     await clock.sleep_until(START + timedelta(seconds=60))  # 0.1 s of real time
     assert clock.now() - START >= timedelta(seconds=60)
     assert clock.now() - START < timedelta(seconds=600)
+
+
+@pytest.mark.parametrize(
+    ("start", "utc"),
+    [
+        # 01:30 CET; two hours later it is 04:30 CEST (02:30Z), not 03:30 local
+        (datetime(2026, 3, 29, 1, 30, tzinfo=OSLO), datetime(2026, 3, 29, 2, 30, tzinfo=UTC)),
+        # 01:30 CEST; two hours later it is 02:30 CET (01:30Z), after 02:00-03:00 twice
+        (datetime(2026, 10, 25, 1, 30, tzinfo=OSLO), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+    ],
+)
+async def test_sim_clock_counts_elapsed_time_across_daylight_saving(start, utc):
+    clock = SimClock(start, 7200)  # two simulated hours a real second
+    clock.begin()
+    await asyncio.sleep(1.0)
+    reached = clock.now().astimezone(UTC)
+    assert utc <= reached < utc + timedelta(minutes=30)
 
 
 def test_output_addresses_are_checked():

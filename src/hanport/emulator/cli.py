@@ -19,7 +19,7 @@ import json
 import re
 import signal
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,7 +203,8 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
     store = PortStateStore(args.state_dir) if args.state_dir else None
     start = _start_time(args.start, store, configs)
     clock = SimClock(start, args.speed)
-    end = start + args.duration if args.duration else None
+    # Elapsed simulated time: added in UTC, as local time plus 2h across a DST change is 1h or 3h.
+    end = start.astimezone(UTC) + args.duration if args.duration else None
     info = sys.stderr if any(c.output == "-" for c in configs) else sys.stdout
 
     def announce(line: dict[str, object]) -> None:

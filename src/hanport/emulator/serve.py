@@ -62,18 +62,22 @@ _MAX_CLIENT_BACKLOG = 1 << 20
 
 
 class SimClock:
-    """Simulated time: ``start`` plus ``speed`` x the real time since :meth:`begin`."""
+    """Simulated time: ``start`` plus ``speed`` x the real time since :meth:`begin`.
+
+    Kept in UTC: adding a timedelta to a local (Oslo) time adds wall-clock time, which is an
+    hour off across a daylight-saving change; elapsed time is only right in UTC.
+    """
 
     def __init__(self, start: datetime, speed: float | None) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive")
-        self.start = start
+        self.start = start.astimezone(UTC)
         self.speed = speed
         self._t0: float | None = None
         #: at speed max, time is wherever the meters have got to
-        self.reached = start
+        self.reached = self.start
 
     def begin(self) -> None:
         self._t0 = asyncio.get_running_loop().time()
@@ -488,7 +492,7 @@ async def run_meter(runtime: MeterRuntime, end: datetime | None) -> None:
 
 async def _push_loop(runtime: MeterRuntime, end: datetime | None) -> None:
     clock = runtime.clock
-    pushes = runtime.model.pushes(clock.start.astimezone(UTC), end)
+    pushes = runtime.model.pushes(clock.start, end)
     if clock.speed is None:
         done = False
         while not done:
