@@ -386,3 +386,36 @@ async def test_a_slow_meter_does_not_hold_up_the_others(world: World) -> None:
     release.set()
     await step
     assert _order(world, slow).state == "command_sent"
+
+
+async def test_readback_mismatch_backs_off_then_escalates(world: World) -> None:
+    from hanport.portal.services.headend import PortReadback
+
+    class StuckHeadEnd(InMemoryHeadEnd):
+        """Accepts every command, but the port keeps reading back closed."""
+
+        async def read_port(self, meter_id):  # type: ignore[no-untyped-def]
+            return PortReadback(meter_id, "closed", None, 0)
+
+    headend = StuckHeadEnd(ports={m.meter_id: "closed" for m in DEMO_METERS})
+    runner = JobRunner(world.engine, headend, None, FAST)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner, 20)
+    order = _order(world, order_id)
+    assert order.state == "escalated"
+    assert order.attempts == 3
+    assert order.failure_cause == "readback_mismatch"
+    # three commands, each read back once, then customer service: no endless resending
+    assert [c[0] for c in headend.calls] == ["set"] * 3
+    assert _events(world, order_id)[-2:] == ["readback_mismatch", "give_up"]
+
+    slow = JobRunner(world.engine, headend, None, replace(FAST, backoff_base_s=60))
+    second = submit_order(
+        world.engine,
+        Actor(_party(world, "kari@example.no"), Role.CUSTOMER, "Kari"),
+        world.open_request(metering_point_id=DEMO_METERS[2].metering_point_id),
+    )
+    await _drain(slow, 5)
+    waiting = _order(world, second)
+    assert (waiting.state, waiting.attempts) == ("retrying", 1)
+    assert waiting.next_attempt_at > waiting.updated_at + timedelta(seconds=59)

@@ -50,6 +50,10 @@ class JobSettings:
     staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
 
 
+class ReadbackMismatch(Exception):
+    """The head-end accepted the command but the port reads back in the other state."""
+
+
 ACTIVE = [OrderState.VALIDATED.value, OrderState.RETRYING.value, OrderState.COMMAND_SENT.value]
 
 
@@ -181,22 +185,27 @@ class JobRunner:
             self._failed_attempt(tx, order, result)
 
     def _failed_attempt(self, tx: Any, order: Any, error: Exception) -> None:
+        """One failed attempt: back off and try again, or escalate after max_attempts."""
         attempts = order.attempts + 1
         if isinstance(error, UnknownMeter):
             cause = "meter_unknown_in_headend"
         elif isinstance(error, HeadEndUnavailable):
             cause = "meter_no_answer"
+        elif isinstance(error, ReadbackMismatch):
+            cause = "readback_mismatch"
         else:
             cause = "headend_error"
         state = OrderState(order.state)
+        # after a command, a wrong port state is a mismatch, silence a missing answer
+        readback_event = (
+            OrderEvent.READBACK_MISMATCH
+            if isinstance(error, ReadbackMismatch)
+            else OrderEvent.READBACK_NO_ANSWER
+        )
         if attempts >= self.settings.max_attempts or isinstance(error, UnknownMeter):
             if state is not OrderState.RETRYING:
                 # record the failed attempt first, so the timeline shows it
-                first = (
-                    OrderEvent.READBACK_NO_ANSWER
-                    if state is OrderState.COMMAND_SENT
-                    else OrderEvent.NO_ANSWER
-                )
+                first = readback_event if state is OrderState.COMMAND_SENT else OrderEvent.NO_ANSWER
                 apply_event(tx, order, first, "system", note=str(error)[:200], attempts=attempts)
                 order = tx.conn.execute(select(orders).where(orders.c.id == order.id)).one()
             apply_event(
@@ -226,11 +235,7 @@ class JobRunner:
                 )
             return
         delay = self.backoff(attempts)
-        event = (
-            OrderEvent.READBACK_NO_ANSWER
-            if state is OrderState.COMMAND_SENT
-            else OrderEvent.NO_ANSWER
-        )
+        event = readback_event if state is OrderState.COMMAND_SENT else OrderEvent.NO_ANSWER
         apply_event(
             tx,
             order,
@@ -269,14 +274,12 @@ class JobRunner:
                     port=result.port,
                     expected=target,
                 )
-                apply_event(
+                # the same backoff and escalation as a silent meter: a meter that keeps
+                # reporting the wrong state must reach customer service, not loop for ever
+                self._failed_attempt(
                     tx,
                     order,
-                    OrderEvent.READBACK_MISMATCH,
-                    "system",
-                    note=f"read back {result.port}, expected {target}; sending again",
-                    attempts=order.attempts + 1,
-                    next_attempt_at=tx.now,
+                    ReadbackMismatch(f"read back {result.port}, expected {target}"),
                 )
                 return
             push_seen = result.pushes_since_change > 0
