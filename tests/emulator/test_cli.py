@@ -126,6 +126,10 @@ def test_bad_arguments_give_a_clear_error(tmp_path):
     bad_fleet.write_text("[[meter]]\nbrand = 'elster'\n")
     result = run("--fleet", str(bad_fleet))
     assert result.returncode == 2 and "unknown meter brand" in result.stderr
+    bad_fleet.write_text("[[generate]]\ncount = 2\nseed = 'x'\n")
+    result = run("--fleet", str(bad_fleet))
+    assert result.returncode == 2 and "seed must be an integer" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

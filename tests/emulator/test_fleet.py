@@ -78,3 +78,37 @@ def test_fleet_errors_are_clear(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(FleetError, match=message):
         load_fleet(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[generate]]\ncount = 2\nseed = 'x'\n", r"generate #1: seed must be an integer"),
+        ("[[meter]]\nguek = 5\ngak = 5\n", r"meter #1: guek must be a string"),
+        ("[[meter]]\nbrand = ['kamstrup']\n", r"brand must be a string"),
+        ("[[meter]]\noutput = 5\n", r"output must be a string"),
+        ("[[meter]]\nlist2_second = '5'\n", r"list2_second must be a number"),
+        ("[[meter]]\nlist2_second = 75\n", r"list2_second = 75: .*first minute"),
+        ("[[meter]]\nmeter_id = 123\n", r"meter_id must be a string"),
+        ("[[meter]]\nphases = 3.0\n", r"phases must be an integer"),
+        ("[[meter]]\nseed = true\n", r"seed must be an integer"),
+        ("[[meter]]\nprosumer = 'no'\n", r"prosumer must be true or false"),
+        ("[[meter]]\nthree_wire = 'false'\n", r"three_wire must be true or false"),
+        ("[[generate]]\ncount = true\n", r"count must be an integer"),
+        ("meter = 5\n", r"meter must be \[\[meter\]\] tables"),
+        ("[meter]\nbrand = 'aidon'\n", r"meter must be \[\[meter\]\] tables"),
+        ("generate = [1, 2]\n", r"generate must be \[\[generate\]\] tables"),
+        ("[[meter]]\nguek = '00'\ngak = '00'\n", r"guek must be 16 bytes"),
+        ("[[meter]]\nsystem_title = '0011'\n", r"system_title must be 8 bytes"),
+        (
+            "[[meter]]\nmeter_id = '5706567274389702'\nprosumer = 1\n",
+            r"fleet\.toml: meter #1 \(5706567274389702\): prosumer must be true or false",
+        ),
+    ],
+)
+def test_every_field_of_a_fleet_file_is_type_checked(tmp_path, text, message):
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    with pytest.raises(FleetError, match=message) as raised:
+        load_fleet(path)
+    assert str(path) in str(raised.value)

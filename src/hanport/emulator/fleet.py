@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hanport.emulator.meter import BRANDS
+from hanport.emulator.meter import BRANDS, hour_schedule
 from hanport.emulator.port import PortState
 
 __all__ = [
@@ -99,6 +99,21 @@ class MeterConfig:
             raise FleetError("a 3-wire meter has 3 phases")
         if (self.guek is None) != (self.gak is None):
             raise FleetError("encryption needs both keys (GUEK and GAK)")
+        for name, key, size in (
+            ("guek", self.guek, 16),
+            ("gak", self.gak, 16),
+            ("system_title", self.system_title, 8),
+        ):
+            if key is not None and len(key) != size:
+                raise FleetError(
+                    f"{name} must be {size} bytes ({2 * size} hex digits) / "
+                    f"{name} må være {size} byte ({2 * size} heksadesimale sifre)"
+                )
+        if self.list2_second is not None:
+            try:
+                hour_schedule(BRANDS[self.brand], round(self.list2_second * 1000))
+            except ValueError as error:
+                raise FleetError(f"list2_second = {self.list2_second}: {error}") from None
         meter_id = self.meter_id or meter_id_for(self.brand, self.seed)
         point = self.metering_point_id or metering_point_id_for(self.brand, self.seed)
         if not is_valid_gsrn(point):
@@ -110,11 +125,73 @@ class MeterConfig:
 
 _KEYS = {f.name for f in fields(MeterConfig)}
 
+#: what TOML type each key of a meter table takes (bool is not a number here: TOML has both)
+_STRING = ("a string", "en tekst")
+_INTEGER = ("an integer", "et heltall")
+_BOOLEAN = ("true or false", "true eller false")
+_NUMBER = ("a number", "et tall")
+_KEY_TYPES: dict[str, tuple[str, str]] = {
+    "brand": _STRING,
+    "phases": _INTEGER,
+    "three_wire": _BOOLEAN,
+    "prosumer": _BOOLEAN,
+    "seed": _INTEGER,
+    "meter_id": _STRING,
+    "metering_point_id": _STRING,
+    "port": _STRING,
+    "output": _STRING,
+    "list2_second": _NUMBER,
+    "guek": _STRING,
+    "gak": _STRING,
+    "system_title": _STRING,
+    "count": _INTEGER,
+}
+
+
+def _has_type(value: object, kind: tuple[str, str]) -> bool:
+    if kind is _BOOLEAN:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # bool is an int in Python, but not a number in a fleet file
+        return False
+    if kind is _INTEGER:
+        return isinstance(value, int)
+    if kind is _NUMBER:
+        return isinstance(value, int | float)
+    return isinstance(value, str)
+
+
+def _check_types(table: dict[str, Any], where: str) -> None:
+    for key, value in table.items():
+        kind = _KEY_TYPES.get(key)
+        if kind is not None and not _has_type(value, kind):
+            english, norwegian = kind
+            raise FleetError(
+                f"{where}: {key} must be {english}, not {value!r} / {key} må være {norwegian}"
+            )
+
+
+def _tables(document: dict[str, Any], section: str, path: Path) -> list[dict[str, Any]]:
+    """The ``[[section]]`` tables of a fleet file: an array of tables, nothing else."""
+    tables = document.get(section, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise FleetError(
+            f"{path}: {section} must be [[{section}]] tables, one per entry / "
+            f"{section} må være [[{section}]]-tabeller"
+        )
+    return tables
+
+
+def _where(path: Path, section: str, index: int, table: dict[str, Any]) -> str:
+    meter_id = table.get("meter_id")
+    named = f" ({meter_id})" if isinstance(meter_id, str) and meter_id else ""
+    return f"{path}: {section} #{index + 1}{named}"
+
 
 def _meter_from_table(table: dict[str, Any], where: str) -> MeterConfig:
     unknown = set(table) - _KEYS
     if unknown:
         raise FleetError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_KEYS)}")
+    _check_types(table, where)
     values = dict(table)
     try:
         if "port" in values:
@@ -136,20 +213,25 @@ def load_fleet(path: Path) -> list[MeterConfig]:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise FleetError(f"{path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise FleetError(f"{path}: not UTF-8 text / ikke UTF-8-tekst") from None
     except tomllib.TOMLDecodeError as error:
         raise FleetError(f"{path}: not valid TOML ({error})") from None
     unknown = set(document) - {"meter", "generate"}
     if unknown:
         raise FleetError(f"{path}: unknown sections {sorted(unknown)}; use [[meter]], [[generate]]")
     meters: list[MeterConfig] = []
-    for index, table in enumerate(document.get("meter", [])):
-        meters.append(_meter_from_table(table, f"{path}: meter #{index + 1}"))
-    for index, table in enumerate(document.get("generate", [])):
-        where = f"{path}: generate #{index + 1}"
+    for index, table in enumerate(_tables(document, "meter", path)):
+        meters.append(_meter_from_table(table, _where(path, "meter", index, table)))
+    for index, table in enumerate(_tables(document, "generate", path)):
+        where = _where(path, "generate", index, table)
+        _check_types(table, where)
         template = dict(table)
         count = template.pop("count", None)
         if not isinstance(count, int) or count < 1:
-            raise FleetError(f"{where}: count must be a positive integer")
+            raise FleetError(
+                f"{where}: count must be a positive integer / count må være et positivt heltall"
+            )
         if "meter_id" in template or "metering_point_id" in template:
             raise FleetError(f"{where}: generated meters get derived ids; leave the ids out")
         first_seed = template.pop("seed", 1)
