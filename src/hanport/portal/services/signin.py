@@ -2,8 +2,9 @@
 ID-porten/BankID over OpenID Connect, which returns the same `Identity` from its callback.
 
 Codes are 6 digits, stored only as a salted hash, valid 10 minutes, at most 5 guesses each, and
-at most 3 codes per address per 15 minutes. Asking for a code for an unknown address looks the
-same as for a known one, so the form does not reveal who is a customer.
+at most 3 codes per address per 15 minutes and 10 a day. Asking for a code for an unknown address
+looks the same as for a known one, so the form does not reveal who is a customer. The limits hold
+under concurrent requests on PostgreSQL too (advisory locks, conditional updates).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from hanport.portal.db.schema import parties, signin_codes
 from hanport.portal.services import notify
@@ -30,6 +31,16 @@ MAX_GUESSES = 5
 MAX_CODES = 3
 MAX_CODES_PER_CLIENT = 10  #: one client asking for codes for many addresses
 CODE_WINDOW = timedelta(minutes=15)
+MAX_CODES_PER_DAY = 10  #: per address: caps guessing at 50 a day beyond the 15-minute window
+DAY_WINDOW = timedelta(days=1)
+
+
+def _lock_keys(conn: Connection, keys: list[str]) -> None:
+    """Serialise transactions on the same keys until commit (PostgreSQL advisory locks)."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: begin_write already took the database's single write lock
+    for key in sorted(keys):  # one order for everyone, so two requests cannot deadlock
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,17 @@ class EmailCodeSignIn:
                 {"email": ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")}
             )
         with transaction(self.engine, now) as tx:
+            # count-then-insert is only a limit if requests for the same address (or client)
+            # cannot interleave: SQLite serialises writers already, PostgreSQL needs a lock
+            _lock_keys(tx.conn, [f"signin:{address}"] + ([f"client:{client}"] if client else []))
+            today_count = tx.conn.execute(
+                select(func.count())
+                .select_from(signin_codes)
+                .where(
+                    signin_codes.c.email == address,
+                    signin_codes.c.created_at > tx.now - DAY_WINDOW,
+                )
+            ).scalar_one()
             recent = tx.conn.execute(
                 select(func.count())
                 .select_from(signin_codes)
@@ -89,7 +111,11 @@ class EmailCodeSignIn:
                         signin_codes.c.created_at > tx.now - CODE_WINDOW,
                     )
                 ).scalar_one()
-            if recent >= MAX_CODES or from_client >= MAX_CODES_PER_CLIENT:
+            if (
+                recent >= MAX_CODES
+                or today_count >= MAX_CODES_PER_DAY
+                or from_client >= MAX_CODES_PER_CLIENT
+            ):
                 tx.record_refusal(
                     f"email:{address}",
                     "signin.code",
@@ -98,6 +124,11 @@ class EmailCodeSignIn:
                     "rate_limited",
                     client=client,
                 )
+                if today_count >= MAX_CODES_PER_DAY:
+                    raise RateLimited(
+                        "For mange koder i dag. Prøv igjen i morgen, eller ring kundeservice.",
+                        "Too many codes today. Try again tomorrow, or call customer service.",
+                    )
                 raise RateLimited(
                     "For mange koder. Vent et kvarter og prøv igjen.",
                     "Too many codes. Wait a quarter of an hour and try again.",
@@ -139,21 +170,19 @@ class EmailCodeSignIn:
                 )
                 .order_by(signin_codes.c.id.desc())
             ).first()
-            if row is None or row.attempts >= MAX_GUESSES:
+            if row is None:
+                raise _bad_code()
+            # count the guess before checking it, atomically: parallel guesses each take one
+            # of the MAX_GUESSES slots, and none is checked once they are used up
+            counted = tx.conn.execute(
+                update(signin_codes)
+                .where(signin_codes.c.id == row.id, signin_codes.c.attempts < MAX_GUESSES)
+                .values(attempts=signin_codes.c.attempts + 1)
+            ).rowcount
+            if counted != 1:
                 raise _bad_code()
             if not hmac.compare_digest(row.code_hash, self._hash(address, code)):
-                tx.conn.execute(
-                    update(signin_codes)
-                    .where(signin_codes.c.id == row.id)
-                    .values(attempts=row.attempts + 1)
-                )
-                tx.audit(
-                    f"email:{address}",
-                    "signin.wrong_code",
-                    "email",
-                    address,
-                    attempts=row.attempts + 1,
-                )
+                tx.audit(f"email:{address}", "signin.wrong_code", "email", address)
                 error = _bad_code()
                 # keep the counted guess: commit, then raise outside the transaction
                 pending: InvalidInput | None = error
@@ -162,9 +191,13 @@ class EmailCodeSignIn:
                 party = tx.conn.execute(select(parties).where(parties.c.email == address)).first()
                 if party is None:
                     raise _bad_code()
-                tx.conn.execute(
-                    update(signin_codes).where(signin_codes.c.id == row.id).values(used_at=tx.now)
-                )
+                used = tx.conn.execute(
+                    update(signin_codes)
+                    .where(signin_codes.c.id == row.id, signin_codes.c.used_at.is_(None))
+                    .values(used_at=tx.now)
+                ).rowcount
+                if used != 1:
+                    raise _bad_code()  # the same code was used at the same moment
                 tx.conn.execute(
                     update(parties)
                     .where(parties.c.id == party.id)
