@@ -98,7 +98,7 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 def start_reader(db: str, port: int, site: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "hanport.cli", "read", "--mqtt-raw", f"hanport/raw/{site}/#",
-         "--mqtt-raw-meter-time", "--mqtt-raw-client-id", f"reader-{site}",
+         "--mqtt-raw-client-id", f"reader-{site}",
          "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--no-discovery",
          "--mqtt-client-id", f"pub-{site}", "--db", db, "--port", "0", "--no-raw-frames"],
         stdout=subprocess.PIPE,

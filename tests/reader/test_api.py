@@ -160,7 +160,8 @@ def test_live_last_hour_estimated_until_booked() -> None:
     live = LiveState(last_hour_lookup=lookup)
     sample = list(pushes(START, 2))
     for push in sample:
-        if push.at < START + 3600 + 600:
+        # the reader starts after the hourly list that opens the hour (START) has gone by
+        if push.at < START + 3600 + 600 and push.register_hour != START:
             live.update(push)
     (now,) = live.now()
     # the previous hour is not booked: integrated power stands in for the registers' difference
@@ -176,3 +177,16 @@ def test_live_last_hour_estimated_until_booked() -> None:
         assert live.now()[0]["last_hour_kwh"] == 1.234
     finally:
         live_module.LOOKUP_RETRY_S = 10.0
+
+
+def test_live_last_hour_is_exact_once_both_hourly_lists_are_seen() -> None:
+    lookups: list[int] = []
+    live = LiveState(last_hour_lookup=lambda _mid, start: lookups.append(start))
+    sample = list(pushes(START, 2))
+    for push in sample:
+        if push.at < START + 3600 + 600:
+            live.update(push)
+    registers = [p.values["active_energy_import_kwh"] for p in sample if p.register_hour]
+    # the lists at START and START + 1 h: their difference at once, without the database
+    assert live.now()[0]["last_hour_kwh"] == round(registers[1] - registers[0], 6)
+    assert lookups == []

@@ -167,7 +167,7 @@ async def test_raw_frames_over_mqtt_binary_and_hex(mosquitto: tuple[str, int]) -
     hub = Hub()
     got: list[Any] = []
     hub.push_sinks.append(got.append)
-    task = asyncio.create_task(run_mqtt(hub, host, port, "test-raw/#", use_meter_time=True))
+    task = asyncio.create_task(run_mqtt(hub, host, port, "test-raw/#"))
     try:
         async with asyncio.timeout(10):
             while not hub.sources or hub.sources[0].state != "connected":
@@ -252,7 +252,7 @@ def test_registers_run_within_the_hour_so_ha_books_the_right_hour() -> None:
             {
                 **METER,
                 "meter_clock": clock,
-                "notification_time": pushed,
+                "at": pushed,  # the meter's time of the latest push
                 "active_energy_import_kwh": register,
                 "this_hour_kwh": this_hour,
                 "active_energy_export_kwh": 0.0,

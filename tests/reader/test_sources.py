@@ -119,7 +119,7 @@ def test_power_only_list_belongs_to_the_meter_the_stream_named() -> None:
     ]
     hub = Hub()
     status = hub.add_source("test", "tcp")
-    feed = hub.feed_for(status, use_meter_time=False)
+    feed = hub.feed_for(status)
     pushes = feed.feed(b"".join(frames), received_at=WHEN.timestamp())
     assert [(p.list_kind, p.meter_id) for p in pushes] == [
         ("instantaneous", "7359992890000001"),

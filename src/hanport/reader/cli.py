@@ -65,7 +65,6 @@ _READ_FLAGS = (
     "files",
     "replay_speed",
     "mqtt_source",
-    "mqtt_source_meter_time",
     "mqtt_source_client_id",
     "mqtt_host",
     "mqtt_port",
@@ -100,13 +99,6 @@ def configure_read(parser: argparse.ArgumentParser) -> None:
         dest="mqtt_source",
         metavar="TOPIC",
         help="MQTT topic filter carrying raw frames (binary or hex), e.g. 'hanport/raw/#'",
-    )
-    src.add_argument(
-        "--mqtt-raw-meter-time",
-        dest="mqtt_source_meter_time",
-        action="store_const",
-        const=True,
-        help="stamp MQTT frames with the meter's time (deduplicates redelivered frames)",
     )
     src.add_argument("--mqtt-raw-client-id", dest="mqtt_source_client_id", metavar="ID")
     src.add_argument("--file", dest="files", action="append", metavar="CAPTURE", help="replay")

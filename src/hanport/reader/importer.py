@@ -54,7 +54,7 @@ def import_capture(
     hub.push_sinks.append(writer.add)
     hub.reject_sinks.append(writer.add_rejected)
     status = hub.add_source(f"file:{path}", "file")
-    feed = hub.feed_for(status, use_meter_time=True)
+    feed = hub.feed_for(status)
     # Writing overlaps decoding: the database driver releases the GIL while it works, so on
     # two cores the next chunk decodes while the previous batch is written. One flush at a
     # time keeps the batches in order.

@@ -1,5 +1,9 @@
 """Live state: the latest values of each meter and this hour's pushes, kept in memory so the
-SSE feed and MQTT can send the /api/now object within a second of the frame."""
+SSE feed and MQTT can send the /api/now object within a second of the frame.
+
+"Now" is the meter's time of its latest push (``Push.at``), not the reader's clock: this hour,
+last hour and the projection follow the meter, also when it runs ahead of or behind real time.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,9 @@ class _Meter:
     dirty: bool = False
     last_lookup_at: float = 0.0
     last_estimate: tuple[float, float] | None = None
+    clock_known: bool = False  # a push with the meter's own time has come
+    # the two latest hourly lists: register hour → (import kWh, export kWh)
+    registers: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 class LiveState:
@@ -54,12 +61,29 @@ class LiveState:
         meter = self._meters.setdefault(push.meter_id, _Meter())
         meter.values.update({k: v for k, v in push.values.items() if v is not None})
         meter.received_at = push.received_at
+        if push.clock == "meter" and not meter.clock_known:
+            meter.clock_known = True
+            if meter.latest_at > push.at:
+                # until now only the reader's clock placed this meter's pushes, and it ran
+                # ahead of the meter's (a replay, a meter set back): the meter's time wins
+                meter.latest_at = push.at
+                meter.current = [s for s in meter.current if s[0] <= push.at]
+                meter.previous = [s for s in meter.previous if s[0] <= push.at]
         meter.latest_at = max(meter.latest_at, push.at)
         hour = hour_start(meter.latest_at)
         if hour != meter.hour:
             meter.previous = meter.current if hour - meter.hour == HOUR else []
             meter.current = []
             meter.hour = hour
+        register = push.values.get("active_energy_import_kwh")
+        if push.register_hour is not None and isinstance(register, int | float):
+            exported = push.values.get("active_energy_export_kwh")
+            meter.registers[push.register_hour] = (
+                float(register),
+                float(exported) if isinstance(exported, int | float) else 0.0,
+            )
+            for old in sorted(meter.registers)[:-2]:
+                del meter.registers[old]
         p_imp = push.values.get("active_power_import_w")
         p_exp = push.values.get("active_power_export_w")
         if (p_imp is not None or p_exp is not None) and push.at >= hour:
@@ -91,8 +115,21 @@ class LiveState:
             )
             meter.last_hour = (previous, None)
             meter.last_lookup_at = float("-inf")
-        # the hourly list comes up to a minute late: ask the database at most every few seconds
-        # (of wall time: a fast replay must not turn every push into a query)
+        # the hourly lists that open and close the last hour, both seen here: their difference
+        # is exact at once (as the writer books it), whatever the meter's pace against ours
+        start, end = meter.registers.get(previous), meter.registers.get(current)
+        if (
+            meter.last_hour[1] is None
+            and start is not None
+            and end is not None
+            and end[0] >= start[0]
+            and end[1] >= start[1]  # a decrease: a replaced meter, the registers say nothing
+        ):
+            exact = (round(end[0] - start[0], 6), round(end[1] - start[1], 6))
+            meter.last_hour = (previous, exact)
+        # otherwise the database may know (booked before a restart, or from the registers):
+        # the hourly list comes up to a minute late, so ask at most every few seconds (of wall
+        # time: a fast replay must not turn every push into a query)
         if (
             meter.last_hour[1] is None
             and self.last_hour_lookup is not None

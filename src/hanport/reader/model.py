@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from hanport.reader.energy import hour_start, parse_local
 
-__all__ = ["Push", "RejectedFrame", "push_from_reading"]
+__all__ = ["Clock", "Push", "RejectedFrame", "push_from_reading"]
+
+
+#: where a push's ``at`` came from: the meter's own time in the push (``meter``), the meter's
+#: time of its latest timed push plus the arrival time since (``inferred``), or, before the
+#: meter has said what time it is, the arrival time (``received``)
+Clock = Literal["meter", "inferred", "received"]
+
+#: pushes of one meter are at least this far apart, so two untimed pushes that arrive in one
+#: chunk keep distinct times (the readings table is unique on meter, time and list)
+MIN_STEP_S = 0.001
 
 
 @dataclass(slots=True)
 class Push:
-    """One decoded push as stored: ``at`` is the time it stands for (POSIX seconds)."""
+    """One decoded push as stored: ``at`` is the meter time it stands for (POSIX seconds)."""
 
     meter_id: str
     at: float
@@ -24,6 +34,7 @@ class Push:
     source: str = ""
     frame: bytes = b""
     register_hour: int | None = None  # set when the push carries cumulative energy registers
+    clock: Clock = "meter"
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.values)
@@ -43,14 +54,22 @@ def push_from_reading(
     *,
     received_at: float,
     source: str,
-    use_meter_time: bool,
     previous_at: float | None = None,
+    anchor: tuple[float, float] | None = None,
     fallback_meter_id: str | None = None,
 ) -> Push | None:
     """Map a ``hanport.protocol.Reading`` to a ``Push``; None when no meter is known yet.
 
-    Live sources stamp pushes with the host clock (``received_at``); replays and imports use
-    the meter's own time, so a year imported in minutes lands in the right hours.
+    Every push is stamped with the meter's time, never the reader's: the meter's clock decides
+    which hour energy belongs to, also when it drifts, when a capture is replayed or imported
+    long after it was recorded, and when an emulator runs faster than real time.
+
+    Pushes without a time of their own (Aidon's lists 1 and 2 carry none; only its hourly
+    list has the meter clock) get the time of the meter's latest timed push, ``anchor`` =
+    (its meter time, its arrival time), plus the arrival time elapsed since. The elapsed time
+    is not scaled: how fast the meter's clock runs against ours cannot be known between two
+    timed pushes, and the next timed push corrects any drift. Before a meter's first timed
+    push, its arrival time is the only guess (``clock`` "received").
     """
     values: Mapping[str, Any] = reading.values
     # Aidon/Kaifa's 2-second list carries power only, no meter ID: on one byte stream it
@@ -59,19 +78,27 @@ def push_from_reading(
     if not meter_id:
         return None
     meter_time = values.get("notification_time") or values.get("meter_clock")
-    at = received_at
-    if use_meter_time and isinstance(meter_time, str):
+    at: float | None = None
+    clock: Clock = "meter"
+    if isinstance(meter_time, str):
         try:
             at = parse_local(meter_time, not_before=previous_at)
         except ValueError:
-            at = received_at
+            at = None
+    if at is None:
+        if anchor is not None:
+            at, clock = anchor[0] + max(0.0, received_at - anchor[1]), "inferred"
+        else:
+            at, clock = received_at, "received"
+        if previous_at is not None and at <= previous_at:
+            at = previous_at + MIN_STEP_S
     register_hour = None
     if values.get("active_energy_import_kwh") is not None:
-        clock = values.get("meter_clock")
+        register_clock = values.get("meter_clock")
         register_time = at
-        if isinstance(clock, str):
+        if isinstance(register_clock, str):
             try:
-                register_time = parse_local(clock, not_before=previous_at)
+                register_time = parse_local(register_clock, not_before=previous_at)
             except ValueError:
                 register_time = at
         # the hourly list is generated on the hour and sent up to a minute later
@@ -86,4 +113,5 @@ def push_from_reading(
         source=source,
         frame=bytes(getattr(reading, "frame", b"")),
         register_hour=register_hour,
+        clock=clock,
     )

@@ -1,4 +1,5 @@
-"""Bytes → HanStream → pushes: stamps the receive time, counts rejects, fans out to sinks.
+"""Bytes → HanStream → pushes: stamps the meter's time and the receive time, counts rejects,
+fans out to sinks.
 
 One ``SourceFeed`` per byte stream (a serial port, a TCP connection, one MQTT topic, a file);
 each has its own ``HanStream`` so frames of different meters never mix. The ``Hub`` hands every
@@ -62,18 +63,14 @@ class SourceStatus:
 class SourceFeed:
     """Decodes one byte stream; ``feed`` returns the pushes it completed."""
 
-    def __init__(
-        self,
-        hub: Hub,
-        status: SourceStatus,
-        *,
-        use_meter_time: bool,
-    ) -> None:
+    def __init__(self, hub: Hub, status: SourceStatus) -> None:
         self.hub = hub
         self.status = status
-        self.use_meter_time = use_meter_time
         self.stream = hub.new_stream()
         self._previous_at: dict[str, float] = {}
+        # per meter: (meter time, arrival time) of its latest push that carried a time; pushes
+        # without one are placed relative to it (see push_from_reading)
+        self._anchors: dict[str, tuple[float, float]] = {}
         self._last_meter_id: str | None = None
 
     def reset(self) -> None:
@@ -87,12 +84,13 @@ class SourceFeed:
         out: list[Push] = []
         for event in self.stream.feed(chunk):
             if isinstance(event, Reading):
+                known_id = event.meter_id or self._last_meter_id or ""
                 push = push_from_reading(
                     event,
                     received_at=received_at,
                     source=self.status.name,
-                    use_meter_time=self.use_meter_time,
-                    previous_at=self._previous_at.get(event.meter_id or self._last_meter_id or ""),
+                    previous_at=self._previous_at.get(known_id),
+                    anchor=self._anchors.get(known_id),
                     fallback_meter_id=self._last_meter_id,
                 )
                 self.status.frames_ok += 1
@@ -101,6 +99,8 @@ class SourceFeed:
                 if push is None:
                     continue
                 self._previous_at[push.meter_id] = push.at
+                if push.clock == "meter":
+                    self._anchors[push.meter_id] = (push.at, received_at)
                 self._last_meter_id = push.meter_id
                 out.append(push)
                 self.hub.publish(push)
@@ -168,8 +168,8 @@ class Hub:
         self.sources.append(status)
         return status
 
-    def feed_for(self, status: SourceStatus, *, use_meter_time: bool) -> SourceFeed:
-        return SourceFeed(self, status, use_meter_time=use_meter_time)
+    def feed_for(self, status: SourceStatus) -> SourceFeed:
+        return SourceFeed(self, status)
 
     def publish(self, push: Push) -> None:
         self._recent.append((push.received_at, push.source, push.meter_id, push.frame, True, None))

@@ -153,7 +153,6 @@ class ReaderService:
                     s.mqtt_host,
                     s.mqtt_port,
                     s.mqtt_source,
-                    use_meter_time=s.mqtt_source_meter_time,
                     username=s.mqtt_username,
                     password=s.mqtt_password,
                     client_id=s.mqtt_source_client_id,

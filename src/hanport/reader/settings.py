@@ -53,7 +53,6 @@ class ReaderSettings:
     files: list[str] = field(default_factory=list)
     replay_speed: float | None = None  # None: as fast as possible
     mqtt_source: str | None = None  # topic filter for raw frames, e.g. hanport/raw/#
-    mqtt_source_meter_time: bool = False
     mqtt_source_client_id: str | None = None
     mqtt_host: str | None = None
     mqtt_port: int = 1883

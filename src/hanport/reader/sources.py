@@ -179,7 +179,7 @@ async def run_serial(
 ) -> None:
     """Read a serial port for ever; ``settings`` None detects baud and parity first."""
     status = hub.add_source(f"serial:{path}", "serial")
-    feed = hub.feed_for(status, use_meter_time=False)
+    feed = hub.feed_for(status)
     backoff = Backoff()
     chosen = settings
     while True:
@@ -225,7 +225,7 @@ async def run_serial(
 async def run_tcp(hub: Hub, host: str, port: int) -> None:
     """Read a TCP byte stream (ser2net, ESP bridge, ``hanport emulate --tcp``) for ever."""
     status = hub.add_source(f"tcp:{host}:{port}", "tcp")
-    feed = hub.feed_for(status, use_meter_time=False)
+    feed = hub.feed_for(status)
     backoff = Backoff()
     while True:
         writer = None
@@ -269,7 +269,6 @@ async def run_mqtt(
     port: int,
     topic: str = "hanport/raw/#",
     *,
-    use_meter_time: bool = False,
     username: str | None = None,
     password: str | None = None,
     client_id: str | None = None,
@@ -300,7 +299,7 @@ async def run_mqtt(
                     name = str(message.topic)
                     feed = feeds.get(name)
                     if feed is None:
-                        feed = feeds[name] = hub.feed_for(status, use_meter_time=use_meter_time)
+                        feed = feeds[name] = hub.feed_for(status)
                     payload = message.payload
                     if isinstance(payload, str):
                         payload = payload.encode()
@@ -336,7 +335,7 @@ def read_capture(path: Path) -> bytes:
 async def run_file(hub: Hub, path: Path, *, speed: float | None = None) -> None:
     """Replay a capture: as fast as possible (``speed`` None) or at ``speed`` × recorded pace."""
     status = hub.add_source(f"file:{path}", "file")
-    feed = hub.feed_for(status, use_meter_time=True)
+    feed = hub.feed_for(status)
     data = read_capture(path)
     status.state = "connected"
     started = time.monotonic()

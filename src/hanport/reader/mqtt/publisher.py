@@ -37,7 +37,7 @@ def running_registers(now: dict[str, Any]) -> dict[str, float]:
     small difference (and a running value above it is held, never lowered).
     """
     clock = now.get("meter_clock")
-    pushed = now.get("notification_time") or now.get("received_at")
+    pushed = now.get("at")  # the meter's time of the latest push
     if not (isinstance(clock, str) and isinstance(pushed, str)) or clock[:13] != pushed[:13]:
         return {}  # this hour's list has not come yet: keep what HA has
     out = {}

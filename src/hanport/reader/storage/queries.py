@@ -251,6 +251,7 @@ def derive_now(
         last_hour = _hour_energy(conn, mid, start - HOUR)
     return {
         **values,
+        "at": local_iso(latest_at),
         "received_at": local_iso(received_at),
         "this_hour_kwh": so_far,
         "this_hour_export_kwh": exported,

@@ -72,7 +72,7 @@ readings = Table(
     metadata,
     Column("id", _id_type, primary_key=True, autoincrement=True),
     Column("meter_id", String(64), nullable=False),
-    Column("at", Float, nullable=False),  # the push's time (meter time on replay)
+    Column("at", Float, nullable=False),  # the meter's time of the push (see model.Push)
     Column("received_at", Float, nullable=False),
     Column("list_kind", String(24), nullable=False),
     Column("meter_clock", String(19)),

@@ -53,6 +53,7 @@ class _MeterState:
     pending_hours: set[int] = field(default_factory=set)
     known: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    clock_known: bool = False  # a push with the meter's own time has come
 
 
 @dataclass(slots=True)
@@ -310,6 +311,13 @@ class Writer:
         touched: set[str] = set()
         booked: list[HourEnergy] = []
         for push in sorted(group, key=lambda p: p.at):
+            if push.clock == "meter" and not state.clock_known:
+                state.clock_known = True
+                if state.latest_at > push.at:
+                    # the reader's clock (all there was before the meter's first timed push)
+                    # ran ahead of the meter's: hours are due by the meter's time
+                    state.latest_at = push.at
+                    state.pending_hours = {h for h in state.pending_hours if h <= push.at}
             state.latest_at = max(state.latest_at, push.at)
             hour = hour_start(push.at)
             if state.last_register is None or hour >= state.last_register.at:

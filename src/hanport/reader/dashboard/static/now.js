@@ -46,8 +46,9 @@
   // Points arrive from two places (stored readings, live pushes) in any order: keep them
   // sorted by time, one per timestamp, within the window.
   function addRecent(reading) {
-    // Live pushes carry received_at; stored readings (/api/readings) carry at.
-    const when = reading.received_at ?? reading.at;
+    // Both live pushes and stored readings (/api/readings) carry the meter's time as `at`:
+    // the chart follows the meter's clock, like this hour and last hour do.
+    const when = reading.at ?? reading.received_at;
     if (!when) return;
     const t = h.wallSeconds(when);
     const times = recent[0];
@@ -142,7 +143,7 @@
   }
 
   async function seedRecent(reading) {
-    const to = reading.received_at;
+    const to = reading.at ?? reading.received_at;
     const from = new Date((h.wallSeconds(to) - RECENT_WINDOW_S) * 1000).toISOString().slice(0, 19);
     const stored = await h.api("/api/readings", {
       meter_id: meterId, from, to, fields: "active_power_import_w,active_power_export_w",
@@ -158,7 +159,7 @@
     if (reading) {
       show(reading);
       setConnection("connecting");
-      if (reading.received_at) loaders.push(seedRecent(reading));
+      if (reading.at ?? reading.received_at) loaders.push(seedRecent(reading));
     }
     await h.settle(...loaders);
   }
