@@ -2,8 +2,12 @@
 
 - a Kamstrup meter's history from yesterday 00:00 until now, made by the emulator at full speed
   into a capture file and backfilled with `hanport import` (hourly bars, peaks, history);
-- a live Aidon meter (list 1 every 2.5 s) on TCP with the emulator's control API, read by
-  `hanport read` over TCP, which serves the API and the dashboard on a free port.
+- a live Kaifa meter (a push every 2 s, each with the meter's time) on TCP with the emulator's
+  control API, read by `hanport read` over TCP, which serves the API and the dashboard on a
+  free port. The reader follows the meter's clock, and the meter starts at 5 past the current
+  hour (real-time speed), so its hour always has most of an hour left: a test that drives this
+  hour over the tariff threshold never has to wait for a fresh hour. (Kaifa rather than Aidon:
+  Aidon's frequent lists carry no time, so its clock is only known after its hourly list.)
 Everything runs as subprocesses on loopback, in a temporary directory.
 """
 
@@ -48,7 +52,7 @@ def serving_stored(db_url: str, workdir: Path) -> Iterator[str]:
 class Stack:
     url: str  # the reader, e.g. "http://127.0.0.1:41234" (no trailing slash)
     control_url: str  # the emulator's control API
-    live_meter_id: str  # Aidon, live over TCP
+    live_meter_id: str  # Kaifa, live over TCP, its clock at 5 past the current hour at start
     history_meter_id: str  # Kamstrup, backfilled from yesterday 00:00
     hour_limit_kwh: float  # the first capacity step's upper limit (no earlier peaks live)
     workdir: Path
@@ -97,16 +101,22 @@ def _process(
         stop_process(process)
 
 
-def _hour_limit_kwh() -> float:
-    """A first-step limit the live household stays under without extra load, this hour and the
-    next, so the warning must come from the load the test adds and from nothing else."""
+def _live_start() -> datetime:
+    """The live meter's simulated start: 5 past the current (local) hour."""
+    return datetime.now(OSLO).replace(minute=5, second=0, microsecond=0)
+
+
+def _hour_limit_kwh(live_start: datetime) -> float:
+    """A first-step limit the live household stays under without extra load, in the meter's
+    first hour and the next, so the warning must come from the load the test adds and from
+    nothing else."""
     from hanport.emulator.load import HouseholdLoad
 
     load = HouseholdLoad(LIVE_SEED, phases=3)
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = live_start.astimezone(UTC).replace(minute=0)
     peak_w = 0.0
     for start in (hour, hour + timedelta(hours=1)):
-        samples = load.hour(start, 2.5, 1440).active_w
+        samples = load.hour(start, 2.0, 1800).active_w
         peak_w = max(peak_w, *(sum(values) for values in zip(*samples, strict=True)))
     return float(math.ceil(peak_w / 1000) + 2)
 
@@ -137,15 +147,18 @@ def _run(command: list[str], workdir: Path) -> None:
 def running_stack(workdir: Path) -> Iterator[Stack]:
     db_url = f"sqlite:///{workdir / 'reader.sqlite3'}"
     _backfill(workdir, db_url)
-    limit = _hour_limit_kwh()
+    live_start = _live_start()
+    limit = _hour_limit_kwh(live_start)
     config = workdir / "reader.toml"
     config.write_text(f'[tariff]\nsteps = [[0, {limit}, 415], [{limit}, "inf", 1250]]\n')
     with ExitStack() as stack:
         emulator, emulator_out = stack.enter_context(
             _process(
                 [
-                    *HANPORT, "emulate", "--meter", "aidon", "--seed", str(LIVE_SEED),
-                    "--port", "open", "--to", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0",
+                    *HANPORT, "emulate", "--meter", "kaifa", "--seed", str(LIVE_SEED),
+                    "--start", live_start.replace(tzinfo=None).isoformat(timespec="minutes"),
+                    "--speed", "1", "--port", "open", "--to", "tcp://127.0.0.1:0",
+                    "--control", "127.0.0.1:0",
                 ],
                 workdir,
                 "emulator",
