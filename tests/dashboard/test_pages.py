@@ -154,3 +154,14 @@ def test_pages_preload_their_first_api_calls(client: TestClient) -> None:
     health = client.get("/health").text
     assert 'href="/api/frames/recent?limit=20" as="fetch"' in health
     assert 'rel="preload"' not in client.get("/history?view=week").text  # the error page
+
+
+def test_favicon_is_served(client: TestClient) -> None:
+    # browsers fetch /favicon.ico on their own; a 404 there is a console error on every visit
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.content.startswith(b"<svg")
+    page = client.get("/").text
+    assert 'rel="icon" href="/static/favicon.svg?v=' in page
+    assert client.get("/static/favicon.svg").status_code == 200

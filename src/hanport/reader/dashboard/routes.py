@@ -136,6 +136,17 @@ async def health_page(request: Request) -> Response:
     return _render(request, "health", preload=("/api/health", "/api/frames/recent?limit=20"))
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    # Browsers ask for /favicon.ico by themselves, also for pages that are not the dashboard's
+    # (the API's JSON, /docs): without it each visit logs a 404, in the reader and the console.
+    return Response(
+        (STATIC_DIR / "favicon.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": f"public, max-age={ONE_YEAR_S // 365}"},
+    )
+
+
 @router.get("/lang/{code}")
 async def switch_language(code: str, next: str = "/") -> Response:
     # Only same-site paths: "//host" or "https://…" would make this an open redirect.
