@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,6 +42,9 @@ def test_every_frame_decodes_to_what_the_model_pushed(make_meter, brand, phases,
     assert stream.stats.crc_errors == stream.stats.undecodable == stream.stats.bytes_skipped == 0
     for push, reading in zip(pushes, readings, strict=True):
         expected = meter.model.values(push)
+        clock = expected.pop("meter_clock", None)
+        if isinstance(clock, datetime):  # decoded as local time without an offset
+            assert reading.values["meter_clock"] == clock.replace(tzinfo=None).isoformat()
         assert reading.list_kind == push.list_kind
         assert {key: reading.values.get(key) for key in expected} == expected, push.at
         if push.list_kind != "power-only":
@@ -57,6 +60,7 @@ def test_amshan_decodes_every_frame_kind_and_agrees(make_meter, brand, phases, t
     for push in meter.model.pushes(start, start + timedelta(minutes=2)):
         decoded = amshan_decode(meter.writer.frame(push))
         expected = meter.model.values(push)
+        expected.pop("meter_clock", None)  # amshan's clock is checked with the DST-day test
         assert decoded["meter_manufacturer"] == meter.model.spec.manufacturer
         if push.list_kind != "power-only":
             assert decoded["meter_id"] == meter.encoder.meter_id
@@ -91,6 +95,52 @@ def test_hourly_clock_across_the_autumn_change(make_meter):
         "2026-10-25T03:00:05",
     ]
     assert [status for _, status in clocks] == ["0x00"] * 4
+
+
+def _local_hours(day: datetime) -> list[datetime]:
+    """The start of every hour of a local day, one per real hour (23 or 25 across DST)."""
+    first = day.astimezone(UTC)
+    last = (day + timedelta(days=1)).astimezone(UTC)
+    return [
+        (first + timedelta(hours=n)).astimezone(OSLO)
+        for n in range(int((last - first) / timedelta(hours=1)))
+    ]
+
+
+@pytest.mark.parametrize(("brand", "second"), [("aidon", "00"), ("kaifa", "10")])
+@pytest.mark.parametrize(
+    "day", [datetime(2026, 3, 29, tzinfo=OSLO), datetime(2026, 10, 25, tzinfo=OSLO)]
+)
+def test_hourly_clock_stamps_on_daylight_saving_days(make_meter, brand, second, day):
+    """Real Norwegian samples: Aidon list 3 says hh:00:00 (the hour its registers belong to),
+    Kaifa list 3 hh:00:10 (when it is pushed); status 0x00 in summer time too."""
+    meter = make_meter(brand)
+    stream = HanStream()
+    readings = [
+        reading
+        for push in meter.model.pushes(day, day + timedelta(days=1))
+        if push.list_kind == "hourly-with-energy"
+        for reading in stream.feed(meter.writer.frame(push))
+    ]
+    hours = _local_hours(day)
+    assert len(hours) in (23, 25)
+    assert [r.values["meter_clock"] for r in readings] == [
+        f"{hour.strftime('%Y-%m-%dT%H')}:00:{second}" for hour in hours
+    ]
+    assert {r.values["meter_clock_status"] for r in readings} == {"0x00"}
+    # amshan reads the same clock (it attaches the zone to it)
+    first = amshan_decode(
+        meter.writer.frame(
+            next(
+                p
+                for p in make_meter(brand).model.pushes(day, day + timedelta(hours=1))
+                if p.list_kind == "hourly-with-energy"
+            )
+        )
+    )
+    assert (
+        first["meter_datetime"].replace(tzinfo=None).isoformat() == f"{day.date()}T00:00:{second}"
+    )
 
 
 def test_encrypted_meter_frames_decrypt_with_the_keys(make_meter):

@@ -12,7 +12,8 @@ Schedule (one hour, offsets from hh:00:00):
 - Kamstrup: list 1 (``instantaneous``) every 10 s at hh:mm:x0; list 2 (``hourly-with-energy``)
   additionally at hh:00:05 (configurable: firmwares differ, 05/25/35/55 are seen).
 - Aidon: a push every 2.5 s: list 1 (``power-only``), every 4th one list 2 (``instantaneous``,
-  on hh:mm:x0), and at hh:00:10 list 3 (``hourly-with-energy``) instead of that list 2.
+  on hh:mm:x0), and at hh:00:10 list 3 (``hourly-with-energy``) instead of that list 2; list 3's
+  clock says hh:00:00, the hour its registers were read (every Norwegian sample shows that).
 - Kaifa: the same with a push every 2 s (list 2 every 5th push).
 Every push carries the power of the slot it belongs to, so there is exactly one power value per
 slot; that stream of values held over their slot is what the registers integrate.
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from hanport.emulator.load import HourLoad, HouseholdLoad
+from hanport.emulator.load import OSLO, HourLoad, HouseholdLoad
 
 __all__ = [
     "AIDON",
@@ -88,6 +89,9 @@ class BrandSpec:
     #: what a 3-wire (IT grid) meter does with the object of phase 2: "omit" its current
     #: (Aidon) or send its voltage as 0 (Kaifa)
     three_wire_quirk: str
+    #: the hourly list's clock is the hour its registers belong to (hh:00:00, Aidon) rather
+    #: than the time of the push (Kamstrup hh:00:05, Kaifa hh:00:10), as real meters stamp it
+    hourly_clock_at_hour: bool = False
 
     @property
     def lists(self) -> tuple[str, ...]:
@@ -130,6 +134,7 @@ AIDON = BrandSpec(
     meter_id_prefix="7359992",
     meter_types={(3, False): "6534", (3, True): "6525", (1, False): "6515"},
     three_wire_quirk="omit-current-l2",
+    hourly_clock_at_hour=True,
 )
 KAIFA = BrandSpec(
     key="kaifa",
@@ -491,12 +496,12 @@ class MeterModel:
                 ),
             )
 
-    def values(self, push: Push) -> dict[str, float | int]:
+    def values(self, push: Push) -> dict[str, float | int | datetime]:
         """The push's values as decode-contract keys in physical units (what the encoder takes)."""
         sample = push.sample
         if push.list_kind == POWER_ONLY:
             return {"active_power_import_w": sample.p_import}
-        values: dict[str, float | int] = {
+        values: dict[str, float | int | datetime] = {
             "active_power_import_w": sample.p_import,
             "active_power_export_w": sample.p_export,
             "reactive_power_import_var": sample.q_import,
@@ -513,4 +518,7 @@ class MeterModel:
             values["active_energy_export_kwh"] = registers.active_export / per_kwh
             values["reactive_energy_import_kvarh"] = registers.reactive_import / per_kwh
             values["reactive_energy_export_kvarh"] = registers.reactive_export / per_kwh
+            if self.spec.hourly_clock_at_hour and push.hour is not None:
+                # Aidon frames carry no header time: this clock is all a reader gets.
+                values["meter_clock"] = push.hour.astimezone(OSLO)
         return values
