@@ -419,3 +419,14 @@ async def test_readback_mismatch_backs_off_then_escalates(world: World) -> None:
     waiting = _order(world, second)
     assert (waiting.state, waiting.attempts) == ("retrying", 1)
     assert waiting.next_attempt_at > waiting.updated_at + timedelta(seconds=59)
+
+
+async def test_holder_hears_of_a_proxys_order(world: World) -> None:
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+    order_id = submit_order(world.engine, world.act_proxy, world.open_request())
+    await _drain(runner)
+    assert _order(world, order_id).state == "completed"
+    for person in ("agent@provider.example", "ola@example.no"):
+        subjects = [s for _, s, _ in world.mails(person)]
+        assert f"Vi har mottatt bestillingen din (nr. {order_id})" in subjects, person
+        assert f"HAN-porten er åpnet (bestilling {order_id})" in subjects, person

@@ -372,15 +372,18 @@ def submit_order(
                 tx.now,
                 order_id,
             )
-        if contact is not None:
+        receipt_to = [contact] if contact is not None else []
+        if contact is not None and holder_id is not None and holder_id != contact_party:
+            receipt_to.append(_contact(conn, holder_id))  # the holder hears of a proxy's order
+        for person in receipt_to:
             notify.enqueue(
                 conn,
                 tx.now,
-                contact.email,
+                person.email,
                 "receipt",
-                contact.lang,
+                person.lang,
                 for_order=order_id,
-                name=contact.display_name,
+                name=person.display_name,
                 mpid=mpid,
                 order_id=order_id,
                 action=action.value,
@@ -502,22 +505,32 @@ def override_order(
 
 
 def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
-    if template is None or not order.contact_email:
+    """Mail the person who ordered and, for an order placed by a proxy, the contract holder:
+    the holder must hear that someone acted on their metering point."""
+    if template is None:
         return
-    party = tx.conn.execute(
-        select(parties.c.display_name).where(parties.c.email == order.contact_email)
-    ).first()
-    notify.enqueue(
-        tx.conn,
-        tx.now,
-        order.contact_email,
-        template,
-        order.lang,
-        for_order=order.id,
-        name=party.display_name if party else "",
-        mpid=order.metering_point_id,
-        order_id=order.id,
-        action=order.action,
-        due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
-        **fields,
-    )
+    recipients: list[tuple[str, str, str]] = []
+    if order.contact_email:
+        party = tx.conn.execute(
+            select(parties.c.display_name).where(parties.c.email == order.contact_email)
+        ).first()
+        recipients.append((order.contact_email, order.lang, party.display_name if party else ""))
+    if order.on_behalf_of is not None and order.channel != "system":
+        holder = _contact(tx.conn, order.on_behalf_of)
+        if holder.email != order.contact_email:
+            recipients.append((holder.email, holder.lang, holder.display_name))
+    for address, lang, name in recipients:
+        notify.enqueue(
+            tx.conn,
+            tx.now,
+            address,
+            template,
+            lang,
+            for_order=order.id,
+            name=name,
+            mpid=order.metering_point_id,
+            order_id=order.id,
+            action=order.action,
+            due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
+            **fields,
+        )
