@@ -133,7 +133,14 @@ async def test_live_feed_and_service(hour_capture: Path, tmp_path: Path) -> None
                 assert response.headers["content-type"].startswith("text/event-stream")
                 events = 0
                 started = time.monotonic()
-                async for line in response.aiter_lines():
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if line.startswith("event:"):
+                        # first, before any reading: readings will follow
+                        assert line == "event: status"
+                        assert await anext(lines) == 'data: {"live": true}'
+                        break
+                async for line in lines:
                     if line.startswith("event: reading"):
                         events += 1
                     if events >= 3:
@@ -190,3 +197,12 @@ def test_live_last_hour_is_exact_once_both_hourly_lists_are_seen() -> None:
     # the lists at START and START + 1 h: their difference at once, without the database
     assert live.now()[0]["last_hour_kwh"] == round(registers[1] - registers[0], 6)
     assert lookups == []
+
+
+def test_live_feed_without_a_live_source_says_so_and_ends(tmp_path: Path) -> None:
+    """`hanport serve`: the feed says there is no live source instead of ending silently."""
+    client = TestClient(create_app(open_db(str(tmp_path / "stored.sqlite3"))))
+    response = client.get("/api/live")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [block for block in response.text.split("\n\n") if block.startswith("event:")]
+    assert events == ['event: status\ndata: {"live": false}']

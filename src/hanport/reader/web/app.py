@@ -270,13 +270,20 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
         "/api/live",
         tags=["live"],
         response_class=StreamingResponse,
-        description="Server-Sent Events: `event: reading`, data the /api/now object of a meter.",
+        description=(
+            'Server-Sent Events: first `event: status`, data `{"live": bool}` (false under '
+            "`hanport serve`, which has no live source: the feed then ends), then "
+            "`event: reading`, data the /api/now object of a meter."
+        ),
     )
     async def get_live(request: Request) -> StreamingResponse:
         live = context.live
 
         async def events() -> AsyncIterator[str]:
             yield "retry: 3000\n\n"
+            # say at once whether readings will follow, so a page need not guess from a feed
+            # that ends empty (``hanport serve`` has no live source: nothing ever will)
+            yield f"event: status\ndata: {json.dumps({'live': live is not None})}\n\n"
             if live is None:
                 return
             # the current state first, so a page that opens shows values at once

@@ -164,25 +164,20 @@
     await h.settle(...loaders);
   }
 
-  // `hanport serve` (a stored database, no meter attached) ends the feed at once after opening
-  // it, while a live reader keeps it open even before its first frame: an empty feed that ends
-  // means there is no live source rather than a lost connection.
-  const EMPTY_FEEDS_MEAN_NO_SOURCE = 1;
-  let emptyFeeds = 0;
-  let feedHadReading = false;
-  let feedOpened = false;
-
   function connect() {
     const source = new EventSource("/api/live");
     source.addEventListener("open", () => {
-      feedHadReading = false;
-      feedOpened = true;
       const quiet = Date.now() - lastArrival > STALE_AFTER_MS;
-      if (quiet && connection.dataset.state !== "stored") setConnection("connecting");
+      if (quiet) setConnection("connecting");
+    });
+    // The feed says first whether readings will follow: `hanport serve` (a stored database,
+    // no meter attached) has no live source, so stop reconnecting and say what is shown.
+    source.addEventListener("status", (event) => {
+      if (JSON.parse(event.data).live) return;
+      source.close();
+      setConnection("stored");
     });
     source.addEventListener("reading", (event) => {
-      feedHadReading = true;
-      emptyFeeds = 0;
       const reading = JSON.parse(event.data);
       if (meterId === null) meterId = reading.meter_id;
       if (reading.meter_id !== meterId) return;
@@ -190,12 +185,7 @@
       refreshTariff();
     });
     // EventSource reconnects by itself; say so meanwhile.
-    source.addEventListener("error", () => {
-      // A feed that opened and ended empty counts; a reader that cannot be reached is "lost".
-      emptyFeeds = feedOpened && !feedHadReading ? emptyFeeds + 1 : 0;
-      feedOpened = false;
-      setConnection(emptyFeeds >= EMPTY_FEEDS_MEAN_NO_SOURCE ? "stored" : "lost");
-    });
+    source.addEventListener("error", () => setConnection("lost"));
   }
   connect();
 
