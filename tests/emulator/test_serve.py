@@ -10,9 +10,15 @@ import pytest
 from hanport.emulator.fleet import MeterConfig
 from hanport.emulator.load import OSLO
 from hanport.emulator.port import PortState
-from hanport.emulator.serve import SimClock, build_runtime, open_output, run_meter
+from hanport.emulator.serve import (
+    FRAME_COUNTER_LEASE,
+    SimClock,
+    build_runtime,
+    open_output,
+    run_meter,
+)
 from hanport.emulator.state import PortStateStore, StateFileError
-from hanport.protocol import HanStream
+from hanport.protocol import HanStream, Keys
 
 START = datetime(2026, 2, 2, 8, tzinfo=OSLO)
 
@@ -104,3 +110,35 @@ def test_a_state_saved_by_another_kind_of_meter_is_refused_with_its_path(tmp_pat
     kamstrup = MeterConfig(meter_id=kaifa.meter_id, output="none").completed()
     with pytest.raises(StateFileError, match=r"meter-6970631000000001\.json.*another kind"):
         build_runtime(kamstrup, SimClock(START, None), store)
+
+
+def test_an_encrypted_meter_never_reuses_a_frame_counter_across_restarts(tmp_path):
+    """The frame counter is the AES-GCM nonce: it goes on after an orderly stop, and after a
+    kill (the last running checkpoint leased counters ahead) it starts past any it used."""
+    store = PortStateStore(tmp_path)
+    keys = Keys(bytes(range(16)), bytes(range(16, 32)))
+    config = MeterConfig(
+        output="none", guek=keys.guek, gak=keys.gak, system_title=b"KAMEMU01"
+    ).completed()
+
+    def run(minutes: int, *, final: bool) -> list[int]:
+        runtime = build_runtime(config, SimClock(START, None), store)
+        pushes = runtime.model.pushes(START, START + timedelta(hours=3))
+        frames, _ = runtime._batch(pushes, minutes * 6)
+        runtime.made_through = runtime._batch_through
+        runtime._saved_at = -1.0  # due now
+        runtime.checkpoint(final=final)
+        stream = HanStream(keys=keys)
+        counters = [reading.frame_counter for reading in stream.feed(b"".join(frames))]
+        assert stream.stats.decrypt_errors == 0 and len(counters) == len(frames)
+        return counters
+
+    first = run(2, final=True)
+    assert first == list(range(1, 13))
+    second = run(2, final=True)  # an orderly restart: the very next counters
+    assert second == list(range(13, 25))
+    killed = run(2, final=False)  # a running checkpoint, then the process is gone
+    assert killed == list(range(25, 37))
+    after_kill = run(1, final=True)
+    assert after_kill[0] > killed[-1]
+    assert after_kill[0] == 36 + FRAME_COUNTER_LEASE + 1

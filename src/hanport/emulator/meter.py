@@ -242,6 +242,8 @@ class MeterState(NamedTuple):
     #: UTC time of the last push made (sent, or withheld by a closed port); None: none yet
     pushed_through: datetime | None
     extra_import_w: float = 0.0
+    #: the next encrypted frame counts on from this (AES-GCM must never reuse a counter)
+    frame_counter: int = 0
 
 
 @dataclass

@@ -57,6 +57,10 @@ _HOUR = timedelta(hours=1)
 _BATCH = 4096
 #: real seconds between two checkpoints of a running meter's registers and time
 CHECKPOINT_S = 0.25
+#: frames an encrypted meter may make between two checkpoints, with a wide margin: a running
+#: checkpoint saves its frame counter this far ahead, so a meter killed outright never reuses a
+#: counter (an AES-GCM nonce) after its restart; an orderly stop saves the exact counter
+FRAME_COUNTER_LEASE = 1 << 20
 #: a TCP client this far behind is too slow to be a serial port's listener
 _MAX_CLIENT_BACKLOG = 1 << 20
 
@@ -353,6 +357,10 @@ class MeterRuntime:
             return
         with self.lock:
             state = self.model.state(self.made_through)
+            counter = self.writer.encoder.frame_counter
+        if state is not None and self.writer.encoder.keys is not None:
+            lease = 0 if final else FRAME_COUNTER_LEASE
+            state = state._replace(frame_counter=min(counter + lease, 0xFFFFFFFF))
         if state is not None and (state != self._saved or final):
             self.store.save_meter(self.meter_id, state, durable=final)
             self._saved = state
@@ -443,6 +451,9 @@ def build_runtime(
         initial_registers=initial,
     )
     keys = Keys(config.guek, config.gak) if config.guek is not None else None
+    saved = store.load(config.meter_id) if store is not None else None
+    status = saved or PortStatus(config.meter_id, config.port)
+    meter_state = store.load_meter(config.meter_id) if store is not None else None
     encoder = HanEncoder(
         spec.manufacturer,
         phases=config.phases,
@@ -451,10 +462,10 @@ def build_runtime(
         three_wire=config.three_wire,
         keys=keys,
         system_title=config.system_title,
+        # An encrypted meter's counter goes on across restarts: a counter used twice under
+        # the same key is a reused AES-GCM nonce.
+        frame_counter=meter_state.frame_counter if meter_state is not None else 0,
     )
-    saved = store.load(config.meter_id) if store is not None else None
-    status = saved or PortStatus(config.meter_id, config.port)
-    meter_state = store.load_meter(config.meter_id) if store is not None else None
     if meter_state is not None and store is not None:
         try:
             model.resume(meter_state)

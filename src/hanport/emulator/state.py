@@ -3,13 +3,14 @@
 Two JSON files per meter in the state directory, each replaced atomically (write a temporary
 file in the same directory, rename over the old one), so a crash leaves either the old or the new
 state: ``port-ID.json`` (open/closed, written when it changes and fsynced, as a lost port command
-would open or close a customer's port) and ``meter-ID.json`` (registers and simulated time,
-:class:`~hanport.emulator.meter.MeterState`, written every fraction of a second while the meter
-runs). A killed process leaves its last checkpoint in the page cache, so checkpoints are fsynced
-only on an orderly stop: a fleet of hundreds of meters would otherwise fsync thousands of times a
-second, and an older checkpoint after a power cut is still a consistent one (time and registers
-from the same instant). A file that cannot be read stops the emulator with its path: guessing a
-state would silently open or close a port, or move registers.
+would open or close a customer's port) and ``meter-ID.json`` (registers, simulated time and
+encryption frame counter, :class:`~hanport.emulator.meter.MeterState`, written every fraction
+of a second while the meter runs). A killed process leaves its last checkpoint in the page
+cache, so checkpoints are fsynced only on an orderly stop: a fleet of hundreds of meters would
+otherwise fsync thousands of times a second, and an older checkpoint after a power cut is still
+a consistent one (time and registers from the same instant). A file that cannot be read stops
+the emulator with its path: guessing a state would silently open or close a port, or move
+registers.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class PortStateStore:
                 _energies(data["hour_energy_w_ms"]),
                 _aware(pushed_through) if pushed_through is not None else None,
                 float(data["extra_import_w"]),
+                _frame_counter(data.get("frame_counter", 0)),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise StateFileError(
@@ -107,6 +109,7 @@ class PortStateStore:
             "hour_energy_w_ms": list(state.hour_energy_w_ms),
             "pushed_through": state.pushed_through.isoformat() if state.pushed_through else None,
             "extra_import_w": state.extra_import_w,
+            "frame_counter": state.frame_counter,
         }
         self._write(self.meter_path(meter_id), data, durable=durable)
 
@@ -130,6 +133,12 @@ def _aware(text: object) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset")
+    return value
+
+
+def _frame_counter(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+        raise ValueError(f"{value!r} is not a 32-bit frame counter")
     return value
 
 
