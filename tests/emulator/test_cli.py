@@ -405,9 +405,26 @@ def test_the_clock_starts_where_the_meters_stopped_and_never_goes_back(tmp_path,
     stopped = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)
     energy = (36_000_000_000, 0, 0, 0)
     store.save_meter(config.meter_id, MeterState(stopped, energy, energy, stopped))
-    assert _start_time(None, store, [config]) == stopped
+    assert _start_time(None, store, [config], speed=60) == stopped
+    assert _start_time(None, store, [config], speed=None) == stopped
     later = datetime(2026, 3, 5, tzinfo=OSLO)
-    assert _start_time(later, store, [config]) == later  # the gap is counted by the model
+    assert _start_time(later, store, [config], speed=60) == later  # the gap is counted
     earlier = datetime(2026, 3, 1, tzinfo=OSLO)
-    assert _start_time(earlier, store, [config]) == stopped
+    assert _start_time(earlier, store, [config], speed=60) == stopped
     assert "never go back" in capsys.readouterr().err
+
+
+def test_a_real_time_meter_restarts_at_real_time(tmp_path):
+    """At speed 1 a meter keeps real time across a restart (the downtime is consumption, as
+    MeterModel.pushes counts it), unless it had already got ahead of real time."""
+    store = PortStateStore(tmp_path)
+    config = MeterConfig(output="none").completed()
+    energy = (36_000_000_000, 0, 0, 0)
+    past = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+    store.save_meter(config.meter_id, MeterState(past, energy, energy, past))
+    before = datetime.now(UTC).replace(microsecond=0)
+    start = _start_time(None, store, [config], speed=1)
+    assert before <= start <= datetime.now(UTC)
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    store.save_meter(config.meter_id, MeterState(ahead, energy, energy, ahead))
+    assert _start_time(None, store, [config], speed=1) == ahead

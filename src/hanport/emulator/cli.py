@@ -7,7 +7,8 @@ streams and keep time with the meters. The lines go to standard output, or to st
 when the capture itself goes to standard output (``--to -``).
 
 With ``--state-dir`` a restart continues every meter where it stopped: port state, registers
-and, unless ``--start`` says later, the simulated clock (see ``serve`` and ``state``).
+and, unless ``--start`` says later, the simulated clock (see ``serve`` and ``state``). At speed 1
+the clock is real time, so a restart resumes at now and the downtime counts as consumption.
 """
 
 from __future__ import annotations
@@ -177,16 +178,27 @@ def _configs(args: argparse.Namespace) -> list[MeterConfig]:
 
 
 def _start_time(
-    requested: datetime | None, store: PortStateStore | None, configs: list[MeterConfig]
+    requested: datetime | None,
+    store: PortStateStore | None,
+    configs: list[MeterConfig],
+    *,
+    speed: float | None,
 ) -> datetime:
     """Where the simulated clock starts: ``--start``, else where the saved meters stopped,
     else now. A meter's clock never runs backwards, so a ``--start`` before the saved time
-    gives way to it (with a note: use a fresh --state-dir to replay a period)."""
+    gives way to it (with a note: use a fresh --state-dir to replay a period).
+
+    At speed 1 the meters keep real time, as a meter on the wall does: a restart without
+    ``--start`` resumes at now, and the model counts the time it was down as consumption
+    (unless the saved meters are already ahead of now, as after a faster run)."""
     stopped = resume_time(store, configs) if store is not None else None
     if stopped is not None:
         stopped = stopped.astimezone(OSLO)
+    now = datetime.now(OSLO).replace(microsecond=0)
     if requested is None:
-        return stopped or datetime.now(OSLO).replace(microsecond=0)
+        if stopped is None:
+            return now
+        return max(stopped, now) if speed == 1 else stopped
     if stopped is not None and requested < stopped:
         print(
             f"hanport emulate: the meters in {store.directory if store else ''} already reached "
@@ -201,7 +213,7 @@ def _start_time(
 
 async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
     store = PortStateStore(args.state_dir) if args.state_dir else None
-    start = _start_time(args.start, store, configs)
+    start = _start_time(args.start, store, configs, speed=args.speed)
     clock = SimClock(start, args.speed)
     # Elapsed simulated time: added in UTC, as local time plus 2h across a DST change is 1h or 3h.
     end = start.astimezone(UTC) + args.duration if args.duration else None
