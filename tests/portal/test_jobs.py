@@ -430,3 +430,27 @@ async def test_holder_hears_of_a_proxys_order(world: World) -> None:
         subjects = [s for _, s, _ in world.mails(person)]
         assert f"Vi har mottatt bestillingen din (nr. {order_id})" in subjects, person
         assert f"HAN-porten er åpnet (bestilling {order_id})" in subjects, person
+
+
+async def test_resubmitting_does_not_reset_an_escalated_case(world: World) -> None:
+    headend = world.headend()
+    headend.unresponsive.add(world.meter_id)
+    runner = JobRunner(world.engine, headend, None, FAST)
+    first = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    assert _order(world, first).state == "escalated"
+    with pytest.raises(Conflict, match="customer service"):
+        submit_order(world.engine, world.holder, world.open_request())
+    assert _order(world, first).state == "escalated"  # still in customer service's queue
+
+
+async def test_a_replacing_order_keeps_the_first_deadline(world: World) -> None:
+    from datetime import UTC, datetime
+
+    monday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    first = submit_order(world.engine, world.holder, world.open_request(), now=monday)
+    second = submit_order(
+        world.engine, world.holder, world.open_request(), now=monday + timedelta(days=2)
+    )
+    assert _order(world, first).state == "superseded"
+    assert _order(world, second).sla_due_at == _order(world, first).sla_due_at

@@ -33,6 +33,7 @@ from hanport.portal.domain.model import (
     SecurityDeclaration,
 )
 from hanport.portal.domain.order_states import (
+    ATTENTION_STATES,
     FINAL_STATES,
     OrderEvent,
     OrderState,
@@ -48,7 +49,8 @@ from hanport.portal.services.tx import Tx, transaction
 __all__ = ["OrderRequest", "apply_event", "cancel_order", "override_order", "submit_order"]
 
 CHANNELS = {"portal", "api", "backoffice", "system"}
-#: orders that have not reached the head-end yet and may be superseded by a newer order
+#: orders not in the head-end's hands, which a newer order may supersede (an escalated or
+#: field-work case only by a different action or a move's close; see submit_order)
 _WAITING = {
     OrderState.VALIDATED,
     OrderState.RETRYING,
@@ -270,11 +272,29 @@ def submit_order(
                     f"The HAN port is being closed after a change of customer (order {other.id})."
                     " Try again once it is closed.",
                 )
+            if (
+                OrderState(other.state) in ATTENTION_STATES
+                and other.action == action.value
+                and channel != "system"
+            ):
+                # the same order again must not take the case out of customer service's queue
+                # or restart its SLA clock; a different action (or a move's close) still may
+                raise Conflict(
+                    f"Bestilling {other.id} om det samme ligger hos kundeservice. "
+                    "Du får beskjed når den er behandlet.",
+                    f"Order {other.id} for the same thing is with customer service. "
+                    "You will hear when it has been handled.",
+                )
             if OrderState(other.state) not in _WAITING:
                 raise Conflict(
                     f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
                     f"Order {other.id} is being carried out right now. Try again in a minute.",
                 )
+        # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
+        # working days run from the first request
+        sla_due_at = min(
+            [sla_due(tx.now)] + [o.sla_due_at for o in open_orders if o.action == action.value]
+        )
         current_port = PortState(point.port or PortState.CLOSED)
         target = PortState.OPEN if action is Action.OPEN else PortState.CLOSED
         if current_port is target and not open_orders:
@@ -314,7 +334,7 @@ def submit_order(
                 attempts=0,
                 next_attempt_at=tx.now,
                 push_seen=False,
-                sla_due_at=sla_due(tx.now),
+                sla_due_at=sla_due_at,
                 created_at=tx.now,
                 updated_at=tx.now,
             )
@@ -387,7 +407,7 @@ def submit_order(
                 mpid=mpid,
                 order_id=order_id,
                 action=action.value,
-                due=sla_due(tx.now).astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
+                due=sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
             )
         return order_id
 
