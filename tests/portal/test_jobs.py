@@ -454,3 +454,32 @@ async def test_a_replacing_order_keeps_the_first_deadline(world: World) -> None:
     )
     assert _order(world, first).state == "superseded"
     assert _order(world, second).sla_due_at == _order(world, first).sla_due_at
+
+
+async def test_override_cannot_open_a_meter_without_han(world: World) -> None:
+    no_han = DEMO_METERS[5]
+    ingrid = Actor(_party(world, "ingrid@example.no"), Role.CUSTOMER, "Ingrid")
+    order_id = submit_order(
+        world.engine, ingrid, world.open_request(metering_point_id=no_han.metering_point_id)
+    )
+    with pytest.raises(Conflict, match="cannot run HAN"):
+        override_order(world.engine, world.staff, order_id, kind="complete", reason="kunden ba om")
+    assert _order(world, order_id).state == "needs_field_work"
+    assert _port(world, no_han.metering_point_id) != "open"
+
+
+async def test_manual_completion_is_not_shown_as_verified(world: World) -> None:
+    headend = world.headend()
+    runner = JobRunner(world.engine, headend, None, FAST)
+    submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)  # opened and verified
+    headend.unresponsive.add(world.meter_id)
+    close_id = submit_order(world.engine, world.holder, OrderRequest(world.mpid, "close"))
+    await _drain(runner)
+    assert _order(world, close_id).state == "escalated"
+    override_order(world.engine, world.staff, close_id, kind="complete", reason="closed on site")
+    with world.engine.connect() as conn:
+        port = conn.execute(
+            select(port_states).where(port_states.c.metering_point_id == world.mpid)
+        ).one()
+    assert (port.state, port.verified_at) == ("closed", None)

@@ -323,7 +323,7 @@ class JobRunner:
                 order,
                 OrderEvent.CONFIRM,
                 "system",
-                note="customer notified",
+                note="done notice queued for the customer",
                 completed_at=tx.now,
                 next_attempt_at=None,
             )

@@ -503,9 +503,24 @@ def override_order(
         if event is OrderEvent.OVERRIDE_RETRY:
             fields = {"attempts": 0, "next_attempt_at": tx.now}
         elif event is OrderEvent.OVERRIDE_COMPLETE:
+            han_capable = tx.conn.execute(
+                select(meters.c.han_capable).where(meters.c.id == order.meter_id)
+            ).scalar_one()
+            if order.action == Action.OPEN and not han_capable:
+                # the port of a meter without HAN cannot be open, whatever anyone types
+                raise Conflict(
+                    "Måleren kan ikke bruke HAN. Bytt måleren før porten kan åpnes.",
+                    "The meter cannot run HAN. Replace the meter before the port can be opened.",
+                )
             fields = {"completed_at": tx.now, "next_attempt_at": None}
             target = PortState.OPEN if order.action == Action.OPEN else PortState.CLOSED
             set_port_state(tx.conn, order.metering_point_id, target, tx.now, order.id)
+            # a manual completion was not read back from the meter: do not show it as verified
+            tx.conn.execute(
+                update(port_states)
+                .where(port_states.c.metering_point_id == order.metering_point_id)
+                .values(verified_at=None)
+            )
         else:
             fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
         new = apply_event(tx, order, event, actor, note=reason, **fields)
