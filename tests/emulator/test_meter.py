@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hanport.emulator.load import OSLO
-from hanport.emulator.meter import BRANDS, Push, hour_schedule
+from hanport.emulator.meter import BRANDS, Push, _delta_line_currents, hour_schedule
 
 INSTANT, HOURLY, POWER = "instantaneous", "hourly-with-energy", "power-only"
 
@@ -153,6 +154,44 @@ def test_three_wire_quirks(make_meter, brand, phases, three_wire):
         assert "current_l2_a" not in values and "voltage_l2_v" in values
     else:
         assert values["voltage_l2_v"] == 0 and "current_l2_a" in values
+
+
+def test_delta_line_currents():
+    # balanced resistive load: P = sqrt(3) x U x I on every line
+    balanced = _delta_line_currents(1000, 0, 230, 1000, 0, 230, 1000, 0, 230)
+    assert balanced == pytest.approx((3000 / (math.sqrt(3) * 230),) * 3)
+    # a 3 kW heater between L3 and L1 loads L1 and L3 alone (~13 A, as a real 6841121 shows)
+    heater = _delta_line_currents(0, 0, 230, 0, 0, 230, 3000, 0, 230)
+    assert heater == pytest.approx((3000 / 230, 0, 3000 / 230))
+
+
+@pytest.mark.parametrize("brand", ["kamstrup", "aidon", "kaifa"])
+def test_three_wire_currents_carry_the_power(make_meter, brand):
+    """Two-element (Blondel) measurement on a 3-wire meter: the power is U12 x I1 + U32 x I3 at
+    most, so line currents that add up to less than the power cannot be (review #5)."""
+    meter = make_meter(brand, phases=3, three_wire=True, prosumer=True, seed=5)
+    model = meter.model
+    i_scale = 10**model.spec.current_decimals
+    u_scale = 10**model.spec.voltage_decimals
+    start = datetime(2026, 1, 20, tzinfo=OSLO)
+    ratios = []
+    for push in model.pushes(start, start + timedelta(days=1)):
+        if push.list_kind != INSTANT:
+            continue
+        sample = push.sample
+        power = math.hypot(sample.p_import - sample.p_export, sample.q_import - sample.q_export)
+        assert sample.i_l3 is not None and sample.u_l3 is not None
+        two_element = (
+            sample.u_l1 / u_scale * sample.i_l1 / i_scale
+            + sample.u_l3 / u_scale * sample.i_l3 / i_scale
+        )
+        # rounding: a current unit and a volt unit on each of two elements
+        slack = 2 * (240 / i_scale + 100 / u_scale)
+        assert power <= two_element + slack, push.at
+        if power > 1000:
+            ratios.append(two_element / power)
+    # A household's branches are far from all on one line pair: the elements see more than P.
+    assert ratios and sum(ratios) / len(ratios) > 1.1
 
 
 # -- restarts ----------------------------------------------------------------------------------

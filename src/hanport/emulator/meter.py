@@ -31,6 +31,7 @@ like any other time (a meter keeps measuring while nobody listens), and a meter 
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -186,6 +187,31 @@ def hour_schedule(spec: BrandSpec, hourly_offset_ms: int) -> HourSchedule:
             pushes.append((hourly_offset_ms, HOURLY))  # after list 1 when they share a second
         schedule.append(tuple(pushes))
     return tuple(schedule)
+
+
+#: line-to-line voltage phasors of a 230 V IT grid (delta), unit length: U12, U23, U31
+_U12 = cmath.rect(1.0, math.radians(30))
+_U23 = cmath.rect(1.0, math.radians(-90))
+_U31 = cmath.rect(1.0, math.radians(150))
+
+
+def _delta_line_currents(
+    p12: float, q12: float, u12: float,
+    p23: float, q23: float, u23: float,
+    p31: float, q31: float, u31: float,
+) -> tuple[float, float, float]:  # fmt: skip
+    """Line currents (A) of a 3-wire meter whose loads sit between the lines (IT grid).
+
+    The load profile's three "phases" are the branches L1-L2, L2-L3 and L3-L1, each at its
+    line-to-line voltage. A line carries the difference of the two branch currents that meet
+    at it, so a balanced load gives sqrt(3) x the branch current (P = sqrt(3) x U x I), and a
+    heater between L1 and L3 loads L1 and L3 alone, as real IT-grid meters show.
+    """
+    # I = conj(S / U) for each branch; the phasors' angles put the branches 120 degrees apart
+    i12 = (complex(p12, q12) / (u12 * _U12)).conjugate()
+    i23 = (complex(p23, q23) / (u23 * _U23)).conjugate()
+    i31 = (complex(p31, q31) / (u31 * _U31)).conjugate()
+    return abs(i12 - i31), abs(i23 - i12), abs(i31 - i23)
 
 
 class Sample(NamedTuple):
@@ -475,6 +501,7 @@ class MeterModel:
         qa, qb, qc = load.reactive_var
         ua, ub, uc = load.voltage_v
         zero_u2 = self.three_wire and spec.three_wire_quirk == "zero-voltage-l2"
+        delta = self.three_wire
         for k in range(first_slot, len(pa)):
             extra = self.extra_import_w / 3
             p1, p2, p3 = pa[k] + extra, pb[k] + extra, pc[k] + extra
@@ -482,6 +509,10 @@ class MeterModel:
             u1, u2, u3 = ua[k], ub[k], uc[k]
             pw = round(p1 + p2 + p3)
             qv = round(q1 + q2 + q3)
+            if delta:
+                i1, i2, i3 = _delta_line_currents(p1, q1, u1, p2, q2, u2, p3, q3, u3)
+            else:
+                i1, i2, i3 = hypot(p1, q1) / u1, hypot(p2, q2) / u2, hypot(p3, q3) / u3
             yield new_sample(
                 Sample,
                 (
@@ -489,9 +520,9 @@ class MeterModel:
                     -pw if pw < 0 else 0,
                     qv if qv > 0 else 0,
                     -qv if qv < 0 else 0,
-                    round(hypot(p1, q1) / u1 * i_scale),
-                    round(hypot(p2, q2) / u2 * i_scale),
-                    round(hypot(p3, q3) / u3 * i_scale),
+                    round(i1 * i_scale),
+                    round(i2 * i_scale),
+                    round(i3 * i_scale),
                     round(u1 * u_scale),
                     0 if zero_u2 else round(u2 * u_scale),
                     round(u3 * u_scale),
