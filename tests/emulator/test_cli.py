@@ -428,3 +428,21 @@ def test_a_real_time_meter_restarts_at_real_time(tmp_path):
     ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     store.save_meter(config.meter_id, MeterState(ahead, energy, energy, ahead))
     assert _start_time(None, store, [config], speed=1) == ahead
+
+
+def test_ctrl_c_with_tcp_clients_connected_stops_quietly(emulator):
+    import signal
+    import socket
+
+    process = emulator("--to", "tcp://127.0.0.1:0", "--speed", "10")
+    host, port = str(process.meters[0]["stream"]).removeprefix("tcp://").split(":")
+    clients = [socket.create_connection((host, int(port))) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        process.process.send_signal(signal.SIGINT)
+        _, err = process.process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+    assert process.process.returncode == 0
+    assert "Traceback" not in err.decode() and "CancelledError" not in err.decode()

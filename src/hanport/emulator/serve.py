@@ -212,6 +212,7 @@ class TcpOutput(Output):
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._client_tasks: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -219,20 +220,23 @@ class TcpOutput(Output):
         self.address = f"tcp://{host}:{port}"
         await super().start()
 
-    @property
-    def client_count(self) -> int:
-        return len(self._clients)
-
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._client_tasks.add(task)
         self._clients.add(writer)
         try:
             while await reader.read(1024):  # a meter port ignores what it is sent
                 pass
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Cancelled only when the emulator stops: end quietly, as Python 3.11's stream
+            # server logs a traceback for a client task that ends cancelled.
             pass
         finally:
             self._clients.discard(writer)
             writer.close()
+            if task is not None:
+                self._client_tasks.discard(task)
 
     async def _write(self, data: bytes, *, wait: bool) -> None:
         for writer in list(self._clients):
@@ -252,6 +256,9 @@ class TcpOutput(Output):
         await super().close()
         for writer in list(self._clients):
             writer.close()
+        if self._client_tasks:
+            # A closed connection ends its reader: let each client task finish on its own.
+            await asyncio.wait(set(self._client_tasks), timeout=1.0)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
