@@ -142,3 +142,18 @@ def test_an_encrypted_meter_never_reuses_a_frame_counter_across_restarts(tmp_pat
     after_kill = run(1, final=True)
     assert after_kill[0] > killed[-1]
     assert after_kill[0] == 36 + FRAME_COUNTER_LEASE + 1
+
+
+async def test_a_resumed_meter_appends_to_its_capture_file(tmp_path):
+    store = PortStateStore(tmp_path / "state")
+    capture = tmp_path / "capture.bin"
+    config = MeterConfig(brand="kaifa", phases=1, output=f"file:{capture}").completed()
+    for minutes in (1, 2):
+        clock = SimClock(START, None)
+        runtime = build_runtime(config, clock, store)
+        await runtime.output.start()
+        clock.begin()
+        await run_meter(runtime, START + timedelta(minutes=minutes))
+        await runtime.output.close()
+    readings = HanStream().feed(capture.read_bytes())
+    assert len(readings) == 60  # the first minute's 30 pushes, then the second's

@@ -267,7 +267,7 @@ class TcpOutput(Output):
 class FileOutput(Output):
     """A capture file (``file:PATH``) or standard output (``-``): frames back to back."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, append: bool = False) -> None:
         super().__init__(None)
         self._file: BinaryIO
         if target == "-":
@@ -276,7 +276,8 @@ class FileOutput(Output):
             self.address = "-"
         else:
             path = Path(target)
-            self._file = path.open("wb")
+            # A meter resumed from its state goes on writing its capture, as it goes on counting.
+            self._file = path.open("ab" if append else "wb")
             self._owned = True
             self.address = f"file:{path}"
         self.flush_each = True
@@ -292,8 +293,11 @@ class FileOutput(Output):
             self._file.close()
 
 
-def open_output(target: str, *, bits_per_char: int, speed: float | None) -> Output:
-    """``pty`` | ``tcp://HOST:PORT`` | ``file:PATH`` | ``-`` | ``none``."""
+def open_output(
+    target: str, *, bits_per_char: int, speed: float | None, append: bool = False
+) -> Output:
+    """``pty`` | ``tcp://HOST:PORT`` | ``file:PATH`` | ``-`` | ``none``; ``append`` keeps what
+    a ``file:`` capture holds."""
     rate = None if speed is None else 2400 / bits_per_char * speed
     if target == "pty":
         return PtyOutput(rate)
@@ -303,7 +307,7 @@ def open_output(target: str, *, bits_per_char: int, speed: float | None) -> Outp
             raise ValueError(f"{target!r}: write tcp://HOST:PORT (PORT 0 = any free port)")
         return TcpOutput(host.strip("[]"), int(port), rate)
     if target == "-" or target.startswith("file:"):
-        output = FileOutput(target.removeprefix("file:"))
+        output = FileOutput(target.removeprefix("file:"), append=append)
         output.flush_each = speed is not None
         return output
     if target == "none":
@@ -481,7 +485,12 @@ def build_runtime(
                 f"{store.meter_path(config.meter_id)}: {error}; it was saved for another kind of "
                 "meter: remove it to start from new registers / lagret for en annen målertype"
             ) from None
-    output = open_output(config.output, bits_per_char=spec.bits_per_char, speed=clock.speed)
+    output = open_output(
+        config.output,
+        bits_per_char=spec.bits_per_char,
+        speed=clock.speed,
+        append=meter_state is not None,
+    )
     runtime = MeterRuntime(config, model, FrameWriter(model, encoder), output, status, clock, store)
     if meter_state is not None:
         runtime.made_through = runtime._batch_through = meter_state.pushed_through
