@@ -203,3 +203,35 @@ def test_proxy_is_valid_through_its_last_day(sqlite_world: World) -> None:
         )
     assert today.allowed
     assert (tomorrow.allowed, tomorrow.reason) == (False, "proxy_expired")
+
+
+def test_reinvite_replaces_the_live_proxy(world: World) -> None:
+    from hanport.portal.db.schema import proxies
+
+    later = (date.today() + timedelta(days=30)).isoformat()
+    # the act agent is invited again with view only: that is now their one proxy
+    newest = invite_proxy(
+        world.engine,
+        world.holder,
+        world.mpid,
+        agent_email="agent@provider.example",
+        agent_name="Agent Act",
+        scope="view",
+        valid_to=later,
+    )
+    with world.engine.connect() as conn:
+        live = conn.execute(
+            select(proxies.c.id, proxies.c.scope).where(
+                proxies.c.agent_id == world.act_proxy.party_id, proxies.c.revoked_at.is_(None)
+            )
+        ).all()
+        points = authz.viewable_points(conn, world.act_proxy, date.today())
+    assert [(p.id, p.scope) for p in live] == [(newest, "view")]
+    assert [how for _, how, _ in points] == ["proxy-view"]  # the label is what is enforced
+    with pytest.raises(Refused):
+        submit_order(world.engine, world.act_proxy, world.open_request())
+    # revoking the proxy the holder sees ends the agent's access altogether
+    revoke_proxy(world.engine, world.holder, newest)
+    with world.engine.connect() as conn:
+        decision = authz.decide(conn, world.act_proxy, Operation.VIEW, world.mpid, date.today())
+    assert not decision.allowed

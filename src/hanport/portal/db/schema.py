@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import CursorResult, Dialect
 
@@ -209,6 +210,16 @@ proxies = Table(
     Column("revoked_at", UTCDateTime()),
     Column("revoked_by", String(64)),
     Column("revoke_reason", String(64)),
+    # at most one live (not revoked) proxy per principal, agent and point; re-invite replaces
+    Index(
+        "uq_proxies_live",
+        "principal_id",
+        "agent_id",
+        "metering_point_id",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
 )
 
 customer_changes = Table(

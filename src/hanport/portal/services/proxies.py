@@ -110,6 +110,23 @@ def invite_proxy(
                     )
                 }
             )
+        # one live proxy per principal, agent and point: a new invitation replaces the old one,
+        # so what is shown (scope, end date) is what is enforced, and revoking it really ends it
+        replaced = tx.conn.execute(
+            update(proxies)
+            .where(
+                proxies.c.principal_id == principal,
+                proxies.c.agent_id == agent_id,
+                proxies.c.metering_point_id == mpid,
+                proxies.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=tx.now, revoked_by=actor.label, revoke_reason="replaced")
+            .returning(proxies.c.id)
+        ).all()
+        for old in replaced:
+            tx.audit(
+                actor, "proxy.ended", "proxy", old.id, reason="replaced", metering_point_id=mpid
+            )
         result = tx.conn.execute(
             proxies.insert().values(
                 principal_id=principal,
