@@ -157,3 +157,16 @@ async def test_a_resumed_meter_appends_to_its_capture_file(tmp_path):
         await runtime.output.close()
     readings = HanStream().feed(capture.read_bytes())
     assert len(readings) == 60  # the first minute's 30 pushes, then the second's
+
+
+def test_control_times_carry_their_offset_in_the_repeated_autumn_hour():
+    config = MeterConfig(output="none").completed()
+    runtime = build_runtime(config, SimClock(START, None), None)
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 summer time
+    second = first + timedelta(hours=1)  # 02:30 again, winter time
+    runtime.set_port(PortState.CLOSED, first)
+    runtime.last_push_at = second
+    port = runtime.port_json()
+    assert port["changed_at"] == "2026-10-25T02:30:00+02:00"
+    assert port["last_push_at"] == "2026-10-25T02:30:00+01:00"
+    assert runtime.meter_json()["last_push_at"] == "2026-10-25T02:30:00+01:00"

@@ -437,7 +437,9 @@ class MeterRuntime:
 
 
 def _local_iso(at: datetime | None) -> str | None:
-    return at.astimezone(OSLO).replace(tzinfo=None).isoformat() if at else None
+    """Norwegian local time with its offset: without it 02:30 on the autumn DST day is two
+    different instants."""
+    return at.astimezone(OSLO).isoformat() if at else None
 
 
 def build_runtime(
