@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,30 @@ def test_sigterm_stops_cleanly_and_keeps_the_clock(tmp_path: Path) -> None:
     assert advanced >= 3 * 60, "at speed 60, three seconds are three simulated minutes"
     assert (directory / "reader.sqlite").exists()
     assert (directory / "portal.sqlite").exists()
+
+    # Where the meters stopped (their checkpoints), and demo.json is not past it.
+    reached = max(
+        datetime.fromisoformat(json.loads(path.read_text())["pushed_through"])
+        for path in (directory / "emulator").glob("meter-*.json")
+    )
+    assert datetime.fromisoformat(saved["simulated_clock"]) <= reached + timedelta(seconds=20)
+
+    # A restart continues the meters where they stopped: no gap in their readings.
+    demo = _demo(directory)
+    try:
+        _wait_running(demo)
+        restarted_at = datetime.fromisoformat(
+            json.loads((directory / "demo.json").read_text())["simulated_clock"]
+        )
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(45) == 0
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    assert _all_gone(directory)
+    # a meter pushes at least every 10 s: the first push after the restart follows the last
+    assert reached <= restarted_at + timedelta(seconds=10)
+    assert restarted_at - reached <= timedelta(seconds=10), "a gap after the restart"
 
 
 def test_a_part_that_dies_stops_the_demo_and_says_which(tmp_path: Path) -> None:

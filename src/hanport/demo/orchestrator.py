@@ -24,21 +24,20 @@ import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 import uvicorn
 
 from hanport.demo.fleet import DemoMeter, demo_fleet, write_fleet_file
 from hanport.demo.mailbox import Mailbox, create_mailbox_app, start_smtp_server
 from hanport.demo.supervisor import ChildFailed, ChildProcess, hanport_command, wait_for_http
+from hanport.emulator.load import OSLO
 
 __all__ = ["DemoOptions", "DemoPorts", "DemoRun", "run"]
 
 LOOPBACK = "127.0.0.1"
-OSLO = ZoneInfo("Europe/Oslo")
 PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control")
 
 
@@ -178,7 +177,8 @@ class DemoRun:
         (self.directory / "logs").mkdir(exist_ok=True)
         state = DemoState.load(self.directory / "demo.json")
         self.ports = DemoPorts.from_base(self.options.port_base)
-        # The simulated clock continues where the last run stopped; the first run starts now.
+        # Until the emulator announces its clock (where its meters stopped, or now on a first
+        # run), demo.json shows the last run's.
         self._clock_at_start = state.simulated_clock or datetime.now(OSLO).replace(microsecond=0)
         self._started_at = asyncio.get_running_loop().time()
         DemoState(self._clock_at_start, self.urls()).save(self.directory / "demo.json")
@@ -236,8 +236,9 @@ class DemoRun:
                 str(self.directory / "emulator"),
                 "--speed",
                 f"{self.options.speed:g}",
-                "--start",
-                self._clock_at_start.isoformat(timespec="seconds"),
+                # No --start: the emulator's state directory knows where its meters stopped
+                # (demo.json can only be later, which left a gap in every meter's readings),
+                # and a first run starts now.
             ),
             self.directory / "logs" / "emulator.log",
             on_line=on_line,
@@ -341,11 +342,17 @@ class DemoRun:
         if self._clock_at_start is None:
             return None
         elapsed = asyncio.get_running_loop().time() - self._started_at
-        return (self._clock_at_start + timedelta(seconds=elapsed * self.options.speed)).replace(
-            microsecond=0
+        # Elapsed time is added in UTC: local time plus an hour across a DST change is not an
+        # hour later.
+        reached = self._clock_at_start.astimezone(UTC) + timedelta(
+            seconds=elapsed * self.options.speed
         )
+        return reached.astimezone(OSLO).replace(microsecond=0)
 
     async def stop(self) -> None:
+        # Read before the parts stop: the meters' clock ends when the emulator is told to stop,
+        # not when the reader and port service after it have stopped too.
+        reached = self.simulated_now()
         for child in reversed(self.children):
             await child.stop()
         if self._web is not None and self._web_task is not None:
@@ -356,7 +363,7 @@ class DemoRun:
             self._smtp.close()
             await self._smtp.wait_closed()
         if self.ports is not None:
-            DemoState(self.simulated_now(), self.urls()).save(self.directory / "demo.json")
+            DemoState(reached, self.urls()).save(self.directory / "demo.json")
 
     # -- what the user sees ------------------------------------------------------------------
 
