@@ -436,3 +436,42 @@ def test_security_headers(client: TestClient) -> None:
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "content-security-policy" not in client.get("/api/docs").headers
+
+
+def test_api_errors_speak_the_callers_language_with_api_field_names(
+    client: TestClient, world: World
+) -> None:
+    assert world.staff.party_id is not None and world.act_proxy.party_id is not None
+    key = create_token(world.engine, world.act_proxy.party_id, "t")
+    english = {"Authorization": f"Bearer {key}", "Accept-Language": "en-GB,en;q=0.9,nb;q=0.5"}
+    bokmal = {"Authorization": f"Bearer {key}", "Accept-Language": "nb-NO,nb;q=0.9,en;q=0.5"}
+    body = {"action": "open", "declaration": "in the garden", "terms_accepted": True}
+    url = f"/api/v1/metering-points/{world.mpid}/orders"
+    answer = client.post(url, json=body, headers=english)
+    assert answer.status_code == 422
+    error = answer.json()
+    assert error["error"] == "InvalidInput"
+    assert error["fields"]["declaration"].startswith("Invalid value; allowed:")
+    assert error["field_messages"]["declaration"]["nb"].startswith("Ugyldig verdi")
+    assert (
+        client.post(url, json=body, headers=bokmal)
+        .json()["fields"]["declaration"]
+        .startswith("Ugyldig verdi")
+    )
+    refused = client.post(url, json={**body, "declaration": "inside_home"}, headers=english)
+    assert refused.json()["message"].startswith("The form has errors")
+
+    staff = {
+        "Authorization": "Bearer " + create_token(world.engine, world.staff.party_id, "t"),
+        "Accept-Language": "en",
+    }
+    change = client.post(
+        f"/api/v1/metering-points/{world.mpid}/customer-changes",
+        json={"effective_date": "2026-12-01", "new_customer_email": "not-an-address"},
+        headers=staff,
+    )
+    assert change.status_code == 422
+    assert set(change.json()["fields"]) == {"new_customer_email"}
+
+    point = client.get(f"/api/v1/metering-points/{world.mpid}", headers=english).json()
+    assert point["access"] == "proxy-act"

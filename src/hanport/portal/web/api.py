@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +20,7 @@ from hanport.portal.db.schema import api_tokens, orders, parties
 from hanport.portal.domain.model import Actor, Operation, Role
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
-from hanport.portal.services.errors import PortalError
+from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import (
     OrderRequest,
@@ -30,7 +32,7 @@ from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.tokens import token_hash
 
-__all__ = ["install"]
+__all__ = ["error_response", "install", "invalid_input", "language"]
 
 
 class Unauthenticated(PortalError):
@@ -130,6 +132,70 @@ def authenticate(
 CurrentActor = Annotated[Actor, Depends(authenticate)]
 
 
+def language(request: Request) -> str:
+    """The API's language from Accept-Language (bokmål unless English is preferred)."""
+    choices = []
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        try:
+            weight = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            weight = 0.0
+        choices.append((-weight, tag.strip().lower()))
+    for _, tag in sorted(choices):
+        if tag.startswith(("nb", "no", "nn")):
+            return "nb"
+        if tag.startswith("en"):
+            return "en"
+    return "nb"
+
+
+def error_response(exc: PortalError, lang: str) -> JSONResponse:
+    """One error shape for the API: the chosen language plus both, and fields by API name."""
+    body: dict[str, Any] = {
+        "error": type(exc).__name__,
+        "message": exc.text(lang),
+        "messages": {"nb": exc.nb, "en": exc.en},
+    }
+    if isinstance(exc, InvalidInput):
+        body["fields"] = exc.field_texts(lang)
+        body["field_messages"] = {
+            name: {"nb": nb, "en": en} for name, (nb, en) in exc.fields.items()
+        }
+    return JSONResponse(body, status_code=exc.status)
+
+
+def _field_error(error: dict[str, Any]) -> tuple[str, str]:
+    kind = str(error.get("type", ""))
+    expected = str((error.get("ctx") or {}).get("expected", ""))
+    if kind == "missing":
+        return "Feltet mangler", "The field is missing"
+    if kind in ("literal_error", "enum"):
+        allowed = expected.replace(" or ", ", ")
+        return f"Ugyldig verdi; tillatt: {allowed}", f"Invalid value; allowed: {allowed}"
+    if kind.startswith("int"):
+        return "Skriv et heltall", "Give a whole number"
+    if kind.startswith("bool"):
+        return "Skriv true eller false", "Give true or false"
+    if kind == "json_invalid":
+        return "Ugyldig JSON", "Invalid JSON"
+    return "Ugyldig verdi", "Invalid value"
+
+
+def invalid_input(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's validation errors as our InvalidInput, keyed by the request's field names."""
+    fields: dict[str, tuple[str, str]] = {}
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        name = ".".join(location) or "body"
+        fields.setdefault(name, _field_error(dict(error)))
+    return InvalidInput(fields)
+
+
+#: service field names that the customer-change API calls otherwise
+_CHANGE_FIELDS = {"new_email": "new_customer_email", "new_name": "new_customer_name"}
+
+
 def install(app: FastAPI, engine: Engine) -> None:
 
     def order_out(conn: Any, order: Any, actor: Actor) -> OrderOut:
@@ -210,7 +276,20 @@ def install(app: FastAPI, engine: Engine) -> None:
                 raise tx.refuse(
                     actor, "point.view", "metering_point", mpid, decision.reason, channel="api"
                 )
-            return point_out(summary, "staff" if actor.is_staff else decision.reason)
+            if actor.is_staff:
+                access = "staff"
+            else:
+                # the same label as the list: holder, proxy-view or proxy-act
+                today = tx.now.astimezone(OSLO).date()
+                access = next(
+                    (
+                        how
+                        for point, how, _ in authz.viewable_points(tx.conn, actor, today)
+                        if point == mpid
+                    ),
+                    decision.reason,
+                )
+            return point_out(summary, access)
 
     @app.post(
         "/api/v1/metering-points/{mpid}/orders",
@@ -258,14 +337,19 @@ def install(app: FastAPI, engine: Engine) -> None:
         mpid: str, body: CustomerChangeIn, actor: CurrentActor
     ) -> CustomerChangeOut:
         """Register a customer change; on its date the port closes and the old proxies end."""
-        change_id = register_customer_change(
-            engine,
-            actor,
-            mpid,
-            effective=body.effective_date,
-            new_email=body.new_customer_email,
-            new_name=body.new_customer_name,
-        )
+        try:
+            change_id = register_customer_change(
+                engine,
+                actor,
+                mpid,
+                effective=body.effective_date,
+                new_email=body.new_customer_email,
+                new_name=body.new_customer_name,
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(
+                {_CHANGE_FIELDS.get(name, name): text for name, text in exc.fields.items()}
+            ) from exc
         return CustomerChangeOut(
             id=change_id, metering_point_id=mpid, effective_date=body.effective_date
         )

@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
@@ -177,13 +178,22 @@ def create_app(config: PortalConfig) -> FastAPI:
 
     @app.exception_handler(PortalError)
     async def _portal_error(request: Request, exc: PortalError) -> Response:
-        lang = lang_of(request)
         if request.url.path.startswith("/api/"):
-            body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.text(lang)}
-            if isinstance(exc, InvalidInput):
-                body["fields"] = exc.field_texts(lang)
-            return JSONResponse(body, status_code=exc.status)
-        return render(request, "error.html", status_code=exc.status, message=exc.text(lang))
+            return api.error_response(exc, api.language(request))
+        return render(
+            request, "error.html", status_code=exc.status, message=exc.text(lang_of(request))
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # the API's bodies are checked by FastAPI before our code runs: answer like our own
+        # field errors (both languages, the API's field names), not FastAPI's English default
+        error = api.invalid_input(exc)
+        if request.url.path.startswith("/api/"):
+            return api.error_response(error, api.language(request))
+        return render(
+            request, "error.html", status_code=error.status, message=error.text(lang_of(request))
+        )
 
     # -- language and sign-in ------------------------------------------------------------------
     @app.get("/lang/{code}", include_in_schema=False)
