@@ -446,3 +446,29 @@ def test_ctrl_c_with_tcp_clients_connected_stops_quietly(emulator):
             client.close()
     assert process.process.returncode == 0
     assert "Traceback" not in err.decode() and "CancelledError" not in err.decode()
+
+
+def test_many_pty_meters_raise_the_file_limit_or_say_which_limit_stops_them(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text("[[generate]]\ncount = 40\nbrand = 'aidon'\noutput = 'pty'\n")
+
+    def run(soft: int, hard: int) -> subprocess.CompletedProcess[str]:
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+        return subprocess.run(
+            [sys.executable, "-m", "hanport.cli", "emulate", "--fleet", str(fleet),
+             "--speed", "600", "--duration", "10s"],
+            capture_output=True, text=True, timeout=60, check=False, preexec_fn=limit,
+        )  # fmt: skip
+
+    # 40 pty meters hold 80 descriptors: a soft limit of 64 is raised to the hard one
+    assert run(64, 4096).returncode == 0
+    # a hard limit of 64 cannot be raised: a clear error naming it, no traceback
+    failed = run(64, 64)
+    assert failed.returncode == 2, failed.stderr
+    assert "file descriptors (limit 64)" in failed.stderr and "Traceback" not in failed.stderr

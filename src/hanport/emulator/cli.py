@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import re
+import resource
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from hanport.emulator.load import OSLO
 from hanport.emulator.meter import BRANDS
 from hanport.emulator.port import PortState
 from hanport.emulator.serve import (
+    MeterRuntime,
     SimClock,
     announce_line,
     build_runtime,
@@ -211,6 +214,19 @@ def _start_time(
     return requested
 
 
+def _file_limit() -> int:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _raise_file_limit() -> None:
+    """Soft limit up to the hard one: each pty meter holds two descriptors and each TCP meter
+    a listening socket, so a fleet of hundreds passes the usual soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
     store = PortStateStore(args.state_dir) if args.state_dir else None
     start = _start_time(args.start, store, configs, speed=args.speed)
@@ -222,9 +238,21 @@ async def _run(args: argparse.Namespace, configs: list[MeterConfig]) -> int:
     def announce(line: dict[str, object]) -> None:
         print(json.dumps(line), file=info, flush=True)
 
-    runtimes = [build_runtime(config, clock, store) for config in configs]
+    runtimes: list[MeterRuntime] = []
     control: ControlServer | None = None
     try:
+        _raise_file_limit()
+        for config in configs:
+            try:
+                runtimes.append(build_runtime(config, clock, store))
+            except OSError as error:
+                if error.errno != errno.EMFILE:
+                    raise
+                raise OSError(
+                    f"{len(runtimes)} meters opened, then the process ran out of file "
+                    f"descriptors (limit {_file_limit()}); raise it with `ulimit -n` or give "
+                    "meters output = 'none' / tom for fildeskriptorer; øk grensen med ulimit -n"
+                ) from None
         for runtime in runtimes:
             await runtime.output.start()
             announce(announce_line(runtime))
