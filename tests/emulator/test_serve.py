@@ -11,6 +11,7 @@ from hanport.emulator.fleet import MeterConfig
 from hanport.emulator.load import OSLO
 from hanport.emulator.port import PortState
 from hanport.emulator.serve import (
+    CHECKPOINT_SIMULATED,
     FRAME_COUNTER_LEASE,
     SimClock,
     build_runtime,
@@ -170,3 +171,23 @@ def test_control_times_carry_their_offset_in_the_repeated_autumn_hour():
     assert port["changed_at"] == "2026-10-25T02:30:00+02:00"
     assert port["last_push_at"] == "2026-10-25T02:30:00+01:00"
     assert runtime.meter_json()["last_push_at"] == "2026-10-25T02:30:00+01:00"
+
+
+def test_a_fast_meter_checkpoints_every_simulated_minute(tmp_path):
+    """At speed 3600 a quarter of a real second is 15 simulated minutes: a meter killed outright
+    would repeat them after its restart (its clock going back), so checkpoints also come every
+    CHECKPOINT_SIMULATED of simulated time."""
+    store = PortStateStore(tmp_path)
+    config = MeterConfig(output="none").completed()
+    runtime = build_runtime(config, SimClock(START, 3600), store)
+    pushes = runtime.model.pushes(START, START + timedelta(hours=1))
+    runtime._batch(pushes, 6)  # the first minute
+    runtime.made_through = runtime._batch_through
+    runtime._saved_at = -1.0
+    runtime.checkpoint()  # due by real time
+    runtime._batch(pushes, 60)  # ten simulated minutes, within the same real quarter second
+    runtime.made_through = runtime._batch_through
+    runtime.checkpoint()
+    saved = store.load_meter(config.meter_id)
+    assert saved is not None and saved.pushed_through == runtime.made_through
+    assert runtime.made_through - START > CHECKPOINT_SIMULATED

@@ -8,9 +8,10 @@ Kaifa), sped up by the same factor, so a reader sees bytes arrive as from a real
 A closed port sends nothing, but the meter keeps measuring: the registers go on counting.
 
 With a state store each meter checkpoints its registers and simulated time (:class:`MeterState`)
-at most every :data:`CHECKPOINT_S` seconds of real time while it runs, and once more when it
-stops, so a restarted emulator continues its registers (never backwards) from at most that far
-behind; a process killed outright repeats at most that much of its pushes after the restart.
+every :data:`CHECKPOINT_S` seconds of real time or :data:`CHECKPOINT_SIMULATED` of simulated time,
+whichever comes first, while it runs, and once more when it stops, so a restarted emulator
+continues its registers (never backwards) from at most that far behind; a process killed
+outright repeats at most that much of its pushes after the restart.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ _HOUR = timedelta(hours=1)
 _BATCH = 4096
 #: real seconds between two checkpoints of a running meter's registers and time
 CHECKPOINT_S = 0.25
+#: simulated time between two checkpoints at the most: at high speed 0.25 s of real time is many
+#: simulated minutes, which a meter killed outright would push again (its clock going back)
+CHECKPOINT_SIMULATED = timedelta(seconds=60)
 #: frames an encrypted meter may make between two checkpoints, with a wide margin: a running
 #: checkpoint saves its frame counter this far ahead, so a meter killed outright never reuses a
 #: counter (an AES-GCM nonce) after its restart; an orderly stop saves the exact counter
@@ -340,6 +344,7 @@ class MeterRuntime:
     _batch_through: datetime | None = None
     _saved: MeterState | None = None
     _saved_at: float = 0.0
+    _saved_through: datetime | None = None
 
     @property
     def meter_id(self) -> str:
@@ -357,14 +362,21 @@ class MeterRuntime:
         return True
 
     def checkpoint(self, *, final: bool = False) -> None:
-        """Save the meter's state if due (every :data:`CHECKPOINT_S`) or ``final``.
+        """Save the meter's state if due (every :data:`CHECKPOINT_S` of real time or
+        :data:`CHECKPOINT_SIMULATED` of simulated time, whichever comes first) or ``final``.
 
         Call it only between pushes; the saved state resumes after :attr:`made_through`.
         """
         if self.store is None:
             return
         now = time.monotonic()
-        if not final and now - self._saved_at < CHECKPOINT_S:
+        through, saved_through = self.made_through, self._saved_through
+        simulated_due = (
+            through is not None
+            and saved_through is not None
+            and through - saved_through >= CHECKPOINT_SIMULATED
+        )
+        if not final and not simulated_due and now - self._saved_at < CHECKPOINT_S:
             return
         with self.lock:
             state = self.model.state(self.made_through)
@@ -376,6 +388,7 @@ class MeterRuntime:
             self.store.save_meter(self.meter_id, state, durable=final)
             self._saved = state
         self._saved_at = now
+        self._saved_through = through
 
     def _record(self, push: Push) -> None:
         self.pushes += 1
