@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 from portal_world import World
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, text, update
 
 from hanport.portal.cli import run_audit_verify
 from hanport.portal.db.schema import audit_events, audit_head
 from hanport.portal.services.audit import verify_chain
 from hanport.portal.services.orders import submit_order
+
+
+def drop_guards(conn: Connection) -> None:
+    """Act as a database owner who removes the append-only triggers (migration 0004) first:
+    what the hash chain alone must still detect."""
+    if conn.dialect.name == "postgresql":
+        for table, trigger in (
+            ("audit_events", "audit_events_no_change"),
+            ("audit_events", "audit_events_no_truncate"),
+            ("audit_head", "audit_head_forward"),
+            ("audit_head", "audit_head_no_delete"),
+            ("audit_head", "audit_head_no_truncate"),
+        ):
+            conn.execute(text(f"DROP TRIGGER {trigger} ON {table}"))
+    else:
+        for trigger in (
+            "audit_events_no_update",
+            "audit_events_no_delete",
+            "audit_head_forward",
+            "audit_head_no_delete",
+        ):
+            conn.execute(text(f"DROP TRIGGER {trigger}"))
 
 
 def _count(world: World) -> int:
@@ -34,6 +57,7 @@ def test_tampering_is_detected(world: World, tamper: str) -> None:
     total = _count(world)
     victim = total // 2
     with world.engine.begin() as conn:
+        drop_guards(conn)
         row = conn.execute(select(audit_events).where(audit_events.c.seq == victim)).one()
         where = audit_events.c.seq == victim
         if tamper == "edit_data":
@@ -78,6 +102,7 @@ def test_audit_verify_command(sqlite_world: World, capsys: pytest.CaptureFixture
     assert run_audit_verify(argparse.Namespace(db=url)) == 0
     assert "chain intact" in capsys.readouterr().out
     with world.engine.begin() as conn:
+        drop_guards(conn)
         conn.execute(update(audit_events).where(audit_events.c.seq == 2).values(actor="nobody"))
     assert run_audit_verify(argparse.Namespace(db=url)) == 1
     assert "BROKEN at entry 2" in capsys.readouterr().err
@@ -89,3 +114,79 @@ def test_head_tracks_the_last_entry(sqlite_world: World) -> None:
         last = conn.execute(select(audit_events).order_by(audit_events.c.seq.desc())).first()
     assert last is not None
     assert (head.seq, head.hash) == (last.seq, last.hash)
+
+
+def test_the_database_refuses_to_change_or_cut_the_log(world: World) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    submit_order(world.engine, world.holder, world.open_request())
+    for statement in (
+        update(audit_events).where(audit_events.c.seq == 2).values(actor="nobody"),
+        delete(audit_events).where(audit_events.c.seq >= 3),
+        update(audit_head).values(seq=2),  # setting the head back to hide a cut tail
+        delete(audit_head),
+    ):
+        with (
+            pytest.raises(DBAPIError, match=r"append-only|only moves forward"),
+            world.engine.begin() as conn,
+        ):
+            conn.execute(statement)
+    assert verify_chain(world.engine).ok
+    submit_order(world.engine, world.holder, world.open_request(action="close"))
+    assert verify_chain(world.engine).ok  # appending still works
+
+
+@pytest.mark.parametrize("attack", ["cut_tail", "rewrite"])
+def test_a_recorded_head_detects_a_cut_tail_or_a_rewrite(world: World, attack: str) -> None:
+    from hanport.portal.services.audit import AuditEntry, append, current_head
+
+    submit_order(world.engine, world.holder, world.open_request())
+    recorded = current_head(world.engine)  # kept outside the database
+    with world.engine.begin() as conn:
+        drop_guards(conn)
+        if attack == "cut_tail":
+            # the reviewer's attack: drop the newest entries and set the head back
+            conn.execute(delete(audit_events).where(audit_events.c.seq > 2))
+            two = conn.execute(select(audit_events).where(audit_events.c.seq == 2)).one()
+            conn.execute(update(audit_head).values(seq=2, hash=two.hash))
+        else:
+            # a consistent new chain from scratch, with one entry changed
+            rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
+            conn.execute(delete(audit_events))
+            conn.execute(update(audit_head).values(seq=0, hash="0" * 64))
+            append(
+                conn,
+                [
+                    AuditEntry(
+                        r.at,
+                        "someone-else" if r.seq == 1 else r.actor,
+                        r.action,
+                        r.object_type,
+                        r.object_id,
+                        json.loads(r.data_json),
+                    )
+                    for r in rows
+                ],
+            )
+    assert verify_chain(world.engine).ok  # consistent in itself: the chain alone cannot tell
+    report = verify_chain(world.engine, expect_head=recorded)
+    assert not report.ok
+    assert report.first_bad_seq == recorded[0]
+
+
+def test_audit_verify_prints_and_checks_the_head(
+    sqlite_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = sqlite_world
+    url = world.engine.url.render_as_string(hide_password=False)
+    assert run_audit_verify(argparse.Namespace(db=url, expect_head=None)) == 0
+    head = capsys.readouterr().out.split("head ", 1)[1].split()[0]
+    assert run_audit_verify(argparse.Namespace(db=url, expect_head=head)) == 0
+    with world.engine.begin() as conn:
+        drop_guards(conn)
+        conn.execute(delete(audit_events).where(audit_events.c.seq > 1))
+        one = conn.execute(select(audit_events)).one()
+        conn.execute(update(audit_head).values(seq=1, hash=one.hash))
+    assert run_audit_verify(argparse.Namespace(db=url, expect_head=head)) == 1
+    assert "cut off" in capsys.readouterr().err
+    assert run_audit_verify(argparse.Namespace(db=url, expect_head="12:zz")) == 2

@@ -170,6 +170,12 @@ def configure_audit_verify(parser: argparse.ArgumentParser) -> None:
     from hanport.portal.db.engine import DEFAULT_URL
 
     parser.add_argument("--db", default=DEFAULT_URL, help="the port service's database URL")
+    parser.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="a head printed by an earlier run and kept outside the database: it must still "
+        "be in the chain (detects a cut-off tail or a rewritten chain)",
+    )
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
@@ -177,7 +183,7 @@ def run_audit_verify(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from hanport.portal.db.engine import make_engine
-    from hanport.portal.services.audit import verify_chain
+    from hanport.portal.services.audit import current_head, parse_head, verify_chain
 
     try:
         engine = make_engine(args.db)
@@ -188,12 +194,23 @@ def run_audit_verify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        report = verify_chain(engine)
+        expect = getattr(args, "expect_head", None)
+        try:
+            expected = parse_head(expect) if expect else None
+        except ValueError as exc:
+            print(f"hanport audit-verify: --expect-head: {exc}", file=sys.stderr)
+            return 2
+        report = verify_chain(engine, expect_head=expected)
+        head = current_head(engine)
     except SQLAlchemyError as exc:
         print(f"hanport audit-verify: database {args.db}: {exc}", file=sys.stderr)
         return 2
     if report.ok:
         print(f"audit log OK: {report.checked} entries, chain intact / revisjonslogg OK")
+        print(
+            f"head {head[0]}:{head[1]} (keep it outside the database; pass it to "
+            "--expect-head next time / ta vare på den utenfor databasen)"
+        )
         return 0
     print(
         f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem} "

@@ -4,6 +4,11 @@ Each entry's hash is SHA-256 over the previous hash and the entry's canonical JS
 removing or reordering any entry breaks every hash after it. Writers append in the same
 transaction as the change they record and lock the single `audit_head` row, which keeps the
 chain linear under concurrent writers (PostgreSQL: SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE).
+
+Database triggers (migration 0004) refuse UPDATE and DELETE of entries and any move of the head
+backwards. Someone who may drop them can cut off the tail or rewrite the whole chain
+consistently; keep the head that `hanport audit-verify` prints outside the database and pass it
+back with --expect-head to detect that.
 """
 
 from __future__ import annotations
@@ -19,7 +24,16 @@ from sqlalchemy import Connection, Engine, select, update
 
 from hanport.portal.db.schema import audit_events, audit_head
 
-__all__ = ["GENESIS_HASH", "AuditEntry", "ChainReport", "append", "entry_hash", "verify_chain"]
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "ChainReport",
+    "append",
+    "current_head",
+    "entry_hash",
+    "parse_head",
+    "verify_chain",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -97,8 +111,47 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(engine: Engine, batch: int = 5000) -> ChainReport:
-    """Recompute every hash; report the first entry that does not match."""
+def parse_head(text: str) -> tuple[int, str]:
+    """'SEQ:HASH' as printed by `hanport audit-verify` -> (seq, hash); ValueError otherwise."""
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"expected SEQ:HASH (64 hex digits), got {text!r}")
+    return int(seq), digest
+
+
+def verify_chain(
+    engine: Engine, batch: int = 5000, expect_head: tuple[int, str] | None = None
+) -> ChainReport:
+    """Recompute every hash; report the first entry that does not match.
+
+    A chain that is only cut short, or rewritten from the start, is consistent in itself;
+    `expect_head` (a head recorded outside the database earlier) catches both: that entry must
+    still be there with the same hash.
+    """
+    report = _verify_links(engine, batch)
+    if not report.ok or expect_head is None:
+        return report
+    seq, digest = expect_head
+    with engine.connect() as conn:
+        found = conn.execute(select(audit_events.c.hash).where(audit_events.c.seq == seq)).scalar()
+    if found is None:
+        return ChainReport(
+            False, report.checked, seq, f"entry {seq} of the recorded head is gone (cut off)"
+        )
+    if found != digest:
+        return ChainReport(
+            False, report.checked, seq, f"entry {seq} differs from the recorded head (rewritten)"
+        )
+    return report
+
+
+def current_head(engine: Engine) -> tuple[int, str]:
+    with engine.connect() as conn:
+        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+    return int(head.seq), str(head.hash)
+
+
+def _verify_links(engine: Engine, batch: int) -> ChainReport:
     prev, expected_seq, checked = GENESIS_HASH, 1, 0
     with engine.connect() as conn:
         last_seq = 0
