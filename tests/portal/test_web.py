@@ -475,3 +475,37 @@ def test_api_errors_speak_the_callers_language_with_api_field_names(
 
     point = client.get(f"/api/v1/metering-points/{world.mpid}", headers=english).json()
     assert point["access"] == "proxy-act"
+
+
+def test_shipment_update_needs_a_shipment_and_a_valid_step(
+    client: TestClient, world: World
+) -> None:
+    from hanport.portal.services.orders import submit_order
+
+    no_module = submit_order(world.engine, world.holder, world.open_request(module_option="have"))
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    with world.engine.connect() as conn:
+        before = conn.execute(select(audit_events.c.seq)).all()
+    for order_id in (no_module, 999_999):
+        answer = client.post(
+            f"/staff/orders/{order_id}/shipment", data={"csrf": csrf, "state": "shipped"}
+        )
+        assert answer.status_code == 404
+    with world.engine.connect() as conn:
+        assert conn.execute(select(audit_events.c.seq)).all() == before  # nothing recorded
+    other = DEMO_METERS[2].metering_point_id
+    posted = submit_order(
+        world.engine,
+        world.stranger,
+        world.open_request(metering_point_id=other, module_option="post"),
+    )
+    backwards = client.post(
+        f"/staff/orders/{posted}/shipment", data={"csrf": csrf, "state": "delivered"}
+    )
+    assert backwards.status_code == 409  # requested -> delivered skips shipping
+    assert (
+        client.post(
+            f"/staff/orders/{posted}/shipment", data={"csrf": csrf, "state": "picked_up"}
+        ).status_code
+        == 409
+    )  # a posted module is not picked up

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import NoResultFound
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.db.schema import shipments
 from hanport.portal.domain.model import Actor
 from hanport.portal.services import queries
-from hanport.portal.services.errors import InvalidInput, Refused
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import override_order
 from hanport.portal.services.tx import transaction, utcnow
@@ -22,6 +22,11 @@ from hanport.portal.web.app import checked_form, lang_of, render, require_actor
 __all__ = ["install"]
 
 SHIPMENT_STATES = ("requested", "shipped", "delivered", "picked_up")
+#: {method: {state: states it may move on to}}; staying in a state updates the tracking ref
+SHIPMENT_NEXT: dict[str, dict[str, tuple[str, ...]]] = {
+    "post": {"requested": ("shipped",), "shipped": ("delivered",)},
+    "pickup": {"requested": ("picked_up",)},
+}
 
 
 def require_staff(request: Request) -> Actor:
@@ -99,6 +104,24 @@ def install(app: FastAPI, engine: Engine) -> None:
 
         def save() -> None:
             with transaction(engine) as tx:
+                current = tx.conn.execute(
+                    select(shipments.c.method, shipments.c.state)
+                    .where(shipments.c.order_id == order_id)
+                    .with_for_update()
+                ).first()
+                if current is None:
+                    # nothing to update: no redirect and no audit entry for a shipment that
+                    # does not exist
+                    raise NotFound(
+                        "Bestillingen har ingen forsendelse", "The order has no shipment"
+                    )
+                if state != current.state and state not in SHIPMENT_NEXT[current.method].get(
+                    current.state, ()
+                ):
+                    raise Conflict(
+                        f"Forsendelsen kan ikke gå fra {current.state} til {state}",
+                        f"The shipment cannot go from {current.state} to {state}",
+                    )
                 tx.conn.execute(
                     update(shipments)
                     .where(shipments.c.order_id == order_id)
