@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -116,14 +117,14 @@ def test_a_state_saved_by_another_kind_of_meter_is_refused_with_its_path(tmp_pat
 def test_an_encrypted_meter_never_reuses_a_frame_counter_across_restarts(tmp_path):
     """The frame counter is the AES-GCM nonce: it goes on after an orderly stop, and after a
     kill (the last running checkpoint leased counters ahead) it starts past any it used."""
-    store = PortStateStore(tmp_path)
     keys = Keys(bytes(range(16)), bytes(range(16, 32)))
     config = MeterConfig(
         output="none", guek=keys.guek, gak=keys.gak, system_title=b"KAMEMU01"
     ).completed()
 
     def run(minutes: int, *, final: bool) -> list[int]:
-        runtime = build_runtime(config, SimClock(START, None), store)
+        # a new store each time, as a restarted process reads the directory afresh
+        runtime = build_runtime(config, SimClock(START, None), PortStateStore(tmp_path))
         pushes = runtime.model.pushes(START, START + timedelta(hours=3))
         frames, _ = runtime._batch(pushes, minutes * 6)
         runtime.made_through = runtime._batch_through
@@ -188,6 +189,38 @@ def test_a_fast_meter_checkpoints_every_simulated_minute(tmp_path):
     runtime._batch(pushes, 60)  # ten simulated minutes, within the same real quarter second
     runtime.made_through = runtime._batch_through
     runtime.checkpoint()
-    saved = store.load_meter(config.meter_id)
+    store.flush_staged()  # the fleet's running checkpoints go out every tenth of a second
+    saved = PortStateStore(tmp_path).load_meter(config.meter_id)
     assert saved is not None and saved.pushed_through == runtime.made_through
     assert runtime.made_through - START > CHECKPOINT_SIMULATED
+
+
+def test_a_running_fleet_checkpoints_into_one_file(tmp_path):
+    """Hundreds of meters each writing their own file four times a second cost more CPU than
+    the meters (review #8): running checkpoints go to one file, a meter's own file is written
+    when it stops, and a restart takes whichever got further."""
+    store = PortStateStore(tmp_path)
+    runtimes = []
+    for seed in range(20):
+        config = MeterConfig(seed=seed, output="none").completed()
+        runtime = build_runtime(config, SimClock(START, None), store)
+        runtime._batch(runtime.model.pushes(START, START + timedelta(hours=1)), 30)
+        runtime.made_through = runtime._batch_through
+        runtime.checkpoint()
+        runtimes.append(runtime)
+    store.flush_staged()
+    assert not list(tmp_path.glob("meter-*.json"))
+    assert sorted(json.loads((tmp_path / "running-meters.json").read_text())) == sorted(
+        r.meter_id for r in runtimes
+    )
+    restarted = PortStateStore(tmp_path)
+    for runtime in runtimes:
+        saved = restarted.load_meter(runtime.meter_id)
+        assert saved is not None and saved.pushed_through == runtime.made_through
+    # a meter that stopped in order: its own file, and it wins over its older running checkpoint
+    first = runtimes[0]
+    first._batch(first.model.pushes(START, START + timedelta(hours=1)), 6)
+    first.made_through = first._batch_through
+    first.checkpoint(final=True)
+    saved = PortStateStore(tmp_path).load_meter(first.meter_id)
+    assert saved is not None and saved.pushed_through == first.made_through

@@ -385,7 +385,10 @@ class MeterRuntime:
             lease = 0 if final else FRAME_COUNTER_LEASE
             state = state._replace(frame_counter=min(counter + lease, 0xFFFFFFFF))
         if state is not None and (state != self._saved or final):
-            self.store.save_meter(self.meter_id, state, durable=final)
+            if final:
+                self.store.save_meter(self.meter_id, state, durable=True)
+            else:
+                self.store.stage_meter(self.meter_id, state)
             self._saved = state
         self._saved_at = now
         self._saved_through = through
