@@ -50,3 +50,67 @@ def test_audit_verify_on_a_database_that_is_not_the_portals(
 ) -> None:
     assert main(["audit-verify", "--db", f"sqlite:///{tmp_path / 'other.db'}"]) == 2
     assert "not a port service database" in capsys.readouterr().err
+
+
+def _portal(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from services.ports import free_port
+
+    port = free_port()
+    log = (tmp_path / f"portal-{port}.log").open("wb")
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hanport.cli", "portal", "--db", db, "--port", str(port), *extra],
+        stdout=log,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{base}/signin", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return child, base
+
+
+def _codes_until_limited(base: str, count: int) -> list[int]:
+    import re
+
+    import httpx
+
+    statuses = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text)
+        assert csrf
+        for n in range(count):
+            answer = client.post(
+                "/signin",
+                data={"csrf": csrf.group(1), "email": f"person{n}@example.no"},
+                headers={"X-Forwarded-For": f"198.51.100.{n + 1}"},  # one customer each
+            )
+            statuses.append(answer.status_code)
+    return statuses
+
+
+@pytest.mark.parametrize(("trusted", "limited"), [("127.0.0.1", False), ("10.0.0.9", True)])
+def test_customers_behind_a_trusted_proxy_are_limited_one_by_one(
+    tmp_path: Path, trusted: str, limited: bool
+) -> None:
+    from hanport.portal.services.signin import MAX_CODES_PER_CLIENT
+
+    child, base = _portal(tmp_path, "--trusted-proxy", trusted)
+    try:
+        statuses = _codes_until_limited(base, MAX_CODES_PER_CLIENT + 2)
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+    # through the trusted proxy each customer has their own address; a forwarded header from
+    # anyone else is not believed, so the shared address hits the per-client limit
+    assert (429 in statuses) is limited, statuses
+    assert statuses[:MAX_CODES_PER_CLIENT] == [200] * MAX_CODES_PER_CLIENT

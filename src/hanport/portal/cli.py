@@ -70,6 +70,15 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         "--https", action="store_true", help="served behind https: mark the session cookie Secure"
     )
     parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="a reverse proxy whose X-Forwarded-For is believed (repeatable; default only "
+        "127.0.0.1). Behind an untrusted proxy every customer has the proxy's address, and the "
+        "per-client sign-in limit would lock them all out together",
+    )
+    parser.add_argument(
         "--retry-base",
         type=float,
         default=30.0,
@@ -159,6 +168,9 @@ def run_portal(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level="warning",
+            # the client address the sign-in limits count: the real one, from a trusted proxy
+            proxy_headers=True,
+            forwarded_allow_ips=",".join(args.trusted_proxy or ["127.0.0.1"]),
         )
     except OSError as exc:
         print(f"hanport portal: {exc}", file=sys.stderr)
