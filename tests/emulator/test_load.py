@@ -51,3 +51,19 @@ def test_prosumer_exports_around_midday_and_produces_nothing_at_night():
         map(sum, _hour(with_sun, noon).active_w)
     )
     assert produced > 360 * 1000  # more than 1 kW on average over the hour
+
+
+def test_no_production_with_the_sun_below_the_horizon():
+    """Sunset and sunrise fall inside an hour: no slot after sunset or before sunrise produces."""
+    with_sun = HouseholdLoad(8, prosumer=True)
+    without = HouseholdLoad(8, prosumer=False)
+    slot = timedelta(seconds=10)
+    checked = 0
+    for hour in range(24):
+        start = datetime(2026, 4, 10, hour, tzinfo=UTC)
+        sunny, dark = _hour(with_sun, start), _hour(without, start)
+        for k in range(360):
+            if with_sun._solar_w(start + k * slot, 1.0) == 0:
+                checked += 1
+                assert [p[k] for p in sunny.active_w] == [p[k] for p in dark.active_w], (hour, k)
+    assert 360 * 8 < checked < 360 * 16  # an April night in Oslo, with its twilight hours

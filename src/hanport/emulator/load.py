@@ -197,6 +197,14 @@ class HouseholdLoad:
         voltage: list[list[float]] = [[0.0] * slots for _ in range(n)]
         solar_start = self._solar_w(hour_start_utc, day.clearness) / n
         solar_end = self._solar_w(hour_start_utc + timedelta(hours=1), day.clearness) / n
+        solar_slots: list[float] | None = None
+        if (solar_start == 0) != (solar_end == 0):
+            # The sun rises or sets within the hour: a straight line from start to end would
+            # produce with the sun below the horizon, so work out each slot (two hours a day).
+            step = timedelta(seconds=slot_seconds)
+            solar_slots = [
+                self._solar_w(hour_start_utc + k * step, day.clearness) / n for k in range(slots)
+            ]
         evening_dip = -2.5 if 16 <= h <= 20 else 2.0 if h < 6 else 0.0
         # The grid voltage drifts slowly from one day's level to the next day's.
         tomorrow = self._day(local.date() + timedelta(days=1)).voltage_offset_v
@@ -226,7 +234,9 @@ class HouseholdLoad:
                 if ev_lo <= frac < ev_hi:
                     p += ev_here
                     q += ev_here * 0.1
-                if solar_start or solar_end:
+                if solar_slots is not None:
+                    p -= solar_slots[k] * (0.97 + 0.06 * noise)
+                elif solar_start or solar_end:
                     p -= (solar_start + (solar_end - solar_start) * frac) * (0.97 + 0.06 * noise)
                 p_out[k] = p
                 q_out[k] = q
