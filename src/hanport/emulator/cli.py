@@ -202,9 +202,9 @@ def _start_time(
         if stopped is None:
             return now
         return max(stopped, now) if speed == 1 else stopped
-    if stopped is not None and requested < stopped:
+    if stopped is not None and store is not None and requested < stopped:
         print(
-            f"hanport emulate: the meters in {store.directory if store else ''} already reached "
+            f"hanport emulate: the meters in {store.directory} already reached "
             f"{stopped.isoformat()}; continuing from there, as a meter's clock and registers "
             "never go back (use a new --state-dir to start earlier) / målerne har allerede nådd "
             f"{stopped.isoformat()}; fortsetter derfra",

@@ -124,7 +124,7 @@ class HouseholdLoad:
         daily = -3.0 * math.cos(2 * math.pi * (local.hour - 3) / 24)
         return seasonal + daily + self._day(local.date()).weather_offset_k
 
-    def _ev_fraction(self, local: datetime, hour_fraction_start: float) -> tuple[float, float]:
+    def _ev_fraction(self, local: datetime) -> tuple[float, float]:
         """(start, end) of EV charging within this local hour as fractions 0..1, or (0, 0)."""
         hour = local.hour
         windows: list[tuple[float, float]] = []
@@ -136,7 +136,7 @@ class HouseholdLoad:
             start = yesterday.ev_start_h - 24
             windows.append((start, start + yesterday.ev_hours))
         for start, end in windows:
-            lo = max(start, hour + hour_fraction_start)
+            lo = max(start, hour)
             hi = min(end, hour + 1.0)
             if hi > lo:
                 return lo - hour, hi - hour
@@ -188,7 +188,7 @@ class HouseholdLoad:
         if rng.random() < heater_chance:
             start = rng.uniform(0.0, 0.5)
             blocks.append((start, start + rng.uniform(0.15, 0.5), traits.water_heater_w, 2 % 3))
-        ev_lo, ev_hi = self._ev_fraction(local, 0.0)
+        ev_lo, ev_hi = self._ev_fraction(local)
 
         n = self.phases
         weights = traits.phase_weights

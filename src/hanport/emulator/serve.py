@@ -25,7 +25,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -400,6 +400,14 @@ class MeterRuntime:
 
     def meter_json(self) -> dict[str, object]:
         return {
+            **self.announcement(),
+            "last_push_at": _local_iso(self.last_push_at),
+            "pushes": self.pushes,
+        }
+
+    def announcement(self) -> dict[str, object]:
+        """What a parent process needs to find the meter's stream (the start-up JSON line)."""
+        return {
             "meter_id": self.meter_id,
             "metering_point_id": self.config.metering_point_id,
             "manufacturer": self.model.spec.manufacturer,
@@ -407,8 +415,6 @@ class MeterRuntime:
             "phases": self.model.phases,
             "port": self.status.state.value,
             "stream": self.output.address,
-            "last_push_at": _local_iso(self.last_push_at),
-            "pushes": self.pushes,
         }
 
     def port_json(self) -> dict[str, object]:
@@ -575,19 +581,4 @@ async def _push_loop(runtime: MeterRuntime, end: datetime | None) -> None:
 
 def announce_line(runtime: MeterRuntime) -> dict[str, object]:
     """What a parent process needs to find a meter's stream."""
-    meter = runtime.meter_json()
-    return {
-        key: meter[key]
-        for key in (
-            "meter_id",
-            "metering_point_id",
-            "manufacturer",
-            "meter_type",
-            "phases",
-            "port",
-            "stream",
-        )
-    }
-
-
-Announce = Callable[[dict[str, object]], None]
+    return runtime.announcement()
