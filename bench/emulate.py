@@ -23,22 +23,23 @@ from pathlib import Path
 
 from hanport.emulator.load import OSLO, HouseholdLoad
 from hanport.emulator.meter import BRANDS, MeterModel
-from hanport.protocol import HanEncoder
+from hanport.protocol import HanEncoder, HanStream
 
 YEAR_S = 365 * 86_400
 
 
 def count_frames(capture: Path) -> int:
-    """Walk the HDLC length fields (frames are back to back in a capture)."""
-    data = capture.read_bytes()
-    pos = count = 0
-    while pos < len(data):
-        if data[pos] != 0x7E:
-            raise SystemExit(f"no frame at byte {pos}")
-        length = ((data[pos + 1] & 0x07) << 8) | data[pos + 2]
-        pos += length + 2
-        count += 1
-    return count
+    """Frames in a capture, read by the protocol core's own stream (which also checks them)."""
+    stream = HanStream()
+    with capture.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            stream.receive_data(chunk)
+            for _ in stream.events():
+                pass
+    stats = stream.stats
+    if stats.crc_errors or stats.undecodable or stats.bytes_skipped:
+        raise SystemExit(f"{capture}: the capture has bad frames ({stats})")
+    return stats.frames_ok
 
 
 def end_to_end(meter: str, duration: str) -> tuple[int, float, float, int]:
