@@ -93,9 +93,12 @@ async def test_unresponsive_meter_retries_then_escalates_then_override(world: Wo
     await _drain(runner)
     order = _order(world, order_id)
     assert order.state == "escalated"
-    assert [s for _, s, _ in world.mails("kundeservice@nettselskap.example")] == [
-        f"Sak {order_id} trenger kundeservice (meter_no_answer)"
+    staff_mails = world.mails("kundeservice@nettselskap.example")
+    assert [s for _, s, _ in staff_mails] == [
+        f"Sak {order_id} trenger kundeservice (meter_no_answer) / "
+        f"Case {order_id} needs customer service (meter_no_answer)"
     ]
+    assert "er eskalert" in staff_mails[0][2] and "is escalated" in staff_mails[0][2]
     assert order.attempts == 3
     assert order.failure_cause == "meter_no_answer"
     assert [c for c in headend.calls if c[0] == "set"] == [("set", world.meter_id)] * 3
@@ -483,3 +486,31 @@ async def test_manual_completion_is_not_shown_as_verified(world: World) -> None:
             select(port_states).where(port_states.c.metering_point_id == world.mpid)
         ).one()
     assert (port.state, port.verified_at) == ("closed", None)
+
+
+async def test_a_new_agent_gets_the_principals_language(world: World) -> None:
+    from hanport.portal.db.schema import parties
+    from hanport.portal.services.proxies import invite_proxy
+
+    with world.engine.begin() as conn:
+        conn.execute(update(parties).where(parties.c.id == world.holder.party_id).values(lang="en"))
+    invite_proxy(
+        world.engine,
+        world.holder,
+        world.mpid,
+        agent_email="helper@example.com",
+        agent_name="Helper",
+        scope="view",
+        valid_to=(date.today() + timedelta(days=30)).isoformat(),
+    )
+    assert _party_lang(world, "helper@example.com") == "en"
+    assert any("power of attorney" in s.lower() for _, s, _ in world.mails("helper@example.com"))
+
+
+def _party_lang(world: World, email: str) -> str:
+    from hanport.portal.db.schema import parties
+
+    with world.engine.connect() as conn:
+        return str(
+            conn.execute(select(parties.c.lang).where(parties.c.email == email)).scalar_one()
+        )

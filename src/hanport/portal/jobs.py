@@ -225,7 +225,7 @@ class JobRunner:
                     tx.now,
                     self.settings.staff_email,
                     "case_escalated",
-                    "nb",
+                    "both",
                     for_order=order.id,
                     order_id=order.id,
                     action=order.action,

@@ -166,6 +166,12 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
 
 
 def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
+    """Subject and body in `lang`; "both" gives bokmål then English in one mail (for a shared
+    mailbox whose readers' languages are not known)."""
+    if lang == "both":
+        nb_subject, nb_body = render(template, "nb", **fields)
+        en_subject, en_body = render(template, "en", **fields)
+        return f"{nb_subject} / {en_subject}", f"{nb_body}\n--- English ---\n\n{en_body}"
     lang = lang if lang in ("nb", "en") else "nb"
     words = ACTION_WORDS[lang]
     values: dict[str, object] = {"push_nb": "", "push_en": "", **fields}

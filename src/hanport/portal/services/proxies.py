@@ -100,7 +100,12 @@ def invite_proxy(
         principal = authz.active_holder(tx.conn, mpid, today)
         if principal is None:
             raise tx.refuse(actor, "proxy.invite", "metering_point", mpid, "no_holder")
-        agent_id = party_by_email(tx.conn, email, agent_name, "nb", tx.now)
+        # a new agent's language is unknown: the principal's is the best guess (they share it
+        # more often than not), and better than always bokmål
+        principal_lang = tx.conn.execute(
+            select(parties.c.lang).where(parties.c.id == principal)
+        ).scalar_one()
+        agent_id = party_by_email(tx.conn, email, agent_name, principal_lang, tx.now)
         if agent_id == principal:
             raise InvalidInput(
                 {
