@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hanport.demo.fleet import demo_fleet, write_fleet_file
+from hanport.demo.fleet import demo_fleet, role, write_fleet_file
 from hanport.emulator.fleet import load_fleet
 from hanport.emulator.meter import BRANDS
 from hanport.emulator.port import PortState
@@ -26,7 +26,7 @@ def test_every_emulated_meter_is_a_seeded_meter_of_the_port_service() -> None:
     fleet = demo_fleet()
     assert [m.meter_id for m in fleet] == list(seeded)
     for meter in fleet:
-        assert meter.seeded is seeded[meter.meter_id]
+        assert meter is seeded[meter.meter_id]
         assert meter.customer_email, "orderable by a customer"
 
 
@@ -35,7 +35,7 @@ def test_fleet_file_gives_the_emulator_the_seeds_meters_closed(tmp_path: Path) -
     configs = load_fleet(write_fleet_file(tmp_path / "fleet.toml", fleet))
     assert len(configs) == len(fleet)
     for meter, config in zip(fleet, configs, strict=True):
-        seeded = meter.seeded
+        seeded = meter
         assert (config.meter_id, config.metering_point_id) == (
             seeded.meter_id,
             seeded.metering_point_id,
@@ -52,7 +52,7 @@ def test_fleet_file_gives_the_emulator_the_seeds_meters_closed(tmp_path: Path) -
 
 
 def test_banner_role_names_brand_model_and_part() -> None:
-    roles = {m.meter_id: m.role for m in demo_fleet()}
+    roles = {m.meter_id: role(m) for m in demo_fleet()}
     assert "prosumer with solar" in roles["5706567274389702"]
     assert roles["5706567274389703"].startswith("Kamstrup 6861111BN242101040, 1-fase")
     assert roles["7359992890941742"].startswith("Aidon 6525, 3-fase")

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 import uvicorn
 
-from hanport.demo.fleet import DemoMeter, demo_fleet, write_fleet_file
+from hanport.demo.fleet import DemoMeter, demo_fleet, role, write_fleet_file
 from hanport.demo.mailbox import Mailbox, create_mailbox_app, start_smtp_server
 from hanport.demo.supervisor import ChildFailed, ChildProcess, hanport_command, wait_for_http
 from hanport.emulator.load import OSLO
@@ -373,7 +373,7 @@ class DemoRun:
         customers = sorted({m.customer_email for m in self.meters})
         first = self.meters[0] if self.meters else None
         meter_lines = "\n".join(
-            f"    {m.meter_id}  {m.metering_point_id}  {m.customer_email:<18} {m.role}"
+            f"    {m.meter_id}  {m.metering_point_id}  {m.customer_email:<18} {role(m)}"
             for m in self.meters
         )
         clock = self._clock_at_start.isoformat(timespec="minutes") if self._clock_at_start else ""
