@@ -14,7 +14,7 @@ def test_migrations_match_the_tables(engine: Engine) -> None:
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0004"
+        assert context.get_current_revision() == "0005"
         differences = compare_metadata(context, metadata)
     assert differences == []
 
@@ -49,4 +49,37 @@ def test_0003_ends_duplicate_live_proxies_keeping_the_newest(tmp_path) -> None: 
         live = conn.execute(select(proxies.c.id).where(proxies.c.revoked_at.is_(None))).all()
         newest = conn.execute(select(proxies.c.id).order_by(proxies.c.id.desc())).first()
     assert live == [newest]
+    engine.dispose()
+
+
+def test_0005_ends_older_open_contracts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from hanport.portal.db.engine import alembic_config, make_engine
+    from hanport.portal.db.schema import contracts
+    from hanport.portal.seed import DEMO_METERS, seed_demo
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0004")
+    ids = seed_demo(engine)
+    mpid = DEMO_METERS[0].metering_point_id
+    with engine.begin() as conn:
+        # what two customer changes used to leave behind: two open contracts
+        conn.execute(
+            contracts.insert().values(
+                party_id=ids["kari@example.no"], metering_point_id=mpid, valid_from=date(2026, 5, 1)
+            )
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(contracts.c.party_id, contracts.c.valid_to)
+            .where(contracts.c.metering_point_id == mpid)
+            .order_by(contracts.c.id)
+        ).all()
+    assert [r.valid_to for r in rows] == [date(2026, 5, 1), None]
+    assert rows[-1].party_id == ids["kari@example.no"]
     engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from portal_world import World
@@ -176,10 +176,14 @@ async def test_applying_a_change_ends_every_running_contract(world: World) -> No
 
     stranger = world.stranger.party_id
     with world.engine.begin() as conn:
-        # a second running contract (typed in by hand): the change must end it too
+        # a second contract running on the day (typed in by hand, with an end date): the
+        # change must end it too
         conn.execute(
             contracts.insert().values(
-                party_id=stranger, metering_point_id=world.mpid, valid_from=date(2024, 1, 1)
+                party_id=stranger,
+                metering_point_id=world.mpid,
+                valid_from=date(2024, 1, 1),
+                valid_to=date.today() + timedelta(days=30),
             )
         )
     register_customer_change(
@@ -217,3 +221,18 @@ async def test_concurrent_registrations_leave_one_change(world: World) -> None:
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     with world.engine.connect() as conn:
         assert len(conn.execute(select(customer_changes)).all()) == 1
+
+
+def test_the_database_refuses_a_second_open_contract(world: World) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from hanport.portal.db.schema import contracts
+
+    with pytest.raises(IntegrityError), world.engine.begin() as conn:
+        conn.execute(
+            contracts.insert().values(
+                party_id=world.stranger.party_id,
+                metering_point_id=world.mpid,
+                valid_from=date.today(),
+            )
+        )

@@ -106,6 +106,14 @@ contracts = Table(
     Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False, index=True),
     Column("valid_from", Date, nullable=False),
     Column("valid_to", Date),  # exclusive; None = open-ended
+    # one open-ended contract per metering point: two customers can never both hold it on
+    Index(
+        "uq_contracts_open",
+        "metering_point_id",
+        unique=True,
+        sqlite_where=text("valid_to IS NULL"),
+        postgresql_where=text("valid_to IS NULL"),
+    ),
 )
 
 port_states = Table(
