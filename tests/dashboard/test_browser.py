@@ -16,7 +16,7 @@ from services.browser import screenshot
 from .stack import MAX_EXTRA_LOAD_W, OSLO, Stack, serving_stored
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Request
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -216,3 +216,20 @@ def test_nothing_is_fetched_from_outside_the_reader(page: Page, stack: Stack) ->
     outside = [url for url in requested if not url.startswith(stack.url + "/")]
     assert not outside, outside
     assert any("/static/vendor/uPlot" in url for url in requested)
+
+
+def test_first_paint_needs_no_api_round_trip(page: Page, stack: Stack) -> None:
+    # Each page carries the answers to its first API calls (rendered by the server with the
+    # API's own functions): the browser asks the API nothing before the page is drawn, except
+    # the Now page's live feed.
+    for path, _ in VIEWS:
+        requested: list[str] = []
+
+        def record(request: Request, into: list[str] = requested) -> None:
+            into.append(request.url)
+
+        page.on("request", record)
+        _open(page, stack, path.format(live=stack.live_meter_id, history=stack.history_meter_id))
+        page.remove_listener("request", record)
+        asked = [url for url in requested if "/api/" in url and "/api/live" not in url]
+        assert not asked, (path, asked)

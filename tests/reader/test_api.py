@@ -6,8 +6,10 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -206,3 +208,42 @@ def test_live_feed_without_a_live_source_says_so_and_ends(tmp_path: Path) -> Non
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [block for block in response.text.split("\n\n") if block.startswith("event:")]
     assert events == ['event: status\ndata: {"live": false}']
+
+
+def _embedded(page: str) -> dict[str, Any]:
+    """The answers a dashboard page carries for its first API calls."""
+    block = page.split('<script id="initial" type="application/json">', 1)[1]
+    answers: dict[str, Any] = json.loads(block.split("</script>", 1)[0])
+    return answers
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/today", "/history?view=day&date=2026-02-03", "/history?view=month&date=2026-02",
+     "/history?view=year&date=2026", "/health"],
+)  # fmt: skip
+def test_dashboard_pages_embed_the_apis_answers(client: TestClient, path: str) -> None:
+    # The first paint needs no round trip, and shows exactly what the API would answer.
+    embedded = _embedded(client.get(path).text)
+    assert "/api/meters" in embedded or path == "/health"
+    if path.startswith("/history?view=day"):
+        assert any(key.startswith("/api/readings?") for key in embedded)
+        assert any(key.startswith("/api/hours?") and value for key, value in embedded.items())
+    for key, value in embedded.items():
+        # The key is the call as dashboard scripts make it: path, parameters sorted, unencoded.
+        url_path, _, query = key.partition("?")
+        params = dict(part.split("=", 1) for part in query.split("&")) if query else {}
+        answer = client.get(url_path, params=params).json()
+        if url_path == "/api/health":
+            # uptime moves on between the two answers
+            assert value.pop("uptime_s") <= answer.pop("uptime_s")
+        assert value == answer, key
+
+
+def test_dashboard_embedded_answers_are_safe_in_html(client: TestClient) -> None:
+    # A value with "</script>" (a meter id, an error text) must not end the block early.
+    from hanport.reader.dashboard.routes import _embed_json
+
+    text = _embed_json({"x": "</script><b>&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"x": "</script><b>&"}

@@ -12,7 +12,7 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -27,7 +27,7 @@ from hanport.reader.pipeline import Hub
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
 
-__all__ = ["ReaderContext", "create_app"]
+__all__ = ["ReaderContext", "answer", "create_app"]
 
 
 @dataclass(slots=True)
@@ -146,6 +146,109 @@ def health_report(ctx: ReaderContext) -> dict[str, Any]:
     }
 
 
+def _month_start() -> float:
+    today = dt.datetime.now(LOCAL_TZ)
+    return dt.datetime(today.year, today.month, 1, tzinfo=LOCAL_TZ).timestamp()
+
+
+def _year_start() -> float:
+    return dt.datetime(dt.datetime.now(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ).timestamp()
+
+
+#: energy endpoint kind -> (query, default window start, default window length in seconds)
+ENERGY: dict[str, tuple[Callable[..., list[dict[str, Any]]], Callable[[], float], float]] = {
+    "hours": (queries.hours_between, _today_start, 86400),
+    "days": (queries.days_between, _month_start, 31 * 86400),
+    "months": (queries.months_between, _year_start, 366 * 86400),
+}
+
+
+# The answers of the GET endpoints as plain data, shared by the endpoints and by the dashboard,
+# which embeds a page's first answers in the page itself (no round trip before the first paint).
+
+
+def meters_answer(ctx: ReaderContext) -> list[dict[str, Any]]:
+    with ctx.engine.connect() as conn:
+        return queries.list_meters(conn)
+
+
+def now_answer(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]]:
+    if ctx.live is not None:
+        current = ctx.live.now(meter_id)
+        if current:
+            return current
+    with ctx.engine.connect() as conn:
+        return queries.now_from_db(conn, meter_id)
+
+
+def energy_answer(
+    ctx: ReaderContext, kind: str, from_: str | None, to: str | None, meter_id: str | None
+) -> list[dict[str, Any]]:
+    fetch, default_start, span = ENERGY[kind]
+    start, end = _window(from_, to, default_start, span)
+    with ctx.engine.connect() as conn:
+        return fetch(conn, start, end, meter_id)
+
+
+def tariff_answer(
+    ctx: ReaderContext, month: str | None, meter_id: str | None
+) -> list[dict[str, Any]]:
+    month = month or dt.datetime.now(LOCAL_TZ).strftime("%Y-%m")
+    try:
+        with ctx.engine.connect() as conn:
+            return queries.tariff_for_month(conn, month, ctx.steps, meter_id)
+    except queries.QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def readings_answer(
+    ctx: ReaderContext, meter_id: str, from_: str | None, to: str | None, fields: str | None
+) -> list[dict[str, Any]]:
+    start, end = _window(from_, to, lambda: time.time() - 3600, 3600)
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    try:
+        with ctx.engine.connect() as conn:
+            return queries.readings_between(conn, meter_id, start, end, field_list)
+    except queries.QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def recent_frames_answer(ctx: ReaderContext, limit: int = 20) -> list[dict[str, Any]]:
+    if ctx.hub is not None:
+        return [
+            {
+                **f,
+                "received_at": dt.datetime.fromtimestamp(f["received_at"], LOCAL_TZ).strftime(
+                    "%Y-%m-%dT%H:%M:%S"
+                ),
+            }
+            for f in ctx.hub.recent_frames(limit)
+        ]
+    with ctx.engine.connect() as conn:
+        return queries.recent_frames(conn, limit)
+
+
+def answer(ctx: ReaderContext, path: str, params: Mapping[str, str]) -> Any:
+    """What ``GET path?params`` answers as JSON (KeyError: no such endpoint; HTTPException:
+    the endpoint would answer with that error)."""
+    get = params.get
+    if path == "/api/meters":
+        return meters_answer(ctx)
+    if path == "/api/now":
+        return now_answer(ctx, get("meter_id"))
+    if path.startswith("/api/") and path[5:] in ENERGY:
+        return energy_answer(ctx, path[5:], get("from"), get("to"), get("meter_id"))
+    if path == "/api/tariff":
+        return tariff_answer(ctx, get("month"), get("meter_id"))
+    if path == "/api/readings":
+        return readings_answer(ctx, params["meter_id"], get("from"), get("to"), get("fields"))
+    if path == "/api/health":
+        return health_report(ctx)
+    if path == "/api/frames/recent":
+        return recent_frames_answer(ctx, int(params.get("limit", "20")))
+    raise KeyError(path)
+
+
 def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAPI:
     """The reader's web app over ``ctx`` (an engine alone serves a stored database)."""
     if not isinstance(ctx, ReaderContext):
@@ -159,37 +262,23 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
         redoc_url=None,
     )
     app.state.reader = context
-    engine = context.engine
 
     @app.get("/api/meters", tags=["meters"])
     def get_meters() -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            return queries.list_meters(conn)
+        return meters_answer(context)
 
     @app.get("/api/now", tags=["live"])
     def get_now(meter_id: str | None = None) -> list[dict[str, Any]]:
-        if context.live is not None:
-            current = context.live.now(meter_id)
-            if current:
-                return current
-        with engine.connect() as conn:
-            return queries.now_from_db(conn, meter_id)
+        return now_answer(context, meter_id)
 
-    def energy_endpoint(
-        kind: str,
-        fetch: Callable[..., list[dict[str, Any]]],
-        default_start: Callable[[], float],
-        span: float,
-    ) -> Callable[..., Any]:
+    def energy_endpoint(kind: str) -> Callable[..., Any]:
         def endpoint(
             from_: Annotated[str | None, Query(alias="from")] = None,
             to: str | None = None,
             meter_id: str | None = None,
             format: str = "json",
         ) -> Any:
-            start, end = _window(from_, to, default_start, span)
-            with engine.connect() as conn:
-                rows = fetch(conn, start, end, meter_id)
+            rows = energy_answer(context, kind, from_, to, meter_id)
             if format == "csv":
                 return _csv(rows, f"hanport-{kind}.csv")
             return JSONResponse(rows)
@@ -197,35 +286,16 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
         endpoint.__name__ = f"get_{kind}"
         return endpoint
 
-    def month_start() -> float:
-        today = dt.datetime.now(LOCAL_TZ)
-        return dt.datetime(today.year, today.month, 1, tzinfo=LOCAL_TZ).timestamp()
-
-    def year_start() -> float:
-        return dt.datetime(dt.datetime.now(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ).timestamp()
-
     energy_doc = (
         "`[{meter_id, start, active_energy_import_kwh, active_energy_export_kwh, estimated}]`; "
         "`from`/`to` local YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV."
     )
-    app.get("/api/hours", tags=["energy"], description=energy_doc)(
-        energy_endpoint("hours", queries.hours_between, _today_start, 86400)
-    )
-    app.get("/api/days", tags=["energy"], description=energy_doc)(
-        energy_endpoint("days", queries.days_between, month_start, 31 * 86400)
-    )
-    app.get("/api/months", tags=["energy"], description=energy_doc)(
-        energy_endpoint("months", queries.months_between, year_start, 366 * 86400)
-    )
+    for kind in ENERGY:
+        app.get(f"/api/{kind}", tags=["energy"], description=energy_doc)(energy_endpoint(kind))
 
     @app.get("/api/tariff", tags=["energy"])
     def get_tariff(month: str | None = None, meter_id: str | None = None) -> list[dict[str, Any]]:
-        month = month or dt.datetime.now(LOCAL_TZ).strftime("%Y-%m")
-        try:
-            with engine.connect() as conn:
-                return queries.tariff_for_month(conn, month, context.steps, meter_id)
-        except queries.QueryError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return tariff_answer(context, month, meter_id)
 
     @app.get("/api/readings", tags=["readings"])
     def get_readings(
@@ -235,13 +305,7 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
         fields: str | None = None,
         format: str = "json",
     ) -> Any:
-        start, end = _window(from_, to, lambda: time.time() - 3600, 3600)
-        field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-        try:
-            with engine.connect() as conn:
-                rows = queries.readings_between(conn, meter_id, start, end, field_list)
-        except queries.QueryError as exc:
-            raise HTTPException(422, str(exc)) from None
+        rows = readings_answer(context, meter_id, from_, to, fields)
         if format == "csv":
             return _csv(rows, "hanport-readings.csv")
         return JSONResponse(rows)
@@ -252,19 +316,7 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
 
     @app.get("/api/frames/recent", tags=["health"])
     def get_recent_frames(limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[dict[str, Any]]:
-        if context.hub is not None:
-            recent = context.hub.recent_frames(limit)
-            return [
-                {
-                    **f,
-                    "received_at": dt.datetime.fromtimestamp(f["received_at"], LOCAL_TZ).strftime(
-                        "%Y-%m-%dT%H:%M:%S"
-                    ),
-                }
-                for f in recent
-            ]
-        with engine.connect() as conn:
-            return queries.recent_frames(conn, limit)
+        return recent_frames_answer(context, limit)
 
     @app.get(
         "/api/live",
