@@ -44,8 +44,9 @@
   }, recent);
 
   // Points arrive from two places (stored readings, live pushes) in any order: keep them
-  // sorted by time, one per timestamp, within the window.
-  function addRecent(reading) {
+  // sorted by time, one per timestamp, within the window. `draw` false: the caller adds more
+  // and redraws once (a redraw per stored reading costs more than the rest of the page).
+  function addRecent(reading, draw = true) {
     // Both live pushes and stored readings (/api/readings) carry the meter's time as `at`:
     // the chart follows the meter's clock, like this hour and last hour do.
     const when = reading.at ?? reading.received_at;
@@ -60,7 +61,7 @@
     recent[2].splice(index, 0, reading.active_power_export_w ?? null);
     const newest = times[times.length - 1];
     while (times.length && times[0] < newest - RECENT_WINDOW_S) for (const column of recent) column.shift();
-    recentChart?.setData(recent);
+    if (draw) recentChart?.setData(recent);
   }
 
   let gaugeMax = 11000;
@@ -148,7 +149,7 @@
     const stored = await h.api("/api/readings", {
       meter_id: meterId, from, to, fields: "active_power_import_w,active_power_export_w",
     });
-    for (const row of stored) addRecent(row);
+    for (const row of stored) addRecent(row, false);
     addRecent(reading);
   }
 
