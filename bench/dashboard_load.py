@@ -13,8 +13,9 @@ and then once more in the same context ("warm": static files from the cache, a r
 
 Two figures per page, from the browser's own clock (Navigation Timing and a performance mark):
 - load: navigation start to the end of the load event (HTML, CSS, scripts, chart library);
-- ready: navigation start to the `hanport-ready` mark, set when the page has fetched its data
-  from the API and drawn its charts and tables; this is what a person waits for.
+- ready: navigation start to the `hanport-ready` mark, set when the page has its data (its first
+  API answers come embedded in the page, rendered by the API's own functions; anything else is
+  fetched) and has drawn its charts and tables; this is what a person waits for.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def measure(url: str, runs: int) -> dict[tuple[str, str], list[dict[str, float]]
 
 def report(results: dict[tuple[str, str], list[dict[str, float]]], runs: int) -> None:
     print(f"\nPage load in Chromium, median / max of {runs} loads (target < {TARGET_MS:.0f} ms)")
-    print("load: to the end of the load event; ready: data fetched from the API and drawn")
+    print("load: to the end of the load event; ready: the page's data in and drawn")
     print(f"{'page':<15} {'cache':<5} {'load ms':>15} {'ready ms':>15}  verdict (ready)")
     for (name, cache), samples in results.items():
         loads = [s["load"] for s in samples]
