@@ -79,3 +79,15 @@ def test_exported_members_are_the_public_names() -> None:
     assert sorted(hanport.protocol.__all__) == sorted(set(public) - {"lists"})
     for name in hanport.protocol.__all__:
         assert getattr(hanport.protocol, name) is not None
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders without __init__.py share one module namespace: a repeated file name stops
+    the whole run at collection."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        if (path.parent / "__init__.py").exists():
+            continue
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a module name"
+        seen[path.name] = path
