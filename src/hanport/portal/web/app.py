@@ -297,6 +297,14 @@ def create_app(config: PortalConfig) -> FastAPI:
 
         return render(request, "points.html", points=await run_in_threadpool(load))
 
+    async def point_with_errors(
+        request: Request, actor: Actor, mpid: str, exc: InvalidInput, form: Any
+    ) -> Response:
+        """The point page again, with the form as filled in and what was wrong with it."""
+        context = await run_in_threadpool(point_context, actor, mpid)
+        errors = exc.field_texts(lang_of(request))
+        return render(request, "point.html", 422, errors=errors, form=form, **context)
+
     def point_context(actor: Actor, mpid: str) -> dict[str, Any]:
         with transaction(engine) as tx:
             today = tx.now.astimezone(OSLO).date()
@@ -358,15 +366,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         try:
             order_id = await run_in_threadpool(submit_order, engine, actor, req, channel)
         except InvalidInput as exc:
-            context = await run_in_threadpool(point_context, actor, mpid)
-            return render(
-                request,
-                "point.html",
-                422,
-                errors=exc.field_texts(lang_of(request)),
-                form=form,
-                **context,
-            )
+            return await point_with_errors(request, actor, mpid, exc, form)
         return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
     @app.get("/orders/{order_id}", include_in_schema=False)
@@ -417,15 +417,7 @@ def create_app(config: PortalConfig) -> FastAPI:
                 )
             )
         except InvalidInput as exc:
-            context = await run_in_threadpool(point_context, actor, mpid)
-            return render(
-                request,
-                "point.html",
-                422,
-                errors=exc.field_texts(lang_of(request)),
-                form=form,
-                **context,
-            )
+            return await point_with_errors(request, actor, mpid, exc, form)
         return RedirectResponse(f"/points/{mpid}#proxies", status_code=303)
 
     @app.post("/proxies/{proxy_id}/revoke", include_in_schema=False)
