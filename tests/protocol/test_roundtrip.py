@@ -178,3 +178,14 @@ def test_encoder_names_a_missing_value_and_an_unknown_list() -> None:
         _encoder("Kaifa", 3, False).encode(
             "power-only", {"active_power_import_w": 1}, datetime(2026, 1, 1)
         )
+
+
+def test_register_steps_are_the_resolutions_the_encoder_quantises_to() -> None:
+    from hanport.protocol import LocalProtocolError, register_step
+
+    assert register_step("Kamstrup", "current_l1_a") == 0.01
+    assert register_step("Kamstrup", "active_energy_import_kwh") == 0.01  # 10 Wh
+    assert register_step("Aidon", "voltage_l1_v") == 0.1
+    assert register_step("Kaifa", "current_l1_a") == 0.001
+    with pytest.raises(LocalProtocolError):
+        register_step("Kamstrup", "power_factor")

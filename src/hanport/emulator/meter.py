@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from hanport.emulator.load import OSLO, HourLoad, HouseholdLoad
+from hanport.protocol import register_step
 
 __all__ = [
     "AIDON",
@@ -78,10 +79,6 @@ class BrandSpec:
     hourly_replaces: bool
     #: the list pushed in the other slots (Aidon and Kaifa list 1)
     short_kind: str | None
-    #: raw value = physical value x 10**decimals
-    current_decimals: int
-    voltage_decimals: int
-    energy_wh_per_unit: int
     #: 8N1 = 10 bits per character on the wire, 8E1 = 11
     bits_per_char: int
     meter_id_prefix: str
@@ -93,6 +90,20 @@ class BrandSpec:
     #: the hourly list's clock is the hour its registers belong to (hh:00:00, Aidon) rather
     #: than the time of the push (Kamstrup hh:00:05, Kaifa hh:00:10), as real meters stamp it
     hourly_clock_at_hour: bool = False
+
+    # Register resolutions come from the protocol core's list tables, the one place that knows
+    # them: raw value = physical value × 10**decimals.
+    @property
+    def current_decimals(self) -> int:
+        return -round(math.log10(register_step(self.manufacturer, "current_l1_a")))
+
+    @property
+    def voltage_decimals(self) -> int:
+        return -round(math.log10(register_step(self.manufacturer, "voltage_l1_v")))
+
+    @property
+    def energy_wh_per_unit(self) -> int:
+        return round(register_step(self.manufacturer, "active_energy_import_kwh") * 1000)
 
     @property
     def lists(self) -> tuple[str, ...]:
@@ -108,9 +119,6 @@ KAMSTRUP = BrandSpec(
     hourly_offset_ms=5_000,
     hourly_replaces=False,
     short_kind=None,
-    current_decimals=2,
-    voltage_decimals=0,
-    energy_wh_per_unit=10,
     bits_per_char=10,
     meter_id_prefix="57065672",
     meter_types={
@@ -128,9 +136,6 @@ AIDON = BrandSpec(
     hourly_offset_ms=10_000,
     hourly_replaces=True,
     short_kind=POWER_ONLY,
-    current_decimals=1,
-    voltage_decimals=1,
-    energy_wh_per_unit=10,
     bits_per_char=11,
     meter_id_prefix="7359992",
     meter_types={(3, False): "6534", (3, True): "6525", (1, False): "6515"},
@@ -145,9 +150,6 @@ KAIFA = BrandSpec(
     hourly_offset_ms=10_000,
     hourly_replaces=True,
     short_kind=POWER_ONLY,
-    current_decimals=3,
-    voltage_decimals=1,
-    energy_wh_per_unit=1,
     bits_per_char=11,
     meter_id_prefix="6970631",
     meter_types={(3, False): "MA304H4", (3, True): "MA304H3E", (1, False): "MA105H2E"},

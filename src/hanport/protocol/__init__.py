@@ -4,7 +4,7 @@ Bytes in, readings out: no I/O, no clock, no logging, no framework. See ``docs/C
 """
 
 from ._decode import decode_apdu
-from ._encoder import HanEncoder
+from ._encoder import HanEncoder, register_step
 from ._errors import (
     DecodeError,
     DecryptionError,
@@ -44,4 +44,5 @@ __all__ = [
     "Value",
     "decode_apdu",
     "decode_frame",
+    "register_step",
 ]

@@ -11,6 +11,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
 from ._apdu import DATA_NOTIFICATION, LLC_HEADER, build_ciphered
 from ._axdr import INTEGER_FORMATS, encode_length
@@ -21,7 +22,7 @@ from ._events import Keys
 from ._hdlc import frame_prefix
 from .lists import Row, aidon, kaifa, kamstrup
 
-__all__ = ["HanEncoder"]
+__all__ = ["HanEncoder", "register_step"]
 
 _PACK = INTEGER_FORMATS
 _OCTET_STRING, _VISIBLE_STRING = 0x09, 0x0A
@@ -63,6 +64,25 @@ _DANISH_KAMSTRUP = replace(
 def _text(tag: int, value: str) -> bytes:
     raw = value.encode("latin-1")
     return bytes((tag,)) + encode_length(len(raw)) + raw
+
+
+@cache
+def register_step(manufacturer: str, key: str) -> float:
+    """The smallest step of ``key`` (a decode-contract key) in that brand's Norwegian lists:
+    0.01 for a Kamstrup current in A, 0.01 for its energy in kWh (10 Wh), 1 for a power in W."""
+    layouts = {
+        "Kamstrup": kamstrup.layout("hourly-with-energy", 3),
+        "Aidon": aidon.layout("hourly-with-energy", 3),
+        "Kaifa": kaifa.layout("hourly-with-energy", 3),
+    }
+    if manufacturer not in layouts:
+        raise LocalProtocolError(
+            f"no lists for {manufacturer!r}; choose one of {', '.join(layouts)}"
+        )
+    for row in layouts[manufacturer]:
+        if row is not None and row.key == key:
+            return 10.0**row.exponent
+    raise LocalProtocolError(f"the {manufacturer} lists carry no {key}")
 
 
 #: kinds of the variable parts of a list: a register, the meter clock, the header time
