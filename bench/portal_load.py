@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -82,6 +82,7 @@ def seed(url: str, customers: int, rounds: int) -> list[tuple[str, list[str]]]:
                     party_id=party_id,
                     name="bench",
                     created_at=now,
+                    expires_at=now + timedelta(days=1),
                     token_hash=hashlib.sha256(key.encode()).hexdigest(),
                 )
             )

@@ -137,6 +137,8 @@ terms_versions = Table(
     Column("sha256", String(64), nullable=False),
     Column("effective_from", UTCDateTime(), nullable=False),
     Column("change_summary", Text, nullable=False, default=""),
+    Column("published_by", String(64)),  # actor label; None = seed data
+    Column("published_at", UTCDateTime()),
 )
 
 orders = Table(
@@ -153,6 +155,8 @@ orders = Table(
     Column("proxy_id", ForeignKey("proxies.id")),
     Column("terms_version_id", ForeignKey("terms_versions.id")),
     Column("terms_accepted_at", UTCDateTime()),
+    Column("terms_sha256", String(64)),  # the exact text accepted, even if a version is edited
+    Column("terms_lang", String(2)),  # the language the terms were shown in
     Column("declaration", String(24)),
     Column("module_option", String(8)),
     Column("contact_email", String(254), nullable=False),
@@ -307,7 +311,24 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    Column("scope", String(8), nullable=False, default="act", server_default="act"),  # view | act
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
     UniqueConstraint("token_hash"),
+)
+
+# Server-side sign-in sessions: the cookie holds a random token, the table its SHA-256, so
+# signing out (or staff demotion) takes effect at once and a copied cookie stops working.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("party_id", ForeignKey("parties.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Column("user_agent", String(200), nullable=False, default=""),
 )
 
 

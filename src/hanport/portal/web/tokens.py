@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,7 +30,11 @@ def create_token(engine: Engine, party_id: int, name: str) -> str:
     with transaction(engine) as tx:
         result = tx.conn.execute(
             api_tokens.insert().values(
-                party_id=party_id, name=name, token_hash=token_hash(token), created_at=tx.now
+                party_id=party_id,
+                name=name,
+                token_hash=token_hash(token),
+                created_at=tx.now,
+                expires_at=tx.now + timedelta(days=365),
             )
         )
         tx.audit(
