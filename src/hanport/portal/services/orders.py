@@ -69,6 +69,8 @@ class OrderRequest:
     declaration: str | None = None
     module_option: str | None = None
     terms_accepted: bool = False
+    #: the language the terms were shown in (nb | en); stored with the order
+    terms_lang: str | None = None
 
 
 def _validated(
