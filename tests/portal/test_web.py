@@ -64,10 +64,13 @@ def test_sign_in_sets_a_safe_session_cookie(client: TestClient, world: World) ->
 
 
 def test_secure_cookie_when_served_over_https(world: World) -> None:
-    app = create_app(PortalConfig(engine=world.engine, secret_key="k" * 32, https=True))
+    app = create_app(PortalConfig(engine=world.engine, secret_key="k" * 32))
     with TestClient(app, base_url="https://testserver") as client:
         answer = client.get("/signin")
-    assert "secure" in answer.headers["set-cookie"].lower()
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("__Host-hanport_prefs=")
+    assert "; Secure" in cookie and "; Path=/" in cookie and "Domain" not in cookie
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_unknown_address_looks_the_same_and_gets_no_mail(client: TestClient, world: World) -> None:

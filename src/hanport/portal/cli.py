@@ -67,16 +67,22 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         help="web worker processes (the job runner runs once, in the main process)",
     )
     parser.add_argument(
-        "--https", action="store_true", help="served behind https: mark the session cookie Secure"
+        "--cookie-secure",
+        choices=("always", "auto", "never"),
+        default="auto",
+        help="mark the cookies Secure (and name them __Host-…): auto (default) when the "
+        "request came over https, directly or as a trusted proxy's X-Forwarded-Proto says; "
+        "always (https everywhere, also behind a proxy that does not say so); never",
     )
     parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
         metavar="IP",
-        help="a reverse proxy whose X-Forwarded-For is believed (repeatable; default only "
-        "127.0.0.1). Behind an untrusted proxy every customer has the proxy's address, and the "
-        "per-client sign-in limit would lock them all out together",
+        help="a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed "
+        "(repeatable; default only 127.0.0.1). Behind an untrusted proxy every customer has the "
+        "proxy's address, and the per-client sign-in limit would lock them all out together; "
+        "and https at the proxy is not seen, so --cookie-secure auto would not mark cookies Secure",
     )
     parser.add_argument(
         "--retry-base",
@@ -112,7 +118,7 @@ def run_portal(args: argparse.Namespace) -> int:
     from hanport.portal.db.schema import meters
     from hanport.portal.jobs import JobRunner, JobSettings
     from hanport.portal.seed import seed_demo
-    from hanport.portal.server import ENV_DB, ENV_HTTPS, ENV_SECRET
+    from hanport.portal.server import ENV_COOKIE_SECURE, ENV_DB, ENV_SECRET
     from hanport.portal.services.headend import HeadEnd, HttpHeadEnd, InMemoryHeadEnd
     from hanport.portal.services.notify import ConsoleMailer, Mailer, SmtpMailer
 
@@ -144,7 +150,7 @@ def run_portal(args: argparse.Namespace) -> int:
         )
     os.environ[ENV_DB] = args.db
     os.environ.setdefault(ENV_SECRET, secrets.token_urlsafe(32))  # shared by the workers
-    os.environ[ENV_HTTPS] = "1" if args.https else "0"
+    os.environ[ENV_COOKIE_SECURE] = args.cookie_secure
     runner = JobRunner(
         engine,
         headend,
@@ -168,7 +174,8 @@ def run_portal(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level="warning",
-            # the client address the sign-in limits count: the real one, from a trusted proxy
+            # the client address the sign-in limits count, and whether the request came over
+            # https (Secure cookies): the real ones, from a trusted proxy only
             proxy_headers=True,
             forwarded_allow_ips=",".join(args.trusted_proxy or ["127.0.0.1"]),
         )

@@ -20,7 +20,7 @@ from hanport.portal.db.schema import headend_commands, meters, orders
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import OrderEvent, OrderState
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services import moves, notify
+from hanport.portal.services import moves, notify, sessions
 from hanport.portal.services.headend import (
     HeadEnd,
     HeadEndError,
@@ -69,6 +69,7 @@ class JobRunner:
         self.headend = headend
         self.mailer = mailer
         self.settings = settings or JobSettings()
+        self._sessions_purged_at: datetime | None = None
 
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(
@@ -352,10 +353,20 @@ class JobRunner:
         today = utcnow().astimezone(OSLO).date()
         return await asyncio.to_thread(moves.apply_due_changes, self.engine, today)
 
+    async def run_session_purge(self, now: datetime | None = None) -> int:
+        """Delete ended sign-in sessions; a few times an hour is plenty."""
+        now = now or utcnow()
+        last = self._sessions_purged_at
+        if last is not None and now - last < sessions.PURGE_INTERVAL:
+            return 0
+        self._sessions_purged_at = now
+        return await asyncio.to_thread(sessions.purge_sessions, self.engine, now)
+
     async def run_once(self) -> None:
         await self.run_customer_changes()
         await self.run_orders()
         await self.run_outbox()
+        await self.run_session_purge()
 
     async def run_forever(self) -> None:
         while True:

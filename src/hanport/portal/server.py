@@ -7,27 +7,32 @@ in the `hanport portal` process, so several workers never drive the head-end twi
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from fastapi import FastAPI
 
 from hanport.portal.db.engine import make_engine
 from hanport.portal.web.app import PortalConfig, create_app
+from hanport.portal.web.middleware import COOKIE_SECURE_MODES, CookieSecure
 
-__all__ = ["ENV_DB", "ENV_HTTPS", "ENV_SECRET", "create_from_environment"]
+__all__ = ["ENV_COOKIE_SECURE", "ENV_DB", "ENV_SECRET", "create_from_environment"]
 
 ENV_DB = "HANPORT_PORTAL_DB"
 ENV_SECRET = "HANPORT_PORTAL_SECRET"
-ENV_HTTPS = "HANPORT_PORTAL_HTTPS"
+ENV_COOKIE_SECURE = "HANPORT_PORTAL_COOKIE_SECURE"  #: always | auto | never
 
 
 def create_from_environment() -> FastAPI:
     secret = os.environ.get(ENV_SECRET, "")
     if len(secret) < 16:
         raise RuntimeError(f"{ENV_SECRET} must hold a secret of at least 16 characters")
+    cookie_secure = os.environ.get(ENV_COOKIE_SECURE, "auto")
+    if cookie_secure not in COOKIE_SECURE_MODES:
+        raise RuntimeError(f"{ENV_COOKIE_SECURE} must be one of {', '.join(COOKIE_SECURE_MODES)}")
     return create_app(
         PortalConfig(
             engine=make_engine(os.environ[ENV_DB]),
             secret_key=secret,
-            https=os.environ.get(ENV_HTTPS) == "1",
+            cookie_secure=cast(CookieSecure, cookie_secure),
         )
     )

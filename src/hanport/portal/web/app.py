@@ -1,15 +1,15 @@
 """The port service's web app: customer pages, back office and the REST API for third parties.
 
-Server-rendered (Jinja2), usable without JavaScript. Sessions are signed cookies (HttpOnly,
-SameSite=Lax, Secure when served over https); every form carries a CSRF token bound to the
-session; every object access goes through services.authz.
+Server-rendered (Jinja2), usable without JavaScript. Sessions live in the database (the
+cookie holds only a random token, see services.sessions and web.middleware); every form carries a
+CSRF token bound to the session (before sign-in: to the visitor's signed preferences cookie);
+every object access goes through services.authz.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -24,13 +24,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.sessions import SessionMiddleware
 
 from hanport.portal.db.schema import orders, parties
-from hanport.portal.domain.model import Actor, Operation, Role
+from hanport.portal.domain.model import Actor, Operation
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services import authz, queries
+from hanport.portal.services import authz, queries, sessions
 from hanport.portal.services.errors import InvalidInput, PortalError, Refused
 from hanport.portal.services.orders import (
     OrderRequest,
@@ -43,7 +42,12 @@ from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.i18n import LANGS, translator
-from hanport.portal.web.middleware import SecurityHeaders
+from hanport.portal.web.middleware import (
+    CookieSecure,
+    SecurityHeaders,
+    SessionCookies,
+    browser_of,
+)
 
 __all__ = ["PortalConfig", "create_app"]
 
@@ -54,7 +58,9 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 class PortalConfig:
     engine: Engine
     secret_key: str
-    https: bool = False
+    #: Secure (and __Host-) cookies: auto = when the request came over https (directly or from a
+    #: trusted proxy's X-Forwarded-Proto), always, or never
+    cookie_secure: CookieSecure = "auto"
     signin: SignInMethod | None = None
     #: started with the app (order runner, outbox, moves); None = run elsewhere
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -69,24 +75,22 @@ TEMPLATES.env.filters["local"] = _fmt_time
 
 
 def lang_of(request: Request) -> str:
-    lang = request.session.get("lang")
+    """The language chosen in this browser, else the signed-in person's, else bokmål."""
+    browser = browser_of(request)
+    lang = browser.prefs.get("lang") or (browser.signed_in.lang if browser.signed_in else None)
     return lang if lang in LANGS else "nb"
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return str(token)
+    return browser_of(request).csrf_token()
 
 
 async def checked_form(request: Request) -> dict[str, str]:
     """The posted form, after checking its CSRF token against the session's."""
     form = await request.form()
     sent = str(form.get("csrf", ""))
-    expected = str(request.session.get("csrf", ""))
-    if not expected or not hmac.compare_digest(sent, expected):
+    expected = csrf_token(request)
+    if not sent or not hmac.compare_digest(sent, expected):
         raise Refused(
             "csrf",
             "Skjemaet er utløpt eller kom ikke fra denne siden. Last siden på nytt og prøv igjen.",
@@ -96,14 +100,9 @@ async def checked_form(request: Request) -> dict[str, str]:
 
 
 def actor_of(request: Request) -> Actor | None:
-    party_id = request.session.get("party_id")
-    if party_id is None:
-        return None
-    return Actor(
-        int(party_id),
-        Role(request.session.get("role", "customer")),
-        str(request.session.get("name", "")),
-    )
+    """The signed-in person, with role and name as the database has them for this request."""
+    signed_in = browser_of(request).signed_in
+    return None if signed_in is None else signed_in.actor
 
 
 class NotSignedIn(Exception):
@@ -162,12 +161,10 @@ def create_app(config: PortalConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookies,
         secret_key=config.secret_key,
-        session_cookie="hanport_portal",
-        max_age=8 * 3600,
-        same_site="lax",
-        https_only=config.https,
+        cookie_secure=config.cookie_secure,
+        load_session=lambda token: sessions.load_session(engine, token),
     )
     app.add_middleware(SecurityHeaders)
     app.state.config = config
@@ -199,7 +196,7 @@ def create_app(config: PortalConfig) -> FastAPI:
     @app.get("/lang/{code}", include_in_schema=False)
     async def set_lang(request: Request, code: str, next: str = "/") -> Response:
         if code in LANGS:
-            request.session["lang"] = code
+            browser_of(request).set_pref("lang", code)
         target = next if next.startswith("/") and not next.startswith("//") else "/"
         return RedirectResponse(target, status_code=303)
 
@@ -252,28 +249,54 @@ def create_app(config: PortalConfig) -> FastAPI:
                 errors=exc.field_texts(lang_of(request)),
             )
 
-        def load() -> Any:
+        def begin() -> tuple[str, str]:
             with engine.connect() as conn:
-                return conn.execute(select(parties).where(parties.c.id == identity.party_id)).one()
+                role = conn.execute(
+                    select(parties.c.role).where(parties.c.id == identity.party_id)
+                ).scalar_one()
+            token = sessions.start_session(
+                engine,
+                identity.party_id,
+                method=identity.method,
+                user_agent=request.headers.get("user-agent", ""),
+            )
+            return token, role
 
-        party = await run_in_threadpool(load)
-        lang = request.session.get("lang") or party.lang
-        request.session.clear()  # new session on sign-in: no fixation
-        request.session.update(
-            party_id=party.id,
-            role=party.role,
-            name=party.display_name,
-            lang=lang,
-            csrf=secrets.token_urlsafe(32),
-        )
-        return RedirectResponse("/staff" if party.role == "staff" else "/points", status_code=303)
+        browser = browser_of(request)
+        if browser.session_token is not None:
+            # signing in again ends the session this browser had; never carry one over
+            await run_in_threadpool(sessions.end_session, engine, browser.session_token)
+        token, role = await run_in_threadpool(begin)
+        browser.begin_session(token)  # a new token at every sign-in: no session fixation
+        return RedirectResponse("/staff" if role == "staff" else "/points", status_code=303)
 
     @app.post("/signout", include_in_schema=False)
     async def signout(request: Request) -> Response:
         await checked_form(request)
-        lang = lang_of(request)
-        request.session.clear()
-        request.session["lang"] = lang
+        browser = browser_of(request)
+        if browser.session_token is not None:
+            await run_in_threadpool(sessions.end_session, engine, browser.session_token)
+        browser.end_session()
+        return RedirectResponse("/signin", status_code=303)
+
+    @app.get("/sessions", include_in_schema=False)
+    async def sessions_page(request: Request) -> Response:
+        actor = require_actor(request)
+        live = await run_in_threadpool(sessions.live_sessions, engine, actor)
+        current = browser_of(request).signed_in
+        return render(
+            request,
+            "sessions.html",
+            sessions=live,
+            current=current.token_hash if current else None,
+        )
+
+    @app.post("/signout/everywhere", include_in_schema=False)
+    async def signout_everywhere(request: Request) -> Response:
+        actor = require_actor(request)
+        await checked_form(request)
+        await run_in_threadpool(sessions.end_all_sessions, engine, actor)
+        browser_of(request).end_session()
         return RedirectResponse("/signin", status_code=303)
 
     # -- customer pages ------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+"""Server-side sign-in sessions.
+
+The browser's cookie holds a random token; the `sessions` table holds only its SHA-256, so a
+stolen database does not yield usable cookies. Every request loads the session together with
+the person (one query), so a changed role or name takes effect on the next request. A session
+ends after `IDLE_TIMEOUT` without use, after `ABSOLUTE_LIFETIME` in any case, at sign-out, or
+when its owner signs out everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, or_, select, update
+
+from hanport.portal.db.engine import begin_write
+from hanport.portal.db.schema import parties, sessions
+from hanport.portal.domain.model import Actor, Role
+from hanport.portal.services.tx import transaction, utcnow
+
+__all__ = [
+    "ABSOLUTE_LIFETIME",
+    "IDLE_TIMEOUT",
+    "PURGE_INTERVAL",
+    "TOUCH_INTERVAL",
+    "SignedIn",
+    "end_all_sessions",
+    "end_session",
+    "live_sessions",
+    "load_session",
+    "purge_sessions",
+    "session_token_hash",
+    "start_session",
+]
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = timedelta(hours=2)  #: sliding: each use extends it
+ABSOLUTE_LIFETIME = timedelta(hours=12)  #: from sign-in, however active the session is
+#: last_seen_at is written at most this often, so reading pages does not write on every request
+TOUCH_INTERVAL = timedelta(minutes=1)
+PURGE_INTERVAL = timedelta(minutes=10)  #: how often the job runner deletes ended sessions
+_USER_AGENT_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A live session and the person it belongs to, as the database has them now."""
+
+    token_hash: str
+    actor: Actor
+    lang: str  #: the person's preferred language
+    created_at: datetime
+    expires_at: datetime
+
+
+def session_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    engine: Engine,
+    party_id: int,
+    *,
+    method: str,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> str:
+    """A new session for a person who has just proved who they are; returns the cookie token.
+
+    Always a fresh token (never one the browser brought along), so nobody can plant a session
+    id before sign-in and use it after (session fixation).
+    """
+    token = secrets.token_urlsafe(32)
+    with transaction(engine, now) as tx:
+        tx.conn.execute(
+            sessions.insert().values(
+                token_hash=session_token_hash(token),
+                party_id=party_id,
+                created_at=tx.now,
+                last_seen_at=tx.now,
+                expires_at=tx.now + ABSOLUTE_LIFETIME,
+                user_agent=user_agent[:_USER_AGENT_MAX],
+            )
+        )
+        # the audit log names the session by a prefix of its hash: enough to tell sessions
+        # apart, useless as a cookie
+        tx.audit(
+            f"party:{party_id}",
+            "session.started",
+            "party",
+            party_id,
+            method=method,
+            session=session_token_hash(token)[:12],
+        )
+    return token
+
+
+def load_session(engine: Engine, token: str, now: datetime | None = None) -> SignedIn | None:
+    """The live session for a cookie token, with its person; None if unknown or ended."""
+    now = now or utcnow()
+    hashed = session_token_hash(token)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                sessions.c.created_at,
+                sessions.c.last_seen_at,
+                sessions.c.expires_at,
+                parties.c.id,
+                parties.c.role,
+                parties.c.display_name,
+                parties.c.lang,
+            )
+            .join(parties, parties.c.id == sessions.c.party_id)
+            .where(
+                sessions.c.token_hash == hashed,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+                sessions.c.last_seen_at > now - IDLE_TIMEOUT,
+            )
+        ).first()
+    if row is None:
+        return None
+    if row.last_seen_at <= now - TOUCH_INTERVAL:
+        with begin_write(engine) as conn:
+            # conditional, so that parallel requests of one browser write it once
+            conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.token_hash == hashed,
+                    sessions.c.last_seen_at <= now - TOUCH_INTERVAL,
+                )
+                .values(last_seen_at=now)
+            )
+    return SignedIn(
+        token_hash=hashed,
+        actor=Actor(row.id, Role(row.role), row.display_name),
+        lang=row.lang,
+        created_at=row.created_at,
+        expires_at=min(row.expires_at, max(now, row.last_seen_at) + IDLE_TIMEOUT),
+    )
+
+
+def live_sessions(engine: Engine, actor: Actor, now: datetime | None = None) -> list[Any]:
+    """The person's sessions that still work, newest first (for "sign out everywhere")."""
+    now = now or utcnow()
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    sessions.c.token_hash,
+                    sessions.c.created_at,
+                    sessions.c.last_seen_at,
+                    sessions.c.user_agent,
+                )
+                .where(
+                    sessions.c.party_id == actor.party_id,
+                    sessions.c.revoked_at.is_(None),
+                    sessions.c.expires_at > now,
+                    sessions.c.last_seen_at > now - IDLE_TIMEOUT,
+                )
+                .order_by(sessions.c.created_at.desc())
+            ).all()
+        )
+
+
+def end_session(engine: Engine, token: str, now: datetime | None = None) -> bool:
+    """Sign out: the session's token stops working at once, wherever it was copied to."""
+    hashed = session_token_hash(token)
+    with transaction(engine, now) as tx:
+        party_id = tx.conn.execute(
+            select(sessions.c.party_id).where(
+                sessions.c.token_hash == hashed, sessions.c.revoked_at.is_(None)
+            )
+        ).scalar()
+        if party_id is None:
+            return False
+        tx.conn.execute(
+            update(sessions).where(sessions.c.token_hash == hashed).values(revoked_at=tx.now)
+        )
+        tx.audit(f"party:{party_id}", "session.ended", "party", party_id, session=hashed[:12])
+    return True
+
+
+def end_all_sessions(engine: Engine, actor: Actor, now: datetime | None = None) -> int:
+    """Sign a person out on every device (e.g. after a lost phone); returns how many ended."""
+    if actor.party_id is None:
+        return 0
+    with transaction(engine, now) as tx:
+        ended = tx.conn.execute(
+            update(sessions)
+            .where(sessions.c.party_id == actor.party_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=tx.now)
+        ).rowcount
+        tx.audit(actor, "session.ended_everywhere", "party", actor.party_id, sessions=ended)
+    return int(ended)
+
+
+def purge_sessions(engine: Engine, now: datetime | None = None) -> int:
+    """Delete sessions that can no longer be used (ended, idle or past their lifetime).
+
+    Their start and end are in the audit log; the rows themselves only serve live sessions.
+    """
+    now = now or utcnow()
+    with begin_write(engine) as conn:
+        purged = conn.execute(
+            delete(sessions).where(
+                or_(
+                    sessions.c.revoked_at.is_not(None),
+                    sessions.c.expires_at <= now,
+                    sessions.c.last_seen_at <= now - IDLE_TIMEOUT,
+                )
+            )
+        ).rowcount
+    if purged:
+        log.info("purged %d ended sessions", purged)
+    return int(purged)
