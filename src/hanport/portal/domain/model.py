@@ -72,6 +72,8 @@ class Actor:
     party_id: int | None
     role: Role
     display_name: str
+    #: acting through an API key: its scope (a view key may only read); None = signed in / system
+    key_scope: ProxyScope | None = None
 
     @property
     def is_staff(self) -> bool:
