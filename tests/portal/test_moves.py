@@ -170,32 +170,45 @@ async def test_second_pending_change_is_refused_and_one_holder_remains(world: Wo
         )
 
 
-async def test_applying_a_change_ends_every_running_contract(world: World) -> None:
+async def test_a_change_before_a_contract_typed_in_ahead_fits_between(world: World) -> None:
     from hanport.portal.db.schema import contracts
     from hanport.portal.services.moves import apply_due_changes
 
-    stranger = world.stranger.party_id
+    today = date.today()
+    later = today + timedelta(days=30)
     with world.engine.begin() as conn:
-        # a second contract running on the day (typed in by hand, with an end date): the
-        # change must end it too
+        # Ola leaves in a month, and the next customer is typed in ahead of time
+        conn.execute(
+            update(contracts)
+            .where(contracts.c.metering_point_id == world.mpid)
+            .values(valid_to=later)
+        )
         conn.execute(
             contracts.insert().values(
-                party_id=stranger,
-                metering_point_id=world.mpid,
-                valid_from=date(2024, 1, 1),
-                valid_to=date.today() + timedelta(days=30),
+                party_id=world.stranger.party_id, metering_point_id=world.mpid, valid_from=later
             )
         )
     register_customer_change(
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=today.isoformat(),
         new_email="a@example.no",
         new_name="A",
     )
-    apply_due_changes(world.engine, date.today())
-    assert _open_contracts(world) == [_party(world, "a@example.no")]
+    apply_due_changes(world.engine, today)
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            select(contracts.c.party_id, contracts.c.valid_from, contracts.c.valid_to)
+            .where(contracts.c.metering_point_id == world.mpid)
+            .order_by(contracts.c.valid_from, contracts.c.id)
+        ).all()
+    # the move ends Ola's contract today; the new customer holds it until the next begins
+    assert [tuple(r) for r in rows][-3:] == [
+        (world.holder.party_id, rows[-3].valid_from, today),
+        (_party(world, "a@example.no"), today, later),
+        (world.stranger.party_id, later, None),
+    ]
 
 
 async def test_concurrent_registrations_leave_one_change(world: World) -> None:

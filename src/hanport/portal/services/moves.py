@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import date, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import (
@@ -173,9 +173,19 @@ def _apply_contract_change(engine: Engine, change_id: int) -> None:
         tx.conn.execute(update(contracts).where(*running).values(valid_to=day))
         ended = sum(end_proxies(tx, party_id, mpid) for party_id in sorted(holders))
         if change.new_party_id is not None:
+            # contracts never overlap (migration 0007): one already registered to begin later
+            # (typed in ahead of time) ends the new one where it begins
+            next_start = tx.conn.execute(
+                select(func.min(contracts.c.valid_from)).where(
+                    contracts.c.metering_point_id == mpid, contracts.c.valid_from > day
+                )
+            ).scalar_one_or_none()
             tx.conn.execute(
                 contracts.insert().values(
-                    party_id=change.new_party_id, metering_point_id=mpid, valid_from=day
+                    party_id=change.new_party_id,
+                    metering_point_id=mpid,
+                    valid_from=day,
+                    valid_to=next_start,
                 )
             )
         tx.conn.execute(
