@@ -6,15 +6,26 @@ id in a URL reaches nothing the person is not entitled to.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
 from hanport.portal.db.schema import contracts, customer_changes, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 
-__all__ = ["active_holder", "decide", "holds_contract", "view_from", "viewable_points"]
+__all__ = [
+    "active_holder",
+    "active_holders",
+    "decide",
+    "decide_many",
+    "holds_contract",
+    "view_from",
+    "viewable_points",
+]
 
 _HOLDER_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES}
 _STAFF_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES, Operation.OVERRIDE}
@@ -49,28 +60,74 @@ def active_holder(conn: Connection, mpid: str, day: date) -> int | None:
 
 def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day: date) -> Decision:
     """Allow or refuse `operation` on `mpid` for `actor`, with the reason (for the audit log)."""
+    return decide_many(conn, [(actor, mpid)], operation, day)[0]
+
+
+def decide_many(
+    conn: Connection, requests: Sequence[tuple[Actor, str]], operation: Operation, day: date
+) -> list[Decision]:
+    """`decide` for several (actor, metering point) pairs at once, in at most two queries."""
+    customers = [
+        (actor, mpid)
+        for actor, mpid in requests
+        if not actor.is_staff and operation is not Operation.OVERRIDE and actor.party_id is not None
+    ]
+    holders: dict[str, set[int]] = defaultdict(set)
+    proxies_of: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
+    mpids = {mpid for _, mpid in customers}
+    if mpids:
+        for row in conn.execute(
+            select(contracts.c.party_id, contracts.c.metering_point_id).where(
+                contracts.c.metering_point_id.in_(mpids), _contract_active(day)
+            )
+        ):
+            holders[row.metering_point_id].add(row.party_id)
+        agents = {
+            actor.party_id for actor, mpid in customers if actor.party_id not in holders[mpid]
+        }
+        if agents:
+            for proxy in conn.execute(
+                select(proxies)
+                .where(proxies.c.agent_id.in_(agents), proxies.c.metering_point_id.in_(mpids))
+                .order_by(proxies.c.id.desc())
+            ):
+                proxies_of[(proxy.agent_id, proxy.metering_point_id)].append(proxy)
+    return [
+        _decision(
+            actor,
+            operation,
+            day,
+            holders[mpid],
+            proxies_of[(actor.party_id, mpid)] if actor.party_id is not None else [],
+        )
+        for actor, mpid in requests
+    ]
+
+
+def _decision(
+    actor: Actor,
+    operation: Operation,
+    day: date,
+    holders: set[int],
+    proxies_newest_first: list[Row[Any]],
+) -> Decision:
     if actor.is_staff:
         if operation in _STAFF_MAY:
             return Decision(True, "staff")
         return Decision(False, "not_allowed")
     if operation is Operation.OVERRIDE or actor.party_id is None:
         return Decision(False, "staff_only")
-    if holds_contract(conn, actor.party_id, mpid, day):
+    if actor.party_id in holders:
         return Decision(operation in _HOLDER_MAY, "holder")
-    rows = conn.execute(
-        select(proxies)
-        .where(proxies.c.agent_id == actor.party_id, proxies.c.metering_point_id == mpid)
-        .order_by(proxies.c.id.desc())
-    ).all()
     reason = "not_holder"
-    for proxy in rows:
+    for proxy in proxies_newest_first:
         if proxy.revoked_at is not None:
             reason = "proxy_revoked"
         elif day > proxy.valid_to:
             reason = "proxy_expired"
         elif day < proxy.valid_from:
             reason = "proxy_not_yet_valid"
-        elif not holds_contract(conn, proxy.principal_id, mpid, day):
+        elif proxy.principal_id not in holders:
             # a proxy ends with the principal's contract
             reason = "proxy_contract_ended"
         elif operation is Operation.MANAGE_PROXIES:
@@ -80,6 +137,18 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
         else:
             return Decision(True, "proxy", proxy.id)
     return Decision(False, reason)
+
+
+def active_holders(conn: Connection, mpids: Iterable[str], day: date) -> dict[str, int]:
+    """The contract holder of each metering point on `day` (points without one are left out)."""
+    return {
+        row.metering_point_id: int(row.party_id)
+        for row in conn.execute(
+            select(contracts.c.party_id, contracts.c.metering_point_id).where(
+                contracts.c.metering_point_id.in_(set(mpids)), _contract_active(day)
+            )
+        )
+    }
 
 
 def viewable_points(conn: Connection, actor: Actor, day: date) -> list[tuple[str, str, int | None]]:

@@ -19,7 +19,15 @@ from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import outbox
 from hanport.portal.services.tx import utcnow
 
-__all__ = ["TEMPLATES", "ConsoleMailer", "Mailer", "SmtpMailer", "enqueue", "send_pending"]
+__all__ = [
+    "TEMPLATES",
+    "ConsoleMailer",
+    "Mailer",
+    "SmtpMailer",
+    "enqueue",
+    "outbox_row",
+    "send_pending",
+]
 
 log = logging.getLogger(__name__)
 
@@ -194,19 +202,30 @@ def enqueue(
     for_order: int | None = None,
     **fields: object,
 ) -> None:
+    conn.execute(outbox.insert().values(outbox_row(now, to, template, lang, for_order, **fields)))
+
+
+def outbox_row(
+    now: datetime,
+    to: str,
+    template: str,
+    lang: str,
+    for_order: int | None,
+    /,
+    **fields: object,
+) -> dict[str, Any]:
+    """The outbox row of one rendered message, for writers that insert many at once."""
     subject, body = render(template, lang, **fields)
-    conn.execute(
-        outbox.insert().values(
-            to_addr=to,
-            subject=subject,
-            body=body,
-            template=template,
-            order_id=for_order,
-            created_at=now,
-            next_attempt_at=now,
-            attempts=0,
-        )
-    )
+    return {
+        "to_addr": to,
+        "subject": subject,
+        "body": body,
+        "template": template,
+        "order_id": for_order,
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }
 
 
 class Mailer(Protocol):

@@ -7,18 +7,20 @@ Execution against the head-end is in hanport.portal.jobs.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from hanport.portal.db.schema import (
-    inserted_id,
     metering_points,
     meters,
     order_events,
     orders,
+    outbox,
     parties,
     port_states,
     shipments,
@@ -27,6 +29,7 @@ from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import (
     Action,
     Actor,
+    Decision,
     ModuleOption,
     Operation,
     PortState,
@@ -42,11 +45,25 @@ from hanport.portal.domain.order_states import (
 )
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PortalError,
+    Refused,
+)
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["OrderRequest", "apply_event", "cancel_order", "override_order", "submit_order"]
+__all__ = [
+    "OrderRequest",
+    "Submission",
+    "apply_event",
+    "cancel_order",
+    "override_order",
+    "submit_order",
+    "submit_orders",
+]
 
 CHANNELS = {"portal", "api", "backoffice", "system"}
 #: orders not in the head-end's hands, which a newer order may supersede (an escalated or
@@ -73,9 +90,38 @@ class OrderRequest:
     terms_lang: str | None = None
 
 
-def _validated(
-    req: OrderRequest,
-) -> tuple[str, Action, SecurityDeclaration | None, ModuleOption | None]:
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One order as it came in: who ordered what, through which channel."""
+
+    actor: Actor
+    request: OrderRequest
+    channel: str = "portal"
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """An order request whose fields are valid."""
+
+    mpid: str
+    action: Action
+    declaration: SecurityDeclaration | None
+    module: ModuleOption | None
+    terms_version_id: str | int | None
+    terms_lang: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A valid order request in a batch, with where its answer goes."""
+
+    index: int
+    actor: Actor
+    channel: str
+    fields: _Checked
+
+
+def _validated(req: OrderRequest) -> _Checked:
     errors: dict[str, tuple[str, str]] = {}
     mpid = ""
     try:
@@ -109,9 +155,11 @@ def _validated(
                 "Du må godta vilkårene for å åpne porten",
                 "You must accept the terms to open the port",
             )
+    if req.terms_lang not in (None, "", "nb", "en"):
+        errors["terms_lang"] = ("Språket må være nb eller en", "The language must be nb or en")
     if errors:
         raise InvalidInput(errors)
-    return mpid, action, declaration, module
+    return _Checked(mpid, action, declaration, module, req.terms_version_id, req.terms_lang or None)
 
 
 def set_port_state(
@@ -213,173 +261,352 @@ def submit_order(
     now: datetime | None = None,
 ) -> int:
     """Validate, authorise and store an order; returns its id. Raises a PortalError otherwise."""
-    assert channel in CHANNELS
-    mpid, action, declaration, module = _validated(req)
-    with transaction(engine, now) as tx:
-        conn = tx.conn
-        today = tx.now.astimezone(OSLO).date()
-        decision = authz.decide(conn, actor, Operation.ORDER, mpid, today)
-        if not decision.allowed:
-            raise tx.refuse(
-                actor, "order.submit", "metering_point", mpid, decision.reason, action=action.value
-            )
-        # one row for point, meter and port; locking the point serialises orders for it, so two
-        # simultaneous orders cannot both pass the "nothing in progress" check below
-        point = conn.execute(
-            select(
-                metering_points.c.status,
-                meters.c.id.label("meter_pk"),
-                meters.c.han_capable,
-                port_states.c.state.label("port"),
-            )
-            .join(meters, meters.c.metering_point_id == metering_points.c.id)
-            .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
-            .where(metering_points.c.id == mpid)
-            .order_by(meters.c.installed_from.desc())
-            .limit(1)
-            .with_for_update(of=metering_points)
-        ).first()
-        # a system close after a customer change must go through even when the point was made
-        # inactive at move-out: an inactive point with an open port is exactly what it prevents
-        if point is None or (point.status != "active" and channel != "system"):
-            raise Conflict(
-                "Målepunktet er ikke aktivt, så porten kan ikke styres",
-                "The metering point is not active, so the port cannot be changed",
-            )
-        terms_id = None
-        if action is Action.OPEN:
-            terms = current_terms(conn, tx.now)
-            if terms is None:
-                raise Conflict("Vilkårene er ikke publisert ennå", "No terms are published yet")
-            if str(req.terms_version_id) != str(terms.id):
-                raise Conflict(
-                    f"Vilkårene er endret (nå versjon {terms.version}). Les og godta dem på nytt.",
-                    f"The terms have changed (now version {terms.version}). "
-                    "Read and accept them again.",
-                )
-            terms_id = terms.id
-        open_orders = conn.execute(
-            select(orders).where(
-                orders.c.metering_point_id == mpid,
-                orders.c.state.not_in([s.value for s in FINAL_STATES]),
-            )
-        ).all()
-        for other in open_orders:
-            if other.channel == "system" and channel != "system":
-                # the close after a customer change must finish before anyone orders again;
-                # superseding it would leave the old customer's port open
-                raise Conflict(
-                    f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
-                    "Prøv igjen når den er stengt.",
-                    f"The HAN port is being closed after a change of customer (order {other.id})."
-                    " Try again once it is closed.",
-                )
-            if (
-                OrderState(other.state) in ATTENTION_STATES
-                and other.action == action.value
-                and channel != "system"
-            ):
-                # the same order again must not take the case out of customer service's queue
-                # or restart its SLA clock; a different action (or a move's close) still may
-                raise Conflict(
-                    f"Bestilling {other.id} om det samme ligger hos kundeservice. "
-                    "Du får beskjed når den er behandlet.",
-                    f"Order {other.id} for the same thing is with customer service. "
-                    "You will hear when it has been handled.",
-                )
-            if OrderState(other.state) not in _WAITING:
-                raise Conflict(
-                    f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
-                    f"Order {other.id} is being carried out right now. Try again in a minute.",
-                )
-        # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
-        # working days run from the first request
-        sla_due_at = min(
-            [sla_due(tx.now)] + [o.sla_due_at for o in open_orders if o.action == action.value]
-        )
-        current_port = PortState(point.port or PortState.CLOSED)
-        target = PortState.OPEN if action is Action.OPEN else PortState.CLOSED
-        if current_port is target and not open_orders:
-            word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
-            raise Conflict(
-                f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}"
-            )
+    result = submit_orders(engine, [Submission(actor, req, channel)], now)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
-        holder_id = (
-            actor.party_id
-            if decision.reason == "holder"
-            else authz.active_holder(conn, mpid, today)
+
+def submit_orders(
+    engine: Engine, submissions: Sequence[Submission], now: datetime | None = None
+) -> list[int | Exception]:
+    """Validate, authorise and store several orders in one transaction (group commit).
+
+    Each submission gets its order id or the PortalError that refused it; a refused order does
+    not stop the others. Orders for the same metering point are taken in turn, each seeing the
+    one before. Any other exception means that order was not stored.
+    """
+    results: list[int | Exception | None] = [None] * len(submissions)
+    waiting: list[_Pending] = []
+    for index, submission in enumerate(submissions):
+        assert submission.channel in CHANNELS
+        try:
+            fields = _validated(submission.request)
+        except InvalidInput as exc:
+            results[index] = exc
+            continue
+        waiting.append(_Pending(index, submission.actor, submission.channel, fields))
+    try:
+        with transaction(engine, now) as tx:
+            while waiting:
+                turn: list[_Pending] = []
+                later: list[_Pending] = []
+                points: set[str] = set()
+                for item in waiting:
+                    (later if item.fields.mpid in points else turn).append(item)
+                    points.add(item.fields.mpid)
+                _intake(tx, turn, results)
+                waiting = later
+    except Exception:
+        if len(submissions) == 1:
+            raise
+        # one order's unexpected failure must not cost the others theirs: one at a time
+        return [_submit_alone(engine, submission, now) for submission in submissions]
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _submit_alone(engine: Engine, submission: Submission, now: datetime | None) -> int | Exception:
+    try:
+        return submit_orders(engine, [submission], now)[0]
+    except Exception as exc:  # reported to this order's caller, as submit_orders promises
+        return exc
+
+
+def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]) -> None:
+    """Decide and store orders for distinct metering points in a few statements in all."""
+    conn = tx.conn
+    today = tx.now.astimezone(OSLO).date()
+    decisions = authz.decide_many(
+        conn, [(item.actor, item.fields.mpid) for item in batch], Operation.ORDER, today
+    )
+    allowed: list[tuple[_Pending, Decision]] = []
+    for item, decision in zip(batch, decisions, strict=True):
+        if decision.allowed:
+            allowed.append((item, decision))
+        else:
+            results[item.index] = tx.refuse(
+                item.actor,
+                "order.submit",
+                "metering_point",
+                item.fields.mpid,
+                decision.reason,
+                action=item.fields.action.value,
+            )
+    if not allowed:
+        return
+    mpids = sorted({item.fields.mpid for item, _ in allowed})
+    # locking the points serialises orders for them, so two simultaneous orders cannot both pass
+    # the "nothing in progress" check below; always in id order, so batches never deadlock
+    status: dict[str, str] = {
+        row.id: row.status
+        for row in conn.execute(
+            select(metering_points.c.id, metering_points.c.status)
+            .where(metering_points.c.id.in_(mpids))
+            .order_by(metering_points.c.id)
+            .with_for_update()
         )
-        requester = actor.party_id
-        # the person who ordered hears about it; for customer service that is the holder, and
-        # a system close after a move is announced by the move notices instead
-        contact_party = (
-            None if channel == "system" else (holder_id if actor.is_staff else requester)
-        )
-        contact = _contact(conn, contact_party) if contact_party is not None else None
-        result = conn.execute(
-            orders.insert().values(
-                metering_point_id=mpid,
-                meter_id=point.meter_pk,
-                action=action.value,
-                state=OrderState.VALIDATED.value,
-                channel=channel,
-                requested_by=requester,
-                on_behalf_of=holder_id if holder_id != requester else None,
-                proxy_id=decision.proxy_id,
-                terms_version_id=terms_id,
-                terms_accepted_at=tx.now if terms_id else None,
-                declaration=declaration.value if declaration else None,
-                module_option=module.value if module else None,
-                contact_email=contact.email if contact else "",
-                lang=contact.lang if contact else "nb",
-                attempts=0,
-                next_attempt_at=tx.now,
-                push_seen=False,
-                sla_due_at=sla_due_at,
-                created_at=tx.now,
-                updated_at=tx.now,
+    }
+    meter_of: dict[str, Any] = {}
+    for row in conn.execute(
+        select(meters.c.id, meters.c.han_capable, meters.c.metering_point_id)
+        .where(meters.c.metering_point_id.in_(mpids))
+        .order_by(meters.c.installed_from, meters.c.id)
+    ):
+        meter_of[row.metering_point_id] = row  # the newest installation wins
+    port_of: dict[str, str] = {
+        row.metering_point_id: row.state
+        for row in conn.execute(
+            select(port_states.c.metering_point_id, port_states.c.state).where(
+                port_states.c.metering_point_id.in_(mpids)
             )
         )
-        order_id = inserted_id(result)
-        conn.execute(
-            order_events.insert().values(
-                order_id=order_id,
-                at=tx.now,
-                from_state=None,
-                to_state=OrderState.VALIDATED.value,
-                event="submitted",
-                actor=actor.label,
-                note=f"{channel}; {decision.reason}",
-            )
+    }
+    open_orders_of: dict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(
+        select(orders)
+        .where(
+            orders.c.metering_point_id.in_(mpids),
+            orders.c.state.not_in([s.value for s in FINAL_STATES]),
         )
+        .order_by(orders.c.id)
+    ):
+        open_orders_of[row.metering_point_id].append(row)
+    opening = any(item.fields.action is Action.OPEN for item, _ in allowed)
+    terms = current_terms(conn, tx.now) if opening else None
+    holders = authz.active_holders(conn, mpids, today)
+    sla_from_now = sla_due(tx.now)
+
+    accepted: list[_Accepted] = []
+    for item, decision in allowed:
+        try:
+            accepted.append(
+                _check(
+                    item,
+                    decision,
+                    status.get(item.fields.mpid),
+                    meter_of.get(item.fields.mpid),
+                    PortState(port_of.get(item.fields.mpid) or PortState.CLOSED),
+                    open_orders_of[item.fields.mpid],
+                    terms,
+                    holders.get(item.fields.mpid),
+                    sla_from_now,
+                )
+            )
+        except PortalError as exc:
+            results[item.index] = exc
+    if accepted:
+        _store(tx, accepted, port_of)
+        for order in accepted:
+            results[order.pending.index] = order.order_id
+
+
+@dataclass(slots=True)
+class _Accepted:
+    """An order that passed every check, on its way into the database."""
+
+    pending: _Pending
+    decision: Decision
+    meter: Row[Any]
+    open_orders: list[Row[Any]]
+    terms: Row[Any] | None
+    holder_id: int | None
+    contact_party: int | None
+    sla_due_at: datetime
+    order_id: int = 0
+
+
+def _check(
+    item: _Pending,
+    decision: Decision,
+    point_status: str | None,
+    meter: Row[Any] | None,
+    current_port: PortState,
+    open_orders: list[Row[Any]],
+    terms: Row[Any] | None,
+    holder_id: int | None,
+    sla_from_now: datetime,
+) -> _Accepted:
+    """Everything that may still refuse an authorised order; raises a PortalError."""
+    fields, channel = item.fields, item.channel
+    # a system close after a customer change must go through even when the point was made
+    # inactive at move-out: an inactive point with an open port is exactly what it prevents
+    if point_status is None or meter is None or (point_status != "active" and channel != "system"):
+        raise Conflict(
+            "Målepunktet er ikke aktivt, så porten kan ikke styres",
+            "The metering point is not active, so the port cannot be changed",
+        )
+    if fields.action is Action.OPEN:
+        if terms is None:
+            raise Conflict("Vilkårene er ikke publisert ennå", "No terms are published yet")
+        if str(fields.terms_version_id) != str(terms.id):
+            raise Conflict(
+                f"Vilkårene er endret (nå versjon {terms.version}). Les og godta dem på nytt.",
+                f"The terms have changed (now version {terms.version}). "
+                "Read and accept them again.",
+            )
+    for other in open_orders:
+        if other.channel == "system" and channel != "system":
+            # the close after a customer change must finish before anyone orders again;
+            # superseding it would leave the old customer's port open
+            raise Conflict(
+                f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
+                "Prøv igjen når den er stengt.",
+                f"The HAN port is being closed after a change of customer (order {other.id})."
+                " Try again once it is closed.",
+            )
+        if (
+            OrderState(other.state) in ATTENTION_STATES
+            and other.action == fields.action.value
+            and channel != "system"
+        ):
+            # the same order again must not take the case out of customer service's queue
+            # or restart its SLA clock; a different action (or a move's close) still may
+            raise Conflict(
+                f"Bestilling {other.id} om det samme ligger hos kundeservice. "
+                "Du får beskjed når den er behandlet.",
+                f"Order {other.id} for the same thing is with customer service. "
+                "You will hear when it has been handled.",
+            )
+        if OrderState(other.state) not in _WAITING:
+            raise Conflict(
+                f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
+                f"Order {other.id} is being carried out right now. Try again in a minute.",
+            )
+    target = PortState.OPEN if fields.action is Action.OPEN else PortState.CLOSED
+    if current_port is target and not open_orders:
+        word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
+        raise Conflict(f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}")
+    # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
+    # working days run from the first request
+    sla_due_at = min(
+        [sla_from_now] + [o.sla_due_at for o in open_orders if o.action == fields.action.value]
+    )
+    holder = item.actor.party_id if decision.reason == "holder" else holder_id
+    # the person who ordered hears about it; for customer service that is the holder, and
+    # a system close after a move is announced by the move notices instead
+    contact_party = (
+        None if channel == "system" else (holder if item.actor.is_staff else item.actor.party_id)
+    )
+    return _Accepted(
+        item,
+        decision,
+        meter,
+        open_orders,
+        terms if fields.action is Action.OPEN else None,
+        holder,
+        contact_party,
+        sla_due_at,
+    )
+
+
+def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
+    """Write the accepted orders: rows, timelines, audit, port states, shipments, receipts."""
+    conn = tx.conn
+    wanted = {o.contact_party for o in batch} | {o.holder_id for o in batch}
+    people = {
+        row.id: row
+        for row in conn.execute(
+            select(parties).where(parties.c.id.in_([p for p in wanted if p is not None]))
+        )
+    }
+    rows = []
+    for order in batch:
+        item, fields = order.pending, order.pending.fields
+        contact = people.get(order.contact_party) if order.contact_party is not None else None
+        requester = item.actor.party_id
+        rows.append(
+            {
+                "metering_point_id": fields.mpid,
+                "meter_id": order.meter.id,
+                "action": fields.action.value,
+                "state": OrderState.VALIDATED.value,
+                "channel": item.channel,
+                "requested_by": requester,
+                "on_behalf_of": order.holder_id if order.holder_id != requester else None,
+                "proxy_id": order.decision.proxy_id,
+                "terms_version_id": order.terms.id if order.terms else None,
+                "terms_accepted_at": tx.now if order.terms else None,
+                "terms_sha256": order.terms.sha256 if order.terms else None,
+                "terms_lang": (fields.terms_lang or (contact.lang if contact else "nb"))
+                if order.terms
+                else None,
+                "declaration": fields.declaration.value if fields.declaration else None,
+                "module_option": fields.module.value if fields.module else None,
+                "contact_email": contact.email if contact else "",
+                "lang": contact.lang if contact else "nb",
+                "attempts": 0,
+                "next_attempt_at": tx.now,
+                "push_seen": False,
+                "sla_due_at": order.sla_due_at,
+                "created_at": tx.now,
+                "updated_at": tx.now,
+            }
+        )
+    ids = conn.execute(
+        orders.insert().returning(orders.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    for order, order_id in zip(batch, ids, strict=True):
+        order.order_id = order_id
+    conn.execute(
+        order_events.insert(),
+        [
+            {
+                "order_id": order.order_id,
+                "at": tx.now,
+                "from_state": None,
+                "to_state": OrderState.VALIDATED.value,
+                "event": "submitted",
+                "actor": order.pending.actor.label,
+                "note": f"{order.pending.channel}; {order.decision.reason}",
+            }
+            for order in batch
+        ],
+    )
+    shipping = []
+    port_updates: list[dict[str, Any]] = []
+    port_inserts: list[dict[str, Any]] = []
+    mail = []
+    for order in batch:
+        item, fields = order.pending, order.pending.fields
         tx.audit(
-            actor,
+            item.actor,
             "order.submitted",
             "order",
-            order_id,
-            metering_point_id=mpid,
-            action=action.value,
-            channel=channel,
-            decision=decision.reason,
-            proxy_id=decision.proxy_id,
-            terms_version_id=terms_id,
-            declaration=declaration.value if declaration else None,
+            order.order_id,
+            metering_point_id=fields.mpid,
+            action=fields.action.value,
+            channel=item.channel,
+            decision=order.decision.reason,
+            proxy_id=order.decision.proxy_id,
+            terms_version_id=order.terms.id if order.terms else None,
+            terms_sha256=order.terms.sha256 if order.terms else None,
+            declaration=fields.declaration.value if fields.declaration else None,
         )
-        for other in open_orders:
-            apply_event(tx, other, OrderEvent.SUPERSEDE, actor, note=f"superseded by {order_id}")
-        if module in (ModuleOption.POST, ModuleOption.PICKUP):
-            conn.execute(
-                shipments.insert().values(
-                    order_id=order_id, method=module.value, state="requested", updated_at=tx.now
-                )
+        for other in order.open_orders:
+            apply_event(
+                tx, other, OrderEvent.SUPERSEDE, item.actor, note=f"superseded by {order.order_id}"
             )
-            tx.audit(actor, "shipment.requested", "order", order_id, method=module.value)
-        if not point.han_capable:
-            order = load_order(conn, order_id)
+        if fields.module in (ModuleOption.POST, ModuleOption.PICKUP):
+            shipping.append(
+                {
+                    "order_id": order.order_id,
+                    "method": fields.module.value,
+                    "state": "requested",
+                    "updated_at": tx.now,
+                }
+            )
+            tx.audit(
+                item.actor,
+                "shipment.requested",
+                "order",
+                order.order_id,
+                method=fields.module.value,
+            )
+        if not order.meter.han_capable:
             apply_event(
                 tx,
-                order,
+                load_order(conn, order.order_id),
                 OrderEvent.FIELD_WORK,
                 "system",
                 note="meter cannot run HAN; meter swap needed",
@@ -387,31 +614,60 @@ def submit_order(
                 next_attempt_at=None,
             )
         else:
-            set_port_state(
-                conn,
-                mpid,
-                PortState.OPENING if target is PortState.OPEN else PortState.CLOSING,
-                tx.now,
-                order_id,
-            )
+            state = PortState.OPENING if fields.action is Action.OPEN else PortState.CLOSING
+            values = {
+                "point": fields.mpid,
+                "new_state": state.value,
+                "new_since": tx.now,
+                "order_id": order.order_id,
+            }
+            (port_updates if fields.mpid in port_of else port_inserts).append(values)
+        contact = people.get(order.contact_party) if order.contact_party is not None else None
         receipt_to = [contact] if contact is not None else []
-        if contact is not None and holder_id is not None and holder_id != contact_party:
-            receipt_to.append(_contact(conn, holder_id))  # the holder hears of a proxy's order
+        if contact is not None and order.holder_id not in (None, order.contact_party):
+            receipt_to.append(people[order.holder_id])  # the holder hears of a proxy's order
         for person in receipt_to:
-            notify.enqueue(
-                conn,
-                tx.now,
-                person.email,
-                "receipt",
-                person.lang,
-                for_order=order_id,
-                name=person.display_name,
-                mpid=mpid,
-                order_id=order_id,
-                action=action.value,
-                due=sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
+            mail.append(
+                notify.outbox_row(
+                    tx.now,
+                    person.email,
+                    "receipt",
+                    person.lang,
+                    order.order_id,
+                    name=person.display_name,
+                    mpid=fields.mpid,
+                    order_id=order.order_id,
+                    action=fields.action.value,
+                    due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
+                )
             )
-        return order_id
+    if shipping:
+        conn.execute(shipments.insert(), shipping)
+    if port_updates:
+        conn.execute(
+            update(port_states)
+            .where(port_states.c.metering_point_id == bindparam("point"))
+            .values(
+                state=bindparam("new_state"),
+                since=bindparam("new_since"),
+                last_order_id=bindparam("order_id"),
+                push_seen=False,
+            ),
+            port_updates,
+        )
+    if port_inserts:
+        conn.execute(
+            port_states.insert().values(
+                metering_point_id=bindparam("point"),
+                state=bindparam("new_state"),
+                since=bindparam("new_since"),
+                last_order_id=bindparam("order_id"),
+                push_seen=False,
+            ),
+            port_inserts,
+        )
+    if mail:
+        conn.execute(outbox.insert(), mail)
 
 
 def authorised_order(

@@ -82,7 +82,9 @@ def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
         with begin_write(engine) as conn:
             tx = Tx(conn, now or utcnow())
             yield tx
-            audit.append(conn, tx._entries)
+            # a command that goes on after refusing part of its work (a batch of orders)
+            # keeps those refusals on record too
+            audit.append(conn, tx._entries + tx._refusals)
     except (Refused, RateLimited):
         # the command is rolled back, but the refused attempt itself must stay on record
         if tx is not None and tx._refusals:
