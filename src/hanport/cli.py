@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("hanport.reader.cli", "restore the reader's database from a backup"),
     "portal": ("hanport.portal.cli", "run the grid company's HAN port service"),
     "audit-verify": ("hanport.portal.cli", "verify the port service's hash-chained audit log"),
+    "portal-terms": ("hanport.portal.cli", "list or publish the port service's terms of use"),
     "demo": ("hanport.demo", "run the whole system on embedded defaults"),
 }
 

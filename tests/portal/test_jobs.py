@@ -217,14 +217,16 @@ async def test_bad_input_stores_nothing(world: World) -> None:
 
 
 async def test_new_terms_must_be_accepted_again(world: World) -> None:
-    from datetime import UTC, datetime
-
     from hanport.portal.services.terms import publish_terms
 
-    with world.engine.begin() as conn:
-        new_id = publish_terms(
-            conn, "2.0", text_nb="Nye vilkår", text_en="New terms", effective_from=datetime.now(UTC)
-        )
+    new_id = publish_terms(
+        world.engine,
+        world.staff,
+        version="2.0",
+        text_nb="Nye vilkår",
+        text_en="New terms",
+        change_summary="Ny tekst / New text",
+    ).id
     with pytest.raises(Conflict, match=r"version 2\.0"):
         submit_order(world.engine, world.holder, world.open_request())
     order_id = submit_order(world.engine, world.holder, world.open_request(terms_version_id=new_id))

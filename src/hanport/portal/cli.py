@@ -9,9 +9,17 @@ import os
 import secrets
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
-__all__ = ["configure_audit_verify", "configure_portal", "run_audit_verify", "run_portal"]
+__all__ = [
+    "configure_audit_verify",
+    "configure_portal",
+    "configure_portal_terms",
+    "run_audit_verify",
+    "run_portal",
+    "run_portal_terms",
+]
 
 
 def _smtp(text: str) -> tuple[str, int]:
@@ -237,3 +245,140 @@ def run_audit_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+#: the service's field names as the options that fill them, for one-line errors
+_TERMS_OPTIONS = {
+    "version": "--version",
+    "text_nb": "--nb",
+    "text_en": "--en",
+    "change_summary": "--summary",
+    "effective_from": "--effective-from",
+}
+
+
+def _moment(text: str) -> datetime:
+    from hanport.portal.services.terms import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write an ISO 8601 date and time, e.g. 2026-12-01T00:00 "
+            "(Norwegian time unless it has a zone)"
+        ) from None
+
+
+def configure_portal_terms(parser: argparse.ArgumentParser) -> None:
+    from hanport.portal.db.engine import DEFAULT_URL
+
+    actions = parser.add_subparsers(dest="action", required=True, metavar="list|publish")
+    for name, summary in (
+        ("list", "list every terms version: current, scheduled and superseded"),
+        ("publish", "publish a new version of the terms, now or at a later moment"),
+    ):
+        sub = actions.add_parser(name, help=summary, description=summary)
+        sub.add_argument("--db", default=DEFAULT_URL, help="the port service's database URL")
+        if name == "publish":
+            sub.add_argument(
+                "--version", required=True, help="new version label, e.g. 2.0 (unique)"
+            )
+            sub.add_argument(
+                "--nb", required=True, type=Path, metavar="FILE", help="text in bokmål (UTF-8)"
+            )
+            sub.add_argument(
+                "--en", required=True, type=Path, metavar="FILE", help="text in English (UTF-8)"
+            )
+            sub.add_argument(
+                "--effective-from",
+                type=_moment,
+                metavar="ISO",
+                help="when it takes effect (default now; never earlier); without a zone "
+                "Norwegian time",
+            )
+            sub.add_argument(
+                "--summary",
+                default="",
+                metavar="TEXT",
+                help="what changed, shown to customers who accept again (required after the "
+                "first version)",
+            )
+
+
+def _read_terms_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+
+
+def run_portal_terms(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hanport.portal.db.engine import make_engine
+    from hanport.portal.domain.sla import OSLO
+    from hanport.portal.services.errors import InvalidInput
+    from hanport.portal.services.terms import list_terms, publish_terms
+    from hanport.portal.services.tx import utcnow
+
+    prog = f"hanport portal-terms {args.action}"
+    if args.action == "publish":
+        try:
+            text_nb = _read_terms_file(args.nb)
+            text_en = _read_terms_file(args.en)
+        except ValueError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        engine = make_engine(args.db)
+        if not inspect(engine).has_table("terms_versions"):
+            print(
+                f"{prog}: {args.db} is not a port service database (run `hanport portal` "
+                "once to create it) / ikke en database for porttjenesten",
+                file=sys.stderr,
+            )
+            return 2
+        if args.action == "list":
+            with engine.connect() as conn:
+                versions = list_terms(conn, utcnow())
+            for v in versions:
+                starts = v.effective_from.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
+                print(
+                    f"{v.version:<16} {v.status:<10} {starts}  sha256:{v.short_hash}  "
+                    f"{v.published_by or 'seed'}  {v.change_summary}".rstrip()
+                )
+            if not versions:
+                print("no terms published / ingen vilkår publisert")
+            return 0
+        # an operator at the database, named in the audit log by their login
+        actor = f"cli:{getpass.getuser()}"
+        try:
+            published = publish_terms(
+                engine,
+                actor,
+                version=args.version,
+                text_nb=text_nb,
+                text_en=text_en,
+                change_summary=args.summary,
+                effective_from=args.effective_from,
+            )
+        except InvalidInput as exc:
+            problems = "; ".join(
+                f"{_TERMS_OPTIONS.get(field, field)}: {en}" for field, (_, en) in exc.fields.items()
+            )
+            print(f"{prog}: {problems}", file=sys.stderr)
+            return 2
+    except SQLAlchemyError as exc:
+        print(f"{prog}: database {args.db}: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    starts = published.effective_from.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
+    print(
+        f"published terms {published.version} ({published.status}, effective {starts}) "
+        f"sha256:{published.sha256} by {actor}"
+    )
+    return 0

@@ -22,7 +22,7 @@ from hanport.portal.db.schema import (
     terms_versions,
 )
 from hanport.portal.domain.gsrn import make_gsrn
-from hanport.portal.services.terms import publish_terms
+from hanport.portal.services.terms import TermsDraft, canonical_text, record_terms, terms_hash
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -240,13 +240,23 @@ def seed_demo(
                 )
             )
         if conn.execute(select(terms_versions.c.id)).first() is None:
-            publish_terms(
-                conn,
-                "1.0",
-                text_nb=TERMS_NB.format(version="1.0"),
-                text_en=TERMS_EN.format(version="1.0"),
-                effective_from=now - timedelta(days=365),
-                change_summary="Første versjon / First version",
+            # seed data may predate "now", which publish_terms refuses: store it directly,
+            # hashed and audited the same way
+            text_nb = canonical_text(TERMS_NB.format(version="1.0"))
+            text_en = canonical_text(TERMS_EN.format(version="1.0"))
+            record_terms(
+                tx,
+                "system",
+                TermsDraft(
+                    version="1.0",
+                    text_nb=text_nb,
+                    text_en=text_en,
+                    change_summary="Første versjon / First version",
+                    effective_from=now - timedelta(days=365),
+                    sha256=terms_hash(text_nb, text_en),
+                    replaces=None,
+                ),
+                seed=True,
             )
         tx.audit("system", "seed.demo", "grid_area", GRID_AREA, meters=len(meters_))
     return ids

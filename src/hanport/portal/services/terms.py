@@ -1,23 +1,76 @@
-"""Versioned terms of use: text, SHA-256 and effective date; every order records the version."""
+"""Versioned terms of use: text, SHA-256 and effective date; every order records the version.
+
+A version is published once and never edited: customer service (or an operator with the
+`hanport portal-terms` command) publishes a new one, now or scheduled for a later moment, and
+it becomes the current terms at its `effective_from`. The next order after that asks again.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy.exc import IntegrityError
 
-from hanport.portal.db.schema import inserted_id, terms_versions
+from hanport.portal.db.schema import inserted_id, orders, parties, terms_versions
+from hanport.portal.domain.model import Actor
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services.errors import InvalidInput, NotFound, Refused
+from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["current_terms", "publish_terms", "terms_hash"]
+__all__ = [
+    "MAX_SUMMARY_CHARS",
+    "MAX_TEXT_CHARS",
+    "TermsDraft",
+    "TermsVersion",
+    "accepted_terms",
+    "canonical_text",
+    "changes_since",
+    "check_draft",
+    "current_terms",
+    "get_terms",
+    "list_terms",
+    "parse_moment",
+    "preview_terms",
+    "publish_terms",
+    "record_terms",
+    "terms_hash",
+]
+
+MAX_TEXT_CHARS = 100_000  #: per language; the demo terms are about 700
+MAX_SUMMARY_CHARS = 1_000
+#: a published time in the current minute counts as "now": forms give minutes, not seconds
+NOW_TOLERANCE = timedelta(minutes=1)
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+_VERSION_MAX = 16  # terms_versions.version is String(16)
+
+
+def canonical_text(text: str) -> str:
+    """The form of a text that is stored, shown and hashed.
+
+    Unicode NFC (an "ø" typed on another system may arrive as "o" + combining stroke), LF line
+    ends, no trailing blanks on a line, no blank lines around the text, one final newline: two
+    texts that read the same hash the same, and the stored text always matches its hash.
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    body = "\n".join(lines).strip("\n")
+    return f"{body}\n" if body else ""
 
 
 def terms_hash(text_nb: str, text_en: str) -> str:
-    return hashlib.sha256(f"{text_nb}\n\x00\n{text_en}".encode()).hexdigest()
+    """SHA-256 over both canonical texts: the one fingerprint of what a customer accepted."""
+    both = f"{canonical_text(text_nb)}\n\x00\n{canonical_text(text_en)}"
+    return hashlib.sha256(both.encode()).hexdigest()
 
 
 def current_terms(conn: Connection, now: datetime) -> Row[Any] | None:
+    """The version in force at `now`: the latest whose effective_from has come."""
     return conn.execute(
         select(terms_versions)
         .where(terms_versions.c.effective_from <= now)
@@ -26,23 +79,339 @@ def current_terms(conn: Connection, now: datetime) -> Row[Any] | None:
     ).first()
 
 
-def publish_terms(
+@dataclass(frozen=True, slots=True)
+class TermsVersion:
+    id: int
+    version: str
+    text_nb: str
+    text_en: str
+    sha256: str
+    effective_from: datetime
+    change_summary: str
+    published_by: str | None  #: actor label; None = seed data
+    published_at: datetime | None
+    status: str  #: current | scheduled | superseded
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsVersion]:
+    current = current_terms(conn, now)
+    query = select(terms_versions).order_by(
+        terms_versions.c.effective_from.desc(), terms_versions.c.id.desc()
+    )
+    if where is not None:
+        query = query.where(where)
+    found = []
+    for row in conn.execute(query):
+        if current is not None and row.id == current.id:
+            status = "current"
+        elif row.effective_from > now:
+            status = "scheduled"
+        else:
+            status = "superseded"
+        found.append(
+            TermsVersion(
+                id=row.id,
+                version=row.version,
+                text_nb=row.text_nb,
+                text_en=row.text_en,
+                sha256=row.sha256,
+                effective_from=row.effective_from,
+                change_summary=row.change_summary or "",
+                published_by=row.published_by,
+                published_at=row.published_at,
+                status=status,
+            )
+        )
+    return found
+
+
+def list_terms(conn: Connection, now: datetime) -> list[TermsVersion]:
+    """Every version, the latest effective first, each marked current, scheduled or superseded."""
+    return _versions(conn, now)
+
+
+def get_terms(conn: Connection, version_id: int, now: datetime) -> TermsVersion:
+    found = _versions(conn, now, terms_versions.c.id == version_id)
+    if not found:
+        raise NotFound("Fant ikke vilkårsversjonen", "No such terms version")
+    return found[0]
+
+
+def changes_since(conn: Connection, seen_id: int, now: datetime) -> list[TermsVersion]:
+    """The versions that took effect after the one a customer saw, up to now; latest first."""
+    seen = conn.execute(
+        select(terms_versions.c.effective_from).where(terms_versions.c.id == seen_id)
+    ).scalar()
+    if seen is None:
+        return []
+    return _versions(
+        conn,
+        now,
+        (terms_versions.c.effective_from > seen) & (terms_versions.c.effective_from <= now),
+    )
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 moment; without a zone it is Norwegian local time (what staff mean)."""
+    moment = datetime.fromisoformat(text.strip())
+    return moment.replace(tzinfo=OSLO) if moment.tzinfo is None else moment
+
+
+@dataclass(frozen=True, slots=True)
+class TermsDraft:
+    """A validated version, ready to store: canonical texts and their hash."""
+
+    version: str
+    text_nb: str
+    text_en: str
+    change_summary: str
+    effective_from: datetime
+    sha256: str
+    replaces: str | None  #: the version customers see until this one takes effect
+
+
+def check_draft(
     conn: Connection,
-    version: str,
+    now: datetime,
     *,
+    version: str,
     text_nb: str,
     text_en: str,
-    effective_from: datetime,
     change_summary: str = "",
-) -> int:
-    result = conn.execute(
-        terms_versions.insert().values(
+    effective_from: datetime | str | None = None,
+) -> TermsDraft:
+    """Validate a new version against the published ones; InvalidInput names every bad field."""
+    errors: dict[str, tuple[str, str]] = {}
+    version = version.strip()
+    if not version:
+        errors["version"] = ("Skriv et versjonsnummer, f.eks. 2.0", "Enter a version, e.g. 2.0")
+    elif len(version) > _VERSION_MAX or not _VERSION.match(version):
+        errors["version"] = (
+            f"Versjonen kan ha opptil {_VERSION_MAX} tegn: bokstaver, sifre, punktum og "
+            "bindestrek (f.eks. 2.0 eller 2026-1)",
+            f"The version may have up to {_VERSION_MAX} characters: letters, digits, dots and "
+            "hyphens (e.g. 2.0 or 2026-1)",
+        )
+    elif conn.execute(
+        select(terms_versions.c.id).where(terms_versions.c.version == version)
+    ).first():
+        errors["version"] = (
+            f"Versjon {version} finnes allerede. Publiserte vilkår endres ikke; bruk et nytt "
+            "versjonsnummer.",
+            f"Version {version} already exists. Published terms are never changed; use a new "
+            "version.",
+        )
+    texts = {"text_nb": canonical_text(text_nb), "text_en": canonical_text(text_en)}
+    for field, (nb_name, en_name) in {
+        "text_nb": ("bokmål", "Norwegian (bokmål)"),
+        "text_en": ("engelsk", "English"),
+    }.items():
+        if not texts[field]:
+            errors[field] = (
+                f"Skriv vilkårsteksten på {nb_name}",
+                f"Enter the text of the terms in {en_name}",
+            )
+        elif len(texts[field]) > MAX_TEXT_CHARS:
+            errors[field] = (
+                f"Teksten på {nb_name} er for lang (høyst {MAX_TEXT_CHARS} tegn)",
+                f"The {en_name} text is too long (at most {MAX_TEXT_CHARS} characters)",
+            )
+    latest = conn.execute(
+        select(terms_versions.c.version, terms_versions.c.effective_from)
+        .order_by(terms_versions.c.effective_from.desc(), terms_versions.c.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    summary = " ".join(change_summary.split())
+    if latest is not None and not summary:
+        errors["change_summary"] = (
+            "Skriv kort hva som er endret; kundene ser det når de godtar vilkårene på nytt",
+            "Say briefly what changed; customers see it when they accept the terms again",
+        )
+    elif len(summary) > MAX_SUMMARY_CHARS:
+        errors["change_summary"] = (
+            f"Oppsummeringen er for lang (høyst {MAX_SUMMARY_CHARS} tegn)",
+            f"The summary is too long (at most {MAX_SUMMARY_CHARS} characters)",
+        )
+    starts = now
+    try:
+        if isinstance(effective_from, str):
+            starts = parse_moment(effective_from) if effective_from.strip() else now
+        elif effective_from is not None:
+            if effective_from.tzinfo is None:
+                raise ValueError("naive datetime")
+            starts = effective_from
+    except ValueError:
+        errors["effective_from"] = (
+            "Skriv tidspunktet som dato og klokkeslett, f.eks. 2026-12-01T00:00",
+            "Enter the moment as date and time, e.g. 2026-12-01T00:00",
+        )
+    else:
+        if starts < now - NOW_TOLERANCE:
+            errors["effective_from"] = (
+                "Vilkår kan ikke tilbakedateres: velg nå eller et senere tidspunkt",
+                "Terms cannot be backdated: choose now or a later moment",
+            )
+        elif latest is not None and starts <= latest.effective_from:
+            local = latest.effective_from.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
+            errors["effective_from"] = (
+                f"Må gjelde fra etter versjon {latest.version} ({local})",
+                f"Must take effect after version {latest.version} ({local})",
+            )
+        starts = max(starts, now)  # "this minute" means now, never a moment already past
+    if errors:
+        raise InvalidInput(errors)
+    current = current_terms(conn, now)
+    return TermsDraft(
+        version=version,
+        text_nb=texts["text_nb"],
+        text_en=texts["text_en"],
+        change_summary=summary,
+        effective_from=starts,
+        sha256=terms_hash(texts["text_nb"], texts["text_en"]),
+        replaces=None if current is None else current.version,
+    )
+
+
+def record_terms(tx: Tx, actor: Actor | str, draft: TermsDraft, *, seed: bool = False) -> int:
+    """Store a checked draft and audit it; `seed` data carries no publisher."""
+    values: dict[str, Any] = {
+        "version": draft.version,
+        "text_nb": draft.text_nb,
+        "text_en": draft.text_en,
+        "sha256": draft.sha256,
+        "effective_from": draft.effective_from,
+        "change_summary": draft.change_summary,
+    }
+    if not seed:
+        # seed data names no publisher, and so also seeds a database of an older schema
+        # (the migration tests seed before upgrading)
+        values["published_by"] = actor.label if isinstance(actor, Actor) else actor
+        values["published_at"] = tx.now
+    try:
+        result = tx.conn.execute(terms_versions.insert().values(**values))
+    except IntegrityError:
+        # published by someone else between the check and the insert; the whole command
+        # rolls back
+        raise InvalidInput(
+            {
+                "version": (
+                    f"Versjon {draft.version} ble nettopp publisert av noen andre",
+                    f"Version {draft.version} was just published by someone else",
+                )
+            }
+        ) from None
+    version_id = inserted_id(result)
+    tx.audit(
+        actor,
+        "terms.published",
+        "terms",
+        version_id,
+        version=draft.version,
+        sha256=draft.sha256,
+        effective_from=draft.effective_from.isoformat(),
+        replaces=draft.replaces,
+    )
+    return version_id
+
+
+def _refuse_non_staff(tx: Tx, actor: Actor | str, version: str) -> None:
+    # a label string is an operator at the database (the CLI), who may do this anyway
+    if isinstance(actor, Actor) and not actor.is_staff:
+        tx.record_refusal(
+            actor, "terms.publish", "terms", version.strip()[:_VERSION_MAX] or "-", "staff_only"
+        )
+        raise Refused(
+            "staff_only",
+            "Bare kundeservice kan publisere vilkår.",
+            "Only customer service can publish terms.",
+        )
+
+
+def preview_terms(
+    engine: Engine,
+    actor: Actor | str,
+    *,
+    version: str,
+    text_nb: str,
+    text_en: str,
+    change_summary: str = "",
+    effective_from: datetime | str | None = None,
+    now: datetime | None = None,
+) -> TermsDraft:
+    """What `publish_terms` would store, without storing it (staff only, like publishing)."""
+    with transaction(engine, now) as tx:
+        _refuse_non_staff(tx, actor, version)
+        return check_draft(
+            tx.conn,
+            tx.now,
             version=version,
             text_nb=text_nb,
             text_en=text_en,
-            sha256=terms_hash(text_nb, text_en),
-            effective_from=effective_from,
             change_summary=change_summary,
+            effective_from=effective_from,
         )
-    )
-    return inserted_id(result)
+
+
+def publish_terms(
+    engine: Engine,
+    actor: Actor | str,
+    *,
+    version: str,
+    text_nb: str,
+    text_en: str,
+    change_summary: str = "",
+    effective_from: datetime | str | None = None,
+    now: datetime | None = None,
+) -> TermsVersion:
+    """Publish a new version (staff or an operator label such as "cli:ola"); audited.
+
+    `effective_from` None or empty means now; a string is ISO 8601, local time without a zone.
+    Returns the stored version: its id, hash and whether it is current or scheduled.
+    """
+    with transaction(engine, now) as tx:
+        _refuse_non_staff(tx, actor, version)
+        draft = check_draft(
+            tx.conn,
+            tx.now,
+            version=version,
+            text_nb=text_nb,
+            text_en=text_en,
+            change_summary=change_summary,
+            effective_from=effective_from,
+        )
+        version_id = record_terms(tx, actor, draft)
+        return get_terms(tx.conn, version_id, tx.now)
+
+
+def accepted_terms(conn: Connection, order_id: int) -> dict[str, Any] | None:
+    """Which terms an order accepted, when, in which language and by whom (None: none needed)."""
+    row = conn.execute(
+        select(
+            terms_versions.c.version,
+            terms_versions.c.sha256.label("version_sha256"),
+            orders.c.terms_sha256,
+            orders.c.terms_lang,
+            orders.c.terms_accepted_at,
+            parties.c.display_name,
+        )
+        .join(terms_versions, terms_versions.c.id == orders.c.terms_version_id)
+        .outerjoin(parties, parties.c.id == orders.c.requested_by)
+        .where(orders.c.id == order_id)
+    ).first()
+    if row is None:
+        return None
+    # the order's own copy of the hash is what was accepted; older orders have only the version
+    sha256 = row.terms_sha256 or row.version_sha256
+    return {
+        "version": row.version,
+        "sha256": sha256,
+        "short_hash": sha256[:12],
+        "lang": row.terms_lang,
+        "accepted_at": row.terms_accepted_at,
+        "accepted_by": row.display_name,
+    }
