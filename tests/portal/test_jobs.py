@@ -147,24 +147,6 @@ async def test_readback_mismatch_sends_again(world: World) -> None:
     assert "readback_mismatch" in _events(world, order_id)
 
 
-async def test_open_without_push_completes_unverified_after_waiting(world: World) -> None:
-    headend = world.headend()
-    headend.pushes_after_change = 0
-    runner = JobRunner(world.engine, headend, None, FAST)
-    order_id = submit_order(world.engine, world.holder, world.open_request())
-    await _drain(runner)
-    order = _order(world, order_id)
-    assert order.state == "completed"
-    assert not order.push_seen
-    with world.engine.connect() as conn:
-        note = conn.execute(
-            select(order_events.c.note).where(
-                order_events.c.order_id == order_id, order_events.c.event == "readback_ok"
-            )
-        ).scalar_one()
-    assert "unverified push" in note
-
-
 async def test_meter_without_han_needs_field_work(world: World) -> None:
     no_han = DEMO_METERS[5]
     ingrid = Actor(_party(world, "ingrid@example.no"), Role.CUSTOMER, "Ingrid")

@@ -3,6 +3,12 @@
 Each job does a capped amount of work per run and is safe to run again. The order runner
 claims an order by moving its `next_attempt_at` forward before calling the head-end, so a
 second runner (or a crash) never sends the same command twice at once.
+
+Verification: the read-back of the ordered port state makes an order VERIFIED. An open then
+waits up to `push_wait_s` for the meter's first push and completes either way (the timeline
+says which). A completed open without a push keeps a `next_attempt_at`: the runner looks for
+the first push every `push_recheck_s` for `push_watch_s`, and records it on the order and the
+port state when it comes, without reopening the order.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import headend_commands, meters, orders
+from hanport.portal.db.schema import headend_commands, meters, orders, port_states
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import OrderEvent, OrderState
 from hanport.portal.domain.sla import OSLO
@@ -44,6 +50,8 @@ class JobSettings:
     backoff_max_s: float = 1800.0
     poll_s: float = 2.0  #: read-back polling interval after a command
     push_wait_s: float = 30.0  #: how long to wait for a push after opening before completing
+    push_recheck_s: float = 300.0  #: after completing without a push: how often to look again
+    push_watch_s: float = 86400.0  #: …and for how long after the read-back
     lease_s: float = 60.0  #: how long a claimed order is held by one runner
     tick_s: float = 1.0  #: loop interval
     concurrency: int = 8  #: orders driven at the same time (head-end calls in flight)
@@ -54,7 +62,14 @@ class ReadbackMismatch(Exception):
     """The head-end accepted the command but the port reads back in the other state."""
 
 
-ACTIVE = [OrderState.VALIDATED.value, OrderState.RETRYING.value, OrderState.COMMAND_SENT.value]
+ACTIVE = [
+    OrderState.VALIDATED.value,
+    OrderState.RETRYING.value,
+    OrderState.COMMAND_SENT.value,
+    OrderState.VERIFIED.value,
+    # only completed opens still watched for their first push have a next_attempt_at
+    OrderState.COMPLETED.value,
+]
 
 
 class JobRunner:
@@ -135,12 +150,17 @@ class JobRunner:
             except HeadEndError as exc:
                 readback = exc
             await asyncio.to_thread(self._after_command, order_id, target, readback)
-        elif state is OrderState.COMMAND_SENT:
+        elif state in (OrderState.COMMAND_SENT, OrderState.VERIFIED, OrderState.COMPLETED):
             try:
                 readback = await self.headend.read_port(meter_id)
             except HeadEndError as exc:
                 readback = exc
-            await asyncio.to_thread(self._after_readback, order_id, target, readback)
+            after = {
+                OrderState.COMMAND_SENT: self._after_readback,
+                OrderState.VERIFIED: self._after_push_check,
+                OrderState.COMPLETED: self._after_push_watch,
+            }[state]
+            await asyncio.to_thread(after, order_id, target, readback)
 
     def _log_command(
         self, conn: Any, order_id: int, op: str, now: datetime, result: PortReadback | Exception
@@ -283,16 +303,6 @@ class JobRunner:
                     ReadbackMismatch(f"read back {result.port}, expected {target}"),
                 )
                 return
-            push_seen = result.pushes_since_change > 0
-            waited = (tx.now - order.command_sent_at).total_seconds()
-            if target == "open" and not push_seen and waited < self.settings.push_wait_s:
-                # port reads open; wait a little for the first push before calling it done
-                tx.conn.execute(
-                    update(orders)
-                    .where(orders.c.id == order_id)
-                    .values(next_attempt_at=tx.now + timedelta(seconds=self.settings.poll_s))
-                )
-                return
             tx.audit(
                 "system",
                 "headend.read_port",
@@ -302,13 +312,11 @@ class JobRunner:
                 port=result.port,
                 pushes_since_change=result.pushes_since_change,
             )
-            note = (
-                f"read back {result.port}; {result.pushes_since_change} push(es) seen"
-                if target == "open"
-                else f"read back {result.port}"
-            )
-            if target == "open" and not push_seen:
-                note += f"; no push within {self.settings.push_wait_s:.0f} s (unverified push)"
+            push_seen = target == "open" and result.pushes_since_change > 0
+            note = f"read back {result.port}"
+            if target == "open":
+                note += f"; {result.pushes_since_change} push(es) seen"
+            waits_for_push = target == "open" and not push_seen and self.settings.push_wait_s > 0
             apply_event(
                 tx,
                 order,
@@ -317,16 +325,9 @@ class JobRunner:
                 note=note,
                 verified_at=tx.now,
                 push_seen=push_seen,
-            )
-            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
-            apply_event(
-                tx,
-                order,
-                OrderEvent.CONFIRM,
-                "system",
-                note="done notice queued for the customer",
-                completed_at=tx.now,
-                next_attempt_at=None,
+                next_attempt_at=(
+                    tx.now + timedelta(seconds=self.settings.poll_s) if waits_for_push else None
+                ),
             )
             set_port_state(
                 tx.conn,
@@ -337,11 +338,147 @@ class JobRunner:
                 push_seen=push_seen,
                 verified=True,
             )
-            push_nb = push_en = ""
-            if target == "open" and push_seen:
+            if not waits_for_push:
+                order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+                self._complete(tx, order, push_seen=push_seen)
+
+    def _after_push_check(
+        self, order_id: int, target: str, result: PortReadback | Exception
+    ) -> None:
+        """A verified open: confirm once the meter pushes, or without a push after the window."""
+        with transaction(self.engine) as tx:
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            if OrderState(order.state) is not OrderState.VERIFIED:
+                return
+            self._log_command(tx.conn, order_id, "read_port", tx.now, result)
+            push_seen = (
+                isinstance(result, PortReadback)
+                and result.port == target
+                and result.pushes_since_change > 0
+            )
+            waited = (tx.now - order.verified_at).total_seconds()
+            if not push_seen and waited < self.settings.push_wait_s:
+                tx.conn.execute(
+                    update(orders)
+                    .where(orders.c.id == order_id)
+                    .values(next_attempt_at=tx.now + timedelta(seconds=self.settings.poll_s))
+                )
+                return
+            if push_seen:
+                self._record_push(tx, order)
+                order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            self._complete(tx, order, push_seen=push_seen)
+
+    def _complete(self, tx: Any, order: Any, *, push_seen: bool) -> None:
+        """VERIFIED → COMPLETED and the done notice; an open without a push stays watched."""
+        if order.action == Action.CLOSE or push_seen:
+            event = OrderEvent.CONFIRM
+            note = "data seen from the meter; " if push_seen else ""
+            note += "done notice queued for the customer"
+            watch_until = None
+        else:
+            event = OrderEvent.CONFIRM_WITHOUT_PUSH
+            note = (
+                f"no data seen from the meter within {self.settings.push_wait_s:g} s of the "
+                "read-back; the read-back verified the port open, a later push will be recorded"
+            )
+            watch_until = tx.now + timedelta(seconds=self.settings.push_recheck_s)
+        apply_event(
+            tx,
+            order,
+            event,
+            "system",
+            note=note,
+            completed_at=tx.now,
+            next_attempt_at=watch_until,
+        )
+        push_nb = push_en = ""
+        if order.action == Action.OPEN:
+            if push_seen:
                 push_nb = " og sett at den sender data"
                 push_en = " and seen it send data"
-            contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
+            else:
+                push_nb = (
+                    ". Vi har ikke sett data fra måleren ennå; det kan ta litt tid. Får leseren "
+                    "din ingen data i løpet av en time, kontakt oss"
+                )
+                push_en = (
+                    ". We have not seen data from the meter yet; this can take a while. If your "
+                    "reader gets no data within an hour, contact us"
+                )
+        contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
+
+    def _record_push(self, tx: Any, order: Any) -> None:
+        """The first push after an open: on the order and, if it still rules it, the port."""
+        tx.conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id)
+            .values(push_seen=True, next_attempt_at=None, updated_at=tx.now)
+        )
+        tx.conn.execute(
+            update(port_states)
+            .where(
+                port_states.c.metering_point_id == order.metering_point_id,
+                port_states.c.last_order_id == order.id,
+                port_states.c.state == PortState.OPEN.value,
+            )
+            .values(push_seen=True)
+        )
+        tx.audit(
+            "system",
+            "order.push_seen",
+            "order",
+            order.id,
+            metering_point_id=order.metering_point_id,
+            state=order.state,
+        )
+
+    def _after_push_watch(
+        self, order_id: int, target: str, result: PortReadback | Exception
+    ) -> None:
+        """A completed open without a push: record a late first push, or look again later."""
+        with transaction(self.engine) as tx:
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            if OrderState(order.state) is not OrderState.COMPLETED or order.push_seen:
+                return
+            port = tx.conn.execute(
+                select(port_states.c.state, port_states.c.last_order_id).where(
+                    port_states.c.metering_point_id == order.metering_point_id
+                )
+            ).first()
+            if port is None or port.last_order_id != order_id or port.state != PortState.OPEN:
+                # a newer order rules the port now: this open's push no longer matters
+                self._stop_watching(tx, order_id)
+                return
+            self._log_command(tx.conn, order_id, "read_port", tx.now, result)
+            if (
+                isinstance(result, PortReadback)
+                and result.port == target
+                and result.pushes_since_change > 0
+            ):
+                self._record_push(tx, order)
+                return
+            since = order.verified_at or order.completed_at
+            if (tx.now - since).total_seconds() >= self.settings.push_watch_s:
+                tx.audit(
+                    "system",
+                    "order.push_watch_ended",
+                    "order",
+                    order_id,
+                    metering_point_id=order.metering_point_id,
+                    watched_s=self.settings.push_watch_s,
+                )
+                self._stop_watching(tx, order_id)
+                return
+            tx.conn.execute(
+                update(orders)
+                .where(orders.c.id == order_id)
+                .values(next_attempt_at=tx.now + timedelta(seconds=self.settings.push_recheck_s))
+            )
+
+    @staticmethod
+    def _stop_watching(tx: Any, order_id: int) -> None:
+        tx.conn.execute(update(orders).where(orders.c.id == order_id).values(next_attempt_at=None))
 
     # -- others ------------------------------------------------------------------------------
     async def run_outbox(self) -> int:

@@ -7,11 +7,17 @@ change). Intake checks eligibility in the same transaction, so an order is store
 or not stored at all (a refusal is audited instead). The job runner then drives it:
 
     VALIDATED ──command_ok──▶ COMMAND_SENT ──readback_ok──▶ VERIFIED ──confirm──▶ COMPLETED
-        │                        │  ▲
+        │                        │  ▲                          └─confirm_without_push─▶ COMPLETED
         │ no_answer              │  └ readback_mismatch / readback_no_answer ─▶ RETRYING
         ▼                        ▼
     RETRYING ──command_ok──▶ COMMAND_SENT                     RETRYING ──give_up──▶ ESCALATED
         NEEDS_FIELD_WORK  (meter cannot run HAN: a meter swap, not a command)
+
+VERIFIED means the head-end read the port back in the ordered state. A close is confirmed at
+once. An open waits in VERIFIED (visible to the customer) for the meter's first push, then
+`confirm`s; if none comes within the job runner's window it ends with `confirm_without_push`:
+the read-back is the verification, and the timeline says plainly that no data was seen yet. A
+push seen after that is recorded on the order and the port state; the order stays COMPLETED.
 
 Customer service ends an escalated or field-work case with an override (a reason is required):
 `override_retry` puts it back in the queue, `override_complete` records a manual completion and
@@ -41,7 +47,7 @@ class OrderState(StrEnum):
     VALIDATED = "validated"  #: intake passed; waiting for the job runner
     COMMAND_SENT = "command_sent"  #: head-end accepted the command; read-back pending
     RETRYING = "retrying"  #: head-end did not answer; the next attempt is scheduled
-    VERIFIED = "verified"  #: the port state was read back (and a push seen when opening)
+    VERIFIED = "verified"  #: the port state was read back; an open waits here for a push
     COMPLETED = "completed"  #: done and the customer told
     ESCALATED = "escalated"  #: automatic attempts used up; customer service owns it
     NEEDS_FIELD_WORK = "needs_field_work"  #: meter cannot run HAN; meter swap needed
@@ -56,7 +62,8 @@ class OrderEvent(StrEnum):
     READBACK_OK = "readback_ok"
     READBACK_MISMATCH = "readback_mismatch"
     READBACK_NO_ANSWER = "readback_no_answer"
-    CONFIRM = "confirm"
+    CONFIRM = "confirm"  #: closed, or opened and a push seen
+    CONFIRM_WITHOUT_PUSH = "confirm_without_push"  #: opened; no push within the window
     GIVE_UP = "give_up"
     FIELD_WORK = "field_work"
     CANCEL = "cancel"
@@ -89,7 +96,7 @@ TRANSITIONS: dict[OrderState, dict[OrderEvent, OrderState]] = {
         E.READBACK_MISMATCH: S.RETRYING,
         E.READBACK_NO_ANSWER: S.RETRYING,
     },
-    S.VERIFIED: {E.CONFIRM: S.COMPLETED},
+    S.VERIFIED: {E.CONFIRM: S.COMPLETED, E.CONFIRM_WITHOUT_PUSH: S.COMPLETED},
     S.ESCALATED: {
         E.OVERRIDE_RETRY: S.RETRYING,
         E.OVERRIDE_COMPLETE: S.COMPLETED,

@@ -42,6 +42,7 @@ def point_summary(conn: Connection, mpid: str) -> dict[str, Any] | None:
             port_states.c.since.label("port_since"),
             port_states.c.verified_at,
             port_states.c.push_seen,
+            port_states.c.last_order_id,
         )
         .join(meters, meters.c.metering_point_id == metering_points.c.id)
         .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)

@@ -35,8 +35,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "port_opening": ("Åpnes", "Opening"),
     "port_closing": ("Stenges", "Closing"),
     "port_unknown": ("Ukjent", "Unknown"),
-    "verified_at": ("bekreftet", "verified"),
-    "push_seen": ("data sett fra måleren", "data seen from the meter"),
+    "verified_at": ("bekreftet ved tilbakelesing fra måleren", "verified by read-back"),
+    "not_verified": (
+        "satt av kundeservice, ikke lest tilbake fra måleren",
+        "set by customer service, not read back from the meter",
+    ),
+    "push_seen": ("data sett fra måleren (push)", "data seen from the meter (push)"),
+    "push_not_seen_yet": (
+        "ingen data sett fra måleren ennå",
+        "no data seen from the meter yet",
+    ),
     "role_holder": ("Kontraktseier", "Contract holder"),
     "role_proxy-view": ("Fullmakt: innsyn", "Proxy: view"),
     "role_proxy-act": ("Fullmakt: bestille", "Proxy: act"),
@@ -125,6 +133,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The meter did not answer the check",
     ),
     "ev_confirm": ("Ferdig – du har fått e-post", "Done – you have been e-mailed"),
+    "ev_confirm_without_push": (
+        "Ferdig – porten er bekreftet åpen ved tilbakelesing, men vi har ikke sett data fra "
+        "måleren ennå. Du har fått e-post.",
+        "Done – the read-back confirmed the port open, but we have not seen data from the "
+        "meter yet. You have been e-mailed.",
+    ),
     "ev_give_up": ("Overlevert til kundeservice", "Handed to customer service"),
     "ev_field_work": ("Måleren må byttes", "The meter must be replaced"),
     "ev_cancel": ("Avbrutt", "Cancelled"),
