@@ -36,7 +36,8 @@ ACTION_WORDS = {
     "en": {"open": "open", "close": "close", "opened": "opened", "closed": "closed"},
 }
 
-#: template -> lang -> (subject, body); fields: name, mpid, order_id, action, done, due, reason
+#: template -> lang -> (subject, body); fields: name, mpid, order_id, action, done, due, reason;
+#: `cancelled` also by_nb/by_en (who cancelled), `superseded` also new_order_id
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "receipt": {
         "nb": (
@@ -92,6 +93,37 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Hello {name},\n\nWe could not {action} the HAN port for metering point {mpid}.\n"
             "Cause: {reason}\nNext step: customer service will contact you to arrange further "
             "work (e.g. a meter swap). You do not need to order again.\n",
+        ),
+    },
+    "cancelled": {
+        "nb": (
+            "Bestilling {order_id} er avbrutt",
+            "Hei {name}!\n\nBestillingen om å {action} HAN-porten for målepunkt {mpid} "
+            "(nr. {order_id}) er avbrutt av {by_nb}. Ingen kommando ble sendt til måleren, så "
+            "HAN-porten er som før.\nVil du likevel {action} den, kan du bestille på nytt på "
+            "Min side.\n",
+        ),
+        "en": (
+            "Order {order_id} is cancelled",
+            "Hello {name},\n\nThe order to {action} the HAN port for metering point {mpid} "
+            "(no. {order_id}) was cancelled by {by_en}. No command was sent to the meter, so "
+            "the HAN port is as it was.\nTo {action} it after all, order again on My page.\n",
+        ),
+    },
+    "superseded": {
+        "nb": (
+            "Bestilling {order_id} er erstattet av bestilling {new_order_id}",
+            "Hei {name}!\n\nBestillingen om å {action} HAN-porten for målepunkt {mpid} "
+            "(nr. {order_id}) er erstattet av en nyere bestilling for samme målepunkt "
+            "(nr. {new_order_id}) og blir ikke utført. Den nye bestillingen følges opp for seg; "
+            "du trenger ikke gjøre noe.\n",
+        ),
+        "en": (
+            "Order {order_id} is replaced by order {new_order_id}",
+            "Hello {name},\n\nThe order to {action} the HAN port for metering point {mpid} "
+            "(no. {order_id}) is replaced by a newer order for the same metering point "
+            "(no. {new_order_id}) and will not be carried out. The new order is followed up on "
+            "its own; you do not need to do anything.\n",
         ),
     },
     "case_escalated": {

@@ -708,10 +708,25 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
                 "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
                 "The order can no longer be cancelled – the command has been sent",
             )
+        by_staff = actor.is_staff
         apply_event(
-            tx, order, OrderEvent.CANCEL, actor, note="cancelled by customer", next_attempt_at=None
+            tx,
+            order,
+            OrderEvent.CANCEL,
+            actor,
+            note="cancelled by customer service" if by_staff else "cancelled by customer",
+            next_attempt_at=None,
         )
         restore_port(tx, order)
+        # the person who ordered (and the holder, for a proxy's order) hears of it, also when
+        # someone else withdrew it
+        contact_mail(
+            tx,
+            order,
+            "cancelled",
+            by_nb="kundeservice" if by_staff else actor.display_name,
+            by_en="customer service" if by_staff else actor.display_name,
+        )
 
 
 def restore_port(tx: Tx, order: Row[Any]) -> None:
