@@ -39,9 +39,14 @@ def register_customer_change(
     effective: str,
     new_email: str = "",
     new_name: str = "",
+    new_lang: str = "nb",
     now: datetime | None = None,
 ) -> int:
-    """Record a move (from Elhub or typed in by customer service)."""
+    """Record a move (from Elhub or typed in by customer service).
+
+    `new_lang` (nb | en) is the language of a new customer not known before: of their party and
+    so of every notice they get. A known party keeps the language they have chosen.
+    """
     errors: dict[str, tuple[str, str]] = {}
     try:
         mpid = validate_gsrn(mpid)
@@ -56,6 +61,11 @@ def register_customer_change(
         errors["new_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
     if email and not new_name.strip():
         errors["new_name"] = ("Skriv navnet til ny kunde", "Enter the new customer's name")
+    if new_lang not in ("nb", "en"):
+        errors["new_lang"] = (
+            "Velg språk for ny kunde: bokmål eller engelsk",
+            "Choose the new customer's language: Norwegian (bokmål) or English",
+        )
     if errors:
         raise InvalidInput(errors)
     with transaction(engine, now) as tx:
@@ -96,7 +106,9 @@ def register_customer_change(
                 "Målepunktet har ingen kunde på denne datoen",
                 "The metering point has no customer on that date",
             )
-        new_id = party_by_email(tx.conn, email, new_name.strip(), "nb", tx.now) if email else None
+        new_id = (
+            party_by_email(tx.conn, email, new_name.strip(), new_lang, tx.now) if email else None
+        )
         if new_id == old:
             raise InvalidInput(
                 {
@@ -126,6 +138,7 @@ def register_customer_change(
             old_party_id=old,
             new_party_id=new_id,
             effective_date=effective_date.isoformat(),
+            new_lang=new_lang if email else None,
         )
         return change_id
 

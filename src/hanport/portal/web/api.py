@@ -90,6 +90,7 @@ class CustomerChangeIn(BaseModel):
     effective_date: str = Field(description="YYYY-MM-DD")
     new_customer_email: str = ""
     new_customer_name: str = ""
+    new_customer_lang: Literal["nb", "en"] = "nb"
 
 
 class CustomerChangeOut(BaseModel):
@@ -340,6 +341,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                 effective=body.effective_date,
                 new_email=body.new_customer_email,
                 new_name=body.new_customer_name,
+                new_lang=body.new_customer_lang,
             )
         except InvalidInput as exc:
             raise InvalidInput(

@@ -175,6 +175,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                     effective=form.get("effective_date", ""),
                     new_email=form.get("new_email", ""),
                     new_name=form.get("new_name", ""),
+                    new_lang=form.get("new_lang", ""),
                 )
             )
         except InvalidInput as exc:
