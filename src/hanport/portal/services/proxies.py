@@ -1,4 +1,9 @@
-"""Powers of attorney: scope view/act, mandatory expiry, revocable, end with the contract."""
+"""Powers of attorney: scope view/act, mandatory expiry, revocable, end with the contract.
+
+Invitations are rate-limited (every one mails a stranger): at most MAX_INVITES_PER_PRINCIPAL a
+day given by one contract holder, and MAX_INVITES_PER_AGENT a day to one e-mail address from
+anyone. The limits hold under concurrent requests on PostgreSQL too (advisory locks).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,22 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hanport.portal.db.schema import inserted_id, parties, proxies
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import InvalidInput
-from hanport.portal.services.tx import Tx, transaction
+from hanport.portal.services.errors import InvalidInput, RateLimited
+from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = ["MAX_PROXY_DAYS", "end_proxies", "invite_proxy", "revoke_proxy", "valid_email"]
 
 MAX_PROXY_DAYS = 731  #: at most two years; expiry is mandatory
+MAX_INVITES_PER_PRINCIPAL = 10  #: invitations one contract holder gives per INVITE_WINDOW
+MAX_INVITES_PER_AGENT = 5  #: invitations one e-mail address gets per INVITE_WINDOW, from anyone
+INVITE_WINDOW = timedelta(days=1)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -100,6 +108,7 @@ def invite_proxy(
         principal = authz.active_holder(tx.conn, mpid, today)
         if principal is None:
             raise tx.refuse(actor, "proxy.invite", "metering_point", mpid, "no_holder")
+        _check_invite_limits(tx, actor, mpid, principal, email)
         # a new agent's language is unknown: the principal's is the best guess (they share it
         # more often than not), and better than always bokmål
         principal_lang = tx.conn.execute(
@@ -172,6 +181,48 @@ def invite_proxy(
             scope=scope_text[0] if agent_row.lang == "nb" else scope_text[1],
         )
         return proxy_id
+
+
+def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email: str) -> None:
+    """Refuse (audited) an invitation beyond the daily limits; a replaced invitation counts."""
+    lock_keys(tx.conn, [f"proxy-principal:{principal}", f"proxy-agent:{email}"])
+    since = tx.now - INVITE_WINDOW
+    by_principal = tx.conn.execute(
+        select(func.count())
+        .select_from(proxies)
+        .where(proxies.c.principal_id == principal, proxies.c.created_at > since)
+    ).scalar_one()
+    to_agent = tx.conn.execute(
+        select(func.count())
+        .select_from(proxies)
+        .join(parties, parties.c.id == proxies.c.agent_id)
+        .where(parties.c.email == email, proxies.c.created_at > since)
+    ).scalar_one()
+    if by_principal < MAX_INVITES_PER_PRINCIPAL and to_agent < MAX_INVITES_PER_AGENT:
+        return
+    tx.record_refusal(
+        actor,
+        "proxy.invite",
+        "metering_point",
+        mpid,
+        "rate_limited",
+        principal_id=principal,
+        agent_email=email,
+        limit="principal" if by_principal >= MAX_INVITES_PER_PRINCIPAL else "agent",
+    )
+    if by_principal >= MAX_INVITES_PER_PRINCIPAL:
+        raise RateLimited(
+            f"Du har gitt {MAX_INVITES_PER_PRINCIPAL} fullmakter det siste døgnet, som er "
+            "grensen. Prøv igjen i morgen, eller ring kundeservice.",
+            f"You have given {MAX_INVITES_PER_PRINCIPAL} powers of attorney in the last 24 "
+            "hours, which is the limit. Try again tomorrow, or call customer service.",
+        )
+    raise RateLimited(
+        "Denne e-postadressen har fått for mange fullmakter det siste døgnet. Prøv igjen i "
+        "morgen, eller ring kundeservice.",
+        "This e-mail address has been given too many powers of attorney in the last 24 hours. "
+        "Try again tomorrow, or call customer service.",
+    )
 
 
 def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:

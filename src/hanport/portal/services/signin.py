@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from hanport.portal.db.schema import parties, signin_codes
 from hanport.portal.services import notify
 from hanport.portal.services.errors import InvalidInput, RateLimited
 from hanport.portal.services.proxies import valid_email
-from hanport.portal.services.tx import transaction
+from hanport.portal.services.tx import lock_keys, transaction
 
 __all__ = ["EmailCodeSignIn", "Identity", "SignInMethod"]
 
@@ -33,14 +33,6 @@ MAX_CODES_PER_CLIENT = 10  #: one client asking for codes for many addresses
 CODE_WINDOW = timedelta(minutes=15)
 MAX_CODES_PER_DAY = 10  #: per address: caps guessing at 50 a day beyond the 15-minute window
 DAY_WINDOW = timedelta(days=1)
-
-
-def _lock_keys(conn: Connection, keys: list[str]) -> None:
-    """Serialise transactions on the same keys until commit (PostgreSQL advisory locks)."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite: begin_write already took the database's single write lock
-    for key in sorted(keys):  # one order for everyone, so two requests cannot deadlock
-        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +76,7 @@ class EmailCodeSignIn:
         with transaction(self.engine, now) as tx:
             # count-then-insert is only a limit if requests for the same address (or client)
             # cannot interleave: SQLite serialises writers already, PostgreSQL needs a lock
-            _lock_keys(tx.conn, [f"signin:{address}"] + ([f"client:{client}"] if client else []))
+            lock_keys(tx.conn, [f"signin:{address}"] + ([f"client:{client}"] if client else []))
             today_count = tx.conn.execute(
                 select(func.count())
                 .select_from(signin_codes)

@@ -7,18 +7,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from hanport.portal.db.engine import begin_write
 from hanport.portal.domain.model import Actor
 from hanport.portal.services import audit
 from hanport.portal.services.errors import RateLimited, Refused
 
-__all__ = ["Tx", "transaction", "utcnow"]
+__all__ = ["Tx", "lock_keys", "transaction", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def lock_keys(conn: Connection, keys: list[str]) -> None:
+    """Serialise transactions on the same keys until commit (PostgreSQL advisory locks), so a
+    count-then-insert limit holds under concurrent requests."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: begin_write already took the database's single write lock
+    for key in sorted(keys):  # one order for everyone, so two requests cannot deadlock
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 class Tx:
