@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from hanport.portal.db.schema import (
     audit_events,
@@ -27,7 +27,7 @@ from hanport.portal.db.schema import (
 )
 from hanport.portal.domain.order_states import ATTENTION_STATES, FINAL_STATES, OrderState
 
-__all__ = ["SlaReport", "point_summary", "queue", "search", "sla_report"]
+__all__ = ["QueuePage", "SlaReport", "point_summary", "queue", "search", "sla_report"]
 
 
 def point_summary(conn: Connection, mpid: str) -> dict[str, Any] | None:
@@ -161,17 +161,34 @@ def proxies_for_point(conn: Connection, mpid: str, principal_id: int | None = No
     return list(conn.execute(query.order_by(proxies.c.id.desc())).all())
 
 
-def queue(conn: Connection, now: datetime, limit: int = 200) -> list[Any]:
-    """Open orders, the ones needing a person first, then those closest to their SLA."""
+QUEUE_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    rows: list[Any]
+    page: int  #: 1-based; a page past the end shows the last one
+    pages: int  #: at least 1
+    total: int  #: open orders in the whole queue
+
+
+def queue(conn: Connection, page: int = 1, per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:
+    """Open orders, most urgent first: the ones needing a person (escalated, field work), then
+    by SLA deadline. Sorted and paged in SQL, so no urgent case falls off a page."""
+    open_orders = orders.c.state.not_in([s.value for s in FINAL_STATES])
+    total = conn.execute(select(func.count()).select_from(orders).where(open_orders)).scalar_one()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    needs_person = case((orders.c.state.in_([s.value for s in ATTENTION_STATES]), 0), else_=1)
     rows = conn.execute(
         select(orders, parties.c.display_name.label("requester_name"))
         .outerjoin(parties, parties.c.id == orders.c.requested_by)
-        .where(orders.c.state.not_in([s.value for s in FINAL_STATES]))
-        .order_by(orders.c.sla_due_at)
-        .limit(limit)
+        .where(open_orders)
+        .order_by(needs_person, orders.c.sla_due_at, orders.c.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).all()
-    attention = {s.value for s in ATTENTION_STATES}
-    return sorted(rows, key=lambda r: (r.state not in attention, r.sla_due_at))
+    return QueuePage(rows=list(rows), page=page, pages=pages, total=total)
 
 
 def search(conn: Connection, text: str, limit: int = 50) -> list[Any]:

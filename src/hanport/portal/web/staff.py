@@ -42,14 +42,25 @@ def require_staff(request: Request) -> Actor:
 
 def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/staff", include_in_schema=False)
-    async def staff_queue(request: Request) -> Response:
+    async def staff_queue(request: Request, page: str = "1") -> Response:
         require_staff(request)
+        # a mangled page number in a bookmarked link shows the first page, not an error
+        wanted = int(page) if page.isdigit() and len(page) < 7 else 1
 
-        def load() -> list[Any]:
+        def load() -> queries.QueuePage:
             with engine.connect() as conn:
-                return queries.queue(conn, utcnow())
+                return queries.queue(conn, wanted)
 
-        return render(request, "staff_queue.html", rows=await run_in_threadpool(load), now=utcnow())
+        found = await run_in_threadpool(load)
+        return render(
+            request,
+            "staff_queue.html",
+            rows=found.rows,
+            page=found.page,
+            pages=found.pages,
+            total=found.total,
+            now=utcnow(),
+        )
 
     def case(actor: Actor, order_id: int) -> dict[str, Any]:
         with transaction(engine) as tx:
