@@ -206,6 +206,8 @@ def test_csrf_token_before_and_after_sign_in(client: TestClient, world: World) -
     )
     assert refused.status_code == 403
     assert "Last siden på nytt" in refused.text
+    forged = client.post(f"/points/{world.mpid}/orders", data={"csrf": "ø" * 8, "action": "close"})
+    assert forged.status_code == 403
     assert client.get(f"/points/{world.mpid}").status_code == 200
     with world.engine.connect() as conn:
         assert conn.execute(select(orders)).all() == []

@@ -61,6 +61,11 @@ class OrderIn(BaseModel):
         Literal["inside_home", "locked_cabinet", "locked_room", "shared_locked_room"] | None
     ) = None
     module_option: Literal["have", "post", "pickup"] | None = None
+    terms_lang: Literal["nb", "en"] | None = Field(
+        None,
+        description="the language the customer read the terms in (open): text_nb or text_en "
+        "of /api/v1/terms/current",
+    )
 
 
 class OrderEventOut(BaseModel):

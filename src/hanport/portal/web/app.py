@@ -90,7 +90,8 @@ async def checked_form(request: Request) -> dict[str, str]:
     form = await request.form()
     sent = str(form.get("csrf", ""))
     expected = csrf_token(request)
-    if not sent or not hmac.compare_digest(sent, expected):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a forged token could)
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Refused(
             "csrf",
             "Skjemaet er utløpt eller kom ikke fra denne siden. Last siden på nytt og prøv igjen.",

@@ -1,7 +1,10 @@
-"""Back office for customer service: queue, case view, override, SLA dashboard, search, moves."""
+"""Back office for customer service: queue, case view, override, SLA dashboard, search, moves,
+terms of use."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,8 +19,17 @@ from hanport.portal.services import queries
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import override_order
+from hanport.portal.services.terms import (
+    accepted_terms,
+    get_terms,
+    list_terms,
+    preview_terms,
+    publish_terms,
+    terms_hash,
+)
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.app import checked_form, lang_of, render, require_actor
+from hanport.portal.web.i18n import translator
 
 __all__ = ["install"]
 
@@ -38,6 +50,21 @@ def require_staff(request: Request) -> Actor:
             "This page is for customer service only.",
         )
     return actor
+
+
+#: the publish form's fields, in the order of the form
+TERMS_FIELDS = ("version", "effective_from", "change_summary", "text_nb", "text_en")
+
+
+def draft_fingerprint(form: dict[str, str]) -> str:
+    """What a preview showed: publishing anything else needs a new preview first."""
+    parts = (
+        form.get("version", "").strip(),
+        form.get("effective_from", "").strip(),
+        " ".join(form.get("change_summary", "").split()),
+        terms_hash(form.get("text_nb", ""), form.get("text_en", "")),
+    )
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
 def install(app: FastAPI, engine: Engine) -> None:
@@ -66,6 +93,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         with transaction(engine) as tx:
             # staff may see every case; the view itself is audited (personal data)
             details = queries.case_details(tx.conn, order_id)
+            details["accepted_terms"] = accepted_terms(tx.conn, order_id)
             tx.audit(actor, "case.viewed", "order", order_id)
             return details
 
@@ -199,3 +227,106 @@ def install(app: FastAPI, engine: Engine) -> None:
                 done=None,
             )
         return render(request, "staff_moves.html", errors={}, form={}, done=change_id)
+
+    # -- terms of use ---------------------------------------------------------------------------
+    def terms_page(
+        request: Request,
+        status_code: int = 200,
+        *,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        preview: Any = None,
+        notice: str = "",
+    ) -> Response:
+        with engine.connect() as conn:
+            versions = list_terms(conn, utcnow())
+        return render(
+            request,
+            "staff_terms.html",
+            status_code,
+            versions=versions,
+            selected=None,
+            form=form or {},
+            errors=errors or {},
+            preview=preview,
+            fingerprint=draft_fingerprint(form) if preview is not None and form else "",
+            notice=notice,
+            t_nb=translator("nb"),
+            t_en=translator("en"),
+        )
+
+    @app.get("/staff/terms", include_in_schema=False)
+    async def staff_terms(request: Request) -> Response:
+        require_staff(request)
+        return await run_in_threadpool(terms_page, request)
+
+    @app.get("/staff/terms/{version_id}", include_in_schema=False)
+    async def staff_terms_version(request: Request, version_id: int) -> Response:
+        require_staff(request)
+
+        def load() -> Any:
+            with engine.connect() as conn:
+                return get_terms(conn, version_id, utcnow())
+
+        return render(
+            request,
+            "staff_terms.html",
+            versions=[],
+            selected=await run_in_threadpool(load),
+            published=request.query_params.get("published") == "1",
+            t_nb=translator("nb"),
+            t_en=translator("en"),
+        )
+
+    @app.post("/staff/terms", include_in_schema=False)
+    async def staff_terms_publish(request: Request) -> Response:
+        # customers get as far as the service, which refuses and audits the attempt
+        actor = require_actor(request)
+        form = await checked_form(request)
+        fields = {name: form.get(name, "") for name in TERMS_FIELDS}
+        lang = lang_of(request)
+        previewed = form.get("step") == "publish" and hmac.compare_digest(
+            form.get("fingerprint", ""), draft_fingerprint(form)
+        )
+        try:
+            if not previewed:
+                draft = await run_in_threadpool(
+                    lambda: preview_terms(
+                        engine,
+                        actor,
+                        version=fields["version"],
+                        text_nb=fields["text_nb"],
+                        text_en=fields["text_en"],
+                        change_summary=fields["change_summary"],
+                        effective_from=fields["effective_from"],
+                    )
+                )
+                notice = (
+                    ""
+                    if form.get("step") != "publish"
+                    else (
+                        "Skjemaet er endret etter forhåndsvisningen. Se over og publiser igjen."
+                        if lang == "nb"
+                        else "The form changed after the preview. Check it and publish again."
+                    )
+                )
+                return await run_in_threadpool(
+                    lambda: terms_page(request, form=fields, preview=draft, notice=notice)
+                )
+            published = await run_in_threadpool(
+                lambda: publish_terms(
+                    engine,
+                    actor,
+                    version=fields["version"],
+                    text_nb=fields["text_nb"],
+                    text_en=fields["text_en"],
+                    change_summary=fields["change_summary"],
+                    effective_from=fields["effective_from"],
+                )
+            )
+        except InvalidInput as exc:
+            errors = exc.field_texts(lang)
+            return await run_in_threadpool(
+                lambda: terms_page(request, 422, form=fields, errors=errors)
+            )
+        return RedirectResponse(f"/staff/terms/{published.id}?published=1", status_code=303)
