@@ -30,7 +30,7 @@ from hanport.portal.domain.model import Actor, Operation
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries, sessions
-from hanport.portal.services.errors import InvalidInput, PortalError, Refused
+from hanport.portal.services.errors import Conflict, InvalidInput, PortalError, Refused
 from hanport.portal.services.orders import (
     OrderRequest,
     authorised_order,
@@ -39,7 +39,7 @@ from hanport.portal.services.orders import (
 )
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
-from hanport.portal.services.terms import current_terms
+from hanport.portal.services.terms import accepted_terms, changes_since, current_terms
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.i18n import LANGS, translator
 from hanport.portal.web.middleware import (
@@ -329,7 +329,12 @@ def create_app(config: PortalConfig) -> FastAPI:
         errors = exc.field_texts(lang_of(request))
         return render(request, "point.html", 422, errors=errors, form=form, **context)
 
-    def point_context(actor: Actor, mpid: str) -> dict[str, Any]:
+    def shown_terms_id(form: dict[str, str]) -> int | None:
+        text = form.get("terms_version_id", "")
+        return int(text) if text.isdigit() else None
+
+    def point_context(actor: Actor, mpid: str, seen_terms: int | None = None) -> dict[str, Any]:
+        """The point page's data; `seen_terms`: the version the customer's form showed."""
         with transaction(engine) as tx:
             today = tx.now.astimezone(OSLO).date()
             decision = authz.decide(tx.conn, actor, Operation.VIEW, mpid, today)
@@ -339,8 +344,8 @@ def create_app(config: PortalConfig) -> FastAPI:
             may_order = authz.decide(tx.conn, actor, Operation.ORDER, mpid, today).allowed
             may_manage = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today).allowed
             terms = current_terms(tx.conn, tx.now)
-            last_terms = None
-            if actor.party_id is not None:
+            last_terms = seen_terms
+            if last_terms is None and actor.party_id is not None:
                 last_terms = tx.conn.execute(
                     select(orders.c.terms_version_id)
                     .where(
@@ -362,9 +367,10 @@ def create_app(config: PortalConfig) -> FastAPI:
                 if may_manage
                 else [],
                 "terms": terms,
-                "terms_changed": last_terms is not None
-                and terms is not None
-                and last_terms != terms.id,
+                # what changed since the version this person last accepted (or just saw)
+                "terms_changes": changes_since(tx.conn, last_terms, tx.now)
+                if last_terms is not None and terms is not None and last_terms != terms.id
+                else [],
                 "today": today,
             }
 
@@ -385,12 +391,30 @@ def create_app(config: PortalConfig) -> FastAPI:
             declaration=form.get("declaration"),
             module_option=form.get("module_option"),
             terms_accepted=form.get("terms_accepted") == "yes",
+            terms_lang=lang_of(request),  # the terms on the page were in the page's language
         )
         channel = "backoffice" if actor.is_staff else "portal"
         try:
             order_id = await run_in_threadpool(submit_order, engine, actor, req, channel)
         except InvalidInput as exc:
             return await point_with_errors(request, actor, mpid, exc, form)
+        except Conflict as exc:
+            seen = shown_terms_id(form)
+            context = await run_in_threadpool(point_context, actor, mpid, seen)
+            terms = context["terms"]
+            if req.action != "open" or terms is None or seen == terms.id:
+                raise  # not about the terms: the error page says what it is
+            # the terms changed while the form was open: keep the person's choices, show the
+            # new terms and what changed, and ask for the acceptance again
+            kept = {k: v for k, v in form.items() if k in ("declaration", "module_option")}
+            return render(
+                request,
+                "point.html",
+                409,
+                errors={"terms_accepted": exc.text(lang_of(request))},
+                form=kept,
+                **context,
+            )
         return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
     @app.get("/orders/{order_id}", include_in_schema=False)
@@ -412,6 +436,7 @@ def create_app(config: PortalConfig) -> FastAPI:
                     "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
                     "point": queries.point_summary(tx.conn, order.metering_point_id),
                     "shipment": queries.shipment(tx.conn, order_id),
+                    "accepted_terms": accepted_terms(tx.conn, order_id),
                     "may_order": may_order,
                 }
 
