@@ -36,10 +36,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "port_closing": ("Stenges", "Closing"),
     "port_unknown": ("Ukjent", "Unknown"),
     "verified_at": ("bekreftet ved tilbakelesing fra måleren", "verified by read-back"),
-    "not_verified": (
-        "satt av kundeservice, ikke lest tilbake fra måleren",
-        "set by customer service, not read back from the meter",
-    ),
+    "not_verified": ("ikke lest tilbake fra måleren", "not read back from the meter"),
     "push_seen": ("data sett fra måleren (push)", "data seen from the meter (push)"),
     "push_not_seen_yet": (
         "ingen data sett fra måleren ennå",
