@@ -405,6 +405,7 @@ def test_back_office_lists_previews_and_publishes_terms(client: TestClient, worl
     shown = client.get(done.headers["location"])
     assert shown.status_code == 200
     assert "Publisert." in shown.text
+    assert "Kundeservice Demo" in shown.text  # the publisher by name, not a party id
     assert terms_hash(NEW_NB, NEW_EN) in shown.text
     assert "gjeldende" in shown.text
     [(actor, data)] = _audit(world, "terms.published")[-1:]
@@ -568,3 +569,36 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
     assert _versions(world) == ["1.0"]
+
+
+def test_simultaneous_publishers_cannot_both_take_the_same_slot(world: World) -> None:
+    import threading
+
+    starts = (utcnow() + timedelta(days=1)).isoformat()
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def publish(version: str) -> None:
+        barrier.wait()
+        try:
+            publish_terms(
+                world.engine,
+                world.staff,
+                version=version,
+                text_nb=NEW_NB,
+                text_en=NEW_EN,
+                change_summary=SUMMARY,
+                effective_from=starts,
+            )
+            outcomes[version] = "published"
+        except InvalidInput as exc:
+            outcomes[version] = ",".join(exc.fields)
+
+    threads = [threading.Thread(target=publish, args=(v,)) for v in ("2.0", "2.1")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # both at the same moment would leave it to chance which one customers see
+    assert sorted(outcomes.values()) == ["effective_from", "published"]
+    assert len(_versions(world)) == 2

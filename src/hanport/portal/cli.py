@@ -350,7 +350,7 @@ def run_portal_terms(args: argparse.Namespace) -> int:
                 starts = v.effective_from.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
                 print(
                     f"{v.version:<16} {v.status:<10} {starts}  sha256:{v.short_hash}  "
-                    f"{v.published_by or 'seed'}  {v.change_summary}".rstrip()
+                    f"{v.publisher}  {v.change_summary}".rstrip()
                 )
             if not versions:
                 print("no terms published / ingen vilkår publisert")

@@ -21,7 +21,7 @@ from hanport.portal.db.schema import inserted_id, orders, parties, terms_version
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.errors import InvalidInput, NotFound, Refused
-from hanport.portal.services.tx import Tx, transaction
+from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
     "MAX_SUMMARY_CHARS",
@@ -91,6 +91,7 @@ class TermsVersion:
     published_by: str | None  #: actor label; None = seed data
     published_at: datetime | None
     status: str  #: current | scheduled | superseded
+    publisher: str  #: who published it, for people: a staff member's name, "cli:<user>", "seed"
 
     @property
     def short_hash(self) -> str:
@@ -104,8 +105,20 @@ def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsV
     )
     if where is not None:
         query = query.where(where)
+    rows = conn.execute(query).all()
+    party_ids = {
+        int(label.removeprefix("party:"))
+        for label in (row.published_by or "" for row in rows)
+        if label.startswith("party:") and label.removeprefix("party:").isdigit()
+    }
+    names = {
+        f"party:{party.id}": party.display_name
+        for party in conn.execute(
+            select(parties.c.id, parties.c.display_name).where(parties.c.id.in_(party_ids))
+        )
+    }
     found = []
-    for row in conn.execute(query):
+    for row in rows:
         if current is not None and row.id == current.id:
             status = "current"
         elif row.effective_from > now:
@@ -124,6 +137,7 @@ def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsV
                 published_by=row.published_by,
                 published_at=row.published_at,
                 status=status,
+                publisher=names.get(row.published_by, row.published_by or "seed"),
             )
         )
     return found
@@ -224,7 +238,6 @@ def check_draft(
         select(terms_versions.c.version, terms_versions.c.effective_from)
         .order_by(terms_versions.c.effective_from.desc(), terms_versions.c.id.desc())
         .limit(1)
-        .with_for_update()
     ).first()
     summary = " ".join(change_summary.split())
     if latest is not None and not summary:
@@ -375,6 +388,8 @@ def publish_terms(
     """
     with transaction(engine, now) as tx:
         _refuse_non_staff(tx, actor, version)
+        # one publisher at a time: the checks (unique, after the latest) hold until commit
+        lock_keys(tx.conn, ["terms_versions"])
         draft = check_draft(
             tx.conn,
             tx.now,
