@@ -602,3 +602,23 @@ def test_simultaneous_publishers_cannot_both_take_the_same_slot(world: World) ->
     # both at the same moment would leave it to chance which one customers see
     assert sorted(outcomes.values()) == ["effective_from", "published"]
     assert len(_versions(world)) == 2
+
+
+def test_a_stale_form_with_other_errors_says_what_changed(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, "ola@example.no")
+    publish_terms(
+        world.engine,
+        world.staff,
+        version="2.0",
+        text_nb=NEW_NB,
+        text_en=NEW_EN,
+        change_summary=SUMMARY,
+    )
+    answer = client.post(
+        f"/points/{world.mpid}/orders",
+        data=_order_form(csrf, world.terms_id, module_option=""),
+    )
+    assert answer.status_code == 422
+    assert f"Versjon 2.0: {SUMMARY}" in answer.text
+    assert _checked(answer.text, "declaration") == ["locked_cabinet"]
+    assert _checked(answer.text, "terms_accepted") == []  # the tick was for 1.0

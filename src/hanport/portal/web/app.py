@@ -325,7 +325,8 @@ def create_app(config: PortalConfig) -> FastAPI:
         request: Request, actor: Actor, mpid: str, exc: InvalidInput, form: Any
     ) -> Response:
         """The point page again, with the form as filled in and what was wrong with it."""
-        context = await run_in_threadpool(point_context, actor, mpid)
+        # an order form shown before the terms changed also says what changed
+        context = await run_in_threadpool(point_context, actor, mpid, shown_terms_id(form))
         errors = exc.field_texts(lang_of(request))
         return render(request, "point.html", 422, errors=errors, form=form, **context)
 
