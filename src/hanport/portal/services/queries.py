@@ -82,15 +82,24 @@ _STAFF_NOTES = {"override_retry", "override_complete", "override_fail"}
 def timeline(conn: Connection, order_id: int, *, staff: bool = True) -> list[Any]:
     """The order's events; for customers without customer service's override reasons, which
     are written for colleagues and may name other people."""
-    rows = conn.execute(
-        select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
-    ).all()
-    if staff:
-        return list(rows)
-    return [
-        SimpleNamespace(**{**r._mapping, "note": ""}) if r.event in _STAFF_NOTES else r
-        for r in rows
-    ]
+    return timelines(conn, [order_id], staff=staff)[order_id]
+
+
+def timelines(
+    conn: Connection, order_ids: list[int], *, staff: bool = True
+) -> dict[int, list[Any]]:
+    """`timeline` of several orders in one query."""
+    found: dict[int, list[Any]] = {order_id: [] for order_id in order_ids}
+    for row in conn.execute(
+        select(order_events)
+        .where(order_events.c.order_id.in_(order_ids))
+        .order_by(order_events.c.id)
+    ):
+        hidden = not staff and row.event in _STAFF_NOTES
+        found[row.order_id].append(
+            SimpleNamespace(**{**row._mapping, "note": ""}) if hidden else row
+        )
+    return found
 
 
 def shipment(conn: Connection, order_id: int) -> Any:

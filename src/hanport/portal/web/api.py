@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
-from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.db.schema import orders
 from hanport.portal.domain.model import Actor, Operation
@@ -24,13 +23,14 @@ from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.orders import (
     OrderRequest,
+    Submission,
     authorised_order,
     cancel_order,
-    submit_order,
 )
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
-from hanport.portal.web.tokens import KeyRejected, actor_for_key
+from hanport.portal.web.intake import Batcher
+from hanport.portal.web.tokens import KeyRejected, KeyUse, actors_for_keys
 
 __all__ = ["error_response", "install", "invalid_input", "language"]
 
@@ -113,19 +113,19 @@ class TermsOut(BaseModel):
     text_en: str
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     authorization: Annotated[str, Header(description="Bearer <API key>")] = "",
 ) -> Actor:
-    engine: Engine = request.app.state.config.engine
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Mangler API-nøkkel", "Missing API key (Authorization: Bearer)")
+    key_check: Batcher[KeyUse, Actor] = request.app.state.key_check
     try:
         # expiry, revocation, scope and last use are checked with the keys, in web.tokens;
         # a view key asking to change anything is refused here (403, audited): every write
         # endpoint is covered, including ones added later
-        return actor_for_key(engine, token.strip(), request.method, request.url.path)
+        return await key_check(KeyUse(token.strip(), request.method, request.url.path))
     except KeyRejected as exc:
         raise Unauthenticated(exc.nb, exc.en) from None
 
@@ -198,8 +198,27 @@ _CHANGE_FIELDS = {"new_email": "new_customer_email", "new_name": "new_customer_n
 
 
 def install(app: FastAPI, engine: Engine) -> None:
+    order_intake: Batcher[Submission, int] = app.state.order_intake
+    # keys of simultaneous calls are checked together, in one query (see Batcher)
+    app.state.key_check = Batcher(lambda uses: actors_for_keys(engine, uses), name="api-key-check")
+
+    def read_new_orders(wanted: list[tuple[int, bool]]) -> list[OrderOut]:
+        """Orders just created, with their timelines (order id, staff?), in two queries."""
+        ids = [order_id for order_id, _ in wanted]
+        with engine.connect() as conn:
+            rows = {row.id: row for row in conn.execute(select(orders).where(orders.c.id.in_(ids)))}
+            events = {}
+            for staff in {staff for _, staff in wanted}:
+                chosen = [order_id for order_id, of_staff in wanted if of_staff == staff]
+                events.update(queries.timelines(conn, chosen, staff=staff))
+        return [order_body(rows[order_id], events[order_id]) for order_id, _ in wanted]
+
+    new_orders = Batcher(read_new_orders, name="new-order-read")
 
     def order_out(conn: Any, order: Any, actor: Actor) -> OrderOut:
+        return order_body(order, queries.timeline(conn, order.id, staff=actor.is_staff))
+
+    def order_body(order: Any, events: list[Any]) -> OrderOut:
         return OrderOut(
             id=order.id,
             metering_point_id=order.metering_point_id,
@@ -218,7 +237,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                     event=e.event,
                     note=e.note,
                 )
-                for e in queries.timeline(conn, order.id, staff=actor.is_staff)
+                for e in events
             ],
         )
 
@@ -313,14 +332,9 @@ def install(app: FastAPI, engine: Engine) -> None:
             terms_accepted=body.terms_accepted,
         )
 
-        def submit_and_read() -> OrderOut:
-            order_id = submit_order(engine, actor, req, "api")
-            # just authorised and created by this actor: read it back without a second check
-            with engine.connect() as conn:
-                order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
-                return order_out(conn, order, actor)
-
-        return await run_in_threadpool(submit_and_read)
+        order_id = await order_intake(Submission(actor, req, "api"))
+        # just authorised and created by this actor: read it back without a second check
+        return await new_orders((order_id, actor.is_staff))
 
     def read_order(actor: Actor, order_id: int) -> OrderOut:
         with transaction(engine) as tx:
