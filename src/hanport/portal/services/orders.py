@@ -587,6 +587,7 @@ def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
             apply_event(
                 tx, other, OrderEvent.SUPERSEDE, item.actor, note=f"superseded by {order.order_id}"
             )
+            contact_mail(tx, other, "superseded", new_order_id=order.order_id)
         if fields.module in (ModuleOption.POST, ModuleOption.PICKUP):
             shipping.append(
                 {
