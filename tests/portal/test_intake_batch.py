@@ -50,7 +50,7 @@ def test_one_batch_answers_every_order_on_its_own(world: World) -> None:
     # taken after the holder's open, as if it came a moment later: it supersedes that order
     assert isinstance(results[5], int)
     with world.engine.connect() as conn:
-        states = dict(conn.execute(select(orders.c.id, orders.c.state)).tuples().all())
+        states = {r.id: r.state for r in conn.execute(select(orders.c.id, orders.c.state))}
         actions = [
             row.action
             for row in conn.execute(select(audit_events.c.action).order_by(audit_events.c.seq))
