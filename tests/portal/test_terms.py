@@ -622,3 +622,13 @@ def test_a_stale_form_with_other_errors_says_what_changed(client: TestClient, wo
     assert f"Versjon 2.0: {SUMMARY}" in answer.text
     assert _checked(answer.text, "declaration") == ["locked_cabinet"]
     assert _checked(answer.text, "terms_accepted") == []  # the tick was for 1.0
+
+
+def test_cli_on_a_database_that_is_not_the_portals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["portal-terms", "list", "--db", f"sqlite:///{tmp_path / 'other.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert "not a port service database" in err and len(err.strip().splitlines()) == 1
+    assert main(["--help"]) == 0
+    assert "portal-terms" in capsys.readouterr().out
