@@ -336,7 +336,9 @@ def test_rest_api_with_a_proxy_token(client: TestClient, world: World) -> None:
         "terms_accepted": True,
         "declaration": "inside_home",
         "module_option": "have",
+        "terms_lang": "en",
     }
+    assert "change_summary" in terms
     refused = client.post(f"/api/v1/metering-points/{world.mpid}/orders", json=body, headers=view)
     assert refused.status_code == 403
     invalid = client.post(
@@ -351,6 +353,11 @@ def test_rest_api_with_a_proxy_token(client: TestClient, world: World) -> None:
     order = created.json()
     assert order["state"] == "validated"
     assert order["timeline"][0]["event"] == "submitted"
+    with world.engine.connect() as conn:
+        accepted = conn.execute(
+            select(orders.c.terms_lang, orders.c.terms_sha256).where(orders.c.id == order["id"])
+        ).one()
+    assert accepted == ("en", terms["sha256"])  # what the provider showed, and its exact text
     assert client.get(f"/api/v1/orders/{order['id']}", headers=view).status_code == 200
     other = DEMO_METERS[2].metering_point_id
     assert client.get(f"/api/v1/metering-points/{other}", headers=act).status_code == 403

@@ -111,6 +111,7 @@ class TermsOut(BaseModel):
     effective_from: datetime
     text_nb: str
     text_en: str
+    change_summary: str = Field("", description="what changed from the version before")
 
 
 async def authenticate(
@@ -330,8 +331,8 @@ def install(app: FastAPI, engine: Engine) -> None:
             declaration=body.declaration,
             module_option=body.module_option,
             terms_accepted=body.terms_accepted,
+            terms_lang=body.terms_lang,
         )
-
         order_id = await order_intake(Submission(actor, req, "api"))
         # just authorised and created by this actor: read it back without a second check
         return await new_orders((order_id, actor.is_staff))
