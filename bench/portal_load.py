@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -189,6 +190,31 @@ async def burst(
     return list(results), elapsed
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time of a process, its live children and the children it has reaped (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid, parent = int(entry.name), int(fields[1])
+        if pid == root:
+            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        elif parent == root:
+            total += sum(int(f) for f in fields[11:13]) / tick
+    return total
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """CPU time of one process (all its threads), without its children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def settle(url: str, since_s: float, timeout_s: float = 180.0) -> float:
     """Wait until no order awaits the head-end; seconds since the round began."""
     from sqlalchemy import create_engine, func, select
@@ -287,6 +313,12 @@ def main() -> int:
         server = PostgresServer()
         server.start()
         url = server.create_database("hanport_bench")
+    # the server's main process: its CPU (and its children's) is PostgreSQL's share
+    postmaster = (
+        int((server.directory / "data" / "postmaster.pid").read_text().split()[0])
+        if server is not None and server.directory is not None
+        else 0
+    )
     paced = 1 if args.spread > 0 else 0
     print(
         f"seeding {args.customers} customers × {args.rounds + paced} metering points …", flush=True
@@ -335,9 +367,25 @@ def main() -> int:
         verdicts = []
         settled = []
         for round_, (label, spread) in enumerate(plan):
+            portal_cpu, pg_cpu = cpu_seconds(portal.pid), cpu_seconds(postmaster)
+            jobs_cpu = own_cpu_seconds(portal.pid)
+            client_cpu = time.process_time()
             results, elapsed = asyncio.run(burst(port, people, round_, terms["id"], spread))
             line, verdict = summarise(label, results, elapsed)
             print(line, flush=True)
+            jobs_delta = own_cpu_seconds(portal.pid) - jobs_cpu if args.workers > 1 else 0.0
+            used = {
+                "portal web workers": cpu_seconds(portal.pid) - portal_cpu - jobs_delta,
+                "job runner": jobs_delta,
+                "PostgreSQL": cpu_seconds(postmaster) - pg_cpu if postmaster else 0.0,
+                "this client": time.process_time() - client_cpu,
+            }
+            print(
+                f"{'':>12} CPU per order: "
+                + ", ".join(f"{who} {1000 * cpu / len(people):.2f} ms" for who, cpu in used.items())
+                + ("" if args.workers > 1 else " (one process: the job runner is in the web's)"),
+                flush=True,
+            )
             verdicts.append(verdict)
             # each round meets an idle portal: the job runner has sent the commands of the
             # round before (otherwise rounds seconds apart would measure a 400-order rush)

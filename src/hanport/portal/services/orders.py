@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, select, update
+from sqlalchemy import Sequence as DbSequence
 
 from hanport.portal.db.schema import (
     metering_points,
@@ -500,6 +501,28 @@ def _check(
     )
 
 
+def _insert_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert order rows; their ids in the same order."""
+    if conn.dialect.name == "postgresql":
+        # ids from the sequence first, then one pipelined executemany: a multi-row
+        # INSERT … RETURNING of a whole batch is one huge statement that psycopg parses anew
+        # each time (about 0.2 ms an order)
+        ids = list(
+            conn.execute(
+                select(DbSequence("orders_id_seq").next_value()).select_from(
+                    func.generate_series(1, len(rows))
+                )
+            ).scalars()
+        )
+        conn.execute(orders.insert(), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+        return ids
+    return list(
+        conn.execute(
+            orders.insert().returning(orders.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+
+
 def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
     """Write the accepted orders: rows, timelines, audit, port states, shipments, receipts."""
     conn = tx.conn
@@ -543,11 +566,8 @@ def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
                 "updated_at": tx.now,
             }
         )
-    ids = conn.execute(
-        orders.insert().returning(orders.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
-    for order, order_id in zip(batch, ids, strict=True):
-        order.order_id = order_id
+    for order, row, order_id in zip(batch, rows, _insert_orders(conn, rows), strict=True):
+        order.order_id = row["id"] = order_id
     conn.execute(
         order_events.insert(),
         [
