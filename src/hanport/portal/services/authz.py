@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
-from hanport.portal.db.schema import contracts, customer_changes, proxies
+from hanport.portal.db.schema import contracts, customer_changes, is_one_of, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 
@@ -78,7 +78,7 @@ def decide_many(
     if mpids:
         for row in conn.execute(
             select(contracts.c.party_id, contracts.c.metering_point_id).where(
-                contracts.c.metering_point_id.in_(mpids), _contract_active(day)
+                is_one_of(conn, contracts.c.metering_point_id, mpids), _contract_active(day)
             )
         ):
             holders[row.metering_point_id].add(row.party_id)
@@ -88,7 +88,10 @@ def decide_many(
         if agents:
             for proxy in conn.execute(
                 select(proxies)
-                .where(proxies.c.agent_id.in_(agents), proxies.c.metering_point_id.in_(mpids))
+                .where(
+                    is_one_of(conn, proxies.c.agent_id, agents),
+                    is_one_of(conn, proxies.c.metering_point_id, mpids),
+                )
                 .order_by(proxies.c.id.desc())
             ):
                 proxies_of[(proxy.agent_id, proxy.metering_point_id)].append(proxy)
@@ -145,7 +148,8 @@ def active_holders(conn: Connection, mpids: Iterable[str], day: date) -> dict[st
         row.metering_point_id: int(row.party_id)
         for row in conn.execute(
             select(contracts.c.party_id, contracts.c.metering_point_id).where(
-                contracts.c.metering_point_id.in_(set(mpids)), _contract_active(day)
+                is_one_of(conn, contracts.c.metering_point_id, set(mpids)),
+                _contract_active(day),
             )
         )
     }

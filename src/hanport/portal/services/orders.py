@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, func, select, update
 from sqlalchemy import Sequence as DbSequence
 
 from hanport.portal.db.schema import (
+    is_one_of,
     metering_points,
     meters,
     order_events,
@@ -343,7 +344,7 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
         row.id: row.status
         for row in conn.execute(
             select(metering_points.c.id, metering_points.c.status)
-            .where(metering_points.c.id.in_(mpids))
+            .where(is_one_of(conn, metering_points.c.id, mpids))
             .order_by(metering_points.c.id)
             .with_for_update()
         )
@@ -351,7 +352,7 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
     meter_of: dict[str, Any] = {}
     for row in conn.execute(
         select(meters.c.id, meters.c.han_capable, meters.c.metering_point_id)
-        .where(meters.c.metering_point_id.in_(mpids))
+        .where(is_one_of(conn, meters.c.metering_point_id, mpids))
         .order_by(meters.c.installed_from, meters.c.id)
     ):
         meter_of[row.metering_point_id] = row  # the newest installation wins
@@ -359,7 +360,7 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
         row.metering_point_id: row.state
         for row in conn.execute(
             select(port_states.c.metering_point_id, port_states.c.state).where(
-                port_states.c.metering_point_id.in_(mpids)
+                is_one_of(conn, port_states.c.metering_point_id, mpids)
             )
         )
     }
@@ -367,7 +368,7 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
     for row in conn.execute(
         select(orders)
         .where(
-            orders.c.metering_point_id.in_(mpids),
+            is_one_of(conn, orders.c.metering_point_id, mpids),
             orders.c.state.not_in([s.value for s in FINAL_STATES]),
         )
         .order_by(orders.c.id)
@@ -527,10 +528,13 @@ def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
     """Write the accepted orders: rows, timelines, audit, port states, shipments, receipts."""
     conn = tx.conn
     wanted = {o.contact_party for o in batch} | {o.holder_id for o in batch}
+    wanted.discard(None)
     people = {
         row.id: row
         for row in conn.execute(
-            select(parties).where(parties.c.id.in_([p for p in wanted if p is not None]))
+            select(parties).where(
+                is_one_of(conn, parties.c.id, [p for p in wanted if p is not None])
+            )
         )
     }
     rows = []

@@ -15,6 +15,7 @@ from hanport.portal.db.schema import (
     audit_events,
     contracts,
     headend_commands,
+    is_one_of,
     metering_points,
     meters,
     order_events,
@@ -92,7 +93,7 @@ def timelines(
     found: dict[int, list[Any]] = {order_id: [] for order_id in order_ids}
     for row in conn.execute(
         select(order_events)
-        .where(order_events.c.order_id.in_(order_ids))
+        .where(is_one_of(conn, order_events.c.order_id, order_ids))
         .order_by(order_events.c.id)
     ):
         hidden = not staff and row.event in _STAFF_NOTES

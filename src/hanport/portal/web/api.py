@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
-from hanport.portal.db.schema import orders
+from hanport.portal.db.schema import is_one_of, orders
 from hanport.portal.domain.model import Actor, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
@@ -207,7 +207,10 @@ def install(app: FastAPI, engine: Engine) -> None:
         """Orders just created, with their timelines (order id, staff?), in two queries."""
         ids = [order_id for order_id, _ in wanted]
         with engine.connect() as conn:
-            rows = {row.id: row for row in conn.execute(select(orders).where(orders.c.id.in_(ids)))}
+            rows = {
+                row.id: row
+                for row in conn.execute(select(orders).where(is_one_of(conn, orders.c.id, ids)))
+            }
             events = {}
             for staff in {staff for _, staff in wanted}:
                 chosen = [order_id for order_id, of_staff in wanted if of_staff == staff]

@@ -172,6 +172,11 @@ def create_app(config: PortalConfig) -> FastAPI:
     app.state.config = config
     # one writer per process for orders, shared by the pages and the API (group commit)
     app.state.order_intake = order_intake = intake.order_intake(engine)
+    # imported here: they build on this module. The API's routes come first: routing tries
+    # routes in order, and the API is what third parties call in bulk
+    from hanport.portal.web import api, staff, tokens
+
+    api.install(app, engine)
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
@@ -484,9 +489,6 @@ def create_app(config: PortalConfig) -> FastAPI:
             status_code=303,
         )
 
-    from hanport.portal.web import api, staff, tokens
-
     staff.install(app, engine)
     tokens.install(app, engine)
-    api.install(app, engine)
     return app

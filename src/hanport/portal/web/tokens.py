@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from hanport.portal.db.schema import api_tokens, inserted_id, parties
+from hanport.portal.db.schema import api_tokens, inserted_id, is_one_of, parties
 from hanport.portal.domain.model import Actor, ProxyScope, Role
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.errors import InvalidInput, PortalError, Refused
@@ -186,7 +186,7 @@ def actors_for_keys(
                     parties.c.display_name,
                 )
                 .join(parties, parties.c.id == api_tokens.c.party_id)
-                .where(api_tokens.c.token_hash.in_(set(hashes)))
+                .where(is_one_of(conn, api_tokens.c.token_hash, set(hashes)))
             )
         }
     results: list[Actor | Exception] = []
@@ -232,7 +232,7 @@ def actors_for_keys(
                 tx.conn.execute(
                     update(api_tokens)
                     .where(
-                        api_tokens.c.id.in_(used),
+                        is_one_of(tx.conn, api_tokens.c.id, used),
                         or_(
                             api_tokens.c.last_used_at.is_(None),
                             api_tokens.c.last_used_at <= now - LAST_USED_INTERVAL,
