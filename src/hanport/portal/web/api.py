@@ -13,9 +13,8 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from hanport.portal.db.schema import is_one_of, orders
 from hanport.portal.domain.model import Actor, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
@@ -29,7 +28,7 @@ from hanport.portal.services.orders import (
 )
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
-from hanport.portal.web.intake import Batcher
+from hanport.portal.web.intake import Batcher, StoredOrder
 from hanport.portal.web.tokens import KeyRejected, KeyUse, actors_for_keys
 
 __all__ = ["error_response", "install", "invalid_input", "language"]
@@ -199,25 +198,9 @@ _CHANGE_FIELDS = {"new_email": "new_customer_email", "new_name": "new_customer_n
 
 
 def install(app: FastAPI, engine: Engine) -> None:
-    order_intake: Batcher[Submission, int] = app.state.order_intake
+    order_intake: Batcher[Submission, StoredOrder] = app.state.order_intake
     # keys of simultaneous calls are checked together, in one query (see Batcher)
     app.state.key_check = Batcher(lambda uses: actors_for_keys(engine, uses), name="api-key-check")
-
-    def read_new_orders(wanted: list[tuple[int, bool]]) -> list[OrderOut]:
-        """Orders just created, with their timelines (order id, staff?), in two queries."""
-        ids = [order_id for order_id, _ in wanted]
-        with engine.connect() as conn:
-            rows = {
-                row.id: row
-                for row in conn.execute(select(orders).where(is_one_of(conn, orders.c.id, ids)))
-            }
-            events = {}
-            for staff in {staff for _, staff in wanted}:
-                chosen = [order_id for order_id, of_staff in wanted if of_staff == staff]
-                events.update(queries.timelines(conn, chosen, staff=staff))
-        return [order_body(rows[order_id], events[order_id]) for order_id, _ in wanted]
-
-    new_orders = Batcher(read_new_orders, name="new-order-read")
 
     def order_out(conn: Any, order: Any, actor: Actor) -> OrderOut:
         return order_body(order, queries.timeline(conn, order.id, staff=actor.is_staff))
@@ -336,9 +319,8 @@ def install(app: FastAPI, engine: Engine) -> None:
             terms_accepted=body.terms_accepted,
             terms_lang=body.terms_lang,
         )
-        order_id = await order_intake(Submission(actor, req, "api"))
-        # just authorised and created by this actor: read it back without a second check
-        return await new_orders((order_id, actor.is_staff))
+        stored = await order_intake(Submission(actor, req, "api"))
+        return order_body(stored.row, stored.timeline)
 
     def read_order(actor: Actor, order_id: int) -> OrderOut:
         with transaction(engine) as tx:

@@ -404,7 +404,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         )
         channel = "backoffice" if actor.is_staff else "portal"
         try:
-            order_id = await order_intake(Submission(actor, req, channel))
+            order_id = (await order_intake(Submission(actor, req, channel))).row.id
         except InvalidInput as exc:
             return await point_with_errors(request, actor, mpid, exc, form)
         except Conflict as exc:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from hanport.portal.db.schema import is_one_of, orders
+from hanport.portal.services import queries
 from hanport.portal.services.orders import Submission, submit_orders
 
-__all__ = ["Batcher", "order_intake"]
+__all__ = ["Batcher", "StoredOrder", "order_intake"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -68,6 +71,40 @@ class Batcher(Generic[Item, Result]):
                     future.set_result(result)
 
 
-def order_intake(engine: Engine) -> Batcher[Submission, int]:
-    """Orders from the web pages and the API, stored in batches (see submit_orders)."""
-    return Batcher(lambda batch: submit_orders(engine, batch), name="order-intake")
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """An order just stored, read back with its timeline as its submitter may see it."""
+
+    row: Any
+    timeline: list[Any]
+
+
+def order_intake(engine: Engine) -> Batcher[Submission, StoredOrder]:
+    """Orders from the web pages and the API, stored in batches (see submit_orders) and read
+    back in the same thread, in two queries a batch."""
+
+    def store_and_read(batch: list[Submission]) -> list[StoredOrder | Exception]:
+        results = submit_orders(engine, batch)
+        stored = [
+            (result, submission.actor.is_staff)
+            for result, submission in zip(results, batch, strict=True)
+            if not isinstance(result, Exception)
+        ]
+        if not stored:
+            return [result for result in results if isinstance(result, Exception)]
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(orders).where(is_one_of(conn, orders.c.id, [i for i, _ in stored]))
+            )
+            rows = {row.id: row for row in found}
+            events: dict[int, list[Any]] = {}
+            for staff in {staff for _, staff in stored}:
+                chosen = [order_id for order_id, of_staff in stored if of_staff == staff]
+                # the same view of the timeline as the order page of this person
+                events.update(queries.timelines(conn, chosen, staff=staff))
+        return [
+            result if isinstance(result, Exception) else StoredOrder(rows[result], events[result])
+            for result in results
+        ]
+
+    return Batcher(store_and_read, name="order-intake")
