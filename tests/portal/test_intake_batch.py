@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from portal_world import World
@@ -91,29 +92,44 @@ def test_an_unknown_terms_language_is_explained(world: World) -> None:
 
 async def test_the_batcher_gathers_what_arrives_while_it_works() -> None:
     sizes: list[int] = []
-    release = asyncio.Event()
+    busy = threading.Event()
+    go_on = threading.Event()
 
     def work(items: list[int]) -> list[int | Exception]:
         sizes.append(len(items))
+        if len(sizes) == 1:
+            busy.set()
+            go_on.wait(5)  # the first batch is slow: everything else arrives meanwhile
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
 
     batcher: Batcher[int, int] = Batcher(work, name="test-batcher")
 
     async def call(i: int) -> int | str:
-        if i:
-            await release.wait()
         try:
             return await batcher(i)
         except ValueError as exc:
             return str(exc)
 
     first = asyncio.create_task(call(0))
-    await asyncio.sleep(0)  # the first call starts a batch of one at once
+    await asyncio.to_thread(busy.wait, 5)
     rest = [asyncio.create_task(call(i)) for i in range(1, 40)]
-    release.set()
+    await asyncio.sleep(0.01)
+    go_on.set()
     answers = await asyncio.gather(first, *rest)
     assert answers == [0] + [f"odd {i}" if i % 2 else i * 10 for i in range(1, 40)]
-    assert sizes[0] == 1 and sum(sizes) == 40 and len(sizes) <= 3
+    assert sizes == [1, 39]  # a lone call goes at once; the others make one batch
+
+
+async def test_calls_arriving_together_make_one_batch() -> None:
+    sizes: list[int] = []
+
+    def work(items: list[int]) -> list[int | Exception]:
+        sizes.append(len(items))
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(work, name="test-batcher")
+    assert await asyncio.gather(*(batcher(i) for i in range(25))) == list(range(25))
+    assert sizes == [25]
 
 
 async def test_a_failing_batch_fails_each_of_its_callers() -> None:
