@@ -39,7 +39,11 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **kwargs)
+    # LIFO: the connection just returned is the next one out, so the few connections that do the
+    # work keep their prepared statements warm instead of every pooled connection in turn
+    return create_engine(
+        url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_use_lifo=True, **kwargs
+    )
 
 
 def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
