@@ -668,27 +668,22 @@ def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
             )
     if shipping:
         conn.execute(shipments.insert(), shipping)
+    port_values = {
+        "state": bindparam("new_state"),
+        "since": bindparam("new_since"),
+        "last_order_id": bindparam("order_id"),
+        "push_seen": False,
+    }
     if port_updates:
         conn.execute(
             update(port_states)
             .where(port_states.c.metering_point_id == bindparam("point"))
-            .values(
-                state=bindparam("new_state"),
-                since=bindparam("new_since"),
-                last_order_id=bindparam("order_id"),
-                push_seen=False,
-            ),
+            .values(port_values),
             port_updates,
         )
     if port_inserts:
         conn.execute(
-            port_states.insert().values(
-                metering_point_id=bindparam("point"),
-                state=bindparam("new_state"),
-                since=bindparam("new_since"),
-                last_order_id=bindparam("order_id"),
-                push_seen=False,
-            ),
+            port_states.insert().values(metering_point_id=bindparam("point"), **port_values),
             port_inserts,
         )
     if mail:
