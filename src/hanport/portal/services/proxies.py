@@ -1,8 +1,8 @@
 """Powers of attorney: scope view/act, mandatory expiry, revocable, end with the contract.
 
 Invitations are rate-limited (every one mails a stranger): at most MAX_INVITES_PER_PRINCIPAL a
-day given by one contract holder, and MAX_INVITES_PER_AGENT a day to one e-mail address from
-anyone. The limits hold under concurrent requests on PostgreSQL too (advisory locks).
+day given by one contract holder, and of those MAX_INVITES_PER_AGENT to one e-mail address. The
+limits hold under concurrent requests on PostgreSQL too (an advisory lock per holder).
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ __all__ = ["MAX_PROXY_DAYS", "end_proxies", "invite_proxy", "revoke_proxy", "val
 
 MAX_PROXY_DAYS = 731  #: at most two years; expiry is mandatory
 MAX_INVITES_PER_PRINCIPAL = 10  #: invitations one contract holder gives per INVITE_WINDOW
-MAX_INVITES_PER_AGENT = 5  #: invitations one e-mail address gets per INVITE_WINDOW, from anyone
+#: invitations one contract holder sends to one e-mail address per INVITE_WINDOW. Counted per
+#: holder, not per address: a service provider is the agent of many customers on one address,
+#: and one customer's invitations must not use up another's (nor tell them about it)
+MAX_INVITES_PER_AGENT = 3
 INVITE_WINDOW = timedelta(days=1)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -185,7 +188,7 @@ def invite_proxy(
 
 def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email: str) -> None:
     """Refuse (audited) an invitation beyond the daily limits; a replaced invitation counts."""
-    lock_keys(tx.conn, [f"proxy-principal:{principal}", f"proxy-agent:{email}"])
+    lock_keys(tx.conn, [f"proxy-principal:{principal}"])
     since = tx.now - INVITE_WINDOW
     by_principal = tx.conn.execute(
         select(func.count())
@@ -196,7 +199,11 @@ def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email:
         select(func.count())
         .select_from(proxies)
         .join(parties, parties.c.id == proxies.c.agent_id)
-        .where(parties.c.email == email, proxies.c.created_at > since)
+        .where(
+            parties.c.email == email,
+            proxies.c.principal_id == principal,
+            proxies.c.created_at > since,
+        )
     ).scalar_one()
     if by_principal < MAX_INVITES_PER_PRINCIPAL and to_agent < MAX_INVITES_PER_AGENT:
         return
@@ -218,10 +225,10 @@ def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email:
             "hours, which is the limit. Try again tomorrow, or call customer service.",
         )
     raise RateLimited(
-        "Denne e-postadressen har fått for mange fullmakter det siste døgnet. Prøv igjen i "
-        "morgen, eller ring kundeservice.",
-        "This e-mail address has been given too many powers of attorney in the last 24 hours. "
-        "Try again tomorrow, or call customer service.",
+        f"Du har invitert denne e-postadressen {MAX_INVITES_PER_AGENT} ganger det siste døgnet, "
+        "som er grensen. Prøv igjen i morgen, eller ring kundeservice.",
+        f"You have invited this e-mail address {MAX_INVITES_PER_AGENT} times in the last 24 "
+        "hours, which is the limit. Try again tomorrow, or call customer service.",
     )
 
 
