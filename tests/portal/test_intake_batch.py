@@ -172,3 +172,55 @@ def test_parallel_batches_for_the_same_point_let_one_order_through(postgres_url:
     assert len(live) == 1  # the later one superseded the earlier, or was refused
     assert verify_chain(engine).ok
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_batches_refused_in_part_do_not_deadlock(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A point whose first order is refused is locked with the rest of its batch, up front, so
+    two batches never take their locks in opposite order (found in review)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from portal_world import make_world
+
+    from hanport.portal.db.engine import make_engine, migrate
+    from hanport.portal.services import orders as orders_service
+
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    world = make_world(engine)
+    first, second = DEMO_METERS[0].metering_point_id, DEMO_METERS[1].metering_point_id
+    holders = orders_service.authz.active_holders
+    turns = threading.local()
+
+    def slowly(conn, mpids, day):  # type: ignore[no-untyped-def]
+        turns.count = getattr(turns, "count", 0) + 1
+        if turns.count == 1:
+            time.sleep(0.5)  # both batches are inside their first turn now
+        return holders(conn, mpids, day)
+
+    monkeypatch.setattr(orders_service.authz, "active_holders", slowly)
+    alone: list[int] = []
+    submit_alone = orders_service._submit_alone
+    monkeypatch.setattr(
+        orders_service, "_submit_alone", lambda *args: (alone.append(1), submit_alone(*args))[1]
+    )
+
+    def batch(refused: str, other: str) -> list[Submission]:
+        return [
+            Submission(world.stranger, world.open_request(metering_point_id=refused)),
+            Submission(world.holder, world.open_request(metering_point_id=other)),
+            Submission(world.holder, world.open_request(metering_point_id=refused)),
+        ]
+
+    with ThreadPoolExecutor(2) as pool:
+        list(
+            pool.map(
+                lambda b: submit_orders(engine, b), [batch(first, second), batch(second, first)]
+            )
+        )
+    assert alone == []  # no deadlock broke a batch up into single orders
+    assert verify_chain(engine).ok
+    engine.dispose()

@@ -290,6 +290,16 @@ def submit_orders(
         waiting.append(_Pending(index, submission.actor, submission.channel, fields))
     try:
         with transaction(engine, now) as tx:
+            # lock every point of the batch at once, in id order: two batches (web workers)
+            # then never wait for each other in a circle, whatever is refused along the way;
+            # the lock keeps simultaneous orders for a point from both passing the
+            # "nothing in progress" check
+            tx.conn.execute(
+                select(metering_points.c.id)
+                .where(is_one_of(tx.conn, metering_points.c.id, {i.fields.mpid for i in waiting}))
+                .order_by(metering_points.c.id)
+                .with_for_update()
+            ).all()
             while waiting:
                 turn: list[_Pending] = []
                 later: list[_Pending] = []
@@ -337,16 +347,13 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
             )
     if not allowed:
         return
-    mpids = sorted({item.fields.mpid for item, _ in allowed})
-    # locking the points serialises orders for them, so two simultaneous orders cannot both pass
-    # the "nothing in progress" check below; always in id order, so batches never deadlock
+    mpids = sorted({item.fields.mpid for item, _ in allowed})  # locked by submit_orders
     status: dict[str, str] = {
         row.id: row.status
         for row in conn.execute(
-            select(metering_points.c.id, metering_points.c.status)
-            .where(is_one_of(conn, metering_points.c.id, mpids))
-            .order_by(metering_points.c.id)
-            .with_for_update()
+            select(metering_points.c.id, metering_points.c.status).where(
+                is_one_of(conn, metering_points.c.id, mpids)
+            )
         )
     }
     meter_of: dict[str, Any] = {}
