@@ -132,6 +132,22 @@ async def test_calls_arriving_together_make_one_batch() -> None:
     assert sizes == [25]
 
 
+async def test_a_caller_that_went_away_before_its_batch_is_not_worked_on() -> None:
+    seen: list[str] = []
+
+    def work(items: list[str]) -> list[str | Exception]:
+        seen.extend(items)
+        return list(items)
+
+    batcher: Batcher[str, str] = Batcher(work, name="test-batcher")
+    kept = asyncio.create_task(batcher("kept"))
+    gone = asyncio.create_task(batcher("gone"))
+    await asyncio.sleep(0)  # both are queued; the batch has not started
+    gone.cancel()
+    assert await kept == "kept"
+    assert seen == ["kept"]  # an order nobody waits for is not placed (found in review)
+
+
 async def test_a_failing_batch_fails_each_of_its_callers() -> None:
     def work(items: list[int]) -> list[int | Exception]:
         raise RuntimeError("database gone")

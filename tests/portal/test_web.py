@@ -519,3 +519,17 @@ def test_shipment_update_needs_a_shipment_and_a_valid_step(
         ).status_code
         == 409
     )  # a posted module is not picked up
+
+
+def test_unicode_digits_in_numbers_are_refused_not_a_server_error(
+    client: TestClient, world: World
+) -> None:
+    """'²'.isdigit() is True but int('²') fails: such input must get a clear answer (review)."""
+    csrf = sign_in(client, world, "ola@example.no")
+    form = client.post(
+        f"/points/{world.mpid}/orders",
+        data={"csrf": csrf, "action": "open", "terms_version_id": "²"},
+    )
+    assert form.status_code == 422
+    sign_in(client, world, STAFF_EMAIL)
+    assert client.get("/staff", params={"page": "²"}).status_code == 200

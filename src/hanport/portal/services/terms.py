@@ -109,7 +109,9 @@ def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsV
     party_ids = {
         int(label.removeprefix("party:"))
         for label in (row.published_by or "" for row in rows)
-        if label.startswith("party:") and label.removeprefix("party:").isdigit()
+        if label.startswith("party:")
+        and label.removeprefix("party:").isascii()
+        and label.removeprefix("party:").isdigit()
     }
     names = {
         f"party:{party.id}": party.display_name

@@ -340,7 +340,8 @@ def create_app(config: PortalConfig) -> FastAPI:
 
     def shown_terms_id(form: dict[str, str]) -> int | None:
         text = form.get("terms_version_id", "")
-        return int(text) if text.isdigit() else None
+        # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+        return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
 
     def point_context(actor: Actor, mpid: str, seen_terms: int | None = None) -> dict[str, Any]:
         """The point page's data; `seen_terms`: the version the customer's form showed."""

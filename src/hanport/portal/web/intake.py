@@ -65,12 +65,18 @@ class Batcher(Generic[Item, Result]):
                 await asyncio.sleep(0)
                 if len(self._queue) == waiting:
                     break
-            batch = self._queue[: self._max_batch]
+            # a caller that went away (client gone, cancelled) takes its item with it: an order
+            # nobody waits for any more is not placed
+            batch = [entry for entry in self._queue[: self._max_batch] if not entry[1].done()]
             del self._queue[: self._max_batch]
-            items = [item for item, _ in batch]
-            results: Sequence[Result | Exception]
+            if not batch:
+                continue
             try:
-                results = await loop.run_in_executor(self._thread, self._work, items)
+                results = await loop.run_in_executor(
+                    self._thread, self._work, [item for item, _ in batch]
+                )
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} answers for {len(batch)} items")
             except Exception as exc:  # the batch failed as a whole: each caller hears why
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):

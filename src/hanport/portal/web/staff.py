@@ -72,7 +72,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     async def staff_queue(request: Request, page: str = "1") -> Response:
         require_staff(request)
         # a mangled page number in a bookmarked link shows the first page, not an error
-        wanted = int(page) if page.isdigit() and len(page) < 7 else 1
+        wanted = int(page) if page.isascii() and page.isdigit() and len(page) < 7 else 1
 
         def load() -> queries.QueuePage:
             with engine.connect() as conn:
