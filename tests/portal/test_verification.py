@@ -227,3 +227,42 @@ async def test_a_close_is_verified_then_completed_at_once(world: World) -> None:
     port = _port(world)
     assert (port.state, port.last_order_id) == ("closed", close_id)
     assert port.verified_at is not None
+
+
+async def test_orders_to_carry_out_are_claimed_before_push_watch_reads(world: World) -> None:
+    """After a backlog, overdue watch reads of completed opens must not hold up new commands
+    (found in review)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from hanport.portal.services.tx import utcnow
+
+    headend = world.headend()
+    headend.pushes_after_change = 0
+    runner = JobRunner(
+        world.engine, headend, None, replace(PATIENT, push_wait_s=0.0, push_recheck_s=0.0)
+    )
+    watched = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    assert _order(world, watched).state == "completed"
+    with world.engine.begin() as conn:  # its watch read is long overdue
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == watched)
+            .values(next_attempt_at=utcnow() - timedelta(hours=1))
+        )
+    from hanport.portal.db.schema import parties
+    from hanport.portal.domain.model import Actor, Role
+    from hanport.portal.seed import DEMO_METERS
+
+    with world.engine.connect() as conn:
+        emma = conn.execute(
+            select(parties.c.id).where(parties.c.email == "emma@example.com")
+        ).scalar_one()
+    fresh = submit_order(
+        world.engine,
+        Actor(emma, Role.CUSTOMER, "Emma"),
+        world.open_request(metering_point_id=DEMO_METERS[3].metering_point_id),
+    )
+    assert runner._claim_due(utcnow(), 1) == [fresh]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, case, select, update
 
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import headend_commands, meters, orders, port_states
@@ -99,10 +99,13 @@ class JobRunner:
         lease = now + timedelta(seconds=self.settings.lease_s)
         claimed = []
         with begin_write(self.engine) as conn:
+            # orders still to be carried out before completed opens watched for their first
+            # push: after a backlog, the watch reads must not hold up new commands
+            watching = case((orders.c.state == OrderState.COMPLETED.value, 1), else_=0)
             rows = conn.execute(
                 select(orders.c.id, orders.c.next_attempt_at)
                 .where(orders.c.state.in_(ACTIVE), orders.c.next_attempt_at <= now)
-                .order_by(orders.c.next_attempt_at)
+                .order_by(watching, orders.c.next_attempt_at)
                 .limit(limit)
             ).all()
             for row in rows:
