@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import secrets
@@ -198,6 +199,14 @@ def run_portal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login() -> str:
+    """The operator's login; a container user without a passwd entry is named by uid."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
 async def _in_background(work: Coroutine[Any, Any, None]) -> None:
     """Run the job runner below the web's CPU priority: a customer waiting for an answer comes
     before commands that have minutes to go. On Linux the nice value is per thread, and the
@@ -330,8 +339,6 @@ def _read_terms_file(path: Path) -> str:
 
 
 def run_portal_terms(args: argparse.Namespace) -> int:
-    import getpass
-
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -371,7 +378,7 @@ def run_portal_terms(args: argparse.Namespace) -> int:
                 print("no terms published / ingen vilkår publisert")
             return 0
         # an operator at the database, named in the audit log by their login
-        actor = f"cli:{getpass.getuser()}"
+        actor = f"cli:{_login()}"
         try:
             published = publish_terms(
                 engine,
