@@ -288,6 +288,7 @@ def submit_orders(
             results[index] = exc
             continue
         waiting.append(_Pending(index, submission.actor, submission.channel, fields))
+    decided = False
     try:
         with transaction(engine, now) as tx:
             # lock every point of the batch at once, in id order: two batches (web workers)
@@ -309,8 +310,11 @@ def submit_orders(
                     points.add(item.fields.mpid)
                 _intake(tx, turn, results)
                 waiting = later
+            decided = True
     except Exception:
-        if len(submissions) == 1:
+        if len(submissions) == 1 or decided:
+            # failing while committing, a batch may or may not be stored: trying its orders
+            # again could place them twice
             raise
         # one order's unexpected failure must not cost the others theirs: one at a time
         return [_submit_alone(engine, submission, now) for submission in submissions]
