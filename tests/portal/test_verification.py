@@ -266,3 +266,30 @@ async def test_orders_to_carry_out_are_claimed_before_push_watch_reads(world: Wo
         world.open_request(metering_point_id=DEMO_METERS[3].metering_point_id),
     )
     assert runner._claim_due(utcnow(), 1) == [fresh]
+
+
+async def test_an_order_while_an_open_waits_for_its_push_takes_over(world: World) -> None:
+    """A customer who closes right after opening is not told to try again in a minute: the
+    verified open is completed (its read-back was the verification) and the close goes on."""
+    from hanport.portal.services.errors import Conflict
+
+    headend = world.headend()
+    headend.pushes_after_change = 0
+    runner = JobRunner(world.engine, headend, None, PATIENT)
+    opened = submit_order(world.engine, world.holder, world.open_request())
+    await _drain(runner)
+    assert _order(world, opened).state == "verified"
+
+    with pytest.raises(Conflict, match="already open"):  # nothing to do twice
+        submit_order(world.engine, world.holder, world.open_request())
+    closing = submit_order(world.engine, world.holder, world.open_request(action="close"))
+
+    assert _order(world, opened).state == "completed"
+    assert _events(world, opened)[-1] == ("confirm_without_push", "completed")
+    assert _order(world, closing).state == "validated"
+    assert _port(world).state == "closing"
+    subjects = [subject for _, subject, _ in world.mails("ola@example.no")]
+    assert f"HAN-porten er åpnet (bestilling {opened})" in subjects
+    await _drain(runner)
+    assert _order(world, closing).state == "completed"
+    assert _port(world).state == "closed"

@@ -35,7 +35,12 @@ from hanport.portal.services.headend import (
     PortValue,
     UnknownMeter,
 )
-from hanport.portal.services.orders import apply_event, contact_mail, set_port_state
+from hanport.portal.services.orders import (
+    apply_event,
+    complete_verified,
+    contact_mail,
+    set_port_state,
+)
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = ["JobRunner", "JobSettings"]
@@ -386,30 +391,7 @@ class JobRunner:
                 "read-back; the read-back verified the port open, a later push will be recorded"
             )
             watch_until = tx.now + timedelta(seconds=self.settings.push_recheck_s)
-        apply_event(
-            tx,
-            order,
-            event,
-            "system",
-            note=note,
-            completed_at=tx.now,
-            next_attempt_at=watch_until,
-        )
-        push_nb = push_en = ""
-        if order.action == Action.OPEN:
-            if push_seen:
-                push_nb = " og sett at den sender data"
-                push_en = " and seen it send data"
-            else:
-                push_nb = (
-                    ". Vi har ikke sett data fra måleren ennå; det kan ta litt tid. Får leseren "
-                    "din ingen data i løpet av en time, kontakt oss"
-                )
-                push_en = (
-                    ". We have not seen data from the meter yet; this can take a while. If your "
-                    "reader gets no data within an hour, contact us"
-                )
-        contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
+        complete_verified(tx, order, event, note, push_seen=push_seen, watch_until=watch_until)
 
     def _record_push(self, tx: Any, order: Any) -> None:
         """The first push after an open: on the order and, if it still rules it, the port."""

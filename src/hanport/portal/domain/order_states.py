@@ -18,6 +18,7 @@ once. An open waits in VERIFIED (visible to the customer) for the meter's first 
 `confirm`s; if none comes within the job runner's window it ends with `confirm_without_push`:
 the read-back is the verification, and the timeline says plainly that no data was seen yet. A
 push seen after that is recorded on the order and the port state; the order stays COMPLETED.
+A new order for the point while an open waits for its push completes it the same way at once.
 
 Customer service ends an escalated or field-work case with an override (a reason is required):
 `override_retry` puts it back in the queue, `override_complete` records a manual completion and

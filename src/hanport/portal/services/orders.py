@@ -62,6 +62,7 @@ __all__ = [
     "Submission",
     "apply_event",
     "cancel_order",
+    "complete_verified",
     "override_order",
     "submit_order",
     "submit_orders",
@@ -421,7 +422,8 @@ class _Accepted:
     pending: _Pending
     decision: Decision
     meter: Row[Any]
-    open_orders: list[Row[Any]]
+    open_orders: list[Row[Any]]  #: waiting orders the new one supersedes
+    verified: list[Row[Any]]  #: carried-out opens waiting for a push, completed now
     terms: Row[Any] | None
     holder_id: int | None
     contact_party: int | None
@@ -458,6 +460,10 @@ def _check(
                 f"The terms have changed (now version {terms.version}). "
                 "Read and accept them again.",
             )
+    # an open read back from the meter and only waiting for its first push is carried out: it
+    # is completed when the next order takes over, not in the way of it
+    done = [o for o in open_orders if OrderState(o.state) is OrderState.VERIFIED]
+    open_orders = [o for o in open_orders if OrderState(o.state) is not OrderState.VERIFIED]
     for other in open_orders:
         if other.channel == "system" and channel != "system":
             # the close after a customer change must finish before anyone orders again;
@@ -506,6 +512,7 @@ def _check(
         decision,
         meter,
         open_orders,
+        done,
         terms if fields.action is Action.OPEN else None,
         holder,
         contact_party,
@@ -618,6 +625,15 @@ def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
             terms_sha256=order.terms.sha256 if order.terms else None,
             declaration=fields.declaration.value if fields.declaration else None,
         )
+        for other in order.verified:
+            complete_verified(
+                tx,
+                other,
+                OrderEvent.CONFIRM_WITHOUT_PUSH,
+                f"the read-back verified the port open; order {order.order_id} took over before "
+                "the meter's first push",
+                push_seen=False,
+            )
         for other in order.open_orders:
             apply_event(
                 tx, other, OrderEvent.SUPERSEDE, item.actor, note=f"superseded by {order.order_id}"
@@ -841,6 +857,37 @@ def override_order(
         if new is OrderState.FAILED:
             restore_port(tx, order)
         return new
+
+
+def complete_verified(
+    tx: Tx,
+    order: Row[Any],
+    event: OrderEvent,
+    note: str,
+    *,
+    push_seen: bool,
+    watch_until: datetime | None = None,
+) -> None:
+    """A verified order is done: COMPLETED, and the done notice says whether the meter's data
+    has been seen yet (an open without a push is watched until `watch_until`)."""
+    apply_event(
+        tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=watch_until
+    )
+    push_nb = push_en = ""
+    if order.action == Action.OPEN:
+        if push_seen:
+            push_nb = " og sett at den sender data"
+            push_en = " and seen it send data"
+        else:
+            push_nb = (
+                ". Vi har ikke sett data fra måleren ennå; det kan ta litt tid. Får leseren "
+                "din ingen data i løpet av en time, kontakt oss"
+            )
+            push_en = (
+                ". We have not seen data from the meter yet; this can take a while. If your "
+                "reader gets no data within an hour, contact us"
+            )
+    contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
 
 
 def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
