@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import secrets
@@ -62,6 +61,7 @@ def seed(url: str, customers: int, rounds: int) -> list[tuple[str, list[str]]]:
     )
     from hanport.portal.domain.gsrn import make_gsrn
     from hanport.portal.seed import seed_demo
+    from hanport.portal.web.tokens import token_hash
 
     engine = make_engine(url)
     migrate(engine)
@@ -91,7 +91,7 @@ def seed(url: str, customers: int, rounds: int) -> list[tuple[str, list[str]]]:
                     name="bench",
                     created_at=now,
                     expires_at=now + timedelta(days=1),
-                    token_hash=hashlib.sha256(key.encode()).hexdigest(),
+                    token_hash=token_hash(key),
                 )
             )
             points = [make_gsrn(first + index * rounds + round_) for round_ in range(rounds)]

@@ -14,7 +14,10 @@ from collections.abc import Coroutine
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "configure_audit_verify",
@@ -229,21 +232,32 @@ def configure_audit_verify(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_audit_verify(args: argparse.Namespace) -> int:
+def _portal_engine(prog: str, url: str) -> Engine | None:
+    """The port service's database at `url`, or None (said on stderr) when it is something else:
+    commands that read it must not create an empty one."""
     from sqlalchemy import inspect
-    from sqlalchemy.exc import SQLAlchemyError
 
     from hanport.portal.db.engine import make_engine
+
+    engine = make_engine(url)
+    if inspect(engine).has_table("audit_head") and inspect(engine).has_table("terms_versions"):
+        return engine
+    print(
+        f"{prog}: {url} is not a port service database (run `hanport portal` once to create "
+        "it) / ikke en database for porttjenesten",
+        file=sys.stderr,
+    )
+    return None
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from hanport.portal.services.audit import current_head, parse_head, verify_chain
 
     try:
-        engine = make_engine(args.db)
-        if not inspect(engine).has_table("audit_head"):
-            print(
-                f"hanport audit-verify: {args.db} is not a port service database "
-                "(no audit log) / ikke en database for porttjenesten",
-                file=sys.stderr,
-            )
+        engine = _portal_engine("hanport audit-verify", args.db)
+        if engine is None:
             return 2
         expect = getattr(args, "expect_head", None)
         try:
@@ -339,10 +353,8 @@ def _read_terms_file(path: Path) -> str:
 
 
 def run_portal_terms(args: argparse.Namespace) -> int:
-    from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from hanport.portal.db.engine import make_engine
     from hanport.portal.domain.sla import OSLO
     from hanport.portal.services.errors import InvalidInput
     from hanport.portal.services.terms import list_terms, publish_terms
@@ -357,13 +369,8 @@ def run_portal_terms(args: argparse.Namespace) -> int:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
     try:
-        engine = make_engine(args.db)
-        if not inspect(engine).has_table("terms_versions"):
-            print(
-                f"{prog}: {args.db} is not a port service database (run `hanport portal` "
-                "once to create it) / ikke en database for porttjenesten",
-                file=sys.stderr,
-            )
+        engine = _portal_engine(prog, args.db)
+        if engine is None:
             return 2
         if args.action == "list":
             with engine.connect() as conn:

@@ -7,7 +7,7 @@ id in a URL reaches nothing the person is not entitled to.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -39,23 +39,11 @@ def _contract_active(day: date) -> ColumnElement[bool]:
 
 
 def holds_contract(conn: Connection, party_id: int, mpid: str, day: date) -> bool:
-    row = conn.execute(
-        select(contracts.c.id).where(
-            contracts.c.party_id == party_id,
-            contracts.c.metering_point_id == mpid,
-            _contract_active(day),
-        )
-    ).first()
-    return row is not None
+    return active_holder(conn, mpid, day) == party_id
 
 
 def active_holder(conn: Connection, mpid: str, day: date) -> int | None:
-    row = conn.execute(
-        select(contracts.c.party_id).where(
-            contracts.c.metering_point_id == mpid, _contract_active(day)
-        )
-    ).first()
-    return None if row is None else int(row.party_id)
+    return active_holders(conn, [mpid], day).get(mpid)
 
 
 def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day: date) -> Decision:
@@ -64,43 +52,40 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
 
 
 def decide_many(
-    conn: Connection, requests: Sequence[tuple[Actor, str]], operation: Operation, day: date
+    conn: Connection,
+    requests: Sequence[tuple[Actor, str]],
+    operation: Operation,
+    day: date,
+    holders: Mapping[str, int] | None = None,
 ) -> list[Decision]:
-    """`decide` for several (actor, metering point) pairs at once, in at most two queries."""
+    """`decide` for several (actor, metering point) pairs at once, in at most two queries;
+    none for the contracts when the caller has the points' `active_holders` already."""
     customers = [
         (actor, mpid)
         for actor, mpid in requests
         if not actor.is_staff and operation is not Operation.OVERRIDE and actor.party_id is not None
     ]
-    holders: dict[str, set[int]] = defaultdict(set)
     proxies_of: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
     mpids = {mpid for _, mpid in customers}
-    if mpids:
-        for row in conn.execute(
-            select(contracts.c.party_id, contracts.c.metering_point_id).where(
-                is_one_of(conn, contracts.c.metering_point_id, mpids), _contract_active(day)
+    if holders is None:
+        holders = active_holders(conn, mpids, day) if mpids else {}
+    agents = {actor.party_id for actor, mpid in customers if actor.party_id != holders.get(mpid)}
+    if agents:
+        for proxy in conn.execute(
+            select(proxies)
+            .where(
+                is_one_of(conn, proxies.c.agent_id, agents),
+                is_one_of(conn, proxies.c.metering_point_id, mpids),
             )
+            .order_by(proxies.c.id.desc())
         ):
-            holders[row.metering_point_id].add(row.party_id)
-        agents = {
-            actor.party_id for actor, mpid in customers if actor.party_id not in holders[mpid]
-        }
-        if agents:
-            for proxy in conn.execute(
-                select(proxies)
-                .where(
-                    is_one_of(conn, proxies.c.agent_id, agents),
-                    is_one_of(conn, proxies.c.metering_point_id, mpids),
-                )
-                .order_by(proxies.c.id.desc())
-            ):
-                proxies_of[(proxy.agent_id, proxy.metering_point_id)].append(proxy)
+            proxies_of[(proxy.agent_id, proxy.metering_point_id)].append(proxy)
     return [
         _decision(
             actor,
             operation,
             day,
-            holders[mpid],
+            holders.get(mpid),
             proxies_of[(actor.party_id, mpid)] if actor.party_id is not None else [],
         )
         for actor, mpid in requests
@@ -111,7 +96,7 @@ def _decision(
     actor: Actor,
     operation: Operation,
     day: date,
-    holders: set[int],
+    holder: int | None,
     proxies_newest_first: list[Row[Any]],
 ) -> Decision:
     if actor.is_staff:
@@ -120,7 +105,7 @@ def _decision(
         return Decision(False, "not_allowed")
     if operation is Operation.OVERRIDE or actor.party_id is None:
         return Decision(False, "staff_only")
-    if actor.party_id in holders:
+    if actor.party_id == holder:
         return Decision(operation in _HOLDER_MAY, "holder")
     reason = "not_holder"
     for proxy in proxies_newest_first:
@@ -130,7 +115,7 @@ def _decision(
             reason = "proxy_expired"
         elif day < proxy.valid_from:
             reason = "proxy_not_yet_valid"
-        elif proxy.principal_id not in holders:
+        elif proxy.principal_id != holder:
             # a proxy ends with the principal's contract
             reason = "proxy_contract_ended"
         elif operation is Operation.MANAGE_PROXIES:
@@ -143,7 +128,8 @@ def _decision(
 
 
 def active_holders(conn: Connection, mpids: Iterable[str], day: date) -> dict[str, int]:
-    """The contract holder of each metering point on `day` (points without one are left out)."""
+    """The contract holder of each metering point on `day` (points without one are left out);
+    contracts of a point never overlap (migration 0007), so there is at most one."""
     return {
         row.metering_point_id: int(row.party_id)
         for row in conn.execute(

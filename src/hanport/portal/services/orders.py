@@ -334,8 +334,13 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
     """Decide and store orders for distinct metering points in a few statements in all."""
     conn = tx.conn
     today = tx.now.astimezone(OSLO).date()
+    holders = authz.active_holders(conn, {item.fields.mpid for item in batch}, today)
     decisions = authz.decide_many(
-        conn, [(item.actor, item.fields.mpid) for item in batch], Operation.ORDER, today
+        conn,
+        [(item.actor, item.fields.mpid) for item in batch],
+        Operation.ORDER,
+        today,
+        holders,
     )
     allowed: list[tuple[_Pending, Decision]] = []
     for item, decision in zip(batch, decisions, strict=True):
@@ -388,7 +393,6 @@ def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]
         open_orders_of[row.metering_point_id].append(row)
     opening = any(item.fields.action is Action.OPEN for item, _ in allowed)
     terms = current_terms(conn, tx.now) if opening else None
-    holders = authz.active_holders(conn, mpids, today)
     sla_from_now = sla_due(tx.now)
 
     accepted: list[_Accepted] = []

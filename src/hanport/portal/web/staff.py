@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -53,6 +54,8 @@ def require_staff(request: Request) -> Actor:
 
 
 #: the publish form's fields, in the order of the form
+_Result = TypeVar("_Result")
+
 TERMS_FIELDS = ("version", "effective_from", "change_summary", "text_nb", "text_en")
 
 
@@ -285,22 +288,25 @@ def install(app: FastAPI, engine: Engine) -> None:
         form = await checked_form(request)
         fields = {name: form.get(name, "") for name in TERMS_FIELDS}
         lang = lang_of(request)
+
+        def with_form(action: Callable[..., _Result]) -> _Result:
+            """Preview or publish what the form says."""
+            return action(
+                engine,
+                actor,
+                version=fields["version"],
+                text_nb=fields["text_nb"],
+                text_en=fields["text_en"],
+                change_summary=fields["change_summary"],
+                effective_from=fields["effective_from"],
+            )
+
         previewed = form.get("step") == "publish" and hmac.compare_digest(
             form.get("fingerprint", ""), draft_fingerprint(form)
         )
         try:
             if not previewed:
-                draft = await run_in_threadpool(
-                    lambda: preview_terms(
-                        engine,
-                        actor,
-                        version=fields["version"],
-                        text_nb=fields["text_nb"],
-                        text_en=fields["text_en"],
-                        change_summary=fields["change_summary"],
-                        effective_from=fields["effective_from"],
-                    )
-                )
+                draft = await run_in_threadpool(with_form, preview_terms)
                 notice = (
                     ""
                     if form.get("step") != "publish"
@@ -313,17 +319,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                 return await run_in_threadpool(
                     lambda: terms_page(request, form=fields, preview=draft, notice=notice)
                 )
-            published = await run_in_threadpool(
-                lambda: publish_terms(
-                    engine,
-                    actor,
-                    version=fields["version"],
-                    text_nb=fields["text_nb"],
-                    text_en=fields["text_en"],
-                    change_summary=fields["change_summary"],
-                    effective_from=fields["effective_from"],
-                )
-            )
+            published = await run_in_threadpool(with_form, publish_terms)
         except InvalidInput as exc:
             errors = exc.field_texts(lang)
             return await run_in_threadpool(
