@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hanport.demo import configure_demo, run_demo
-from hanport.demo.orchestrator import DemoError, DemoPorts, DemoState
+from hanport.demo.orchestrator import (
+    DemoError,
+    DemoPorts,
+    DemoState,
+    _port_is_free,
+    hold_folder_lock,
+)
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -52,8 +59,35 @@ def test_busy_port_is_a_clear_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(DemoError, match=f"port {port} \\(portal\\) is in use"):
+        with pytest.raises(DemoError, match=f"port {port} \\(portal\\) is in use by another"):
             DemoPorts.from_base(port)
+
+
+def test_connections_left_in_time_wait_do_not_make_a_port_busy() -> None:
+    # A restart right after Ctrl-C: the server closed the dashboard's connections first, so
+    # they sit in TIME_WAIT on the server's port; nothing listens any more. The listener sets
+    # SO_REUSEADDR as uvicorn's does (Linux lets a port be rebound past TIME_WAIT only then).
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()
+        client.recv(1)  # sees the server's FIN
+        client.close()
+    assert _port_is_free(port)
+
+
+def test_a_second_demo_in_the_same_folder_is_named_as_such(tmp_path: Path) -> None:
+    first = hold_folder_lock(tmp_path)
+    try:
+        with pytest.raises(DemoError, match=f"another demo is running.*pid {os.getpid()}"):
+            hold_folder_lock(tmp_path)
+    finally:
+        os.close(first)
+    os.close(hold_folder_lock(tmp_path))  # free again once the first has stopped
 
 
 def test_free_ports_when_base_is_zero() -> None:

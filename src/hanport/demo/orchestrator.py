@@ -7,6 +7,7 @@ still exist. Everything lives in one demo folder, which is why a second start co
 
     demo-data/
       demo.json          simulated clock and ports of the last run
+      demo.lock          held while a demo runs in the folder (its pid inside)
       fleet.toml         the emulator's meters (rewritten on every start)
       emulator/          port states, registers and clock of the meters (survive a restart)
       portal.sqlite      the port service: customers, orders, audit log
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -62,9 +65,9 @@ class DemoPorts:
         for name, port in zip(PART_NAMES, ports.as_tuple(), strict=True):
             if not _port_is_free(port):
                 raise DemoError(
-                    f"port {port} ({name}) is in use – is another demo running? Use "
-                    f"--port-base to pick other ports. / Port {port} ({name}) er i bruk – "
-                    "kjører en annen demo? Velg andre porter med --port-base."
+                    f"port {port} ({name}) is in use by another program; use --port-base to "
+                    f"pick other ports. / Port {port} ({name}) er i bruk av et annet program; "
+                    "velg andre porter med --port-base."
                 )
         return ports
 
@@ -80,11 +83,35 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the servers themselves bind: connections in TIME_WAIT after a stop (the browser's
+        # to the dashboard) do not make the port busy; only a listening socket does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:
             return False
     return True
+
+
+def hold_folder_lock(directory: Path) -> int:
+    """Lock ``demo.lock`` for this process, or say that another demo runs in the folder.
+
+    The kernel drops the lock when the process ends, however it ends: a killed demo never
+    leaves a stale lock behind. Returns the descriptor to keep open while the demo runs."""
+    descriptor = os.open(directory / "demo.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 32).decode("ascii", "replace").strip() or "?"
+        os.close(descriptor)
+        raise DemoError(
+            f"another demo is running in {directory} (pid {holder}); stop it with Ctrl-C, or "
+            f"use --dir and --port-base for a second one. / En annen demo kjører i {directory} "
+            f"(pid {holder}); stopp den med Ctrl-C, eller bruk --dir og --port-base."
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, str(os.getpid()).encode("ascii"))
+    return descriptor
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +176,7 @@ class DemoRun:
     _web_task: asyncio.Task[None] | None = None
     _started_at: float = 0.0
     _clock_at_start: datetime | None = None
+    _folder_lock: int | None = None
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -175,6 +203,7 @@ class DemoRun:
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "logs").mkdir(exist_ok=True)
+        self._folder_lock = hold_folder_lock(self.directory)
         state = DemoState.load(self.directory / "demo.json")
         self.ports = DemoPorts.from_base(self.options.port_base)
         # Until the emulator announces its clock (where its meters stopped, or now on a first
@@ -364,6 +393,9 @@ class DemoRun:
             await self._smtp.wait_closed()
         if self.ports is not None:
             DemoState(reached, self.urls()).save(self.directory / "demo.json")
+        if self._folder_lock is not None:
+            os.close(self._folder_lock)  # closing releases the flock
+            self._folder_lock = None
 
     # -- what the user sees ------------------------------------------------------------------
 
