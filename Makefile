@@ -10,7 +10,7 @@ RUNTIME   := $(VENV)/.installed-runtime
 TESTING   := $(VENV)/.installed-test
 DEMO_ARGS ?=
 
-.PHONY: all install install-test system-deps demo-deps assets lint typecheck test test-fast demo bench clean
+.PHONY: all install install-test catalogs messages system-deps demo-deps assets lint typecheck test test-fast demo bench clean
 
 all: test
 
@@ -27,9 +27,27 @@ $(TESTING): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(RUNTIME)
 
-install: $(RUNTIME)
+install: $(RUNTIME) catalogs
 
-install-test: $(TESTING)
+install-test: $(TESTING) catalogs
+
+# The texts' translations (.po) compiled for gettext (.mo, gitignored); Babel is the build tool.
+catalogs: | $(VENV)/bin/python
+	$(BIN)/python -c 'import babel' 2>/dev/null || $(BIN)/pip install --quiet 'Babel>=2.14'
+	$(BIN)/python scripts/compile_catalogs.py
+
+# After changing texts: extract them and merge them into every language's catalog, then
+# translate the new entries (tests/test_catalogs.py fails until every one is).
+messages: catalogs
+	mkdir -p build
+	for domain in portal reader; do \
+	  $(BIN)/pybabel --quiet extract -F babel-$$domain.cfg --no-location --sort-output \
+	    --project=hanport --copyright-holder="hanport contributors" \
+	    -o build/$$domain.pot src/hanport/$$domain && \
+	  $(BIN)/pybabel --quiet update -D $$domain -i build/$$domain.pot \
+	    -d src/hanport/$$domain/locale --init-missing --no-fuzzy-matching --ignore-obsolete \
+	    || exit 1; \
+	done
 
 # Services the tests talk to for real; installed from Debian's packages when missing.
 system-deps:

@@ -1,0 +1,131 @@
+"""Message catalogs shared by the portal and the reader: gettext translations per domain and
+language, with nynorsk falling back to bokmål.
+
+The source language is English (msgids are English text). Catalogs live at
+`src/hanport/<domain>/locale/<lang>/LC_MESSAGES/<domain>.po`; the build (`make catalogs`, the
+wheel's build hook) compiles them to `.mo`. A tree where a `.po` is newer than its `.mo` (or has
+none) is compiled in memory when Babel is installed, so a developer's edit shows at once.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "DEFAULT_LANG",
+    "DOMAINS",
+    "LANGS",
+    "N_",
+    "CatalogMissing",
+    "catalog_path",
+    "format_date",
+    "load_translations",
+    "normalise_lang",
+    "translations",
+]
+
+LANGS: Final = ("nb", "nn", "en")
+DEFAULT_LANG: Final = "nb"
+DOMAINS: Final = ("portal", "reader")
+#: the language whose text stands in for a message missing in another Norwegian catalog
+FALLBACK: Final = {"nn": "nb"}
+
+_PACKAGE: Final = Path(__file__).parent
+# Norwegian browsers send "no" as often as "nb"; "nn" is nynorsk.
+_ALIASES: Final = {"nb": "nb", "no": "nb", "nn": "nn", "en": "en"}
+_MONTHS_EN: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+class CatalogMissing(RuntimeError):
+    """A compiled catalog is absent and cannot be compiled here (Babel not installed)."""
+
+
+def N_(message: str) -> str:  # the name gettext extractors look for
+    """Mark `message` for extraction; it is translated where it is shown."""
+    return message
+
+
+def normalise_lang(tag: str | None) -> str | None:
+    """One of LANGS for a language tag (`nb-NO`, `no`, `nn`, `en-GB`, …), else None."""
+    if not tag:
+        return None
+    return _ALIASES.get(tag.strip().lower().replace("_", "-").split("-")[0])
+
+
+def catalog_path(domain: str, lang: str, suffix: str = ".mo", root: Path = _PACKAGE) -> Path:
+    """Where a catalog is: `root` is the package directory (a test's copy in tests)."""
+    return root / domain / "locale" / lang / "LC_MESSAGES" / f"{domain}{suffix}"
+
+
+def _compiled_in_memory(po_path: Path) -> bytes:
+    try:
+        from babel.messages.mofile import write_mo
+        from babel.messages.pofile import read_po
+    except ImportError as exc:
+        raise CatalogMissing(
+            f"{po_path.with_suffix('.mo')} is missing or older than its .po: run `make catalogs`"
+        ) from exc
+    with po_path.open("rb") as source:
+        catalog = read_po(source)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    return compiled.getvalue()
+
+
+def _load(domain: str, lang: str, root: Path) -> gettext.GNUTranslations:
+    mo_path, po_path = (
+        catalog_path(domain, lang, root=root),
+        catalog_path(domain, lang, ".po", root),
+    )
+    if not po_path.exists() and not mo_path.exists():
+        raise CatalogMissing(f"no catalog for domain {domain!r} and language {lang!r}")
+    compiled_is_current = mo_path.exists() and (
+        not po_path.exists() or mo_path.stat().st_mtime >= po_path.stat().st_mtime
+    )
+    if compiled_is_current:
+        with mo_path.open("rb") as compiled:
+            return gettext.GNUTranslations(compiled)
+    return gettext.GNUTranslations(io.BytesIO(_compiled_in_memory(po_path)))
+
+
+def load_translations(domain: str, lang: str, root: Path = _PACKAGE) -> gettext.NullTranslations:
+    """The translations of `domain` into `lang` read afresh from the catalogs under `root`;
+    an unknown language gets bokmål, and nynorsk falls back to bokmål message by message."""
+    lang = lang if lang in LANGS else DEFAULT_LANG
+    result = _load(domain, lang, root)
+    if lang in FALLBACK:
+        result.add_fallback(load_translations(domain, FALLBACK[lang], root))
+    return result
+
+
+@cache
+def translations(domain: str, lang: str) -> gettext.NullTranslations:
+    """The translations of `domain` ("portal" or "reader") into `lang`, read once."""
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown message domain {domain!r}; known: {', '.join(DOMAINS)}")
+    return load_translations(domain, lang)
+
+
+def format_date(day: date, lang: str) -> str:
+    """A date as people write it: 04.12.2026 in Norwegian, 4 December 2026 in English."""
+    if lang == "en":
+        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+    return day.strftime("%d.%m.%Y")
