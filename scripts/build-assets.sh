@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dashboard's front-end libraries from the npm registry (pinned by the lock file)
-# and copies the files it serves into the package, so the dashboard works on a LAN without internet.
+# and copies the files it serves into the package, so the dashboard works on a LAN without
+# internet. Skipped when the files are current (scripts/frontend_assets.py keeps a stamp); the
+# wheel's build hook runs the same code.
 set -euo pipefail
-cd "$(dirname "$0")/../frontend" 2>/dev/null || exit 0
-[ -f package-lock.json ] || exit 0
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-  npm ci --no-audit --no-fund --silent
-fi
-if [ -f copy-assets.mjs ]; then node copy-assets.mjs; fi
+exec python3 "$(dirname "$0")/frontend_assets.py"
