@@ -8,9 +8,13 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 RUNTIME   := $(VENV)/.installed-runtime
 TESTING   := $(VENV)/.installed-test
+# The versions the tests ran with (pip-compile of every extra): `make install*` and CI install
+# through it, so a new release of a dependency cannot break a fresh clone. `make lock` renews it.
+LOCK      := requirements/constraints.txt
+LOCK_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: all install install-test catalogs messages system-deps demo-deps assets lint typecheck test test-fast demo bench clean
+.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets lint typecheck test test-fast demo bench clean
 
 all: test
 
@@ -18,22 +22,38 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The demo needs only hanport itself; the tests add pytest, Playwright, linters and amshan.
-$(RUNTIME): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e .
+# The demo needs the port service and the demo's mailbox (extra `demo`, which includes
+# `portal`); the tests every extra plus pytest, Playwright, linters, build tools and amshan.
+$(RUNTIME): pyproject.toml $(LOCK) | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[demo]'
 	touch $@
 
-$(TESTING): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TESTING): pyproject.toml $(LOCK) | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,postgres,portal,demo]'
 	touch $@ $(RUNTIME)
 
 install: $(RUNTIME) catalogs
 
 install-test: $(TESTING) catalogs
 
+# After changing a dependency in pyproject.toml: resolve every extra again from the registry,
+# keeping the pinned versions that still fit (`make lock LOCK_ARGS=--upgrade` takes the newest).
+lock: | $(VENV)/bin/python
+	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+	  --extra test,postgres,portal,demo --unsafe-package hanport \
+	  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
+
+# The sdist and the wheel in dist/ (the build hook runs npm for the dashboard's assets and
+# compiles the catalogs; installing the wheel needs neither).
+dist: install-test
+	rm -rf dist
+	$(BIN)/python -m build
+	$(BIN)/twine check --strict dist/*
+
 # The texts' translations (.po) compiled for gettext (.mo, gitignored); Babel is the build tool.
 catalogs: | $(VENV)/bin/python
-	$(BIN)/python -c 'import babel' 2>/dev/null || $(BIN)/pip install --quiet 'Babel>=2.14'
+	$(BIN)/python -c 'import babel' 2>/dev/null || $(BIN)/pip install --quiet -c $(LOCK) 'Babel>=2.14'
 	$(BIN)/python scripts/compile_catalogs.py
 
 # After changing texts: extract them and merge them into every language's catalog, then
@@ -45,7 +65,7 @@ messages: catalogs
 	    --project=hanport --copyright-holder="hanport contributors" \
 	    -o build/$$domain.pot src/hanport/$$domain && \
 	  $(BIN)/pybabel --quiet update -D $$domain -i build/$$domain.pot \
-	    -d src/hanport/$$domain/locale --init-missing --no-fuzzy-matching --ignore-obsolete \
+	    -d src/hanport/$$domain/locale --no-fuzzy-matching --ignore-obsolete \
 	    || exit 1; \
 	done
 

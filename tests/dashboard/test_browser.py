@@ -162,7 +162,7 @@ def test_each_view_renders_without_console_errors(
     if name == "now":
         page.wait_for_function("document.getElementById('import-power').dataset.watts > 0")
     screenshot(page, f"dashboard-{name}-nb")
-    page.click("#lang-switch")
+    page.click("#lang-en")
     page.wait_for_selector(READY)
     assert page.get_attribute("html", "lang") == "en"
     page.wait_for_timeout(300)  # let charts and live values settle for the picture

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hanport.reader.dashboard import install
-from hanport.reader.dashboard.i18n import COOKIE_NAME, TEXTS, choose_language
+from hanport.reader.dashboard.i18n import (
+    COOKIE_NAME,
+    LANGUAGES,
+    SCRIPT_TEXTS,
+    choose_language,
+    script_texts,
+)
 from hanport.reader.dashboard.periods import PeriodError, parse_anchor, period_for
 
 
@@ -27,7 +36,8 @@ def client() -> TestClient:
         (None, "en-GB,en;q=0.9", "en"),
         (None, "nb-NO,nb;q=0.9,en;q=0.8", "nb"),
         (None, "no", "nb"),
-        (None, "nn-NO", "nb"),
+        (None, "nn-NO", "nn"),
+        ("nn", "en-GB", "nn"),
         (None, "de-DE,en;q=0.5,nb;q=0.7", "nb"),
         (None, "fr-FR", "nb"),
         (None, "en;q=bogus,nb;q=0.1", "nb"),
@@ -41,22 +51,37 @@ def test_language_from_cookie_then_accept_language(
     assert choose_language(cookie, header) == expected
 
 
-def test_both_languages_have_the_same_texts() -> None:
-    assert TEXTS["nb"].keys() == TEXTS["en"].keys()
-    assert all(TEXTS["nb"].values()) and all(TEXTS["en"].values())
+def test_the_scripts_get_every_text_they_show_in_every_language() -> None:
+    scripts = Path(__file__).parents[2] / "src/hanport/reader/dashboard/static"
+    used = {
+        key for path in scripts.glob("*.js") for key in re.findall(r"\bT\.(\w+)", path.read_text())
+    }
+    assert used <= SCRIPT_TEXTS.keys()
+    for language in LANGUAGES:
+        texts = script_texts(language)
+        assert texts.keys() == SCRIPT_TEXTS.keys() and all(texts.values())
+    assert script_texts("nn")["conn_stored"] == "Inga direktekjelde – viser lagra data"
 
 
 @pytest.mark.parametrize("path", ["/", "/today", "/history", "/health"])
-def test_each_page_renders_in_both_languages(client: TestClient, path: str) -> None:
-    norwegian = client.get(path, headers={"Accept-Language": "nb-NO"})
+def test_each_page_renders_in_each_language(client: TestClient, path: str) -> None:
+    bokmaal = client.get(path, headers={"Accept-Language": "nb-NO"})
+    nynorsk = client.get(path, headers={"Accept-Language": "nn-NO"})
     english = client.get(path, headers={"Accept-Language": "en-GB"})
-    assert norwegian.status_code == english.status_code == 200
-    assert '<html lang="nb">' in norwegian.text and "Historikk" in norwegian.text
+    assert bokmaal.status_code == nynorsk.status_code == english.status_code == 200
+    assert '<html lang="nb">' in bokmaal.text and "Historikk" in bokmaal.text
+    assert '<html lang="nn">' in nynorsk.text and ">No</a>" in nynorsk.text
     assert '<html lang="en">' in english.text and "History" in english.text
-    assert 'name="viewport"' in norwegian.text
+    texts = re.search(r'<script id="texts" type="application/json">(.*?)</script>', nynorsk.text)
+    assert texts and json.loads(texts.group(1))["load_error"] == script_texts("nn")["load_error"]
+    # the switch offers every language, each named in itself
+    for name in ("Bokmål", "Nynorsk", "English"):
+        assert name in bokmaal.text
+    assert 'id="lang-nn"' in bokmaal.text and 'id="lang-nb"' not in bokmaal.text
+    assert 'name="viewport"' in bokmaal.text
     # Served locally, never from a CDN: the dashboard must work on a LAN without internet.
-    assert "/static/vendor/uPlot.iife.min.js" in norwegian.text
-    assert "https://" not in norwegian.text and "http://" not in norwegian.text
+    assert "/static/vendor/uPlot.iife.min.js" in bokmaal.text
+    assert "https://" not in bokmaal.text and "http://" not in bokmaal.text
 
 
 def test_language_switch_sets_a_cookie_and_returns_to_the_page(client: TestClient) -> None:

@@ -19,11 +19,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.types import Scope
 
 from hanport import __version__
-from hanport.reader.dashboard.i18n import COOKIE_NAME, LANGUAGES, TEXTS, choose_language
+from hanport.reader.dashboard.i18n import (
+    COOKIE_NAME,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    choose_language,
+    script_texts,
+    templates,
+)
 from hanport.reader.dashboard.periods import VIEWS, Period, PeriodError, parse_anchor, period_for
 from hanport.reader.web.app import ReaderContext, answer
 
@@ -33,8 +39,6 @@ VENDOR_DIR: Final = STATIC_DIR / "vendor"
 # Meter clocks and API times are Norwegian local time; "today" must be Oslo's today, not the host's.
 LOCAL_ZONE: Final = ZoneInfo("Europe/Oslo")
 ONE_YEAR_S: Final = 365 * 24 * 3600
-
-templates = Jinja2Templates(directory=HERE / "templates")
 
 
 def _asset_version() -> str:
@@ -214,19 +218,19 @@ def _render(request: Request, page: str, status_code: int = 200, **context: Any)
     language = choose_language(
         request.cookies.get(COOKIE_NAME), request.headers.get("accept-language")
     )
-    texts = TEXTS[language]
-    other = next(code for code in LANGUAGES if code != language)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = templates.TemplateResponse(
+    response = templates(language).TemplateResponse(
         request,
         f"{page}.html",
         {
             "page": page,
             "lang": language,
-            "t": texts,
-            "texts_json": json.dumps(texts, ensure_ascii=False),
+            "texts_json": _embed_json(script_texts(language)),
             "pages": PAGES,
-            "switch_url": "/lang/" + other + "?" + urlencode({"next": here}),
+            "languages": LANGUAGE_NAMES,
+            "switch_urls": {
+                code: f"/lang/{code}?" + urlencode({"next": here}) for code in LANGUAGE_NAMES
+            },
             "today": _today().isoformat(),
             "vendor_ready": (VENDOR_DIR / "uPlot.iife.min.js").exists(),
             "asset_version": request.app.state.dashboard_asset_version,

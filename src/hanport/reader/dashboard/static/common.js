@@ -6,7 +6,7 @@
 const hanport = (() => {
   const T = JSON.parse(document.getElementById("texts").textContent);
   const LANG = document.body.dataset.lang;
-  const LOCALE = LANG === "nb" ? "nb-NO" : "en-GB";
+  const LOCALE = { nb: "nb-NO", nn: "nn-NO" }[LANG] ?? "en-GB";
   const TODAY = document.body.dataset.today;
   const METER_KEY = "hanport.meter";
 
