@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real services the test-suite starts (Mosquitto, PostgreSQL, Chromium and a font
-# for its screenshots) plus npm for the front-end assets, from Debian's packages, when they are
-# missing. The tests start their own instances on loopback in temporary directories; nothing is
-# started here, so a developer's machine is left as it was. Debian 12 (bookworm), as root or
-# with sudo.
+# for its screenshots), systemd-analyze for the unit checks, plus npm for the front-end assets,
+# from Debian's packages, when they are missing. The tests start their own instances on
+# loopback in temporary directories; nothing is started here, so a developer's machine is left
+# as it was. Debian 12 (bookworm), as root or with sudo.
 #
 #   install-system-deps.sh        everything `make test` needs
 #   install-system-deps.sh demo   only what `make demo` needs (npm, python3-venv)
@@ -22,6 +22,8 @@ if [ "${1:-test}" = "test" ]; then
     || need+=(fonts-dejavu-core)
   # setpriv (util-linux) stops the test services when a test run is killed outright.
   command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+  # systemd-analyze checks the systemd units in packaging/ (offline; nothing is started).
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
