@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Boolean,
     CheckConstraint,
     Column,
@@ -22,14 +20,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    any_,
-    bindparam,
     text,
 )
-from sqlalchemy.engine import Connection, CursorResult, Dialect
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.engine import CursorResult, Dialect
 
-__all__ = ["inserted_id", "is_one_of", "metadata"]
+__all__ = ["inserted_id", "metadata"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -343,17 +338,3 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise ValueError("the statement inserted no row")
     return int(key[0])
-
-
-def is_one_of(
-    conn: Connection, column: ColumnElement[Any], values: Iterable[Any]
-) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL `= ANY(array)`, one parameter however many values.
-
-    A batch's IN list of hundreds of parameters makes a statement that psycopg parses anew each
-    time; the array form is one short statement, parsed once.
-    """
-    values = list(values)
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type), unique=True))
-    return column.in_(values)

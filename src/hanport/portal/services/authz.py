@@ -6,22 +6,18 @@ id in a URL reaches nothing the person is not entitled to.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
-from hanport.portal.db.schema import contracts, customer_changes, is_one_of, proxies
+from hanport.portal.db.schema import contracts, customer_changes, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 
 __all__ = [
     "active_holder",
-    "active_holders",
     "decide",
-    "decide_many",
     "holds_contract",
     "view_from",
     "viewable_points",
@@ -43,53 +39,31 @@ def holds_contract(conn: Connection, party_id: int, mpid: str, day: date) -> boo
 
 
 def active_holder(conn: Connection, mpid: str, day: date) -> int | None:
-    return active_holders(conn, [mpid], day).get(mpid)
+    """The contract holder of the point on `day`; contracts of a point never overlap
+    (migration 0007), so there is at most one."""
+    holder = conn.execute(
+        select(contracts.c.party_id).where(
+            contracts.c.metering_point_id == mpid, _contract_active(day)
+        )
+    ).scalar()
+    return None if holder is None else int(holder)
 
 
 def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day: date) -> Decision:
     """Allow or refuse `operation` on `mpid` for `actor`, with the reason (for the audit log)."""
-    return decide_many(conn, [(actor, mpid)], operation, day)[0]
-
-
-def decide_many(
-    conn: Connection,
-    requests: Sequence[tuple[Actor, str]],
-    operation: Operation,
-    day: date,
-    holders: Mapping[str, int] | None = None,
-) -> list[Decision]:
-    """`decide` for several (actor, metering point) pairs at once, in at most two queries;
-    none for the contracts when the caller has the points' `active_holders` already."""
-    customers = [
-        (actor, mpid)
-        for actor, mpid in requests
-        if not actor.is_staff and operation is not Operation.OVERRIDE and actor.party_id is not None
-    ]
-    proxies_of: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
-    mpids = {mpid for _, mpid in customers}
-    if holders is None:
-        holders = active_holders(conn, mpids, day) if mpids else {}
-    agents = {actor.party_id for actor, mpid in customers if actor.party_id != holders.get(mpid)}
-    if agents:
-        for proxy in conn.execute(
-            select(proxies)
-            .where(
-                is_one_of(conn, proxies.c.agent_id, agents),
-                is_one_of(conn, proxies.c.metering_point_id, mpids),
-            )
-            .order_by(proxies.c.id.desc())
-        ):
-            proxies_of[(proxy.agent_id, proxy.metering_point_id)].append(proxy)
-    return [
-        _decision(
-            actor,
-            operation,
-            day,
-            holders.get(mpid),
-            proxies_of[(actor.party_id, mpid)] if actor.party_id is not None else [],
+    if actor.is_staff or operation is Operation.OVERRIDE or actor.party_id is None:
+        return _decision(actor, operation, day, None, [])
+    holder = active_holder(conn, mpid, day)
+    agent_proxies: list[Row[Any]] = []
+    if actor.party_id != holder:
+        agent_proxies = list(
+            conn.execute(
+                select(proxies)
+                .where(proxies.c.agent_id == actor.party_id, proxies.c.metering_point_id == mpid)
+                .order_by(proxies.c.id.desc())
+            ).all()
         )
-        for actor, mpid in requests
-    ]
+    return _decision(actor, operation, day, holder, agent_proxies)
 
 
 def _decision(
@@ -125,20 +99,6 @@ def _decision(
         else:
             return Decision(True, "proxy", proxy.id)
     return Decision(False, reason)
-
-
-def active_holders(conn: Connection, mpids: Iterable[str], day: date) -> dict[str, int]:
-    """The contract holder of each metering point on `day` (points without one are left out);
-    contracts of a point never overlap (migration 0007), so there is at most one."""
-    return {
-        row.metering_point_id: int(row.party_id)
-        for row in conn.execute(
-            select(contracts.c.party_id, contracts.c.metering_point_id).where(
-                is_one_of(conn, contracts.c.metering_point_id, set(mpids)),
-                _contract_active(day),
-            )
-        )
-    }
 
 
 def viewable_points(conn: Connection, actor: Actor, day: date) -> list[tuple[str, str, int | None]]:

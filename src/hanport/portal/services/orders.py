@@ -7,22 +7,18 @@ Execution against the head-end is in hanport.portal.jobs.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, select, update
-from sqlalchemy import Sequence as DbSequence
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.portal.db.schema import (
-    is_one_of,
+    inserted_id,
     metering_points,
     meters,
     order_events,
     orders,
-    outbox,
     parties,
     port_states,
     shipments,
@@ -51,7 +47,6 @@ from hanport.portal.services.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PortalError,
     Refused,
 )
 from hanport.portal.services.terms import current_terms
@@ -59,13 +54,11 @@ from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
     "OrderRequest",
-    "Submission",
     "apply_event",
     "cancel_order",
     "complete_verified",
     "override_order",
     "submit_order",
-    "submit_orders",
 ]
 
 CHANNELS = {"portal", "api", "backoffice", "system"}
@@ -94,15 +87,6 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Submission:
-    """One order as it came in: who ordered what, through which channel."""
-
-    actor: Actor
-    request: OrderRequest
-    channel: str = "portal"
-
-
-@dataclass(frozen=True, slots=True)
 class _Checked:
     """An order request whose fields are valid."""
 
@@ -112,16 +96,6 @@ class _Checked:
     module: ModuleOption | None
     terms_version_id: str | int | None
     terms_lang: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A valid order request in a batch, with where its answer goes."""
-
-    index: int
-    actor: Actor
-    channel: str
-    fields: _Checked
 
 
 def _validated(req: OrderRequest) -> _Checked:
@@ -263,198 +237,117 @@ def submit_order(
     channel: str = "portal",
     now: datetime | None = None,
 ) -> int:
-    """Validate, authorise and store an order; returns its id. Raises a PortalError otherwise."""
-    result = submit_orders(engine, [Submission(actor, req, channel)], now)[0]
-    if isinstance(result, Exception):
-        raise result
-    return result
+    """Validate, authorise and store one order in one short transaction; returns its id.
 
-
-def submit_orders(
-    engine: Engine, submissions: Sequence[Submission], now: datetime | None = None
-) -> list[int | Exception]:
-    """Validate, authorise and store several orders in one transaction (group commit).
-
-    Each submission gets its order id or the PortalError that refused it; a refused order does
-    not stop the others. Orders for the same metering point are taken in turn, each seeing the
-    one before. Any other exception means that order was not stored.
+    Raises a PortalError when the order is refused (refusals are audited). The metering point's
+    row is locked first (SQLite: the write lock), so two orders for one point are decided in
+    turn, the later one seeing the earlier.
     """
-    results: list[int | Exception | None] = [None] * len(submissions)
-    waiting: list[_Pending] = []
-    for index, submission in enumerate(submissions):
-        assert submission.channel in CHANNELS
-        try:
-            fields = _validated(submission.request)
-        except InvalidInput as exc:
-            results[index] = exc
-            continue
-        waiting.append(_Pending(index, submission.actor, submission.channel, fields))
-    decided = False
-    try:
-        with transaction(engine, now) as tx:
-            # lock every point of the batch at once, in id order: two batches (web workers)
-            # then never wait for each other in a circle, whatever is refused along the way;
-            # the lock keeps simultaneous orders for a point from both passing the
-            # "nothing in progress" check
-            tx.conn.execute(
-                select(metering_points.c.id)
-                .where(is_one_of(tx.conn, metering_points.c.id, {i.fields.mpid for i in waiting}))
-                .order_by(metering_points.c.id)
-                .with_for_update()
-            ).all()
-            while waiting:
-                turn: list[_Pending] = []
-                later: list[_Pending] = []
-                points: set[str] = set()
-                for item in waiting:
-                    (later if item.fields.mpid in points else turn).append(item)
-                    points.add(item.fields.mpid)
-                _intake(tx, turn, results)
-                waiting = later
-            decided = True
-    except Exception:
-        if len(submissions) == 1 or decided:
-            # failing while committing, a batch may or may not be stored: trying its orders
-            # again could place them twice
-            raise
-        # one order's unexpected failure must not cost the others theirs: one at a time
-        return [_submit_alone(engine, submission, now) for submission in submissions]
-    assert all(result is not None for result in results)
-    return [result for result in results if result is not None]
-
-
-def _submit_alone(engine: Engine, submission: Submission, now: datetime | None) -> int | Exception:
-    try:
-        return submit_orders(engine, [submission], now)[0]
-    except Exception as exc:  # reported to this order's caller, as submit_orders promises
-        return exc
-
-
-def _intake(tx: Tx, batch: list[_Pending], results: list[int | Exception | None]) -> None:
-    """Decide and store orders for distinct metering points in a few statements in all."""
-    conn = tx.conn
-    today = tx.now.astimezone(OSLO).date()
-    holders = authz.active_holders(conn, {item.fields.mpid for item in batch}, today)
-    decisions = authz.decide_many(
-        conn,
-        [(item.actor, item.fields.mpid) for item in batch],
-        Operation.ORDER,
-        today,
-        holders,
-    )
-    allowed: list[tuple[_Pending, Decision]] = []
-    for item, decision in zip(batch, decisions, strict=True):
-        if decision.allowed:
-            allowed.append((item, decision))
-        else:
-            results[item.index] = tx.refuse(
-                item.actor,
+    assert channel in CHANNELS
+    fields = _validated(req)
+    with transaction(engine, now) as tx:
+        _lock_point(tx.conn, fields.mpid)
+        today = tx.now.astimezone(OSLO).date()
+        decision = authz.decide(tx.conn, actor, Operation.ORDER, fields.mpid, today)
+        if not decision.allowed:
+            raise tx.refuse(
+                actor,
                 "order.submit",
                 "metering_point",
-                item.fields.mpid,
+                fields.mpid,
                 decision.reason,
-                action=item.fields.action.value,
+                action=fields.action.value,
             )
-    if not allowed:
-        return
-    mpids = sorted({item.fields.mpid for item, _ in allowed})  # locked by submit_orders
-    status: dict[str, str] = {
-        row.id: row.status
-        for row in conn.execute(
-            select(metering_points.c.id, metering_points.c.status).where(
-                is_one_of(conn, metering_points.c.id, mpids)
-            )
-        )
-    }
-    meter_of: dict[str, Any] = {}
-    for row in conn.execute(
-        select(meters.c.id, meters.c.han_capable, meters.c.metering_point_id)
-        .where(is_one_of(conn, meters.c.metering_point_id, mpids))
-        .order_by(meters.c.installed_from, meters.c.id)
-    ):
-        meter_of[row.metering_point_id] = row  # the newest installation wins
-    port_of: dict[str, str] = {
-        row.metering_point_id: row.state
-        for row in conn.execute(
-            select(port_states.c.metering_point_id, port_states.c.state).where(
-                is_one_of(conn, port_states.c.metering_point_id, mpids)
-            )
-        )
-    }
-    open_orders_of: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(
-        select(orders)
-        .where(
-            is_one_of(conn, orders.c.metering_point_id, mpids),
-            orders.c.state.not_in([s.value for s in FINAL_STATES]),
-        )
-        .order_by(orders.c.id)
-    ):
-        open_orders_of[row.metering_point_id].append(row)
-    opening = any(item.fields.action is Action.OPEN for item, _ in allowed)
-    terms = current_terms(conn, tx.now) if opening else None
-    sla_from_now = sla_due(tx.now)
-
-    accepted: list[_Accepted] = []
-    for item, decision in allowed:
-        try:
-            accepted.append(
-                _check(
-                    item,
-                    decision,
-                    status.get(item.fields.mpid),
-                    meter_of.get(item.fields.mpid),
-                    PortState(port_of.get(item.fields.mpid) or PortState.CLOSED),
-                    open_orders_of[item.fields.mpid],
-                    terms,
-                    holders.get(item.fields.mpid),
-                    sla_from_now,
-                )
-            )
-        except PortalError as exc:
-            results[item.index] = exc
-    if accepted:
-        _store(tx, accepted, port_of)
-        for order in accepted:
-            results[order.pending.index] = order.order_id
+        point = _point_facts(tx, fields, today)
+        accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
+        return _store(tx, actor, channel, fields, accepted)
 
 
-@dataclass(slots=True)
+def _lock_point(conn: Connection, mpid: str) -> None:
+    """Hold the metering point until commit: simultaneous orders for it cannot both pass the
+    'nothing in progress' check (PostgreSQL row lock; SQLite already holds its write lock)."""
+    conn.execute(
+        select(metering_points.c.id).where(metering_points.c.id == mpid).with_for_update()
+    ).first()
+
+
+@dataclass(frozen=True, slots=True)
+class _PointFacts:
+    """What intake needs to know about a metering point, read inside the order's transaction."""
+
+    status: str | None
+    meter: Any  #: the newest installation (id, han_capable), or None
+    port: PortState
+    open_orders: list[Row[Any]]  #: not final, oldest first
+    terms: Row[Any] | None  #: the current terms, for an open
+    holder_id: int | None
+
+
+def _point_facts(tx: Tx, fields: _Checked, today: date) -> _PointFacts:
+    conn, mpid = tx.conn, fields.mpid
+    status = conn.execute(
+        select(metering_points.c.status).where(metering_points.c.id == mpid)
+    ).scalar()
+    meter = conn.execute(
+        select(meters.c.id, meters.c.han_capable)
+        .where(meters.c.metering_point_id == mpid)
+        .order_by(meters.c.installed_from.desc(), meters.c.id.desc())
+    ).first()
+    open_orders = list(
+        conn.execute(
+            select(orders)
+            .where(
+                orders.c.metering_point_id == mpid,
+                orders.c.state.not_in([s.value for s in FINAL_STATES]),
+            )
+            .order_by(orders.c.id)
+        ).all()
+    )
+    return _PointFacts(
+        status=status,
+        meter=meter,
+        port=port_state(conn, mpid),
+        open_orders=open_orders,
+        terms=current_terms(conn, tx.now) if fields.action is Action.OPEN else None,
+        holder_id=authz.active_holder(conn, mpid, today),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class _Accepted:
-    """An order that passed every check, on its way into the database."""
+    """An order that passed every check, with what storing it needs."""
 
-    pending: _Pending
     decision: Decision
     meter: Row[Any]
-    open_orders: list[Row[Any]]  #: waiting orders the new one supersedes
+    open_orders: list[Row[Any]]  #: waiting orders it supersedes
     verified: list[Row[Any]]  #: carried-out opens waiting for a push, completed now
     terms: Row[Any] | None
     holder_id: int | None
     contact_party: int | None
     sla_due_at: datetime
-    order_id: int = 0
 
 
 def _check(
-    item: _Pending,
+    actor: Actor,
+    channel: str,
+    fields: _Checked,
     decision: Decision,
-    point_status: str | None,
-    meter: Row[Any] | None,
-    current_port: PortState,
-    open_orders: list[Row[Any]],
-    terms: Row[Any] | None,
-    holder_id: int | None,
+    point: _PointFacts,
     sla_from_now: datetime,
 ) -> _Accepted:
     """Everything that may still refuse an authorised order; raises a PortalError."""
-    fields, channel = item.fields, item.channel
     # a system close after a customer change must go through even when the point was made
     # inactive at move-out: an inactive point with an open port is exactly what it prevents
-    if point_status is None or meter is None or (point_status != "active" and channel != "system"):
+    if (
+        point.status is None
+        or point.meter is None
+        or (point.status != "active" and channel != "system")
+    ):
         raise Conflict(
             "Målepunktet er ikke aktivt, så porten kan ikke styres",
             "The metering point is not active, so the port cannot be changed",
         )
+    terms = point.terms
     if fields.action is Action.OPEN:
         if terms is None:
             raise Conflict("Vilkårene er ikke publisert ennå", "No terms are published yet")
@@ -466,56 +359,27 @@ def _check(
             )
     # an open read back from the meter and only waiting for its first push is carried out: it
     # is completed when the next order takes over, not in the way of it
-    done = [o for o in open_orders if OrderState(o.state) is OrderState.VERIFIED]
-    open_orders = [o for o in open_orders if OrderState(o.state) is not OrderState.VERIFIED]
-    for other in open_orders:
-        if other.channel == "system" and channel != "system":
-            # the close after a customer change must finish before anyone orders again;
-            # superseding it would leave the old customer's port open
-            raise Conflict(
-                f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
-                "Prøv igjen når den er stengt.",
-                f"The HAN port is being closed after a change of customer (order {other.id})."
-                " Try again once it is closed.",
-            )
-        if (
-            OrderState(other.state) in ATTENTION_STATES
-            and other.action == fields.action.value
-            and channel != "system"
-        ):
-            # the same order again must not take the case out of customer service's queue
-            # or restart its SLA clock; a different action (or a move's close) still may
-            raise Conflict(
-                f"Bestilling {other.id} om det samme ligger hos kundeservice. "
-                "Du får beskjed når den er behandlet.",
-                f"Order {other.id} for the same thing is with customer service. "
-                "You will hear when it has been handled.",
-            )
-        if OrderState(other.state) not in _WAITING:
-            raise Conflict(
-                f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
-                f"Order {other.id} is being carried out right now. Try again in a minute.",
-            )
+    done = [o for o in point.open_orders if OrderState(o.state) is OrderState.VERIFIED]
+    waiting = [o for o in point.open_orders if OrderState(o.state) is not OrderState.VERIFIED]
+    for other in waiting:
+        _check_not_in_the_way(other, fields, channel)
     target = PortState.OPEN if fields.action is Action.OPEN else PortState.CLOSED
-    if current_port is target and not open_orders:
+    if point.port is target and not waiting:
         word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
         raise Conflict(f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}")
     # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
     # working days run from the first request
     sla_due_at = min(
-        [sla_from_now] + [o.sla_due_at for o in open_orders if o.action == fields.action.value]
+        [sla_from_now] + [o.sla_due_at for o in waiting if o.action == fields.action.value]
     )
-    holder = item.actor.party_id if decision.reason == "holder" else holder_id
+    holder = actor.party_id if decision.reason == "holder" else point.holder_id
     # the person who ordered hears about it; for customer service that is the holder, and
     # a system close after a move is announced by the move notices instead
-    contact_party = (
-        None if channel == "system" else (holder if item.actor.is_staff else item.actor.party_id)
-    )
+    contact_party = None if channel == "system" else (holder if actor.is_staff else actor.party_id)
     return _Accepted(
-        item,
         decision,
-        meter,
-        open_orders,
+        point.meter,
+        waiting,
         done,
         terms if fields.action is Action.OPEN else None,
         holder,
@@ -524,201 +388,167 @@ def _check(
     )
 
 
-def _insert_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert order rows; their ids in the same order."""
-    if conn.dialect.name == "postgresql":
-        # ids from the sequence first, then one pipelined executemany: a multi-row
-        # INSERT … RETURNING of a whole batch is one huge statement that psycopg parses anew
-        # each time (about 0.2 ms an order)
-        ids = list(
-            conn.execute(
-                select(DbSequence("orders_id_seq").next_value()).select_from(
-                    func.generate_series(1, len(rows))
-                )
-            ).scalars()
+def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: str) -> None:
+    """Refuse the new order when an open order of the point may not be superseded by it."""
+    if other.channel == "system" and channel != "system":
+        # the close after a customer change must finish before anyone orders again;
+        # superseding it would leave the old customer's port open
+        raise Conflict(
+            f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
+            "Prøv igjen når den er stengt.",
+            f"The HAN port is being closed after a change of customer (order {other.id})."
+            " Try again once it is closed.",
         )
-        conn.execute(orders.insert(), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-        return ids
-    return list(
-        conn.execute(
-            orders.insert().returning(orders.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    if (
+        OrderState(other.state) in ATTENTION_STATES
+        and other.action == fields.action.value
+        and channel != "system"
+    ):
+        # the same order again must not take the case out of customer service's queue
+        # or restart its SLA clock; a different action (or a move's close) still may
+        raise Conflict(
+            f"Bestilling {other.id} om det samme ligger hos kundeservice. "
+            "Du får beskjed når den er behandlet.",
+            f"Order {other.id} for the same thing is with customer service. "
+            "You will hear when it has been handled.",
+        )
+    if OrderState(other.state) not in _WAITING:
+        raise Conflict(
+            f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
+            f"Order {other.id} is being carried out right now. Try again in a minute.",
+        )
 
 
-def _store(tx: Tx, batch: list[_Accepted], port_of: dict[str, str]) -> None:
-    """Write the accepted orders: rows, timelines, audit, port states, shipments, receipts."""
+def _store(tx: Tx, actor: Actor, channel: str, fields: _Checked, order: _Accepted) -> int:
+    """Write an accepted order: row, timeline, audit, what it replaces, shipment, port, receipt."""
     conn = tx.conn
-    wanted = {o.contact_party for o in batch} | {o.holder_id for o in batch}
-    wanted.discard(None)
-    people = {
-        row.id: row
-        for row in conn.execute(
-            select(parties).where(
-                is_one_of(conn, parties.c.id, [p for p in wanted if p is not None])
-            )
-        )
-    }
-    rows = []
-    for order in batch:
-        item, fields = order.pending, order.pending.fields
-        contact = people.get(order.contact_party) if order.contact_party is not None else None
-        requester = item.actor.party_id
-        rows.append(
-            {
-                "metering_point_id": fields.mpid,
-                "meter_id": order.meter.id,
-                "action": fields.action.value,
-                "state": OrderState.VALIDATED.value,
-                "channel": item.channel,
-                "requested_by": requester,
-                "on_behalf_of": order.holder_id if order.holder_id != requester else None,
-                "proxy_id": order.decision.proxy_id,
-                "terms_version_id": order.terms.id if order.terms else None,
-                "terms_accepted_at": tx.now if order.terms else None,
-                "terms_sha256": order.terms.sha256 if order.terms else None,
-                "terms_lang": (fields.terms_lang or (contact.lang if contact else "nb"))
-                if order.terms
-                else None,
-                "declaration": fields.declaration.value if fields.declaration else None,
-                "module_option": fields.module.value if fields.module else None,
-                "contact_email": contact.email if contact else "",
-                "lang": contact.lang if contact else "nb",
-                "attempts": 0,
-                "next_attempt_at": tx.now,
-                "push_seen": False,
-                "sla_due_at": order.sla_due_at,
-                "created_at": tx.now,
-                "updated_at": tx.now,
-            }
-        )
-    for order, row, order_id in zip(batch, rows, _insert_orders(conn, rows), strict=True):
-        order.order_id = row["id"] = order_id
-    conn.execute(
-        order_events.insert(),
-        [
-            {
-                "order_id": order.order_id,
-                "at": tx.now,
-                "from_state": None,
-                "to_state": OrderState.VALIDATED.value,
-                "event": "submitted",
-                "actor": order.pending.actor.label,
-                "note": f"{order.pending.channel}; {order.decision.reason}",
-            }
-            for order in batch
-        ],
+    contact = _contact(conn, order.contact_party) if order.contact_party is not None else None
+    order_id = _insert_order(tx, actor, channel, fields, order, contact)
+    tx.audit(
+        actor,
+        "order.submitted",
+        "order",
+        order_id,
+        metering_point_id=fields.mpid,
+        action=fields.action.value,
+        channel=channel,
+        decision=order.decision.reason,
+        proxy_id=order.decision.proxy_id,
+        terms_version_id=order.terms.id if order.terms else None,
+        terms_sha256=order.terms.sha256 if order.terms else None,
+        declaration=fields.declaration.value if fields.declaration else None,
     )
-    shipping = []
-    port_updates: list[dict[str, Any]] = []
-    port_inserts: list[dict[str, Any]] = []
-    mail = []
-    for order in batch:
-        item, fields = order.pending, order.pending.fields
-        tx.audit(
-            item.actor,
-            "order.submitted",
-            "order",
-            order.order_id,
-            metering_point_id=fields.mpid,
-            action=fields.action.value,
-            channel=item.channel,
-            decision=order.decision.reason,
-            proxy_id=order.decision.proxy_id,
-            terms_version_id=order.terms.id if order.terms else None,
-            terms_sha256=order.terms.sha256 if order.terms else None,
-            declaration=fields.declaration.value if fields.declaration else None,
+    for other in order.verified:
+        complete_verified(
+            tx,
+            other,
+            OrderEvent.CONFIRM_WITHOUT_PUSH,
+            f"the read-back verified the port open; order {order_id} took over before "
+            "the meter's first push",
+            push_seen=False,
         )
-        for other in order.verified:
-            complete_verified(
-                tx,
-                other,
-                OrderEvent.CONFIRM_WITHOUT_PUSH,
-                f"the read-back verified the port open; order {order.order_id} took over before "
-                "the meter's first push",
+    for other in order.open_orders:
+        apply_event(tx, other, OrderEvent.SUPERSEDE, actor, note=f"superseded by {order_id}")
+        contact_mail(tx, other, "superseded", new_order_id=order_id)
+    if fields.module in (ModuleOption.POST, ModuleOption.PICKUP):
+        conn.execute(
+            shipments.insert().values(
+                order_id=order_id, method=fields.module.value, state="requested", updated_at=tx.now
+            )
+        )
+        tx.audit(actor, "shipment.requested", "order", order_id, method=fields.module.value)
+    if not order.meter.han_capable:
+        apply_event(
+            tx,
+            load_order(conn, order_id),
+            OrderEvent.FIELD_WORK,
+            "system",
+            note="meter cannot run HAN; meter swap needed",
+            failure_cause="meter_not_han_capable",
+            next_attempt_at=None,
+        )
+    else:
+        moving = PortState.OPENING if fields.action is Action.OPEN else PortState.CLOSING
+        set_port_state(conn, fields.mpid, moving, tx.now, order_id)
+    _send_receipts(tx, fields, order, order_id, contact)
+    return order_id
+
+
+def _insert_order(
+    tx: Tx,
+    actor: Actor,
+    channel: str,
+    fields: _Checked,
+    order: _Accepted,
+    contact: Row[Any] | None,
+) -> int:
+    terms = order.terms
+    requester = actor.party_id
+    order_id = inserted_id(
+        tx.conn.execute(
+            orders.insert().values(
+                metering_point_id=fields.mpid,
+                meter_id=order.meter.id,
+                action=fields.action.value,
+                state=OrderState.VALIDATED.value,
+                channel=channel,
+                requested_by=requester,
+                on_behalf_of=order.holder_id if order.holder_id != requester else None,
+                proxy_id=order.decision.proxy_id,
+                terms_version_id=terms.id if terms else None,
+                terms_accepted_at=tx.now if terms else None,
+                terms_sha256=terms.sha256 if terms else None,
+                terms_lang=(fields.terms_lang or (contact.lang if contact else "nb"))
+                if terms
+                else None,
+                declaration=fields.declaration.value if fields.declaration else None,
+                module_option=fields.module.value if fields.module else None,
+                contact_email=contact.email if contact else "",
+                lang=contact.lang if contact else "nb",
+                attempts=0,
+                next_attempt_at=tx.now,
                 push_seen=False,
+                sla_due_at=order.sla_due_at,
+                created_at=tx.now,
+                updated_at=tx.now,
             )
-        for other in order.open_orders:
-            apply_event(
-                tx, other, OrderEvent.SUPERSEDE, item.actor, note=f"superseded by {order.order_id}"
-            )
-            contact_mail(tx, other, "superseded", new_order_id=order.order_id)
-        if fields.module in (ModuleOption.POST, ModuleOption.PICKUP):
-            shipping.append(
-                {
-                    "order_id": order.order_id,
-                    "method": fields.module.value,
-                    "state": "requested",
-                    "updated_at": tx.now,
-                }
-            )
-            tx.audit(
-                item.actor,
-                "shipment.requested",
-                "order",
-                order.order_id,
-                method=fields.module.value,
-            )
-        if not order.meter.han_capable:
-            apply_event(
-                tx,
-                load_order(conn, order.order_id),
-                OrderEvent.FIELD_WORK,
-                "system",
-                note="meter cannot run HAN; meter swap needed",
-                failure_cause="meter_not_han_capable",
-                next_attempt_at=None,
-            )
-        else:
-            state = PortState.OPENING if fields.action is Action.OPEN else PortState.CLOSING
-            values = {
-                "point": fields.mpid,
-                "new_state": state.value,
-                "new_since": tx.now,
-                "order_id": order.order_id,
-            }
-            (port_updates if fields.mpid in port_of else port_inserts).append(values)
-        contact = people.get(order.contact_party) if order.contact_party is not None else None
-        receipt_to = [contact] if contact is not None else []
-        if contact is not None and order.holder_id not in (None, order.contact_party):
-            receipt_to.append(people[order.holder_id])  # the holder hears of a proxy's order
-        for person in receipt_to:
-            mail.append(
-                notify.outbox_row(
-                    tx.now,
-                    person.email,
-                    "receipt",
-                    person.lang,
-                    order.order_id,
-                    name=person.display_name,
-                    mpid=fields.mpid,
-                    order_id=order.order_id,
-                    action=fields.action.value,
-                    due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M"),
-                )
-            )
-    if shipping:
-        conn.execute(shipments.insert(), shipping)
-    port_values = {
-        "state": bindparam("new_state"),
-        "since": bindparam("new_since"),
-        "last_order_id": bindparam("order_id"),
-        "push_seen": False,
-    }
-    if port_updates:
-        conn.execute(
-            update(port_states)
-            .where(port_states.c.metering_point_id == bindparam("point"))
-            .values(port_values),
-            port_updates,
         )
-    if port_inserts:
-        conn.execute(
-            port_states.insert().values(metering_point_id=bindparam("point"), **port_values),
-            port_inserts,
+    )
+    tx.conn.execute(
+        order_events.insert().values(
+            order_id=order_id,
+            at=tx.now,
+            from_state=None,
+            to_state=OrderState.VALIDATED.value,
+            event="submitted",
+            actor=actor.label,
+            note=f"{channel}; {order.decision.reason}",
         )
-    if mail:
-        conn.execute(outbox.insert(), mail)
+    )
+    return order_id
+
+
+def _send_receipts(
+    tx: Tx, fields: _Checked, order: _Accepted, order_id: int, contact: Row[Any] | None
+) -> None:
+    """The receipt goes to the person who ordered and, for a proxy's order, to the holder."""
+    receipt_to = [contact] if contact is not None else []
+    if contact is not None and order.holder_id not in (None, order.contact_party):
+        receipt_to.append(_contact(tx.conn, order.holder_id))
+    for person in receipt_to:
+        notify.enqueue(
+            tx.conn,
+            tx.now,
+            person.email,
+            "receipt",
+            person.lang,
+            for_order=order_id,
+            name=person.display_name,
+            mpid=fields.mpid,
+            order_id=order_id,
+            action=fields.action.value,
+            due=order.sla_due_at,
+        )
 
 
 def authorised_order(
@@ -775,8 +605,8 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
             tx,
             order,
             "cancelled",
-            by_nb="kundeservice" if by_staff else actor.display_name,
-            by_en="customer service" if by_staff else actor.display_name,
+            by_staff=by_staff,
+            by=actor.display_name,
         )
 
 
@@ -877,21 +707,9 @@ def complete_verified(
     apply_event(
         tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=watch_until
     )
-    push_nb = push_en = ""
-    if order.action == Action.OPEN:
-        if push_seen:
-            push_nb = " og sett at den sender data"
-            push_en = " and seen it send data"
-        else:
-            push_nb = (
-                ". Vi har ikke sett data fra måleren ennå; det kan ta litt tid. Får leseren "
-                "din ingen data i løpet av en time, kontakt oss"
-            )
-            push_en = (
-                ". We have not seen data from the meter yet; this can take a while. If your "
-                "reader gets no data within an hour, contact us"
-            )
-    contact_mail(tx, order, "done", push_nb=push_nb, push_en=push_en)
+    # the done notice of an open says whether the meter's data has been seen yet
+    push = push_seen if order.action == Action.OPEN else None
+    contact_mail(tx, order, "done", push_seen=push)
 
 
 def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
@@ -921,6 +739,6 @@ def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -
             mpid=order.metering_point_id,
             order_id=order.id,
             action=order.action,
-            due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
+            due=order.sla_due_at.astimezone(OSLO).date(),
             **fields,
         )

@@ -15,7 +15,6 @@ from hanport.portal.db.schema import (
     audit_events,
     contracts,
     headend_commands,
-    is_one_of,
     metering_points,
     meters,
     order_events,
@@ -83,23 +82,12 @@ _STAFF_NOTES = {"override_retry", "override_complete", "override_fail"}
 def timeline(conn: Connection, order_id: int, *, staff: bool = True) -> list[Any]:
     """The order's events; for customers without customer service's override reasons, which
     are written for colleagues and may name other people."""
-    return timelines(conn, [order_id], staff=staff)[order_id]
-
-
-def timelines(
-    conn: Connection, order_ids: list[int], *, staff: bool = True
-) -> dict[int, list[Any]]:
-    """`timeline` of several orders in one query."""
-    found: dict[int, list[Any]] = {order_id: [] for order_id in order_ids}
+    found: list[Any] = []
     for row in conn.execute(
-        select(order_events)
-        .where(is_one_of(conn, order_events.c.order_id, order_ids))
-        .order_by(order_events.c.id)
+        select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
     ):
         hidden = not staff and row.event in _STAFF_NOTES
-        found[row.order_id].append(
-            SimpleNamespace(**{**row._mapping, "note": ""}) if hidden else row
-        )
+        found.append(SimpleNamespace(**{**row._mapping, "note": ""}) if hidden else row)
     return found
 
 

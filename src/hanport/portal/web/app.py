@@ -33,15 +33,14 @@ from hanport.portal.services import authz, queries, sessions
 from hanport.portal.services.errors import Conflict, InvalidInput, PortalError, Refused
 from hanport.portal.services.orders import (
     OrderRequest,
-    Submission,
     authorised_order,
     cancel_order,
+    submit_order,
 )
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import accepted_terms, changes_since, current_terms
 from hanport.portal.services.tx import transaction, utcnow
-from hanport.portal.web import intake
 from hanport.portal.web.i18n import LANGS, translator
 from hanport.portal.web.middleware import (
     CookieSecure,
@@ -170,8 +169,6 @@ def create_app(config: PortalConfig) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     app.state.config = config
-    # one writer per process for orders, shared by the pages and the API (group commit)
-    app.state.order_intake = order_intake = intake.order_intake(engine)
     # imported here: they build on this module. The API's routes come first: routing tries
     # routes in order, and the API is what third parties call in bulk
     from hanport.portal.web import api, staff, tokens
@@ -405,7 +402,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         )
         channel = "backoffice" if actor.is_staff else "portal"
         try:
-            order_id = (await order_intake(Submission(actor, req, channel))).row.id
+            order_id = await run_in_threadpool(submit_order, engine, actor, req, channel)
         except InvalidInput as exc:
             return await point_with_errors(request, actor, mpid, exc, form)
         except Conflict as exc:

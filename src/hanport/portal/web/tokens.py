@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from hanport.portal.db.schema import api_tokens, inserted_id, is_one_of, parties
+from hanport.portal.db.schema import api_tokens, inserted_id, parties
 from hanport.portal.domain.model import Actor, ProxyScope, Role
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.errors import InvalidInput, PortalError, Refused
@@ -32,7 +31,7 @@ __all__ = [
     "KeyRejected",
     "KeyRequest",
     "KeyUse",
-    "actors_for_keys",
+    "actor_for_key",
     "create_token",
     "install",
     "key_expiry",
@@ -160,92 +159,67 @@ class KeyUse:
     path: str
 
 
-def actors_for_keys(
-    engine: Engine, uses: Sequence[KeyUse], now: datetime | None = None
-) -> list[Actor | Exception]:
-    """The person each API key acts for; one query for all, plus one write when needed.
+def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> Actor:
+    """The person an API key acts for.
 
-    A call gets KeyRejected for an unknown, revoked or expired key, and Refused (audited) when a
-    view key is used to change anything. last_used_at is written at most once a minute per key.
+    Raises KeyRejected for an unknown, revoked or expired key, and Refused (audited) when a
+    view key is used to change anything. last_used_at is written at most once a minute.
     """
     now = now or utcnow()
-    hashes = [token_hash(use.token) for use in uses]
     with engine.connect() as conn:
-        keys = {
-            key.token_hash: key
-            for key in conn.execute(
-                select(
-                    api_tokens.c.id,
-                    api_tokens.c.token_hash,
-                    api_tokens.c.scope,
-                    api_tokens.c.expires_at,
-                    api_tokens.c.revoked_at,
-                    api_tokens.c.last_used_at,
-                    parties.c.id.label("party_id"),
-                    parties.c.role,
-                    parties.c.display_name,
-                )
-                .join(parties, parties.c.id == api_tokens.c.party_id)
-                .where(is_one_of(conn, api_tokens.c.token_hash, set(hashes)))
+        key = conn.execute(
+            select(
+                api_tokens.c.id,
+                api_tokens.c.scope,
+                api_tokens.c.expires_at,
+                api_tokens.c.revoked_at,
+                api_tokens.c.last_used_at,
+                parties.c.id.label("party_id"),
+                parties.c.role,
+                parties.c.display_name,
             )
-        }
-    results: list[Actor | Exception] = []
-    refused: list[tuple[Actor, int, KeyUse]] = []
-    used: set[int] = set()
-    for use, hashed in zip(uses, hashes, strict=True):
-        key = keys.get(hashed)
-        try:
-            actor = _key_actor(key, now)
-        except KeyRejected as exc:
-            results.append(exc)
-            continue
-        assert key is not None
-        if actor.key_scope is ProxyScope.VIEW and use.method.upper() not in READ_METHODS:
-            refused.append((actor, key.id, use))
-            results.append(
-                Refused(
-                    "key_scope_view",
-                    "Denne API-nøkkelen gir bare innsyn. For å bestille, kansellere eller melde "
-                    "flytting trengs en nøkkel som kan bestille (Min side → API-nøkler).",
-                    "This API key may only view. Ordering, cancelling or registering a move "
-                    "needs a key that may act (My page → API keys).",
-                )
-            )
-            continue
-        if key.last_used_at is None or key.last_used_at <= now - LAST_USED_INTERVAL:
-            used.add(key.id)
-        results.append(actor)
-    if refused or used:
+            .join(parties, parties.c.id == api_tokens.c.party_id)
+            .where(api_tokens.c.token_hash == token_hash(use.token))
+        ).first()
+    if key is None:
+        raise KeyRejected("Ugyldig API-nøkkel", "Invalid API key")
+    actor = _key_actor(key, now)
+    if actor.key_scope is ProxyScope.VIEW and use.method.upper() not in READ_METHODS:
         with transaction(engine, now) as tx:
-            for actor, key_id, use in refused:
-                tx.record_refusal(
-                    actor,
-                    "api_token.use",
-                    "api_token",
-                    key_id,
-                    "key_scope_view",
-                    method=use.method.upper(),
-                    path=use.path,
+            tx.record_refusal(
+                actor,
+                "api_token.use",
+                "api_token",
+                key.id,
+                "key_scope_view",
+                method=use.method.upper(),
+                path=use.path,
+            )
+            raise Refused(
+                "key_scope_view",
+                "Denne API-nøkkelen gir bare innsyn. For å bestille, kansellere eller melde "
+                "flytting trengs en nøkkel som kan bestille (Min side → API-nøkler).",
+                "This API key may only view. Ordering, cancelling or registering a move "
+                "needs a key that may act (My page → API keys).",
+            )
+    if key.last_used_at is None or key.last_used_at <= now - LAST_USED_INTERVAL:
+        with transaction(engine, now) as tx:
+            # conditional, so that parallel writers (other workers) write it once
+            tx.conn.execute(
+                update(api_tokens)
+                .where(
+                    api_tokens.c.id == key.id,
+                    or_(
+                        api_tokens.c.last_used_at.is_(None),
+                        api_tokens.c.last_used_at <= now - LAST_USED_INTERVAL,
+                    ),
                 )
-            if used:
-                # conditional, so that parallel writers (other workers) write it once
-                tx.conn.execute(
-                    update(api_tokens)
-                    .where(
-                        is_one_of(tx.conn, api_tokens.c.id, used),
-                        or_(
-                            api_tokens.c.last_used_at.is_(None),
-                            api_tokens.c.last_used_at <= now - LAST_USED_INTERVAL,
-                        ),
-                    )
-                    .values(last_used_at=now)
-                )
-    return results
+                .values(last_used_at=now)
+            )
+    return actor
 
 
 def _key_actor(key: Any, now: datetime) -> Actor:
-    if key is None:
-        raise KeyRejected("Ugyldig API-nøkkel", "Invalid API key")
     if key.revoked_at is not None:
         raise KeyRejected(
             "API-nøkkelen er trukket tilbake. Lag en ny under Min side → API-nøkler.",
