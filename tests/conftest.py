@@ -35,6 +35,15 @@ _MARKER_FOR_FIXTURE = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--both-databases",
+        action="store_true",
+        help="run every port-service test on PostgreSQL as well as SQLite "
+        "(by default only the tests marked both_databases)",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))

@@ -42,6 +42,7 @@ def _count(world: World) -> int:
         return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
 
 
+@pytest.mark.both_databases
 def test_intact_chain_verifies(world: World) -> None:
     submit_order(world.engine, world.holder, world.open_request())
     report = verify_chain(world.engine)
@@ -116,6 +117,7 @@ def test_head_tracks_the_last_entry(sqlite_world: World) -> None:
     assert (head.seq, head.hash) == (last.seq, last.hash)
 
 
+@pytest.mark.both_databases
 def test_the_database_refuses_to_change_or_cut_the_log(world: World) -> None:
     from sqlalchemy.exc import DBAPIError
 
@@ -136,6 +138,7 @@ def test_the_database_refuses_to_change_or_cut_the_log(world: World) -> None:
     assert verify_chain(world.engine).ok  # appending still works
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("attack", ["cut_tail", "rewrite"])
 def test_a_recorded_head_detects_a_cut_tail_or_a_rewrite(world: World, attack: str) -> None:
     from hanport.portal.services.audit import AuditEntry, append, current_head

@@ -205,6 +205,7 @@ def test_proxy_is_valid_through_its_last_day(sqlite_world: World) -> None:
     assert (tomorrow.allowed, tomorrow.reason) == (False, "proxy_expired")
 
 
+@pytest.mark.both_databases
 def test_reinvite_replaces_the_live_proxy(world: World) -> None:
     from hanport.portal.db.schema import proxies
 

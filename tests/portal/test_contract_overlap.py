@@ -15,6 +15,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from hanport.portal.db.schema import contracts
 from hanport.portal.services.moves import apply_due_changes, register_customer_change
 
+#: the overlap triggers are written for each database (plpgsql on PostgreSQL)
+pytestmark = pytest.mark.both_databases
+
 D = date(2026, 1, 1)
 
 

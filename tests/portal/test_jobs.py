@@ -58,6 +58,7 @@ async def _drain(runner: JobRunner, rounds: int = 10) -> None:
         await runner.run_orders()
 
 
+@pytest.mark.both_databases
 async def test_open_then_close(world: World) -> None:
     headend = world.headend()
     runner = JobRunner(world.engine, headend, None, FAST)

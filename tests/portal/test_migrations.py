@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from hanport.portal.db.engine import migrate
 from hanport.portal.db.schema import metadata
 
 
+@pytest.mark.both_databases
 def test_migrations_match_the_tables(engine: Engine) -> None:
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:

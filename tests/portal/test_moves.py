@@ -211,6 +211,7 @@ async def test_a_change_before_a_contract_typed_in_ahead_fits_between(world: Wor
     ]
 
 
+@pytest.mark.both_databases
 async def test_concurrent_registrations_leave_one_change(world: World) -> None:
     import asyncio
 
@@ -236,6 +237,7 @@ async def test_concurrent_registrations_leave_one_change(world: World) -> None:
         assert len(conn.execute(select(customer_changes)).all()) == 1
 
 
+@pytest.mark.both_databases
 def test_the_database_refuses_a_second_open_contract(world: World) -> None:
     from sqlalchemy.exc import IntegrityError
 

@@ -106,6 +106,7 @@ def test_a_holder_invites_one_address_at_most_the_daily_number(world: World) -> 
     _invite(world, world.holder, world.mpid, "someone-else@example.no")
 
 
+@pytest.mark.both_databases
 def test_parallel_invitations_respect_the_limit(world: World) -> None:
     target = "rush@example.no"
     barrier = threading.Barrier(MAX_INVITES_PER_AGENT + 4)

@@ -60,6 +60,7 @@ def _fill_queue(world: World) -> dict[str, int]:
     return ids
 
 
+@pytest.mark.both_databases
 def test_the_most_urgent_come_first_and_every_page_is_reachable(world: World) -> None:
     ids = _fill_queue(world)
     with world.engine.connect() as conn:

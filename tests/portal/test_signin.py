@@ -36,6 +36,7 @@ def _all_at_once(count: int, work: Callable[[int], str]) -> list[str]:
     return results
 
 
+@pytest.mark.both_databases
 def test_parallel_code_requests_respect_the_limit(world: World) -> None:
     signin = EmailCodeSignIn(world.engine, b"k" * 32)
 
@@ -55,6 +56,7 @@ def test_parallel_code_requests_respect_the_limit(world: World) -> None:
     assert len(rows) == MAX_CODES
 
 
+@pytest.mark.both_databases
 def test_parallel_guesses_are_all_counted(world: World) -> None:
     signin = EmailCodeSignIn(world.engine, b"k" * 32)
     signin.start("ola@example.no")

@@ -571,6 +571,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert _versions(world) == ["1.0"]
 
 
+@pytest.mark.both_databases
 def test_simultaneous_publishers_cannot_both_take_the_same_slot(world: World) -> None:
     import threading
 

@@ -229,6 +229,7 @@ async def test_a_close_is_verified_then_completed_at_once(world: World) -> None:
     assert port.verified_at is not None
 
 
+@pytest.mark.both_databases
 async def test_orders_to_carry_out_are_claimed_before_push_watch_reads(world: World) -> None:
     """After a backlog, overdue watch reads of completed opens must not hold up new commands
     (found in review)."""

@@ -136,6 +136,7 @@ def test_forms_without_a_valid_csrf_token_are_refused(client: TestClient, world:
         assert conn.execute(select(orders)).all() == []
 
 
+@pytest.mark.both_databases
 def test_customer_orders_and_sees_timeline(client: TestClient, world: World) -> None:
     csrf = sign_in(client, world, "ola@example.no")
     points = client.get("/points")
