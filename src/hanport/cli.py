@@ -14,6 +14,7 @@ import sys
 from typing import NoReturn
 
 from hanport import __version__
+from hanport.extras import extra_missing_for, missing_module_advice
 
 #: command -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"hanport: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    advice = extra_missing_for(name)
+    if advice is not None:
+        print(f"hanport {name}: {advice}", file=sys.stderr)
+        return 1
     module = importlib.import_module(COMMANDS[name][0])
     attr = name.replace("-", "_")
     parser = _Parser(prog=f"hanport {name}", description=COMMANDS[name][1])
@@ -68,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(module, f"run_{attr}")(args))
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:  # e.g. a PostgreSQL URL without the postgres extra
+        advice = missing_module_advice(exc)
+        if advice is None:
+            raise
+        print(f"hanport {name}: {advice}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
