@@ -4,6 +4,7 @@ with the same placeholders, and nynorsk falls back to bokmål at runtime."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -139,8 +140,41 @@ def test_the_compiled_catalogs_translate() -> None:
 
 
 def test_dates_are_written_the_local_way() -> None:
-    from datetime import date
-
     assert i18n.format_date(date(2026, 12, 4), "nb") == "04.12.2026"
     assert i18n.format_date(date(2026, 12, 4), "nn") == "04.12.2026"
     assert i18n.format_date(date(2026, 12, 4), "en") == "4 December 2026"
+
+
+MAIL_FIELDS: dict[str, object] = {
+    "name": "Kari Nordmann",
+    "mpid": "707057500000000017",
+    "order_id": 41,
+    "new_order_id": 42,
+    "action": "open",
+    "due": date(2026, 12, 4),
+    "reason": "revoked",
+    "code": "123456",
+    "principal": "Ola Nordmann",
+    "scope": "act",
+    "valid_to": date(2027, 1, 31),
+    "date": date(2026, 12, 1),
+    "push_seen": False,
+    "by_staff": True,
+    "by": "Ola Nordmann",
+}
+
+
+@pytest.mark.parametrize("lang", [*i18n.LANGS, "both"])
+def test_every_mail_renders_in_every_language(lang: str) -> None:
+    from hanport.portal.services import notify
+
+    for template in notify.TEMPLATES:
+        subject, body = notify.render(template, lang, **MAIL_FIELDS)
+        assert "{" not in subject + body and "\n" not in subject, (template, lang)
+    if lang in ("nb", "nn"):
+        assert "01.12.2026" in notify.render("moved_in", lang, **MAIL_FIELDS)[1]
+    nynorsk = notify.render("cancelled", "nn", **MAIL_FIELDS)
+    assert nynorsk[0] == "Bestilling 41 er avbroten"
+    assert "om å opne HAN-porten" in nynorsk[1] and "av kundeservice" in nynorsk[1]
+    english = notify.render("proxy_invited", "en", **MAIL_FIELDS)[1]
+    assert "power of attorney (act)" in english and "31 January 2027" in english

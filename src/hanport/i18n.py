@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -24,6 +24,7 @@ __all__ = [
     "CatalogMissing",
     "catalog_path",
     "format_date",
+    "format_datetime",
     "load_translations",
     "normalise_lang",
     "translations",
@@ -129,3 +130,8 @@ def format_date(day: date, lang: str) -> str:
     if lang == "en":
         return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
     return day.strftime("%d.%m.%Y")
+
+
+def format_datetime(moment: datetime, lang: str) -> str:
+    """A local time as people write it: 04.12.2026 14:05, or 4 December 2026 14:05."""
+    return f"{format_date(moment.date(), lang)} {moment:%H:%M}"

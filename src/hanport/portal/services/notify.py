@@ -1,22 +1,26 @@
 """E-mail notifications: an outbox written in the command's transaction, sent by a job.
 
-Messages are in the recipient's language (bokmål or English). Sending happens outside the
-transaction with aiosmtplib, so a slow or broken SMTP server never blocks or loses an order.
+Messages are in the recipient's language (bokmål, nynorsk or English), from the "portal" message
+catalogs. Sending happens outside the transaction with aiosmtplib, so a slow or broken SMTP
+server never blocks or loses an order.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from gettext import NullTranslations
 from typing import Any, Protocol
 
 import aiosmtplib
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from hanport.i18n import N_, format_date, format_datetime, translations
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import outbox
+from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
 __all__ = [
@@ -26,201 +30,181 @@ __all__ = [
     "SmtpMailer",
     "enqueue",
     "outbox_row",
+    "render",
     "send_pending",
 ]
 
 log = logging.getLogger(__name__)
 
-ACTION_WORDS = {
-    "nb": {"open": "åpne", "close": "stenge", "opened": "åpnet", "closed": "stengt"},
-    "en": {"open": "open", "close": "close", "opened": "opened", "closed": "closed"},
-}
-
-#: template -> lang -> (subject, body); fields: name, mpid, order_id, action, done, due, reason;
-#: `cancelled` also by_nb/by_en (who cancelled), `superseded` also new_order_id
-TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
-    "receipt": {
-        "nb": (
-            "Vi har mottatt bestillingen din (nr. {order_id})",
-            "Hei {name}!\n\nVi har mottatt bestillingen om å {action} HAN-porten for "
-            "målepunkt {mpid}. Bestillingsnummer: {order_id}.\nVi utfører den med en gang og "
-            "gir beskjed når porten er bekreftet {done}. Senest {due}.\n\n"
-            "Du kan følge bestillingen på Min side.\n",
-        ),
-        "en": (
-            "We have received your order (no. {order_id})",
+#: template -> (subject, body) in English, the catalogs' source language. Fields in braces:
+#: name, mpid, order_id, action ("open"/"close"; gives {action} and {done} in words), due,
+#: reason, code, principal, scope ("view"/"act"), valid_to, date, new_order_id, by (see render).
+#: A date or datetime field is written the recipient's way (04.12.2026 in Norwegian).
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "receipt": (
+        N_("We have received your order (no. {order_id})"),
+        N_(
             "Hello {name},\n\nWe have received the order to {action} the HAN port for "
             "metering point {mpid}. Order number: {order_id}.\nWe carry it out right away and "
             "will tell you when the port is confirmed {done}. At the latest {due}.\n\n"
-            "You can follow the order on My page.\n",
+            "You can follow the order on My page.\n"
         ),
-    },
-    "done": {
-        "nb": (
-            "HAN-porten er {done} (bestilling {order_id})",
-            "Hei {name}!\n\nHAN-porten for målepunkt {mpid} er nå {done}. Vi har lest "
-            "tilstanden tilbake fra måleren{push_nb}.\n",
-        ),
-        "en": (
-            "The HAN port is {done} (order {order_id})",
+    ),
+    "done": (
+        N_("The HAN port is {done} (order {order_id})"),
+        N_(
             "Hello {name},\n\nThe HAN port for metering point {mpid} is now {done}. We read "
-            "the state back from the meter{push_en}.\n",
+            "the state back from the meter.\n{push}"
         ),
-    },
-    "escalated": {
-        "nb": (
-            "Bestilling {order_id} tar lengre tid",
-            "Hei {name}!\n\nMåleren for målepunkt {mpid} svarer ikke akkurat nå. Kundeservice "
-            "har fått saken og følger den opp; du hører fra oss senest {due}. Du trenger "
-            "ikke gjøre noe.\n",
-        ),
-        "en": (
-            "Order {order_id} is taking longer",
+    ),
+    "escalated": (
+        N_("Order {order_id} is taking longer"),
+        N_(
             "Hello {name},\n\nThe meter for metering point {mpid} is not answering right now. "
             "Customer service has the case and follows it up; you will hear from us by {due}. "
-            "You do not need to do anything.\n",
+            "You do not need to do anything.\n"
         ),
-    },
-    "failed": {
-        "nb": (
-            "Bestilling {order_id} kunne ikke fullføres",
-            "Hei {name}!\n\nVi fikk ikke til å {action} HAN-porten for målepunkt {mpid}.\n"
-            "Årsak: {reason}\nNeste steg: kundeservice kontakter deg for å avtale videre "
-            "arbeid (f.eks. bytte av måler). Du trenger ikke bestille på nytt.\n",
-        ),
-        "en": (
-            "Order {order_id} could not be completed",
+    ),
+    "failed": (
+        N_("Order {order_id} could not be completed"),
+        N_(
             "Hello {name},\n\nWe could not {action} the HAN port for metering point {mpid}.\n"
             "Cause: {reason}\nNext step: customer service will contact you to arrange further "
-            "work (e.g. a meter swap). You do not need to order again.\n",
+            "work (e.g. a meter swap). You do not need to order again.\n"
         ),
-    },
-    "cancelled": {
-        "nb": (
-            "Bestilling {order_id} er avbrutt",
-            "Hei {name}!\n\nBestillingen om å {action} HAN-porten for målepunkt {mpid} "
-            "(nr. {order_id}) er avbrutt av {by_nb}. Ingen kommando ble sendt til måleren, så "
-            "HAN-porten er som før.\nVil du likevel {action} den, kan du bestille på nytt på "
-            "Min side.\n",
-        ),
-        "en": (
-            "Order {order_id} is cancelled",
+    ),
+    "cancelled": (
+        N_("Order {order_id} is cancelled"),
+        N_(
             "Hello {name},\n\nThe order to {action} the HAN port for metering point {mpid} "
-            "(no. {order_id}) was cancelled by {by_en}. No command was sent to the meter, so "
-            "the HAN port is as it was.\nTo {action} it after all, order again on My page.\n",
+            "(no. {order_id}) was cancelled by {by}. No command was sent to the meter, so "
+            "the HAN port is as it was.\nTo {action} it after all, order again on My page.\n"
         ),
-    },
-    "superseded": {
-        "nb": (
-            "Bestilling {order_id} er erstattet av bestilling {new_order_id}",
-            "Hei {name}!\n\nBestillingen om å {action} HAN-porten for målepunkt {mpid} "
-            "(nr. {order_id}) er erstattet av en nyere bestilling for samme målepunkt "
-            "(nr. {new_order_id}) og blir ikke utført. Den nye bestillingen følges opp for seg; "
-            "du trenger ikke gjøre noe.\n",
-        ),
-        "en": (
-            "Order {order_id} is replaced by order {new_order_id}",
+    ),
+    "superseded": (
+        N_("Order {order_id} is replaced by order {new_order_id}"),
+        N_(
             "Hello {name},\n\nThe order to {action} the HAN port for metering point {mpid} "
             "(no. {order_id}) is replaced by a newer order for the same metering point "
             "(no. {new_order_id}) and will not be carried out. The new order is followed up on "
-            "its own; you do not need to do anything.\n",
+            "its own; you do not need to do anything.\n"
         ),
-    },
-    "case_escalated": {
-        "nb": (
-            "Sak {order_id} trenger kundeservice ({reason})",
-            "Bestilling {order_id} ({action} HAN-porten, målepunkt {mpid}) er eskalert: "
-            "{reason}.\nKunden er varslet og venter svar senest {due}.\n"
-            "Saken: /staff/orders/{order_id}\n",
-        ),
-        "en": (
-            "Case {order_id} needs customer service ({reason})",
+    ),
+    "case_escalated": (
+        N_("Case {order_id} needs customer service ({reason})"),
+        N_(
             "Order {order_id} ({action} the HAN port, metering point {mpid}) is escalated: "
             "{reason}.\nThe customer was told and expects an answer by {due}.\n"
-            "The case: /staff/orders/{order_id}\n",
+            "The case: /staff/orders/{order_id}\n"
         ),
-    },
-    "signin_code": {
-        "nb": (
-            "Engangskode for innlogging: {code}",
-            "Koden din er {code}. Den gjelder i 10 minutter.\nHar du ikke bedt om den, kan du "
-            "se bort fra denne e-posten.\n",
-        ),
-        "en": (
-            "One-time sign-in code: {code}",
+    ),
+    "signin_code": (
+        N_("One-time sign-in code: {code}"),
+        N_(
             "Your code is {code}. It is valid for 10 minutes.\nIf you did not ask for it, you "
-            "can ignore this e-mail.\n",
+            "can ignore this e-mail.\n"
         ),
-    },
-    "proxy_invited": {
-        "nb": (
-            "{principal} har gitt deg fullmakt",
-            "Hei {name}!\n\n{principal} har gitt deg fullmakt ({scope}) for målepunkt {mpid} "
-            "til og med {valid_to}. Logg inn med denne e-postadressen for å bruke den.\n",
-        ),
-        "en": (
-            "{principal} has given you a power of attorney",
+    ),
+    "proxy_invited": (
+        N_("{principal} has given you a power of attorney"),
+        N_(
             "Hello {name},\n\n{principal} has given you a power of attorney ({scope}) for "
             "metering point {mpid} until {valid_to}. Sign in with this e-mail address to "
-            "use it.\n",
+            "use it.\n"
         ),
-    },
-    "proxy_ended": {
-        "nb": (
-            "Fullmakten din for {mpid} er avsluttet",
-            "Hei {name}!\n\nFullmakten din for målepunkt {mpid} er avsluttet ({reason}).\n",
-        ),
-        "en": (
-            "Your power of attorney for {mpid} has ended",
+    ),
+    "proxy_ended": (
+        N_("Your power of attorney for {mpid} has ended"),
+        N_(
             "Hello {name},\n\nYour power of attorney for metering point {mpid} has ended "
-            "({reason}).\n",
+            "({reason}).\n"
         ),
-    },
-    "moved_out": {
-        "nb": (
-            "Kundeforholdet på {mpid} er avsluttet",
-            "Hei {name}!\n\nKundeforholdet ditt på målepunkt {mpid} sluttet {date}. "
-            "HAN-porten stenges, og fullmakter du har gitt for målepunktet er avsluttet.\n",
-        ),
-        "en": (
-            "Your contract on {mpid} has ended",
+    ),
+    "moved_out": (
+        N_("Your contract on {mpid} has ended"),
+        N_(
             "Hello {name},\n\nYour contract on metering point {mpid} ended on {date}. The HAN "
-            "port is being closed and proxies you gave for the metering point have ended.\n",
+            "port is being closed and proxies you gave for the metering point have ended.\n"
         ),
-    },
-    "moved_in": {
-        "nb": (
-            "Velkommen som kunde på {mpid}",
-            "Hei {name}!\n\nDu er registrert som kunde på målepunkt {mpid} fra {date}. "
-            "HAN-porten stenges ved kundeskiftet (det kan ta litt tid). Vil du bruke den, kan du "
-            "bestille åpning på Min side når den er stengt.\n",
-        ),
-        "en": (
-            "Welcome as customer on {mpid}",
+    ),
+    "moved_in": (
+        N_("Welcome as customer on {mpid}"),
+        N_(
             "Hello {name},\n\nYou are registered as the customer on metering point {mpid} from "
             "{date}. The HAN port is being closed for the change of customer (this may take a "
-            "while). To use it, order it opened on My page once it is closed.\n",
+            "while). To use it, order it opened on My page once it is closed.\n"
         ),
-    },
+    ),
 }
 
 
+def _action_words(catalog: NullTranslations, action: str) -> tuple[str, str]:
+    """The action as a verb ("to {action} the port") and as the port's state ("is {done}")."""
+    if action == "open":
+        return catalog.pgettext("verb", "open"), catalog.pgettext("state", "opened")
+    if action == "close":
+        return catalog.pgettext("verb", "close"), catalog.pgettext("state", "closed")
+    return action, action
+
+
+def _push_note(catalog: NullTranslations, push_seen: bool | None) -> str:
+    """After an open: whether the meter's data has been seen yet (None: not an open)."""
+    if push_seen is None:
+        return ""
+    if push_seen:
+        return catalog.gettext("We have also seen the meter send data.\n")
+    return catalog.gettext(
+        "We have not seen data from the meter yet; this can take a while. If your reader "
+        "gets no data within an hour, contact us.\n"
+    )
+
+
+def _words(catalog: NullTranslations, field: str, value: str) -> str:
+    """A coded field value (scope, the end of a proxy) in words; other values as they are."""
+    coded = {
+        ("scope", "view"): lambda: catalog.pgettext("proxy scope", "view"),
+        ("scope", "act"): lambda: catalog.pgettext("proxy scope", "act"),
+        ("reason", "revoked"): lambda: catalog.pgettext("proxy ended", "revoked"),
+        ("reason", "contract_ended"): lambda: catalog.gettext("the contract has ended"),
+    }
+    word = coded.get((field, value))
+    return word() if word else value
+
+
+def _field_values(lang: str, fields: dict[str, object]) -> dict[str, object]:
+    catalog = translations("portal", lang)
+    values: dict[str, object] = {}
+    for field, value in fields.items():
+        if isinstance(value, datetime):
+            values[field] = format_datetime(value.astimezone(OSLO), lang)
+        elif isinstance(value, date):
+            values[field] = format_date(value, lang)
+        elif isinstance(value, str):
+            values[field] = _words(catalog, field, value)
+        else:
+            values[field] = value
+    if isinstance(fields.get("action"), str):
+        values["action"], values["done"] = _action_words(catalog, str(fields["action"]))
+    push_seen = fields.get("push_seen")
+    values["push"] = _push_note(catalog, push_seen if isinstance(push_seen, bool) else None)
+    if "by_staff" in fields:
+        values["by"] = catalog.gettext("customer service") if fields["by_staff"] else fields["by"]
+    return values
+
+
 def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
-    """Subject and body in `lang`; "both" gives bokmål then English in one mail (for a shared
-    mailbox whose readers' languages are not known)."""
+    """Subject and body in `lang` ("nb", "nn" or "en"; another falls back to bokmål). "both"
+    gives bokmål then English in one mail (for a shared mailbox whose readers' languages are
+    not known). `push_seen` (bool) adds a line to "done" after an open; `by_staff` (bool) and
+    `by` (a name) say who cancelled."""
     if lang == "both":
         nb_subject, nb_body = render(template, "nb", **fields)
         en_subject, en_body = render(template, "en", **fields)
         return f"{nb_subject} / {en_subject}", f"{nb_body}\n--- English ---\n\n{en_body}"
-    lang = lang if lang in ("nb", "en") else "nb"
-    words = ACTION_WORDS[lang]
-    values: dict[str, object] = {"push_nb": "", "push_en": "", **fields}
-    if isinstance(values.get("action"), str):
-        action = str(values["action"])
-        values["done"] = words["opened" if action == "open" else "closed"]
-        values["action"] = words.get(action, action)
-    subject, body = TEMPLATES[template][lang]
-    return subject.format(**values), body.format(**values)
+    catalog = translations("portal", lang)
+    values = _field_values(lang, fields)
+    subject, body = TEMPLATES[template]
+    return catalog.gettext(subject).format(**values), catalog.gettext(body).format(**values)
 
 
 def enqueue(

@@ -170,7 +170,6 @@ def invite_proxy(
         )
         principal_row = tx.conn.execute(select(parties).where(parties.c.id == principal)).one()
         agent_row = tx.conn.execute(select(parties).where(parties.c.id == agent_id)).one()
-        scope_text = {"view": ("innsyn", "view"), "act": ("bestille", "act")}[scope]
         notify.enqueue(
             tx.conn,
             tx.now,
@@ -180,8 +179,8 @@ def invite_proxy(
             name=agent_row.display_name,
             principal=principal_row.display_name,
             mpid=mpid,
-            valid_to=until.isoformat(),
-            scope=scope_text[0] if agent_row.lang == "nb" else scope_text[1],
+            valid_to=until,
+            scope=scope,
         )
         return proxy_id
 
@@ -247,10 +246,6 @@ def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
         metering_point_id=proxy.metering_point_id,
     )
     agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()
-    words = {
-        "revoked": ("trukket tilbake", "revoked"),
-        "contract_ended": ("kundeforholdet er avsluttet", "the contract has ended"),
-    }[reason]
     notify.enqueue(
         tx.conn,
         tx.now,
@@ -259,7 +254,7 @@ def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
         agent.lang,
         name=agent.display_name,
         mpid=proxy.metering_point_id,
-        reason=words[0] if agent.lang == "nb" else words[1],
+        reason=reason,
     )
 
 
