@@ -1,4 +1,4 @@
-"""Every real frame in ../shared/han-samples decodes to exactly its expected values."""
+"""Every real frame in tests/data/han-samples decodes to exactly its expected values."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _same(actual: object, expected: object) -> bool:
 
 @pytest.fixture(autouse=True)
 def _samples_present(han_samples_dir: object) -> None:
-    """Skips (or, in CI, fails) with a clear reason when ../shared/han-samples is absent."""
+    """Skips (or, in CI, fails) with a clear reason when the samples are absent."""
 
 
 @pytest.mark.parametrize("entry", _decodable() or [None], ids=_ids(_decodable()) or ["no-samples"])

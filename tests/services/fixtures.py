@@ -140,7 +140,7 @@ def page(browser: Browser, console_errors: ConsoleErrors) -> Iterator[Page]:
 
 @pytest.fixture(scope="session")
 def han_samples_dir() -> Path:
-    """``../shared/han-samples`` (or $HANPORT_HAN_SAMPLES_DIR); skipped when absent, except in
+    """``tests/data/han-samples`` (or $HANPORT_HAN_SAMPLES_DIR); skipped when absent, except in
     CI, where it is an error."""
     directory = han_samples_path()
     if not directory.is_dir():

@@ -1,4 +1,4 @@
-"""The HAN sample frames in ../shared/han-samples (JSON arrays, see its README)."""
+"""The HAN sample frames in tests/data/han-samples (JSON arrays, see tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ ENV_DIR = "HANPORT_HAN_SAMPLES_DIR"
 
 
 def han_samples_path() -> Path:
-    """``$HANPORT_HAN_SAMPLES_DIR`` or ``<repo>/../shared/han-samples`` (may not exist)."""
+    """``$HANPORT_HAN_SAMPLES_DIR`` (another set of samples) or ``tests/data/han-samples``."""
     configured = os.environ.get(ENV_DIR, "").strip()
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "han-samples"
+    return Path(configured) if configured else REPO_ROOT / "tests" / "data" / "han-samples"
 
 
 def load_han_samples(directory: Path) -> list[dict[str, Any]]:
