@@ -34,7 +34,7 @@ class World:
     proxy_ids: dict[str, int]
 
     def open_request(self, **changes: object):  # type: ignore[no-untyped-def]
-        from hanport.portal.services.orders import OrderRequest
+        from hanport.portal.services.intake import OrderRequest
 
         values: dict[str, object] = {
             "metering_point_id": self.mpid,

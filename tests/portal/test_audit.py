@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, func, select, text, update
 from hanport.portal.cli import run_audit_verify
 from hanport.portal.db.schema import audit_events, audit_head
 from hanport.portal.services.audit import verify_chain
-from hanport.portal.services.orders import submit_order
+from hanport.portal.services.intake import submit_order
 
 
 def drop_guards(conn: Connection) -> None:

@@ -10,20 +10,14 @@ from datetime import date, timedelta
 
 import pytest
 from portal_world import World
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from hanport.portal.db.schema import audit_events, orders
+from hanport.portal.db.schema import audit_events, orders, port_states
 from hanport.portal.domain.model import Actor, Operation, PortState
 from hanport.portal.services import authz
 from hanport.portal.services.errors import Refused
-from hanport.portal.services.orders import (
-    OrderRequest,
-    cancel_order,
-    get_order,
-    override_order,
-    set_port_state,
-    submit_order,
-)
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import cancel_order, get_order, override_order
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.tx import utcnow
 
@@ -63,7 +57,17 @@ def _reset(world: World) -> None:
             .where(orders.c.state.in_(["validated", "retrying", "escalated"]))
             .values(state="cancelled", next_attempt_at=None)
         )
-        set_port_state(conn, world.mpid, PortState.CLOSED, utcnow(), None)
+        _force_port(conn, world.mpid, PortState.CLOSED)
+
+
+def _force_port(conn: Connection, mpid: str, state: PortState) -> None:
+    """Set the port's state directly, as the test's starting point."""
+    conn.execute(delete(port_states).where(port_states.c.metering_point_id == mpid))
+    conn.execute(
+        port_states.insert().values(
+            metering_point_id=mpid, state=state.value, since=utcnow(), push_seen=False
+        )
+    )
 
 
 def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
@@ -83,7 +87,7 @@ def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
 
     def order_close() -> None:
         with engine.begin() as conn:
-            set_port_state(conn, world.mpid, PortState.OPEN, utcnow(), None)
+            _force_port(conn, world.mpid, PortState.OPEN)
         submit_order(engine, actor, OrderRequest(world.mpid, "close"))
 
     def cancel() -> None:

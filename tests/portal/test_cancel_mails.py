@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 
 from hanport.portal.db.schema import orders, parties
 from hanport.portal.jobs import JobRunner, JobSettings
+from hanport.portal.services.intake import submit_order
+from hanport.portal.services.lifecycle import cancel_order, contact_mail
 from hanport.portal.services.notify import SmtpMailer
-from hanport.portal.services.orders import cancel_order, contact_mail, submit_order
 from hanport.portal.services.tx import transaction
 
 FAST = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)

@@ -103,3 +103,41 @@ def test_state_diagram_is_drawn_from_the_table() -> None:
     edges = sum(len(moves) for moves in TRANSITIONS.values())
     assert diagram.count(" --> ") == edges + 1 + len(FINAL_STATES)
     assert "escalated --> retrying: override_retry" in diagram
+
+
+def test_the_port_table_covers_every_state_and_ending_an_order_goes_back() -> None:
+    from hanport.portal.domain.model import PortState
+    from hanport.portal.domain.port_states import (
+        PORT_TRANSITIONS,
+        IllegalPortTransition,
+        PortEvent,
+        next_port_state,
+    )
+
+    assert set(PORT_TRANSITIONS) == set(PortState)
+    for state in PortState:  # a new order and the meter's read-back rule from any state
+        assert next_port_state(state, PortEvent.ORDER_OPEN) is PortState.OPENING
+        assert next_port_state(state, PortEvent.READ_CLOSED) is PortState.CLOSED
+    assert next_port_state(PortState.OPENING, PortEvent.ORDER_ENDED) is PortState.CLOSED
+    assert next_port_state(PortState.CLOSING, PortEvent.ORDER_ENDED) is PortState.OPEN
+    with pytest.raises(IllegalPortTransition):
+        next_port_state(PortState.OPEN, PortEvent.ORDER_ENDED)
+
+
+def test_state_classes_come_from_the_table() -> None:
+    from hanport.portal.domain.order_states import (
+        ATTENTION_STATES,
+        COMMAND_STATES,
+        RUNNER_STATES,
+        SUPERSEDABLE_STATES,
+    )
+
+    assert {
+        OrderState.VALIDATED,
+        OrderState.RETRYING,
+        OrderState.ESCALATED,
+        OrderState.NEEDS_FIELD_WORK,
+    } == SUPERSEDABLE_STATES
+    assert ATTENTION_STATES <= SUPERSEDABLE_STATES
+    assert COMMAND_STATES <= RUNNER_STATES
+    assert not RUNNER_STATES & (FINAL_STATES | ATTENTION_STATES)

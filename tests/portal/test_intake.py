@@ -11,7 +11,7 @@ from sqlalchemy import select
 from hanport.portal.db.schema import audit_events, orders, terms_versions
 from hanport.portal.services.audit import verify_chain
 from hanport.portal.services.errors import Conflict, InvalidInput, Refused
-from hanport.portal.services.orders import submit_order
+from hanport.portal.services.intake import submit_order
 
 
 def _audit_actions(world: World) -> list[str]:

@@ -16,13 +16,9 @@ from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.seed import DEMO_METERS
 from hanport.portal.services.errors import Conflict, InvalidInput
 from hanport.portal.services.headend import InMemoryHeadEnd
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import cancel_order, override_order
 from hanport.portal.services.moves import register_customer_change
-from hanport.portal.services.orders import (
-    OrderRequest,
-    cancel_order,
-    override_order,
-    submit_order,
-)
 
 FAST = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
 

@@ -12,8 +12,9 @@ from hanport.portal.db.schema import customer_changes, metering_points, orders, 
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.errors import Conflict, Refused
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import cancel_order
 from hanport.portal.services.moves import register_customer_change
-from hanport.portal.services.orders import OrderRequest, cancel_order, submit_order
 
 FAST = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
 
@@ -88,7 +89,7 @@ async def test_new_customer_cannot_cancel_the_close_and_it_is_done_only_when_clo
     assert len(_system_orders(world)) == 1  # waits for customer service, no new order each run
 
     headend.unresponsive.clear()
-    from hanport.portal.services.orders import override_order
+    from hanport.portal.services.lifecycle import override_order
 
     override_order(world.engine, world.staff, close_id, kind="retry", reason="meter is back")
     await _drain(runner)

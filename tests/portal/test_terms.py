@@ -21,7 +21,8 @@ from hanport.portal.db.schema import audit_events, orders, terms_versions
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.services.audit import verify_chain
 from hanport.portal.services.errors import Conflict, InvalidInput, Refused
-from hanport.portal.services.orders import cancel_order, submit_order
+from hanport.portal.services.intake import submit_order
+from hanport.portal.services.lifecycle import cancel_order
 from hanport.portal.services.terms import (
     canonical_text,
     current_terms,

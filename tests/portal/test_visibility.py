@@ -15,7 +15,8 @@ from hanport.portal.db.schema import orders, parties
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.seed import DEMO_METERS
 from hanport.portal.services.moves import apply_due_changes, register_customer_change
-from hanport.portal.services.orders import override_order, submit_order
+from hanport.portal.services.intake import submit_order
+from hanport.portal.services.lifecycle import override_order
 from hanport.portal.web.app import PortalConfig, create_app
 from hanport.portal.web.tokens import create_token
 

@@ -184,7 +184,7 @@ def test_english_pages(client: TestClient, world: World) -> None:
 
 
 def test_no_idor_on_pages(client: TestClient, world: World) -> None:
-    from hanport.portal.services.orders import submit_order
+    from hanport.portal.services.intake import submit_order
 
     ola_order = submit_order(world.engine, world.holder, world.open_request())
     csrf = sign_in(client, world, "kari@example.no")
@@ -286,7 +286,7 @@ def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: 
 
 
 def test_back_office(client: TestClient, world: World) -> None:
-    from hanport.portal.services.orders import submit_order
+    from hanport.portal.services.intake import submit_order
 
     order_id = submit_order(world.engine, world.holder, world.open_request())
     csrf = sign_in(client, world, STAFF_EMAIL)
@@ -369,7 +369,7 @@ def test_rest_api_with_a_proxy_token(client: TestClient, world: World) -> None:
 
 def test_staff_tracks_the_module_shipment(client: TestClient, world: World) -> None:
     from hanport.portal.db.schema import shipments
-    from hanport.portal.services.orders import submit_order
+    from hanport.portal.services.intake import submit_order
 
     order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
     csrf = sign_in(client, world, STAFF_EMAIL)
@@ -491,7 +491,7 @@ def test_api_errors_speak_the_callers_language_with_api_field_names(
 def test_shipment_update_needs_a_shipment_and_a_valid_step(
     client: TestClient, world: World
 ) -> None:
-    from hanport.portal.services.orders import submit_order
+    from hanport.portal.services.intake import submit_order
 
     no_module = submit_order(world.engine, world.holder, world.open_request(module_option="have"))
     csrf = sign_in(client, world, STAFF_EMAIL)

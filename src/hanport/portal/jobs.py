@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,8 @@ from sqlalchemy import Engine, case, select, update
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import headend_commands, meters, orders, port_states
 from hanport.portal.domain.model import Action, PortState
-from hanport.portal.domain.order_states import OrderEvent, OrderState
+from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
+from hanport.portal.domain.port_states import PortEvent
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import moves, notify, sessions
 from hanport.portal.services.headend import (
@@ -35,12 +37,8 @@ from hanport.portal.services.headend import (
     PortValue,
     UnknownMeter,
 )
-from hanport.portal.services.orders import (
-    apply_event,
-    complete_verified,
-    contact_mail,
-    set_port_state,
-)
+from hanport.portal.services.lifecycle import apply_event, complete_verified, contact_mail
+from hanport.portal.services.port import move_port
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = ["JobRunner", "JobSettings"]
@@ -67,14 +65,9 @@ class ReadbackMismatch(Exception):
     """The head-end accepted the command but the port reads back in the other state."""
 
 
-ACTIVE = [
-    OrderState.VALIDATED.value,
-    OrderState.RETRYING.value,
-    OrderState.COMMAND_SENT.value,
-    OrderState.VERIFIED.value,
-    # only completed opens still watched for their first push have a next_attempt_at
-    OrderState.COMPLETED.value,
-]
+#: what the runner claims when due: orders to carry out, and completed opens still watched
+#: for their first push (only those keep a next_attempt_at once completed)
+ACTIVE = [state.value for state in RUNNER_STATES | {OrderState.COMPLETED}]
 
 
 class JobRunner:
@@ -84,11 +77,15 @@ class JobRunner:
         headend: HeadEnd,
         mailer: notify.Mailer | None,
         settings: JobSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
         self.headend = headend
         self.mailer = mailer
         self.settings = settings or JobSettings()
+        #: the runner's time; tests move it on instead of sleeping through waits and backoffs
+        self.clock = clock
         self._sessions_purged_at: datetime | None = None
 
     def backoff(self, attempts: int) -> timedelta:
@@ -133,7 +130,7 @@ class JobRunner:
 
     async def run_orders(self, limit: int = 50) -> int:
         """Advance every due order by one step; returns how many were handled."""
-        claimed = await asyncio.to_thread(self._claim_due, utcnow(), limit)
+        claimed = await asyncio.to_thread(self._claim_due, self.clock(), limit)
         # a slow head-end answer for one meter must not hold up the others
         gate = asyncio.Semaphore(self.settings.concurrency)
 
@@ -152,7 +149,7 @@ class JobRunner:
         order, meter_id = await asyncio.to_thread(self._load, order_id)
         target: PortValue = "open" if order.action == Action.OPEN else "closed"
         state = OrderState(order.state)
-        if state in (OrderState.VALIDATED, OrderState.RETRYING):
+        if state in COMMAND_STATES:
             try:
                 readback: PortReadback | Exception = await self.headend.set_port(meter_id, target)
             except HeadEndError as exc:
@@ -186,9 +183,9 @@ class JobRunner:
         )
 
     def _after_command(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, self.clock()) as tx:
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
-            if OrderState(order.state) not in (OrderState.VALIDATED, OrderState.RETRYING):
+            if OrderState(order.state) not in COMMAND_STATES:
                 return  # cancelled or overridden meanwhile
             self._log_command(tx.conn, order_id, f"set_{target}", tx.now, result)
             tx.audit(
@@ -260,7 +257,7 @@ class JobRunner:
                     action=order.action,
                     mpid=order.metering_point_id,
                     reason=cause,
-                    due=order.sla_due_at.astimezone(OSLO).strftime("%d.%m.%Y"),
+                    due=order.sla_due_at.astimezone(OSLO).date(),
                 )
             return
         delay = self.backoff(attempts)
@@ -277,7 +274,7 @@ class JobRunner:
         )
 
     def _after_readback(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, self.clock()) as tx:
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
             if OrderState(order.state) is not OrderState.COMMAND_SENT:
                 return
@@ -337,14 +334,12 @@ class JobRunner:
                     tx.now + timedelta(seconds=self.settings.poll_s) if waits_for_push else None
                 ),
             )
-            set_port_state(
-                tx.conn,
+            move_port(
+                tx,
                 order.metering_point_id,
-                PortState.OPEN if target == "open" else PortState.CLOSED,
-                tx.now,
+                PortEvent.READ_OPEN if target == "open" else PortEvent.READ_CLOSED,
                 order_id,
                 push_seen=push_seen,
-                verified=True,
             )
             if not waits_for_push:
                 order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
@@ -354,7 +349,7 @@ class JobRunner:
         self, order_id: int, target: str, result: PortReadback | Exception
     ) -> None:
         """A verified open: confirm once the meter pushes, or without a push after the window."""
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, self.clock()) as tx:
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
             if OrderState(order.state) is not OrderState.VERIFIED:
                 return
@@ -422,7 +417,7 @@ class JobRunner:
         self, order_id: int, target: str, result: PortReadback | Exception
     ) -> None:
         """A completed open without a push: record a late first push, or look again later."""
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, self.clock()) as tx:
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
             if OrderState(order.state) is not OrderState.COMPLETED or order.push_seen:
                 return
@@ -472,12 +467,12 @@ class JobRunner:
         return await notify.send_pending(self.engine, self.mailer)
 
     async def run_customer_changes(self) -> int:
-        today = utcnow().astimezone(OSLO).date()
+        today = self.clock().astimezone(OSLO).date()
         return await asyncio.to_thread(moves.apply_due_changes, self.engine, today)
 
     async def run_session_purge(self, now: datetime | None = None) -> int:
         """Delete ended sign-in sessions; a few times an hour is plenty."""
-        now = now or utcnow()
+        now = now or self.clock()
         last = self._sessions_purged_at
         if last is not None and now - last < sessions.PURGE_INTERVAL:
             return 0

@@ -9,6 +9,7 @@ from enum import StrEnum
 __all__ = [
     "Action",
     "Actor",
+    "Channel",
     "ModuleOption",
     "Operation",
     "PortState",
@@ -26,6 +27,15 @@ class Role(StrEnum):
 class Action(StrEnum):
     OPEN = "open"
     CLOSE = "close"
+
+
+class Channel(StrEnum):
+    """Where an order came from."""
+
+    PORTAL = "portal"  #: the customer's own pages
+    API = "api"  #: a third party with an API key
+    BACKOFFICE = "backoffice"  #: customer service's pages
+    SYSTEM = "system"  #: the port service itself (the close after a customer change)
 
 
 class PortState(StrEnum):

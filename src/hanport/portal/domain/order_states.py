@@ -33,7 +33,10 @@ from enum import StrEnum
 
 __all__ = [
     "ATTENTION_STATES",
+    "COMMAND_STATES",
     "FINAL_STATES",
+    "RUNNER_STATES",
+    "SUPERSEDABLE_STATES",
     "TRANSITIONS",
     "IllegalTransition",
     "OrderEvent",
@@ -120,6 +123,19 @@ FINAL_STATES = frozenset(state for state, moves in TRANSITIONS.items() if not mo
 
 #: states customer service must look at
 ATTENTION_STATES = frozenset({S.ESCALATED, S.NEEDS_FIELD_WORK})
+
+#: not in the head-end's hands: a newer order for the point may supersede these (an escalated
+#: or field-work case only by a different action or a move's close; see services.intake)
+SUPERSEDABLE_STATES = frozenset(
+    state for state, moves in TRANSITIONS.items() if E.SUPERSEDE in moves
+)
+
+#: the job runner sends the head-end a command for these
+COMMAND_STATES = frozenset({S.VALIDATED, S.RETRYING})
+
+#: the job runner drives these when they are due: a command to send, a read-back to make, or
+#: (VERIFIED) an open's first push to wait for
+RUNNER_STATES = COMMAND_STATES | {S.COMMAND_SENT, S.VERIFIED}
 
 
 class IllegalTransition(Exception):

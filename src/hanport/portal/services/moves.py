@@ -22,7 +22,7 @@ from hanport.portal.db.schema import (
     parties,
 )
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
-from hanport.portal.domain.model import SYSTEM, Actor, PortState
+from hanport.portal.domain.model import SYSTEM, Actor, Channel, PortState
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
@@ -229,7 +229,7 @@ def _apply_contract_change(engine: Engine, change_id: int) -> None:
                 party.lang,
                 name=party.display_name,
                 mpid=mpid,
-                date=day.isoformat(),
+                date=day,
             )
 
 
@@ -241,7 +241,8 @@ def _close_port_after_change(engine: Engine, change_id: int) -> None:
     port already known closed, marks the change done. An order customer service failed by
     override stays with them: it is not placed again behind their back.
     """
-    from hanport.portal.services.orders import OrderRequest, port_state, submit_order
+    from hanport.portal.services.intake import OrderRequest, submit_order
+    from hanport.portal.services.port import port_state
 
     with engine.connect() as conn:
         change = conn.execute(
@@ -255,7 +256,7 @@ def _close_port_after_change(engine: Engine, change_id: int) -> None:
             select(orders.c.id, orders.c.state)
             .where(
                 orders.c.metering_point_id == mpid,
-                orders.c.channel == "system",
+                orders.c.channel == Channel.SYSTEM.value,
                 orders.c.action == "close",
                 orders.c.created_at >= change.handled_at,
             )
@@ -267,7 +268,7 @@ def _close_port_after_change(engine: Engine, change_id: int) -> None:
             return  # placed already: wait for it to complete (or for customer service)
         # Conflict: a command is in flight for the point; try again on the next run
         with suppress(Conflict):
-            submit_order(engine, SYSTEM, OrderRequest(mpid, "close"), channel="system")
+            submit_order(engine, SYSTEM, OrderRequest(mpid, "close"), Channel.SYSTEM)
         return
     with begin_write(engine) as conn:
         conn.execute(

@@ -101,9 +101,8 @@ def invite_proxy(
             "Give an end date (YYYY-MM-DD); a power of attorney must expire",
         )
         until = today
-    if errors:
+    if errors or email is None:
         raise InvalidInput(errors)
-    assert email is not None
     with transaction(engine, now) as tx:
         decision = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today)
         if not decision.allowed:

@@ -16,17 +16,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from hanport.portal.domain.model import Actor, Operation
+from hanport.portal.domain.model import (
+    Action,
+    Actor,
+    Channel,
+    ModuleOption,
+    Operation,
+    PortState,
+    SecurityDeclaration,
+)
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.errors import InvalidInput, PortalError
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import authorised_order, cancel_order
 from hanport.portal.services.moves import register_customer_change
-from hanport.portal.services.orders import (
-    OrderRequest,
-    authorised_order,
-    cancel_order,
-    submit_order,
-)
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.tokens import KeyRejected, KeyUse, actor_for_key
@@ -46,20 +50,18 @@ class MeteringPointOut(BaseModel):
     meter_id: str
     manufacturer: str
     han_capable: bool
-    port: Literal["open", "closed", "opening", "closing", "unknown"]
+    port: PortState
     port_since: datetime | None
     verified_at: datetime | None
     access: str = Field(description="holder | proxy-view | proxy-act | staff")
 
 
 class OrderIn(BaseModel):
-    action: Literal["open", "close"]
+    action: Action
     terms_version_id: int | None = Field(None, description="required to open: the current terms")
     terms_accepted: bool = Field(False, description="the customer accepted the terms (open)")
-    declaration: (
-        Literal["inside_home", "locked_cabinet", "locked_room", "shared_locked_room"] | None
-    ) = None
-    module_option: Literal["have", "post", "pickup"] | None = None
+    declaration: SecurityDeclaration | None = None
+    module_option: ModuleOption | None = None
     terms_lang: Literal["nb", "en"] | None = Field(
         None,
         description="the language the customer read the terms in (open): text_nb or text_en "
@@ -316,7 +318,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             terms_accepted=body.terms_accepted,
             terms_lang=body.terms_lang,
         )
-        return read_order(actor, submit_order(engine, actor, req, "api"))
+        return read_order(actor, submit_order(engine, actor, req, Channel.API))
 
     def read_order(actor: Actor, order_id: int) -> OrderOut:
         with transaction(engine) as tx:

@@ -26,17 +26,13 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.db.schema import orders, parties
-from hanport.portal.domain.model import Actor, Operation
+from hanport.portal.domain.model import Actor, Channel, Operation
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries, sessions
 from hanport.portal.services.errors import Conflict, InvalidInput, PortalError, Refused
-from hanport.portal.services.orders import (
-    OrderRequest,
-    authorised_order,
-    cancel_order,
-    submit_order,
-)
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import authorised_order, cancel_order
 from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import accepted_terms, changes_since, current_terms
@@ -400,7 +396,7 @@ def create_app(config: PortalConfig) -> FastAPI:
             terms_accepted=form.get("terms_accepted") == "yes",
             terms_lang=lang_of(request),  # the terms on the page were in the page's language
         )
-        channel = "backoffice" if actor.is_staff else "portal"
+        channel = Channel.BACKOFFICE if actor.is_staff else Channel.PORTAL
         try:
             order_id = await run_in_threadpool(submit_order, engine, actor, req, channel)
         except InvalidInput as exc:

@@ -18,8 +18,8 @@ from hanport.portal.db.schema import shipments
 from hanport.portal.domain.model import Actor
 from hanport.portal.services import queries
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.lifecycle import override_order
 from hanport.portal.services.moves import register_customer_change
-from hanport.portal.services.orders import override_order
 from hanport.portal.services.terms import (
     accepted_terms,
     get_terms,

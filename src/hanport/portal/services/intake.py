@@ -1,8 +1,10 @@
-"""Orders to open or close the HAN port: intake, cancel, back-office override.
+"""Order intake: validate, decide and store one order in one short transaction.
 
-Intake validates and authorises in one transaction: an order is stored VALIDATED (or
-NEEDS_FIELD_WORK) with its audit entries, receipt e-mail and port state, or nothing is stored.
-Execution against the head-end is in hanport.portal.jobs.
+An order is stored VALIDATED (or NEEDS_FIELD_WORK) with its timeline, audit entries, port
+state, shipment and receipt e-mail, or nothing is stored and the caller gets a PortalError (a
+refusal is audited). The metering point is locked first, so two orders for one point are
+decided in turn and the later one sees (and may supersede) the earlier. Execution against the
+head-end is in hanport.portal.jobs.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, select
 
 from hanport.portal.db.schema import (
     inserted_id,
@@ -19,14 +21,13 @@ from hanport.portal.db.schema import (
     meters,
     order_events,
     orders,
-    parties,
-    port_states,
     shipments,
 )
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import (
     Action,
     Actor,
+    Channel,
     Decision,
     ModuleOption,
     Operation,
@@ -36,40 +37,25 @@ from hanport.portal.domain.model import (
 from hanport.portal.domain.order_states import (
     ATTENTION_STATES,
     FINAL_STATES,
+    SUPERSEDABLE_STATES,
     OrderEvent,
     OrderState,
-    allowed_events,
-    next_state,
 )
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    Refused,
+from hanport.portal.services.errors import Conflict, InvalidInput
+from hanport.portal.services.lifecycle import (
+    apply_event,
+    complete_verified,
+    contact_mail,
+    load_order,
+    party,
 )
+from hanport.portal.services.port import move_port, ordered, port_state
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import Tx, transaction
 
-__all__ = [
-    "OrderRequest",
-    "apply_event",
-    "cancel_order",
-    "complete_verified",
-    "override_order",
-    "submit_order",
-]
-
-CHANNELS = {"portal", "api", "backoffice", "system"}
-#: orders not in the head-end's hands, which a newer order may supersede (an escalated or
-#: field-work case only by a different action or a move's close; see submit_order)
-_WAITING = {
-    OrderState.VALIDATED,
-    OrderState.RETRYING,
-    OrderState.ESCALATED,
-    OrderState.NEEDS_FIELD_WORK,
-}
+__all__ = ["OrderRequest", "submit_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,102 +125,11 @@ def _validated(req: OrderRequest) -> _Checked:
     return _Checked(mpid, action, declaration, module, req.terms_version_id, req.terms_lang or None)
 
 
-def set_port_state(
-    conn: Connection,
-    mpid: str,
-    state: PortState,
-    now: datetime,
-    order_id: int | None,
-    *,
-    push_seen: bool = False,
-    verified: bool = False,
-) -> None:
-    values: dict[str, Any] = {
-        "state": state.value,
-        "since": now,
-        "last_order_id": order_id,
-        "push_seen": push_seen,
-    }
-    if verified:
-        values["verified_at"] = now
-    if (
-        conn.execute(
-            update(port_states).where(port_states.c.metering_point_id == mpid).values(**values)
-        ).rowcount
-        == 0
-    ):
-        conn.execute(port_states.insert().values(metering_point_id=mpid, **values))
-
-
-def port_state(conn: Connection, mpid: str) -> PortState:
-    row = conn.execute(
-        select(port_states.c.state).where(port_states.c.metering_point_id == mpid)
-    ).first()
-    return PortState.CLOSED if row is None else PortState(row.state)
-
-
-def apply_event(
-    tx: Tx,
-    order: Row[Any],
-    event: OrderEvent,
-    actor: Actor | str,
-    note: str = "",
-    **fields: Any,
-) -> OrderState:
-    """Move an order through the transition table, with timeline row and audit entry."""
-    current = OrderState(order.state)
-    new = next_state(current, event)
-    result = tx.conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id, orders.c.state == current.value)
-        .values(state=new.value, updated_at=tx.now, **fields)
-    )
-    if result.rowcount != 1:
-        raise Conflict(
-            "Bestillingen ble endret samtidig – last siden på nytt",
-            "The order changed at the same time – reload the page",
-        )
-    label = actor.label if isinstance(actor, Actor) else actor
-    tx.conn.execute(
-        order_events.insert().values(
-            order_id=order.id,
-            at=tx.now,
-            from_state=current.value,
-            to_state=new.value,
-            event=event.value,
-            actor=label,
-            note=note,
-        )
-    )
-    tx.audit(
-        actor,
-        f"order.{event.value}",
-        "order",
-        order.id,
-        metering_point_id=order.metering_point_id,
-        from_state=current.value,
-        to_state=new.value,
-        note=note,
-    )
-    return new
-
-
-def load_order(conn: Connection, order_id: int) -> Row[Any]:
-    row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
-    if row is None:
-        raise NotFound("Fant ikke bestillingen", "Order not found")
-    return row
-
-
-def _contact(conn: Connection, party_id: int) -> Row[Any]:
-    return conn.execute(select(parties).where(parties.c.id == party_id)).one()
-
-
 def submit_order(
     engine: Engine,
     actor: Actor,
     req: OrderRequest,
-    channel: str = "portal",
+    channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
 ) -> int:
     """Validate, authorise and store one order in one short transaction; returns its id.
@@ -243,7 +138,7 @@ def submit_order(
     row is locked first (SQLite: the write lock), so two orders for one point are decided in
     turn, the later one seeing the earlier.
     """
-    assert channel in CHANNELS
+    channel = Channel(channel)
     fields = _validated(req)
     with transaction(engine, now) as tx:
         _lock_point(tx.conn, fields.mpid)
@@ -329,7 +224,7 @@ class _Accepted:
 
 def _check(
     actor: Actor,
-    channel: str,
+    channel: Channel,
     fields: _Checked,
     decision: Decision,
     point: _PointFacts,
@@ -341,7 +236,7 @@ def _check(
     if (
         point.status is None
         or point.meter is None
-        or (point.status != "active" and channel != "system")
+        or (point.status != "active" and channel is not Channel.SYSTEM)
     ):
         raise Conflict(
             "Målepunktet er ikke aktivt, så porten kan ikke styres",
@@ -375,7 +270,9 @@ def _check(
     holder = actor.party_id if decision.reason == "holder" else point.holder_id
     # the person who ordered hears about it; for customer service that is the holder, and
     # a system close after a move is announced by the move notices instead
-    contact_party = None if channel == "system" else (holder if actor.is_staff else actor.party_id)
+    contact_party = (
+        None if channel is Channel.SYSTEM else (holder if actor.is_staff else actor.party_id)
+    )
     return _Accepted(
         decision,
         point.meter,
@@ -388,9 +285,9 @@ def _check(
     )
 
 
-def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: str) -> None:
+def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -> None:
     """Refuse the new order when an open order of the point may not be superseded by it."""
-    if other.channel == "system" and channel != "system":
+    if other.channel == Channel.SYSTEM and channel is not Channel.SYSTEM:
         # the close after a customer change must finish before anyone orders again;
         # superseding it would leave the old customer's port open
         raise Conflict(
@@ -402,7 +299,7 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: str) -> No
     if (
         OrderState(other.state) in ATTENTION_STATES
         and other.action == fields.action.value
-        and channel != "system"
+        and channel is not Channel.SYSTEM
     ):
         # the same order again must not take the case out of customer service's queue
         # or restart its SLA clock; a different action (or a move's close) still may
@@ -412,17 +309,17 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: str) -> No
             f"Order {other.id} for the same thing is with customer service. "
             "You will hear when it has been handled.",
         )
-    if OrderState(other.state) not in _WAITING:
+    if OrderState(other.state) not in SUPERSEDABLE_STATES:
         raise Conflict(
             f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
             f"Order {other.id} is being carried out right now. Try again in a minute.",
         )
 
 
-def _store(tx: Tx, actor: Actor, channel: str, fields: _Checked, order: _Accepted) -> int:
+def _store(tx: Tx, actor: Actor, channel: Channel, fields: _Checked, order: _Accepted) -> int:
     """Write an accepted order: row, timeline, audit, what it replaces, shipment, port, receipt."""
     conn = tx.conn
-    contact = _contact(conn, order.contact_party) if order.contact_party is not None else None
+    contact = party(conn, order.contact_party) if order.contact_party is not None else None
     order_id = _insert_order(tx, actor, channel, fields, order, contact)
     tx.audit(
         actor,
@@ -431,7 +328,7 @@ def _store(tx: Tx, actor: Actor, channel: str, fields: _Checked, order: _Accepte
         order_id,
         metering_point_id=fields.mpid,
         action=fields.action.value,
-        channel=channel,
+        channel=channel.value,
         decision=order.decision.reason,
         proxy_id=order.decision.proxy_id,
         terms_version_id=order.terms.id if order.terms else None,
@@ -468,8 +365,7 @@ def _store(tx: Tx, actor: Actor, channel: str, fields: _Checked, order: _Accepte
             next_attempt_at=None,
         )
     else:
-        moving = PortState.OPENING if fields.action is Action.OPEN else PortState.CLOSING
-        set_port_state(conn, fields.mpid, moving, tx.now, order_id)
+        move_port(tx, fields.mpid, ordered(fields.action), order_id)
     _send_receipts(tx, fields, order, order_id, contact)
     return order_id
 
@@ -477,7 +373,7 @@ def _store(tx: Tx, actor: Actor, channel: str, fields: _Checked, order: _Accepte
 def _insert_order(
     tx: Tx,
     actor: Actor,
-    channel: str,
+    channel: Channel,
     fields: _Checked,
     order: _Accepted,
     contact: Row[Any] | None,
@@ -491,7 +387,7 @@ def _insert_order(
                 meter_id=order.meter.id,
                 action=fields.action.value,
                 state=OrderState.VALIDATED.value,
-                channel=channel,
+                channel=channel.value,
                 requested_by=requester,
                 on_behalf_of=order.holder_id if order.holder_id != requester else None,
                 proxy_id=order.decision.proxy_id,
@@ -522,7 +418,7 @@ def _insert_order(
             to_state=OrderState.VALIDATED.value,
             event="submitted",
             actor=actor.label,
-            note=f"{channel}; {order.decision.reason}",
+            note=f"{channel.value}; {order.decision.reason}",
         )
     )
     return order_id
@@ -534,7 +430,7 @@ def _send_receipts(
     """The receipt goes to the person who ordered and, for a proxy's order, to the holder."""
     receipt_to = [contact] if contact is not None else []
     if contact is not None and order.holder_id not in (None, order.contact_party):
-        receipt_to.append(_contact(tx.conn, order.holder_id))
+        receipt_to.append(party(tx.conn, order.holder_id))
     for person in receipt_to:
         notify.enqueue(
             tx.conn,
@@ -548,197 +444,4 @@ def _send_receipts(
             order_id=order_id,
             action=fields.action.value,
             due=order.sla_due_at,
-        )
-
-
-def authorised_order(
-    tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
-) -> Row[Any]:
-    order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
-    mpid = order.metering_point_id if order is not None else "-"
-    decision = authz.decide(tx.conn, actor, operation, mpid, tx.now.astimezone(OSLO).date())
-    if order is None or not decision.allowed:
-        # same answer whether the order exists or not: ids cannot be probed
-        raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
-    since = authz.view_from(tx.conn, actor, mpid, tx.now.astimezone(OSLO).date())
-    if since is not None and order.created_at < since:
-        # an order from before the actor's contract period belongs to an earlier customer
-        raise tx.refuse(actor, action_name, "order", order_id, "before_contract")
-    return order
-
-
-def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:
-    with transaction(engine) as tx:
-        return authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
-
-
-def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | None = None) -> None:
-    with transaction(engine, now) as tx:
-        order = authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
-        if order.channel == "system" and not actor.is_staff:
-            # the close after a customer change protects the old customer's data; the new
-            # holder must not be able to withdraw it
-            tx.record_refusal(actor, "order.cancel", "order", order_id, "system_order")
-            raise Refused(
-                "system_order",
-                "Denne stengingen kommer etter et kundeskifte og kan ikke avbrytes av kunden",
-                "This close follows a change of customer and cannot be cancelled by the customer",
-            )
-        if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
-            raise Conflict(
-                "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
-                "The order can no longer be cancelled – the command has been sent",
-            )
-        by_staff = actor.is_staff
-        apply_event(
-            tx,
-            order,
-            OrderEvent.CANCEL,
-            actor,
-            note="cancelled by customer service" if by_staff else "cancelled by customer",
-            next_attempt_at=None,
-        )
-        restore_port(tx, order)
-        # the person who ordered (and the holder, for a proxy's order) hears of it, also when
-        # someone else withdrew it
-        contact_mail(
-            tx,
-            order,
-            "cancelled",
-            by_staff=by_staff,
-            by=actor.display_name,
-        )
-
-
-def restore_port(tx: Tx, order: Row[Any]) -> None:
-    """After a cancel or failure the port is where it was before the order."""
-    before = PortState.CLOSED if order.action == Action.OPEN else PortState.OPEN
-    if port_state(tx.conn, order.metering_point_id) in (PortState.OPENING, PortState.CLOSING):
-        set_port_state(tx.conn, order.metering_point_id, before, tx.now, order.id)
-
-
-OVERRIDES = {
-    "retry": OrderEvent.OVERRIDE_RETRY,
-    "complete": OrderEvent.OVERRIDE_COMPLETE,
-    "fail": OrderEvent.OVERRIDE_FAIL,
-}
-
-
-def override_order(
-    engine: Engine,
-    actor: Actor,
-    order_id: int,
-    *,
-    kind: str,
-    reason: str,
-    now: datetime | None = None,
-) -> OrderState:
-    """Customer service ends or restarts an escalated case; the reason is mandatory."""
-    reason = reason.strip()
-    errors: dict[str, tuple[str, str]] = {}
-    if kind not in OVERRIDES:
-        errors["kind"] = ("Velg hva som skal gjøres", "Choose what to do")
-    if len(reason) < 5:
-        errors["reason"] = (
-            "Skriv en begrunnelse (minst 5 tegn)",
-            "Write a reason (at least 5 characters)",
-        )
-    if errors:
-        raise InvalidInput(errors)
-    with transaction(engine, now) as tx:
-        order = authorised_order(tx, actor, order_id, Operation.OVERRIDE, "order.override")
-        event = OVERRIDES[kind]
-        if event not in allowed_events(OrderState(order.state)):
-            raise Conflict(
-                f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
-                f"The order is in state {order.state} and cannot be overridden so",
-            )
-        fields: dict[str, Any] = {}
-        if event is OrderEvent.OVERRIDE_RETRY:
-            fields = {"attempts": 0, "next_attempt_at": tx.now}
-        elif event is OrderEvent.OVERRIDE_COMPLETE:
-            han_capable = tx.conn.execute(
-                select(meters.c.han_capable).where(meters.c.id == order.meter_id)
-            ).scalar_one()
-            if order.action == Action.OPEN and not han_capable:
-                # the port of a meter without HAN cannot be open, whatever anyone types
-                raise Conflict(
-                    "Måleren kan ikke bruke HAN. Bytt måleren før porten kan åpnes.",
-                    "The meter cannot run HAN. Replace the meter before the port can be opened.",
-                )
-            fields = {"completed_at": tx.now, "next_attempt_at": None}
-            target = PortState.OPEN if order.action == Action.OPEN else PortState.CLOSED
-            set_port_state(tx.conn, order.metering_point_id, target, tx.now, order.id)
-            # a manual completion was not read back from the meter: do not show it as verified
-            tx.conn.execute(
-                update(port_states)
-                .where(port_states.c.metering_point_id == order.metering_point_id)
-                .values(verified_at=None)
-            )
-        else:
-            fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
-        new = apply_event(tx, order, event, actor, note=reason, **fields)
-        contact_mail(
-            tx,
-            order,
-            "done"
-            if new is OrderState.COMPLETED
-            else "failed"
-            if new is OrderState.FAILED
-            else None,
-            reason=reason,
-        )
-        if new is OrderState.FAILED:
-            restore_port(tx, order)
-        return new
-
-
-def complete_verified(
-    tx: Tx,
-    order: Row[Any],
-    event: OrderEvent,
-    note: str,
-    *,
-    push_seen: bool,
-    watch_until: datetime | None = None,
-) -> None:
-    """A verified order is done: COMPLETED, and the done notice says whether the meter's data
-    has been seen yet (an open without a push is watched until `watch_until`)."""
-    apply_event(
-        tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=watch_until
-    )
-    # the done notice of an open says whether the meter's data has been seen yet
-    push = push_seen if order.action == Action.OPEN else None
-    contact_mail(tx, order, "done", push_seen=push)
-
-
-def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
-    """Mail the person who ordered and, for an order placed by a proxy, the contract holder:
-    the holder must hear that someone acted on their metering point."""
-    if template is None:
-        return
-    recipients: list[tuple[str, str, str]] = []
-    if order.contact_email:
-        party = tx.conn.execute(
-            select(parties.c.display_name).where(parties.c.email == order.contact_email)
-        ).first()
-        recipients.append((order.contact_email, order.lang, party.display_name if party else ""))
-    if order.on_behalf_of is not None and order.channel != "system":
-        holder = _contact(tx.conn, order.on_behalf_of)
-        if holder.email != order.contact_email:
-            recipients.append((holder.email, holder.lang, holder.display_name))
-    for address, lang, name in recipients:
-        notify.enqueue(
-            tx.conn,
-            tx.now,
-            address,
-            template,
-            lang,
-            for_order=order.id,
-            name=name,
-            mpid=order.metering_point_id,
-            order_id=order.id,
-            action=order.action,
-            due=order.sla_due_at.astimezone(OSLO).date(),
-            **fields,
         )

@@ -1,0 +1,278 @@
+"""What happens to an order after intake: its moves through the transition table, who may
+reach it, cancel, customer service's override, completion, and the mails that tell of it.
+
+The job runner (hanport.portal.jobs) drives orders with the same functions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select, update
+
+from hanport.portal.db.schema import meters, order_events, orders, parties
+from hanport.portal.domain.model import Action, Actor, Channel, Operation
+from hanport.portal.domain.order_states import (
+    OrderEvent,
+    OrderState,
+    allowed_events,
+    next_state,
+)
+from hanport.portal.domain.port_states import PortEvent
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz, notify
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.port import move_port, restore_port
+from hanport.portal.services.tx import Tx, transaction
+
+__all__ = [
+    "OVERRIDES",
+    "apply_event",
+    "authorised_order",
+    "cancel_order",
+    "complete_verified",
+    "contact_mail",
+    "get_order",
+    "load_order",
+    "override_order",
+    "party",
+]
+
+
+def apply_event(
+    tx: Tx,
+    order: Row[Any],
+    event: OrderEvent,
+    actor: Actor | str,
+    note: str = "",
+    **fields: Any,
+) -> OrderState:
+    """Move an order through the transition table, with timeline row and audit entry."""
+    current = OrderState(order.state)
+    new = next_state(current, event)
+    result = tx.conn.execute(
+        update(orders)
+        .where(orders.c.id == order.id, orders.c.state == current.value)
+        .values(state=new.value, updated_at=tx.now, **fields)
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            "Bestillingen ble endret samtidig – last siden på nytt",
+            "The order changed at the same time – reload the page",
+        )
+    label = actor.label if isinstance(actor, Actor) else actor
+    tx.conn.execute(
+        order_events.insert().values(
+            order_id=order.id,
+            at=tx.now,
+            from_state=current.value,
+            to_state=new.value,
+            event=event.value,
+            actor=label,
+            note=note,
+        )
+    )
+    tx.audit(
+        actor,
+        f"order.{event.value}",
+        "order",
+        order.id,
+        metering_point_id=order.metering_point_id,
+        from_state=current.value,
+        to_state=new.value,
+        note=note,
+    )
+    return new
+
+
+def load_order(conn: Connection, order_id: int) -> Row[Any]:
+    row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        raise NotFound("Fant ikke bestillingen", "Order not found")
+    return row
+
+
+def party(conn: Connection, party_id: int) -> Row[Any]:
+    return conn.execute(select(parties).where(parties.c.id == party_id)).one()
+
+
+def authorised_order(
+    tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
+) -> Row[Any]:
+    order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    mpid = order.metering_point_id if order is not None else "-"
+    decision = authz.decide(tx.conn, actor, operation, mpid, tx.now.astimezone(OSLO).date())
+    if order is None or not decision.allowed:
+        # same answer whether the order exists or not: ids cannot be probed
+        raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
+    since = authz.view_from(tx.conn, actor, mpid, tx.now.astimezone(OSLO).date())
+    if since is not None and order.created_at < since:
+        # an order from before the actor's contract period belongs to an earlier customer
+        raise tx.refuse(actor, action_name, "order", order_id, "before_contract")
+    return order
+
+
+def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:
+    with transaction(engine) as tx:
+        return authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+
+
+def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | None = None) -> None:
+    with transaction(engine, now) as tx:
+        order = authorised_order(tx, actor, order_id, Operation.ORDER, "order.cancel")
+        if order.channel == Channel.SYSTEM and not actor.is_staff:
+            # the close after a customer change protects the old customer's data; the new
+            # holder must not be able to withdraw it
+            tx.record_refusal(actor, "order.cancel", "order", order_id, "system_order")
+            raise Refused(
+                "system_order",
+                "Denne stengingen kommer etter et kundeskifte og kan ikke avbrytes av kunden",
+                "This close follows a change of customer and cannot be cancelled by the customer",
+            )
+        if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
+            raise Conflict(
+                "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
+                "The order can no longer be cancelled – the command has been sent",
+            )
+        by_staff = actor.is_staff
+        apply_event(
+            tx,
+            order,
+            OrderEvent.CANCEL,
+            actor,
+            note="cancelled by customer service" if by_staff else "cancelled by customer",
+            next_attempt_at=None,
+        )
+        restore_port(tx, order)
+        # the person who ordered (and the holder, for a proxy's order) hears of it, also when
+        # someone else withdrew it
+        contact_mail(
+            tx,
+            order,
+            "cancelled",
+            by_staff=by_staff,
+            by=actor.display_name,
+        )
+
+
+OVERRIDES = {
+    "retry": OrderEvent.OVERRIDE_RETRY,
+    "complete": OrderEvent.OVERRIDE_COMPLETE,
+    "fail": OrderEvent.OVERRIDE_FAIL,
+}
+
+
+def override_order(
+    engine: Engine,
+    actor: Actor,
+    order_id: int,
+    *,
+    kind: str,
+    reason: str,
+    now: datetime | None = None,
+) -> OrderState:
+    """Customer service ends or restarts an escalated case; the reason is mandatory."""
+    reason = reason.strip()
+    errors: dict[str, tuple[str, str]] = {}
+    if kind not in OVERRIDES:
+        errors["kind"] = ("Velg hva som skal gjøres", "Choose what to do")
+    if len(reason) < 5:
+        errors["reason"] = (
+            "Skriv en begrunnelse (minst 5 tegn)",
+            "Write a reason (at least 5 characters)",
+        )
+    if errors:
+        raise InvalidInput(errors)
+    with transaction(engine, now) as tx:
+        order = authorised_order(tx, actor, order_id, Operation.OVERRIDE, "order.override")
+        event = OVERRIDES[kind]
+        if event not in allowed_events(OrderState(order.state)):
+            raise Conflict(
+                f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
+                f"The order is in state {order.state} and cannot be overridden so",
+            )
+        fields: dict[str, Any] = {}
+        if event is OrderEvent.OVERRIDE_RETRY:
+            fields = {"attempts": 0, "next_attempt_at": tx.now}
+        elif event is OrderEvent.OVERRIDE_COMPLETE:
+            han_capable = tx.conn.execute(
+                select(meters.c.han_capable).where(meters.c.id == order.meter_id)
+            ).scalar_one()
+            if order.action == Action.OPEN and not han_capable:
+                # the port of a meter without HAN cannot be open, whatever anyone types
+                raise Conflict(
+                    "Måleren kan ikke bruke HAN. Bytt måleren før porten kan åpnes.",
+                    "The meter cannot run HAN. Replace the meter before the port can be opened.",
+                )
+            fields = {"completed_at": tx.now, "next_attempt_at": None}
+            # a manual completion was not read back from the meter: not shown as verified
+            done = PortEvent.SET_OPEN if order.action == Action.OPEN else PortEvent.SET_CLOSED
+            move_port(tx, order.metering_point_id, done, order.id)
+        else:
+            fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
+        new = apply_event(tx, order, event, actor, note=reason, **fields)
+        contact_mail(
+            tx,
+            order,
+            "done"
+            if new is OrderState.COMPLETED
+            else "failed"
+            if new is OrderState.FAILED
+            else None,
+            reason=reason,
+        )
+        if new is OrderState.FAILED:
+            restore_port(tx, order)
+        return new
+
+
+def complete_verified(
+    tx: Tx,
+    order: Row[Any],
+    event: OrderEvent,
+    note: str,
+    *,
+    push_seen: bool,
+    watch_until: datetime | None = None,
+) -> None:
+    """A verified order is done: COMPLETED, and the done notice says whether the meter's data
+    has been seen yet (an open without a push is watched until `watch_until`)."""
+    apply_event(
+        tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=watch_until
+    )
+    # the done notice of an open says whether the meter's data has been seen yet
+    push = push_seen if order.action == Action.OPEN else None
+    contact_mail(tx, order, "done", push_seen=push)
+
+
+def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
+    """Mail the person who ordered and, for an order placed by a proxy, the contract holder:
+    the holder must hear that someone acted on their metering point."""
+    if template is None:
+        return
+    recipients: list[tuple[str, str, str]] = []
+    if order.contact_email:
+        name = tx.conn.execute(
+            select(parties.c.display_name).where(parties.c.email == order.contact_email)
+        ).scalar()
+        recipients.append((order.contact_email, order.lang, name or ""))
+    if order.on_behalf_of is not None and order.channel != Channel.SYSTEM:
+        holder = party(tx.conn, order.on_behalf_of)
+        if holder.email != order.contact_email:
+            recipients.append((holder.email, holder.lang, holder.display_name))
+    for address, lang, name in recipients:
+        notify.enqueue(
+            tx.conn,
+            tx.now,
+            address,
+            template,
+            lang,
+            for_order=order.id,
+            name=name,
+            mpid=order.metering_point_id,
+            order_id=order.id,
+            action=order.action,
+            due=order.sla_due_at.astimezone(OSLO).date(),
+            **fields,
+        )
