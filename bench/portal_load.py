@@ -1,218 +1,162 @@
-"""Load on the port service: many customers ordering the HAN port open at the same moment.
+"""Load on the port service: customers ordering at a steady rate while others read their pages.
 
-    .venv/bin/python bench/portal_load.py                      # 200 customers, throwaway PostgreSQL
-    .venv/bin/python bench/portal_load.py --customers 50 --rounds 2
-    .venv/bin/python bench/portal_load.py --db postgresql+psycopg://user@host/db  # existing DB
+    .venv/bin/python bench/portal_load.py                  # 50 orders/s for 60 s, 500 customers
+    .venv/bin/python bench/portal_load.py --duration 10    # a quick run of the same shape
 
-What runs: `hanport portal` in its own process over PostgreSQL (uvicorn, two web workers by
-default — one per core of the machine this was written on — and the job runner executing the
-orders against the in-memory head-end), and this script as 200 concurrent clients, each opening
-its own connection. Each round, every customer places one order through the REST API
-(POST /api/v1/metering-points/{id}/orders with an API key, the same service path as the web
-form: key check, validation, authorisation, terms, order row, timeline, audit chain, receipt
-e-mail in the outbox, read back). Orders arriving together are stored in batches (group commit,
-hanport.portal.web.intake). A round uses a fresh metering point per customer and starts when the
-job runner has sent the commands of the round before. First one unjudged warm-up burst (a fresh
-portal's first burst costs about twice the CPU: statements not yet compiled and prepared), then
-one round with the customers arriving evenly over --spread seconds (a steady stream), then
---rounds bursts with all of them at the same instant. Reported per round: orders per second,
-latency p50/p95/max of the accepted orders (HTTP 201, from connecting to the last byte) against
-the 200 ms p95 target, failed requests by status, and the CPU time per order of the web workers,
-the job runner, PostgreSQL and this client. The exit status is 1 when any order failed or any
-judged round missed the target.
+What runs: a private PostgreSQL (started as the tests start it; HANPORT_TEST_POSTGRES_URL
+points at another server), the meter emulator as the head-end with one meter per customer (as
+`hanport demo` runs it), `hanport portal` with two web workers and its job runner carrying out
+the orders against the emulator, and this script as the customers (bench/portal_client.py).
+Half of them are signed in (a server-side session, as after the e-mailed code) and order
+through the web form with its CSRF token; the other half order through the REST API with an
+API key.
+
+The schedule is open-loop: order n is due at n / rate seconds whatever the portal's answers
+took, and latency runs from the moment a request was due, so a queue in the portal shows
+(coordinated omission avoided). A customer orders every customers / rate seconds (10 s by
+default), alternately open and close, so ports change state and the job runner has real work.
+Around each order customers read pages: a web customer loads the points list 2 s and the point
+page (the order form) 1 s before ordering and follows the answer's redirect to the order page;
+an API customer reads the order back. That is 2 reads per order on average (3 for the web, 1
+for the API): at 50 orders/s, 150 requests/s, each on its own connection.
+
+The first --warm-up seconds of the schedule are not judged (a fresh portal compiles and
+prepares its statements). Reported for the judged part: requests by kind with p50/p95/p99/max,
+the orders achieved per second, failed requests by status, the client's own lateness, CPU ms
+per order of the web workers, the job runner, PostgreSQL, the emulator and this client, and how
+soon after the load the job runner had carried out every command. Then the same schedule (same
+client, rate, duration and warm-up) against a trivial Starlette endpoint served as the portal
+is served (bench/bare_starlette.py), and the ratio of the portal's order p95 to it: the
+absolute figures depend on the machine, the ratio much less. Exit status 1 when the portal's
+order p95 misses the target, when any judged request to the portal failed, or when any to the
+bare endpoint failed (then the ratio means nothing).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import contextlib
 import os
-import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-TARGET_P95_MS = 200.0
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path[:0] = [str(BENCH), str(REPO / "tests")]  # the client; the test-suite's service helpers
+from portal_client import (  # noqa: E402
+    LOOPBACK,
+    POINTS_LIST_LEAD_S,
+    Customer,
+    LoadClient,
+    RunReport,
+    is_web,
+    judged,
+    plan,
+    read_csrf_tokens,
+    report,
+    run_async,
+)
+from services.ports import free_port  # noqa: E402
+from services.postgres import PostgresServer  # noqa: E402
+
+TARGET_P95_MS = 150.0
+FIRST_SERIAL = 10_000_000  # metering points clear of the demo area's serials
 
 
-def seed(url: str, customers: int, rounds: int) -> list[tuple[str, list[str]]]:
-    """Customers with `rounds` metering points each and an API key; returns (key, points)."""
-    from sqlalchemy import delete, insert
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    portal: RunReport
+    bare: RunReport
 
+    @property
+    def ratio(self) -> float:
+        """The portal's order p95 over the bare endpoint's p95 for the same requests."""
+        return self.portal.orders.p95_ms / self.bare.orders.p95_ms
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.portal.everything.failed == 0
+            and self.bare.everything.failed == 0
+            and self.portal.orders.p95_ms < TARGET_P95_MS
+        )
+
+    def text(self) -> str:
+        p95 = self.portal.orders.p95_ms
+        word = "meets" if p95 < TARGET_P95_MS else "MISSES"
+        lines = [
+            f"portal: order p95 {p95:.1f} ms {word} the {TARGET_P95_MS:.0f} ms target; "
+            f"{self.ratio:.1f}× the bare Starlette endpoint's {self.bare.orders.p95_ms:.1f} ms "
+            f"(all requests: {self.portal.everything.p95_ms:.1f} vs "
+            f"{self.bare.everything.p95_ms:.1f} ms p95)"
+        ]
+        if self.portal.everything.failed:
+            lines.append(f"FAILS: {self.portal.everything.failed} requests to the portal failed")
+        if self.bare.everything.failed:
+            lines.append(
+                f"FAILS: {self.bare.everything.failed} requests to the bare endpoint failed "
+                "(the ratio means nothing)"
+            )
+        return "\n".join(lines)
+
+
+# -- the system under test ---------------------------------------------------------------------
+
+
+def seed(url: str, count: int) -> tuple[list[Customer], Any]:
+    """Customers with one metering point and meter each: sessions for the even ones, API keys
+    for the odd ones. Returns them and the meters (for the emulator's fleet)."""
     from hanport.portal.db.engine import make_engine, migrate
-    from hanport.portal.db.schema import (
-        api_tokens,
-        contracts,
-        inserted_id,
-        metering_points,
-        meters,
-        parties,
-        port_states,
+    from hanport.portal.seed import DemoMeter, seed_demo
+    from hanport.portal.services.sessions import start_session
+    from hanport.portal.web.tokens import create_token
+
+    meters = tuple(
+        DemoMeter(
+            serial=FIRST_SERIAL + index,
+            meter_id=f"57065672{FIRST_SERIAL + index:08d}",  # a Kamstrup GS1 id
+            manufacturer="Kamstrup",
+            model="6841131BN243101040",
+            phases=3,
+            street=f"Lastvegen {index}",
+            customer_email=f"load{index}@example.no",
+        )
+        for index in range(count)
     )
-    from hanport.portal.domain.gsrn import make_gsrn
-    from hanport.portal.seed import seed_demo
-    from hanport.portal.web.tokens import token_hash
-
     engine = make_engine(url)
-    migrate(engine)
-    seed_demo(engine)  # terms, staff, demo area
-    now = datetime.now(UTC)
-    people = []
-    with engine.begin() as conn:
-        first = 10_000_000  # clear of the demo area's serials
-        conn.execute(delete(api_tokens))
-        for index in range(customers):
-            party_id = inserted_id(
-                conn.execute(
-                    insert(parties).values(
-                        kind="person",
-                        display_name=f"Load Customer {index}",
-                        email=f"load{index}-{secrets.token_hex(3)}@example.no",
-                        lang="nb",
-                        role="customer",
-                        created_at=now,
-                    )
-                )
+    try:
+        migrate(engine)
+        party_ids = seed_demo(engine, meters)  # with the terms and the demo area
+        customers = []
+        for index, meter in enumerate(meters):
+            party_id = party_ids[meter.customer_email]
+            credential = (
+                start_session(engine, party_id, method="bench")
+                if is_web(index)
+                else create_token(engine, party_id, "bench")
             )
-            key = "hp_" + secrets.token_urlsafe(24)
-            conn.execute(
-                insert(api_tokens).values(
-                    party_id=party_id,
-                    name="bench",
-                    created_at=now,
-                    expires_at=now + timedelta(days=1),
-                    token_hash=token_hash(key),
-                )
-            )
-            points = [make_gsrn(first + index * rounds + round_) for round_ in range(rounds)]
-            for mpid in points:
-                conn.execute(
-                    insert(metering_points).values(
-                        id=mpid,
-                        street=f"Lastvegen {index}",
-                        postcode="6800",
-                        city="Førde",
-                        grid_area="bench",
-                        status="active",
-                    )
-                )
-                conn.execute(
-                    insert(meters).values(
-                        meter_id=mpid[-16:],
-                        serial=mpid[-8:],
-                        manufacturer="Kamstrup",
-                        model="6841121BN243101040",
-                        han_capable=True,
-                        metering_point_id=mpid,
-                        installed_from=date(2020, 1, 1),
-                    )
-                )
-                conn.execute(
-                    insert(contracts).values(
-                        party_id=party_id, metering_point_id=mpid, valid_from=date(2020, 1, 1)
-                    )
-                )
-                conn.execute(
-                    insert(port_states).values(
-                        metering_point_id=mpid, state="closed", since=now, push_seen=False
-                    )
-                )
-            people.append((key, points))
-    engine.dispose()
-    return people
+            customers.append(Customer(meter.metering_point_id, credential))
+    finally:
+        engine.dispose()
+    return customers, meters
 
 
-async def burst(
-    port: int,
-    people: list[tuple[str, list[str]]],
-    round_: int,
-    terms_id: int,
-    spread_s: float = 0.0,
-) -> tuple[list[tuple[float, int]], float]:
-    """Every customer orders once: all at the same instant, or arriving evenly over spread_s.
-
-    Each customer connects and sends one request over plain asyncio streams: a Python HTTP
-    client library costs about a millisecond of this machine's CPU per request, which would be
-    measured as the portal's latency. The time runs from connecting to the last byte of the
-    answer. Returns (latency ms, HTTP status) per customer and the round's wall time."""
-    body = json.dumps(
-        {
-            "action": "open",
-            "terms_version_id": terms_id,
-            "terms_accepted": True,
-            "declaration": "inside_home",
-            "module_option": "have",
-        }
-    ).encode()
-    start_gate = asyncio.Event()
-
-    async def customer(index: int, key: str, points: list[str]) -> tuple[float, int]:
-        request = (
-            f"POST /api/v1/metering-points/{points[round_]}/orders HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode() + body
-        await start_gate.wait()
-        if spread_s:
-            await asyncio.sleep(spread_s * index / len(people))
-        began = time.perf_counter()
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(request)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-        finally:
-            writer.close()
-        return (time.perf_counter() - began) * 1000, status
-
-    async def guarded(index: int, key: str, points: list[str]) -> tuple[float, int]:
-        try:
-            return await asyncio.wait_for(customer(index, key, points), 60)
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, TimeoutError):
-            return 0.0, 0  # no (readable) answer at all (status 0): a failure like any non-201
-
-    tasks = [asyncio.create_task(guarded(i, k, p)) for i, (k, p) in enumerate(people)]
-    await asyncio.sleep(0.2)  # every task is waiting at the gate
-    began = time.perf_counter()
-    start_gate.set()
-    results = await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
-    return list(results), elapsed
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU time of a process, its live children and the children it has reaped (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        pid, parent = int(entry.name), int(fields[1])
-        if pid == root:
-            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
-        elif parent == root:
-            total += sum(int(f) for f in fields[11:13]) / tick
-    return total
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process, the children it has reaped and its live descendants (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # ended meanwhile: its time is in its parent's reaped children
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total + sum(cpu_seconds(child) for child in children(pid))
 
 
 def own_cpu_seconds(pid: int) -> float:
@@ -221,17 +165,81 @@ def own_cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(url: str, since_s: float, timeout_s: float = 180.0) -> float:
-    """Wait until no order awaits the head-end; seconds since the round began."""
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of named parts, read when the judged window starts and once its last answer
+    is in (that includes the tail of the warm-up's requests and leaves out the judged orders'
+    work still queued in the job runner: equal in a steady state)."""
+
+    parts: dict[str, Callable[[], float]]
+    readings: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+
+    def read(self) -> None:
+        now = time.perf_counter()
+        self.readings.append((now, {name: seconds() for name, seconds in self.parts.items()}))
+
+    def per_order(self, orders: int) -> str:
+        (began, first), (ended, last) = self.readings[0], self.readings[-1]
+        used = {name: last[name] - first[name] for name in self.parts}
+        per_order = ", ".join(f"{name} {1000 * cpu / orders:.2f}" for name, cpu in used.items())
+        cores = sum(used.values()) / (ended - began)
+        return f"CPU ms per order: {per_order}; together {cores:.2f} cores busy"
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str], log_path: Path, ready_url: str, what: str
+) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Response]]:
+    """A server process, once it answers `ready_url` (with that answer); stopped afterwards."""
+    with log_path.open("wb") as log:
+        # a file, not a pipe: an unread pipe fills up and stalls the process mid-benchmark
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process, wait_for_http(ready_url, process, what)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], what: str) -> httpx.Response:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}; see its log")
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not answer {url} within a minute")
+
+
+def hanport(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hanport.cli", *args]
+
+
+def settle(url: str, load_ended: float) -> str:
+    """Wait until the job runner has sent and read back every order; say when, and where the
+    orders ended up."""
     from sqlalchemy import create_engine, func, select
 
     from hanport.portal.db.schema import orders
 
     engine = create_engine(url)
     waiting = ["validated", "retrying", "command_sent"]
-    began = time.perf_counter() - since_s
     try:
-        while time.perf_counter() - began < timeout_s:
+        while time.monotonic() - load_ended < 180:
             with engine.connect() as conn:
                 left = conn.execute(
                     select(func.count()).select_from(orders).where(orders.c.state.in_(waiting))
@@ -239,185 +247,178 @@ def settle(url: str, since_s: float, timeout_s: float = 180.0) -> float:
             if left == 0:
                 break
             time.sleep(0.2)
-        return time.perf_counter() - began
+        with engine.connect() as conn:
+            states = conn.execute(
+                select(orders.c.state, func.count()).group_by(orders.c.state)
+            ).all()
     finally:
         engine.dispose()
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states))
+    after = time.monotonic() - load_ended
+    verb = "had carried out every command" if left == 0 else f"still had {left} to carry out"
+    return f"job runner {verb} {after:.1f} s after the load ended; orders: {counts}"
+
+
+# -- the runs ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Verdict:
-    label: str
-    p95_ms: float  #: of the accepted orders; inf when none was accepted
-    failed: int
-    total: int
+class Settings:
+    rate: float
+    duration: float
+    warm_up: float
+    customers: int
+    workers: int
+    logs: Path
 
     @property
-    def ok(self) -> bool:
-        return self.failed == 0 and self.p95_ms < TARGET_P95_MS
+    def judged_from(self) -> float:
+        return POINTS_LIST_LEAD_S + self.warm_up
 
-    def text(self) -> str:
-        if self.failed:
-            word = f"FAILS ({self.failed} of {self.total} orders not accepted)"
-        else:
-            word = "meets" if self.ok else "MISSES"
-        return f"{self.label}: p95 {self.p95_ms:.1f} ms {word} the {TARGET_P95_MS:.0f} ms target"
+    @property
+    def judged_orders(self) -> int:
+        return round(self.rate * self.duration)
 
 
-def summarise(label: str, results: list[tuple[float, int]], elapsed: float) -> tuple[str, Verdict]:
-    """The round's table line(s) and verdict. Only accepted orders (201) count: a fast error
-    must not pass for a fast order, and one failed order fails the round."""
-    ms = [latency for latency, status in results if status == 201]
-    failures = Counter(status for _, status in results if status != 201)
-    failed = sum(failures.values())
-    if ms:
-        p95 = percentile(ms, 0.95)
-        line = (
-            f"{label:>12} {len(ms):>7} {failed:>6} {len(ms) / elapsed:>9.1f} "
-            f"{statistics.median(ms):>7.1f} {p95:>7.1f} {max(ms):>7.1f}"
+def measure(
+    port: int,
+    customers: list[Customer],
+    terms_id: int,
+    settings: Settings,
+    cpu: CpuMeter,
+) -> RunReport:
+    schedule = plan(settings.rate, settings.warm_up + settings.duration, settings.customers)
+    client = LoadClient(port, customers, terms_id)
+    run_async(client.run(schedule, settings.judged_from, cpu.read))
+    cpu.read()
+    result = report(
+        judged(client.outcomes, settings.judged_from, settings.duration), settings.duration
+    )
+    for line in result.lines():
+        print(line)
+    print(cpu.per_order(settings.judged_orders), flush=True)
+    return result
+
+
+def run_portal(settings: Settings, postgres: Any) -> tuple[RunReport, list[Customer], int]:
+    from hanport.portal.seed import fleet_toml
+
+    url = postgres.create_database("hanport_bench")
+    print(f"seeding {settings.customers} customers …", flush=True)
+    customers, meters = seed(url, settings.customers)
+    fleet = settings.logs / "portal_load.fleet.toml"
+    fleet.write_text(fleet_toml(meters, output="none"), encoding="utf-8")
+    control, port = free_port(), free_port()
+    headend = f"http://{LOOPBACK}:{control}"
+    with (
+        running(
+            hanport("emulate", "--fleet", str(fleet), "--control", f"{LOOPBACK}:{control}"),
+            settings.logs / "portal_load.emulator.log",
+            f"{headend}/api/meters",
+            "the emulator",
+        ) as (emulator, _),
+        running(
+            hanport(
+                *("portal", "--db", url, "--headend", headend, "--port", str(port)),
+                *("--workers", str(settings.workers), "--retry-base", "1"),
+            ),
+            settings.logs / "portal_load.portal.log",
+            f"http://{LOOPBACK}:{port}/api/v1/terms/current",
+            "the portal",
+        ) as (portal, terms),
+    ):
+        terms_id = int(terms.json()["id"])
+        customers = run_async(read_csrf_tokens(port, customers))
+        cpu = portal_cpu_meter(portal.pid, postgres_pid(postgres), emulator.pid, settings.workers)
+        print(
+            f"\nportal: {settings.workers} web workers, job runner, PostgreSQL, emulated head-end"
         )
+        result = measure(port, customers, terms_id, settings, cpu)
+        print(settle(url, time.monotonic()), flush=True)
+    return result, customers, terms_id
+
+
+def postgres_pid(postgres: Any) -> int | None:
+    """The private server's main process (None for a server of HANPORT_TEST_POSTGRES_URL)."""
+    if postgres.directory is None:
+        return None
+    return int((postgres.directory / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def portal_cpu_meter(portal: int, postmaster: int | None, emulator: int, workers: int) -> CpuMeter:
+    parts: dict[str, Callable[[], float]] = {}
+    if workers > 1:
+        # the main process runs the job runner (and uvicorn's supervisor, which idles)
+        parts["web workers"] = lambda: cpu_seconds(portal) - own_cpu_seconds(portal)
+        parts["job runner"] = lambda: own_cpu_seconds(portal)
     else:
-        p95 = float("inf")
-        line = f"{label:>12} {0:>7} {failed:>6}  no order accepted"
-    if failures:
-        detail = ", ".join(f"{n}× HTTP {code}" for code, n in sorted(failures.items()))
-        line += f"\n{'':>12} failed: {detail} (status 0: no answer)"
-    return line, Verdict(label, p95, failed, len(results))
+        parts["web worker + job runner"] = lambda: cpu_seconds(portal)
+    if postmaster is not None:
+        parts["PostgreSQL"] = lambda: cpu_seconds(postmaster)
+    parts["emulator"] = lambda: cpu_seconds(emulator)
+    parts["client"] = time.process_time
+    return CpuMeter(parts)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+def run_bare(settings: Settings, customers: list[Customer], terms_id: int) -> RunReport:
+    port = free_port()
+    bare_server = str(REPO / "bench" / "bare_starlette.py")
+    with running(
+        [sys.executable, bare_server, "--port", str(port), "--workers", str(settings.workers)],
+        settings.logs / "portal_load.bare.log",
+        f"http://{LOOPBACK}:{port}/",
+        "the bare Starlette endpoint",
+    ) as (bare, _):
+        pid = bare.pid
+        cpu = CpuMeter({"bare workers": lambda: cpu_seconds(pid), "client": time.process_time})
+        print(f"\nbare Starlette endpoint: {settings.workers} workers, the same schedule")
+        return measure(port, customers, terms_id, settings, cpu)
+
+
+def parse_settings() -> Settings:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="orders per second (50)")
+    parser.add_argument("--duration", type=float, default=60.0, help="judged seconds (60)")
+    parser.add_argument("--warm-up", type=float, default=5.0, help="unjudged seconds first (5)")
+    parser.add_argument("--customers", type=int, default=500, help="distinct customers (500)")
+    parser.add_argument("--workers", type=int, default=2, help="portal web workers (2)")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="folder for the portal's, emulator's and bare endpoint's logs (the temp folder)",
+    )
+    args = parser.parse_args()
+    if min(args.rate, args.duration, args.customers, args.workers) <= 0 or args.warm_up < 0:
+        parser.error("--rate, --duration, --customers and --workers must be positive")
+    if args.customers < 2 or args.customers / args.rate < 5:
+        parser.error(
+            "each customer would order every "
+            f"{args.customers / args.rate:.1f} s; the job runner needs a few seconds to carry "
+            "an order out (the next one meanwhile is refused): give at least 5 s "
+            "(--customers ≥ 5 × --rate)"
+        )
+    return Settings(args.rate, args.duration, args.warm_up, args.customers, args.workers, args.logs)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", help="PostgreSQL URL (default: start a throwaway server)")
-    parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="bursts: all customers at once")
-    parser.add_argument(
-        "--spread",
-        type=float,
-        default=10.0,
-        help="first one round with the customers arriving evenly over this many seconds (0: skip)",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="portal web workers")
-    parser.add_argument(
-        "--no-warm-up",
-        dest="warm_up",
-        action="store_false",
-        help="judge the very first burst of a fresh portal too (cold caches)",
-    )
-    parser.add_argument(
-        "--portal-log",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "portal_load.portal.log",
-        help="where the portal's stderr goes (read it when a round fails)",
-    )
-    args = parser.parse_args()
-
-    sys.path.insert(0, str(REPO / "tests"))  # the test-suite's service helpers
-    from services.ports import free_port
-    from services.postgres import PostgresServer
-
-    server = None
-    url = args.db
-    if url is None:
-        server = PostgresServer()
-        server.start()
-        url = server.create_database("hanport_bench")
-    # the server's main process: its CPU (and its children's) is PostgreSQL's share
-    postmaster = (
-        int((server.directory / "data" / "postmaster.pid").read_text().split()[0])
-        if server is not None and server.directory is not None
-        else 0
-    )
-    paced = 1 if args.spread > 0 else 0
-    warm = 1 if args.warm_up else 0
+    settings = parse_settings()
     print(
-        f"seeding {args.customers} customers × {args.rounds + paced + warm} metering points …",
+        f"{settings.rate:g} orders/s for {settings.duration:g} s after {settings.warm_up:g} s "
+        f"of warm-up, {settings.customers} customers (half web form, half API), 2 reads per "
+        f"order; target: order p95 < {TARGET_P95_MS:.0f} ms; logs in {settings.logs}",
         flush=True,
     )
-    people = seed(url, args.customers, args.rounds + paced + warm)
-    port = free_port()
-    log_file = args.portal_log.open("wb")
-    print(f"portal stderr: {args.portal_log}")
-    portal = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hanport.cli",
-            "portal",
-            "--db",
-            url,
-            "--port",
-            str(port),
-            "--retry-base",
-            "1",
-            "--workers",
-            str(args.workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        # a file, not a pipe: an unread pipe fills up and stalls the portal mid-benchmark
-        stderr=log_file,
-    )
-    base = f"http://127.0.0.1:{port}"
+    postgres = PostgresServer()
+    postgres.start()
     try:
-        for _ in range(100):
-            try:
-                terms = httpx.get(f"{base}/api/v1/terms/current", timeout=1).json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("the portal did not start")
-        print(f"portal: {args.workers} web worker(s); {args.customers} concurrent customers")
-        print(
-            f"{'round':>12} {'orders':>7} {'failed':>6} {'orders/s':>9} {'p50 ms':>7} "
-            f"{'p95 ms':>7} {'max ms':>7}"
-        )
-        # a portal that has been running has its statements compiled and prepared and its
-        # code paths warm; one burst that is not judged gives a fresh one the same start
-        plan = [("warm-up", 0.0)] if warm else []
-        plan += [(f"over {args.spread:g} s", args.spread)] if paced else []
-        plan += [(f"burst {r + 1}", 0.0) for r in range(args.rounds)]
-        verdicts = []
-        settled = []
-        for round_, (label, spread) in enumerate(plan):
-            portal_cpu, pg_cpu = cpu_seconds(portal.pid), cpu_seconds(postmaster)
-            jobs_cpu = own_cpu_seconds(portal.pid)
-            client_cpu = time.process_time()
-            results, elapsed = asyncio.run(burst(port, people, round_, terms["id"], spread))
-            line, verdict = summarise(label, results, elapsed)
-            print(line, flush=True)
-            jobs_delta = own_cpu_seconds(portal.pid) - jobs_cpu if args.workers > 1 else 0.0
-            used = {
-                "portal web workers": cpu_seconds(portal.pid) - portal_cpu - jobs_delta,
-                "job runner": jobs_delta,
-                "PostgreSQL": cpu_seconds(postmaster) - pg_cpu if postmaster else 0.0,
-                "this client": time.process_time() - client_cpu,
-            }
-            print(
-                f"{'':>12} CPU per order: "
-                + ", ".join(f"{who} {1000 * cpu / len(people):.2f} ms" for who, cpu in used.items())
-                + ("" if args.workers > 1 else " (one process: the job runner is in the web's)"),
-                flush=True,
-            )
-            if label != "warm-up":
-                verdicts.append(verdict)
-            # each round meets an idle portal: the job runner has sent the commands of the
-            # round before (otherwise rounds seconds apart would measure a 400-order rush)
-            settled.append((label, settle(url, elapsed)))
-        for label, seconds in settled:
-            print(f"{label}: the job runner had carried out every command {seconds:.1f} s later")
-        for verdict in verdicts:
-            print(verdict.text())
-        return 0 if all(v.ok for v in verdicts) else 1
+        portal, customers, terms_id = run_portal(settings, postgres)
     finally:
-        portal.terminate()
-        portal.wait(timeout=10)
-        log_file.close()
-        if server is not None:
-            server.stop()
+        postgres.stop()
+    bare = run_bare(settings, customers, terms_id)
+    verdict = Verdict(portal, bare)
+    print("\n" + verdict.text())
+    return 0 if verdict.ok else 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -25,7 +26,7 @@ bench = _load("portal_load")  # puts bench/ on the path: portal_client is the sa
 client = sys.modules["portal_client"]
 
 
-def outcomes(kind: str, ms: float, count: int, failure: str = "", due: float = 3.0) -> list:
+def outcomes(kind: str, ms: float, count: int, failure: str = "", due: float = 3.0) -> list[Any]:
     return [client.Outcome(kind, failure, ms, due)] * count
 
 
