@@ -78,7 +78,7 @@ def build_assets(root: Path) -> bool:
             "building hanport's dashboard assets needs npm and Node.js "
             "(Debian: apt install npm); installing a built wheel does not"
         )
-    _run([npm, "ci", "--no-audit", "--no-fund", "--silent"], frontend)
+    _run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund", "--silent"], frontend)
     _run([node, "copy-assets.mjs"], frontend)
     files = sorted(p.name for p in vendor.iterdir() if p.name != STAMP and p.is_file())
     if not files:
