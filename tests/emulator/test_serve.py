@@ -21,6 +21,7 @@ from hanport.emulator.serve import (
 )
 from hanport.emulator.state import PortStateStore, StateFileError
 from hanport.protocol import HanStream, Keys
+from services.waiting import wait_for_async
 
 START = datetime(2026, 2, 2, 8, tzinfo=OSLO)
 
@@ -76,12 +77,12 @@ async def test_sim_clock_runs_speed_times_faster():
         (datetime(2026, 10, 25, 1, 30, tzinfo=OSLO), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
     ],
 )
-async def test_sim_clock_counts_elapsed_time_across_daylight_saving(start, utc):
-    clock = SimClock(start, 7200)  # two simulated hours a real second
+def test_sim_clock_counts_elapsed_time_across_daylight_saving(start, utc):
+    real_time = [100.0]
+    clock = SimClock(start, 7200, real_time=lambda: real_time[0])  # 2 simulated hours a second
     clock.begin()
-    await asyncio.sleep(1.0)
-    reached = clock.now().astimezone(UTC)
-    assert utc <= reached < utc + timedelta(minutes=30)
+    real_time[0] += 1.0
+    assert clock.now().astimezone(UTC) == utc
 
 
 def test_output_addresses_are_checked():
@@ -95,7 +96,7 @@ async def test_tcp_output_serves_several_clients():
     await output.start()
     host, port = output.address.removeprefix("tcp://").split(":")
     clients = [await asyncio.open_connection(host, int(port)) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    await wait_for_async(lambda: output.client_count == 3, what="the server to take 3 clients")
     await output.send(b"\x7e" * 100)
     for reader, writer in clients:
         assert await reader.readexactly(100) == b"\x7e" * 100

@@ -118,3 +118,18 @@ def test_hour_without_hourly_list_is_estimated_after_grace(tmp_path) -> None:
     assert booked[START][1] is True
     writer.flush(final=True)
     assert sorted(_hours(engine)) == [START, START + HOUR]
+
+
+def test_the_writers_clock_stamps_each_flush(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ticks = iter([1000.0, 2000.0])
+    engine = open_db(f"sqlite:///{tmp_path / 'reader.sqlite3'}")
+    writer = Writer(engine, clock=lambda: next(ticks))
+    assert writer.flush() == 0 and writer.stats.last_flush_at is None  # nothing to write
+    batch = pushes(START, 1)
+    writer.add(next(batch))
+    writer.flush()
+    assert writer.stats.last_flush_at == 1000.0
+    writer.add(next(batch))
+    writer.flush()
+    assert writer.stats.last_flush_at == 2000.0
+    engine.dispose()

@@ -25,7 +25,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,7 +76,12 @@ class SimClock:
     hour off across a daylight-saving change; elapsed time is only right in UTC.
     """
 
-    def __init__(self, start: datetime, speed: float | None) -> None:
+    def __init__(
+        self,
+        start: datetime,
+        speed: float | None,
+        real_time: Callable[[], float] | None = None,
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         if speed is not None and speed <= 0:
@@ -84,16 +89,18 @@ class SimClock:
         self.start = start.astimezone(UTC)
         self.speed = speed
         self._t0: float | None = None
+        #: seconds of real time; the event loop's by default, a test's own to step it on
+        self._real_time = real_time
         #: at speed max, time is wherever the meters have got to
         self.reached = self.start
 
     def begin(self) -> None:
-        self._t0 = asyncio.get_running_loop().time()
+        self._t0 = self._real_now()
 
     def now(self) -> datetime:
         if self.speed is None or self._t0 is None:
             return self.reached
-        elapsed = asyncio.get_running_loop().time() - self._t0
+        elapsed = self._real_now() - self._t0
         return self.start + timedelta(seconds=elapsed * self.speed)
 
     async def sleep_until(self, at: datetime) -> None:
@@ -103,6 +110,11 @@ class SimClock:
         delay = (at - self.now()).total_seconds() / self.speed
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def _real_now(self) -> float:
+        if self._real_time is not None:
+            return self._real_time()
+        return asyncio.get_running_loop().time()
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -223,6 +235,11 @@ class TcpOutput(Output):
         host, port = self._server.sockets[0].getsockname()[:2]
         self.address = f"tcp://{host}:{port}"
         await super().start()
+
+    @property
+    def client_count(self) -> int:
+        """Clients connected now."""
+        return len(self._clients)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,12 +146,13 @@ class Writer:
         store_raw_frames: bool = True,
         flush_interval: float = 0.5,
         booking_grace_s: float = 300.0,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.store_raw_frames = store_raw_frames
         self.flush_interval = flush_interval
         self.booking_grace_s = booking_grace_s
+        self.clock = clock  #: POSIX seconds; stamps each flush (``stats.last_flush_at``)
         self.stats = WriterStats()
         self._pushes: list[Push] = []
         self._rejected: list[RejectedFrame] = []
@@ -195,6 +197,7 @@ class Writer:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 raise
             self.stats.flushes += 1
+            self.stats.last_flush_at = self.clock()
             self.stats.readings_written += len(pushes)
             self.stats.rejected_written += len(rejected)
             self.stats.last_error = None
