@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import hanport.protocol._decode as decoder_internals
 from hanport.protocol import HanEncoder, HanStream, Reading
+from hanport.protocol._decode import ApduDecoder
 
 try:
     from han import autodecoder, hdlc  # amshan: installed for benchmarks and tests only
@@ -65,8 +65,10 @@ def make_stream(manufacturer: str, meter_type: str, list_kind: str, frames: int)
     return b"".join(parts)
 
 
-def hanport_decode(data: bytes) -> int:
+def hanport_decode(data: bytes, *, max_templates: int | None = None) -> int:
     stream = HanStream()
+    if max_templates is not None:
+        stream._decoder = ApduDecoder(max_templates=max_templates)
     count = 0
     for position in range(0, len(data), CHUNK):
         stream.receive_data(data[position : position + CHUNK])
@@ -77,12 +79,7 @@ def hanport_decode(data: bytes) -> int:
 
 def hanport_general_decode(data: bytes) -> int:
     """hanport without its compiled layouts: every frame through the general decoder."""
-    saved = decoder_internals._MAX_TEMPLATES
-    decoder_internals._MAX_TEMPLATES = 0
-    try:
-        return hanport_decode(data)
-    finally:
-        decoder_internals._MAX_TEMPLATES = saved
+    return hanport_decode(data, max_templates=0)
 
 
 def amshan_decode(data: bytes) -> int:

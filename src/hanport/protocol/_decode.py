@@ -13,13 +13,15 @@ from ._apdu import (
 )
 from ._errors import DecodeError, DecryptionError
 from ._events import Keys, Reading, ScalerOverride, Value
-from ._template import Template, compile_template
+from ._template import compile_template
+from ._template_cache import TemplateCache
 from .lists import manufacturer_from_id, map_body
 
-__all__ = ["ApduDecoder", "decode_apdu"]
+__all__ = ["MAX_TEMPLATES", "ApduDecoder", "decode_apdu"]
 
-#: compiled layouts kept per decoder: a reader sees a handful (lists × meters)
-_MAX_TEMPLATES = 64
+#: compiled layouts kept per decoder, least recently used out first: a layout serves every
+#: meter of a model, so a capture of a whole fleet needs a few dozen (lists × models × phases)
+MAX_TEMPLATES = 256
 
 
 @dataclass(slots=True)
@@ -28,10 +30,12 @@ class ApduDecoder:
 
     keys: Keys | None = None
     scalers: ScalerOverride | None = None
-    _templates: dict[tuple[int, str | None], list[Template]] = field(
-        default_factory=dict, init=False
-    )
-    _template_count: int = field(default=0, init=False)
+    #: 0 decodes every frame the general way
+    max_templates: int = MAX_TEMPLATES
+    _templates: TemplateCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._templates = TemplateCache(self.max_templates)
 
     def decode(
         self, apdu: bytes, *, frame: bytes = b"", offset: int = 0, hint: str | None = None
@@ -55,31 +59,31 @@ class ApduDecoder:
             )
         elif tag != DATA_NOTIFICATION:
             raise DecodeError(f"unsupported APDU tag 0x{tag:02x}")
-        layout_key = (len(apdu), hint)
-        for template in self._templates.get(layout_key, ()):
-            values = template.apply(apdu)
-            if values is not None:
-                return Reading(
-                    template.manufacturer,
-                    template.list_kind,
-                    values,
-                    frame=frame or apdu,
-                    offset=offset,
-                    frame_counter=counter,
-                    system_title=system_title,
-                )
+        found = self._templates.find(apdu, hint)
+        if found is not None:
+            template, values = found
+            return Reading(
+                template.manufacturer,
+                template.list_kind,
+                values,
+                frame=frame or apdu,
+                offset=offset,
+                frame_counter=counter,
+                system_title=system_title,
+            )
         manufacturer, list_kind, values, unknown = self._general(apdu, hint)
         if (
             not unknown
-            and self._template_count < _MAX_TEMPLATES
             and self._layout_is_fixed(manufacturer, values)
+            and self._templates.worth_compiling(apdu, hint)
         ):
             compiled = compile_template(
                 apdu, (manufacturer, list_kind, values), lambda a: self._general(a, hint)[:3]
             )
-            if compiled is not None:
-                self._templates.setdefault(layout_key, []).append(compiled)
-                self._template_count += 1
+            if compiled is None:
+                self._templates.failed(apdu, hint)
+            else:
+                self._templates.add(compiled, hint)
         return Reading(
             manufacturer=manufacturer,
             list_kind=list_kind,

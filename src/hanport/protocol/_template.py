@@ -1,32 +1,37 @@
 """Compiled templates: decode a frame of an already-seen layout with one ``struct`` call.
 
-A meter sends the same list layout every push; only the register values and clocks change.
-After the general decoder has mapped one notification, the layout is compiled into a single
-``struct.Struct`` over the whole APDU: the bytes that must stay the same (tags, lengths, OBIS
-codes, identity strings, scalers) become fixed ``Ns`` fields that are compared, the registers
-become integer fields with the exponent the general path used, and the clocks ``12s`` fields.
+A meter sends the same list layout every push; only the register values and clocks change, and
+every meter of a model sends the same layout with its own identity. After the general decoder
+has mapped one notification, the layout is compiled into a single ``struct.Struct`` over the
+whole APDU: the bytes that must stay the same (tags, lengths, OBIS codes, scalers) become fixed
+``Ns`` fields (the layout's key, see ``_template_cache``), the registers integer fields with the
+exponent the general path used, the clocks ``12s`` fields, and the identity texts (meter id,
+meter type, list version) ``Ns`` fields that are checked for shape: printable, and leading the
+lists to the same decisions (manufacturer, scalers) as the text the template was compiled from.
+So a new meter of a known layout is decoded by the template from its first frame.
 
-Which output field a register feeds, and with which exponent, is learnt by probing: the general
-decoder is run again with that one register changed by one unit, and the one field that moves
-tells the key and its scale. The general decoder stays the only place that knows the lists;
-a template is only a cache of its decisions, and any frame that does not match one exactly is
-decoded the general way.
+Which output field a register or text feeds, and with which exponent, is learnt by probing: the
+general decoder is run again with that one value changed, and the one field that moves tells the
+key and its scale. The general decoder stays the only place that knows the lists; a template is
+only a cache of its decisions, and any frame that does not match one exactly is decoded the
+general way.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 from ._apdu import header_time_span
 from ._axdr import INTEGER_FORMATS, read_length
 from ._cosem import parse_datetime
 from ._errors import DecodeError
 from ._events import Value
-from .lists import kamstrup
+from .lists import kamstrup, text_decisions
 
 __all__ = ["Template", "compile_template"]
 
@@ -46,6 +51,12 @@ _FIXED_SIZE_CONSTANTS = {
 _CONTAINERS = (0x01, 0x02)
 _STRINGS = (0x09, 0x0A, 0x0C)
 _MAX_LEAVES = 512
+#: identity texts a template takes as they come: printable ASCII, as meters write them
+_PRINTABLE = bytes(range(0x20, 0x7F))
+#: characters written into a text to probe it (two, in case the text has one of them there)
+_PROBE_CHARACTERS = b"05Q"
+#: identity texts remembered per template with their verdict; a fleet has one set per meter
+_MAX_KNOWN_TEXTS = 4096
 
 Decoded = tuple[str, str, dict[str, Value]]  # manufacturer, list kind, values
 
@@ -106,20 +117,47 @@ class _Clock:
     prefix: str  # "meter_clock" or "notification_time"
 
 
+@dataclass(frozen=True, slots=True)
+class _Text:
+    index: int
+    key: str
+
+
+def _clean_text(raw: bytes) -> str | None:
+    """The text the lists make of ``raw`` when it is printable ASCII; None when it is not."""
+    if not raw or raw.translate(None, _PRINTABLE):
+        return None
+    return raw.decode("ascii").strip()
+
+
+#: marks identity texts not seen yet (compared by identity)
+_UNSEEN: tuple[str, ...] = ("\x00unseen",)
+
+
 class Template:
-    """One compiled layout; :meth:`apply` returns the values or None when the frame differs."""
+    """One compiled layout; :meth:`apply` returns the values or None when the frame differs.
+
+    ``layout`` and ``constants`` are the layout's key: frames whose fixed fields equal
+    ``constants`` have this layout, and :meth:`values` decodes their unpacked fields.
+    """
 
     __slots__ = (
         "_base",
         "_clocks",
-        "_constants",
+        "_decisions",
         "_divided",
-        "_get_constants",
+        "_get_texts",
         "_guards",
         "_keys",
+        "_known_texts",
         "_multiplied",
         "_plain",
-        "_struct",
+        "_text_keys",
+        "_text_positions",
+        "constant_indexes",
+        "constants",
+        "get_constants",
+        "layout",
         "list_kind",
         "manufacturer",
     )
@@ -132,11 +170,13 @@ class Template:
         fields: list[tuple[str, object]],
         manufacturer: str,
         list_kind: str,
+        compiled_from: Mapping[str, Value],
     ) -> None:
-        self._struct = layout
+        self.layout = layout
+        self.constant_indexes = tuple(constant_indexes)
         # itemgetter of one index returns the item itself, of several a tuple
-        self._get_constants = itemgetter(*constant_indexes)
-        self._constants = constants if len(constants) > 1 else constants[0]
+        self.get_constants = itemgetter(*constant_indexes)
+        self.constants = constants if len(constants) > 1 else constants[0]
         self._keys = tuple(key for key, _ in fields)
         self._base: list[object] = []
         self._plain: list[tuple[int, int]] = []  # (output position, struct index)
@@ -144,6 +184,7 @@ class Template:
         self._multiplied: list[tuple[int, int, int]] = []  # … and the factor
         self._clocks: list[tuple[int, int, str]] = []  # (output position, struct index, part)
         self._guards: list[tuple[int, bool]] = []
+        texts: list[tuple[int, int, str]] = []  # (output position, struct index, key)
         for position, (key, source) in enumerate(fields):
             self._base.append(None)
             if isinstance(source, _Register):
@@ -158,19 +199,54 @@ class Template:
             elif isinstance(source, _Clock):
                 part = "iso" if key in ("meter_clock", "notification_time") else key
                 self._clocks.append((position, source.index, part))
+            elif isinstance(source, _Text):
+                texts.append((position, source.index, source.key))
             else:
                 self._base[position] = source
+        self._text_positions = tuple(position for position, _, _ in texts)
+        self._text_keys = tuple(key for _, _, key in texts)
+        self._get_texts = itemgetter(*(index for _, index, _ in texts)) if texts else None
+        # What the lists decided from the texts the template was compiled from
+        self._decisions = self._decide(tuple(compiled_from[key] for key in self._text_keys))
+        self._known_texts: dict[object, tuple[str, ...] | None] = {}
         self.manufacturer = manufacturer
         self.list_kind = list_kind
 
-    def apply(self, apdu: bytes) -> dict[str, Value] | None:
-        unpacked = self._struct.unpack(apdu)
-        if self._get_constants(unpacked) != self._constants:
-            return None
+    def _decide(self, texts: tuple[Value, ...]) -> tuple[object, ...]:
+        return tuple(
+            text_decisions(key, str(text)) for key, text in zip(self._text_keys, texts, strict=True)
+        )
+
+    def _texts(self, raw: object) -> tuple[str, ...] | None:
+        """The identity texts of one frame, or None when they are not of the template's shape."""
+        texts = self._known_texts.get(raw, _UNSEEN)
+        if texts is not _UNSEEN:
+            return texts
+        raws = raw if isinstance(raw, tuple) else (raw,)
+        cleaned = tuple(_clean_text(text) for text in raws)
+        texts = None
+        if None not in cleaned:
+            candidate: tuple[str, ...] = cleaned  # type: ignore[assignment]
+            if self._decide(candidate) == self._decisions:
+                texts = candidate
+        if len(self._known_texts) >= _MAX_KNOWN_TEXTS:
+            self._known_texts.clear()
+        self._known_texts[raw] = texts
+        return texts
+
+    def values(self, unpacked: tuple[Any, ...]) -> dict[str, Value] | None:
+        """The values of a frame whose fixed fields matched ``constants``; None when its texts,
+        voltages or clocks lead the general decoder elsewhere."""
+        out = self._base.copy()
+        if self._get_texts is not None:
+            texts = self._texts(self._get_texts(unpacked))
+            if texts is None:
+                return None
+            for position, text in zip(self._text_positions, texts):  # noqa: B905 (hot path)
+                out[position] = text
         for index, above in self._guards:
             if (unpacked[index] > kamstrup.CENTIVOLT_ABOVE) != above:
                 return None
-        out = self._base.copy()
         for position, index in self._plain:
             out[position] = unpacked[index]
         for position, index, divisor in self._divided:
@@ -187,7 +263,16 @@ class Template:
                 out[position] = clock.deviation_min
             else:
                 out[position] = f"0x{clock.clock_status:02x}"
-        return dict(zip(self._keys, out, strict=True))  # type: ignore[arg-type]
+        return dict(zip(self._keys, out))  # type: ignore[arg-type]  # noqa: B905
+
+    def apply(self, apdu: bytes) -> dict[str, Value] | None:
+        """The values of ``apdu`` when it has this layout, else None."""
+        if len(apdu) != self.layout.size:
+            return None
+        unpacked = self.layout.unpack(apdu)
+        if self.get_constants(unpacked) != self.constants:
+            return None
+        return self.values(unpacked)
 
 
 def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:
@@ -201,52 +286,114 @@ def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:
     return None
 
 
+def _probe_register(
+    apdu: bytes, leaf: _Leaf, decoded: Decoded, decode: Callable[[bytes], Decoded]
+) -> _Register | bool:
+    """The register ``leaf`` feeds; True when it feeds nothing (a constant), False when the
+    layout cannot be compiled."""
+    manufacturer, _, values = decoded
+    fmt = _NUMERIC[leaf.tag].format[1:]
+    probe = _probe(apdu, leaf, fmt)
+    if probe is None:
+        return False
+    raw, changed_apdu = probe
+    try:
+        _, _, changed = decode(changed_apdu)
+    except DecodeError:
+        return False
+    moved = [k for k in values if changed.get(k) != values[k]]
+    if not moved:
+        return True  # not a measurement (e.g. a number the lists ignore): keep it constant
+    if len(moved) != 1:
+        return False
+    key = moved[0]
+    old, new = values[key], changed[key]
+    if not isinstance(old, int | float) or not isinstance(new, int | float) or old == new:
+        return False
+    exponent = round(math.log10(abs(new - old)))
+    above = (
+        raw > kamstrup.CENTIVOLT_ABOVE
+        if manufacturer == "Kamstrup" and key.startswith("voltage_")
+        else None
+    )
+    return _Register(-1, key, exponent, above)
+
+
+def _probe_text(
+    apdu: bytes, leaf: _Leaf, decoded: Decoded, decode: Callable[[bytes], Decoded]
+) -> str | None:
+    """The identity field the printable string ``leaf`` feeds, or None (keep it constant).
+
+    One character is changed; the field qualifies when exactly that field moves, to the
+    changed text, and the list, manufacturer and every other value stay as they were.
+    """
+    text = _clean_text(apdu[leaf.start : leaf.start + leaf.size])
+    if text is None or text not in decoded[2].values():
+        return None
+    middle = leaf.start + leaf.size // 2
+    for character in _PROBE_CHARACTERS:
+        if apdu[middle] == character:
+            continue
+        changed_apdu = apdu[:middle] + bytes((character,)) + apdu[middle + 1 :]
+        try:
+            manufacturer, list_kind, changed = decode(changed_apdu)
+        except DecodeError:
+            return None
+        values = decoded[2]
+        moved = [k for k in values if changed.get(k) != values[k]]
+        expected = _clean_text(changed_apdu[leaf.start : leaf.start + leaf.size])
+        if (
+            (manufacturer, list_kind) == decoded[:2]
+            and changed.keys() == values.keys()
+            and len(moved) == 1
+            and values[moved[0]] == text
+            and changed[moved[0]] == expected
+        ):
+            return moved[0]
+    return None
+
+
+def _variable_fields(
+    apdu: bytes, decoded: Decoded, decode: Callable[[bytes], Decoded]
+) -> list[tuple[_Leaf, str, object]] | None:
+    """(leaf, struct code, source placeholder) of every field that varies; None when the
+    layout has data-dependent decisions a template cannot keep."""
+    values = decoded[2]
+    time_at, body_at = header_time_span(apdu)
+    try:
+        leaves = _leaves(apdu, body_at)
+    except DecodeError:
+        return None
+    variable: list[tuple[_Leaf, str, object]] = []
+    if time_at is not None and "notification_time" in values:
+        variable.append((_Leaf(0x09, time_at, 12), "12s", _Clock(-1, "notification_time")))
+    for leaf in leaves:
+        if leaf.tag in _NUMERIC:
+            register = _probe_register(apdu, leaf, decoded, decode)
+            if register is False:
+                return None
+            if isinstance(register, _Register):
+                variable.append((leaf, _NUMERIC[leaf.tag].format[1:], register))
+        elif leaf.tag == 0x09 and leaf.size == 12 and "meter_clock" in values:
+            clock = parse_datetime(apdu[leaf.start : leaf.start + 12])
+            if clock is not None and clock.iso() == values["meter_clock"]:
+                variable.append((leaf, "12s", _Clock(-1, "meter_clock")))
+        else:
+            key = _probe_text(apdu, leaf, decoded, decode)
+            if key is not None:
+                variable.append((leaf, f"{leaf.size}s", _Text(-1, key)))
+    return variable
+
+
 def compile_template(
     apdu: bytes, decoded: Decoded, decode: Callable[[bytes], Decoded]
 ) -> Template | None:
     """Compile the layout of ``apdu`` (a plaintext data-notification that ``decode`` mapped to
     ``decoded``); None when the layout has data-dependent decisions a template cannot keep."""
     manufacturer, list_kind, values = decoded
-    time_at, body_at = header_time_span(apdu)
-    try:
-        leaves = _leaves(apdu, body_at)
-    except DecodeError:
+    variable = _variable_fields(apdu, decoded, decode)
+    if variable is None:
         return None
-    sources: dict[str, object] = {}
-    variable: list[tuple[_Leaf, str, object]] = []  # leaf, struct code, source placeholder
-    if time_at is not None and "notification_time" in values:
-        variable.append((_Leaf(0x09, time_at, 12), "12s", _Clock(-1, "notification_time")))
-    for leaf in leaves:
-        if leaf.tag in _NUMERIC:
-            fmt = _NUMERIC[leaf.tag].format[1:]
-            probe = _probe(apdu, leaf, fmt)
-            if probe is None:
-                return None
-            raw, changed_apdu = probe
-            try:
-                _, _, changed = decode(changed_apdu)
-            except DecodeError:
-                return None
-            moved = [k for k in values if changed.get(k) != values[k]]
-            if not moved:
-                continue  # not a measurement (e.g. a number the lists ignore): keep it constant
-            if len(moved) != 1:
-                return None
-            key = moved[0]
-            old, new = values[key], changed[key]
-            if not isinstance(old, int | float) or not isinstance(new, int | float) or old == new:
-                return None
-            exponent = round(math.log10(abs(new - old)))
-            above = (
-                raw > kamstrup.CENTIVOLT_ABOVE
-                if manufacturer == "Kamstrup" and key.startswith("voltage_")
-                else None
-            )
-            variable.append((leaf, fmt, _Register(-1, key, exponent, above)))
-        elif leaf.tag == 0x09 and leaf.size == 12 and "meter_clock" in values:
-            clock = parse_datetime(apdu[leaf.start : leaf.start + 12])
-            if clock is not None and clock.iso() == values["meter_clock"]:
-                variable.append((leaf, "12s", _Clock(-1, "meter_clock")))
     # Build one struct over the whole APDU: constant runs between the variable payloads.
     codes: list[str] = []
     constant_indexes: list[int] = []
@@ -265,9 +412,12 @@ def compile_template(
         constant_indexes.append(len(codes))
         constants.append(apdu[at:])
         codes.append(f"{len(apdu) - at}s")
+    sources: dict[str, object] = {}
     for source, index in placed:
         if isinstance(source, _Register):
             sources[source.key] = _Register(index, source.key, source.exponent, source.above_limit)
+        elif isinstance(source, _Text):
+            sources[source.key] = _Text(index, source.key)
         elif isinstance(source, _Clock):
             clock_source = _Clock(index, source.prefix)
             if source.prefix == "notification_time":
@@ -283,6 +433,7 @@ def compile_template(
         fields,
         manufacturer,
         list_kind,
+        values,
     )
     if template.apply(apdu) != values:
         return None  # the template must reproduce the general decoder exactly

@@ -30,6 +30,7 @@ __all__ = [
     "manufacturer_from_id",
     "manufacturer_from_source",
     "map_body",
+    "text_decisions",
 ]
 
 _MANUFACTURER_BY_LIST_ID = {
@@ -93,6 +94,18 @@ def manufacturer_from_id(text: str) -> str | None:
         if name:
             return name
     return None
+
+
+def text_decisions(key: str, text: str) -> tuple[object, ...]:
+    """What the mapping below decides from the identity text ``text`` of field ``key``: a
+    compiled template holds for any text with the same decisions."""
+    if key == "list_version":
+        return (_MANUFACTURER_BY_LIST_ID.get(text),)
+    if key in ("meter_id", "logical_device_name"):
+        return (manufacturer_from_id(text),)
+    if key == "meter_type":
+        return (kamstrup.energy_exponent(text), kamstrup.current_exponent(text))
+    return (text,)  # a text the mapping has no rule for stays what it was
 
 
 def manufacturer_from_source(address: bytes) -> str | None:

@@ -1,0 +1,107 @@
+"""Compiled templates found by their layout's key, kept in least-recently-used order.
+
+A template's key is its layout: the ``struct`` format (where the variable fields are) and the
+bytes of its fixed fields (tags, lengths, OBIS codes, scalers). Templates are grouped by APDU
+length and manufacturer hint, then by format: a frame is unpacked once per format of its length
+(one, unless two lists happen to have the same length) and its fixed fields find the template in
+a dict. Templates with the same layout differ only in what the lists decided from the identity
+texts (a CT meter's type), and are tried in turn.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from ._events import Value
+from ._template import Template
+
+__all__ = ["TemplateCache"]
+
+#: failed compilations per (length, hint) after which that length is left to the general path
+_MAX_FAILURES = 16
+_MAX_FAILURE_KEYS = 1024
+
+
+class _Format:
+    """Templates that share one ``struct`` format, by the bytes of their fixed fields."""
+
+    __slots__ = ("by_constants", "constant_indexes", "get_constants", "layout")
+
+    def __init__(self, template: Template) -> None:
+        self.layout = template.layout
+        self.constant_indexes = template.constant_indexes
+        self.get_constants = template.get_constants
+        self.by_constants: dict[Any, list[Template]] = {}
+
+
+GroupKey = tuple[int, str | None]
+
+
+class TemplateCache:
+    """At most ``capacity`` templates; the one used longest ago goes first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._groups: dict[GroupKey, list[_Format]] = {}
+        self._used: OrderedDict[Template, tuple[GroupKey, _Format]] = OrderedDict()
+        self._failures: dict[GroupKey, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._used)
+
+    def find(self, apdu: bytes, hint: str | None) -> tuple[Template, dict[str, Value]] | None:
+        """The template of ``apdu``'s layout and the values it decodes, or None."""
+        formats = self._groups.get((len(apdu), hint))
+        if formats is None:
+            return None
+        for entry in formats:
+            unpacked = entry.layout.unpack(apdu)
+            for template in entry.by_constants.get(entry.get_constants(unpacked), ()):
+                values = template.values(unpacked)
+                if values is not None:
+                    self._used.move_to_end(template)
+                    return template, values
+        return None
+
+    def worth_compiling(self, apdu: bytes, hint: str | None) -> bool:
+        """False once layouts of this length have failed to compile too often."""
+        return self.capacity > 0 and self._failures.get((len(apdu), hint), 0) < _MAX_FAILURES
+
+    def failed(self, apdu: bytes, hint: str | None) -> None:
+        if len(self._failures) >= _MAX_FAILURE_KEYS:
+            self._failures.clear()
+        key = (len(apdu), hint)
+        self._failures[key] = self._failures.get(key, 0) + 1
+
+    def add(self, template: Template, hint: str | None) -> None:
+        key = (template.layout.size, hint)
+        formats = self._groups.setdefault(key, [])
+        entry = next(
+            (
+                f
+                for f in formats
+                if f.layout.format == template.layout.format
+                and f.constant_indexes == template.constant_indexes
+            ),
+            None,
+        )
+        if entry is None:
+            entry = _Format(template)
+            formats.append(entry)
+        entry.by_constants.setdefault(template.constants, []).append(template)
+        self._used[template] = (key, entry)
+        while len(self._used) > self.capacity:
+            self._evict()
+
+    def _evict(self) -> None:
+        template, (key, entry) = self._used.popitem(last=False)
+        siblings = entry.by_constants[template.constants]
+        siblings.remove(template)
+        if not siblings:
+            del entry.by_constants[template.constants]
+        if not entry.by_constants:
+            formats = self._groups[key]
+            formats.remove(entry)
+            if not formats:
+                del self._groups[key]
