@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from reader_captures import emulate_capture
 from reader_synthetic import METER_ID, pushes
+from sqlalchemy import event
 
 from hanport.reader.energy import LOCAL_TZ
 from hanport.reader.live import LiveState
@@ -30,18 +31,37 @@ ENERGY_KEYS = {"meter_id", "start", "active_energy_import_kwh", "active_energy_e
                "net_kwh", "estimated"}  # fmt: skip
 
 
+class Clock:
+    """The reader's clock in a test: set by hand, never slept on."""
+
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+#: the synthetic meter's last push before the fixture stops, in the middle of an hour
+LAST_PUSH = START + 49.5 * 3600
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
+def clock() -> Clock:
+    return Clock(LAST_PUSH + 5)  # five seconds after it arrived
+
+
+@pytest.fixture
+def client(tmp_path: Path, clock: Clock) -> TestClient:
     engine = open_db(str(tmp_path / "api.sqlite3"))
     writer = Writer(engine)
-    live = LiveState()
+    live = LiveState(clock=clock)
     for push in pushes(START, 50):
-        if push.at > START + 49.5 * 3600:
+        if push.at > LAST_PUSH:
             break  # stop in the middle of an hour
         writer.add(push)
         live.update(push)
     writer.flush(final=True)
-    return TestClient(create_app(ReaderContext(engine=engine, live=live)))
+    return TestClient(create_app(ReaderContext(engine=engine, live=live, clock=clock)))
 
 
 def test_meters_now_and_energy_shapes(client: TestClient) -> None:
@@ -55,6 +75,7 @@ def test_meters_now_and_energy_shapes(client: TestClient) -> None:
                 "this_hour_projection_kwh", "last_hour_kwh", "last_hour_export_kwh"):  # fmt: skip
         assert key in now, key
     assert now["this_hour_projection_kwh"] >= now["this_hour_kwh"] > 0
+    assert now["stale"] is False and now["age_s"] == 5.0 and now["stale_after_s"] == 30.0
     assert client.get("/api/now", params={"meter_id": "nobody"}).json() == []
 
     hours = client.get("/api/hours", params={"from": "2026-02-02", "to": "2026-02-03"}).json()
@@ -71,6 +92,38 @@ def test_meters_now_and_energy_shapes(client: TestClient) -> None:
     text = client.get("/api/hours", params={"from": "2026-02-02", "format": "csv"}).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 24 and set(rows[0]) == ENERGY_KEYS
+
+
+def test_now_turns_stale_after_three_push_intervals(client: TestClient, clock: Clock) -> None:
+    # the synthetic meter pushes every 10 s: stale once its latest reading is over 30 s old
+    clock.t = LAST_PUSH + 5 + 30
+    (now,) = client.get("/api/now").json()
+    assert now["stale"] is True and now["age_s"] == 35.0
+    # the power it saw may be long gone: no projection, and no tariff warning from it
+    assert now["this_hour_projection_kwh"] is None and now["this_hour_kwh"] > 0
+    (tariff,) = client.get("/api/tariff", params={"month": "2026-02"}).json()
+    assert tariff["this_hour_projection_kwh"] is None and tariff["warning"] is False
+
+
+def test_stored_now_is_stale_and_one_query_once_read(tmp_path: Path) -> None:
+    """`hanport serve` has no live source: every reading is stale, whatever its age."""
+    engine = open_db(str(tmp_path / "stored.sqlite3"))
+    writer = Writer(engine)
+    for push in pushes(START, 2):
+        writer.add(push)
+    writer.flush(final=True)
+    last = max(p.received_at for p in pushes(START, 2))
+    clock = Clock(last + 1)
+    client = TestClient(create_app(ReaderContext(engine=engine, clock=clock)))
+    (now,) = client.get("/api/now").json()
+    assert now["stale"] is True and now["age_s"] == 1.0 and now["stale_after_s"] == 30.0
+    assert now["this_hour_projection_kwh"] is None
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    clock.t += 60
+    (again,) = client.get("/api/now").json()
+    assert again["age_s"] == 61.0
+    assert len(statements) == 1 and "FROM meters" in statements[0]  # nothing new: cached
 
 
 def test_tariff_shape(client: TestClient) -> None:

@@ -3,13 +3,17 @@ SSE feed and MQTT can send the /api/now object within a second of the frame.
 
 "Now" is the meter's time of its latest push (``Push.at``), not the reader's clock: this hour,
 last hour and the projection follow the meter, also when it runs ahead of or behind real time.
+How old that push is, though, is the reader's clock against its arrival (``age_s``): a reading
+older than three of its meter's push intervals is ``stale`` and projects nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +22,18 @@ from hanport.reader.energy import HOUR, hour_start, integrate_power_by_hour
 from hanport.reader.model import Push
 from hanport.reader.storage.queries import derive_now
 
-__all__ = ["LiveState"]
+__all__ = ["STALE_AFTER_INTERVALS", "LiveState", "freshness"]
 
 #: the hourly list arrives up to a minute after the hour; booked hours are looked up this often
 LOOKUP_RETRY_S = 10.0
+#: a reading older than this many push intervals of its meter is stale
+STALE_AFTER_INTERVALS = 3
+#: the push interval assumed until two pushes have been seen (Kamstrup's, the longest in use)
+DEFAULT_PUSH_INTERVAL_S = 10.0
+#: meters push every 2 s at the most often; closer arrivals are lists sent together
+MIN_PUSH_INTERVAL_S = 1.0
+#: how many arrival gaps the push interval is the median of
+INTERVAL_WINDOW = 15
 
 LastHourLookup = Callable[[str, int], tuple[float, float] | None]
 
@@ -43,12 +55,44 @@ class _Meter:
     clock_known: bool = False  # a push with the meter's own time has come
     # the two latest hourly lists: register hour → (import kWh, export kWh)
     registers: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # seconds between the latest arrivals: their median is the meter's push interval (the
+    # hourly list between two frequent ones does not move it)
+    gaps: deque[float] = field(default_factory=lambda: deque(maxlen=INTERVAL_WINDOW))
+
+    def stale_after_s(self) -> float:
+        interval = statistics.median(self.gaps) if self.gaps else DEFAULT_PUSH_INTERVAL_S
+        return STALE_AFTER_INTERVALS * max(interval, MIN_PUSH_INTERVAL_S)
+
+
+def freshness(
+    now: dict[str, Any],
+    received_at: float,
+    stale_after_s: float,
+    clock_now: float,
+    *,
+    live: bool = True,
+) -> dict[str, Any]:
+    """``now`` with ``age_s``, ``stale_after_s`` and ``stale`` as of ``clock_now``; a stale
+    reading keeps its values but projects nothing (the power it saw may be long gone).
+    Without a live source (``live`` false) nothing will follow it: stale at any age."""
+    age = max(0.0, clock_now - received_at)
+    stale = not live or age > stale_after_s
+    result = {**now, "age_s": round(age, 1), "stale_after_s": stale_after_s, "stale": stale}
+    if stale:
+        result["this_hour_projection_kwh"] = None
+    return result
 
 
 class LiveState:
     """Fed by the hub; read by the API (/api/now, /api/live) and the MQTT publisher."""
 
-    def __init__(self, last_hour_lookup: LastHourLookup | None = None) -> None:
+    def __init__(
+        self,
+        last_hour_lookup: LastHourLookup | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
         self._meters: dict[str, _Meter] = {}
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -60,7 +104,9 @@ class LiveState:
     def update(self, push: Push) -> None:
         meter = self._meters.setdefault(push.meter_id, _Meter())
         meter.values.update({k: v for k, v in push.values.items() if v is not None})
-        meter.received_at = push.received_at
+        if meter.received_at and push.received_at > meter.received_at:
+            meter.gaps.append(push.received_at - meter.received_at)
+        meter.received_at = max(meter.received_at, push.received_at)
         if push.clock == "meter" and not meter.clock_known:
             meter.clock_known = True
             if meter.latest_at > push.at:
@@ -91,7 +137,7 @@ class LiveState:
         meter.dirty = True
         if not self._subscribers and not self._listeners:
             return  # derived lazily by now(): a fast replay with nobody watching stays cheap
-        now = self._now_of(push.meter_id, meter)
+        now = self._fresh(push.meter_id, meter)
         for queue in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(now)  # a slow client misses updates, never blocks the reader
@@ -146,9 +192,14 @@ class LiveState:
             last_hour=last,
         )
 
+    def _fresh(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
+        now = self._now_of(meter_id, meter)
+        return freshness(now, meter.received_at, meter.stale_after_s(), self.clock())
+
     def now(self, meter_id: str | None = None) -> list[dict[str, Any]]:
+        """The /api/now objects of one meter or all, with their age as of the clock."""
         ids = [meter_id] if meter_id else sorted(self._meters)
-        return [self._now_of(mid, m) for mid in ids if (m := self._meters.get(mid)) is not None]
+        return [self._fresh(mid, m) for mid in ids if (m := self._meters.get(mid)) is not None]
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
-from typing import Any
+import statistics
+from collections.abc import Collection, Sequence
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Integer, cast, func, select
 
@@ -32,8 +34,10 @@ from hanport.reader.storage.schema import (
 
 __all__ = [
     "QueryError",
+    "StoredNow",
     "days_between",
     "hours_between",
+    "last_seen",
     "list_meters",
     "meter_ids",
     "month_bounds",
@@ -192,45 +196,60 @@ def _hour_energy(conn: Connection, meter_id: str, start: int) -> tuple[float, fl
     return (row[0], row[1]) if row else None
 
 
-def now_from_db(conn: Connection, meter_id: str | None = None) -> list[dict[str, Any]]:
-    """The /api/now objects from the database (``hanport serve``): the latest values of each
-    meter, this hour so far and its projection as of the latest push, and the last hour."""
-    ids = [meter_id] if meter_id else meter_ids(conn)
-    result = []
+class StoredNow(NamedTuple):
+    """A meter's /api/now object as the database knows it, with what its age is taken from."""
+
+    now: dict[str, Any]
+    received_at: float  # POSIX seconds: when the latest reading arrived
+    push_interval_s: float | None  # median seconds between its latest arrivals; None: one
+
+
+def last_seen(conn: Connection, meter_id: str | None = None) -> dict[str, float]:
+    """Each meter's time of its latest reading, from the small meters table (one query)."""
+    stmt = select(meters.c.meter_id, meters.c.last_seen)
+    if meter_id:
+        stmt = stmt.where(meters.c.meter_id == meter_id)
+    return {str(mid): float(seen) for mid, seen in conn.execute(stmt)}
+
+
+def now_from_db(conn: Connection, meter_id: str) -> StoredNow | None:
+    """The /api/now object of a meter from the database (``hanport serve``): its latest values,
+    this hour so far and its projection as of the latest push, and the last hour."""
     rc = readings.c
-    for mid in ids:
-        latest_at = _latest_at(conn, mid)
-        if latest_at is None:
-            continue
-        # the latest value of each field (the hourly list and the 10 s list carry different ones)
-        rows = (
-            conn.execute(
-                select(readings)
-                .where(rc.meter_id == mid, rc.at >= latest_at - 2 * HOUR)
-                .order_by(rc.at)
-            )
-            .mappings()
-            .all()
+    latest_at = _latest_at(conn, meter_id)
+    if latest_at is None:
+        return None
+    # the latest value of each field (the hourly list and the 10 s list carry different ones)
+    rows = (
+        conn.execute(
+            select(readings)
+            .where(rc.meter_id == meter_id, rc.at >= latest_at - 2 * HOUR)
+            .order_by(rc.at)
         )
-        values: dict[str, Any] = {"meter_id": mid}
-        received_at = latest_at
-        for row in rows:
-            values["list_kind"] = row["list_kind"]
-            for name in READING_COLUMNS:
-                if row[name] is not None:
-                    values[name] = row[name]
-            if row["extra"]:
-                values.update(json.loads(row["extra"]))
-            if row["meter_clock"]:
-                values["meter_clock"] = row["meter_clock"]
-            received_at = row["received_at"]
-        info = conn.execute(select(meters).where(meters.c.meter_id == mid)).mappings().first()
-        if info:
-            for key in ("manufacturer", "meter_type", "list_version"):
-                if info[key]:
-                    values[key] = info[key]
-        result.append(derive_now(values, received_at, latest_at, conn=conn))
-    return result
+        .mappings()
+        .all()
+    )
+    values: dict[str, Any] = {"meter_id": meter_id}
+    arrivals: list[float] = []
+    for row in rows:
+        values["list_kind"] = row["list_kind"]
+        for name in READING_COLUMNS:
+            if row[name] is not None:
+                values[name] = row[name]
+        if row["extra"]:
+            values.update(json.loads(row["extra"]))
+        if row["meter_clock"]:
+            values["meter_clock"] = row["meter_clock"]
+        arrivals.append(float(row["received_at"]))
+    info = conn.execute(select(meters).where(meters.c.meter_id == meter_id)).mappings().first()
+    if info:
+        for key in ("manufacturer", "meter_type", "list_version"):
+            if info[key]:
+                values[key] = info[key]
+    received_at = arrivals[-1] if arrivals else latest_at
+    gaps = [b - a for a, b in pairwise(arrivals[-16:]) if b > a]
+    interval = statistics.median(gaps) if gaps else None
+    return StoredNow(derive_now(values, received_at, latest_at, conn=conn), received_at, interval)
 
 
 def derive_now(
@@ -267,7 +286,11 @@ def tariff_for_month(
     steps: Sequence[CapacityStep],
     meter_id: str | None = None,
     now: float | None = None,
+    *,
+    fresh: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """The month's capacity tariff per meter. The running hour is projected only for meters
+    in ``fresh`` (None: all): a stale reading's power may be long gone."""
     start, end = month_bounds(month)
     ids = [meter_id] if meter_id else meter_ids(conn)
     result = []
@@ -281,7 +304,13 @@ def tariff_for_month(
         projection = None
         latest_at = _latest_at(conn, mid)
         reference = latest_at if now is None else now
-        if latest_at is not None and reference is not None and start <= reference < end:
+        projecting = fresh is None or mid in fresh
+        if (
+            projecting
+            and latest_at is not None
+            and reference is not None
+            and start <= reference < end
+        ):
             current = hour_start(reference)
             _, projected, _ = this_hour(_samples(conn, mid, current, reference), reference)
             projection = (current, projected)

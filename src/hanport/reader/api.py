@@ -1,0 +1,290 @@
+"""The answers of the reader's JSON API (docs/CONTRACTS.md §4) as plain functions.
+
+One function per GET endpoint, taking the reader's context and the endpoint's parameters and
+returning plain data. The HTTP routes (``reader/web/routes.py``) and the dashboard (which embeds
+a page's first answers in the page) both call these; neither knows about the other, and this
+module knows about neither. The functions block on the database: callers off the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from hanport import __version__
+from hanport.reader.energy import DEFAULT_CAPACITY_STEPS, LOCAL_TZ, CapacityStep
+from hanport.reader.live import (
+    DEFAULT_PUSH_INTERVAL_S,
+    MIN_PUSH_INTERVAL_S,
+    STALE_AFTER_INTERVALS,
+    LiveState,
+    freshness,
+)
+from hanport.reader.pipeline import Hub
+from hanport.reader.storage import queries
+from hanport.reader.storage.writer import Writer
+
+__all__ = [
+    "ENERGY_KINDS",
+    "AnswerError",
+    "ReaderContext",
+    "energy",
+    "health",
+    "live_now",
+    "meters",
+    "now",
+    "readings",
+    "recent_frames",
+    "tariff",
+]
+
+#: the energy endpoints: /api/hours, /api/days, /api/months
+ENERGY_KINDS = ("hours", "days", "months")
+
+
+class AnswerError(ValueError):
+    """A parameter the API cannot answer for (HTTP 422 with this message as ``detail``)."""
+
+
+@dataclass(slots=True)
+class ReaderContext:
+    """What the API reads: the database, and when reading live, the hub, writer and MQTT.
+
+    ``clock`` gives POSIX seconds; it decides how old the latest reading is (``age_s``)."""
+
+    engine: Engine
+    live: LiveState | None = None
+    hub: Hub | None = None
+    writer: Writer | None = None
+    steps: Sequence[CapacityStep] = DEFAULT_CAPACITY_STEPS
+    mqtt_status: Callable[[], dict[str, Any]] | None = None
+    clock: Callable[[], float] = time.time
+    started_at: float = field(default_factory=time.time)
+    # meter → (time of its latest reading, what the database said then): a meter's /api/now
+    # from the database costs one query on the meters table until it has a newer reading
+    stored_now: dict[str, tuple[float, queries.StoredNow]] = field(default_factory=dict)
+
+
+def _local_midnight(day: dt.date) -> float:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).timestamp()
+
+
+def _default_start(kind: str, now: float) -> tuple[float, float]:
+    """(start, length in seconds) of the default window of an energy endpoint."""
+    today = dt.datetime.fromtimestamp(now, LOCAL_TZ).date()
+    if kind == "hours":
+        return _local_midnight(today), 86400
+    if kind == "days":
+        return _local_midnight(today.replace(day=1)), 31 * 86400
+    return _local_midnight(today.replace(month=1, day=1)), 366 * 86400
+
+
+def _window(from_: str | None, to: str | None, default: tuple[float, float]) -> tuple[float, float]:
+    try:
+        start = queries.parse_time(from_) if from_ else default[0]
+        end = queries.parse_time(to) if to else start + default[1]
+    except queries.QueryError as exc:
+        raise AnswerError(str(exc)) from None
+    if end <= start:
+        raise AnswerError("`to` må være etter `from` / `to` must be after `from`")
+    return start, end
+
+
+def meters(ctx: ReaderContext) -> list[dict[str, Any]]:
+    with ctx.engine.connect() as conn:
+        return queries.list_meters(conn)
+
+
+def live_now(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]] | None:
+    """The /api/now objects from memory, without touching the database; None when the live
+    state knows no such meter (then ask :func:`now`)."""
+    if ctx.live is None:
+        return None
+    return ctx.live.now(meter_id) or None
+
+
+def now(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]]:
+    """The /api/now objects: from the live state when it knows the meter, else from the
+    database. Without a live source (``hanport serve``) every reading is stale."""
+    current = live_now(ctx, meter_id)
+    if current is not None:
+        return current
+    result = []
+    with ctx.engine.connect() as conn:
+        for mid, seen in sorted(queries.last_seen(conn, meter_id).items()):
+            cached = ctx.stored_now.get(mid)
+            if cached is None or cached[0] != seen:
+                stored = queries.now_from_db(conn, mid)
+                if stored is None:
+                    continue
+                cached = ctx.stored_now[mid] = (seen, stored)
+            result.append(_stored_freshness(ctx, cached[1]))
+    return result
+
+
+def _stored_freshness(ctx: ReaderContext, stored: queries.StoredNow) -> dict[str, Any]:
+    interval = max(stored.push_interval_s or DEFAULT_PUSH_INTERVAL_S, MIN_PUSH_INTERVAL_S)
+    return freshness(
+        stored.now,
+        stored.received_at,
+        STALE_AFTER_INTERVALS * interval,
+        ctx.clock(),
+        live=ctx.live is not None,
+    )
+
+
+def energy(
+    ctx: ReaderContext,
+    kind: str,
+    from_: str | None = None,
+    to: str | None = None,
+    meter_id: str | None = None,
+) -> list[dict[str, Any]]:
+    fetch = {
+        "hours": queries.hours_between,
+        "days": queries.days_between,
+        "months": queries.months_between,
+    }[kind]
+    start, end = _window(from_, to, _default_start(kind, ctx.clock()))
+    with ctx.engine.connect() as conn:
+        return fetch(conn, start, end, meter_id)
+
+
+def _fresh_meters(ctx: ReaderContext) -> set[str]:
+    """Meters whose latest reading is not stale: only their running hour is projected."""
+    if ctx.live is None:
+        return set()
+    return {n["meter_id"] for n in ctx.live.now() if not n["stale"]}
+
+
+def tariff(
+    ctx: ReaderContext, month: str | None = None, meter_id: str | None = None
+) -> list[dict[str, Any]]:
+    month = month or dt.datetime.fromtimestamp(ctx.clock(), LOCAL_TZ).strftime("%Y-%m")
+    try:
+        with ctx.engine.connect() as conn:
+            return queries.tariff_for_month(
+                conn, month, ctx.steps, meter_id, fresh=_fresh_meters(ctx)
+            )
+    except queries.QueryError as exc:
+        raise AnswerError(str(exc)) from None
+
+
+def readings(
+    ctx: ReaderContext,
+    meter_id: str,
+    from_: str | None = None,
+    to: str | None = None,
+    fields: str | None = None,
+) -> list[dict[str, Any]]:
+    start, end = _window(from_, to, (ctx.clock() - 3600, 3600))
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    try:
+        with ctx.engine.connect() as conn:
+            return queries.readings_between(conn, meter_id, start, end, field_list)
+    except queries.QueryError as exc:
+        raise AnswerError(str(exc)) from None
+
+
+def recent_frames(ctx: ReaderContext, limit: int = 20) -> list[dict[str, Any]]:
+    if ctx.hub is not None:
+        return [
+            {
+                **f,
+                "received_at": dt.datetime.fromtimestamp(f["received_at"], LOCAL_TZ).strftime(
+                    "%Y-%m-%dT%H:%M:%S"
+                ),
+            }
+            for f in ctx.hub.recent_frames(limit)
+        ]
+    with ctx.engine.connect() as conn:
+        return queries.recent_frames(conn, limit)
+
+
+def _source_issues(sources: list[dict[str, Any]], now: float) -> list[dict[str, str]]:
+    issues: list[dict[str, str]] = []
+    for s in sources:
+        if s["last_frame_at"] is not None:
+            last_frame_age = now - s["last_frame_at"]
+            s["last_frame_at"] = dt.datetime.fromtimestamp(s["last_frame_at"], LOCAL_TZ).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+        else:
+            last_frame_age = None
+        if s["kind"] == "file":
+            continue
+        if s["state"] == "retrying":
+            issues.append({"level": "error", "message": f"{s['name']}: {s['detail']}"})
+        elif last_frame_age is None or last_frame_age > 60:
+            issues.append(
+                {
+                    "level": "warning",
+                    "message": f"{s['name']}: ingen rammer siste minutt / "
+                    "no frames in the last minute",
+                }
+            )
+        total = s["frames_ok"] + s["crc_errors"] + s["undecodable"]
+        if total >= 20 and (s["crc_errors"] + s["undecodable"]) / total > 0.1:
+            issues.append(
+                {
+                    "level": "warning",
+                    "message": f"{s['name']}: over 10 % forkastede rammer / over 10 % rejected "
+                    "frames (check serial settings or keys)",
+                }
+            )
+    return issues
+
+
+def _database_health(ctx: ReaderContext, issues: list[dict[str, str]]) -> dict[str, Any]:
+    try:
+        database: dict[str, Any] = {"ok": True, **queries.database_health(ctx.engine)}
+    except Exception as exc:
+        database = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        issues.append({"level": "error", "message": f"database: {exc}"})
+    if ctx.writer is not None:
+        stats = ctx.writer.stats
+        database["writer"] = {
+            "pending": ctx.writer.pending,
+            "flushes": stats.flushes,
+            "readings_written": stats.readings_written,
+            "last_error": stats.last_error,
+        }
+        if stats.last_error:
+            # reading works, writing does not: the database is not healthy
+            database["ok"] = False
+            issues.append(
+                {
+                    "level": "error",
+                    "message": f"lagring feiler / storage failing: {stats.last_error}",
+                }
+            )
+    return database
+
+
+def health(ctx: ReaderContext) -> dict[str, Any]:
+    now = ctx.clock()
+    sources = [s.to_json(now) for s in ctx.hub.sources] if ctx.hub else []
+    issues = _source_issues(sources, now)
+    database = _database_health(ctx, issues)
+    mqtt = ctx.mqtt_status() if ctx.mqtt_status else {"enabled": False}
+    if mqtt.get("enabled") and not mqtt.get("connected"):
+        issues.append(
+            {
+                "level": "warning",
+                "message": "MQTT: ikke tilkoblet / not connected "
+                f"({mqtt.get('error') or 'connecting'})",
+            }
+        )
+    return {
+        "version": __version__,
+        "uptime_s": round(now - ctx.started_at, 1),
+        "sources": sources,
+        "database": database,
+        "mqtt": mqtt,
+        "issues": issues,
+    }

@@ -1,0 +1,183 @@
+"""The JSON API's routes under ``/api`` (docs/CONTRACTS.md §4), defined at import time.
+
+Each handler parses its parameters, calls one function of :mod:`hanport.reader.api` and answers.
+Handlers that reach the database are plain ``def``: FastAPI runs them in its thread pool, so a
+slow query never stalls the live feed or the sources on the event loop. The reader's context
+comes from ``app.state.reader`` (set by :func:`hanport.reader.web.app.create_app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from hanport.reader import api
+from hanport.reader.api import ReaderContext
+
+__all__ = ["router"]
+
+
+async def _reader(request: Request) -> ReaderContext:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop /api/now can do without
+    context: ReaderContext = request.app.state.reader
+    return context
+
+
+Context = Annotated[ReaderContext, Depends(_reader)]
+From = Annotated[str | None, Query(alias="from")]
+
+router = APIRouter(prefix="/api")
+
+
+def _table(rows: list[dict[str, Any]], format: str, filename: str) -> Response:
+    if format != "csv":
+        return JSONResponse(rows)
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/meters", tags=["meters"])
+def get_meters(ctx: Context) -> Response:
+    return JSONResponse(api.meters(ctx))
+
+
+@router.get(
+    "/now",
+    tags=["live"],
+    description=(
+        "The latest values of each meter, this hour so far and last hour; `age_s` (seconds "
+        "since the reading arrived), `stale` (older than three of its meter's push intervals, "
+        "or no live source) and `stale_after_s`."
+    ),
+)
+async def get_now(ctx: Context, meter_id: str | None = None) -> Response:
+    # from memory on the event loop; the database (hanport serve) in the thread pool
+    current = api.live_now(ctx, meter_id)
+    if current is None:
+        current = await run_in_threadpool(api.now, ctx, meter_id)
+    return JSONResponse(current)
+
+
+_ENERGY_DOC = (
+    "`[{meter_id, start, active_energy_import_kwh, active_energy_export_kwh, net_kwh, "
+    "estimated}]`; `from`/`to` local YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV."
+)
+
+
+@router.get("/hours", tags=["energy"], description=_ENERGY_DOC)
+def get_hours(
+    ctx: Context,
+    from_: From = None,
+    to: str | None = None,
+    meter_id: str | None = None,
+    format: str = "json",
+) -> Response:
+    return _table(api.energy(ctx, "hours", from_, to, meter_id), format, "hanport-hours.csv")
+
+
+@router.get("/days", tags=["energy"], description=_ENERGY_DOC)
+def get_days(
+    ctx: Context,
+    from_: From = None,
+    to: str | None = None,
+    meter_id: str | None = None,
+    format: str = "json",
+) -> Response:
+    return _table(api.energy(ctx, "days", from_, to, meter_id), format, "hanport-days.csv")
+
+
+@router.get("/months", tags=["energy"], description=_ENERGY_DOC)
+def get_months(
+    ctx: Context,
+    from_: From = None,
+    to: str | None = None,
+    meter_id: str | None = None,
+    format: str = "json",
+) -> Response:
+    return _table(api.energy(ctx, "months", from_, to, meter_id), format, "hanport-months.csv")
+
+
+@router.get("/tariff", tags=["energy"])
+def get_tariff(ctx: Context, month: str | None = None, meter_id: str | None = None) -> Response:
+    return JSONResponse(api.tariff(ctx, month, meter_id))
+
+
+@router.get("/readings", tags=["readings"])
+def get_readings(
+    ctx: Context,
+    meter_id: str,
+    from_: From = None,
+    to: str | None = None,
+    fields: str | None = None,
+    format: str = "json",
+) -> Response:
+    rows = api.readings(ctx, meter_id, from_, to, fields)
+    return _table(rows, format, "hanport-readings.csv")
+
+
+@router.get("/health", tags=["health"])
+def get_health(ctx: Context) -> Response:
+    return JSONResponse(api.health(ctx))
+
+
+@router.get("/frames/recent", tags=["health"])
+def get_recent_frames(ctx: Context, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
+    return JSONResponse(api.recent_frames(ctx, limit))
+
+
+async def _live_events(ctx: ReaderContext, request: Request) -> AsyncIterator[str]:
+    live = ctx.live
+    yield "retry: 3000\n\n"
+    # say at once whether readings will follow, so a page need not guess from a feed that
+    # ends empty (``hanport serve`` has no live source: nothing ever will)
+    yield f"event: status\ndata: {json.dumps({'live': live is not None})}\n\n"
+    if live is None:
+        return
+    # the current state first, so a page that opens shows values at once
+    for now in live.now():
+        yield f"event: reading\ndata: {json.dumps(now)}\n\n"
+    queue = live.subscribe()
+    try:
+        while not await request.is_disconnected():
+            try:
+                now = await asyncio.wait_for(queue.get(), 15)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            yield f"event: reading\ndata: {json.dumps(now)}\n\n"
+    finally:
+        live.unsubscribe(queue)
+
+
+@router.get(
+    "/live",
+    tags=["live"],
+    response_class=StreamingResponse,
+    description=(
+        'Server-Sent Events: first `event: status`, data `{"live": bool}` (false under '
+        "`hanport serve`, which has no live source: the feed then ends), then "
+        "`event: reading`, data the /api/now object of a meter."
+    ),
+)
+async def get_live(ctx: Context, request: Request) -> StreamingResponse:
+    return StreamingResponse(
+        _live_events(ctx, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
