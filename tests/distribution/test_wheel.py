@@ -137,6 +137,8 @@ def test_the_wheel_carries_assets_catalogs_and_metadata(built: Built) -> None:
             assert f"hanport/{part}/locale/{lang}/LC_MESSAGES/{part}.mo" in names
     assert not [name for name in names if name.endswith(".po")]
     assert f"{info}/licenses/LICENSE" in names
+    data = f"hanport-{hanport.__version__}.data/data/share/hanport"
+    assert {f"{data}/systemd/hanport-reader.service", f"{data}/udev/99-hanport.rules"} <= names
     assert metadata["License-Expression"] == "MIT"
     assert set(metadata.get_all("Provides-Extra") or []) >= {"portal", "postgres", "demo"}
     classifiers = metadata.get_all("Classifier") or []
@@ -160,6 +162,7 @@ def test_the_base_install_is_a_reader(installed: Installed, tmp_path: Path) -> N
     python = str(installed.venv / "bin" / "python")
     where = _run([python, "-c", "import hanport; print(hanport.__file__)"], tmp_path, installed.env)
     assert where.stdout.startswith(str(installed.venv))  # the wheel, not the working tree
+    assert (installed.venv / "share/hanport/systemd/hanport-reader.service").is_file()
     for absent in ("greenlet", "psycopg", "aiosmtpd", "httpx"):
         probe = _run([python, "-c", f"import {absent}"], tmp_path, installed.env, check=False)
         assert probe.returncode != 0, f"{absent} is in the base install"
