@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from portal_world import World, code_from
 from sqlalchemy import select
 
-from hanport.portal.db.schema import audit_events, order_events, orders, port_states
+from hanport.portal.db.schema import audit_events, order_events, orders, port_states, push_watches
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.web.app import PortalConfig, create_app
@@ -26,6 +26,15 @@ PATIENT = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_
 def _order(world: World, order_id: int):  # type: ignore[no-untyped-def]
     with world.engine.connect() as conn:
         return conn.execute(select(orders).where(orders.c.id == order_id)).one()
+
+
+def _watched(world: World, order_id: int) -> bool:
+    """The order has a push watch: the runner still looks for its first push."""
+    with world.engine.connect() as conn:
+        found = conn.execute(
+            select(push_watches.c.order_id).where(push_watches.c.order_id == order_id)
+        ).first()
+    return found is not None
 
 
 def _port(world: World):  # type: ignore[no-untyped-def]
@@ -153,7 +162,8 @@ async def test_no_push_in_the_window_completes_plainly_and_a_later_push_is_recor
 
     order = _order(world, order_id)
     assert (order.state, order.push_seen) == ("completed", False)
-    assert order.next_attempt_at is not None  # still watched for the first push
+    assert order.next_attempt_at is None  # a completed order is never due …
+    assert _watched(world, order_id)  # … its push watch is
     events = _events(world, order_id)
     assert events[-2:] == [("readback_ok", "verified"), ("confirm_without_push", "completed")]
     with world.engine.connect() as conn:
@@ -175,6 +185,7 @@ async def test_no_push_in_the_window_completes_plainly_and_a_later_push_is_recor
     await _drain(runner)
     order = _order(world, order_id)
     assert (order.state, order.push_seen, order.next_attempt_at) == ("completed", True, None)
+    assert not _watched(world, order_id)
     assert _events(world, order_id) == events  # not reopened: no new transition
     assert _port(world).push_seen
     assert "order.push_seen" in _audit_actions(world, order_id)
@@ -193,6 +204,7 @@ async def test_the_push_watch_ends_after_its_window_or_when_a_newer_order_rules(
     order = _order(world, first)
     assert (order.state, order.push_seen, order.next_attempt_at) == ("completed", False, None)
     assert "order.push_watch_ended" in _audit_actions(world, first)
+    assert not _watched(world, first)
 
     # a watched open whose port is then closed by a newer order stops being watched
     runner = JobRunner(world.engine, headend, None, replace(quick, push_watch_s=3600.0))
@@ -201,7 +213,7 @@ async def test_the_push_watch_ends_after_its_window_or_when_a_newer_order_rules(
     second = submit_order(world.engine, world.holder, world.open_request())
     await runner.run_orders()  # command
     await runner.run_orders()  # read-back, completed without a push, watched
-    assert _order(world, second).next_attempt_at is not None
+    assert _watched(world, second)
     third = submit_order(world.engine, world.holder, OrderRequest(world.mpid, "close"))
     await _drain(runner)
     assert _order(world, third).state == "completed"
@@ -209,6 +221,7 @@ async def test_the_push_watch_ends_after_its_window_or_when_a_newer_order_rules(
     await _drain(runner)
     stale = _order(world, second)
     assert (stale.push_seen, stale.next_attempt_at) == (False, None)
+    assert not _watched(world, second)
     assert (_port(world).state, _port(world).push_seen) == ("closed", False)
     assert _order(world, close_id).state == "completed"
 
@@ -251,9 +264,9 @@ async def test_orders_to_carry_out_are_claimed_before_push_watch_reads(world: Wo
     assert _order(world, watched).state == "completed"
     with world.engine.begin() as conn:  # its watch read is long overdue
         conn.execute(
-            update(orders)
-            .where(orders.c.id == watched)
-            .values(next_attempt_at=utcnow() - timedelta(hours=1))
+            update(push_watches)
+            .where(push_watches.c.order_id == watched)
+            .values(next_look_at=utcnow() - timedelta(hours=1))
         )
     from hanport.portal.db.schema import parties
     from hanport.portal.domain.model import Actor, Role

@@ -6,9 +6,10 @@ second runner (or a crash) never sends the same command twice at once.
 
 Verification: the read-back of the ordered port state makes an order VERIFIED. An open then
 waits up to `push_wait_s` for the meter's first push and completes either way (the timeline
-says which). A completed open without a push keeps a `next_attempt_at`: the runner looks for
-the first push every `push_recheck_s` for `push_watch_s`, and records it on the order and the
-port state when it comes, without reopening the order.
+says which). A completed open without a push gets a push watch (its own row, claimed like an
+order but after them): the runner looks for the first push every `push_recheck_s` for
+`push_watch_s`, and records it on the order and the port state when it comes, without
+reopening the order. A completed order itself is never due.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import headend_commands, meters, orders, port_states
+from hanport.portal.db.schema import headend_commands, meters, orders, port_states, push_watches
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
 from hanport.portal.domain.port_states import PortEvent
@@ -65,9 +66,30 @@ class ReadbackMismatch(Exception):
     """The head-end accepted the command but the port reads back in the other state."""
 
 
-#: what the runner claims when due: orders to carry out, and completed opens still watched
-#: for their first push (only those keep a next_attempt_at once completed)
-ACTIVE = [state.value for state in RUNNER_STATES | {OrderState.COMPLETED}]
+def _claim(
+    conn: Any,
+    key: Any,
+    due_at: Any,
+    now: datetime,
+    lease: datetime,
+    limit: int,
+    *where: Any,
+) -> list[int]:
+    """Move the due time of up to `limit` due rows forward to `lease`; the ones this runner got.
+
+    Conditional on the due time read, so two runners never both claim a row."""
+    table = key.table
+    rows = conn.execute(
+        select(key, due_at).where(due_at <= now, *where).order_by(due_at).limit(limit)
+    ).all()
+    claimed = []
+    for row_key, row_due in rows:
+        done = conn.execute(
+            update(table).where(key == row_key, due_at == row_due).values({due_at.name: lease})
+        ).rowcount
+        if done == 1:
+            claimed.append(int(row_key))
+    return claimed
 
 
 class JobRunner:
@@ -97,27 +119,30 @@ class JobRunner:
         )
 
     # -- orders ------------------------------------------------------------------------------
-    def _claim_due(self, now: datetime, limit: int) -> list[Any]:
+    def _claim_due(self, now: datetime, limit: int) -> list[int]:
+        """Due orders, then due push watches (their order ids), each held for a lease."""
         lease = now + timedelta(seconds=self.settings.lease_s)
-        claimed = []
         with begin_write(self.engine) as conn:
-            # orders still to be carried out before completed opens watched for their first
-            # push: after a backlog, the watch reads must not hold up new commands
-            watching = case((orders.c.state == OrderState.COMPLETED.value, 1), else_=0)
-            rows = conn.execute(
-                select(orders.c.id, orders.c.next_attempt_at)
-                .where(orders.c.state.in_(ACTIVE), orders.c.next_attempt_at <= now)
-                .order_by(watching, orders.c.next_attempt_at)
-                .limit(limit)
-            ).all()
-            for row in rows:
-                done = conn.execute(
-                    update(orders)
-                    .where(orders.c.id == row.id, orders.c.next_attempt_at == row.next_attempt_at)
-                    .values(next_attempt_at=lease)
-                ).rowcount
-                if done == 1:
-                    claimed.append(row.id)
+            # orders to carry out before completed opens watched for their first push: after
+            # a backlog, the watch reads must not hold up new commands
+            claimed = _claim(
+                conn,
+                orders.c.id,
+                orders.c.next_attempt_at,
+                now,
+                lease,
+                limit,
+                orders.c.state.in_([state.value for state in RUNNER_STATES]),
+            )
+            if len(claimed) < limit:
+                claimed += _claim(
+                    conn,
+                    push_watches.c.order_id,
+                    push_watches.c.next_look_at,
+                    now,
+                    lease,
+                    limit - len(claimed),
+                )
         return claimed
 
     def _load(self, order_id: int) -> tuple[Any, str]:
@@ -373,20 +398,20 @@ class JobRunner:
             self._complete(tx, order, push_seen=push_seen)
 
     def _complete(self, tx: Any, order: Any, *, push_seen: bool) -> None:
-        """VERIFIED → COMPLETED and the done notice; an open without a push stays watched."""
+        """VERIFIED → COMPLETED and the done notice; an open without a push gets a push watch."""
         if order.action == Action.CLOSE or push_seen:
             event = OrderEvent.CONFIRM
             note = "data seen from the meter; " if push_seen else ""
             note += "done notice queued for the customer"
-            watch_until = None
+            look_again_at = None
         else:
             event = OrderEvent.CONFIRM_WITHOUT_PUSH
             note = (
                 f"no data seen from the meter within {self.settings.push_wait_s:g} s of the "
                 "read-back; the read-back verified the port open, a later push will be recorded"
             )
-            watch_until = tx.now + timedelta(seconds=self.settings.push_recheck_s)
-        complete_verified(tx, order, event, note, push_seen=push_seen, watch_until=watch_until)
+            look_again_at = tx.now + timedelta(seconds=self.settings.push_recheck_s)
+        complete_verified(tx, order, event, note, push_seen=push_seen, look_again_at=look_again_at)
 
     def _record_push(self, tx: Any, order: Any) -> None:
         """The first push after an open: on the order and, if it still rules it, the port."""
@@ -395,6 +420,7 @@ class JobRunner:
             .where(orders.c.id == order.id)
             .values(push_seen=True, next_attempt_at=None, updated_at=tx.now)
         )
+        self._stop_watching(tx, order.id)
         tx.conn.execute(
             update(port_states)
             .where(
@@ -419,7 +445,10 @@ class JobRunner:
         """A completed open without a push: record a late first push, or look again later."""
         with transaction(self.engine, self.clock()) as tx:
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
-            if OrderState(order.state) is not OrderState.COMPLETED or order.push_seen:
+            watch = tx.conn.execute(
+                select(push_watches).where(push_watches.c.order_id == order_id)
+            ).first()
+            if watch is None or order.push_seen:
                 return
             port = tx.conn.execute(
                 select(port_states.c.state, port_states.c.last_order_id).where(
@@ -438,8 +467,7 @@ class JobRunner:
             ):
                 self._record_push(tx, order)
                 return
-            since = order.verified_at or order.completed_at
-            if (tx.now - since).total_seconds() >= self.settings.push_watch_s:
+            if (tx.now - watch.since).total_seconds() >= self.settings.push_watch_s:
                 tx.audit(
                     "system",
                     "order.push_watch_ended",
@@ -451,14 +479,14 @@ class JobRunner:
                 self._stop_watching(tx, order_id)
                 return
             tx.conn.execute(
-                update(orders)
-                .where(orders.c.id == order_id)
-                .values(next_attempt_at=tx.now + timedelta(seconds=self.settings.push_recheck_s))
+                update(push_watches)
+                .where(push_watches.c.order_id == order_id)
+                .values(next_look_at=tx.now + timedelta(seconds=self.settings.push_recheck_s))
             )
 
     @staticmethod
     def _stop_watching(tx: Any, order_id: int) -> None:
-        tx.conn.execute(update(orders).where(orders.c.id == order_id).values(next_attempt_at=None))
+        tx.conn.execute(delete(push_watches).where(push_watches.c.order_id == order_id))
 
     # -- others ------------------------------------------------------------------------------
     async def run_outbox(self) -> int:

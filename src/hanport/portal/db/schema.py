@@ -127,6 +127,16 @@ port_states = Table(
     Column("last_order_id", Integer),
 )
 
+#: a completed open whose meter has not pushed yet: the job runner looks for the first push
+#: until it comes, the watch window ends or a newer order rules the port (then the row goes)
+push_watches = Table(
+    "push_watches",
+    metadata,
+    Column("order_id", ForeignKey("orders.id"), primary_key=True),
+    Column("since", UTCDateTime(), nullable=False),  # the read-back that verified the open
+    Column("next_look_at", UTCDateTime(), nullable=False, index=True),
+)
+
 terms_versions = Table(
     "terms_versions",
     metadata,

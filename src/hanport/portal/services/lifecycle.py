@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
-from hanport.portal.db.schema import meters, order_events, orders, parties
+from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
 from hanport.portal.domain.model import Action, Actor, Channel, Operation
 from hanport.portal.domain.order_states import (
     OrderEvent,
@@ -234,13 +234,18 @@ def complete_verified(
     note: str,
     *,
     push_seen: bool,
-    watch_until: datetime | None = None,
+    look_again_at: datetime | None = None,
 ) -> None:
     """A verified order is done: COMPLETED, and the done notice says whether the meter's data
-    has been seen yet (an open without a push is watched until `watch_until`)."""
-    apply_event(
-        tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=watch_until
-    )
+    has been seen yet. With `look_again_at`, an open without a push gets a push watch: the job
+    runner looks for the first push from then on (see jobs.JobRunner)."""
+    apply_event(tx, order, event, "system", note=note, completed_at=tx.now, next_attempt_at=None)
+    if look_again_at is not None and not push_seen:
+        tx.conn.execute(
+            push_watches.insert().values(
+                order_id=order.id, since=order.verified_at or tx.now, next_look_at=look_again_at
+            )
+        )
     # the done notice of an open says whether the meter's data has been seen yet
     push = push_seen if order.action == Action.OPEN else None
     contact_mail(tx, order, "done", push_seen=push)
