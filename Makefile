@@ -62,6 +62,7 @@ messages: catalogs
 	mkdir -p build
 	for domain in portal reader; do \
 	  $(BIN)/pybabel --quiet extract -F babel-$$domain.cfg --no-location --sort-output \
+	    -k NC_:1c,2 -k tr \
 	    --project=hanport --copyright-holder="hanport contributors" \
 	    -o build/$$domain.pot src/hanport/$$domain && \
 	  $(BIN)/pybabel --quiet update -D $$domain -i build/$$domain.pot \

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_LANG",
     "DOMAINS",
     "LANGS",
+    "NC_",
     "N_",
     "CatalogMissing",
     "catalog_path",
@@ -135,3 +136,9 @@ def format_date(day: date, lang: str) -> str:
 def format_datetime(moment: datetime, lang: str) -> str:
     """A local time as people write it: 04.12.2026 14:05, or 4 December 2026 14:05."""
     return f"{format_date(moment.date(), lang)} {moment:%H:%M}"
+
+
+def NC_(context: str, message: str) -> tuple[str, str]:  # the name gettext extractors look for
+    """Mark `message` with a `context` for extraction (`make messages` knows NC_ as
+    pgettext); translate the pair later with `pgettext(*pair)`."""
+    return context, message

@@ -13,15 +13,12 @@ import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +34,7 @@ from hanport.portal.services.proxies import invite_proxy, revoke_proxy
 from hanport.portal.services.signin import EmailCodeSignIn, SignInMethod
 from hanport.portal.services.terms import accepted_terms, changes_since, current_terms
 from hanport.portal.services.tx import transaction, utcnow
-from hanport.portal.web.i18n import LANGS, translator
+from hanport.portal.web.i18n import LANGS, templates, terms_language
 from hanport.portal.web.middleware import (
     CookieSecure,
     SecurityHeaders,
@@ -46,8 +43,6 @@ from hanport.portal.web.middleware import (
 )
 
 __all__ = ["PortalConfig", "create_app"]
-
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 @dataclass
@@ -61,13 +56,6 @@ class PortalConfig:
     #: started with the app (order runner, outbox, moves); None = run elsewhere
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _fmt_time(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(OSLO).strftime("%d.%m.%Y %H:%M:%S")
-
-
-TEMPLATES.env.filters["local"] = _fmt_time
 
 
 def lang_of(request: Request) -> str:
@@ -115,11 +103,10 @@ def require_actor(request: Request) -> Actor:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
-    return TEMPLATES.TemplateResponse(
+    return templates(lang).TemplateResponse(
         request,
         template,
         {
-            "t": translator(lang),
             "lang": lang,
             "csrf": csrf_token(request),
             "actor": actor_of(request),
@@ -394,7 +381,7 @@ def create_app(config: PortalConfig) -> FastAPI:
             declaration=form.get("declaration"),
             module_option=form.get("module_option"),
             terms_accepted=form.get("terms_accepted") == "yes",
-            terms_lang=lang_of(request),  # the terms on the page were in the page's language
+            terms_lang=terms_language(lang_of(request)),  # the terms the page showed
         )
         channel = Channel.BACKOFFICE if actor.is_staff else Channel.PORTAL
         try:

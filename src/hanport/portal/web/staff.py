@@ -30,7 +30,6 @@ from hanport.portal.services.terms import (
 )
 from hanport.portal.services.tx import transaction, utcnow
 from hanport.portal.web.app import checked_form, lang_of, render, require_actor
-from hanport.portal.web.i18n import translator
 
 __all__ = ["install"]
 
@@ -254,8 +253,6 @@ def install(app: FastAPI, engine: Engine) -> None:
             preview=preview,
             fingerprint=draft_fingerprint(form) if preview is not None and form else "",
             notice=notice,
-            t_nb=translator("nb"),
-            t_en=translator("en"),
         )
 
     @app.get("/staff/terms", include_in_schema=False)
@@ -277,8 +274,6 @@ def install(app: FastAPI, engine: Engine) -> None:
             versions=[],
             selected=await run_in_threadpool(load),
             published=request.query_params.get("published") == "1",
-            t_nb=translator("nb"),
-            t_en=translator("en"),
         )
 
     @app.post("/staff/terms", include_in_schema=False)
