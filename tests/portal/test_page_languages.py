@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from test_web import csrf_of, sign_in
 
 from hanport.portal.db.schema import orders
 from hanport.portal.seed import STAFF_EMAIL
+from hanport.portal.services.moves import apply_due_changes, register_customer_change
 from hanport.portal.web.app import PortalConfig, create_app
 
 
@@ -78,3 +80,19 @@ def test_counts_use_the_plural_forms(client: TestClient, world: World) -> None:
     ):
         client.get(f"/lang/{lang}?next=/staff")
         assert re.search(pattern, client.get("/staff").text), lang
+
+
+def test_a_new_customer_can_get_nynorsk_notices(world: World) -> None:
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=date.today().isoformat(),
+        new_email="nora@example.no",
+        new_name="Nora Nynorsk",
+        new_lang="nn",
+    )
+    apply_due_changes(world.engine, date.today())
+    welcome = world.mails("nora@example.no")
+    assert [subject for _, subject, _ in welcome] == [f"Velkomen som kunde på {world.mpid}"]
+    assert f"frå {date.today():%d.%m.%Y}" in welcome[0][2]

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
 
+from hanport.i18n import LANGS
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import (
     contracts,
@@ -44,7 +45,7 @@ def register_customer_change(
 ) -> int:
     """Record a move (from Elhub or typed in by customer service).
 
-    `new_lang` (nb | en) is the language of a new customer not known before: of their party and
+    `new_lang` (nb | nn | en) is the language of a new customer not known before: of their party and
     so of every notice they get. A known party keeps the language they have chosen.
     """
     errors: dict[str, tuple[str, str]] = {}
@@ -61,10 +62,10 @@ def register_customer_change(
         errors["new_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
     if email and not new_name.strip():
         errors["new_name"] = ("Skriv navnet til ny kunde", "Enter the new customer's name")
-    if new_lang not in ("nb", "en"):
+    if new_lang not in LANGS:
         errors["new_lang"] = (
-            "Velg språk for ny kunde: bokmål eller engelsk",
-            "Choose the new customer's language: Norwegian (bokmål) or English",
+            "Velg språk for ny kunde: bokmål, nynorsk eller engelsk",
+            "Choose the new customer's language: Norwegian (bokmål or nynorsk) or English",
         )
     if errors:
         raise InvalidInput(errors)

@@ -96,7 +96,7 @@ class CustomerChangeIn(BaseModel):
     effective_date: str = Field(description="YYYY-MM-DD")
     new_customer_email: str = ""
     new_customer_name: str = ""
-    new_customer_lang: Literal["nb", "en"] = "nb"
+    new_customer_lang: Literal["nb", "nn", "en"] = "nb"
 
 
 class CustomerChangeOut(BaseModel):
