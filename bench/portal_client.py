@@ -97,6 +97,7 @@ class Outcome:
     latency_ms: float  #: from when it was due (planned) or sent (a follow-up) to the last byte
     due: float  #: when it, or the order it follows, was due (s after the start): what is judged
     late_ms: float = 0.0  #: how late the client began it (part of latency_ms)
+    answered: float = 0.0  #: time.perf_counter() at the answer's last byte
 
     @property
     def ok(self) -> bool:
@@ -167,7 +168,7 @@ class RunReport:
     by_kind: dict[str, KindStats]
     orders: KindStats  #: both order kinds together: what the target is about
     everything: KindStats
-    orders_per_s: float  #: successful orders per second of the judged window
+    orders_per_s: float  #: successful orders per second, until the last order's answer
     late_p99_ms: float  #: the client's own lateness in beginning planned requests
     late_max_ms: float
 
@@ -187,14 +188,21 @@ class RunReport:
 
 
 def report(outcomes: list[Outcome], seconds: float) -> RunReport:
-    """Statistics of judged outcomes (see `judged`) over a window of `seconds`."""
-    orders = summarise("orders, all", (o for o in outcomes if o.kind in ORDER_KINDS))
+    """Statistics of judged outcomes (see `judged`) over a window of `seconds`. The orders
+    achieved per second count until the last order's answer: behind schedule, fewer than
+    were sent."""
+    placed = [o for o in outcomes if o.kind in ORDER_KINDS]
+    orders = summarise("orders, all", placed)
     late = [o.late_ms for o in outcomes if o.kind not in (ORDER_PAGE, API_ORDER_READ)]
+    span = seconds
+    if placed:
+        last_answer = max(o.due + o.latency_ms / 1000 for o in placed)
+        span = max(seconds, last_answer - min(o.due for o in placed))
     return RunReport(
         {kind: summarise(kind, (o for o in outcomes if o.kind == kind)) for kind in TABLE_KINDS},
         orders,
         summarise("requests, all", outcomes),
-        orders.ok / seconds,
+        orders.ok / span,
         percentile(late, 0.99) if late else 0.0,
         max(late, default=0.0),
     )
@@ -365,16 +373,19 @@ class LoadClient:
         late_ms = (time.perf_counter() - due) * 1000
         customer = self.customers[item.customer]
         answer = await guarded_exchange(self.port, planned_request(item, customer, self.terms_id))
-        latency_ms = (time.perf_counter() - due) * 1000
+        answered = time.perf_counter()
         failure = failure_of(item.kind, answer)
-        self.outcomes.append(Outcome(item.kind, failure, latency_ms, item.at, late_ms))
+        latency_ms = (answered - due) * 1000
+        self.outcomes.append(Outcome(item.kind, failure, latency_ms, item.at, late_ms, answered))
         then = None if failure else follow_up(item, customer, answer)
         if then is not None:
             kind, request = then
             sent = time.perf_counter()
             answer = await guarded_exchange(self.port, request)
-            latency_ms = (time.perf_counter() - sent) * 1000
-            self.outcomes.append(Outcome(kind, failure_of(kind, answer), latency_ms, item.at))
+            answered = time.perf_counter()
+            failure = failure_of(kind, answer)
+            latency_ms = (answered - sent) * 1000
+            self.outcomes.append(Outcome(kind, failure, latency_ms, item.at, 0.0, answered))
 
 
 async def read_csrf_tokens(port: int, customers: list[Customer]) -> list[Customer]:

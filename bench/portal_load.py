@@ -53,9 +53,11 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "tests")]  # the client; the test-suite's service helpers
 from portal_client import (  # noqa: E402
     LOOPBACK,
+    ORDER_KINDS,
     POINTS_LIST_LEAD_S,
     Customer,
     LoadClient,
+    Outcome,
     RunReport,
     is_web,
     judged,
@@ -176,8 +178,9 @@ def children(pid: int) -> list[int]:
 @dataclass
 class CpuMeter:
     """CPU seconds of named parts, read when the judged window starts and once its last answer
-    is in (that includes the tail of the warm-up's requests and leaves out the judged orders'
-    work still queued in the job runner: equal in a steady state)."""
+    is in, per order answered in between (in a steady state the judged orders; behind
+    schedule, also the warm-up's orders still queued at the start). The job runner's share is
+    the work it did meanwhile, whichever orders it was for."""
 
     parts: dict[str, Callable[[], float]]
     readings: list[tuple[float, dict[str, float]]] = field(default_factory=list)
@@ -186,8 +189,9 @@ class CpuMeter:
         now = time.perf_counter()
         self.readings.append((now, {name: seconds() for name, seconds in self.parts.items()}))
 
-    def per_order(self, orders: int) -> str:
+    def per_order(self, outcomes: list[Outcome]) -> str:
         (began, first), (ended, last) = self.readings[0], self.readings[-1]
+        orders = sum(1 for o in outcomes if o.kind in ORDER_KINDS and began < o.answered <= ended)
         used = {name: last[name] - first[name] for name in self.parts}
         per_order = ", ".join(f"{name} {1000 * cpu / orders:.2f}" for name, cpu in used.items())
         cores = sum(used.values()) / (ended - began)
@@ -275,10 +279,6 @@ class Settings:
     def judged_from(self) -> float:
         return POINTS_LIST_LEAD_S + self.warm_up
 
-    @property
-    def judged_orders(self) -> int:
-        return round(self.rate * self.duration)
-
 
 def measure(
     port: int,
@@ -296,7 +296,7 @@ def measure(
     )
     for line in result.lines():
         print(line)
-    print(cpu.per_order(settings.judged_orders), flush=True)
+    print(cpu.per_order(client.outcomes), flush=True)
     return result
 
 

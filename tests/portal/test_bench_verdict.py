@@ -116,3 +116,12 @@ def test_the_schedule_is_open_loop_and_alternates() -> None:
     reads = [item for item in schedule if item.kind not in client.ORDER_KINDS]
     assert len(reads) == 1000  # two per web order; the follow-up reads come on the answers
     assert schedule == sorted(schedule, key=lambda item: item.at)
+
+
+def test_orders_answered_late_lower_the_rate_achieved() -> None:
+    # 10 orders due over 1 s, the last answered 4 s after the first was due
+    placed = [client.Outcome(client.API_ORDER, "", 10.0, 3.0 + n / 10) for n in range(9)]
+    placed.append(client.Outcome(client.API_ORDER, "", 3100.0, 3.9))
+    assert client.report(placed, seconds=1).orders_per_s == 10 / 4.0
+    on_time = [client.Outcome(client.API_ORDER, "", 10.0, 3.0 + n / 10) for n in range(10)]
+    assert client.report(on_time, seconds=1).orders_per_s == 10.0
