@@ -3,7 +3,10 @@ with the same placeholders, and nynorsk falls back to bokmål at runtime."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import sys
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -180,3 +183,23 @@ def test_every_mail_renders_in_every_language(lang: str) -> None:
     assert "om å opne HAN-porten" in nynorsk[1] and "av kundeservice" in nynorsk[1]
     english = notify.render("proxy_invited", "en", **MAIL_FIELDS)[1]
     assert "power of attorney (act)" in english and "31 January 2027" in english
+
+
+def test_without_babel_the_compiled_catalog_serves_and_a_missing_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("compiler", ROOT / "scripts/compile_catalogs.py")
+    assert spec and spec.loader
+    compiler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compiler)
+    _write_catalog(tmp_path, "nb", {"Order": "Bestilling"})
+    assert len(compiler.compile_catalogs(tmp_path)) == 1
+    # a wheel's install has no Babel; a .po that looks newer must not stop the .mo serving
+    mo_path = i18n.catalog_path("portal", "nb", ".mo", tmp_path)
+    later = mo_path.stat().st_mtime + 60
+    os.utime(i18n.catalog_path("portal", "nb", ".po", tmp_path), (later, later))
+    monkeypatch.setitem(sys.modules, "babel.messages.mofile", None)
+    assert i18n.load_translations("portal", "nb", tmp_path).gettext("Order") == "Bestilling"
+    mo_path.unlink()
+    with pytest.raises(i18n.CatalogMissing, match="make catalogs"):
+        i18n.load_translations("portal", "nb", tmp_path)

@@ -57,7 +57,7 @@ _MONTHS_EN: Final = (
 
 
 class CatalogMissing(RuntimeError):
-    """A compiled catalog is absent and cannot be compiled here (Babel not installed)."""
+    """A catalog is absent, or only its .po is there and Babel is not installed to compile it."""
 
 
 def N_(message: str) -> str:  # the name gettext extractors look for
@@ -77,14 +77,13 @@ def catalog_path(domain: str, lang: str, suffix: str = ".mo", root: Path = _PACK
     return root / domain / "locale" / lang / "LC_MESSAGES" / f"{domain}{suffix}"
 
 
-def _compiled_in_memory(po_path: Path) -> bytes:
+def _compiled_in_memory(po_path: Path) -> bytes | None:
+    """The .po compiled with Babel, or None where Babel is not installed (a wheel's install)."""
     try:
         from babel.messages.mofile import write_mo
         from babel.messages.pofile import read_po
-    except ImportError as exc:
-        raise CatalogMissing(
-            f"{po_path.with_suffix('.mo')} is missing or older than its .po: run `make catalogs`"
-        ) from exc
+    except ImportError:
+        return None
     with po_path.open("rb") as source:
         catalog = read_po(source)
     compiled = io.BytesIO()
@@ -93,19 +92,24 @@ def _compiled_in_memory(po_path: Path) -> bytes:
 
 
 def _load(domain: str, lang: str, root: Path) -> gettext.GNUTranslations:
-    mo_path, po_path = (
-        catalog_path(domain, lang, root=root),
-        catalog_path(domain, lang, ".po", root),
-    )
+    mo_path = catalog_path(domain, lang, ".mo", root)
+    po_path = catalog_path(domain, lang, ".po", root)
     if not po_path.exists() and not mo_path.exists():
         raise CatalogMissing(f"no catalog for domain {domain!r} and language {lang!r}")
-    compiled_is_current = mo_path.exists() and (
-        not po_path.exists() or mo_path.stat().st_mtime >= po_path.stat().st_mtime
-    )
-    if compiled_is_current:
-        with mo_path.open("rb") as compiled:
-            return gettext.GNUTranslations(compiled)
-    return gettext.GNUTranslations(io.BytesIO(_compiled_in_memory(po_path)))
+    # a .po edited after the last `make catalogs` is what a developer means to see
+    if po_path.exists() and (
+        not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime
+    ):
+        compiled = _compiled_in_memory(po_path)
+        if compiled is not None:
+            return gettext.GNUTranslations(io.BytesIO(compiled))
+        if not mo_path.exists():
+            raise CatalogMissing(
+                f"{mo_path} is missing: run `make catalogs` (or install Babel to compile "
+                "catalogs when they are read)"
+            )
+    with mo_path.open("rb") as compiled_file:
+        return gettext.GNUTranslations(compiled_file)
 
 
 def load_translations(domain: str, lang: str, root: Path = _PACKAGE) -> gettext.NullTranslations:
