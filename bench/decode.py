@@ -1,12 +1,24 @@
-"""Decode speed: hanport vs amshan 2.1.1 on the same byte streams, one core, one run.
+"""Decode speed: hanport vs amshan 2.1.1 and a C frame walk, on the same bytes, in one run.
 
-    .venv/bin/python bench/decode.py [--frames N] [--year]
+    .venv/bin/python bench/decode.py [--frames N] [--meters M] [--year]
 
-Streams: Kamstrup list 1 (228 B, 3-phase), Aidon list 3 (hourly, 3-phase), Kaifa list 2 (3-phase),
-made by hanport's encoder with a different power value in every frame. Each decoder goes end
-to end: raw bytes in 4 KiB chunks → frames → CRC check → decoded readings. amshan is the best
-Python peer (used by Home Assistant's AMS integration); install it only for benchmarks and tests.
-``--year`` also times ``hanport decode`` over a year of 10-second Kamstrup frames (3,153,600).
+Captures come from the emulator (``hanport emulate --speed max``): one meter's stream per brand
+(its short list and hourly list as the meter sends them, ``--frames`` frames each) and a
+many-meter capture of a fleet (``--meters`` meters of three brands, 1- and 3-phase, each with
+its own identity, ``hanport emulate --fleet``). For each capture:
+
+* whole process: ``hanport decode FILE`` against a Python process that runs amshan over the
+  same file and writes one JSON object per reading, as ``hanport decode`` does. CPU seconds of
+  each child process (so the machine's other load counts for neither); ratio = amshan / hanport.
+  hanport is best of 3, amshan one run (it is the slow side). The children keep compiled
+  bytecode (in a scratch ``PYTHONPYCACHEPREFIX``, warmed up first), as an installed package
+  does, even where the environment says ``PYTHONDONTWRITEBYTECODE``.
+* in-process frames/s of hanport (compiled templates) and of its general path alone.
+* ``bench/frame_walk.c``, compiled here with ``cc -O2``: the same frames walked in C checking
+  both HDLC checksums, the reference; hanport's speed as a fraction of it.
+
+amshan is the best Python peer (Home Assistant's AMS integration); it is in the test extra.
+``--year`` also times ``hanport decode`` over a year of one Kamstrup meter (3.2 million frames).
 """
 
 from __future__ import annotations
@@ -15,155 +27,258 @@ import argparse
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from hanport.protocol import HanEncoder, HanStream, Reading
+from hanport.emulator.meter import BRANDS
+from hanport.protocol import HanStream, Reading
 from hanport.protocol._decode import ApduDecoder
 
-try:
-    from han import autodecoder, hdlc  # amshan: installed for benchmarks and tests only
-except ImportError:
-    autodecoder = hdlc = None
-
-OSLO = ZoneInfo("Europe/Oslo")
-CHUNK = 4096
-STREAMS = {
-    "Kamstrup list 1": ("Kamstrup", "6841121BN243101040", "instantaneous"),
-    "Aidon list 3": ("Aidon", "6534", "hourly-with-energy"),
-    "Kaifa list 2": ("Kaifa", "MA304H3E", "instantaneous"),
-}
-
-
-def make_stream(manufacturer: str, meter_type: str, list_kind: str, frames: int) -> bytes:
-    encoder = HanEncoder(manufacturer, meter_id="5706567274389702", meter_type=meter_type, phases=3)
-    start = datetime(2026, 1, 1, tzinfo=OSLO)
-    parts = []
-    for i in range(frames):
-        values = {
-            "active_power_import_w": 500 + (i * 37) % 9000,
-            "active_power_export_w": 0,
-            "reactive_power_import_var": 120,
-            "reactive_power_export_var": 15,
-            "current_l1_a": 3.2 + (i % 50) / 100,
-            "current_l2_a": 1.5,
-            "current_l3_a": 2.25,
-            "voltage_l1_v": 231,
-            "voltage_l2_v": 229,
-            "voltage_l3_v": 233,
-            "active_energy_import_kwh": 12000 + i / 100,
-            "active_energy_export_kwh": 0,
-            "reactive_energy_import_kvarh": 300,
-            "reactive_energy_export_kvarh": 42,
-        }
-        parts.append(encoder.encode(list_kind, values, start + timedelta(seconds=10 * i)))
-    return b"".join(parts)
-
-
-def hanport_decode(data: bytes, *, max_templates: int | None = None) -> int:
-    stream = HanStream()
-    if max_templates is not None:
-        stream._decoder = ApduDecoder(max_templates=max_templates)
-    count = 0
-    for position in range(0, len(data), CHUNK):
-        stream.receive_data(data[position : position + CHUNK])
-        for event in stream.events():
-            count += isinstance(event, Reading)
-    return count
-
-
-def hanport_general_decode(data: bytes) -> int:
-    """hanport without its compiled layouts: every frame through the general decoder."""
-    return hanport_decode(data, max_templates=0)
+CHUNK = 1 << 16
+START = "2026-01-15T00:30"
+#: one Python process running amshan as a user would: file in, one JSON line per reading out
+AMSHAN_DECODE = """
+import json, sys
+from han import autodecoder, hdlc
+reader, decoder, write = hdlc.HdlcFrameReader(False), autodecoder.AutoDecoder(), sys.stdout.write
+with open(sys.argv[1], "rb") as capture:
+    while chunk := capture.read(1 << 16):
+        for frame in reader.read(chunk):
+            if frame.is_good_ffc and frame.is_expected_length:
+                decoded = decoder.decode_message(frame)
+                if decoded:
+                    write(json.dumps(decoded, default=str) + "\\n")
+"""
+FLEET = """
+[[generate]]
+count = {k3}
+brand = "kamstrup"
+seed = 1
+output = "-"
+[[generate]]
+count = {k1}
+brand = "kamstrup"
+phases = 1
+seed = 5000
+output = "-"
+[[generate]]
+count = {a3}
+brand = "aidon"
+seed = 1
+output = "-"
+[[generate]]
+count = {a1}
+brand = "aidon"
+phases = 1
+seed = 5000
+output = "-"
+[[generate]]
+count = {f3}
+brand = "kaifa"
+seed = 1
+output = "-"
+[[generate]]
+count = {f1}
+brand = "kaifa"
+phases = 1
+seed = 5000
+output = "-"
+"""
 
 
-def amshan_decode(data: bytes) -> int:
-    reader = hdlc.HdlcFrameReader(False)
-    decoder = autodecoder.AutoDecoder()
-    count = 0
-    for position in range(0, len(data), CHUNK):
-        for frame in reader.read(data[position : position + CHUNK]):
-            if frame.is_good_ffc and frame.is_expected_length and decoder.decode_message(frame):
-                count += 1
-    return count
+@dataclass
+class Process:
+    readings: int
+    cpu: float
+    wall: float
 
 
-def frames_per_second(decode, data: bytes, expected: int, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    best = 0.0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        decoded = decode(data)
-        elapsed = time.perf_counter() - started
-        if decoded != expected:
-            raise SystemExit(f"{decode.__name__} decoded {decoded} of {expected} frames")
-        best = max(best, expected / elapsed)
-    return best
+def hanport_cli(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "hanport.cli", *arguments]
 
 
-def year_decode(seconds_budget: float = 120.0) -> None:
-    day = make_stream("Kamstrup", "6841121BN243101040", "instantaneous", 8640)
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "year.bin"
-        with path.open("wb") as out:
-            for _ in range(365):
-                out.write(day)
-        size = path.stat().st_size
-        command = [sys.executable, "-m", "hanport.cli", "decode", str(path), "--stats"]
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        result = subprocess.run(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True
-        )
-        elapsed = time.perf_counter() - started
-        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
-            cpu_before.ru_utime + cpu_before.ru_stime
-        )
-    frames = 365 * 8640
-    print(
-        f"\nhanport decode, a year of 10-second Kamstrup list-1 frames ({frames:,} frames, ", end=""
+#: environment of the measured children: bytecode cached as in an installed package
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run(command: list[str], output: Path) -> Process:
+    """Run ``command`` with stdout to ``output``; its CPU seconds and output lines."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with output.open("wb") as out:
+        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, check=True, env=CHILD_ENV)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with output.open("rb") as lines:
+        readings = sum(1 for _ in lines)
+    return Process(readings, cpu, wall)
+
+
+def one_meter(brand: str, frames: int, path: Path) -> Path:
+    seconds = frames * BRANDS[brand].slot_ms // 1000
+    command = hanport_cli(
+        "emulate", "--meter", brand, "--speed", "max", "--start", START,
+        "--duration", f"{seconds}s", "--to", f"file:{path}",
+    )  # fmt: skip
+    subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+    return path
+
+
+def fleet(meters: int, path: Path) -> Path:
+    """A many-meter capture: every meter of an emulated fleet writes to one stdout."""
+    share = {"k3": 0.25, "k1": 0.1, "a3": 0.25, "a1": 0.1, "f3": 0.2, "f1": 0.1}
+    counts = {key: max(1, round(meters * part)) for key, part in share.items()}
+    toml = path.with_suffix(".toml")
+    toml.write_text(FLEET.format(**counts), encoding="utf-8")
+    command = hanport_cli(
+        "emulate", "--fleet", str(toml), "--speed", "max", "--start", START, "--duration", "2m"
     )
-    print(f"{size / 1e6:.0f} MB):")
-    rate = frames / elapsed
-    print(f"  {elapsed:.1f} s wall, {cpu:.1f} s CPU, {rate:,.0f} frames/s", end="")
-    verdict = "meets" if elapsed < seconds_budget else "MISSES"
-    print(f" — {verdict} the target of < {seconds_budget:.0f} s")
-    print(f"  {result.stderr.strip()}")
+    with path.open("wb") as out:
+        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, check=True)
+    return path
+
+
+def in_process(data: bytes, max_templates: int | None = None) -> tuple[int, float]:
+    """Readings and best frames/s of three runs of a HanStream over ``data``."""
+    best = 0.0
+    readings = 0
+    for _ in range(3):
+        stream = HanStream()
+        if max_templates is not None:
+            stream._decoder = ApduDecoder(max_templates=max_templates)
+        readings = 0
+        started = time.process_time()
+        for position in range(0, len(data), CHUNK):
+            stream.receive_data(data[position : position + CHUNK])
+            for event in stream.events():
+                readings += isinstance(event, Reading)
+        best = max(best, stream.stats.frames_ok / (time.process_time() - started))
+    return readings, best
+
+
+def frame_walk(binary: Path | None, capture: Path) -> tuple[int, float] | None:
+    """Frames of the capture and the C walk's frames/s (best pass, CPU time)."""
+    if binary is None:
+        return None
+    printed = subprocess.run(
+        [str(binary), str(capture), "0.3"], capture_output=True, text=True, check=True
+    ).stdout
+    fields = dict(part.split("=") for part in printed.split())
+    return int(fields["frames"]), float(fields["frames_per_second"])
+
+
+def compile_walk(directory: Path) -> Path | None:
+    compiler = shutil.which("cc")
+    if compiler is None:
+        print("no C compiler (cc): the C reference is left out")
+        return None
+    binary = directory / "frame_walk"
+    source = Path(__file__).with_name("frame_walk.c")
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+def compare(name: str, capture: Path, walk: Path | None, amshan: bool) -> None:
+    size = capture.stat().st_size
+    output = capture.with_suffix(".json")
+    hanport = min(
+        (run(hanport_cli("decode", str(capture)), output) for _ in range(3)),
+        key=lambda process: process.cpu,
+    )
+    theirs = run([sys.executable, "-c", AMSHAN_DECODE, str(capture)], output) if amshan else None
+    data = capture.read_bytes()
+    _, fast = in_process(data)
+    _, general = in_process(data, max_templates=0)
+    reference = frame_walk(walk, capture)
+    frames = reference[0] if reference else hanport.readings
+    print(f"\n{name}: {frames:,} frames, {size / 1e6:.1f} MB")
+    print(
+        f"  whole process  hanport decode {hanport.cpu:6.2f} s CPU "
+        f"({hanport.readings / hanport.cpu:>9,.0f} readings/s, {hanport.readings:,} readings)"
+    )
+    if theirs is not None:
+        print(
+            f"                 amshan         {theirs.cpu:6.2f} s CPU "
+            f"({theirs.readings / theirs.cpu:>9,.0f} readings/s, {theirs.readings:,} readings)"
+        )
+        print(f"                 ratio          {theirs.cpu / hanport.cpu:6.1f}× amshan")
+    print(f"  in-process     hanport {fast:>9,.0f} frames/s, general path {general:>9,.0f}")
+    if reference is not None:
+        walk_rate = reference[1]
+        print(
+            f"  C frame walk   {walk_rate:>9,.0f} frames/s; hanport in-process at "
+            f"{100 * fast / walk_rate:.2f} % of it, whole process at "
+            f"{100 * hanport.readings / hanport.cpu / walk_rate:.2f} %"
+        )
+
+
+def start_up(directory: Path, amshan: bool) -> None:
+    """Fill the bytecode cache, then print each side's CPU seconds on an empty capture."""
+    empty = directory / "empty.bin"
+    empty.touch()
+    commands = {"hanport": hanport_cli("decode", str(empty))}
+    if amshan:
+        commands["amshan"] = [sys.executable, "-c", AMSHAN_DECODE, str(empty)]
+    figures = []
+    for who, command in commands.items():
+        run(command, directory / "empty.json")
+        figures.append(f"{who} {run(command, directory / 'empty.json').cpu:.3f} s CPU")
+    print(f"start-up (an empty capture): {', '.join(figures)}")
+
+
+def year(directory: Path, walk: Path | None) -> None:
+    capture = one_meter("kamstrup", 365 * 8640, directory / "year.bin")
+    result = run(hanport_cli("decode", str(capture)), directory / "year.json")
+    frames = result.readings
+    print(f"\nhanport decode, a year of one Kamstrup meter ({frames:,} readings):")
+    print(f"  {result.wall:.1f} s wall, {result.cpu:.1f} s CPU, {frames / result.cpu:,.0f}/CPU s")
+    reference = frame_walk(walk, capture)
+    if reference is not None:
+        print(f"  C frame walk of the same year: {reference[1]:,.0f} frames/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--frames", type=int, default=3000, help="frames per stream (default 3000)")
-    parser.add_argument(
-        "--year", action="store_true", help="also time `hanport decode` over a year"
-    )
+    parser.add_argument("--frames", type=int, default=6000, help="frames per one-meter stream")
+    parser.add_argument("--meters", type=int, default=300, help="meters in the fleet capture")
+    parser.add_argument("--no-amshan", action="store_true", help="hanport and C figures only")
+    parser.add_argument("--year", action="store_true", help="also decode a year (3.2 M frames)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the issue asks
-    python = platform.python_version()
-    print(f"Python {python} on {platform.machine()}, {os.cpu_count()} cores (pinned to one)")
-    if hdlc is None:
-        print("amshan is not installed (pip install amshan==2.1.1): hanport figures only")
-    print("frames/s, best of 3 runs each; ratio = hanport / amshan")
-    print(f"{'stream':<18}{'bytes':>6}{'hanport':>10}{'general':>10}{'amshan':>9}{'ratio':>8}")
-    for name, (manufacturer, meter_type, list_kind) in STREAMS.items():
-        data = make_stream(manufacturer, meter_type, list_kind, args.frames)
-        ours = frames_per_second(hanport_decode, data, args.frames)
-        general = frames_per_second(hanport_general_decode, data, args.frames)
-        theirs = frames_per_second(amshan_decode, data, args.frames) if hdlc else float("nan")
-        size = len(data) // args.frames
-        row = f"{name:<18}{size:>6}{ours:>10,.0f}{general:>10,.0f}{theirs:>9,.0f}"
-        print(f"{row}{ours / theirs:>7.1f}×")
-    print("general = hanport with its compiled layout templates switched off")
-    if args.year:
-        year_decode()
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, children too
+    amshan = not args.no_amshan
+    if amshan:
+        try:
+            import han  # noqa: F401  (amshan: installed with the test extra)
+        except ImportError:
+            print("amshan is not installed (pip install amshan==2.1.1): no ratios")
+            amshan = False
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores "
+        f"(pinned to one), load average {load}"
+    )
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(directory / "pycache")
+        start_up(directory, amshan)
+        walk = compile_walk(directory)
+        for brand in ("kamstrup", "aidon", "kaifa"):
+            capture = one_meter(brand, args.frames, directory / f"{brand}.bin")
+            compare(f"one {BRANDS[brand].manufacturer} meter", capture, walk, amshan)
+        capture = fleet(args.meters, directory / "fleet.bin")
+        compare(f"a fleet of {args.meters} meters", capture, walk, amshan)
+        if args.year:
+            year(directory, walk)
+    print(f"\nload average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
