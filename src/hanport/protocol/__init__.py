@@ -3,8 +3,9 @@
 Bytes in, readings out: no I/O, no clock, no logging, no framework. See ``docs/CONTRACTS.md``.
 """
 
+from typing import TYPE_CHECKING
+
 from ._decode import decode_apdu
-from ._encoder import HanEncoder, register_step
 from ._errors import (
     DecodeError,
     DecryptionError,
@@ -24,6 +25,9 @@ from ._events import (
     Value,
 )
 from ._stream import HanStream, decode_frame
+
+if TYPE_CHECKING:
+    from ._encoder import HanEncoder, register_step
 
 __all__ = [
     "NEED_DATA",
@@ -46,3 +50,13 @@ __all__ = [
     "decode_frame",
     "register_step",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The encoder is the emulator's and the tests' side: loaded on first use, so decoding
+    # (`hanport decode`, a reader) does not pay for its import.
+    if name in ("HanEncoder", "register_step"):
+        from . import _encoder
+
+        return getattr(_encoder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,9 +7,6 @@ tag, which is AES-CTR starting at counter block 2.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from ._errors import DecryptionError
 from ._events import Keys
 
@@ -20,6 +17,41 @@ _AUTHENTICATED = 0x10
 _ENCRYPTED = 0x20
 #: GCM encrypts with counter blocks from 2 on (block 1 masks the tag)
 _FIRST_BLOCK = b"\x00\x00\x00\x02"
+
+# cryptography is imported by the first ciphered frame, not with the module: most captures have
+# none, and the import is a large part of `hanport decode`'s start-up.
+
+
+def _gcm_open(key: bytes, iv: bytes, tag: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+    """AES-GCM: the plaintext of ``ciphertext`` once ``tag`` is verified over ``aad`` and it."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    mode = modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
+    decryptor = Cipher(algorithms.AES(key), mode).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(ciphertext) + decryptor.finalize()
+    except InvalidTag:
+        raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
+
+
+def _gcm_seal(key: bytes, iv: bytes, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
+    """AES-GCM: the ciphertext of ``plaintext`` and the tag over ``aad`` and it."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    ciphertext = encryptor.update(plaintext) + encryptor.finalize()
+    return ciphertext, encryptor.tag[:TAG_LENGTH]
+
+
+def _ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """GCM without authentication: AES in counter mode from the first data block (both ways)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    counter_mode = Cipher(algorithms.AES(key), modes.CTR(iv + _FIRST_BLOCK)).decryptor()
+    return counter_mode.update(data) + counter_mode.finalize()
 
 
 def _iv(system_title: bytes, counter: int) -> bytes:
@@ -38,17 +70,9 @@ def decrypt(keys: Keys, system_title: bytes, security: int, counter: int, payloa
             raise DecryptionError("ciphered APDU shorter than its authentication tag")
         ciphertext, tag = payload[:-TAG_LENGTH], payload[-TAG_LENGTH:]
         if keys.gak is not None:
-            decryptor = Cipher(
-                algorithms.AES(keys.guek), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
-            ).decryptor()
-            decryptor.authenticate_additional_data(bytes((security,)) + keys.gak)
-            try:
-                return decryptor.update(ciphertext) + decryptor.finalize()
-            except InvalidTag:
-                raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
+            return _gcm_open(keys.guek, iv, tag, bytes((security,)) + keys.gak, ciphertext)
         payload = ciphertext  # no GAK given: decrypt without checking the tag
-    counter_mode = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + _FIRST_BLOCK)).decryptor()
-    return counter_mode.update(payload) + counter_mode.finalize()
+    return _ctr(keys.guek, iv, payload)
 
 
 def _verified_plaintext(keys: Keys, iv: bytes, security: int, payload: bytes) -> bytes:
@@ -58,14 +82,7 @@ def _verified_plaintext(keys: Keys, iv: bytes, security: int, payload: bytes) ->
     plaintext, tag = payload[:-TAG_LENGTH], payload[-TAG_LENGTH:]
     if keys.gak is None:
         return plaintext  # no GAK given: the tag cannot be checked
-    verifier = Cipher(
-        algorithms.AES(keys.guek), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
-    ).decryptor()
-    verifier.authenticate_additional_data(bytes((security,)) + keys.gak + plaintext)
-    try:
-        verifier.finalize()
-    except InvalidTag:
-        raise DecryptionError("authentication tag mismatch: wrong GUEK or GAK") from None
+    _gcm_open(keys.guek, iv, tag, bytes((security,)) + keys.gak + plaintext, b"")
     return plaintext
 
 
@@ -78,16 +95,12 @@ def encrypt(
     if security & _AUTHENTICATED:
         if keys.gak is None:
             raise DecryptionError("authenticated frames need the GAK")
-        encryptor = Cipher(algorithms.AES(keys.guek), modes.GCM(iv)).encryptor()
         header = bytes((security,)) + keys.gak
         if not security & _ENCRYPTED:
-            encryptor.authenticate_additional_data(header + plaintext)
-            encryptor.finalize()
-            return plaintext + encryptor.tag[:TAG_LENGTH]
-        encryptor.authenticate_additional_data(header)
-        ciphertext = encryptor.update(plaintext) + encryptor.finalize()
-        return ciphertext + encryptor.tag[:TAG_LENGTH]
+            _, tag = _gcm_seal(keys.guek, iv, header + plaintext, b"")
+            return plaintext + tag
+        ciphertext, tag = _gcm_seal(keys.guek, iv, header, plaintext)
+        return ciphertext + tag
     if not security & _ENCRYPTED:
         return plaintext
-    counter_mode = Cipher(algorithms.AES(keys.guek), modes.CTR(iv + _FIRST_BLOCK)).encryptor()
-    return counter_mode.update(plaintext) + counter_mode.finalize()
+    return _ctr(keys.guek, iv, plaintext)
