@@ -122,7 +122,7 @@ def run_decode(args: argparse.Namespace) -> int:
         return 2
     stream = HanStream(keys=keys, scalers=scalers)
     out = sys.stdout
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    dumps = _json_encoder()
     chunks = _hex_chunks(source) if args.hex else _binary_chunks(source)
     try:
         with source:
@@ -145,6 +145,17 @@ def run_decode(args: argparse.Namespace) -> int:
             _print_stats(stream)
     out.flush()
     return 0
+
+
+def _json_encoder() -> Callable[[object], str]:
+    """orjson when it is installed (several times faster per reading), else the standard
+    library; both write the same compact JSON values."""
+    try:
+        import orjson
+    except ImportError:
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    dumps = orjson.dumps
+    return lambda value: dumps(value).decode()
 
 
 def _emit(
