@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["UNITS", "CosemDateTime", "encode_datetime", "parse_datetime"]
+__all__ = ["UNITS", "CosemDateTime", "clock_fields", "encode_datetime", "parse_datetime"]
 
 #: DLMS unit enumeration values seen in HAN lists (Blue Book table 4).
 UNITS: dict[int, str] = {
@@ -41,10 +41,13 @@ class CosemDateTime:
     clock_status: int
 
     def iso(self) -> str:
-        return (
-            f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
-            f"T{self.hour:02d}:{self.minute:02d}:{self.second:02d}"
-        )
+        return _ISO % (self.year, self.month, self.day, self.hour, self.minute, self.second)
+
+    def status_text(self) -> str:
+        return f"0x{self.clock_status:02x}"
+
+
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d"
 
 
 def parse_datetime(raw: bytes) -> CosemDateTime | None:
@@ -63,6 +66,19 @@ def parse_datetime(raw: bytes) -> CosemDateTime | None:
         second,
         None if deviation == _NOT_SPECIFIED else deviation,
         status,
+    )
+
+
+def clock_fields(raw: bytes) -> tuple[str, int | None, str] | None:
+    """``parse_datetime(raw)`` as (iso(), deviation_min, status_text()), without the object:
+    the compiled templates read a clock in every frame."""
+    year, month, day, _dow, hour, minute, second, _hundredths, deviation, status = _DT.unpack(raw)
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    return (
+        _ISO % (year, month, day, hour, minute, second),
+        None if deviation == _NOT_SPECIFIED else deviation,
+        f"0x{status:02x}",
     )
 
 

@@ -209,6 +209,11 @@ class HanStream:
 
     def _hdlc(self, start: int) -> bool:
         buffer = self._buffer
+        if len(buffer) > start + 1 and buffer[start + 1] == FLAG:
+            # A doubled flag (one frame's closing flag, the next one's opening flag) or
+            # inter-frame fill: not garbage, and no frame starts here.
+            self._start += 1
+            return True
         # A meter repeats the same header (length, addresses, control, HCS) for a list, so a
         # header already validated is recognised by its bytes instead of being checked again.
         known = bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])
@@ -221,17 +226,13 @@ class HanStream:
                 and len(self._headers) < _MAX_HEADERS
             ):
                 self._headers[known] = header
-        # A flag that opens no frame: the previous frame's closing flag, a doubled flag or
-        # inter-frame fill is not garbage; anything else is.
-        lone_flag = self._dropped + start == self._closing_flag or (
-            len(buffer) > start + 1 and buffer[start + 1] == FLAG
-        )
         if header is None:
             if not self._eof:
                 return False
             header = False
         if not isinstance(header, HdlcHeader):
-            if lone_flag:
+            # The previous frame's closing flag opens no frame either; anything else is garbage.
+            if self._dropped + start == self._closing_flag:
                 self._start += 1
             else:
                 self._advance(1)
@@ -244,15 +245,14 @@ class HanStream:
                 "truncated", "no closing flag where the length field ends the frame", start, end
             )
             return True
-        fcs = buffer[end - 3] | (buffer[end - 2] << 8)
-        if crc16_x25(buffer[start + 1 : end - 3]) != fcs:
+        frame = bytes(buffer[start:end])
+        if crc16_x25(frame[1:-3]) != frame[-3] | (frame[-2] << 8):
             self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
             return True
-        frame = bytes(buffer[start:end])
         offset = self._dropped + start
         # One flag may close a frame and open the next: resume on the closing flag.
         self._start = end - 1
-        self._closing_flag = self._dropped + end - 1
+        self._closing_flag = offset + header.length + 1
         self.stats.frames_ok += 1
         self._hdlc_information(header, frame[header.info_start : header.length - 1], frame, offset)
         return True

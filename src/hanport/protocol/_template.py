@@ -28,7 +28,7 @@ from typing import Any
 
 from ._apdu import header_time_span
 from ._axdr import INTEGER_FORMATS, read_length
-from ._cosem import parse_datetime
+from ._cosem import clock_fields, parse_datetime
 from ._errors import DecodeError
 from ._events import Value
 from .lists import kamstrup, text_decisions
@@ -142,18 +142,14 @@ class Template:
     """
 
     __slots__ = (
-        "_base",
-        "_clocks",
+        "_build",
+        "_clock_indexes",
+        "_constant_values",
         "_decisions",
-        "_divided",
         "_get_texts",
         "_guards",
-        "_keys",
         "_known_texts",
-        "_multiplied",
-        "_plain",
         "_text_keys",
-        "_text_positions",
         "constant_indexes",
         "constants",
         "get_constants",
@@ -177,35 +173,21 @@ class Template:
         # itemgetter of one index returns the item itself, of several a tuple
         self.get_constants = itemgetter(*constant_indexes)
         self.constants = constants if len(constants) > 1 else constants[0]
-        self._keys = tuple(key for key, _ in fields)
-        self._base: list[object] = []
-        self._plain: list[tuple[int, int]] = []  # (output position, struct index)
-        self._divided: list[tuple[int, int, int]] = []  # … and the divisor
-        self._multiplied: list[tuple[int, int, int]] = []  # … and the factor
-        self._clocks: list[tuple[int, int, str]] = []  # (output position, struct index, part)
-        self._guards: list[tuple[int, bool]] = []
-        texts: list[tuple[int, int, str]] = []  # (output position, struct index, key)
-        for position, (key, source) in enumerate(fields):
-            self._base.append(None)
-            if isinstance(source, _Register):
-                if source.exponent == 0:
-                    self._plain.append((position, source.index))
-                elif source.exponent < 0:
-                    self._divided.append((position, source.index, 10**-source.exponent))
-                else:
-                    self._multiplied.append((position, source.index, 10**source.exponent))
-                if source.above_limit is not None:
-                    self._guards.append((source.index, source.above_limit))
-            elif isinstance(source, _Clock):
-                part = "iso" if key in ("meter_clock", "notification_time") else key
-                self._clocks.append((position, source.index, part))
-            elif isinstance(source, _Text):
-                texts.append((position, source.index, source.key))
-            else:
-                self._base[position] = source
-        self._text_positions = tuple(position for position, _, _ in texts)
-        self._text_keys = tuple(key for _, _, key in texts)
-        self._get_texts = itemgetter(*(index for _, index, _ in texts)) if texts else None
+        self._guards = tuple(
+            (source.index, source.above_limit)
+            for _, source in fields
+            if isinstance(source, _Register) and source.above_limit is not None
+        )
+        self._clock_indexes = tuple(
+            dict.fromkeys(source.index for _, source in fields if isinstance(source, _Clock))
+        )
+        texts = [source for _, source in fields if isinstance(source, _Text)]
+        self._text_keys = tuple(text.key for text in texts)
+        self._get_texts = itemgetter(*(text.index for text in texts)) if texts else None
+        self._constant_values = tuple(
+            source for _, source in fields if not isinstance(source, _Register | _Clock | _Text)
+        )
+        self._build = _builder(fields, self._clock_indexes, self._text_keys)
         # What the lists decided from the texts the template was compiled from
         self._decisions = self._decide(tuple(compiled_from[key] for key in self._text_keys))
         self._known_texts: dict[object, tuple[str, ...] | None] = {}
@@ -237,33 +219,22 @@ class Template:
     def values(self, unpacked: tuple[Any, ...]) -> dict[str, Value] | None:
         """The values of a frame whose fixed fields matched ``constants``; None when its texts,
         voltages or clocks lead the general decoder elsewhere."""
-        out = self._base.copy()
+        texts: tuple[str, ...] = ()
         if self._get_texts is not None:
-            texts = self._texts(self._get_texts(unpacked))
-            if texts is None:
+            found = self._texts(self._get_texts(unpacked))
+            if found is None:
                 return None
-            for position, text in zip(self._text_positions, texts):  # noqa: B905 (hot path)
-                out[position] = text
+            texts = found
         for index, above in self._guards:
             if (unpacked[index] > kamstrup.CENTIVOLT_ABOVE) != above:
                 return None
-        for position, index in self._plain:
-            out[position] = unpacked[index]
-        for position, index, divisor in self._divided:
-            out[position] = unpacked[index] / divisor
-        for position, index, factor in self._multiplied:
-            out[position] = unpacked[index] * factor
-        for position, index, part in self._clocks:
-            clock = parse_datetime(unpacked[index])
+        clocks = []
+        for index in self._clock_indexes:
+            clock = clock_fields(unpacked[index])
             if clock is None:
                 return None
-            if part == "iso":
-                out[position] = clock.iso()
-            elif part == "meter_clock_deviation_min":
-                out[position] = clock.deviation_min
-            else:
-                out[position] = f"0x{clock.clock_status:02x}"
-        return dict(zip(self._keys, out))  # type: ignore[arg-type]  # noqa: B905
+            clocks.append(clock)
+        return self._build(unpacked, texts, clocks, self._constant_values)
 
     def apply(self, apdu: bytes) -> dict[str, Value] | None:
         """The values of ``apdu`` when it has this layout, else None."""
@@ -273,6 +244,50 @@ class Template:
         if self.get_constants(unpacked) != self.constants:
             return None
         return self.values(unpacked)
+
+
+Builder = Callable[
+    [tuple[Any, ...], tuple[str, ...], list[tuple[str, int | None, str]], tuple[object, ...]],
+    dict[str, Value],
+]
+#: which part of a clock (see ``clock_fields``) each clock key takes
+_CLOCK_PARTS = {
+    "meter_clock": 0,
+    "notification_time": 0,
+    "meter_clock_deviation_min": 1,
+    "meter_clock_status": 2,
+}
+
+
+def _builder(
+    fields: list[tuple[str, object]], clocks: tuple[int, ...], texts: tuple[str, ...]
+) -> Builder:
+    """A function that makes the values dict of a frame in one dict display, in the key order
+    of the general decoder: ``build(unpacked, texts, clocks, constants)``.
+
+    It is Python source made from the layout (keys by ``repr``, integers) and compiled once:
+    one expression per field, where a loop over the fields would cost several times more.
+    """
+    items = []
+    constants = 0
+    for key, source in fields:
+        if isinstance(source, _Register):
+            expression = f"u[{source.index}]"
+            if source.exponent < 0:
+                expression += f" / {10**-source.exponent}"
+            elif source.exponent > 0:
+                expression += f" * {10**source.exponent}"
+        elif isinstance(source, _Clock):
+            expression = f"c[{clocks.index(source.index)}][{_CLOCK_PARTS[key]}]"
+        elif isinstance(source, _Text):
+            expression = f"t[{texts.index(source.key)}]"
+        else:
+            expression = f"k[{constants}]"
+            constants += 1
+        items.append(f"{key!r}: {expression}")
+    namespace: dict[str, Any] = {}
+    exec(f"def build(u, t, c, k):\n    return {{{', '.join(items)}}}", namespace)
+    return namespace["build"]  # type: ignore[no-any-return]
 
 
 def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:

@@ -195,7 +195,7 @@ def _clock_fields(raw: AxdrValue, values: dict[str, Value]) -> bool:
         return False
     values["meter_clock"] = clock.iso()
     values["meter_clock_deviation_min"] = clock.deviation_min
-    values["meter_clock_status"] = f"0x{clock.clock_status:02x}"
+    values["meter_clock_status"] = clock.status_text()
     return True
 
 
