@@ -13,13 +13,15 @@ from sqlalchemy import Engine
 
 from hanport.protocol import Keys
 from hanport.reader.pipeline import Hub
-from hanport.reader.sources import read_capture
+from hanport.reader.sources import capture_chunks
 from hanport.reader.storage.writer import Writer
 
 __all__ = ["ImportResult", "import_capture"]
 
-_CHUNK = 1 << 20
-_BATCH = 20_000
+#: bytes read and decoded at a time (about a thousand 10-second Kamstrup frames)
+_CHUNK = 1 << 18
+#: pushes written per transaction; at most two batches are in memory (one being written)
+_BATCH = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,26 +50,24 @@ def import_capture(
     Pushes are stamped with the meter's own time, so they land in the hours they belong to.
     """
     started = time.perf_counter()
-    data = read_capture(path)
     hub = Hub(keys=keys)
     writer = Writer(engine, store_raw_frames=store_raw_frames)
     hub.push_sinks.append(writer.add)
     hub.reject_sinks.append(writer.add_rejected)
     status = hub.add_source(f"file:{path}", "file")
     feed = hub.feed_for(status)
-    # Writing overlaps decoding: the database driver releases the GIL while it works, so on
-    # two cores the next chunk decodes while the previous batch is written. One flush at a
-    # time keeps the batches in order.
+    # The capture is read chunk by chunk and written in bounded batches, so memory stays flat
+    # however long the capture is. Writing overlaps decoding: the database driver releases
+    # the GIL while it works, so on two cores the next chunks decode while the previous batch
+    # is written. One flush at a time keeps the batches in order.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as pool:
         flushing: Future[int] | None = None
-        for offset in range(0, len(data), _CHUNK):
-            feed.feed(data[offset : offset + _CHUNK], received_at=time.time())
+        for chunk in capture_chunks(path, _CHUNK, progress):
+            feed.feed(chunk, received_at=time.time())
             if writer.pending >= _BATCH:
                 if flushing is not None:
                     flushing.result()
                 flushing = pool.submit(writer.flush)
-            if progress:
-                progress(min(1.0, (offset + _CHUNK) / max(len(data), 1)))
         feed.feed(b"", received_at=time.time())
         if flushing is not None:
             flushing.result()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
+import os
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ __all__ = [
     "Backoff",
     "SerialSettings",
     "SourceError",
+    "capture_chunks",
     "parse_serial_settings",
     "read_capture",
     "run_file",
@@ -312,42 +316,113 @@ async def run_mqtt(
             await asyncio.sleep(delay)
 
 
+#: the start of a capture that decides whether it is hex text or raw bytes
+_SNIFF = 65536
+_WHITESPACE = bytes(string.whitespace, "ascii")
+_HEX_TEXT = frozenset(_WHITESPACE + string.hexdigits.encode())
+
+
 def read_capture(path: Path) -> bytes:
-    """A capture file: raw bytes, or hex text (whitespace and ``#`` comment lines allowed)."""
+    """A whole capture file in memory (small files; see ``capture_chunks`` for large ones)."""
+    return b"".join(capture_chunks(path))
+
+
+def capture_chunks(
+    path: Path,
+    chunk_size: int = _SNIFF,
+    progress: Callable[[float], None] | None = None,
+) -> Iterator[bytes]:
+    """A capture file as byte chunks, never all of it in memory: raw bytes, or hex text
+    (whitespace and ``#`` comments allowed; decided by its first 64 KiB).
+
+    ``progress`` gets the fraction of the file read after each chunk.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            size = max(1, os.fstat(file.fileno()).st_size)
+            head = file.read(_SNIFF)
+            blocks = itertools.chain([head], iter(functools.partial(file.read, chunk_size), b""))
+            for chunk in _hex_blocks(blocks) if _is_hex_text(head) else blocks:
+                if chunk:
+                    yield chunk
+                if progress:
+                    progress(file.tell() / size)
     except OSError as exc:
         raise SourceError(f"kan ikke lese / cannot read {path}: {exc.strerror}") from exc
+
+
+def _is_hex_text(head: bytes) -> bool:
     try:
-        text = data[:65536].decode("ascii")
+        text = head.decode("ascii")
     except UnicodeDecodeError:
-        return data  # binary capture
+        return False
     lines = [line.split("#", 1)[0] for line in text.splitlines()]
-    if not all(ch in string.hexdigits or ch.isspace() for line in lines for ch in line):
-        return data
-    try:
-        body = "".join(line.split("#", 1)[0] for line in data.decode("ascii").splitlines())
-        return bytes.fromhex("".join(body.split()))
-    except (UnicodeDecodeError, ValueError):
-        return data
+    return all(ch in string.hexdigits or ch.isspace() for line in lines for ch in line)
+
+
+def _hex_blocks(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """Hex text → bytes, block by block: a comment runs from ``#`` to the end of its line, and
+    a byte's two digits may be split by whitespace, a line end or a block boundary."""
+    in_comment = False
+    odd = b""  # a digit whose partner is in the next block
+    position = 0  # of the block in the file, for the error message
+    for block in blocks:
+        starts_in_comment = in_comment
+        digits = []
+        rest = block
+        while rest:
+            if in_comment:
+                _, newline, rest = rest.partition(b"\n")
+                in_comment = not newline
+            else:
+                body, hash_sign, rest = rest.partition(b"#")
+                digits.append(body)
+                in_comment = bool(hash_sign)
+        text = odd + b"".join(digits).translate(None, _WHITESPACE)
+        usable = len(text) - len(text) % 2
+        try:
+            decoded = bytes.fromhex(text[:usable].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            bad = position + _first_non_hex(block, starts_in_comment)
+            raise SourceError(
+                f"ikke heksadesimal tekst / not hexadecimal text at byte {bad}"
+            ) from None
+        odd = text[usable:]
+        position += len(block)
+        yield decoded
+    if odd:
+        raise SourceError(
+            "heksteksten slutter med en halv byte / the hex text ends with half a byte"
+        )
+
+
+def _first_non_hex(block: bytes, in_comment: bool) -> int:
+    for index, byte in enumerate(block):
+        if in_comment:
+            in_comment = byte != ord("\n")
+        elif byte == ord("#"):
+            in_comment = True
+        elif byte not in _HEX_TEXT:
+            return index
+    return 0
 
 
 async def run_file(hub: Hub, path: Path, *, speed: float | None = None) -> None:
     """Replay a capture: as fast as possible (``speed`` None) or at ``speed`` × recorded pace."""
     status = hub.add_source(f"file:{path}", "file")
     feed = hub.feed_for(status)
-    data = read_capture(path)
     status.state = "connected"
     started = time.monotonic()
     first_at: float | None = None
     chunk_size = 256 if speed else 65536
-    for offset in range(0, len(data), chunk_size):
-        pushes = feed.feed(data[offset : offset + chunk_size])
-        if speed and pushes:
-            first_at = pushes[0].at if first_at is None else first_at
-            due = started + (pushes[-1].at - first_at) / speed
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-        else:
-            await asyncio.sleep(0)  # let the writer and the API run between chunks
+    for data in capture_chunks(path):
+        for offset in range(0, len(data), chunk_size):
+            pushes = feed.feed(data[offset : offset + chunk_size])
+            if speed and pushes:
+                first_at = pushes[0].at if first_at is None else first_at
+                due = started + (pushes[-1].at - first_at) / speed
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            else:
+                await asyncio.sleep(0)  # let the writer and the API run between chunks
     feed.feed(b"")
     status.state = "done"
