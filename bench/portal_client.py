@@ -12,6 +12,7 @@ which would be measured as the server's latency.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
 import re
@@ -67,23 +68,21 @@ def is_web(customer: int) -> bool:
     return customer % 2 == 0
 
 
-def plan(rate: float, seconds: float, customers: int) -> list[Planned]:
+def plan(rate: float, seconds: float, customers: int, *, reads: bool = True) -> list[Planned]:
     """The open-loop schedule: order n due at POINTS_LIST_LEAD_S + n / rate, by customer
-    n mod customers, open on their even turns and close on their odd ones; a web customer's
-    two page reads before each order. Sorted by the moment each request is due."""
+    n mod customers, open on their even turns and close on their odd ones; with `reads`, a web
+    customer's two page reads before each order. Sorted by the moment each request is due."""
     planned = []
     for n in range(round(rate * seconds)):
         at = POINTS_LIST_LEAD_S + n / rate
         customer, turn = n % customers, n // customers
         action = "open" if turn % 2 == 0 else "close"
-        if is_web(customer):
+        if is_web(customer) and reads:
             planned += [
                 Planned(at - POINTS_LIST_LEAD_S, POINTS_LIST, customer),
                 Planned(at - POINT_PAGE_LEAD_S, POINT_PAGE, customer),
-                Planned(at, WEB_ORDER, customer, action),
             ]
-        else:
-            planned.append(Planned(at, API_ORDER, customer, action))
+        planned.append(Planned(at, WEB_ORDER if is_web(customer) else API_ORDER, customer, action))
     return sorted(planned, key=lambda item: item.at)
 
 
@@ -121,10 +120,14 @@ class KindStats:
     def failed(self) -> int:
         return sum(self.failures.values())
 
+    @property
+    def sent(self) -> int:
+        return self.ok + self.failed
+
     def row(self) -> str:
         figures = (self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms)
         shown = " ".join(f"{value:>7.1f}" for value in figures) if self.ok else "    none succeeded"
-        return f"{self.label:<22} {self.ok + self.failed:>6} {self.failed:>6} {shown}"
+        return f"{self.label:<22} {self.sent:>6} {self.failed:>6} {shown}"
 
 
 TABLE_HEADER = (
@@ -173,7 +176,8 @@ class RunReport:
     late_max_ms: float
 
     def lines(self) -> list[str]:
-        rows = [TABLE_HEADER] + [self.by_kind[kind].row() for kind in TABLE_KINDS]
+        sent = [self.by_kind[kind] for kind in TABLE_KINDS if self.by_kind[kind].sent]
+        rows = [TABLE_HEADER] + [stats.row() for stats in sent]
         rows += [self.orders.row(), self.everything.row()]
         rows.append(
             f"orders achieved {self.orders_per_s:.1f}/s; the client began requests late by "
@@ -282,13 +286,18 @@ def failure_of(kind: str, answer: Answer) -> str:
 
 
 def error_code(answer: Answer) -> str:
-    """' (code)' of an API error body: its machine-readable code, or its message with numbers
-    left out (so that the same refusal for different orders counts as one kind)."""
+    """' (what)' of an error answer: the API body's machine-readable code or its message, or
+    the error page's message, with numbers left out (the same refusal for different orders is
+    one kind); empty when the body says nothing readable."""
     try:
         body = json.loads(answer.body)
-        said = str(body.get("code") or body["message"])
+        error = body["error"] if isinstance(body.get("error"), dict) else body
+        said = str(error.get("code") or error["message"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        return ""
+        page = re.search(rb'<p class="error"[^>]*>(.*?)</p>', answer.body, re.DOTALL)
+        if page is None:
+            return ""
+        said = html.unescape(page[1].decode("utf-8", "replace")).strip()
     return f" ({re.sub(r'[0-9]+', '#', said)[:80]})"
 
 
@@ -348,6 +357,7 @@ class LoadClient:
     port: int
     customers: list[Customer]
     terms_id: int
+    reads: bool = True  #: follow an order's answer with the read a customer makes
     outcomes: list[Outcome] = field(default_factory=list)
 
     async def run(self, schedule: list[Planned], mark_at: float, mark: Callable[[], None]) -> None:
@@ -377,7 +387,7 @@ class LoadClient:
         failure = failure_of(item.kind, answer)
         latency_ms = (answered - due) * 1000
         self.outcomes.append(Outcome(item.kind, failure, latency_ms, item.at, late_ms, answered))
-        then = None if failure else follow_up(item, customer, answer)
+        then = follow_up(item, customer, answer) if self.reads and not failure else None
         if then is not None:
             kind, request = then
             sent = time.perf_counter()

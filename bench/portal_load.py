@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/portal_load.py                  # 50 orders/s for 60 s, 500 customers
     .venv/bin/python bench/portal_load.py --duration 10    # a quick run of the same shape
+    .venv/bin/python bench/portal_load.py --orders-only    # no page reads: the order path alone
 
 What runs: a private PostgreSQL (started as the tests start it; HANPORT_TEST_POSTGRES_URL
 points at another server), the meter emulator as the head-end with one meter per customer (as
@@ -118,8 +119,8 @@ def seed(url: str, count: int) -> tuple[list[Customer], Any]:
     for the odd ones. Returns them and the meters (for the emulator's fleet)."""
     from hanport.portal.db.engine import make_engine, migrate
     from hanport.portal.seed import DemoMeter, seed_demo
+    from hanport.portal.services.api_keys import create_token
     from hanport.portal.services.sessions import start_session
-    from hanport.portal.web.tokens import create_token
 
     meters = tuple(
         DemoMeter(
@@ -274,6 +275,7 @@ class Settings:
     customers: int
     workers: int
     logs: Path
+    reads: bool = True  #: the page reads around the orders (--orders-only leaves them out)
 
     @property
     def judged_from(self) -> float:
@@ -287,8 +289,9 @@ def measure(
     settings: Settings,
     cpu: CpuMeter,
 ) -> RunReport:
-    schedule = plan(settings.rate, settings.warm_up + settings.duration, settings.customers)
-    client = LoadClient(port, customers, terms_id)
+    seconds = settings.warm_up + settings.duration
+    schedule = plan(settings.rate, seconds, settings.customers, reads=settings.reads)
+    client = LoadClient(port, customers, terms_id, reads=settings.reads)
     run_async(client.run(schedule, settings.judged_from, cpu.read))
     cpu.read()
     result = report(
@@ -388,6 +391,12 @@ def parse_settings() -> Settings:
         default=Path(tempfile.gettempdir()),
         help="folder for the portal's, emulator's and bare endpoint's logs (the temp folder)",
     )
+    parser.add_argument(
+        "--orders-only",
+        dest="reads",
+        action="store_false",
+        help="no page reads: tells the order path's cost from the pages' (not the target's mix)",
+    )
     args = parser.parse_args()
     if min(args.rate, args.duration, args.customers, args.workers) <= 0 or args.warm_up < 0:
         parser.error("--rate, --duration, --customers and --workers must be positive")
@@ -398,15 +407,24 @@ def parse_settings() -> Settings:
             "an order out (the next one meanwhile is refused): give at least 5 s "
             "(--customers ≥ 5 × --rate)"
         )
-    return Settings(args.rate, args.duration, args.warm_up, args.customers, args.workers, args.logs)
+    return Settings(
+        args.rate,
+        args.duration,
+        args.warm_up,
+        args.customers,
+        args.workers,
+        args.logs,
+        args.reads,
+    )
 
 
 def main() -> int:
     settings = parse_settings()
+    reads = "2 reads per order" if settings.reads else "no page reads (--orders-only)"
     print(
         f"{settings.rate:g} orders/s for {settings.duration:g} s after {settings.warm_up:g} s "
-        f"of warm-up, {settings.customers} customers (half web form, half API), 2 reads per "
-        f"order; target: order p95 < {TARGET_P95_MS:.0f} ms; logs in {settings.logs}",
+        f"of warm-up, {settings.customers} customers (half web form, half API), {reads}; "
+        f"target: order p95 < {TARGET_P95_MS:.0f} ms; logs in {settings.logs}",
         flush=True,
     )
     postgres = PostgresServer()

@@ -96,11 +96,15 @@ def test_what_counts_as_a_failed_answer() -> None:
     assert client.failure_of(client.API_ORDER, answer(201, body=b"{}")) == (
         "HTTP 201 without an order id"
     )
-    refused = answer(409, body=b'{"code": "already_open", "message": "Order 12 ..."}')
+    refused = answer(409, body=b'{"error": {"code": "already_open", "message": "Order 12"}}')
     assert client.failure_of(client.API_ORDER, refused) == "HTTP 409 (already_open)"
     busy = answer(409, body=b'{"message": "Order 12 is being carried out"}')
     assert client.failure_of(client.API_ORDER, busy) == "HTTP 409 (Order # is being carried out)"
     assert client.failure_of(client.POINT_PAGE, answer(0)) == "no answer"
+    page = b'<h1>Noe gikk galt</h1>\n<p class="error" role="alert">Bestilling 9 utf&#248;res</p>'
+    assert client.failure_of(client.WEB_ORDER, answer(409, body=page)) == (
+        "HTTP 409 (Bestilling # utføres)"
+    )
 
 
 def test_the_schedule_is_open_loop_and_alternates() -> None:
@@ -116,6 +120,8 @@ def test_the_schedule_is_open_loop_and_alternates() -> None:
     reads = [item for item in schedule if item.kind not in client.ORDER_KINDS]
     assert len(reads) == 1000  # two per web order; the follow-up reads come on the answers
     assert schedule == sorted(schedule, key=lambda item: item.at)
+    alone = client.plan(rate=50, seconds=20, customers=500, reads=False)
+    assert alone == orders
 
 
 def test_orders_answered_late_lower_the_rate_achieved() -> None:
