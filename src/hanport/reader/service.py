@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from hanport.protocol import Keys
 from hanport.reader.live import LiveState
 from hanport.reader.mqtt.publisher import MqttPublisher
@@ -235,7 +233,17 @@ class ReaderService:
         return 0
 
     def _start_http(self) -> tuple[Any, asyncio.Task[None]]:
+        # imported here: a reader without HTTP (--no-http) never loads the web stack
+        import uvicorn
+
         from hanport.reader.web import ReaderContext, create_app
+
+        class QuietServer(uvicorn.Server):
+            """uvicorn without its own signal handling: the service owns SIGTERM and SIGINT."""
+
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
 
         ctx = ReaderContext(
             engine=self.engine,
@@ -251,14 +259,6 @@ class ReaderService:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         self.url = f"http://{shown}:{port}/"
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        server = _QuietServer(config)
+        server = QuietServer(config)
         self.log(f"hanport read: {self.url}  (API: {self.url}api/docs)")
         return server, asyncio.create_task(server.serve(sockets=[sock]))
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
