@@ -25,30 +25,32 @@ $(VENV)/bin/python:
 # The demo needs the port service and the demo's mailbox (extra `demo`, which includes
 # `portal`); the tests every extra plus pytest, Playwright, linters, build tools and amshan.
 $(RUNTIME): pyproject.toml $(LOCK) | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[demo]'
+	$(BIN)/pip install --quiet -c $(LOCK) --build-constraint $(LOCK) -e '.[demo]'
 	touch $@
 
 $(TESTING): pyproject.toml $(LOCK) | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,postgres,portal,demo]'
+	$(BIN)/pip install --quiet -c $(LOCK) --build-constraint $(LOCK) \
+	  -e '.[test,postgres,portal,demo]'
 	touch $@ $(RUNTIME)
 
 install: $(RUNTIME) catalogs
 
 install-test: $(TESTING) catalogs
 
-# After changing a dependency in pyproject.toml: resolve every extra again from the registry,
-# keeping the pinned versions that still fit (`make lock LOCK_ARGS=--upgrade` takes the newest).
+# After changing a dependency in pyproject.toml: resolve every extra and the build's own
+# requirements (hatchling, Babel) again from the registry, keeping the pinned versions that
+# still fit (`make lock LOCK_ARGS=--upgrade` takes the newest).
 lock: | $(VENV)/bin/python
 	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
-	  --extra test,postgres,portal,demo --unsafe-package hanport \
+	  --extra test,postgres,portal,demo --all-build-deps --unsafe-package hanport \
 	  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
 # The sdist and the wheel in dist/ (the build hook runs npm for the dashboard's assets and
 # compiles the catalogs; installing the wheel needs neither).
 dist: install-test
 	rm -rf dist
-	$(BIN)/python -m build
+	PIP_CONSTRAINT=$(abspath $(LOCK)) $(BIN)/python -m build
 	$(BIN)/twine check --strict dist/*
 
 # The texts' translations (.po) compiled for gettext (.mo, gitignored); Babel is the build tool.

@@ -14,21 +14,32 @@ __all__ = [
     "EXTRA_FOR_COMMAND",
     "EXTRA_FOR_MODULE",
     "INCLUDED_EXTRAS",
+    "MODULES_OF_EXTRA",
     "extra_missing_for",
     "missing_module_advice",
 ]
 
+#: an extra → the modules it installs; a tuple lists a module's names across releases (any
+#: one will do: python-multipart before 0.0.13 has only `multipart`)
+MODULES_OF_EXTRA: Final = {
+    "portal": (
+        ("python_multipart", "multipart"),
+        ("itsdangerous",),
+        ("httpx",),
+        ("holidays",),
+        ("aiosmtplib",),
+        ("httptools",),
+        ("uvloop",),
+    ),
+    "postgres": (("psycopg",),),
+    "demo": (("aiosmtpd",),),
+}
 #: a module imported by hanport → the extra that installs it
 EXTRA_FOR_MODULE: Final = {
-    "python_multipart": "portal",
-    "itsdangerous": "portal",
-    "httpx": "portal",
-    "holidays": "portal",
-    "aiosmtplib": "portal",
-    "httptools": "portal",
-    "uvloop": "portal",
-    "psycopg": "postgres",
-    "aiosmtpd": "demo",
+    name: extra
+    for extra, modules in MODULES_OF_EXTRA.items()
+    for names in modules
+    for name in names
 }
 #: a command → the extra it always needs
 EXTRA_FOR_COMMAND: Final = {
@@ -53,10 +64,10 @@ def extra_missing_for(command: str) -> str | None:
     needed = EXTRA_FOR_COMMAND.get(command)
     if needed is None:
         return None
-    extras = {needed, *INCLUDED_EXTRAS.get(needed, ())}
-    for module, extra in EXTRA_FOR_MODULE.items():
-        if extra in extras and importlib.util.find_spec(module) is None:
-            return _advice(needed, module)
+    for extra in (needed, *INCLUDED_EXTRAS.get(needed, ())):
+        for names in MODULES_OF_EXTRA[extra]:
+            if all(importlib.util.find_spec(name) is None for name in names):
+                return _advice(needed, names[0])
     return None
 
 

@@ -34,23 +34,41 @@ PART_EXTRAS = {
     "portal": ("portal",),
     "demo": ("portal", "demo"),
 }
-#: imported only to compile catalogs when a .po changed in a working tree (a build tool)
-DEVELOPMENT_ONLY = {"babel"}
 
 
 def _distributions(requirements: list[Requirement]) -> set[str]:
     return {canonicalize_name(r.name) for r in requirements if r.name != "hanport"}
 
 
-def _third_party_imports(paths: list[Path]) -> set[str]:
+def _third_party_imports(paths: list[Path], *, optional: bool = False) -> set[str]:
+    """The modules the files import; `optional`: only those imported under `try: … except
+    ImportError` (used when installed), else only the others."""
     names = set()
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names |= {alias.name.partition(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.partition(".")[0])
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        guarded = {id(node) for node in _imports_guarded_by_import_error(tree)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and (id(node) in guarded) == optional:
+                names |= _top_level_names(node)
     return {n for n in names if n not in sys.stdlib_module_names and n != "hanport"}
+
+
+def _top_level_names(node: ast.Import | ast.ImportFrom) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name.partition(".")[0] for alias in node.names}
+    return {node.module.partition(".")[0]} if node.module and node.level == 0 else set()
+
+
+def _imports_guarded_by_import_error(tree: ast.AST) -> list[ast.AST]:
+    guarded: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(handler.type, ast.Name)
+            and handler.type.id in {"ImportError", "ModuleNotFoundError"}
+            for handler in node.handlers
+        ):
+            guarded += [n for statement in node.body for n in ast.walk(statement)]
+    return guarded
 
 
 def _distribution_of(module: str) -> str:
@@ -64,14 +82,22 @@ def test_each_part_imports_only_what_its_install_declares(part: str) -> None:
     declared = _distributions(BASE)
     for extra in PART_EXTRAS[part]:
         declared |= _distributions(EXTRAS[extra])
-    imported = _third_party_imports(sorted((SRC / part).rglob("*.py"))) - DEVELOPMENT_ONLY
+    imported = _third_party_imports(sorted((SRC / part).rglob("*.py")))
     undeclared = {m: _distribution_of(m) for m in imported if _distribution_of(m) not in declared}
     assert not undeclared, f"hanport.{part} imports undeclared {undeclared}"
 
 
 def test_the_top_level_modules_need_only_the_base() -> None:
-    imported = _third_party_imports(sorted(SRC.glob("*.py"))) - DEVELOPMENT_ONLY
+    imported = _third_party_imports(sorted(SRC.glob("*.py")))
     assert {_distribution_of(m) for m in imported} <= _distributions(BASE)
+
+
+def test_optional_imports_are_declared_in_an_extra() -> None:
+    # e.g. orjson for hanport decode, Babel for catalogs edited in a working tree
+    imported = _third_party_imports(sorted(SRC.rglob("*.py")), optional=True)
+    declared = set().union(*(_distributions(rs) for rs in EXTRAS.values()))
+    assert {_distribution_of(m) for m in imported} <= declared
+    assert imported, "no optional import found: the guard detection is broken"
 
 
 def test_the_base_is_a_reader_without_servers_or_greenlet() -> None:

@@ -89,7 +89,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         pytest.skip("building the wheel needs npm (Debian: apt install npm)")
     work = tmp_path_factory.mktemp("build")
     _source_tree(work / "source")
-    done = _run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), "source"], work)
+    # The build's own requirements (hatchling, Babel) at the locked versions too.
+    env = {**os.environ, "PIP_CONSTRAINT": str(REPO_ROOT / "requirements" / "constraints.txt")}
+    command = [sys.executable, "-m", "build", "--outdir", str(work / "dist"), "source"]
+    done = _run(command, work, env)
     (wheel,) = (work / "dist").glob("*.whl")
     (sdist,) = (work / "dist").glob("*.tar.gz")
     return Built(wheel, sdist, done.stdout + done.stderr)
