@@ -63,6 +63,15 @@ class Stack:
         response.raise_for_status()
         return response.json()
 
+    def set_port(self, state: str) -> None:
+        """Open or close the live meter's HAN port ("open" | "closed")."""
+        response = httpx.put(
+            f"{self.control_url}/api/meters/{self.live_meter_id}/port",
+            json={"port": state},
+            timeout=10,
+        )
+        response.raise_for_status()
+
     def set_extra_load(self, watts: float) -> None:
         response = httpx.put(
             f"{self.control_url}/api/meters/{self.live_meter_id}/load",
@@ -133,6 +142,24 @@ def _backfill(workdir: Path, db_url: str) -> None:
     ]  # fmt: skip
     _run(emulate, workdir)
     _run([*HANPORT, "import", str(capture), "--db", db_url, "--raw-frames"], workdir)
+
+
+#: the day of the database `stored_on_another_day` makes: not the server's day
+ANOTHER_DAY = "2026-01-09"
+
+
+def stored_on_another_day(workdir: Path) -> str:
+    """A database (URL) with three hours of a Kamstrup meter on ANOTHER_DAY, 08:00-11:00."""
+    capture = workdir / "another-day.bin"
+    db_url = f"sqlite:///{workdir / 'another-day.sqlite3'}"
+    emulate = [
+        *HANPORT, "emulate", "--meter", "kamstrup", "--seed", str(HISTORY_SEED), "--port", "open",
+        "--start", f"{ANOTHER_DAY}T08:00", "--duration", "3h", "--speed", "max",
+        "--to", f"file:{capture}",
+    ]  # fmt: skip
+    _run(emulate, workdir)
+    _run([*HANPORT, "import", str(capture), "--db", db_url], workdir)
+    return db_url
 
 
 def _run(command: list[str], workdir: Path) -> None:

@@ -13,7 +13,14 @@ import pytest
 
 from services.browser import screenshot
 
-from .stack import MAX_EXTRA_LOAD_W, OSLO, Stack, serving_stored
+from .stack import (
+    ANOTHER_DAY,
+    MAX_EXTRA_LOAD_W,
+    OSLO,
+    Stack,
+    serving_stored,
+    stored_on_another_day,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
@@ -233,3 +240,71 @@ def test_first_paint_needs_no_api_round_trip(page: Page, stack: Stack) -> None:
         page.remove_listener("request", record)
         asked = [url for url in requested if "/api/" in url and "/api/live" not in url]
         assert not asked, (path, asked)
+
+
+RECENT_POINTS = "document.getElementById('recent-chart').uplot.data[0].length"
+
+
+def test_a_quiet_meter_is_shown_stale_without_projection(page: Page, stack: Stack) -> None:
+    _open(page, stack, f"/?meter={stack.live_meter_id}")
+    page.wait_for_selector("#connection[data-state=live]")
+    # the chart of the last minutes is filled from the stored readings when the page loads
+    (now,) = stack.api("/api/now", meter_id=stack.live_meter_id)
+    since = (datetime.fromisoformat(now["at"]) - timedelta(minutes=15)).isoformat()
+    stored = stack.api(
+        "/api/readings", meter_id=stack.live_meter_id, fields="active_power_import_w",
+        **{"from": since, "to": now["at"]},
+    )  # fmt: skip
+    assert page.evaluate(RECENT_POINTS) >= len(stored) - 2 > 0
+    assert page.is_hidden("#stale-note") and now["stale"] is False
+    try:
+        stack.set_port("closed")
+        # three push intervals (2 s each) after the last reading, the page says so by itself
+        page.wait_for_selector("#stale-note", state="visible", timeout=20_000)
+        (stale,) = stack.api("/api/now", meter_id=stack.live_meter_id)
+        assert stale["stale"] is True and stale["age_s"] > stale["stale_after_s"]
+        assert stale["this_hour_projection_kwh"] is None
+        since_text = page.text_content("#stale-note") or ""
+        assert since_text == f"Ingen data siden {stale['received_at'][11:16]}", since_text
+        assert page.get_attribute("#connection", "data-state") == "stale"
+        assert page.evaluate("document.querySelector('.grid.now').classList.contains('stale')")
+        assert page.text_content("#this-hour-projection") == "–"
+        assert page.is_hidden("#tariff-warning")
+        (tariff,) = stack.api("/api/tariff", meter_id=stack.live_meter_id)
+        assert tariff["warning"] is False and tariff["this_hour_projection_kwh"] is None
+        screenshot(page, "dashboard-now-stale")
+    finally:
+        stack.set_port("open")
+    page.wait_for_selector("#stale-note", state="hidden", timeout=20_000)
+    page.wait_for_selector("#connection[data-state=live]")
+
+
+def test_today_and_history_follow_the_meters_day(page: Page, stack: Stack) -> None:
+    # A database of another day, served without a live source: the pages show that day, not
+    # the server's (where there would be no hours at all).
+    assert datetime.now(OSLO).date().isoformat() != ANOTHER_DAY
+    db_url = stored_on_another_day(stack.workdir)
+    with serving_stored(db_url, stack.workdir) as url:
+        page.goto(f"{url}/today")
+        page.wait_for_selector(READY)
+        assert page.text_content("#today-date") == ANOTHER_DAY
+        assert page.is_hidden("[data-testid=no-hours]")
+        assert page.locator("#hours-rows tr").count() >= 2
+        # the labels uPlot drew on each axis (its canvas has no text to read)
+        labels = page.evaluate(
+            "document.getElementById('hours-chart').uplot.axes.map((axis) => axis._values)"
+        )
+        for axis in labels:
+            shown = [label for label in axis or [] if label]
+            assert len(shown) == len(set(shown)), axis  # no label twice on an axis
+        screenshot(page, "dashboard-today-meters-day")
+        page.goto(f"{url}/history")
+        page.wait_for_selector(READY)
+        assert page.locator("#history-rows tr").count() >= 2
+        page.goto(f"{url}/")
+        page.wait_for_selector(READY)
+        (now,) = httpx.get(f"{url}/api/now", timeout=10).json()
+        assert now["stale"] is True  # no live source
+        # the meter clock is the time of the latest reading, not of the last hourly list
+        assert page.text_content("#meter-clock") == now["at"].replace("T", " ")
+        assert page.is_visible("#stale-note") and page.evaluate(RECENT_POINTS) > 30

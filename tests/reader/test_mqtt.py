@@ -74,7 +74,12 @@ def test_discovery_payload_follows_ha_schema() -> None:
     assert payload["dev"]["ids"] and payload["dev"]["mf"] == "Kamstrup"
     assert payload["o"]["name"] == "hanport" and payload["o"]["sw"]
     assert payload["stat_t"] == "hanport/5706567274389702/state"
-    assert payload["avty_t"].startswith("hanport/")
+    # unavailable when either the reader (last will) or the meter (stale reading) is
+    assert payload["avty_mode"] == "all"
+    assert [a["t"] for a in payload["avty"]] == [
+        "hanport/reader/hanport/availability",
+        "hanport/5706567274389702/availability",
+    ]
     unique_ids = set()
     for cid, cmp in payload["cmps"].items():
         assert ID.match(cid), cid
@@ -148,6 +153,40 @@ async def test_publisher_announces_state_and_availability(mosquitto: tuple[str, 
     # a clean stop says offline (retained)
     after = await _collect(host, port, "t1/reader/test-pub/availability", bool)
     assert after["t1/reader/test-pub/availability"] == b"offline"
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_a_meter_gone_quiet_is_unavailable_in_home_assistant(
+    mosquitto: tuple[str, int],
+) -> None:
+    host, port = mosquitto
+    clock = Clock(1_000_000.0)
+    publisher = MqttPublisher(host, port, client_id="test-stale", base_topic="t3", clock=clock)
+    topic = "t3/5706567274389702/availability"
+    fresh = {**METER, "active_power_import_w": 4087, "age_s": 0.0, "stale_after_s": 30.0}
+    publisher.update({**fresh, "stale": False})
+    task = asyncio.create_task(publisher.run())
+    try:
+        await _collect(host, port, topic, lambda s: s.get(topic) == b"online")
+        # no reading for more than three push intervals: HA shows the meter unavailable
+        clock.t += 29.5
+        assert publisher.check_stale() == pytest.approx(0.5)
+        clock.t += 1
+        publisher.recheck()
+        await _collect(host, port, topic, lambda s: s.get(topic) == b"offline")
+        # the next reading brings it back
+        publisher.update({**fresh, "stale": False})
+        await _collect(host, port, topic, lambda s: s.get(topic) == b"online")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_raw_frames_over_mqtt_binary_and_hex(mosquitto: tuple[str, int]) -> None:
@@ -232,7 +271,7 @@ def test_last_will_marks_a_killed_reader_offline(
         assert online
     finally:
         proc.kill()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # waits, and closes the pipe
     deadline = time.monotonic() + 10
     last = b""
     while time.monotonic() < deadline:

@@ -34,6 +34,8 @@ SCRIPT_TEXTS: Final = {
     "conn_stale": N_("No new readings"),
     "conn_lost": N_("Disconnected – retrying"),
     "conn_stored": N_("No live source – showing stored data"),
+    # {time}: HH:MM the latest reading arrived (replaced by now.js)
+    "no_data_since": N_("No data since {time}"),
     "compare_day": N_("Previous day"),
     "compare_month": N_("Previous month"),
     "compare_year": N_("Previous year"),

@@ -1,7 +1,9 @@
 """Pure: entity table + meter → Home Assistant device-discovery topic and payload.
 
 Device form (HA ≥ 2024.11): ``<prefix>/device/<id>/config`` with ``dev``, ``o`` and ``cmps``;
-state and availability topics are shared by all components of the device.
+state and availability topics are shared by all components of the device. A device is available
+while both the reader (its last will) and the meter (its readings not stale) are; HA's default
+payloads ``online`` / ``offline`` apply to both.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Any
 from hanport import __version__
 from hanport.reader.mqtt.entities import ENTITIES, Entity
 
-__all__ = ["availability_topic", "discovery_message", "object_id", "state_topic"]
+__all__ = [
+    "availability_topic",
+    "discovery_message",
+    "meter_availability_topic",
+    "object_id",
+    "state_topic",
+]
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -27,7 +35,13 @@ def state_topic(base: str, meter_id: str) -> str:
 
 
 def availability_topic(base: str, client_id: str) -> str:
+    """The reader's own availability: its MQTT last will."""
     return f"{base}/reader/{_UNSAFE.sub('_', client_id)}/availability"
+
+
+def meter_availability_topic(base: str, meter_id: str) -> str:
+    """A meter's availability: ``offline`` while its latest reading is stale."""
+    return f"{base}/{_UNSAFE.sub('_', meter_id)}/availability"
 
 
 def _value_template(entity: Entity) -> str:
@@ -85,9 +99,12 @@ def discovery_message(
         "o": {"name": "hanport", "sw": __version__},
         "cmps": components,
         "stat_t": state_topic(base_topic, meter_id),
-        "avty_t": availability_topic(base_topic, client_id),
-        "pl_avail": "online",
-        "pl_not_avail": "offline",
+        # unavailable when the reader is gone (its last will) or the meter has gone quiet
+        "avty": [
+            {"t": availability_topic(base_topic, client_id)},
+            {"t": meter_availability_topic(base_topic, meter_id)},
+        ],
+        "avty_mode": "all",
         "qos": 1,
     }
     return f"{discovery_prefix}/device/{oid}/config", payload

@@ -2,7 +2,9 @@
 
 The outbox is the latest state per meter (bounded by the number of meters): while the broker is
 away, newer states replace older ones, and when it returns the discovery and the latest state of
-every meter go out again. Availability is the client's last will (retained ``offline``).
+every meter go out again. Availability is the client's last will (retained ``offline``) and,
+per meter, ``offline`` once its latest reading is stale (older than ``stale_after_s`` of its
+/api/now object, by the injected clock) and ``online`` again with the next reading.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hanport.reader.mqtt.discovery import availability_topic, discovery_message, state_topic
+from hanport.reader.mqtt.discovery import (
+    availability_topic,
+    discovery_message,
+    meter_availability_topic,
+    state_topic,
+)
 
 __all__ = ["MqttPublisher"]
 
@@ -66,6 +73,7 @@ class MqttPublisher:
         language: str = "nb",
         tariff_lookup: Callable[[str], dict[str, Any] | None] | None = None,
         tariff_interval_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +95,11 @@ class MqttPublisher:
         self._highest: dict[tuple[str, str], float] = {}
         self._tariffs: dict[str, tuple[float, dict[str, Any]]] = {}
         self._wake = asyncio.Event()
+        self.clock = clock
+        # meter → (clock time its reading turns stale, availability last published)
+        self._fresh_until: dict[str, float] = {}
+        self._available: dict[str, bool] = {}
+        self._availability_dirty: set[str] = set()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -116,6 +129,31 @@ class MqttPublisher:
                 self._highest[(meter_id, key)] = value
         self._states[meter_id] = state
         self._dirty.add(meter_id)
+        age, stale_after = now.get("age_s"), now.get("stale_after_s")
+        if isinstance(age, int | float) and isinstance(stale_after, int | float):
+            self._fresh_until[meter_id] = self.clock() - age + stale_after
+        self._set_available(meter_id, not now.get("stale", False))
+        self._wake.set()
+
+    def _set_available(self, meter_id: str, available: bool) -> None:
+        if self._available.get(meter_id) != available:
+            self._available[meter_id] = available
+            self._availability_dirty.add(meter_id)
+
+    def check_stale(self) -> float | None:
+        """Mark meters whose reading has turned stale unavailable; the seconds until the next
+        one would (None: none will without a new reading)."""
+        now = self.clock()
+        waits = []
+        for meter_id, until in self._fresh_until.items():
+            if now > until:
+                self._set_available(meter_id, False)
+            else:
+                waits.append(until - now)
+        return min(waits) if waits else None
+
+    def recheck(self) -> None:
+        """Check for stale readings at once (the clock has moved: tests, a resumed host)."""
         self._wake.set()
 
     def _with_tariff(self, meter_id: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +172,8 @@ class MqttPublisher:
             "capacity_average_kw": tariff.get("average_kw"),
             "capacity_headroom_kw": tariff.get("headroom_kw"),
             "capacity_step_price_nok": (tariff.get("step") or {}).get("price_nok"),
-            "capacity_warning": bool(tariff.get("warning")),
+            # a stale reading's power may be long gone: no warning drawn from it
+            "capacity_warning": bool(tariff.get("warning")) and not state.get("stale", False),
         }
 
     async def run(self) -> None:
@@ -159,6 +198,7 @@ class MqttPublisher:
                     delay = 0.5
                     self._announced.clear()
                     self._dirty |= set(self._states)
+                    self._availability_dirty |= set(self._available)
                     try:
                         await self._publish_loop(client)
                     finally:
@@ -174,8 +214,11 @@ class MqttPublisher:
 
     async def _publish_loop(self, client: Any) -> None:
         while True:
-            await self._wake.wait()
+            # woken by a reading, or when the next meter's reading turns stale
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.check_stale())
             self._wake.clear()
+            self.check_stale()
             dirty, self._dirty = self._dirty, set()
             try:
                 for meter_id in sorted(dirty):
@@ -198,6 +241,21 @@ class MqttPublisher:
                         retain=True,
                     )
                     self.published += 1
+                await self._publish_availability(client)
             except BaseException:
                 self._dirty |= dirty  # publish them after the reconnect
                 raise
+
+    async def _publish_availability(self, client: Any) -> None:
+        dirty, self._availability_dirty = self._availability_dirty, set()
+        try:
+            for meter_id in sorted(dirty):
+                await client.publish(
+                    meter_availability_topic(self.base_topic, meter_id),
+                    "online" if self._available[meter_id] else "offline",
+                    qos=1,
+                    retain=True,
+                )
+        except BaseException:
+            self._availability_dirty |= dirty
+            raise

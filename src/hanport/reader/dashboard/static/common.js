@@ -92,9 +92,11 @@ const hanport = (() => {
   // The meter shown: ?meter= in the address (used at once, without waiting for the list), else
   // the last one chosen here, else the meter heard from last (a backfilled or retired meter is
   // rarely the one to watch). The picker appears when the reader knows more than one meter.
+  let metersListed = null;
+  const meterList = () => (metersListed ??= api("/api/meters"));
   async function chooseMeter() {
     const fromAddress = new URLSearchParams(location.search).get("meter");
-    const listed = api("/api/meters");
+    const listed = meterList();
     const pick = (meters) => {
       const known = meters.map((m) => m.meter_id);
       const remembered = localStorage.getItem(METER_KEY);
@@ -125,6 +127,17 @@ const hanport = (() => {
     return chosen;
   }
 
+  // The meter's day: the local day of its latest reading, not the browser's or the server's (a
+  // meter runs on its own clock: ahead in a fast demo, behind in a database served later).
+  async function meterDay(meterId) {
+    try {
+      const meter = (await meterList()).find((m) => m.meter_id === meterId);
+      return meter?.last_seen?.slice(0, 10) ?? TODAY;
+    } catch (_error) {
+      return TODAY; // already in the banner
+    }
+  }
+
   const COLORS = {
     import: "#d9480f",
     export: "#2b8a3e",
@@ -141,9 +154,22 @@ const hanport = (() => {
     const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
     return withDate ? `${pad(d.getUTCDate())}.${pad(d.getUTCMonth() + 1)} ${time}` : time;
   }
+  // An empty chart has no times to label (uPlot would label an empty scale 1970-01-01 00:00).
   const timeAxis = () => ({
-    values: (_u, ticks) => ticks.map((ts, i) => wallLabel(ts, i > 0 && Math.floor(ts / 86400) !== Math.floor(ticks[i - 1] / 86400))),
+    values: (u, ticks) =>
+      u.data[0].length === 0
+        ? ticks.map(() => "")
+        : ticks.map((ts, i) => wallLabel(ts, i > 0 && Math.floor(ts / 86400) !== Math.floor(ticks[i - 1] / 86400))),
   });
+
+  // Value-axis labels with as many decimals as the tick step needs (2.5 → one, 0.05 → two), so
+  // no two ticks read the same.
+  function tickLabels(ticks) {
+    const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+    let digits = 0;
+    while (digits < 4 && Math.abs(Number(step.toFixed(digits)) - step) > step * 1e-6) digits += 1;
+    return ticks.map((v) => fmt(v, digits));
+  }
   const timeSeries = () => ({ label: T.time, value: (_u, ts) => (ts == null ? "–" : wallLabel(ts, true)) });
 
   function chartSize(element, height) {
@@ -198,7 +224,7 @@ const hanport = (() => {
       axes: [
         { values: (_u, ticks) => ticks.map((i) => labels[i] ?? ""), splits,
           grid: { show: false } },
-        { values: (_u, ticks) => ticks.map((v) => fmt(v, Math.abs(ticks[1] - ticks[0]) < 1 ? 1 : 0)), size: 50 },
+        { values: (_u, ticks) => tickLabels(ticks), size: 50 },
       ],
       series,
       legend: { live: true },
@@ -239,6 +265,7 @@ const hanport = (() => {
     document.body.dataset.ready = "true";
   }
 
-  return { T, LANG, LOCALE, TODAY, fmt, power, kwh, wallSeconds, wallTime, api, csvUrl, chooseMeter, COLORS,
+  return { T, LANG, LOCALE, TODAY, fmt, power, kwh, wallSeconds, wallTime, api, csvUrl, chooseMeter, meterDay, COLORS,
+    tickLabels,
     makeChart, barChart, timeAxis, timeSeries, setText, showError, settle, report, ready, hourThreshold };
 })();

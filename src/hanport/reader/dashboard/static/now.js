@@ -1,11 +1,14 @@
 // The Now page: live values from the SSE feed /api/live, this hour against the capacity tariff.
+// A reading older than three of its meter's push intervals is stale (the API says when:
+// `age_s`, `stale_after_s`): the page then says since when there is no data, greys the numbers
+// and shows no projection or warning drawn from them.
 "use strict";
 
 (async () => {
   const h = hanport;
   const RECENT_WINDOW_S = 15 * 60;
-  const STALE_AFTER_MS = 30_000;
   const TARIFF_MIN_INTERVAL_MS = 2_000;
+  const STALE_CHECK_MS = 1_000;
 
   const connection = document.getElementById("connection");
   function setConnection(state) {
@@ -72,9 +75,31 @@
     gauge.value = watts ?? 0;
   }
 
-  let lastArrival = 0;
+  // The reading shown, and when (browser clock) it turns stale: the API's age, not the
+  // browser's clock against the reader's, decides.
+  let shown = null;
+  let staleAt = Number.POSITIVE_INFINITY;
+  const nowCards = document.querySelector(".grid.now");
+  function isStale() {
+    return shown !== null && Date.now() >= staleAt;
+  }
+  function applyStale() {
+    const stale = isStale();
+    nowCards.classList.toggle("stale", stale);
+    const note = document.getElementById("stale-note");
+    note.hidden = !stale;
+    if (!stale) return;
+    note.textContent = h.T.no_data_since.replace("{time}", h.wallTime(shown.received_at).slice(11, 16));
+    h.setText("this-hour-projection", "–");
+    document.getElementById("tariff-warning").hidden = true;
+    document.getElementById("tariff-ok").hidden = true;
+    if (!["stored", "lost"].includes(connection.dataset.state)) setConnection("stale");
+  }
+
   function show(reading) {
-    lastArrival = Date.now();
+    shown = reading;
+    const left = (reading.stale_after_s ?? 30) - (reading.age_s ?? 0);
+    staleAt = reading.stale ? 0 : Date.now() + left * 1000;
     h.setText("import-power", h.power(reading.active_power_import_w));
     // The exact value for tests and scripts; the text is rounded and localised.
     document.getElementById("import-power").dataset.watts = reading.active_power_import_w ?? "";
@@ -83,7 +108,8 @@
     setGauge("export-gauge", reading.active_power_export_w ?? 0);
     h.setText("meter-id", `${reading.meter_id ?? "–"}${reading.manufacturer ? ` (${reading.manufacturer})` : ""}`);
     // Some lists carry only the push time (Aidon list 1), not the meter clock register.
-    h.setText("meter-clock", h.wallTime(reading.meter_clock ?? reading.notification_time));
+    // The meter's time of the latest reading (the clock register comes only with the hourly list).
+    h.setText("meter-clock", h.wallTime(reading.at ?? reading.meter_clock ?? reading.notification_time));
     h.setText("received-at", h.wallTime(reading.received_at));
     for (const row of document.querySelectorAll("#phase-rows tr")) {
       const phase = row.dataset.phase;
@@ -107,8 +133,13 @@
     if ("last_hour_kwh" in reading) h.setText("last-hour-kwh", h.kwh(reading.last_hour_kwh, 3));
     if ("last_hour_export_kwh" in reading) h.setText("last-hour-export-kwh", h.kwh(reading.last_hour_export_kwh, 3));
     addRecent(reading);
-    setConnection("live");
+    if (!reading.stale) setConnection("live");
+    applyStale();
   }
+
+  // The meter's day: that of its latest reading (a meter runs on its own clock), until one is
+  // shown the one the server rendered the page for.
+  const meterDay = () => (shown?.at ?? h.TODAY).slice(0, 10);
 
   // The tariff: refreshed after pushes, at most every TARIFF_MIN_INTERVAL_MS.
   let tariffPending = false;
@@ -127,20 +158,20 @@
     tariffAt = Date.now();
     let tariffs;
     try {
-      tariffs = await h.api("/api/tariff", { month: h.TODAY.slice(0, 7), meter_id: meterId });
+      tariffs = await h.api("/api/tariff", { month: meterDay().slice(0, 7), meter_id: meterId });
     } catch (error) {
       h.report(error);
       return;
     }
     const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
     if (!tariff) return;
-    const threshold = h.hourThreshold(tariff, h.TODAY);
+    const threshold = h.hourThreshold(tariff, meterDay());
     h.setText("threshold", threshold === null ? "–" : h.kwh(threshold, 2));
     const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
     h.setText("step", `${range} kW`);
     h.setText("step-price", `${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
-    document.getElementById("tariff-warning").hidden = !tariff.warning;
-    document.getElementById("tariff-ok").hidden = Boolean(tariff.warning);
+    document.getElementById("tariff-warning").hidden = !tariff.warning || isStale();
+    document.getElementById("tariff-ok").hidden = Boolean(tariff.warning) || isStale();
   }
 
   async function seedRecent(reading) {
@@ -168,8 +199,7 @@
   function connect() {
     const source = new EventSource("/api/live");
     source.addEventListener("open", () => {
-      const quiet = Date.now() - lastArrival > STALE_AFTER_MS;
-      if (quiet) setConnection("connecting");
+      if (shown === null) setConnection("connecting");
     });
     // The feed says first whether readings will follow: `hanport serve` (a stored database,
     // no meter attached) has no live source, so stop reconnecting and say what is shown.
@@ -190,9 +220,7 @@
   }
   connect();
 
-  setInterval(() => {
-    if (connection.dataset.state === "live" && Date.now() - lastArrival > STALE_AFTER_MS) setConnection("stale");
-  }, 5_000);
+  setInterval(applyStale, STALE_CHECK_MS);
 
   h.ready();
 })();

@@ -4,8 +4,6 @@
 (async () => {
   const h = hanport;
   const REFRESH_MS = 60_000;
-  const tomorrow = new Date(Date.parse(`${h.TODAY}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
-  const window_ = { from: `${h.TODAY}T00:00:00`, to: `${tomorrow}T00:00:00` };
   const labels = Array.from({ length: 24 }, (_, hour) => String(hour).padStart(2, "0"));
 
   let meterId;
@@ -21,6 +19,11 @@
     h.ready();
     return;
   }
+  // Today is the meter's day: that of its latest reading.
+  const day = await h.meterDay(meterId);
+  h.setText("today-date", day);
+  const tomorrow = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const window_ = { from: `${day}T00:00:00`, to: `${tomorrow}T00:00:00` };
   document.getElementById("hours-csv").href = h.csvUrl("/api/hours", { ...window_, meter_id: meterId });
 
   const chartElement = document.getElementById("hours-chart");
@@ -49,7 +52,7 @@
   }
 
   async function loadTariff() {
-    const tariffs = await h.api("/api/tariff", { month: h.TODAY.slice(0, 7), meter_id: meterId });
+    const tariffs = await h.api("/api/tariff", { month: day.slice(0, 7), meter_id: meterId });
     const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
     const body = document.getElementById("peak-rows");
     body.replaceChildren();
