@@ -20,8 +20,8 @@ from sqlalchemy import select
 from hanport.portal.db.schema import order_events, orders
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.headend import HttpHeadEnd
-from hanport.portal.services.notify import SmtpMailer
 from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.notify import SmtpMailer
 
 pytestmark = pytest.mark.slow
 

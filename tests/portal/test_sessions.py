@@ -21,6 +21,7 @@ from hanport.portal.db.schema import api_tokens, audit_events, orders, parties, 
 from hanport.portal.domain.model import ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.jobs import JobRunner
+from hanport.portal.services.api_keys import create_token
 from hanport.portal.services.sessions import (
     ABSOLUTE_LIFETIME,
     IDLE_TIMEOUT,
@@ -34,7 +35,6 @@ from hanport.portal.services.sessions import (
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
 from hanport.portal.web.middleware import CookieSecure
-from hanport.portal.web.tokens import create_token
 
 SECRET = "session-test-secret-" * 2
 
@@ -390,8 +390,8 @@ def test_a_view_key_reads_but_cannot_order_cancel_or_register_a_move(
         f"/api/v1/metering-points/{world.mpid}/orders", json=order_body(client), headers=view
     )
     assert refused.status_code == 403
-    assert "only view" in refused.json()["messages"]["en"]
-    assert "bare innsyn" in refused.json()["messages"]["nb"]
+    assert refused.json()["error"]["code"] == "key_view_only"
+    assert "bare innsyn" in refused.json()["error"]["message"]  # bokmål unless asked otherwise
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(orders)).scalar() == 0
 
@@ -430,13 +430,14 @@ def test_expired_and_revoked_keys_get_401_with_a_reason(client: TestClient, worl
         )
     answer = client.get("/api/v1/metering-points", headers=bearer(expired))
     assert answer.status_code == 401
-    assert "expired" in answer.json()["messages"]["en"]
-    assert "utløp" in answer.json()["messages"]["nb"]
+    assert answer.json()["error"]["code"] == "key_expired"
+    assert "utløp" in answer.json()["error"]["message"]
     answer = client.get(
         "/api/v1/metering-points", headers={**bearer(revoked), "Accept-Language": "en"}
     )
     assert answer.status_code == 401
-    assert "revoked" in answer.json()["message"]
+    assert answer.json()["error"]["code"] == "key_revoked"
+    assert "revoked" in answer.json()["error"]["message"]
 
 
 def test_last_use_of_a_key_is_shown_and_written_at_most_once_a_minute(

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from hanport.portal.db.schema import audit_events, order_events, orders, port_states, push_watches
 from hanport.portal.jobs import JobRunner, JobSettings
+from hanport.portal.services.api_keys import create_token
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.web.app import PortalConfig, create_app
-from hanport.portal.web.tokens import create_token
 from services.clocks import MovableClock
 
 #: waits long enough for a push that a test sees the order in VERIFIED

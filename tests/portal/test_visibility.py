@@ -14,11 +14,11 @@ from test_web import sign_in
 from hanport.portal.db.schema import orders, parties
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.seed import DEMO_METERS
-from hanport.portal.services.moves import apply_due_changes, register_customer_change
+from hanport.portal.services.api_keys import create_token
 from hanport.portal.services.intake import submit_order
 from hanport.portal.services.lifecycle import override_order
+from hanport.portal.services.moves import apply_due_changes, register_customer_change
 from hanport.portal.web.app import PortalConfig, create_app
-from hanport.portal.web.tokens import create_token
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from hanport.portal.services.headend import HeadEnd
+    from hanport.portal.services.notify import Mailer
+
 __all__ = [
     "configure_audit_verify",
     "configure_portal",
@@ -125,17 +128,12 @@ def run_portal(args: argparse.Namespace) -> int:
     if args.max_attempts < 2:
         print("hanport portal: --max-attempts must be at least 2", file=sys.stderr)
         return 2
-    import uvicorn
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from hanport.portal.db.engine import make_engine, migrate
-    from hanport.portal.db.schema import meters
     from hanport.portal.jobs import JobRunner, JobSettings
     from hanport.portal.seed import seed_demo
     from hanport.portal.server import ENV_COOKIE_SECURE, ENV_DB, ENV_SECRET
-    from hanport.portal.services.headend import HeadEnd, HttpHeadEnd, InMemoryHeadEnd
-    from hanport.portal.services.notify import ConsoleMailer, Mailer, SmtpMailer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per head-end call
@@ -147,22 +145,7 @@ def run_portal(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         print(f"hanport portal: database {args.db}: {exc}", file=sys.stderr)
         return 2
-    headend: HeadEnd
-    if args.headend:
-        headend = HttpHeadEnd(args.headend)
-    else:
-        with engine.connect() as conn:
-            ids = [row.meter_id for row in conn.execute(select(meters.c.meter_id))]
-        headend = InMemoryHeadEnd(ports=dict.fromkeys(ids, "closed"))
-        print(
-            "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
-        )
-    mailer: Mailer = SmtpMailer(*args.smtp) if args.smtp else ConsoleMailer()
-    if not args.smtp:
-        print(
-            "hanport portal: no --smtp; e-mails (sign-in codes too) are printed here",
-            file=sys.stderr,
-        )
+    headend, mailer = _headend_and_mailer(args, engine)
     os.environ[ENV_DB] = args.db
     os.environ.setdefault(ENV_SECRET, secrets.token_urlsafe(32))  # shared by the workers
     os.environ[ENV_COOKIE_SECURE] = args.cookie_secure
@@ -183,6 +166,13 @@ def run_portal(args: argparse.Namespace) -> int:
     )
     jobs.start()
     print(f"hanport portal: http://{args.host}:{args.port}/", flush=True)
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The web workers, in the foreground until stopped."""
+    import uvicorn
+
     try:
         uvicorn.run(
             "hanport.portal.server:create_from_environment",
@@ -200,6 +190,33 @@ def run_portal(args: argparse.Namespace) -> int:
         print(f"hanport portal: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _headend_and_mailer(args: argparse.Namespace, engine: Engine) -> tuple[HeadEnd, Mailer]:
+    """The head-end and mailer asked for; without them, demo stand-ins that say so."""
+    from sqlalchemy import select
+
+    from hanport.portal.db.schema import meters
+    from hanport.portal.services.headend import HttpHeadEnd, InMemoryHeadEnd
+    from hanport.portal.services.notify import ConsoleMailer, SmtpMailer
+
+    headend: HeadEnd
+    if args.headend:
+        headend = HttpHeadEnd(args.headend)
+    else:
+        with engine.connect() as conn:
+            ids = [row.meter_id for row in conn.execute(select(meters.c.meter_id))]
+        headend = InMemoryHeadEnd(ports=dict.fromkeys(ids, "closed"))
+        print(
+            "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
+        )
+    mailer: Mailer = SmtpMailer(*args.smtp) if args.smtp else ConsoleMailer()
+    if not args.smtp:
+        print(
+            "hanport portal: no --smtp; e-mails (sign-in codes too) are printed here",
+            file=sys.stderr,
+        )
+    return headend, mailer
 
 
 def _login() -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from hanport.portal.db.schema import (
     contracts,
@@ -23,7 +23,7 @@ from hanport.portal.db.schema import (
 )
 from hanport.portal.domain.gsrn import make_gsrn
 from hanport.portal.services.terms import TermsDraft, canonical_text, record_terms, terms_hash
-from hanport.portal.services.tx import transaction, utcnow
+from hanport.portal.services.tx import Tx, transaction, utcnow
 
 __all__ = [
     "DEMO_METERS",
@@ -165,101 +165,93 @@ def seed_demo(
     """Insert the demo area if it is not there yet; returns {email: party id}. Idempotent."""
     now = now or utcnow()
     with transaction(engine, now) as tx:
-        conn = tx.conn
-        ids: dict[str, int] = {}
-        for email, (name, lang, role) in DEMO_PARTIES.items():
-            row = conn.execute(select(parties.c.id).where(parties.c.email == email)).first()
-            if row is None:
-                row_id = inserted_id(
-                    conn.execute(
-                        parties.insert().values(
-                            kind="person",
-                            display_name=name,
-                            email=email,
-                            lang=lang,
-                            role=role,
-                            created_at=now,
-                        )
-                    )
-                )
-            else:
-                row_id = row.id
-            ids[email] = int(row_id)
-        since = date(2020, 1, 1)
+        ids = {
+            email: _party(tx.conn, email, name, lang, role, now)
+            for email, (name, lang, role) in DEMO_PARTIES.items()
+        }
         for meter in meters_:
-            mpid = meter.metering_point_id
-            if (
-                conn.execute(
-                    select(metering_points.c.id).where(metering_points.c.id == mpid)
-                ).first()
-                is not None
-            ):
-                continue
-            conn.execute(
-                metering_points.insert().values(
-                    id=mpid,
-                    street=meter.street,
-                    postcode="6800",
-                    city="Førde",
-                    grid_area=GRID_AREA,
-                    status="active",
-                )
-            )
-            conn.execute(
-                meters.insert().values(
-                    meter_id=meter.meter_id,
-                    serial=meter.meter_id[-8:],
-                    manufacturer=meter.manufacturer,
-                    model=meter.model,
-                    han_capable=meter.han_capable,
-                    metering_point_id=mpid,
-                    installed_from=since,
-                )
-            )
-            if meter.customer_email not in ids:
-                ids[meter.customer_email] = inserted_id(
-                    conn.execute(
-                        parties.insert().values(
-                            kind="person",
-                            display_name=meter.customer_email.split("@")[0].title(),
-                            email=meter.customer_email,
-                            lang="nb",
-                            role="customer",
-                            created_at=now,
-                        )
-                    )
-                )
-            conn.execute(
-                contracts.insert().values(
-                    party_id=ids[meter.customer_email], metering_point_id=mpid, valid_from=since
-                )
-            )
-            conn.execute(
-                port_states.insert().values(
-                    metering_point_id=mpid, state="closed", since=now, push_seen=False
-                )
-            )
-        if conn.execute(select(terms_versions.c.id)).first() is None:
-            # seed data may predate "now", which publish_terms refuses: store it directly,
-            # hashed and audited the same way
-            text_nb = canonical_text(TERMS_NB.format(version="1.0"))
-            text_en = canonical_text(TERMS_EN.format(version="1.0"))
-            record_terms(
-                tx,
-                "system",
-                TermsDraft(
-                    version="1.0",
-                    text_nb=text_nb,
-                    text_en=text_en,
-                    change_summary="Første versjon / First version",
-                    effective_from=now - timedelta(days=365),
-                    sha256=terms_hash(text_nb, text_en),
-                    replaces=None,
-                ),
-                seed=True,
-            )
+            _seed_point(tx.conn, meter, ids, now)
+        if tx.conn.execute(select(terms_versions.c.id)).first() is None:
+            _seed_terms(tx, now)
         tx.audit("system", "seed.demo", "grid_area", GRID_AREA, meters=len(meters_))
     return ids
+
+
+def _party(conn: Connection, email: str, name: str, lang: str, role: str, now: datetime) -> int:
+    """The party with this address, made if it is not there yet."""
+    row = conn.execute(select(parties.c.id).where(parties.c.email == email)).first()
+    if row is not None:
+        return int(row.id)
+    return inserted_id(
+        conn.execute(
+            parties.insert().values(
+                kind="person", display_name=name, email=email, lang=lang, role=role, created_at=now
+            )
+        )
+    )
+
+
+def _seed_point(conn: Connection, meter: DemoMeter, ids: dict[str, int], now: datetime) -> None:
+    """A metering point with its meter, its customer's contract and a closed port."""
+    mpid = meter.metering_point_id
+    if conn.execute(select(metering_points.c.id).where(metering_points.c.id == mpid)).first():
+        return
+    since = date(2020, 1, 1)
+    conn.execute(
+        metering_points.insert().values(
+            id=mpid,
+            street=meter.street,
+            postcode="6800",
+            city="Førde",
+            grid_area=GRID_AREA,
+            status="active",
+        )
+    )
+    conn.execute(
+        meters.insert().values(
+            meter_id=meter.meter_id,
+            serial=meter.meter_id[-8:],
+            manufacturer=meter.manufacturer,
+            model=meter.model,
+            han_capable=meter.han_capable,
+            metering_point_id=mpid,
+            installed_from=since,
+        )
+    )
+    if meter.customer_email not in ids:
+        name = meter.customer_email.split("@")[0].title()
+        ids[meter.customer_email] = _party(conn, meter.customer_email, name, "nb", "customer", now)
+    conn.execute(
+        contracts.insert().values(
+            party_id=ids[meter.customer_email], metering_point_id=mpid, valid_from=since
+        )
+    )
+    conn.execute(
+        port_states.insert().values(
+            metering_point_id=mpid, state="closed", since=now, push_seen=False
+        )
+    )
+
+
+def _seed_terms(tx: Tx, now: datetime) -> None:
+    # seed data may predate "now", which publish_terms refuses: store it directly, hashed and
+    # audited the same way
+    text_nb = canonical_text(TERMS_NB.format(version="1.0"))
+    text_en = canonical_text(TERMS_EN.format(version="1.0"))
+    record_terms(
+        tx,
+        "system",
+        TermsDraft(
+            version="1.0",
+            text_nb=text_nb,
+            text_en=text_en,
+            change_summary="Første versjon / First version",
+            effective_from=now - timedelta(days=365),
+            sha256=terms_hash(text_nb, text_en),
+            replaces=None,
+        ),
+        seed=True,
+    )
 
 
 def fleet_toml(

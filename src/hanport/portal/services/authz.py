@@ -14,17 +14,30 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 from hanport.portal.db.schema import contracts, customer_changes, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
+from hanport.portal.services.errors import Refused
 
 __all__ = [
     "active_holder",
     "decide",
     "holds_contract",
+    "require_staff",
     "view_from",
     "viewable_points",
 ]
 
 _HOLDER_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES}
 _STAFF_MAY = {Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES, Operation.OVERRIDE}
+
+
+def require_staff(actor: Actor) -> None:
+    """Customer service's pages and tools are theirs alone: Refused for anyone else."""
+    if not actor.is_staff:
+        raise Refused(
+            "staff_only",
+            "Denne siden er bare for kundeservice.",
+            "This page is for customer service only.",
+            code="staff_only",
+        )
 
 
 def _contract_active(day: date) -> ColumnElement[bool]:

@@ -241,16 +241,21 @@ def _check(
         raise Conflict(
             "Målepunktet er ikke aktivt, så porten kan ikke styres",
             "The metering point is not active, so the port cannot be changed",
+            code="point_inactive",
         )
     terms = point.terms
     if fields.action is Action.OPEN:
         if terms is None:
-            raise Conflict("Vilkårene er ikke publisert ennå", "No terms are published yet")
+            raise Conflict(
+                "Vilkårene er ikke publisert ennå", "No terms are published yet", code="no_terms"
+            )
         if str(fields.terms_version_id) != str(terms.id):
             raise Conflict(
                 f"Vilkårene er endret (nå versjon {terms.version}). Les og godta dem på nytt.",
                 f"The terms have changed (now version {terms.version}). "
                 "Read and accept them again.",
+                code="terms_changed",
+                version=terms.version,
             )
     # an open read back from the meter and only waiting for its first push is carried out: it
     # is completed when the next order takes over, not in the way of it
@@ -261,7 +266,11 @@ def _check(
     target = PortState.OPEN if fields.action is Action.OPEN else PortState.CLOSED
     if point.port is target and not waiting:
         word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
-        raise Conflict(f"HAN-porten er allerede {word[0]}", f"The HAN port is already {word[1]}")
+        raise Conflict(
+            f"HAN-porten er allerede {word[0]}",
+            f"The HAN port is already {word[1]}",
+            code="already_open" if target is PortState.OPEN else "already_closed",
+        )
     # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
     # working days run from the first request
     sla_due_at = min(
@@ -295,6 +304,8 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -
             "Prøv igjen når den er stengt.",
             f"The HAN port is being closed after a change of customer (order {other.id})."
             " Try again once it is closed.",
+            code="closing_after_move",
+            order_id=other.id,
         )
     if (
         OrderState(other.state) in ATTENTION_STATES
@@ -308,11 +319,15 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -
             "Du får beskjed når den er behandlet.",
             f"Order {other.id} for the same thing is with customer service. "
             "You will hear when it has been handled.",
+            code="with_customer_service",
+            order_id=other.id,
         )
     if OrderState(other.state) not in SUPERSEDABLE_STATES:
         raise Conflict(
             f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
             f"Order {other.id} is being carried out right now. Try again in a minute.",
+            code="order_in_progress",
+            order_id=other.id,
         )
 
 

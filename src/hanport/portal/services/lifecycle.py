@@ -60,6 +60,7 @@ def apply_event(
         raise Conflict(
             "Bestillingen ble endret samtidig – last siden på nytt",
             "The order changed at the same time – reload the page",
+            code="changed_meanwhile",
         )
     label = actor.label if isinstance(actor, Actor) else actor
     tx.conn.execute(
@@ -129,11 +130,13 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
                 "system_order",
                 "Denne stengingen kommer etter et kundeskifte og kan ikke avbrytes av kunden",
                 "This close follows a change of customer and cannot be cancelled by the customer",
+                code="system_order",
             )
         if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
             raise Conflict(
                 "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
                 "The order can no longer be cancelled – the command has been sent",
+                code="not_cancellable",
             )
         by_staff = actor.is_staff
         apply_event(
@@ -191,6 +194,7 @@ def override_order(
             raise Conflict(
                 f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
                 f"The order is in state {order.state} and cannot be overridden so",
+                code="not_overridable",
             )
         fields: dict[str, Any] = {}
         if event is OrderEvent.OVERRIDE_RETRY:
@@ -204,6 +208,7 @@ def override_order(
                 raise Conflict(
                     "Måleren kan ikke bruke HAN. Bytt måleren før porten kan åpnes.",
                     "The meter cannot run HAN. Replace the meter before the port can be opened.",
+                    code="meter_not_han_capable",
                 )
             fields = {"completed_at": tx.now, "next_attempt_at": None}
             # a manual completion was not read back from the meter: not shown as verified

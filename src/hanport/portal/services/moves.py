@@ -26,28 +26,18 @@ from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, Channel, PortState
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
-from hanport.portal.services.tx import transaction, utcnow
+from hanport.portal.services.tx import Tx, transaction, utcnow
 
 __all__ = ["apply_due_changes", "register_customer_change"]
 
 
-def register_customer_change(
-    engine: Engine,
-    actor: Actor,
-    mpid: str,
-    *,
-    effective: str,
-    new_email: str = "",
-    new_name: str = "",
-    new_lang: str = "nb",
-    now: datetime | None = None,
-) -> int:
-    """Record a move (from Elhub or typed in by customer service).
-
-    `new_lang` (nb | nn | en) is the language of a new customer not known before: of their party and
-    so of every notice they get. A known party keeps the language they have chosen.
-    """
+def _validated_change(
+    mpid: str, effective: str, new_email: str, new_name: str, new_lang: str
+) -> tuple[str, date, str | None]:
+    """The form's metering point, date and new customer's address, or every problem."""
     errors: dict[str, tuple[str, str]] = {}
     try:
         mpid = validate_gsrn(mpid)
@@ -69,6 +59,57 @@ def register_customer_change(
         )
     if errors:
         raise InvalidInput(errors)
+    return mpid, effective_date, email
+
+
+def _check_after_earlier_changes(tx: Tx, mpid: str, effective_date: date) -> None:
+    """Refuse a change while another is pending, or dated before the latest one."""
+    pending = tx.conn.execute(
+        select(customer_changes.c.id, customer_changes.c.effective_date).where(
+            customer_changes.c.metering_point_id == mpid,
+            customer_changes.c.handled_at.is_(None),
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            f"Et kundeskifte er allerede registrert for {pending.effective_date.isoformat()} "
+            "og ikke gjennomført ennå",
+            f"A change of customer is already registered for "
+            f"{pending.effective_date.isoformat()} and not carried out yet",
+            code="move_already_registered",
+        )
+    latest = tx.conn.execute(
+        select(customer_changes.c.effective_date)
+        .where(customer_changes.c.metering_point_id == mpid)
+        .order_by(customer_changes.c.effective_date.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and effective_date < latest.effective_date:
+        # contracts after that change exist already; an earlier date would overlap them
+        raise Conflict(
+            "Datoen er før forrige kundeskifte på målepunktet",
+            "The date is before the previous change of customer on the metering point",
+            code="move_before_previous",
+        )
+
+
+def register_customer_change(
+    engine: Engine,
+    actor: Actor,
+    mpid: str,
+    *,
+    effective: str,
+    new_email: str = "",
+    new_name: str = "",
+    new_lang: str = "nb",
+    now: datetime | None = None,
+) -> int:
+    """Record a move (from Elhub or typed in by customer service).
+
+    `new_lang` (nb | nn | en) is the language of a new customer not known before: of their party and
+    so of every notice they get. A known party keeps the language they have chosen.
+    """
+    mpid, effective_date, email = _validated_change(mpid, effective, new_email, new_name, new_lang)
     with transaction(engine, now) as tx:
         if not actor.is_staff:
             raise tx.refuse(actor, "customer_change.register", "metering_point", mpid, "staff_only")
@@ -76,36 +117,13 @@ def register_customer_change(
         tx.conn.execute(
             select(metering_points.c.id).where(metering_points.c.id == mpid).with_for_update()
         ).first()
-        pending = tx.conn.execute(
-            select(customer_changes.c.id, customer_changes.c.effective_date).where(
-                customer_changes.c.metering_point_id == mpid,
-                customer_changes.c.handled_at.is_(None),
-            )
-        ).first()
-        if pending is not None:
-            raise Conflict(
-                f"Et kundeskifte er allerede registrert for {pending.effective_date.isoformat()} "
-                "og ikke gjennomført ennå",
-                f"A change of customer is already registered for "
-                f"{pending.effective_date.isoformat()} and not carried out yet",
-            )
-        latest = tx.conn.execute(
-            select(customer_changes.c.effective_date)
-            .where(customer_changes.c.metering_point_id == mpid)
-            .order_by(customer_changes.c.effective_date.desc())
-            .limit(1)
-        ).first()
-        if latest is not None and effective_date < latest.effective_date:
-            # contracts after that change exist already; an earlier date would overlap them
-            raise Conflict(
-                "Datoen er før forrige kundeskifte på målepunktet",
-                "The date is before the previous change of customer on the metering point",
-            )
+        _check_after_earlier_changes(tx, mpid, effective_date)
         old = authz.active_holder(tx.conn, mpid, effective_date)
         if old is None:
             raise Conflict(
                 "Målepunktet har ingen kunde på denne datoen",
                 "The metering point has no customer on that date",
+                code="no_customer_on_date",
             )
         new_id = (
             party_by_email(tx.conn, email, new_name.strip(), new_lang, tx.now) if email else None
@@ -242,9 +260,6 @@ def _close_port_after_change(engine: Engine, change_id: int) -> None:
     port already known closed, marks the change done. An order customer service failed by
     override stays with them: it is not placed again behind their back.
     """
-    from hanport.portal.services.intake import OrderRequest, submit_order
-    from hanport.portal.services.port import port_state
-
     with engine.connect() as conn:
         change = conn.execute(
             select(customer_changes).where(customer_changes.c.id == change_id)

@@ -8,6 +8,7 @@ limits hold under concurrent requests on PostgreSQL too (an advisory lock per ho
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -55,17 +56,21 @@ def party_by_email(conn: Connection, email: str, name: str, lang: str, now: date
     return inserted_id(result)
 
 
-def invite_proxy(
-    engine: Engine,
-    actor: Actor,
-    mpid: str,
-    *,
-    agent_email: str,
-    agent_name: str,
-    scope: str,
-    valid_to: str,
-    now: datetime | None = None,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class _Invitation:
+    """A valid invitation form."""
+
+    mpid: str
+    email: str
+    agent_name: str
+    scope: str
+    today: date
+    until: date
+
+
+def _validated_invitation(
+    mpid: str, agent_email: str, agent_name: str, scope: str, valid_to: str, now: datetime | None
+) -> _Invitation:
     errors: dict[str, tuple[str, str]] = {}
     try:
         mpid = validate_gsrn(mpid)
@@ -103,6 +108,23 @@ def invite_proxy(
         until = today
     if errors or email is None:
         raise InvalidInput(errors)
+    return _Invitation(mpid, email, agent_name, scope, today, until)
+
+
+def invite_proxy(
+    engine: Engine,
+    actor: Actor,
+    mpid: str,
+    *,
+    agent_email: str,
+    agent_name: str,
+    scope: str,
+    valid_to: str,
+    now: datetime | None = None,
+) -> int:
+    """The holder (or customer service) gives someone a power of attorney for the point."""
+    wanted = _validated_invitation(mpid, agent_email, agent_name, scope, valid_to, now)
+    mpid, today = wanted.mpid, wanted.today
     with transaction(engine, now) as tx:
         decision = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today)
         if not decision.allowed:
@@ -110,13 +132,13 @@ def invite_proxy(
         principal = authz.active_holder(tx.conn, mpid, today)
         if principal is None:
             raise tx.refuse(actor, "proxy.invite", "metering_point", mpid, "no_holder")
-        _check_invite_limits(tx, actor, mpid, principal, email)
+        _check_invite_limits(tx, actor, mpid, principal, wanted.email)
         # a new agent's language is unknown: the principal's is the best guess (they share it
         # more often than not), and better than always bokmål
         principal_lang = tx.conn.execute(
             select(parties.c.lang).where(parties.c.id == principal)
         ).scalar_one()
-        agent_id = party_by_email(tx.conn, email, agent_name, principal_lang, tx.now)
+        agent_id = party_by_email(tx.conn, wanted.email, wanted.agent_name, principal_lang, tx.now)
         if agent_id == principal:
             raise InvalidInput(
                 {
@@ -126,62 +148,68 @@ def invite_proxy(
                     )
                 }
             )
-        # one live proxy per principal, agent and point: a new invitation replaces the old one,
-        # so what is shown (scope, end date) is what is enforced, and revoking it really ends it
-        replaced = tx.conn.execute(
-            update(proxies)
-            .where(
-                proxies.c.principal_id == principal,
-                proxies.c.agent_id == agent_id,
-                proxies.c.metering_point_id == mpid,
-                proxies.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=tx.now, revoked_by=actor.label, revoke_reason="replaced")
-            .returning(proxies.c.id)
-        ).all()
-        for old in replaced:
-            tx.audit(
-                actor, "proxy.ended", "proxy", old.id, reason="replaced", metering_point_id=mpid
-            )
-        result = tx.conn.execute(
-            proxies.insert().values(
-                principal_id=principal,
-                agent_id=agent_id,
-                metering_point_id=mpid,
-                scope=scope,
-                valid_from=today,
-                valid_to=until,
-                created_at=tx.now,
-            )
+        return _store_proxy(tx, actor, wanted, principal, agent_id, decision.reason)
+
+
+def _store_proxy(
+    tx: Tx, actor: Actor, wanted: _Invitation, principal: int, agent_id: int, decision: str
+) -> int:
+    """Replace the live proxy of the same principal, agent and point; store, audit, notify."""
+    mpid, today, until, scope = wanted.mpid, wanted.today, wanted.until, wanted.scope
+    # one live proxy per principal, agent and point: a new invitation replaces the old one,
+    # so what is shown (scope, end date) is what is enforced, and revoking it really ends it
+    replaced = tx.conn.execute(
+        update(proxies)
+        .where(
+            proxies.c.principal_id == principal,
+            proxies.c.agent_id == agent_id,
+            proxies.c.metering_point_id == mpid,
+            proxies.c.revoked_at.is_(None),
         )
-        proxy_id = inserted_id(result)
-        tx.audit(
-            actor,
-            "proxy.created",
-            "proxy",
-            proxy_id,
-            metering_point_id=mpid,
+        .values(revoked_at=tx.now, revoked_by=actor.label, revoke_reason="replaced")
+        .returning(proxies.c.id)
+    ).all()
+    for old in replaced:
+        tx.audit(actor, "proxy.ended", "proxy", old.id, reason="replaced", metering_point_id=mpid)
+    result = tx.conn.execute(
+        proxies.insert().values(
             principal_id=principal,
             agent_id=agent_id,
+            metering_point_id=mpid,
             scope=scope,
-            valid_to=until.isoformat(),
-            decision=decision.reason,
-        )
-        principal_row = tx.conn.execute(select(parties).where(parties.c.id == principal)).one()
-        agent_row = tx.conn.execute(select(parties).where(parties.c.id == agent_id)).one()
-        notify.enqueue(
-            tx.conn,
-            tx.now,
-            agent_row.email,
-            "proxy_invited",
-            agent_row.lang,
-            name=agent_row.display_name,
-            principal=principal_row.display_name,
-            mpid=mpid,
+            valid_from=today,
             valid_to=until,
-            scope=scope,
+            created_at=tx.now,
         )
-        return proxy_id
+    )
+    proxy_id = inserted_id(result)
+    tx.audit(
+        actor,
+        "proxy.created",
+        "proxy",
+        proxy_id,
+        metering_point_id=mpid,
+        principal_id=principal,
+        agent_id=agent_id,
+        scope=scope,
+        valid_to=until.isoformat(),
+        decision=decision,
+    )
+    principal_row = tx.conn.execute(select(parties).where(parties.c.id == principal)).one()
+    agent_row = tx.conn.execute(select(parties).where(parties.c.id == agent_id)).one()
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        agent_row.email,
+        "proxy_invited",
+        agent_row.lang,
+        name=agent_row.display_name,
+        principal=principal_row.display_name,
+        mpid=mpid,
+        valid_to=until,
+        scope=scope,
+    )
+    return proxy_id
 
 
 def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email: str) -> None:

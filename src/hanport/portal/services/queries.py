@@ -26,6 +26,7 @@ from hanport.portal.db.schema import (
     shipments,
 )
 from hanport.portal.domain.order_states import ATTENTION_STATES, FINAL_STATES, OrderState
+from hanport.portal.services.errors import NotFound
 
 __all__ = ["QueuePage", "SlaReport", "point_summary", "queue", "search", "sla_report"]
 
@@ -96,7 +97,9 @@ def shipment(conn: Connection, order_id: int) -> Any:
 
 
 def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
-    order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
+    order = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    if order is None:
+        raise NotFound("Fant ikke bestillingen", "Order not found")
     return {
         "order": order,
         "timeline": timeline(conn, order_id),

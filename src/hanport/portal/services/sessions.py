@@ -35,6 +35,7 @@ __all__ = [
     "load_session",
     "purge_sessions",
     "session_token_hash",
+    "sign_in",
     "start_session",
 ]
 
@@ -99,6 +100,20 @@ def start_session(
             session=session_token_hash(token)[:12],
         )
     return token
+
+
+def sign_in(
+    engine: Engine, party_id: int, *, method: str, user_agent: str, old_token: str | None
+) -> tuple[str, Actor]:
+    """A browser signs in: the session it had ends (never carried over), a new one starts.
+    Returns the new cookie token and the person as the session shows them."""
+    if old_token is not None:
+        end_session(engine, old_token)
+    token = start_session(engine, party_id, method=method, user_agent=user_agent)
+    signed_in = load_session(engine, token)
+    if signed_in is None:  # only a clock gone backwards could end a session this young
+        raise RuntimeError("a session just started is not live")
+    return token, signed_in.actor
 
 
 def load_session(engine: Engine, token: str, now: datetime | None = None) -> SignedIn | None:

@@ -8,6 +8,7 @@ it becomes the current terms at its `effective_from`. The next order after that 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -24,18 +25,22 @@ from hanport.portal.services.errors import InvalidInput, NotFound, Refused
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
+    "DRAFT_FIELDS",
     "MAX_SUMMARY_CHARS",
     "MAX_TEXT_CHARS",
     "TermsDraft",
+    "TermsStep",
     "TermsVersion",
     "accepted_terms",
     "canonical_text",
     "changes_since",
     "check_draft",
     "current_terms",
+    "draft_fingerprint",
     "get_terms",
     "list_terms",
     "parse_moment",
+    "preview_or_publish",
     "preview_terms",
     "publish_terms",
     "record_terms",
@@ -190,19 +195,21 @@ class TermsDraft:
     replaces: str | None  #: the version customers see until this one takes effect
 
 
-def check_draft(
-    conn: Connection,
-    now: datetime,
-    *,
-    version: str,
-    text_nb: str,
-    text_en: str,
-    change_summary: str = "",
-    effective_from: datetime | str | None = None,
-) -> TermsDraft:
-    """Validate a new version against the published ones; InvalidInput names every bad field."""
-    errors: dict[str, tuple[str, str]] = {}
-    version = version.strip()
+def draft_fingerprint(
+    version: str, effective_from: str, change_summary: str, text_nb: str, text_en: str
+) -> str:
+    """What a preview showed: publishing anything else needs a new preview first."""
+    parts = (
+        version.strip(),
+        effective_from.strip(),
+        " ".join(change_summary.split()),
+        terms_hash(text_nb, text_en),
+    )
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _check_version(conn: Connection, version: str, errors: dict[str, tuple[str, str]]) -> None:
+    """A new version needs a short, plain, unused number (published terms never change)."""
     if not version:
         errors["version"] = ("Skriv et versjonsnummer, f.eks. 2.0", "Enter a version, e.g. 2.0")
     elif len(version) > _VERSION_MAX or not _VERSION.match(version):
@@ -221,6 +228,58 @@ def check_draft(
             f"Version {version} already exists. Published terms are never changed; use a new "
             "version.",
         )
+
+
+def _effective_from(
+    effective_from: datetime | str | None,
+    now: datetime,
+    latest: Any,
+    errors: dict[str, tuple[str, str]],
+) -> datetime:
+    """When the draft takes effect: now or later, and after the latest version."""
+    starts = now
+    try:
+        if isinstance(effective_from, str):
+            starts = parse_moment(effective_from) if effective_from.strip() else now
+        elif effective_from is not None:
+            if effective_from.tzinfo is None:
+                raise ValueError("naive datetime")
+            starts = effective_from
+    except ValueError:
+        errors["effective_from"] = (
+            "Skriv tidspunktet som dato og klokkeslett, f.eks. 2026-12-01T00:00",
+            "Enter the moment as date and time, e.g. 2026-12-01T00:00",
+        )
+    else:
+        if starts < now - NOW_TOLERANCE:
+            errors["effective_from"] = (
+                "Vilkår kan ikke tilbakedateres: velg nå eller et senere tidspunkt",
+                "Terms cannot be backdated: choose now or a later moment",
+            )
+        elif latest is not None and starts <= latest.effective_from:
+            local = latest.effective_from.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
+            errors["effective_from"] = (
+                f"Må gjelde fra etter versjon {latest.version} ({local})",
+                f"Must take effect after version {latest.version} ({local})",
+            )
+        starts = max(starts, now)  # "this minute" means now, never a moment already past
+    return starts
+
+
+def check_draft(
+    conn: Connection,
+    now: datetime,
+    *,
+    version: str,
+    text_nb: str,
+    text_en: str,
+    change_summary: str = "",
+    effective_from: datetime | str | None = None,
+) -> TermsDraft:
+    """Validate a new version against the published ones; InvalidInput names every bad field."""
+    errors: dict[str, tuple[str, str]] = {}
+    version = version.strip()
+    _check_version(conn, version, errors)
     texts = {"text_nb": canonical_text(text_nb), "text_en": canonical_text(text_en)}
     for field, (nb_name, en_name) in {
         "text_nb": ("bokmål", "Norwegian (bokmål)"),
@@ -252,32 +311,7 @@ def check_draft(
             f"Oppsummeringen er for lang (høyst {MAX_SUMMARY_CHARS} tegn)",
             f"The summary is too long (at most {MAX_SUMMARY_CHARS} characters)",
         )
-    starts = now
-    try:
-        if isinstance(effective_from, str):
-            starts = parse_moment(effective_from) if effective_from.strip() else now
-        elif effective_from is not None:
-            if effective_from.tzinfo is None:
-                raise ValueError("naive datetime")
-            starts = effective_from
-    except ValueError:
-        errors["effective_from"] = (
-            "Skriv tidspunktet som dato og klokkeslett, f.eks. 2026-12-01T00:00",
-            "Enter the moment as date and time, e.g. 2026-12-01T00:00",
-        )
-    else:
-        if starts < now - NOW_TOLERANCE:
-            errors["effective_from"] = (
-                "Vilkår kan ikke tilbakedateres: velg nå eller et senere tidspunkt",
-                "Terms cannot be backdated: choose now or a later moment",
-            )
-        elif latest is not None and starts <= latest.effective_from:
-            local = latest.effective_from.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
-            errors["effective_from"] = (
-                f"Må gjelde fra etter versjon {latest.version} ({local})",
-                f"Must take effect after version {latest.version} ({local})",
-            )
-        starts = max(starts, now)  # "this minute" means now, never a moment already past
+    starts = _effective_from(effective_from, now, latest, errors)
     if errors:
         raise InvalidInput(errors)
     current = current_terms(conn, now)
@@ -344,6 +378,7 @@ def _refuse_non_staff(tx: Tx, actor: Actor | str, version: str) -> None:
             "staff_only",
             "Bare kundeservice kan publisere vilkår.",
             "Only customer service can publish terms.",
+            code="staff_only",
         )
 
 
@@ -403,6 +438,34 @@ def publish_terms(
         )
         version_id = record_terms(tx, actor, draft)
         return get_terms(tx.conn, version_id, tx.now)
+
+
+#: the publish form's fields, in the order of the form
+DRAFT_FIELDS = ("version", "effective_from", "change_summary", "text_nb", "text_en")
+
+
+@dataclass(frozen=True, slots=True)
+class TermsStep:
+    """What the publish form led to: a preview to check, or the published version."""
+
+    preview: TermsDraft | None = None
+    published: TermsVersion | None = None
+    #: the form asked to publish, but differs from what its preview showed: previewed again
+    changed_after_preview: bool = False
+
+
+def preview_or_publish(
+    engine: Engine, actor: Actor | str, form: dict[str, str], now: datetime | None = None
+) -> TermsStep:
+    """The back office's two-step form: publish only exactly what a preview showed (its
+    fingerprint travels with the form); anything else is previewed (again) first."""
+    fields = {name: form.get(name, "") for name in DRAFT_FIELDS}
+    fingerprint = draft_fingerprint(**fields)
+    wants_publish = form.get("step") == "publish"
+    if wants_publish and hmac.compare_digest(form.get("fingerprint", ""), fingerprint):
+        return TermsStep(published=publish_terms(engine, actor, **fields, now=now))
+    draft = preview_terms(engine, actor, **fields, now=now)
+    return TermsStep(preview=draft, changed_after_preview=wants_publish)
 
 
 def accepted_terms(conn: Connection, order_id: int) -> dict[str, Any] | None:

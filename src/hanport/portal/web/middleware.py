@@ -1,4 +1,5 @@
-"""Plain ASGI middlewares (no per-request task): security headers, and the browser's cookies.
+"""Plain ASGI middlewares (no per-request task): security headers, the browser's cookies and
+the cap on request bodies.
 
 Two cookies, both HttpOnly, SameSite=Lax, Path=/:
 
@@ -24,6 +25,7 @@ from typing import Literal, get_args
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +33,8 @@ from hanport.portal.services.sessions import ABSOLUTE_LIFETIME, SignedIn
 
 __all__ = [
     "COOKIE_SECURE_MODES",
+    "BodyLimit",
+    "BodyTooLarge",
     "BrowserState",
     "CookieSecure",
     "SecurityHeaders",
@@ -210,3 +214,49 @@ class SessionCookies:
             await send(message)
 
         await self.app(scope, receive, send_with_cookies)
+
+
+class BodyTooLarge(HTTPException):
+    """The request body passed its cap; answered 413 (code body_too_large)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"body over {limit} bytes")
+        self.limit = limit
+
+
+class BodyLimit:
+    """Caps request bodies by counting the bytes as they arrive, so a declared Content-Length
+    and a chunked body are treated alike and nothing past the cap is read or parsed.
+
+    `limits` maps a path prefix to its cap (the longest matching prefix wins); `default` caps
+    every other path. Past the cap, reading the body raises BodyTooLarge.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = sorted(limits.items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        return next((cap for prefix, cap in self.limits if path.startswith(prefix)), self.default)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            if declared.isdigit() and int(declared) > limit:
+                raise BodyTooLarge(limit)  # said so up front: read none of it
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)

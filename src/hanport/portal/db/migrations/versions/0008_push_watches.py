@@ -25,8 +25,7 @@ depends_on = None
 UTC_TIME = hanport.portal.db.schema.UTCDateTime(timezone=True)
 
 _WATCHED = (
-    "state = 'completed' AND action = 'open' AND push_seen = false "
-    "AND next_attempt_at IS NOT NULL"
+    "state = 'completed' AND action = 'open' AND push_seen = false AND next_attempt_at IS NOT NULL"
 )
 
 

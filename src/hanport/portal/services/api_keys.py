@@ -1,5 +1,7 @@
 """API keys for third-party providers: created by a signed-in person, shown once, stored hashed.
 
+Also the API's authentication: the person a key acts for (actor_for_key).
+
 A key has a scope — `view` (read metering points and orders) or `act` (also order and cancel,
 as far as the person's own contract or power of attorney allows) — and a mandatory expiry of at
 most a year. The API refuses expired and revoked keys (401) and writes with a view key (403).
@@ -13,28 +15,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from sqlalchemy import Engine, or_, select, update
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import Engine, Row, or_, select, update
 
 from hanport.portal.db.schema import api_tokens, inserted_id, parties
 from hanport.portal.domain.model import Actor, ProxyScope, Role
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services.errors import InvalidInput, PortalError, Refused
+from hanport.portal.services.errors import InvalidInput, Refused, Unauthenticated
 from hanport.portal.services.tx import transaction, utcnow
-from hanport.portal.web.app import checked_form, lang_of, render, require_actor
 
 __all__ = [
     "DEFAULT_KEY_DAYS",
     "MAX_KEY_DAYS",
-    "KeyRejected",
     "KeyRequest",
     "KeyUse",
     "actor_for_key",
     "create_token",
-    "install",
     "key_expiry",
+    "list_keys",
+    "new_key",
+    "revoke_key",
     "token_hash",
     "validate_key_form",
 ]
@@ -138,12 +137,6 @@ def create_token(
     return token
 
 
-class KeyRejected(PortalError):
-    """The key is unknown, revoked or expired: the API answers 401 with this text."""
-
-    status = 401
-
-
 #: what a view key may do: read
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: last_used_at is written at most this often per key, not on every call
@@ -162,7 +155,7 @@ class KeyUse:
 def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> Actor:
     """The person an API key acts for.
 
-    Raises KeyRejected for an unknown, revoked or expired key, and Refused (audited) when a
+    Raises Unauthenticated for an unknown, revoked or expired key, and Refused (audited) when a
     view key is used to change anything. last_used_at is written at most once a minute.
     """
     now = now or utcnow()
@@ -182,7 +175,7 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
             .where(api_tokens.c.token_hash == token_hash(use.token))
         ).first()
     if key is None:
-        raise KeyRejected("Ugyldig API-nøkkel", "Invalid API key")
+        raise Unauthenticated("Ugyldig API-nøkkel", "Invalid API key", code="key_unknown")
     actor = _key_actor(key, now)
     if actor.key_scope is ProxyScope.VIEW and use.method.upper() not in READ_METHODS:
         with transaction(engine, now) as tx:
@@ -201,6 +194,7 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
                 "flytting trengs en nøkkel som kan bestille (Min side → API-nøkler).",
                 "This API key may only view. Ordering, cancelling or registering a move "
                 "needs a key that may act (My page → API keys).",
+                code="key_view_only",
             )
     if key.last_used_at is None or key.last_used_at <= now - LAST_USED_INTERVAL:
         with transaction(engine, now) as tx:
@@ -221,111 +215,59 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
 
 def _key_actor(key: Any, now: datetime) -> Actor:
     if key.revoked_at is not None:
-        raise KeyRejected(
+        raise Unauthenticated(
             "API-nøkkelen er trukket tilbake. Lag en ny under Min side → API-nøkler.",
             "The API key has been revoked. Create a new one under My page → API keys.",
+            code="key_revoked",
         )
     if key.expires_at <= now:
         until = key.expires_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
-        raise KeyRejected(
+        raise Unauthenticated(
             f"API-nøkkelen utløp {until}. Lag en ny under Min side → API-nøkler.",
             f"The API key expired on {until}. Create a new one under My page → API keys.",
+            code="key_expired",
+            expired_at=key.expires_at.isoformat(),
         )
     return Actor(key.party_id, Role(key.role), key.display_name, key_scope=ProxyScope(key.scope))
+
+
+def list_keys(engine: Engine, actor: Actor) -> list[Row[Any]]:
+    """The person's keys that are not revoked, newest first."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(api_tokens)
+                .where(api_tokens.c.party_id == _party_id(actor), api_tokens.c.revoked_at.is_(None))
+                .order_by(api_tokens.c.created_at.desc())
+            ).all()
+        )
+
+
+def new_key(engine: Engine, actor: Actor, name: str, scope: str, last_day: str) -> str:
+    """Validate the create form and make the key; returns it (shown once)."""
+    wanted = validate_key_form(name, scope, last_day, utcnow().astimezone(OSLO).date())
+    return create_token(
+        engine, _party_id(actor), wanted.name, scope=wanted.scope, last_day=wanted.last_day
+    )
+
+
+def revoke_key(engine: Engine, actor: Actor, token_id: int) -> None:
+    """Revoke one of the person's own keys; someone else's key id changes nothing."""
+    with transaction(engine) as tx:
+        done = tx.conn.execute(
+            update(api_tokens)
+            .where(
+                api_tokens.c.id == token_id,
+                api_tokens.c.party_id == _party_id(actor),
+                api_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=tx.now)
+        ).rowcount
+        if done:
+            tx.audit(actor, "api_token.revoked", "api_token", token_id)
 
 
 def _party_id(actor: Actor) -> int:
     if actor.party_id is None:
         raise Refused("no_party")
     return actor.party_id
-
-
-def install(app: FastAPI, engine: Engine) -> None:
-    def listing(party_id: int) -> list[Any]:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(api_tokens)
-                    .where(api_tokens.c.party_id == party_id, api_tokens.c.revoked_at.is_(None))
-                    .order_by(api_tokens.c.created_at.desc())
-                ).all()
-            )
-
-    def default_form() -> dict[str, str]:
-        today = utcnow().astimezone(OSLO).date()
-        return {"scope": "view", "expires_on": str(today + timedelta(days=DEFAULT_KEY_DAYS))}
-
-    async def page(
-        request: Request,
-        actor: Actor,
-        *,
-        status_code: int = 200,
-        new_token: str | None = None,
-        form: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
-    ) -> Response:
-        rows = await run_in_threadpool(listing, _party_id(actor))
-        today = utcnow().astimezone(OSLO).date()
-        return render(
-            request,
-            "tokens.html",
-            status_code,
-            rows=rows,
-            new_token=new_token,
-            form=form or default_form(),
-            errors=errors or {},
-            now=utcnow(),
-            max_day=str(today + timedelta(days=MAX_KEY_DAYS)),
-            min_day=str(today),
-        )
-
-    @app.get("/tokens", include_in_schema=False)
-    async def tokens_page(request: Request) -> Response:
-        return await page(request, require_actor(request))
-
-    @app.post("/tokens", include_in_schema=False)
-    async def tokens_create(request: Request) -> Response:
-        actor = require_actor(request)
-        party_id = _party_id(actor)
-        form = await checked_form(request)
-        today = utcnow().astimezone(OSLO).date()
-        try:
-            wanted = validate_key_form(
-                form.get("name", ""), form.get("scope", ""), form.get("expires_on", ""), today
-            )
-        except InvalidInput as exc:
-            return await page(
-                request,
-                actor,
-                status_code=422,
-                form=form,
-                errors=exc.field_texts(lang_of(request)),
-            )
-        token = await run_in_threadpool(
-            lambda: create_token(
-                engine, party_id, wanted.name, scope=wanted.scope, last_day=wanted.last_day
-            )
-        )
-        return await page(request, actor, new_token=token)
-
-    @app.post("/tokens/{token_id}/revoke", include_in_schema=False)
-    async def tokens_revoke(request: Request, token_id: int) -> Response:
-        actor = require_actor(request)
-        await checked_form(request)
-
-        def revoke() -> None:
-            with transaction(engine) as tx:
-                done = tx.conn.execute(
-                    update(api_tokens)
-                    .where(
-                        api_tokens.c.id == token_id,
-                        api_tokens.c.party_id == actor.party_id,
-                        api_tokens.c.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=tx.now)
-                ).rowcount
-                if done:
-                    tx.audit(actor, "api_token.revoked", "api_token", token_id)
-
-        await run_in_threadpool(revoke)
-        return await page(request, actor)

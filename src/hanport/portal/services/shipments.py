@@ -1,0 +1,58 @@
+"""Customer service records where a HAN module sent by post or picked up has got to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, select, update
+
+from hanport.portal.db.schema import shipments
+from hanport.portal.domain.model import Actor, ModuleOption
+from hanport.portal.domain.shipments import ShipmentState, may_move
+from hanport.portal.services import authz
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound
+from hanport.portal.services.tx import transaction
+
+__all__ = ["TRACKING_REF_MAX", "update_shipment"]
+
+TRACKING_REF_MAX = 64
+
+
+def update_shipment(
+    engine: Engine,
+    actor: Actor,
+    order_id: int,
+    state: str,
+    tracking_ref: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Move the order's shipment on (domain.shipments) and keep its tracking reference."""
+    authz.require_staff(actor)
+    try:
+        new = ShipmentState(state)
+    except ValueError:
+        raise InvalidInput({"state": ("Velg en gyldig status", "Choose a valid status")}) from None
+    tracking = tracking_ref.strip()[:TRACKING_REF_MAX] or None
+    with transaction(engine, now) as tx:
+        current = tx.conn.execute(
+            select(shipments.c.method, shipments.c.state)
+            .where(shipments.c.order_id == order_id)
+            .with_for_update()
+        ).first()
+        if current is None:
+            # nothing to update, and no audit entry for a shipment that does not exist
+            raise NotFound("Bestillingen har ingen forsendelse", "The order has no shipment")
+        if not may_move(ModuleOption(current.method), ShipmentState(current.state), new):
+            raise Conflict(
+                f"Forsendelsen kan ikke gå fra {current.state} til {new}",
+                f"The shipment cannot go from {current.state} to {new}",
+                code="shipment_transition",
+            )
+        tx.conn.execute(
+            update(shipments)
+            .where(shipments.c.order_id == order_id)
+            .values(state=new.value, tracking_ref=tracking, updated_at=tx.now)
+        )
+        tx.audit(
+            actor, "shipment.updated", "order", order_id, state=new.value, tracking_ref=tracking
+        )

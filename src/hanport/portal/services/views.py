@@ -1,0 +1,212 @@
+"""What a person may see, read in one go: the data behind the pages and the API's reads.
+
+Each function authorises first (services.authz) and refuses, audited, what the person may not
+see; customer service's case view is itself audited (personal data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, select
+
+from hanport.portal.db.schema import orders
+from hanport.portal.domain.model import Actor, Operation
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz, queries
+from hanport.portal.services.lifecycle import authorised_order
+from hanport.portal.services.terms import (
+    TermsVersion,
+    accepted_terms,
+    changes_since,
+    current_terms,
+    get_terms,
+    list_terms,
+)
+from hanport.portal.services.tx import Tx, transaction, utcnow
+
+__all__ = [
+    "OrderView",
+    "case_view",
+    "order_page",
+    "order_view",
+    "point_access",
+    "point_view",
+    "queue_page",
+    "search_points",
+    "sla_report",
+    "terms_now",
+    "terms_version",
+    "terms_versions",
+    "viewable_points",
+]
+
+
+def viewable_points(engine: Engine, actor: Actor) -> list[dict[str, Any]]:
+    """Every metering point the person may see, with how (holder, proxy-view, proxy-act) and
+    the order in progress, if they may see it."""
+    today = utcnow().astimezone(OSLO).date()
+    found = []
+    with engine.connect() as conn:
+        for mpid, how, _ in authz.viewable_points(conn, actor, today):
+            summary = queries.point_summary(conn, mpid)
+            if summary is not None:
+                summary["how"] = how
+                summary["active_order"] = queries.active_order(
+                    conn, mpid, since=authz.view_from(conn, actor, mpid, today)
+                )
+                found.append(summary)
+    return found
+
+
+def _viewed_point(tx: Tx, actor: Actor, mpid: str, channel: str | None = None) -> dict[str, Any]:
+    """The point's summary, or Refused (audited) when the person may not see it."""
+    today = tx.now.astimezone(OSLO).date()
+    decision = authz.decide(tx.conn, actor, Operation.VIEW, mpid, today)
+    summary = queries.point_summary(tx.conn, mpid) if decision.allowed else None
+    if summary is None:
+        extra = {} if channel is None else {"channel": channel}
+        raise tx.refuse(actor, "point.view", "metering_point", mpid, decision.reason, **extra)
+    return summary
+
+
+def point_access(engine: Engine, actor: Actor, mpid: str) -> tuple[dict[str, Any], str]:
+    """The point as the API shows it, and the person's access: holder, proxy-view, proxy-act
+    or staff (the same labels as the list)."""
+    with transaction(engine) as tx:
+        summary = _viewed_point(tx, actor, mpid, channel="api")
+        if actor.is_staff:
+            return summary, "staff"
+        today = tx.now.astimezone(OSLO).date()
+        access = next(
+            (
+                how
+                for point, how, _ in authz.viewable_points(tx.conn, actor, today)
+                if point == mpid
+            ),
+            authz.decide(tx.conn, actor, Operation.VIEW, mpid, today).reason,
+        )
+        return summary, access
+
+
+def point_view(engine: Engine, actor: Actor, mpid: str, seen_terms: int | None) -> dict[str, Any]:
+    """The point page's data; `seen_terms`: the terms version the person's form showed (else
+    the one they last accepted), so the page can say what changed since."""
+    with transaction(engine) as tx:
+        summary = _viewed_point(tx, actor, mpid)
+        today = tx.now.astimezone(OSLO).date()
+        may_order = authz.decide(tx.conn, actor, Operation.ORDER, mpid, today).allowed
+        may_manage = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today).allowed
+        terms = current_terms(tx.conn, tx.now)
+        last_terms = seen_terms if seen_terms is not None else _last_accepted(tx, actor)
+        since = authz.view_from(tx.conn, actor, mpid, today)
+        return {
+            "point": summary,
+            "orders": queries.orders_for_point(tx.conn, mpid, since=since),
+            "active_order": queries.active_order(tx.conn, mpid, since=since),
+            "may_order": may_order,
+            "may_manage": may_manage,
+            "proxies": queries.proxies_for_point(
+                tx.conn, mpid, None if actor.is_staff else actor.party_id
+            )
+            if may_manage
+            else [],
+            "terms": terms,
+            # what changed since the version this person last accepted (or just saw)
+            "terms_changes": changes_since(tx.conn, last_terms, tx.now)
+            if last_terms is not None and terms is not None and last_terms != terms.id
+            else [],
+            "today": today,
+        }
+
+
+def _last_accepted(tx: Tx, actor: Actor) -> int | None:
+    if actor.party_id is None:
+        return None
+    found = tx.conn.execute(
+        select(orders.c.terms_version_id)
+        .where(orders.c.requested_by == actor.party_id, orders.c.terms_version_id.is_not(None))
+        .order_by(orders.c.id.desc())
+    ).scalar()
+    return None if found is None else int(found)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order as the person may see it: customers without customer service's notes."""
+
+    order: Row[Any]
+    timeline: list[Any]
+
+
+def order_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:
+    with transaction(engine) as tx:
+        order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+        return OrderView(order, queries.timeline(tx.conn, order_id, staff=actor.is_staff))
+
+
+def order_page(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
+    """The order page's data: the order, its timeline, point, shipment and accepted terms."""
+    with transaction(engine) as tx:
+        order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
+        today = tx.now.astimezone(OSLO).date()
+        return {
+            "order": order,
+            "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
+            "point": queries.point_summary(tx.conn, order.metering_point_id),
+            "shipment": queries.shipment(tx.conn, order_id),
+            "accepted_terms": accepted_terms(tx.conn, order_id),
+            "may_order": authz.decide(
+                tx.conn, actor, Operation.ORDER, order.metering_point_id, today
+            ).allowed,
+        }
+
+
+def case_view(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
+    """Customer service's view of a case; NotFound for an unknown order. The view is audited."""
+    authz.require_staff(actor)
+    with transaction(engine) as tx:
+        details = queries.case_details(tx.conn, order_id)
+        details["accepted_terms"] = accepted_terms(tx.conn, order_id)
+        tx.audit(actor, "case.viewed", "order", order_id)
+        return details
+
+
+def queue_page(engine: Engine, actor: Actor, page: int) -> queries.QueuePage:
+    authz.require_staff(actor)
+    with engine.connect() as conn:
+        return queries.queue(conn, page)
+
+
+def sla_report(engine: Engine, actor: Actor, now: datetime | None = None) -> queries.SlaReport:
+    authz.require_staff(actor)
+    with engine.connect() as conn:
+        return queries.sla_report(conn, now or utcnow())
+
+
+def search_points(engine: Engine, actor: Actor, text: str) -> list[Any]:
+    """Metering points matching the text (at least two characters; at most 100 are read)."""
+    authz.require_staff(actor)
+    text = text.strip()[:100]
+    if len(text) < 2:
+        return []
+    with engine.connect() as conn:
+        return queries.search(conn, text)
+
+
+def terms_versions(engine: Engine) -> list[TermsVersion]:
+    with engine.connect() as conn:
+        return list_terms(conn, utcnow())
+
+
+def terms_version(engine: Engine, version_id: int) -> TermsVersion:
+    with engine.connect() as conn:
+        return get_terms(conn, version_id, utcnow())
+
+
+def terms_now(engine: Engine) -> Row[Any] | None:
+    """The terms in force now (None before the first is published)."""
+    with engine.connect() as conn:
+        return current_terms(conn, utcnow())

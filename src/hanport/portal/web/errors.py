@@ -1,0 +1,152 @@
+"""Every failure as one answer: the API's JSON error body, or the error page.
+
+The API answers every failure — the services' PortalErrors, FastAPI's validation errors,
+unknown routes and methods, bodies too large or impossible to parse, and crashes — with
+
+    {"error": {"code": "<stable code>", "message": "<text>", "fields": {"<field>": "<text>"}}}
+
+in the language of Accept-Language (bokmål unless English is preferred). `fields` is empty
+unless the code is invalid_input. Pages show the same message on the error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from hanport.portal.services.errors import InvalidInput, NotFound, PortalError
+from hanport.portal.web.common import NotSignedIn, lang_of, render
+
+__all__ = ["EXCEPTION_HANDLERS", "api_language", "error_body", "invalid_input"]
+
+log = logging.getLogger(__name__)
+
+
+class _HttpFailure(PortalError):
+    """A failure found before our handlers ran (routing, body): its status is its own."""
+
+    def __init__(self, status: int, code: str, nb: str, en: str) -> None:
+        super().__init__(nb, en, code=code)
+        self.http_status = status
+
+
+#: HTTP statuses from routing and body reading, as our codes and messages
+_HTTP_FAILURES: dict[int, tuple[str, str, str]] = {
+    400: ("invalid_body", "Forespørselen kunne ikke leses", "The request body could not be read"),
+    404: ("not_found", "Fant ikke siden", "Not found"),
+    405: ("method_not_allowed", "Metoden er ikke tillatt her", "Method not allowed here"),
+    413: (
+        "body_too_large",
+        "Forespørselen er for stor",
+        "The request body is too large",
+    ),
+}
+
+
+def api_language(request: Request) -> str:
+    """The API's language from Accept-Language (bokmål unless English is preferred)."""
+    choices = []
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        try:
+            weight = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            weight = 0.0
+        choices.append((-weight, tag.strip().lower()))
+    for _, tag in sorted(choices):
+        if tag.startswith(("nb", "no", "nn")):
+            return "nb"
+        if tag.startswith("en"):
+            return "en"
+    return "nb"
+
+
+def error_body(exc: PortalError, lang: str) -> dict[str, Any]:
+    fields = exc.field_texts(lang) if isinstance(exc, InvalidInput) else {}
+    return {"error": {"code": exc.code, "message": exc.text(lang), "fields": fields}}
+
+
+def _status(exc: PortalError) -> int:
+    return exc.http_status if isinstance(exc, _HttpFailure) else exc.status
+
+
+def _answer(request: Request, exc: PortalError) -> Response:
+    if request.url.path.startswith("/api/"):
+        lang = api_language(request)
+        return JSONResponse(error_body(exc, lang), status_code=_status(exc))
+    return render(request, "error.html", _status(exc), message=exc.text(lang_of(request)))
+
+
+def _field_error(error: dict[str, Any]) -> tuple[str, str]:
+    kind = str(error.get("type", ""))
+    expected = str((error.get("ctx") or {}).get("expected", ""))
+    if kind == "missing":
+        return "Feltet mangler", "The field is missing"
+    if kind in ("literal_error", "enum"):
+        allowed = expected.replace(" or ", ", ")
+        return f"Ugyldig verdi; tillatt: {allowed}", f"Invalid value; allowed: {allowed}"
+    if kind.startswith("int"):
+        return "Skriv et heltall", "Give a whole number"
+    if kind.startswith("bool"):
+        return "Skriv true eller false", "Give true or false"
+    if kind == "json_invalid":
+        return "Ugyldig JSON", "Invalid JSON"
+    return "Ugyldig verdi", "Invalid value"
+
+
+def invalid_input(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's validation errors as our InvalidInput, keyed by the request's field names."""
+    fields: dict[str, tuple[str, str]] = {}
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        name = ".".join(location) or "body"
+        fields.setdefault(name, _field_error(dict(error)))
+    return InvalidInput(fields)
+
+
+async def _portal_error(request: Request, exc: PortalError) -> Response:
+    return _answer(request, exc)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    # the API's bodies are checked by FastAPI before our code runs: answer like our own
+    # field errors (the API's field names), not FastAPI's default
+    return _answer(request, invalid_input(exc))
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404 and not request.url.path.startswith("/api/"):
+        return _answer(request, NotFound("Fant ikke siden", "No such page"))
+    code, nb, en = _HTTP_FAILURES.get(
+        exc.status_code, ("http_error", "Forespørselen ble avvist", "The request was refused")
+    )
+    return _answer(request, _HttpFailure(exc.status_code, code, nb, en))
+
+
+async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+    return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    failure = _HttpFailure(500, "internal_error", "Noe gikk galt hos oss", "Something went wrong")
+    return _answer(request, failure)
+
+
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+#: for FastAPI(exception_handlers=…)
+EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
+    NotSignedIn: _not_signed_in,
+    PortalError: _portal_error,
+    RequestValidationError: _validation_error,
+    HTTPException: _http_error,
+    Exception: _crash,
+}
