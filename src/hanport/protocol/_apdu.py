@@ -87,7 +87,7 @@ def header_time_span(apdu: bytes) -> tuple[int | None, int]:
     """Where the 12 header date-time bytes of a data-notification start (None when absent),
     and where its body starts.
 
-    The date-time comes in three encodings (protocol note §4.1): absent (00), an untagged
+    The date-time comes in three encodings (docs/protocol.md §4.1): absent (00), an untagged
     octet-string (0C + 12 bytes) or a tagged one (09 0C + 12 bytes).
     """
     if len(apdu) < 6 or apdu[0] != DATA_NOTIFICATION:

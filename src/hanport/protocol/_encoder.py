@@ -54,8 +54,8 @@ _BRANDS = {
     "Aidon": _Brand(b"\x41", b"\x08\x83", 0x13, 0x40000000, None, 0, 0x00, 0x00, True),
     "Kaifa": _Brand(b"\x01", b"\x02\x01", 0x10, 0x40000000, "tagged", None, 0x00, 0x00, False),
 }
-# Encrypted Kamstrup frames are the Danish/Swiss firmware: other HDLC addresses (protocol note
-# §2) and the DST bit in the clock status (kamstrup-dk-gh517).
+# Encrypted Kamstrup frames are the Danish/Swiss firmware: other HDLC addresses
+# (docs/protocol.md §2) and the DST bit in the clock status (kamstrup-dk-gh517).
 _DANISH_KAMSTRUP = replace(
     _BRANDS["Kamstrup"], destination=b"\x41", source=b"\x03", status_dst=0x80
 )
@@ -178,7 +178,7 @@ class HanEncoder:
         self.phases = phases
         self.three_wire = three_wire
         self.keys = keys
-        # A system title starts with the manufacturer's FLAG id (protocol note §6).
+        # A system title starts with the manufacturer's FLAG id (docs/protocol.md §6).
         flag_id = {"Kamstrup": b"KAM", "Aidon": b"ADN", "Kaifa": b"KFM"}[manufacturer]
         self.system_title = system_title or (flag_id + meter_id.encode()[-5:].rjust(5, b"0"))
         if len(self.system_title) != 8:

@@ -1,7 +1,7 @@
 """HDLC frame format type 3 (IEC 62056-46): header parsing, checks and building.
 
 The frame boundary comes from the 11-bit length field, never from searching for a closing flag:
-meters do not byte-stuff, and 0x7E/0x7D occur inside real frames (protocol note §2).
+meters do not byte-stuff, and 0x7E/0x7D occur inside real frames (docs/protocol.md §2).
 """
 
 from __future__ import annotations

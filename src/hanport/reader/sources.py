@@ -54,7 +54,7 @@ class SerialSettings:
         return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
 
 
-#: defaults by meter brand (docs han-protocol §1): Kamstrup's HAN-NVE module deviates with 8N1
+#: defaults by meter brand (docs/protocol.md §1): Kamstrup's HAN-NVE module deviates with 8N1
 SERIAL_PRESETS: dict[str, SerialSettings] = {
     "kamstrup": SerialSettings(2400, "N"),
     "aidon": SerialSettings(2400, "E"),

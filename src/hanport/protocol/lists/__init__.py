@@ -1,10 +1,10 @@
 """From a data-notification body to contract fields: identify the list, apply scalers.
 
-Three body styles exist (protocol note §4.3): OBIS/value pairs in one structure (Kamstrup, Swedish
-Kaifa, Austrian Kaifa with flat {scaler, unit} structures), an array of {OBIS, value[, {scaler,
-unit}]} structures (Aidon, L&G E350), and bare positional values (Kaifa KFM_001, Iskra). Objects
-are walked the same way for the first two; the third needs a layout by element count. Whatever
-the tables do not know is kept in ``unknown`` by OBIS code, never dropped.
+Three body styles exist (docs/protocol.md §4.3): OBIS/value pairs in one structure (Kamstrup,
+Swedish Kaifa, Austrian Kaifa with flat {scaler, unit} structures), an array of {OBIS, value[,
+{scaler, unit}]} structures (Aidon, L&G E350), and bare positional values (Kaifa KFM_001,
+Iskra). Objects are walked the same way for the first two; the third needs a layout by element
+count. Whatever the tables do not know is kept in ``unknown`` by OBIS code, never dropped.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _MANUFACTURER_BY_FLAG_ID = {
     "ADN": "Aidon",
     "LGF": "Landis+Gyr",  # P1 identification of the E360
 }
-#: HDLC source address → manufacturer, for lists that do not name themselves (protocol note §2)
+#: HDLC source address → manufacturer, for lists that do not name themselves (docs/protocol.md §2)
 _MANUFACTURER_BY_SOURCE = {
     b"\x21": "Kamstrup",
     b"\x08\x83": "Aidon",

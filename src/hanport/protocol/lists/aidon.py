@@ -52,7 +52,7 @@ def layout(list_kind: str, phases: int, three_wire: bool = False) -> tuple[Row, 
     """Objects of list 1 (``power-only``), 2 (``instantaneous``) or 3 (``hourly-with-energy``).
 
     1-phase meters leave out the L2/L3 objects; 3-phase 3-wire meters (IT grid, type 6525) have
-    no IL2 (AID-NO §3.2 footnotes).
+    no IL2 (Aidon HAN Interface Description §3.2; docs/protocol.md §5.2).
     """
     if list_kind == "power-only":
         return (_P_IMPORT,)

@@ -1,7 +1,7 @@
 """Kaifa MA304/MA105 (list id ``KFM_001``): bare values, meaning by position and element count.
 
 Source: Kaifa "HAN OBIS codes KFM_001"; units as observed and confirmed by the capture authors
-(current mA, voltage 0.1 V, energy Wh; protocol note §5.3). Strings are octet-strings and every
+(current mA, voltage 0.1 V, energy Wh; docs/protocol.md §5.3). Strings are octet-strings and every
 number is a double-long-unsigned.
 """
 
@@ -75,7 +75,7 @@ def positional_layout(count: int) -> tuple[Row, ...] | None:
 def layout(list_kind: str, phases: int) -> tuple[Row, ...]:
     """List 1 (``power-only``), 2 (``instantaneous``) or 3 (``hourly-with-energy``).
 
-    3-wire meters keep UL2 in the list and send 0 (protocol note §5.3); the caller passes 0.
+    3-wire meters keep UL2 in the list and send 0 (docs/protocol.md §5.3); the caller passes 0.
     """
     three = phases == 3
     count = {

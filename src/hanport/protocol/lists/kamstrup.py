@@ -1,7 +1,7 @@
 """Kamstrup Omnipower (list id ``Kamstrup_V0001``): OBIS-tagged pairs, no scalers in the frame.
 
 Sources: Kamstrup "HAN-NVE interface description" rev 3.1 §2.7-2.9, NVE "OBIS List Information –
-KAMSTRUP"; national variants as observed in ../shared/han-samples (see the protocol note §5.1).
+KAMSTRUP"; national variants as observed in tests/data/han-samples (docs/protocol.md §5.1).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def layout(list_kind: str, phases: int) -> tuple[Row | None, ...]:
     """Objects of list 1 (``instantaneous``) or list 2 (``hourly-with-energy``) in wire order.
 
     ``None`` marks a phase object a 1-phase meter leaves out: real meters keep the element
-    count and send null-data for the OBIS code and the value (protocol note §5.1).
+    count and send null-data for the OBIS code and the value (docs/protocol.md §5.1).
     """
     absent: tuple[Row | None, ...] = (None, None)
     currents: tuple[Row | None, ...] = _CURRENTS if phases == 3 else (_CURRENTS[0], *absent)
