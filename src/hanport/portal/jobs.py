@@ -180,17 +180,21 @@ class JobRunner:
             except HeadEndError as exc:
                 readback = exc
             await asyncio.to_thread(self._after_command, order_id, target, readback)
-        elif state in (OrderState.COMMAND_SENT, OrderState.VERIFIED, OrderState.COMPLETED):
-            try:
-                readback = await self.headend.read_port(meter_id)
-            except HeadEndError as exc:
-                readback = exc
-            after = {
-                OrderState.COMMAND_SENT: self._after_readback,
-                OrderState.VERIFIED: self._after_push_check,
-                OrderState.COMPLETED: self._after_push_watch,
-            }[state]
-            await asyncio.to_thread(after, order_id, target, readback)
+            return
+        # every other claimed order is read back: after its command, while a verified open
+        # waits for its first push, or (completed) under a push watch
+        after = {
+            OrderState.COMMAND_SENT: self._after_readback,
+            OrderState.VERIFIED: self._after_push_check,
+            OrderState.COMPLETED: self._after_push_watch,
+        }.get(state)
+        if after is None:
+            return  # moved on since it was claimed (cancelled, escalated, …)
+        try:
+            readback = await self.headend.read_port(meter_id)
+        except HeadEndError as exc:
+            readback = exc
+        await asyncio.to_thread(after, order_id, target, readback)
 
     def _log_command(
         self, conn: Any, order_id: int, op: str, now: datetime, result: PortReadback | Exception
