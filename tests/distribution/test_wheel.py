@@ -30,7 +30,7 @@ import pytest
 import hanport
 from services.browser import screenshot
 from services.paths import REPO_ROOT
-from services.processes import die_with_parent, read_log, stop_process
+from services.processes import die_with_parent, missing, read_log, stop_process
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -86,7 +86,7 @@ def _source_tree(target: Path) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     if shutil.which("npm") is None:
-        pytest.skip("building the wheel needs npm (Debian: apt install npm)")
+        missing("building the wheel needs npm (Debian: apt install npm)")
     work = tmp_path_factory.mktemp("build")
     _source_tree(work / "source")
     # The build's own requirements (hatchling, Babel) at the locked versions too.
