@@ -184,14 +184,18 @@ def compile_walk(directory: Path) -> Path | None:
     return binary
 
 
-def compare(name: str, capture: Path, walk: Path | None, amshan: bool) -> None:
+def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, float]) -> None:
     size = capture.stat().st_size
     output = capture.with_suffix(".json")
     hanport = min(
         (run(hanport_cli("decode", str(capture)), output) for _ in range(3)),
         key=lambda process: process.cpu,
     )
-    theirs = run([sys.executable, "-c", AMSHAN_DECODE, str(capture)], output) if amshan else None
+    theirs = (
+        run([sys.executable, "-c", AMSHAN_DECODE, str(capture)], output)
+        if "amshan" in startup
+        else None
+    )
     data = capture.read_bytes()
     _, fast = in_process(data)
     _, general = in_process(data, max_templates=0)
@@ -208,6 +212,13 @@ def compare(name: str, capture: Path, walk: Path | None, amshan: bool) -> None:
             f"({theirs.readings / theirs.cpu:>9,.0f} readings/s, {theirs.readings:,} readings)"
         )
         print(f"                 ratio          {theirs.cpu / hanport.cpu:6.1f}× amshan")
+        ours_per_frame = (hanport.cpu - startup["hanport"]) / hanport.readings
+        theirs_per_frame = (theirs.cpu - startup["amshan"]) / theirs.readings
+        print(
+            f"  past start-up  hanport {1e6 * ours_per_frame:5.1f} µs/reading, amshan "
+            f"{1e6 * theirs_per_frame:5.0f} µs: {theirs_per_frame / ours_per_frame:.0f}× "
+            "(what a long capture approaches)"
+        )
     print(f"  in-process     hanport {fast:>9,.0f} frames/s, general path {general:>9,.0f}")
     if reference is not None:
         walk_rate = reference[1]
@@ -218,18 +229,20 @@ def compare(name: str, capture: Path, walk: Path | None, amshan: bool) -> None:
         )
 
 
-def start_up(directory: Path, amshan: bool) -> None:
-    """Fill the bytecode cache, then print each side's CPU seconds on an empty capture."""
+def start_up(directory: Path, amshan: bool) -> dict[str, float]:
+    """Fill the bytecode cache, then each side's CPU seconds on an empty capture (best of 3)."""
     empty = directory / "empty.bin"
     empty.touch()
     commands = {"hanport": hanport_cli("decode", str(empty))}
     if amshan:
         commands["amshan"] = [sys.executable, "-c", AMSHAN_DECODE, str(empty)]
-    figures = []
+    seconds = {}
     for who, command in commands.items():
         run(command, directory / "empty.json")
-        figures.append(f"{who} {run(command, directory / 'empty.json').cpu:.3f} s CPU")
-    print(f"start-up (an empty capture): {', '.join(figures)}")
+        seconds[who] = min(run(command, directory / "empty.json").cpu for _ in range(3))
+    figures = ", ".join(f"{who} {cpu:.3f} s CPU" for who, cpu in seconds.items())
+    print(f"start-up (an empty capture): {figures}")
+    return seconds
 
 
 def year(directory: Path, walk: Path | None) -> None:
@@ -269,13 +282,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(directory / "pycache")
-        start_up(directory, amshan)
+        startup = start_up(directory, amshan)
         walk = compile_walk(directory)
         for brand in ("kamstrup", "aidon", "kaifa"):
             capture = one_meter(brand, args.frames, directory / f"{brand}.bin")
-            compare(f"one {BRANDS[brand].manufacturer} meter", capture, walk, amshan)
+            compare(f"one {BRANDS[brand].manufacturer} meter", capture, walk, startup)
         capture = fleet(args.meters, directory / "fleet.bin")
-        compare(f"a fleet of {args.meters} meters", capture, walk, amshan)
+        compare(f"a fleet of {args.meters} meters", capture, walk, startup)
         if args.year:
             year(directory, walk)
     print(f"\nload average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")

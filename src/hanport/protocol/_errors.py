@@ -15,6 +15,8 @@ framing failures (HCS/FCS, M-Bus checksum, truncation) are reported that way dir
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "DecodeError",
     "DecryptionError",
@@ -40,12 +42,13 @@ class InvalidKeyError(LocalProtocolError):
 class DecodeError(HanError):
     """Bytes from the meter that cannot be decoded; ``kind`` names the failed check."""
 
-    kind = "undecodable"
+    # ClassVar: a class attribute also when the core is compiled with mypyc
+    kind: ClassVar[str] = "undecodable"
 
 
 class DecryptionError(DecodeError):
-    kind = "decrypt"
+    kind: ClassVar[str] = "decrypt"
 
 
 class UnknownListError(DecodeError):
-    kind = "undecodable"
+    kind: ClassVar[str] = "undecodable"

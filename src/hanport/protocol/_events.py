@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from ._errors import InvalidKeyError, LocalProtocolError
@@ -108,7 +108,8 @@ class StreamStats:
     bytes_received: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # fields(), not __slots__: the slots are not a class attribute when compiled by mypyc
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,5 +165,5 @@ class ScalerOverride:
 
     def as_dict(self) -> dict[str, int]:
         return {
-            name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
+            f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None
         }
