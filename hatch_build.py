@@ -29,7 +29,7 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-class AssetsAndCatalogsHook(BuildHookInterface):  # type: ignore[type-arg]
+class AssetsAndCatalogsHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
