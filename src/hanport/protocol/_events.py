@@ -164,6 +164,4 @@ class ScalerOverride:
                 )
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None
-        }
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
