@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["AssetBuildError", "build_assets", "vendor_dir"]
+__all__ = ["STAMP", "AssetBuildError", "build_assets", "source_digest", "vendor_dir"]
 
 STAMP = "SOURCE.json"
 
@@ -31,7 +31,7 @@ def vendor_dir(root: Path) -> Path:
     return root / "src" / "hanport" / "reader" / "dashboard" / "static" / "vendor"
 
 
-def _source_digest(frontend: Path) -> str:
+def source_digest(frontend: Path) -> str:
     digest = hashlib.sha256()
     for name in ("package-lock.json", "copy-assets.mjs"):
         digest.update(name.encode() + b"\0" + (frontend / name).read_bytes() + b"\0")
@@ -69,7 +69,7 @@ def build_assets(root: Path) -> bool:
         if _current(vendor, None):
             return False
         raise AssetBuildError(f"the dashboard's assets are missing from {vendor}")
-    digest = _source_digest(frontend)
+    digest = source_digest(frontend)
     if _current(vendor, digest):
         return False
     npm, node = shutil.which("npm"), shutil.which("node")
