@@ -1,27 +1,58 @@
-"""Backfill speed: a year of 10-second Kamstrup frames into SQLite (decode + derive + store).
+"""Backfill speed and memory: a year of 10-second Kamstrup frames into SQLite.
 
     .venv/bin/python bench/reader_import.py [--duration 365d] [--capture PATH] [--db URL]
 
 Makes the capture with the emulator (`hanport emulate --speed max --to file:`) unless given,
-then runs `hanport import` as a user would and prints frames/s, the time, and the database size
-per year (SQLite file + WAL). Target: under 3 minutes for a year on this machine.
+then runs `hanport decode` of it (the protocol core alone, output to /dev/null) and
+`hanport import` (decode + derive + store) as a user would, each under `/usr/bin/time -v`,
+and prints for both the wall-clock time, the CPU time and the maximum resident set size, then
+frames/s and the database size per year (SQLite file + WAL). Targets: under 3 minutes and
+under 150 MB resident for a year on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from hanport.reader.storage.database import open_db
 from hanport.reader.storage.schema import days, hours, readings
+
+
+@dataclass(frozen=True)
+class Timed:
+    wall: float
+    cpu: float  # user + system, all threads
+    max_rss_mb: float
+
+
+def timed(command: list[str]) -> Timed:
+    """Run ``command`` under ``/usr/bin/time -v`` (its output discarded) and read the figures."""
+    started = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-v", *command], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, check=False)  # fmt: skip
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
+
+    def field(name: str) -> str:
+        match = re.search(rf"^\s*{re.escape(name)}: (.+)$", result.stderr, re.MULTILINE)
+        if match is None:
+            raise SystemExit(f"/usr/bin/time printed no {name!r}:\n{result.stderr}")
+        return match.group(1)
+
+    cpu = float(field("User time (seconds)")) + float(field("System time (seconds)"))
+    rss = int(field("Maximum resident set size (kbytes)")) / 1024
+    return Timed(wall, cpu, rss)
 
 
 def main() -> int:
@@ -47,13 +78,9 @@ def main() -> int:
     if db_path.exists() and not args.db:
         raise SystemExit(f"{db_path} exists: remove it or choose another --workdir")
     url = args.db or f"sqlite:///{db_path}"
-    started = time.perf_counter()
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "hanport.cli", "import", str(capture), "--db", url],
-                   check=True)  # fmt: skip
-    elapsed = time.perf_counter() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    decode = timed([sys.executable, "-m", "hanport.cli", "decode", str(capture)])
+    imported = timed([sys.executable, "-m", "hanport.cli", "import", str(capture), "--db", url])
+    elapsed = imported.wall
     engine = open_db(url)
     with engine.connect() as conn:
         n_readings = conn.execute(select(func.count()).select_from(readings)).scalar() or 0
@@ -62,8 +89,10 @@ def main() -> int:
     engine.dispose()
     years = n_hours / 8760 if n_hours else 0
     print(f"capture size:     {capture.stat().st_size / 1e6:8.1f} MB")
-    print(f"import time:      {elapsed:8.1f} s   (target < 180 s for a year)")
-    print(f"import CPU time:  {cpu:8.1f} s   (user + system of all threads)")
+    print("                     wall s    CPU s   max RSS   (/usr/bin/time -v, same run)")
+    for label, run in (("hanport decode", decode), ("hanport import", imported)):
+        print(f"{label + ':':18s} {run.wall:8.1f} {run.cpu:8.1f} {run.max_rss_mb:6.0f} MB")
+    print("targets: import < 180 s wall, < 150 MB resident")
     print(f"readings:         {n_readings:8d}   → {n_readings / elapsed:,.0f} frames/s end to end")
     print(f"hours / days:     {n_hours:8d} / {n_days}")
     if not args.db:

@@ -2,17 +2,21 @@
 
     .venv/bin/python bench/reader_live.py [--seconds 120] [--meter aidon] [--mqtt HOST:PORT]
 
-Starts `hanport emulate --to tcp://127.0.0.1:0 --speed 1` and `hanport read --tcp …` (SQLite in a
-temporary directory, API on a free port, polled every 5 s like an open dashboard), waits out
-a warm-up, then samples /proc for the reader process. Target: RSS < 100 MB, CPU < 2 % of a core.
+Starts `hanport emulate --to tcp://127.0.0.1:0 --speed 1` and `hanport read --tcp …` under
+`/usr/bin/time -v` (SQLite in a temporary directory, API on a free port, polled every 5 s like an
+open dashboard), waits out a warm-up, then samples /proc for the reader process; at the end the
+reader is stopped with SIGTERM and `/usr/bin/time` reports its maximum resident set size over
+the whole run. Target: RSS < 100 MB, CPU < 2 % of a core.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +53,7 @@ def main() -> int:
         text=True,
     )  # fmt: skip
     reader = None
+    pid = None  # of the reader itself, the child of /usr/bin/time
     try:
         assert emulator.stdout is not None
         stream = json.loads(emulator.stdout.readline())["stream"]
@@ -58,20 +63,22 @@ def main() -> int:
         if args.mqtt:
             host, port = args.mqtt.rsplit(":", 1)
             command += ["--mqtt-host", host, "--mqtt-port", port]
-        reader = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        reader = subprocess.Popen(["/usr/bin/time", "-v", *command], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
         assert reader.stdout is not None
         match = re.search(r"(http://\S+?)/\s", reader.stdout.readline())
         base = match.group(1) if match else None
         client = httpx.Client(base_url=base, timeout=10) if base else None
+        pid = int(Path(f"/proc/{reader.pid}/task/{reader.pid}/children").read_text().split()[0])
         time.sleep(args.warmup)
-        start_cpu, start = cpu_seconds(reader.pid), time.monotonic()
-        peak = rss_mb(reader.pid)
+        start_cpu, start = cpu_seconds(pid), time.monotonic()
+        peak = rss_mb(pid)
         while time.monotonic() - start < args.seconds:
             time.sleep(5)
             if client is not None:
                 client.get("/api/now")
-            peak = max(peak, rss_mb(reader.pid))
-        used = cpu_seconds(reader.pid) - start_cpu
+            peak = max(peak, rss_mb(pid))
+        used = cpu_seconds(pid) - start_cpu
         wall = time.monotonic() - start
         frames = 0
         if client is not None:
@@ -79,9 +86,17 @@ def main() -> int:
             frames = sum(s["frames_ok"] for s in health["sources"])
         print(f"meter: {args.meter}, window {wall:.0f} s after {args.warmup:.0f} s warm-up, "
               f"{frames} frames in total, mqtt: {'yes' if args.mqtt else 'no'}")  # fmt: skip
-        print(f"RSS peak: {peak:6.1f} MB   (target < 100 MB)")
+        os.kill(pid, signal.SIGTERM)  # the reader flushes and exits; then time reports
+        _, report = reader.communicate(timeout=30)
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
+        print(f"RSS peak: {peak:6.1f} MB sampled in the window; "
+              f"{int(match.group(1)) / 1024 if match else float('nan'):.1f} MB maximum resident "
+              "over the whole run (/usr/bin/time -v)   (target < 100 MB)")  # fmt: skip
         print(f"CPU:      {100 * used / wall:6.2f} % of one core   (target < 2 %)")
     finally:
+        if pid is not None and reader is not None and reader.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         for proc in (reader, emulator):
             if proc is not None:
                 proc.terminate()
