@@ -224,9 +224,13 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], what: str) -> http
         if process.poll() is not None:
             raise SystemExit(f"{what} exited with code {process.returncode}; see its log")
         try:
-            return httpx.get(url, timeout=1)
+            answer = httpx.get(url, timeout=1)
         except httpx.HTTPError:
             time.sleep(0.1)
+            continue
+        if answer.status_code != 200:
+            raise SystemExit(f"{what} answered {url} with HTTP {answer.status_code}; see its log")
+        return answer
     raise SystemExit(f"{what} did not answer {url} within a minute")
 
 
@@ -323,6 +327,7 @@ def run_portal(settings: Settings, postgres: Any) -> tuple[RunReport, list[Custo
         running(
             hanport(
                 *("portal", "--db", url, "--headend", headend, "--port", str(port)),
+                # a command the head-end failed is tried again after 1 s, not the default 30
                 *("--workers", str(settings.workers), "--retry-base", "1"),
             ),
             settings.logs / "portal_load.portal.log",
@@ -333,9 +338,8 @@ def run_portal(settings: Settings, postgres: Any) -> tuple[RunReport, list[Custo
         terms_id = int(terms.json()["id"])
         customers = run_async(read_csrf_tokens(port, customers))
         cpu = portal_cpu_meter(portal.pid, postgres_pid(postgres), emulator.pid, settings.workers)
-        print(
-            f"\nportal: {settings.workers} web workers, job runner, PostgreSQL, emulated head-end"
-        )
+        workers = f"{settings.workers} web worker" + ("s" if settings.workers > 1 else "")
+        print(f"\nportal: {workers}, job runner, PostgreSQL, emulated head-end")
         result = measure(port, customers, terms_id, settings, cpu)
         print(settle(url, time.monotonic()), flush=True)
     return result, customers, terms_id
