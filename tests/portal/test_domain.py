@@ -34,10 +34,10 @@ def test_gsrn_check_digit_matches_gs1_example() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("70705750000000001", "18 siffer"),
-        ("7070575000000000x8", "18 siffer"),
-        ("707057600000000018", "starte med"),
-        ("707057500000000019", "Kontrollsifferet"),
+        ("70705750000000001", "18 digits"),
+        ("7070575000000000x8", "18 digits"),
+        ("707057600000000018", "start with 707057500"),
+        ("707057500000000019", "check digit"),
     ],
 )
 def test_gsrn_rejections_say_why(text: str, why: str) -> None:

@@ -96,3 +96,29 @@ def test_a_new_customer_can_get_nynorsk_notices(world: World) -> None:
     welcome = world.mails("nora@example.no")
     assert [subject for _, subject, _ in welcome] == [f"Velkomen som kunde på {world.mpid}"]
     assert f"frå {date.today():%d.%m.%Y}" in welcome[0][2]
+
+
+def test_service_messages_come_in_the_page_language(client: TestClient, world: World) -> None:
+    sign_in(client, world, "ola@example.no")
+    client.get("/lang/nn?next=/points")
+    page = client.get(f"/points/{world.mpid}")
+    terms = re.search(r'name="terms_version_id" value="(\d+)"', page.text)
+    assert terms
+    missing = client.post(
+        f"/points/{world.mpid}/orders",
+        data={"csrf": csrf_of(page.text), "action": "open", "terms_version_id": terms.group(1)},
+    )
+    assert missing.status_code == 422
+    assert "Stadfest kvar målaren står" in missing.text  # the services' message, in nynorsk
+    client.get("/lang/en?next=/points")
+    english = client.post(
+        f"/points/{world.mpid}/orders",
+        data={"csrf": csrf_of(page.text), "action": "open", "terms_version_id": terms.group(1)},
+    )
+    assert "Confirm where the meter is" in english.text
+
+
+def test_the_api_answers_in_nynorsk_when_asked(client: TestClient) -> None:
+    answer = client.get("/api/v1/metering-points", headers={"Accept-Language": "nn-NO"})
+    assert answer.status_code == 401
+    assert answer.json()["error"]["message"] == "Manglar API-nøkkel (Authorization: Bearer)"

@@ -153,7 +153,7 @@ def test_every_field_is_validated_in_both_languages(
     with pytest.raises(InvalidInput) as caught:
         publish_terms(world.engine, world.staff, **values)  # type: ignore[arg-type]
     assert set(caught.value.fields) == {field}
-    got_nb, got_en = caught.value.fields[field]
+    got_nb, got_en = (caught.value.field_texts(lang)[field] for lang in ("nb", "en"))
     assert nb in got_nb and en in got_en
     assert _versions(world) == ["1.0"]
     assert [data["version"] for _, data in _audit(world, "terms.published")] == ["1.0"]  # seed
@@ -182,7 +182,7 @@ def test_a_new_version_takes_effect_after_the_scheduled_ones(world: World) -> No
             effective_from=now + timedelta(days=3),
             now=now,
         )
-    nb, en = caught.value.fields["effective_from"]
+    nb, en = (caught.value.field_texts(lang)["effective_from"] for lang in ("nb", "en"))
     assert "etter versjon 2.0" in nb and "after version 2.0" in en
 
 

@@ -415,7 +415,8 @@ def run_portal_terms(args: argparse.Namespace) -> int:
             )
         except InvalidInput as exc:
             problems = "; ".join(
-                f"{_TERMS_OPTIONS.get(field, field)}: {en}" for field, (_, en) in exc.fields.items()
+                f"{_TERMS_OPTIONS.get(field, field)}: {text}"
+                for field, text in exc.field_texts("en").items()
             )
             print(f"{prog}: {problems}", file=sys.stderr)
             return 2

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from hanport.i18n import N_
+
 __all__ = ["NORWEGIAN_PREFIX", "InvalidMeteringPointId", "gs1_check_digit", "validate_gsrn"]
 
 NORWEGIAN_PREFIX = "707057500"
 
 
 class InvalidMeteringPointId(ValueError):
-    """The text is not a valid Norwegian metering-point id; the message says why (nb / en)."""
+    """The text is not a valid Norwegian metering-point id. The message says why in English
+    (a "portal" catalog msgid, `{prefix}` filled from `params`)."""
 
-    def pair(self) -> tuple[str, str]:
-        """The message as (bokmål, English)."""
-        nb, _, en = str(self).partition(" / ")
-        return nb, en or nb
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
 
 
 def gs1_check_digit(body: str) -> int:
@@ -26,18 +29,14 @@ def validate_gsrn(text: str) -> str:
     """Return the metering-point id without spaces, or raise InvalidMeteringPointId."""
     digits = text.replace(" ", "").strip()
     if not digits.isdigit() or len(digits) != 18:
-        raise InvalidMeteringPointId(
-            "Målepunkt-ID må være 18 siffer / The metering point ID must be 18 digits"
-        )
+        raise InvalidMeteringPointId(N_("The metering point ID must be 18 digits"))
     if not digits.startswith(NORWEGIAN_PREFIX):
         raise InvalidMeteringPointId(
-            f"Målepunkt-ID skal starte med {NORWEGIAN_PREFIX} / "
-            f"The metering point ID must start with {NORWEGIAN_PREFIX}"
+            N_("The metering point ID must start with {prefix}"), prefix=NORWEGIAN_PREFIX
         )
     if gs1_check_digit(digits[:-1]) != int(digits[-1]):
         raise InvalidMeteringPointId(
-            "Kontrollsifferet stemmer ikke – sjekk at ID-en er skrevet riktig / "
-            "The check digit does not match – check that the ID is typed correctly"
+            N_("The check digit does not match – check that the ID is typed correctly")
         )
     return digits
 

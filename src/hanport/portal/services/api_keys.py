@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, or_, select, update
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import api_tokens, inserted_id, parties
 from hanport.portal.domain.model import Actor, ProxyScope, Role
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services.errors import InvalidInput, Refused, Unauthenticated
+from hanport.portal.services.errors import InvalidInput, Refused, Text, Unauthenticated, text
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -63,38 +64,28 @@ class KeyRequest:
 
 def validate_key_form(name: str, scope: str, last_day: str, today: date) -> KeyRequest:
     """The create form's fields, or every problem with them in both languages."""
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     name = name.strip()
     if not name or len(name) > _NAME_MAX:
-        errors["name"] = (
-            f"Gi nøkkelen et navn (høyst {_NAME_MAX} tegn), f.eks. tjenesten som skal bruke den",
-            f"Give the key a name (at most {_NAME_MAX} characters), e.g. the service using it",
+        errors["name"] = text(
+            N_("Give the key a name (at most {max} characters), e.g. the service using it"),
+            max=_NAME_MAX,
         )
     if scope not in (ProxyScope.VIEW, ProxyScope.ACT):
-        errors["scope"] = (
-            "Velg hva nøkkelen kan brukes til: innsyn, eller også bestille",
-            "Choose what the key may do: view, or also order",
-        )
+        errors["scope"] = N_("Choose what the key may do: view, or also order")
     until = today
     try:
         until = date.fromisoformat(last_day.strip())
     except ValueError:
-        errors["expires_on"] = (
-            "Oppgi siste gyldige dag (ÅÅÅÅ-MM-DD); en API-nøkkel må ha en sluttdato",
-            "Give the last valid day (YYYY-MM-DD); an API key must expire",
-        )
+        errors["expires_on"] = N_("Give the last valid day (YYYY-MM-DD); an API key must expire")
     else:
         if until < today:
-            errors["expires_on"] = (
-                "Siste gyldige dag kan ikke være før i dag",
-                "The last valid day cannot be before today",
-            )
+            errors["expires_on"] = N_("The last valid day cannot be before today")
         elif until > today + timedelta(days=MAX_KEY_DAYS):
-            errors["expires_on"] = (
-                f"En API-nøkkel kan gjelde i høyst {MAX_KEY_DAYS} dager (til "
-                f"{today + timedelta(days=MAX_KEY_DAYS)})",
-                f"An API key can last at most {MAX_KEY_DAYS} days (until "
-                f"{today + timedelta(days=MAX_KEY_DAYS)})",
+            errors["expires_on"] = text(
+                N_("An API key can last at most {days} days (until {last_day})"),
+                days=MAX_KEY_DAYS,
+                last_day=today + timedelta(days=MAX_KEY_DAYS),
             )
     if errors:
         raise InvalidInput(errors)
@@ -175,7 +166,7 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
             .where(api_tokens.c.token_hash == token_hash(use.token))
         ).first()
     if key is None:
-        raise Unauthenticated("Ugyldig API-nøkkel", "Invalid API key", code="key_unknown")
+        raise Unauthenticated(N_("Invalid API key"), code="key_unknown")
     actor = _key_actor(key, now)
     if actor.key_scope is ProxyScope.VIEW and use.method.upper() not in READ_METHODS:
         with transaction(engine, now) as tx:
@@ -190,10 +181,10 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
             )
             raise Refused(
                 "key_scope_view",
-                "Denne API-nøkkelen gir bare innsyn. For å bestille, kansellere eller melde "
-                "flytting trengs en nøkkel som kan bestille (Min side → API-nøkler).",
-                "This API key may only view. Ordering, cancelling or registering a move "
-                "needs a key that may act (My page → API keys).",
+                N_(
+                    "This API key may only view. Ordering, cancelling or registering a move needs a"
+                    " key that may act (My page → API keys)."
+                ),
                 code="key_view_only",
             )
     if key.last_used_at is None or key.last_used_at <= now - LAST_USED_INTERVAL:
@@ -216,17 +207,14 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
 def _key_actor(key: Any, now: datetime) -> Actor:
     if key.revoked_at is not None:
         raise Unauthenticated(
-            "API-nøkkelen er trukket tilbake. Lag en ny under Min side → API-nøkler.",
-            "The API key has been revoked. Create a new one under My page → API keys.",
+            N_("The API key has been revoked. Create a new one under My page → API keys."),
             code="key_revoked",
         )
     if key.expires_at <= now:
-        until = key.expires_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
         raise Unauthenticated(
-            f"API-nøkkelen utløp {until}. Lag en ny under Min side → API-nøkler.",
-            f"The API key expired on {until}. Create a new one under My page → API keys.",
+            N_("The API key expired on {expired_at}. Create a new one under My page → API keys."),
             code="key_expired",
-            expired_at=key.expires_at.isoformat(),
+            expired_at=key.expires_at,
         )
     return Actor(key.party_id, Role(key.role), key.display_name, key_scope=ProxyScope(key.scope))
 

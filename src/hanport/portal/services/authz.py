@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import contracts, customer_changes, proxies
 from hanport.portal.domain.model import Actor, Decision, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
@@ -34,8 +35,7 @@ def require_staff(actor: Actor) -> None:
     if not actor.is_staff:
         raise Refused(
             "staff_only",
-            "Denne siden er bare for kundeservice.",
-            "This page is for customer service only.",
+            N_("This page is for customer service only."),
             code="staff_only",
         )
 

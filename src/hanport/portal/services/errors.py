@@ -1,5 +1,6 @@
 """Errors of the port service. Each has a stable machine-readable `code` (clients match on it,
-never on the text) and a message in bokmål and English (`text(lang)`).
+never on the text) and a message: an English text from the "portal" message catalogs with the
+values it was built from (`params`), so `text(lang)` gives it in bokmål, nynorsk or English.
 
 PortalError                 code (default)       HTTP
  ├── Refused                not_authorised       403  not allowed (audited); `reason` says why
@@ -10,13 +11,19 @@ PortalError                 code (default)       HTTP
  └── RateLimited            rate_limited         429  too many attempts
 
 A raise site names a more precise code where a client can act on it (terms_changed,
-already_open, order_in_progress, …); docs/CONTRACTS.md lists them all. `params` carries the
-values a message was built from, so catalogs can build it again in any language.
+already_open, order_in_progress, …); docs/CONTRACTS.md lists them all. Its message is marked
+with N_ so `make messages` finds it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import ClassVar
+
+from hanport.i18n import N_, format_date, format_datetime, translations
+from hanport.portal.domain.sla import OSLO
 
 __all__ = [
     "Conflict",
@@ -25,24 +32,59 @@ __all__ = [
     "PortalError",
     "RateLimited",
     "Refused",
+    "Text",
     "Unauthenticated",
+    "text",
 ]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message: its English text (a catalog msgid, `{name}` placeholders) and their values."""
+
+    message: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def in_lang(self, lang: str) -> str:
+        """The message in `lang`, dates written the way people there write them."""
+        values = {name: _written(value, lang) for name, value in self.params.items()}
+        return translations("portal", lang).gettext(self.message).format(**values)
+
+
+def _written(value: object, lang: str) -> object:
+    if isinstance(value, datetime):
+        return format_datetime(value.astimezone(OSLO), lang)
+    if isinstance(value, date):
+        return format_date(value, lang)
+    return value
+
+
+def text(message: str, /, **params: object) -> Text:
+    """A field's message with values: `text(N_("At most {n} characters"), n=100)`."""
+    return Text(message, params)
 
 
 class PortalError(Exception):
     status: ClassVar[int] = 400
     default_code: ClassVar[str] = "bad_request"
 
-    def __init__(self, nb: str, en: str, *, code: str | None = None, **params: object) -> None:
-        super().__init__(en)
-        self.nb = nb
-        self.en = en
+    def __init__(self, message: str, /, *, code: str | None = None, **params: object) -> None:
+        self.message = Text(message, params)
         self.code = code or self.default_code
         self.params = params
+        super().__init__(self.text("en"))
 
     def text(self, lang: str) -> str:
-        """The message in `lang`; bokmål for any language without its own text."""
-        return self.en if lang == "en" else self.nb
+        """The message in `lang` (nb, nn or en; nynorsk falls back to bokmål)."""
+        return self.message.in_lang(lang)
+
+    @property
+    def nb(self) -> str:
+        return self.text("nb")
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
 
 
 class Refused(PortalError):
@@ -50,17 +92,16 @@ class Refused(PortalError):
     default_code = "not_authorised"
 
     def __init__(
-        self, reason: str, nb: str | None = None, en: str | None = None, *, code: str | None = None
+        self,
+        reason: str,
+        message: str = N_(
+            "You do not have access to this metering point. Only the contract holder or "
+            "someone with a valid power of attorney can do this."
+        ),
+        *,
+        code: str | None = None,
     ) -> None:
-        super().__init__(
-            nb
-            or "Du har ikke tilgang til dette målepunktet. Bare kontraktseier eller en med "
-            "gyldig fullmakt kan gjøre dette.",
-            en
-            or "You do not have access to this metering point. Only the contract holder or "
-            "someone with a valid power of attorney can do this.",
-            code=code,
-        )
+        super().__init__(message, code=code)
         self.reason = reason
 
 
@@ -75,8 +116,8 @@ class NotFound(PortalError):
     status = 404
     default_code = "not_found"
 
-    def __init__(self, what_nb: str = "Fant ikke", what_en: str = "Not found") -> None:
-        super().__init__(what_nb, what_en)
+    def __init__(self, message: str = N_("Not found"), /, **params: object) -> None:
+        super().__init__(message, code=None, **params)
 
 
 class Conflict(PortalError):
@@ -90,17 +131,21 @@ class RateLimited(PortalError):
 
 
 class InvalidInput(PortalError):
-    """Field errors: {field: (nb, en)}."""
+    """Field errors: {field: message}, a message an English text or a Text with values."""
 
     status = 422
     default_code = "invalid_input"
 
-    def __init__(self, fields: dict[str, tuple[str, str]]) -> None:
-        super().__init__(
-            "Skjemaet har feil: " + "; ".join(nb for nb, _ in fields.values()),
-            "The form has errors: " + "; ".join(en for _, en in fields.values()),
-        )
-        self.fields = fields
+    def __init__(self, fields: Mapping[str, Text | str]) -> None:
+        self.fields = {
+            name: message if isinstance(message, Text) else Text(message)
+            for name, message in fields.items()
+        }
+        super().__init__(N_("The form has errors: {errors}"))
+
+    def text(self, lang: str) -> str:
+        errors = "; ".join(message.in_lang(lang) for message in self.fields.values())
+        return translations("portal", lang).gettext(self.message.message).format(errors=errors)
 
     def field_texts(self, lang: str) -> dict[str, str]:
-        return {name: (en if lang == "en" else nb) for name, (nb, en) in self.fields.items()}
+        return {name: message.in_lang(lang) for name, message in self.fields.items()}

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import (
     inserted_id,
     metering_points,
@@ -43,7 +44,7 @@ from hanport.portal.domain.order_states import (
 )
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput
+from hanport.portal.services.errors import Conflict, InvalidInput, Text
 from hanport.portal.services.lifecycle import (
     apply_event,
     complete_verified,
@@ -85,41 +86,35 @@ class _Checked:
 
 
 def _validated(req: OrderRequest) -> _Checked:
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     mpid = ""
     try:
         mpid = validate_gsrn(req.metering_point_id)
     except InvalidMeteringPointId as exc:
-        nb, en = exc.pair()
-        errors["metering_point_id"] = (nb, en)
+        errors["metering_point_id"] = Text(exc.message, exc.params)
     try:
         action = Action(req.action)
     except ValueError:
-        errors["action"] = ("Velg åpne eller stenge", "Choose open or close")
+        errors["action"] = N_("Choose open or close")
         action = Action.CLOSE
     declaration = module = None
     if action is Action.OPEN:
         try:
             declaration = SecurityDeclaration(req.declaration or "")
         except ValueError:
-            errors["declaration"] = (
-                "Bekreft hvor måleren står, slik at dataene er fysisk sikret",
-                "Confirm where the meter is, so that the data are physically secured",
+            errors["declaration"] = N_(
+                "Confirm where the meter is, so that the data are physically secured"
             )
         try:
             module = ModuleOption(req.module_option or "")
         except ValueError:
-            errors["module_option"] = (
-                "Velg om du har HAN-modul eller vil få den tilsendt / hente den",
-                "Choose whether you have a HAN module or want it by post / to pick up",
+            errors["module_option"] = N_(
+                "Choose whether you have a HAN module or want it by post / to pick up"
             )
         if not req.terms_accepted:
-            errors["terms_accepted"] = (
-                "Du må godta vilkårene for å åpne porten",
-                "You must accept the terms to open the port",
-            )
+            errors["terms_accepted"] = N_("You must accept the terms to open the port")
     if req.terms_lang not in (None, "", "nb", "en"):
-        errors["terms_lang"] = ("Språket må være nb eller en", "The language must be nb or en")
+        errors["terms_lang"] = N_("The language must be nb or en")
     if errors:
         raise InvalidInput(errors)
     return _Checked(mpid, action, declaration, module, req.terms_version_id, req.terms_lang or None)
@@ -239,21 +234,16 @@ def _check(
         or (point.status != "active" and channel is not Channel.SYSTEM)
     ):
         raise Conflict(
-            "Målepunktet er ikke aktivt, så porten kan ikke styres",
-            "The metering point is not active, so the port cannot be changed",
+            N_("The metering point is not active, so the port cannot be changed"),
             code="point_inactive",
         )
     terms = point.terms
     if fields.action is Action.OPEN:
         if terms is None:
-            raise Conflict(
-                "Vilkårene er ikke publisert ennå", "No terms are published yet", code="no_terms"
-            )
+            raise Conflict(N_("No terms are published yet"), code="no_terms")
         if str(fields.terms_version_id) != str(terms.id):
             raise Conflict(
-                f"Vilkårene er endret (nå versjon {terms.version}). Les og godta dem på nytt.",
-                f"The terms have changed (now version {terms.version}). "
-                "Read and accept them again.",
+                N_("The terms have changed (now version {version}). Read and accept them again."),
                 code="terms_changed",
                 version=terms.version,
             )
@@ -265,12 +255,9 @@ def _check(
         _check_not_in_the_way(other, fields, channel)
     target = PortState.OPEN if fields.action is Action.OPEN else PortState.CLOSED
     if point.port is target and not waiting:
-        word = ("åpen", "open") if target is PortState.OPEN else ("stengt", "closed")
-        raise Conflict(
-            f"HAN-porten er allerede {word[0]}",
-            f"The HAN port is already {word[1]}",
-            code="already_open" if target is PortState.OPEN else "already_closed",
-        )
+        if target is PortState.OPEN:
+            raise Conflict(N_("The HAN port is already open"), code="already_open")
+        raise Conflict(N_("The HAN port is already closed"), code="already_closed")
     # a resubmitted order keeps the deadline of the one it replaces: the regulator's three
     # working days run from the first request
     sla_due_at = min(
@@ -300,10 +287,10 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -
         # the close after a customer change must finish before anyone orders again;
         # superseding it would leave the old customer's port open
         raise Conflict(
-            f"HAN-porten stenges etter et kundeskifte (bestilling {other.id}). "
-            "Prøv igjen når den er stengt.",
-            f"The HAN port is being closed after a change of customer (order {other.id})."
-            " Try again once it is closed.",
+            N_(
+                "The HAN port is being closed after a change of customer (order {order_id}). "
+                "Try again once it is closed."
+            ),
             code="closing_after_move",
             order_id=other.id,
         )
@@ -315,17 +302,16 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -
         # the same order again must not take the case out of customer service's queue
         # or restart its SLA clock; a different action (or a move's close) still may
         raise Conflict(
-            f"Bestilling {other.id} om det samme ligger hos kundeservice. "
-            "Du får beskjed når den er behandlet.",
-            f"Order {other.id} for the same thing is with customer service. "
-            "You will hear when it has been handled.",
+            N_(
+                "Order {order_id} for the same thing is with customer service. "
+                "You will hear when it has been handled."
+            ),
             code="with_customer_service",
             order_id=other.id,
         )
     if OrderState(other.state) not in SUPERSEDABLE_STATES:
         raise Conflict(
-            f"Bestilling {other.id} utføres akkurat nå. Prøv igjen om et minutt.",
-            f"Order {other.id} is being carried out right now. Try again in a minute.",
+            N_("Order {order_id} is being carried out right now. Try again in a minute."),
             code="order_in_progress",
             order_id=other.id,
         )

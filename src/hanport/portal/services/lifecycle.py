@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
 from hanport.portal.domain.model import Action, Actor, Channel, Operation
 from hanport.portal.domain.order_states import (
@@ -22,7 +23,7 @@ from hanport.portal.domain.order_states import (
 from hanport.portal.domain.port_states import PortEvent
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, Text
 from hanport.portal.services.port import move_port, restore_port
 from hanport.portal.services.tx import Tx, transaction
 
@@ -58,8 +59,7 @@ def apply_event(
     )
     if result.rowcount != 1:
         raise Conflict(
-            "Bestillingen ble endret samtidig – last siden på nytt",
-            "The order changed at the same time – reload the page",
+            N_("The order changed at the same time – reload the page"),
             code="changed_meanwhile",
         )
     label = actor.label if isinstance(actor, Actor) else actor
@@ -90,7 +90,7 @@ def apply_event(
 def load_order(conn: Connection, order_id: int) -> Row[Any]:
     row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
     if row is None:
-        raise NotFound("Fant ikke bestillingen", "Order not found")
+        raise NotFound(N_("Order not found"))
     return row
 
 
@@ -128,14 +128,15 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
             tx.record_refusal(actor, "order.cancel", "order", order_id, "system_order")
             raise Refused(
                 "system_order",
-                "Denne stengingen kommer etter et kundeskifte og kan ikke avbrytes av kunden",
-                "This close follows a change of customer and cannot be cancelled by the customer",
+                N_(
+                    "This close follows a change of customer and cannot be cancelled by the "
+                    "customer"
+                ),
                 code="system_order",
             )
         if OrderEvent.CANCEL not in allowed_events(OrderState(order.state)):
             raise Conflict(
-                "Bestillingen kan ikke avbrytes nå – kommandoen er allerede sendt",
-                "The order can no longer be cancelled – the command has been sent",
+                N_("The order can no longer be cancelled – the command has been sent"),
                 code="not_cancellable",
             )
         by_staff = actor.is_staff
@@ -177,14 +178,11 @@ def override_order(
 ) -> OrderState:
     """Customer service ends or restarts an escalated case; the reason is mandatory."""
     reason = reason.strip()
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     if kind not in OVERRIDES:
-        errors["kind"] = ("Velg hva som skal gjøres", "Choose what to do")
+        errors["kind"] = N_("Choose what to do")
     if len(reason) < 5:
-        errors["reason"] = (
-            "Skriv en begrunnelse (minst 5 tegn)",
-            "Write a reason (at least 5 characters)",
-        )
+        errors["reason"] = N_("Write a reason (at least 5 characters)")
     if errors:
         raise InvalidInput(errors)
     with transaction(engine, now) as tx:
@@ -192,9 +190,9 @@ def override_order(
         event = OVERRIDES[kind]
         if event not in allowed_events(OrderState(order.state)):
             raise Conflict(
-                f"Bestillingen er i tilstand {order.state} og kan ikke overstyres slik",
-                f"The order is in state {order.state} and cannot be overridden so",
+                N_("The order is in state {state} and cannot be overridden so"),
                 code="not_overridable",
+                state=order.state,
             )
         fields: dict[str, Any] = {}
         if event is OrderEvent.OVERRIDE_RETRY:
@@ -206,8 +204,9 @@ def override_order(
             if order.action == Action.OPEN and not han_capable:
                 # the port of a meter without HAN cannot be open, whatever anyone types
                 raise Conflict(
-                    "Måleren kan ikke bruke HAN. Bytt måleren før porten kan åpnes.",
-                    "The meter cannot run HAN. Replace the meter before the port can be opened.",
+                    N_(
+                        "The meter cannot run HAN. Replace the meter before the port can be opened."
+                    ),
                     code="meter_not_han_capable",
                 )
             fields = {"completed_at": tx.now, "next_attempt_at": None}

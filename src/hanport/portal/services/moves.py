@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
 
-from hanport.i18n import LANGS
+from hanport.i18n import LANGS, N_
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import (
     contracts,
@@ -25,7 +25,7 @@ from hanport.portal.db.schema import (
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import SYSTEM, Actor, Channel, PortState
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput
+from hanport.portal.services.errors import Conflict, InvalidInput, Text
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
@@ -38,24 +38,23 @@ def _validated_change(
     mpid: str, effective: str, new_email: str, new_name: str, new_lang: str
 ) -> tuple[str, date, str | None]:
     """The form's metering point, date and new customer's address, or every problem."""
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     try:
         mpid = validate_gsrn(mpid)
     except InvalidMeteringPointId as exc:
-        errors["metering_point_id"] = exc.pair()
+        errors["metering_point_id"] = Text(exc.message, exc.params)
     try:
         effective_date = date.fromisoformat(effective.strip())
     except ValueError:
-        errors["effective_date"] = ("Oppgi dato som ÅÅÅÅ-MM-DD", "Give the date as YYYY-MM-DD")
+        errors["effective_date"] = N_("Give the date as YYYY-MM-DD")
     email = valid_email(new_email) if new_email.strip() else None
     if new_email.strip() and email is None:
-        errors["new_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
+        errors["new_email"] = N_("Enter a valid e-mail address")
     if email and not new_name.strip():
-        errors["new_name"] = ("Skriv navnet til ny kunde", "Enter the new customer's name")
+        errors["new_name"] = N_("Enter the new customer's name")
     if new_lang not in LANGS:
-        errors["new_lang"] = (
-            "Velg språk for ny kunde: bokmål, nynorsk eller engelsk",
-            "Choose the new customer's language: Norwegian (bokmål or nynorsk) or English",
+        errors["new_lang"] = N_(
+            "Choose the new customer's language: Norwegian (bokmål or nynorsk) or English"
         )
     if errors:
         raise InvalidInput(errors)
@@ -72,11 +71,9 @@ def _check_after_earlier_changes(tx: Tx, mpid: str, effective_date: date) -> Non
     ).first()
     if pending is not None:
         raise Conflict(
-            f"Et kundeskifte er allerede registrert for {pending.effective_date.isoformat()} "
-            "og ikke gjennomført ennå",
-            f"A change of customer is already registered for "
-            f"{pending.effective_date.isoformat()} and not carried out yet",
+            N_("A change of customer is already registered for {date} and not carried out yet"),
             code="move_already_registered",
+            date=pending.effective_date,
         )
     latest = tx.conn.execute(
         select(customer_changes.c.effective_date)
@@ -87,8 +84,7 @@ def _check_after_earlier_changes(tx: Tx, mpid: str, effective_date: date) -> Non
     if latest is not None and effective_date < latest.effective_date:
         # contracts after that change exist already; an earlier date would overlap them
         raise Conflict(
-            "Datoen er før forrige kundeskifte på målepunktet",
-            "The date is before the previous change of customer on the metering point",
+            N_("The date is before the previous change of customer on the metering point"),
             code="move_before_previous",
         )
 
@@ -121,22 +117,14 @@ def register_customer_change(
         old = authz.active_holder(tx.conn, mpid, effective_date)
         if old is None:
             raise Conflict(
-                "Målepunktet har ingen kunde på denne datoen",
-                "The metering point has no customer on that date",
+                N_("The metering point has no customer on that date"),
                 code="no_customer_on_date",
             )
         new_id = (
             party_by_email(tx.conn, email, new_name.strip(), new_lang, tx.now) if email else None
         )
         if new_id == old:
-            raise InvalidInput(
-                {
-                    "new_email": (
-                        "Ny kunde er den samme som dagens",
-                        "The new customer is the current one",
-                    )
-                }
-            )
+            raise InvalidInput({"new_email": N_("The new customer is the current one")})
         result = tx.conn.execute(
             customer_changes.insert().values(
                 metering_point_id=mpid,

@@ -14,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, select, update
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import inserted_id, parties, proxies
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import InvalidInput, RateLimited
+from hanport.portal.services.errors import InvalidInput, RateLimited, Text
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = ["MAX_PROXY_DAYS", "end_proxies", "invite_proxy", "revoke_proxy", "valid_email"]
@@ -71,40 +72,28 @@ class _Invitation:
 def _validated_invitation(
     mpid: str, agent_email: str, agent_name: str, scope: str, valid_to: str, now: datetime | None
 ) -> _Invitation:
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     try:
         mpid = validate_gsrn(mpid)
     except InvalidMeteringPointId as exc:
-        errors["metering_point_id"] = exc.pair()
+        errors["metering_point_id"] = Text(exc.message, exc.params)
     email = valid_email(agent_email)
     if email is None:
-        errors["agent_email"] = ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")
+        errors["agent_email"] = N_("Enter a valid e-mail address")
     if scope not in (ProxyScope.VIEW, ProxyScope.ACT):
-        errors["scope"] = ("Velg innsyn eller bestille", "Choose view or act")
+        errors["scope"] = N_("Choose view or act")
     agent_name = agent_name.strip()
     if not agent_name or len(agent_name) > 200:
-        errors["agent_name"] = (
-            "Skriv navnet til den som får fullmakt",
-            "Enter the name of the person you give the power of attorney",
-        )
+        errors["agent_name"] = N_("Enter the name of the person you give the power of attorney")
     today = (now or datetime.now(OSLO)).astimezone(OSLO).date()
     try:
         until = date.fromisoformat(valid_to.strip())
         if until <= today:
-            errors["valid_to"] = (
-                "Sluttdato må være etter i dag",
-                "The end date must be after today",
-            )
+            errors["valid_to"] = N_("The end date must be after today")
         elif until > today + timedelta(days=MAX_PROXY_DAYS):
-            errors["valid_to"] = (
-                "En fullmakt kan gjelde i høyst to år",
-                "A power of attorney can last at most two years",
-            )
+            errors["valid_to"] = N_("A power of attorney can last at most two years")
     except ValueError:
-        errors["valid_to"] = (
-            "Oppgi sluttdato (ÅÅÅÅ-MM-DD); fullmakten må ha en sluttdato",
-            "Give an end date (YYYY-MM-DD); a power of attorney must expire",
-        )
+        errors["valid_to"] = N_("Give an end date (YYYY-MM-DD); a power of attorney must expire")
         until = today
     if errors or email is None:
         raise InvalidInput(errors)
@@ -140,14 +129,7 @@ def invite_proxy(
         ).scalar_one()
         agent_id = party_by_email(tx.conn, wanted.email, wanted.agent_name, principal_lang, tx.now)
         if agent_id == principal:
-            raise InvalidInput(
-                {
-                    "agent_email": (
-                        "Du kan ikke gi fullmakt til deg selv",
-                        "You cannot give yourself a power of attorney",
-                    )
-                }
-            )
+            raise InvalidInput({"agent_email": N_("You cannot give yourself a power of attorney")})
         return _store_proxy(tx, actor, wanted, principal, agent_id, decision.reason)
 
 
@@ -245,16 +227,18 @@ def _check_invite_limits(tx: Tx, actor: Actor, mpid: str, principal: int, email:
     )
     if by_principal >= MAX_INVITES_PER_PRINCIPAL:
         raise RateLimited(
-            f"Du har gitt {MAX_INVITES_PER_PRINCIPAL} fullmakter det siste døgnet, som er "
-            "grensen. Prøv igjen i morgen, eller ring kundeservice.",
-            f"You have given {MAX_INVITES_PER_PRINCIPAL} powers of attorney in the last 24 "
-            "hours, which is the limit. Try again tomorrow, or call customer service.",
+            N_(
+                "You have given {limit} powers of attorney in the last 24 hours, which is the "
+                "limit. Try again tomorrow, or call customer service."
+            ),
+            limit=MAX_INVITES_PER_PRINCIPAL,
         )
     raise RateLimited(
-        f"Du har invitert denne e-postadressen {MAX_INVITES_PER_AGENT} ganger det siste døgnet, "
-        "som er grensen. Prøv igjen i morgen, eller ring kundeservice.",
-        f"You have invited this e-mail address {MAX_INVITES_PER_AGENT} times in the last 24 "
-        "hours, which is the limit. Try again tomorrow, or call customer service.",
+        N_(
+            "You have invited this e-mail address {limit} times in the last 24 hours, which is "
+            "the limit. Try again tomorrow, or call customer service."
+        ),
+        limit=MAX_INVITES_PER_AGENT,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, or_, select
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import (
     audit_events,
     contracts,
@@ -99,7 +100,7 @@ def shipment(conn: Connection, order_id: int) -> Any:
 def case_details(conn: Connection, order_id: int) -> dict[str, Any]:
     order = conn.execute(select(orders).where(orders.c.id == order_id)).first()
     if order is None:
-        raise NotFound("Fant ikke bestillingen", "Order not found")
+        raise NotFound(N_("Order not found"))
     return {
         "order": order,
         "timeline": timeline(conn, order_id),

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import shipments
 from hanport.portal.domain.model import Actor, ModuleOption
 from hanport.portal.domain.shipments import ShipmentState, may_move
@@ -31,7 +32,7 @@ def update_shipment(
     try:
         new = ShipmentState(state)
     except ValueError:
-        raise InvalidInput({"state": ("Velg en gyldig status", "Choose a valid status")}) from None
+        raise InvalidInput({"state": N_("Choose a valid status")}) from None
     tracking = tracking_ref.strip()[:TRACKING_REF_MAX] or None
     with transaction(engine, now) as tx:
         current = tx.conn.execute(
@@ -41,12 +42,13 @@ def update_shipment(
         ).first()
         if current is None:
             # nothing to update, and no audit entry for a shipment that does not exist
-            raise NotFound("Bestillingen har ingen forsendelse", "The order has no shipment")
+            raise NotFound(N_("The order has no shipment"))
         if not may_move(ModuleOption(current.method), ShipmentState(current.state), new):
             raise Conflict(
-                f"Forsendelsen kan ikke gå fra {current.state} til {new}",
-                f"The shipment cannot go from {current.state} to {new}",
+                N_("The shipment cannot go from {current} to {new}"),
                 code="shipment_transition",
+                current=current.state,
+                new=new.value,
             )
         tx.conn.execute(
             update(shipments)

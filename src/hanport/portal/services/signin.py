@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, func, select, update
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import parties, signin_codes
 from hanport.portal.services import notify
 from hanport.portal.services.errors import InvalidInput, RateLimited
@@ -49,14 +50,7 @@ class SignInMethod(Protocol):
 
 
 def _bad_code() -> InvalidInput:
-    return InvalidInput(
-        {
-            "code": (
-                "Koden er feil eller utløpt. Be om en ny kode.",
-                "The code is wrong or has expired. Ask for a new code.",
-            )
-        }
-    )
+    return InvalidInput({"code": N_("The code is wrong or has expired. Ask for a new code.")})
 
 
 class EmailCodeSignIn:
@@ -70,9 +64,7 @@ class EmailCodeSignIn:
     def start(self, email: str, now: datetime | None = None, client: str | None = None) -> None:
         address = valid_email(email)
         if address is None:
-            raise InvalidInput(
-                {"email": ("Skriv en gyldig e-postadresse", "Enter a valid e-mail address")}
-            )
+            raise InvalidInput({"email": N_("Enter a valid e-mail address")})
         with transaction(self.engine, now) as tx:
             # count-then-insert is only a limit if requests for the same address (or client)
             # cannot interleave: SQLite serialises writers already, PostgreSQL needs a lock
@@ -118,12 +110,10 @@ class EmailCodeSignIn:
                 )
                 if today_count >= MAX_CODES_PER_DAY:
                     raise RateLimited(
-                        "For mange koder i dag. Prøv igjen i morgen, eller ring kundeservice.",
-                        "Too many codes today. Try again tomorrow, or call customer service.",
+                        N_("Too many codes today. Try again tomorrow, or call customer service."),
                     )
                 raise RateLimited(
-                    "For mange koder. Vent et kvarter og prøv igjen.",
-                    "Too many codes. Wait a quarter of an hour and try again.",
+                    N_("Too many codes. Wait a quarter of an hour and try again."),
                 )
             party = tx.conn.execute(select(parties).where(parties.c.email == address)).first()
             code = f"{secrets.randbelow(10**6):06d}"

@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
+from hanport.i18n import N_
 from hanport.portal.db.schema import inserted_id, orders, parties, terms_versions
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services.errors import InvalidInput, NotFound, Refused
+from hanport.portal.services.errors import InvalidInput, NotFound, Refused, Text, text
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
@@ -158,7 +159,7 @@ def list_terms(conn: Connection, now: datetime) -> list[TermsVersion]:
 def get_terms(conn: Connection, version_id: int, now: datetime) -> TermsVersion:
     found = _versions(conn, now, terms_versions.c.id == version_id)
     if not found:
-        raise NotFound("Fant ikke vilkårsversjonen", "No such terms version")
+        raise NotFound(N_("No such terms version"))
     return found[0]
 
 
@@ -208,25 +209,27 @@ def draft_fingerprint(
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def _check_version(conn: Connection, version: str, errors: dict[str, tuple[str, str]]) -> None:
+def _check_version(conn: Connection, version: str, errors: dict[str, Text | str]) -> None:
     """A new version needs a short, plain, unused number (published terms never change)."""
     if not version:
-        errors["version"] = ("Skriv et versjonsnummer, f.eks. 2.0", "Enter a version, e.g. 2.0")
+        errors["version"] = N_("Enter a version, e.g. 2.0")
     elif len(version) > _VERSION_MAX or not _VERSION.match(version):
-        errors["version"] = (
-            f"Versjonen kan ha opptil {_VERSION_MAX} tegn: bokstaver, sifre, punktum og "
-            "bindestrek (f.eks. 2.0 eller 2026-1)",
-            f"The version may have up to {_VERSION_MAX} characters: letters, digits, dots and "
-            "hyphens (e.g. 2.0 or 2026-1)",
+        errors["version"] = text(
+            N_(
+                "The version may have up to {max} characters: letters, digits, dots and "
+                "hyphens (e.g. 2.0 or 2026-1)"
+            ),
+            max=_VERSION_MAX,
         )
     elif conn.execute(
         select(terms_versions.c.id).where(terms_versions.c.version == version)
     ).first():
-        errors["version"] = (
-            f"Versjon {version} finnes allerede. Publiserte vilkår endres ikke; bruk et nytt "
-            "versjonsnummer.",
-            f"Version {version} already exists. Published terms are never changed; use a new "
-            "version.",
+        errors["version"] = text(
+            N_(
+                "Version {version} already exists. Published terms are never changed; use a "
+                "new version."
+            ),
+            version=version,
         )
 
 
@@ -234,7 +237,7 @@ def _effective_from(
     effective_from: datetime | str | None,
     now: datetime,
     latest: Any,
-    errors: dict[str, tuple[str, str]],
+    errors: dict[str, Text | str],
 ) -> datetime:
     """When the draft takes effect: now or later, and after the latest version."""
     starts = now
@@ -246,21 +249,15 @@ def _effective_from(
                 raise ValueError("naive datetime")
             starts = effective_from
     except ValueError:
-        errors["effective_from"] = (
-            "Skriv tidspunktet som dato og klokkeslett, f.eks. 2026-12-01T00:00",
-            "Enter the moment as date and time, e.g. 2026-12-01T00:00",
-        )
+        errors["effective_from"] = N_("Enter the moment as date and time, e.g. 2026-12-01T00:00")
     else:
         if starts < now - NOW_TOLERANCE:
-            errors["effective_from"] = (
-                "Vilkår kan ikke tilbakedateres: velg nå eller et senere tidspunkt",
-                "Terms cannot be backdated: choose now or a later moment",
-            )
+            errors["effective_from"] = N_("Terms cannot be backdated: choose now or a later moment")
         elif latest is not None and starts <= latest.effective_from:
-            local = latest.effective_from.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
-            errors["effective_from"] = (
-                f"Må gjelde fra etter versjon {latest.version} ({local})",
-                f"Must take effect after version {latest.version} ({local})",
+            errors["effective_from"] = text(
+                N_("Must take effect after version {version} ({starts})"),
+                version=latest.version,
+                starts=latest.effective_from,
             )
         starts = max(starts, now)  # "this minute" means now, never a moment already past
     return starts
@@ -277,24 +274,23 @@ def check_draft(
     effective_from: datetime | str | None = None,
 ) -> TermsDraft:
     """Validate a new version against the published ones; InvalidInput names every bad field."""
-    errors: dict[str, tuple[str, str]] = {}
+    errors: dict[str, Text | str] = {}
     version = version.strip()
     _check_version(conn, version, errors)
     texts = {"text_nb": canonical_text(text_nb), "text_en": canonical_text(text_en)}
-    for field, (nb_name, en_name) in {
-        "text_nb": ("bokmål", "Norwegian (bokmål)"),
-        "text_en": ("engelsk", "English"),
-    }.items():
-        if not texts[field]:
-            errors[field] = (
-                f"Skriv vilkårsteksten på {nb_name}",
-                f"Enter the text of the terms in {en_name}",
-            )
-        elif len(texts[field]) > MAX_TEXT_CHARS:
-            errors[field] = (
-                f"Teksten på {nb_name} er for lang (høyst {MAX_TEXT_CHARS} tegn)",
-                f"The {en_name} text is too long (at most {MAX_TEXT_CHARS} characters)",
-            )
+    missing = {
+        "text_nb": N_("Enter the text of the terms in Norwegian (bokmål)"),
+        "text_en": N_("Enter the text of the terms in English"),
+    }
+    too_long = {
+        "text_nb": N_("The Norwegian (bokmål) text is too long (at most {max} characters)"),
+        "text_en": N_("The English text is too long (at most {max} characters)"),
+    }
+    for field, content in texts.items():
+        if not content:
+            errors[field] = missing[field]
+        elif len(content) > MAX_TEXT_CHARS:
+            errors[field] = text(too_long[field], max=MAX_TEXT_CHARS)
     latest = conn.execute(
         select(terms_versions.c.version, terms_versions.c.effective_from)
         .order_by(terms_versions.c.effective_from.desc(), terms_versions.c.id.desc())
@@ -302,14 +298,12 @@ def check_draft(
     ).first()
     summary = " ".join(change_summary.split())
     if latest is not None and not summary:
-        errors["change_summary"] = (
-            "Skriv kort hva som er endret; kundene ser det når de godtar vilkårene på nytt",
-            "Say briefly what changed; customers see it when they accept the terms again",
+        errors["change_summary"] = N_(
+            "Say briefly what changed; customers see it when they accept the terms again"
         )
     elif len(summary) > MAX_SUMMARY_CHARS:
-        errors["change_summary"] = (
-            f"Oppsummeringen er for lang (høyst {MAX_SUMMARY_CHARS} tegn)",
-            f"The summary is too long (at most {MAX_SUMMARY_CHARS} characters)",
+        errors["change_summary"] = text(
+            N_("The summary is too long (at most {max} characters)"), max=MAX_SUMMARY_CHARS
         )
     starts = _effective_from(effective_from, now, latest, errors)
     if errors:
@@ -348,9 +342,9 @@ def record_terms(tx: Tx, actor: Actor | str, draft: TermsDraft, *, seed: bool = 
         # rolls back
         raise InvalidInput(
             {
-                "version": (
-                    f"Versjon {draft.version} ble nettopp publisert av noen andre",
-                    f"Version {draft.version} was just published by someone else",
+                "version": text(
+                    N_("Version {version} was just published by someone else"),
+                    version=draft.version,
                 )
             }
         ) from None
@@ -376,8 +370,7 @@ def _refuse_non_staff(tx: Tx, actor: Actor | str, version: str) -> None:
         )
         raise Refused(
             "staff_only",
-            "Bare kundeservice kan publisere vilkår.",
-            "Only customer service can publish terms.",
+            N_("Only customer service can publish terms."),
             code="staff_only",
         )
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from hanport.i18n import N_
 from hanport.portal.domain.model import (
     Action,
     Actor,
@@ -122,9 +123,7 @@ async def authenticate(
 ) -> Actor:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "Mangler API-nøkkel", "Missing API key (Authorization: Bearer)", code="key_missing"
-        )
+        raise Unauthenticated(N_("Missing API key (Authorization: Bearer)"), code="key_missing")
     # expiry, revocation, scope and last use are checked with the key (services.api_keys); a
     # view key asking to change anything is refused there (403, audited): every write
     # endpoint is covered, including ones added later
@@ -183,7 +182,7 @@ def _point_out(summary: dict[str, Any], access: str) -> MeteringPointOut:
 def terms_current(config: Config) -> TermsOut:
     terms = views.terms_now(config.engine)
     if terms is None:
-        raise NotFound("Ingen vilkår publisert", "No terms published")
+        raise NotFound(N_("No terms published"))
     return TermsOut(**{name: getattr(terms, name) for name in TermsOut.model_fields})
 
 

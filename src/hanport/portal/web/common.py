@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from hanport.i18n import N_
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.services import authz
@@ -85,8 +86,10 @@ async def checked_form(request: Request) -> dict[str, str]:
     if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Refused(
             "csrf",
-            "Skjemaet er utløpt eller kom ikke fra denne siden. Last siden på nytt og prøv igjen.",
-            "The form has expired or did not come from this site. Reload the page and try again.",
+            N_(
+                "The form has expired or did not come from this site. Reload the page and try "
+                "again."
+            ),
             code="form_expired",
         )
     return {key: str(value) for key, value in form.items() if isinstance(value, str)}

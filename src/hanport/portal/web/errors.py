@@ -5,7 +5,7 @@ unknown routes and methods, bodies too large or impossible to parse, and crashes
 
     {"error": {"code": "<stable code>", "message": "<text>", "fields": {"<field>": "<text>"}}}
 
-in the language of Accept-Language (bokmål unless English is preferred). `fields` is empty
+in the language of Accept-Language (bokmål unless nynorsk or English is preferred). `fields` is empty
 unless the code is invalid_input. Pages show the same message on the error page.
 """
 
@@ -21,7 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from hanport.portal.services.errors import InvalidInput, NotFound, PortalError
+from hanport.i18n import N_
+from hanport.portal.services.errors import InvalidInput, NotFound, PortalError, Text, text
 from hanport.portal.web.common import NotSignedIn, lang_of, render
 
 __all__ = ["EXCEPTION_HANDLERS", "api_language", "error_body", "invalid_input"]
@@ -32,26 +33,22 @@ log = logging.getLogger(__name__)
 class _HttpFailure(PortalError):
     """A failure found before our handlers ran (routing, body): its status is its own."""
 
-    def __init__(self, status: int, code: str, nb: str, en: str) -> None:
-        super().__init__(nb, en, code=code)
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
         self.http_status = status
 
 
 #: HTTP statuses from routing and body reading, as our codes and messages
-_HTTP_FAILURES: dict[int, tuple[str, str, str]] = {
-    400: ("invalid_body", "Forespørselen kunne ikke leses", "The request body could not be read"),
-    404: ("not_found", "Fant ikke siden", "Not found"),
-    405: ("method_not_allowed", "Metoden er ikke tillatt her", "Method not allowed here"),
-    413: (
-        "body_too_large",
-        "Forespørselen er for stor",
-        "The request body is too large",
-    ),
+_HTTP_FAILURES: dict[int, tuple[str, str]] = {
+    400: ("invalid_body", N_("The request body could not be read")),
+    404: ("not_found", N_("Not found")),
+    405: ("method_not_allowed", N_("Method not allowed here")),
+    413: ("body_too_large", N_("The request body is too large")),
 }
 
 
 def api_language(request: Request) -> str:
-    """The API's language from Accept-Language (bokmål unless English is preferred)."""
+    """The API's language from Accept-Language (bokmål unless nynorsk or English is preferred)."""
     choices = []
     for part in request.headers.get("accept-language", "").split(","):
         tag, _, params = part.strip().partition(";")
@@ -61,7 +58,9 @@ def api_language(request: Request) -> str:
             weight = 0.0
         choices.append((-weight, tag.strip().lower()))
     for _, tag in sorted(choices):
-        if tag.startswith(("nb", "no", "nn")):
+        if tag.startswith("nn"):
+            return "nn"
+        if tag.startswith(("nb", "no")):
             return "nb"
         if tag.startswith("en"):
             return "en"
@@ -84,26 +83,26 @@ def _answer(request: Request, exc: PortalError) -> Response:
     return render(request, "error.html", _status(exc), message=exc.text(lang_of(request)))
 
 
-def _field_error(error: dict[str, Any]) -> tuple[str, str]:
+def _field_error(error: dict[str, Any]) -> Text | str:
     kind = str(error.get("type", ""))
     expected = str((error.get("ctx") or {}).get("expected", ""))
     if kind == "missing":
-        return "Feltet mangler", "The field is missing"
+        return N_("The field is missing")
     if kind in ("literal_error", "enum"):
         allowed = expected.replace(" or ", ", ")
-        return f"Ugyldig verdi; tillatt: {allowed}", f"Invalid value; allowed: {allowed}"
+        return text(N_("Invalid value; allowed: {allowed}"), allowed=allowed)
     if kind.startswith("int"):
-        return "Skriv et heltall", "Give a whole number"
+        return N_("Give a whole number")
     if kind.startswith("bool"):
-        return "Skriv true eller false", "Give true or false"
+        return N_("Give true or false")
     if kind == "json_invalid":
-        return "Ugyldig JSON", "Invalid JSON"
-    return "Ugyldig verdi", "Invalid value"
+        return N_("Invalid JSON")
+    return N_("Invalid value")
 
 
 def invalid_input(exc: RequestValidationError) -> InvalidInput:
     """FastAPI's validation errors as our InvalidInput, keyed by the request's field names."""
-    fields: dict[str, tuple[str, str]] = {}
+    fields: dict[str, Text | str] = {}
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
         name = ".".join(location) or "body"
@@ -123,11 +122,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404 and not request.url.path.startswith("/api/"):
-        return _answer(request, NotFound("Fant ikke siden", "No such page"))
-    code, nb, en = _HTTP_FAILURES.get(
-        exc.status_code, ("http_error", "Forespørselen ble avvist", "The request was refused")
+        return _answer(request, NotFound(N_("No such page")))
+    code, message = _HTTP_FAILURES.get(
+        exc.status_code, ("http_error", N_("The request was refused"))
     )
-    return _answer(request, _HttpFailure(exc.status_code, code, nb, en))
+    return _answer(request, _HttpFailure(exc.status_code, code, message))
 
 
 async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
@@ -136,7 +135,7 @@ async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    failure = _HttpFailure(500, "internal_error", "Noe gikk galt hos oss", "Something went wrong")
+    failure = _HttpFailure(500, "internal_error", N_("Something went wrong on our side"))
     return _answer(request, failure)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hanport.i18n import N_
 from hanport.portal.services import views
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.lifecycle import override_order
@@ -183,9 +184,5 @@ async def staff_terms_publish(request: Request, actor: SignedIn, config: Config)
         return RedirectResponse(f"/staff/terms/{step.published.id}?published=1", status_code=303)
     notice = ""
     if step.changed_after_preview:
-        notice = (
-            "Skjemaet er endret etter forhåndsvisningen. Se over og publiser igjen."
-            if lang_of(request) != "en"
-            else "The form changed after the preview. Check it and publish again."
-        )
+        notice = N_("The form changed after the preview. Check it and publish again.")
     return await _terms_page(request, config, form=fields, preview=step.preview, notice=notice)
