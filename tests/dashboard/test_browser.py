@@ -132,6 +132,17 @@ def test_tariff_warning_when_driven_over_the_threshold(page: Page, stack: Stack)
         page.wait_for_selector("#tariff-warning", state="visible", timeout=30_000)
         tariff = stack.api("/api/tariff", meter_id=stack.live_meter_id)[0]
         assert tariff["warning"] is True
+        # This hour shows the allowance of /api/budget: the limit, and what is left of it
+        (budget,) = stack.api("/api/budget", meter_id=stack.live_meter_id)
+        assert budget["limit_kwh"] == pytest.approx(stack.hour_limit_kwh)
+        assert budget["would_raise_step"] is True and budget["minutes_left"] is not None
+        assert page.text_content("#threshold") == f"{stack.hour_limit_kwh:.2f} kWh".replace(
+            ".", ","
+        )
+        page.wait_for_function(
+            "/igjen denne timen – \\d+ minutter med forbruket nå|over grensen/"
+            ".test(document.getElementById('budget-left').textContent)"
+        )
         screenshot(page, "dashboard-now-tariff-warning")
     finally:
         stack.set_extra_load(0)

@@ -4,6 +4,7 @@ Mosquitto, raw frames in (binary and hex), last will, and storage with the broke
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import subprocess
@@ -13,19 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import httpx
 import pytest
 from reader_captures import emulate_capture
 from sqlalchemy import func, select
 
 from hanport.protocol import HanEncoder
+from hanport.reader.energy import CapacityStep
 from hanport.reader.mqtt.discovery import discovery_message
 from hanport.reader.mqtt.entities import ENTITIES
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
+from hanport.reader.service import ReaderService
+from hanport.reader.settings import ReaderSettings
 from hanport.reader.sources import run_mqtt
 from hanport.reader.storage.database import open_db
 from hanport.reader.storage.schema import readings
 from services.ports import free_port
+from services.processes import die_with_parent, stop_process
 
 # Home Assistant's documented tables (homeassistant/components/sensor/const.py,
 # DEVICE_CLASS_UNITS and DEVICE_CLASS_STATE_CLASSES), for the device classes a meter can use.
@@ -57,6 +63,7 @@ HA_COMPONENT_KEYS = {
     "unit_of_measurement", "enabled_by_default", "entity_category", "icon",
 }  # fmt: skip
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+OSLO = dt.timezone(dt.timedelta(hours=1))  # the emulator's start only needs minute 5
 
 METER = {
     "meter_id": "5706567274389702",
@@ -307,3 +314,76 @@ def test_registers_run_within_the_hour_so_ha_books_the_right_hour() -> None:
     assert push("2026-01-05T10:00:05", "2026-01-05T11:00:00", 100.0, 0.0) == 102.49
     # the list of 11:00 corrects the small remainder
     assert push("2026-01-05T11:00:05", "2026-01-05T11:00:10", 102.5, 0.01) == 102.51
+
+
+def _emulated_kaifa(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """`hanport emulate` of a live Kaifa (a push every 2 s) at 5 past the hour: (process,
+    meter's TCP host:port, control URL)."""
+    start = dt.datetime.now(OSLO).replace(minute=5, second=0, microsecond=0, tzinfo=None)
+    out = workdir / "emulator.out"
+    with out.open("wb") as stdout:
+        process = subprocess.Popen(
+            [*die_with_parent(), sys.executable, "-m", "hanport.cli", "emulate", "--meter",
+             "kaifa", "--seed", "1", "--start", start.isoformat(timespec="minutes"),
+             "--speed", "1", "--port", "open", "--to", "tcp://127.0.0.1:0",
+             "--control", "127.0.0.1:0"],
+            stdout=stdout, cwd=workdir,
+        )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while len(lines := out.read_text().splitlines()) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, out.read_text()
+        time.sleep(0.05)
+    announced = [json.loads(line) for line in lines]
+    meter = next(line for line in announced if "meter_id" in line)
+    control = next(line["control"] for line in announced if "control" in line)
+    return process, meter["stream"].removeprefix("tcp://"), control.rstrip("/")
+
+
+async def test_load_shed_signal_follows_the_emulators_load_within_one_push(
+    mosquitto: tuple[str, int], tmp_path: Path
+) -> None:
+    host, port = mosquitto
+    emulator, tcp, control = _emulated_kaifa(tmp_path)
+    # a fresh month: this hour may use the first step's 20 kWh; the household alone projects
+    # far less, 100 kW extra for the rest of the hour far more
+    settings = ReaderSettings(
+        db=str(tmp_path / "shed.sqlite3"), tcp=[tcp], serve_http=False, mqtt_host=host,
+        mqtt_port=port, mqtt_base_topic="shed", mqtt_client_id="shed", mqtt_discovery=False,
+        tariff_steps=(CapacityStep(0, 20, 100), CapacityStep(20, None, 900)),
+    )  # fmt: skip
+    service = ReaderService(settings, log=lambda _: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    extra = 100_000.0
+    states: list[dict[str, Any]] = []
+
+    def watch(seen: dict[str, bytes]) -> bool:
+        for topic, payload in seen.items():
+            if topic.endswith("/state"):
+                states.append(json.loads(payload))
+        seen.clear()
+        return bool(states) and states[-1]["active_power_import_w"] > extra
+
+    try:
+        async with httpx.AsyncClient(base_url=control, timeout=10) as http:
+            await _collect(host, port, "shed/+/state", bool, timeout=20)
+            quiet = await _collect(host, port, "shed/+/state", bool)
+            assert json.loads(next(iter(quiet.values())))["reduce_load"] is False
+            meter_id = json.loads(next(iter(quiet.values())))["meter_id"]
+            await http.put(f"/api/meters/{meter_id}/load", json={"extra_import_w": extra})
+            await _collect(host, port, "shed/+/state", watch, timeout=20)
+            # the first push carrying the load is published with the signal on
+            loaded = states[-1]
+            assert loaded["reduce_load"] is True
+            assert loaded["this_hour_projection_kwh"] > loaded["hour_limit_kwh"] == 20.0
+            await http.put(f"/api/meters/{meter_id}/load", json={"extra_import_w": 0})
+            released = await _collect(
+                host, port, "shed/+/state",
+                lambda s: any(json.loads(v)["active_power_import_w"] < extra for v in s.values()),
+                timeout=20,
+            )  # fmt: skip
+            assert json.loads(next(iter(released.values())))["reduce_load"] is False
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        stop_process(emulator)

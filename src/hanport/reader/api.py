@@ -17,7 +17,16 @@ from typing import Any
 from sqlalchemy import Engine
 
 from hanport import __version__
-from hanport.reader.energy import DEFAULT_CAPACITY_STEPS, LOCAL_TZ, CapacityStep
+from hanport.reader.energy import (
+    DEFAULT_CAPACITY_STEPS,
+    HOUR,
+    LOCAL_TZ,
+    CapacityStep,
+    hour_allowance,
+    hour_start,
+    local_iso,
+    parse_local,
+)
 from hanport.reader.live import (
     DEFAULT_PUSH_INTERVAL_S,
     MIN_PUSH_INTERVAL_S,
@@ -33,6 +42,7 @@ __all__ = [
     "ENERGY_KINDS",
     "AnswerError",
     "ReaderContext",
+    "budget",
     "energy",
     "health",
     "live_now",
@@ -173,6 +183,45 @@ def tariff(
             )
     except queries.QueryError as exc:
         raise AnswerError(str(exc)) from None
+
+
+def _month_window(t: float) -> tuple[float, float]:
+    start, end = queries.month_bounds(dt.datetime.fromtimestamp(t, LOCAL_TZ).strftime("%Y-%m"))
+    return float(start), float(end)
+
+
+def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
+    at = parse_local(now["at"])
+    running = hour_start(at)
+    with ctx.engine.connect() as conn:
+        month = queries.import_hours(conn, now["meter_id"], *_month_window(running))
+    allowance = hour_allowance(month, running, ctx.steps)
+    used = float(now.get("this_hour_kwh") or 0.0)
+    limit = allowance.limit_kwh
+    left = None if limit is None else round(limit - used, 6)
+    power_kw = float(now.get("active_power_import_w") or 0.0) / 1000
+    minutes_left = None
+    if left is not None and not now["stale"] and power_kw > 0:
+        minutes_left = round(max(left, 0.0) / power_kw * 60, 1)
+    projection = now.get("this_hour_projection_kwh")  # None when stale
+    return {
+        "meter_id": now["meter_id"],
+        "hour_start": local_iso(running),
+        "hour_end": local_iso(running + HOUR),
+        "used_kwh": round(used, 6),
+        "limit_kwh": limit,
+        "left_kwh": left,
+        "minutes_left": minutes_left,
+        "step": allowance.step.to_json(),
+        "would_raise_step": limit is not None and projection is not None and projection > limit,
+        "stale": now["stale"],
+    }
+
+
+def budget(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]]:
+    """This hour's allowance per meter: what it may still import without raising the month's
+    capacity step (:func:`hanport.reader.energy.hour_allowance`), as of its latest reading."""
+    return [_budget_of(ctx, current) for current in now(ctx, meter_id)]
 
 
 def readings(

@@ -19,14 +19,17 @@ __all__ = [
     "HOUR",
     "LOCAL_TZ",
     "CapacityStep",
+    "HourAllowance",
     "HourEnergy",
     "Peak",
     "RegisterPoint",
     "TariffResult",
     "book_hours",
     "capacity_tariff",
+    "hour_allowance",
     "hour_start",
     "integrate_power_by_hour",
+    "load_shed",
     "local_day",
     "local_iso",
     "parse_local",
@@ -323,3 +326,57 @@ def capacity_tariff(
         projected_avg = sum(p.kwh for p in projected) / len(projected)
         warning = _step_index(projected_avg, steps) > index
     return TariffResult(tuple(peaks), average, step, next_step, headroom, warning)
+
+
+@dataclass(frozen=True, slots=True)
+class HourAllowance:
+    """How much the running hour may import: ``limit_kwh`` is where the month's step would rise
+    (None on the top step: nothing can raise it); ``step`` is the step the month is on."""
+
+    limit_kwh: float | None
+    step: CapacityStep
+
+
+def hour_allowance(
+    hours: Iterable[tuple[int, float]],
+    running_hour: int,
+    steps: Sequence[CapacityStep] = DEFAULT_CAPACITY_STEPS,
+) -> HourAllowance:
+    """The most the hour starting at ``running_hour`` may import without raising the step.
+
+    ``hours`` are the month's hours (start, import kWh) so far; the running hour's own entry, if
+    any, is left out. The step is the average of the three highest daily maxima on different
+    days. The running hour counts only as its day's maximum, and only if it beats that day's
+    maximum so far: below that it changes nothing. Above it, it joins the best two other days
+    (fewer early in the month), so the average stays below the step's upper bound while the
+    hour stays below ``(n + 1) · to_kw − (sum of those n days)``.
+    """
+    complete = [(start, kwh) for start, kwh in hours if start != running_hour]
+    peaks = _top_days(complete)
+    average = sum(p.kwh for p in peaks) / len(peaks) if peaks else 0.0
+    step = steps[_step_index(average, steps)]
+    if step.to_kw is None:
+        return HourAllowance(None, step)
+    today = local_day(running_hour)
+    today_max = max((kwh for start, kwh in complete if local_day(start) == today), default=0.0)
+    others = sorted(
+        (p.kwh for p in _top_days((s, k) for s, k in complete if local_day(s) != today)),
+        reverse=True,
+    )[:2]
+    bound = (len(others) + 1) * step.to_kw - sum(others)
+    return HourAllowance(round(max(today_max, bound), 6), step)
+
+
+#: the load-shed signal turns off only once the projection is this share below the limit, so a
+#: projection hovering at the limit does not switch a water heater on and off with every push
+LOAD_SHED_RELEASE = 0.95
+
+
+def load_shed(was_on: bool, projection_kwh: float | None, limit_kwh: float | None) -> bool:
+    """Whether to ask for less load now: on when the hour's projection exceeds its limit, off
+    again below ``LOAD_SHED_RELEASE`` of it (hysteresis); off without a projection or limit."""
+    if projection_kwh is None or limit_kwh is None:
+        return False
+    if was_on:
+        return projection_kwh >= limit_kwh * LOAD_SHED_RELEASE
+    return projection_kwh > limit_kwh

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hanport.protocol import Keys
+from hanport.reader.energy import hour_allowance, hour_start, parse_local
 from hanport.reader.live import LiveState
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
@@ -108,6 +109,7 @@ class ReaderService:
                 discovery=settings.mqtt_discovery,
                 language=settings.language,
                 tariff_lookup=self._tariff,
+                allowance_lookup=self._hour_limit,
             )
             self.live.add_listener(self.publisher.update)
 
@@ -131,6 +133,18 @@ class ReaderService:
         except Exception:
             return None
         return rows[0] if rows else None
+
+    def _hour_limit(self, meter_id: str, at: str) -> float | None:
+        """What the hour of ``at`` (the meter's local time) may import without raising the
+        month's capacity step; None on the top step or when the database cannot say."""
+        running = hour_start(parse_local(at))
+        month_start, month_end = queries.month_bounds(at[:7])
+        try:
+            with self.engine.connect() as conn:
+                month = queries.import_hours(conn, meter_id, month_start, month_end)
+        except Exception:
+            return None
+        return hour_allowance(month, running, self.settings.tariff_steps).limit_kwh
 
     # -- tasks -------------------------------------------------------------------------------
     def _source_coroutines(self) -> Iterator[tuple[str, Any]]:

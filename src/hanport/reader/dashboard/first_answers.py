@@ -84,6 +84,10 @@ def tariff_call(day: date, meter_id: str) -> Call:
     return Call("/api/tariff", params, lambda ctx: api.tariff(ctx, month, meter_id))
 
 
+def budget_call(meter_id: str) -> Call:
+    return Call("/api/budget", {"meter_id": meter_id}, lambda ctx: api.budget(ctx, meter_id))
+
+
 def energy_call(kind: str, start: date, end: date, meter_id: str) -> Call:
     params = {"from": f"{start}T00:00:00", "to": f"{end}T00:00:00", "meter_id": meter_id}
     return Call(
@@ -162,7 +166,7 @@ def now_plan(request: Request) -> Plan:
         if meter is None:
             return calls, {}
         day = meter_day(ask, meter)
-        calls.append(tariff_call(day, meter))
+        calls += [tariff_call(day, meter), budget_call(meter)]
         latest = _safely(ask, now_call(), [])
         reading = next((r for r in latest if r["meter_id"] == meter), None)
         to = reading and (reading.get("at") or reading.get("received_at"))

@@ -36,6 +36,10 @@ SCRIPT_TEXTS: Final = {
     "conn_stored": N_("No live source – showing stored data"),
     # {time}: HH:MM the latest reading arrived (replaced by now.js)
     "no_data_since": N_("No data since {time}"),
+    # {kwh}: energy with its unit; {minutes}: a whole number (replaced by now.js)
+    "budget_left_minutes": N_("{kwh} left this hour – {minutes} minutes at the current power"),
+    "budget_left": N_("{kwh} left this hour"),
+    "budget_over": N_("{kwh} over this hour's limit"),
     "compare_day": N_("Previous day"),
     "compare_month": N_("Previous month"),
     "compare_year": N_("Previous year"),

@@ -173,4 +173,26 @@ ENTITIES: tuple[Entity, ...] = (
         platform="binary_sensor",
         device_class="problem",
     ),
+    # the hour's allowance (GET /api/budget) and the load-shed signal drawn from it
+    Entity(
+        key="hour_limit_kwh",
+        name_nb="Grense denne timen",
+        name_en="This hour's limit",
+        device_class="energy",
+        unit="kWh",
+    ),
+    Entity(
+        key="hour_left_kwh",
+        name_nb="Igjen denne timen",
+        name_en="Left this hour",
+        device_class="energy",
+        unit="kWh",
+    ),
+    Entity(
+        key="reduce_load",
+        name_nb="Reduser forbruket nå",
+        name_en="Reduce load now",
+        platform="binary_sensor",
+        device_class="problem",
+    ),
 )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hanport.reader.energy import load_shed
 from hanport.reader.mqtt.discovery import (
     availability_topic,
     discovery_message,
@@ -74,6 +75,7 @@ class MqttPublisher:
         tariff_lookup: Callable[[str], dict[str, Any] | None] | None = None,
         tariff_interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        allowance_lookup: Callable[[str, str], float | None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -96,6 +98,11 @@ class MqttPublisher:
         self._tariffs: dict[str, tuple[float, dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self.clock = clock
+        # (meter, hour_start "at" prefix) → limit kWh; the limit changes only with the hour and
+        # with the last hour's booking, so it is looked up once a minute, the signal every push
+        self.allowance_lookup = allowance_lookup
+        self._limits: dict[str, tuple[str, float, float | None]] = {}
+        self._shedding: dict[str, bool] = {}
         # meter → (clock time its reading turns stale, availability last published)
         self._fresh_until: dict[str, float] = {}
         self._available: dict[str, bool] = {}
@@ -176,6 +183,30 @@ class MqttPublisher:
             "capacity_warning": bool(tariff.get("warning")) and not state.get("stale", False),
         }
 
+    def _with_budget(self, meter_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The hour's limit, what is left of it and the load-shed signal (with hysteresis)."""
+        at = state.get("at")
+        if self.allowance_lookup is None or not isinstance(at, str):
+            return state
+        hour = at[:13]
+        cached = self._limits.get(meter_id)
+        if cached is None or cached[0] != hour or time.monotonic() - cached[1] > 60:
+            cached = (hour, time.monotonic(), self.allowance_lookup(meter_id, at))
+            self._limits[meter_id] = cached
+        limit = cached[2]
+        used = state.get("this_hour_kwh")
+        shed = load_shed(
+            self._shedding.get(meter_id, False), state.get("this_hour_projection_kwh"), limit
+        )
+        self._shedding[meter_id] = shed
+        left = limit - used if limit is not None and isinstance(used, int | float) else None
+        return {
+            **state,
+            "hour_limit_kwh": limit,
+            "hour_left_kwh": None if left is None else round(left, 3),
+            "reduce_load": shed,
+        }
+
     async def run(self) -> None:
         """Connect, announce, publish; reconnect with backoff for ever (until cancelled)."""
         import aiomqtt
@@ -234,6 +265,7 @@ class MqttPublisher:
                         await client.publish(topic, json.dumps(payload), qos=1, retain=True)
                         self._announced.add(meter_id)
                     state = await asyncio.to_thread(self._with_tariff, meter_id, state)
+                    state = await asyncio.to_thread(self._with_budget, meter_id, state)
                     await client.publish(
                         state_topic(self.base_topic, meter_id),
                         json.dumps(state),

@@ -37,6 +37,7 @@ __all__ = [
     "StoredNow",
     "days_between",
     "hours_between",
+    "import_hours",
     "last_seen",
     "list_meters",
     "meter_ids",
@@ -280,6 +281,18 @@ def derive_now(
     }
 
 
+def import_hours(
+    conn: Connection, meter_id: str, start: float, end: float
+) -> list[tuple[int, float]]:
+    """(hour start, import kWh) of the meter's booked hours in the window."""
+    rows = conn.execute(
+        select(hours.c.start, hours.c.active_energy_import_kwh).where(
+            hours.c.meter_id == meter_id, hours.c.start >= start, hours.c.start < end
+        )
+    ).all()
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
 def tariff_for_month(
     conn: Connection,
     month: str,
@@ -295,12 +308,7 @@ def tariff_for_month(
     ids = [meter_id] if meter_id else meter_ids(conn)
     result = []
     for mid in ids:
-        rows = conn.execute(
-            select(hours.c.start, hours.c.active_energy_import_kwh).where(
-                hours.c.meter_id == mid, hours.c.start >= start, hours.c.start < end
-            )
-        ).all()
-        hour_list = [(int(r[0]), float(r[1])) for r in rows]
+        hour_list = import_hours(conn, mid, start, end)
         projection = None
         latest_at = _latest_at(conn, mid)
         reference = latest_at if now is None else now

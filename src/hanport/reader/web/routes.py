@@ -118,6 +118,19 @@ def get_tariff(ctx: Context, month: str | None = None, meter_id: str | None = No
     return JSONResponse(api.tariff(ctx, month, meter_id))
 
 
+@router.get(
+    "/budget",
+    tags=["energy"],
+    description=(
+        "This hour's allowance: `[{meter_id, hour_start, hour_end, used_kwh, limit_kwh, "
+        "left_kwh, minutes_left, step, would_raise_step, stale}]`; `limit_kwh` is what the hour "
+        "may import without raising the month's capacity step (null on the top step)."
+    ),
+)
+def get_budget(ctx: Context, meter_id: str | None = None) -> Response:
+    return JSONResponse(api.budget(ctx, meter_id))
+
+
 @router.get("/readings", tags=["readings"])
 def get_readings(
     ctx: Context,

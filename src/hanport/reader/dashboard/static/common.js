@@ -241,17 +241,6 @@ const hanport = (() => {
     if (!(error instanceof ApiError)) console.error(error);
   }
 
-  // The most this hour may import (kWh) without raising the month's step. The step is set by the
-  // average of the three highest hours on different days; this hour can only replace today's
-  // entry, so it is averaged with the best hours of the other days (fewer early in the month).
-  function hourThreshold(tariff, today) {
-    if (!tariff?.step || tariff.step.to_kw == null) return null;
-    const others = tariff.peaks.filter((peak) => peak.start.slice(0, 10) !== today).map((peak) => peak.kwh);
-    others.sort((a, b) => b - a);
-    const kept = others.slice(0, 2);
-    return (kept.length + 1) * tariff.step.to_kw - kept.reduce((total, kwh) => total + kwh, 0);
-  }
-
   // Runs page loaders side by side; a bug (not a failed API call) still reaches the console.
   async function settle(...loaders) {
     for (const result of await Promise.allSettled(loaders)) {
@@ -267,5 +256,5 @@ const hanport = (() => {
 
   return { T, LANG, LOCALE, TODAY, fmt, power, kwh, wallSeconds, wallTime, api, csvUrl, chooseMeter, meterDay, COLORS,
     tickLabels,
-    makeChart, barChart, timeAxis, timeSeries, setText, showError, settle, report, ready, hourThreshold };
+    makeChart, barChart, timeAxis, timeSeries, setText, showError, settle, report, ready };
 })();

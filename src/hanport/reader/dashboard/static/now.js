@@ -93,6 +93,7 @@
     h.setText("this-hour-projection", "–");
     document.getElementById("tariff-warning").hidden = true;
     document.getElementById("tariff-ok").hidden = true;
+    document.getElementById("budget-left").hidden = true;
     if (!["stored", "lost"].includes(connection.dataset.state)) setConnection("stale");
   }
 
@@ -137,6 +138,22 @@
     applyStale();
   }
 
+  // The hour's allowance (/api/budget): the limit, and what is left at the current power.
+  function showBudget(budget) {
+    const line = document.getElementById("budget-left");
+    h.setText("threshold", budget?.limit_kwh == null ? "–" : h.kwh(budget.limit_kwh, 2));
+    line.hidden = budget?.left_kwh == null || budget.stale;
+    if (line.hidden) return;
+    const kwh = h.kwh(Math.abs(budget.left_kwh), 2);
+    if (budget.left_kwh < 0) line.textContent = h.T.budget_over.replace("{kwh}", kwh);
+    else if (budget.minutes_left == null) line.textContent = h.T.budget_left.replace("{kwh}", kwh);
+    else {
+      line.textContent = h.T.budget_left_minutes
+        .replace("{kwh}", kwh)
+        .replace("{minutes}", h.fmt(budget.minutes_left, 0));
+    }
+  }
+
   // The meter's day: that of its latest reading (a meter runs on its own clock), until one is
   // shown the one the server rendered the page for.
   const meterDay = () => (shown?.at ?? h.TODAY).slice(0, 10);
@@ -157,16 +174,19 @@
     }
     tariffAt = Date.now();
     let tariffs;
+    let budgets;
     try {
-      tariffs = await h.api("/api/tariff", { month: meterDay().slice(0, 7), meter_id: meterId });
+      [tariffs, budgets] = await Promise.all([
+        h.api("/api/tariff", { month: meterDay().slice(0, 7), meter_id: meterId }),
+        h.api("/api/budget", { meter_id: meterId }),
+      ]);
     } catch (error) {
       h.report(error);
       return;
     }
+    showBudget(budgets.find((entry) => entry.meter_id === meterId));
     const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
     if (!tariff) return;
-    const threshold = h.hourThreshold(tariff, meterDay());
-    h.setText("threshold", threshold === null ? "–" : h.kwh(threshold, 2));
     const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
     h.setText("step", `${range} kW`);
     h.setText("step-price", `${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
