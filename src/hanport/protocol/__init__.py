@@ -52,11 +52,19 @@ __all__ = [
 ]
 
 
+_LOADED_ON_FIRST_USE = ("HanEncoder", "register_step")
+
+
 def __getattr__(name: str) -> object:
     # The encoder is the emulator's and the tests' side: loaded on first use, so decoding
     # (`hanport decode`, a reader) does not pay for its import.
-    if name in ("HanEncoder", "register_step"):
+    if name in _LOADED_ON_FIRST_USE:
         from . import _encoder
 
         return getattr(_encoder, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # dir() lists the names loaded on first use too, as it would if they were imported above
+    return sorted({*globals(), *_LOADED_ON_FIRST_USE})
