@@ -81,7 +81,8 @@ class HanStream:
         self._start = 0
         self._dropped = 0  # bytes removed from the front of the buffer so far
         self._eof = False
-        self._headers: dict[bytes, HdlcHeader] = {}
+        #: validated headers by their first bytes, with the manufacturer their source names
+        self._headers: dict[bytes, tuple[HdlcHeader, str | None]] = {}
         self._closing_flag = -1  # stream offset of the last good HDLC frame's closing flag
         self._reported_until = 0  # stream offset up to which bytes belong to a reported frame
         self._events: deque[Event] = deque()
@@ -209,23 +210,29 @@ class HanStream:
 
     def _hdlc(self, start: int) -> bool:
         buffer = self._buffer
-        if len(buffer) > start + 1 and buffer[start + 1] == FLAG:
-            # A doubled flag (one frame's closing flag, the next one's opening flag) or
-            # inter-frame fill: not garbage, and no frame starts here.
-            self._start += 1
-            return True
-        # A meter repeats the same header (length, addresses, control, HCS) for a list, so a
-        # header already validated is recognised by its bytes instead of being checked again.
-        known = bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])
-        header: HdlcHeader | bool | None = self._headers.get(known)
-        if header is None:
-            header = parse_header(buffer, start)
-            if (
-                isinstance(header, HdlcHeader)
-                and header.info_start <= _HEADER_KEY + 1
-                and len(self._headers) < _MAX_HEADERS
-            ):
-                self._headers[known] = header
+        if len(buffer) > start + 2:
+            second = buffer[start + 1]
+            if second == FLAG:
+                # A doubled flag (one frame's closing flag, the next one's opening flag) or
+                # inter-frame fill: not garbage, and no frame starts here.
+                self._start += 1
+                return True
+            # A meter repeats the same header (length, addresses, control, HCS) for a list, so
+            # a header already validated is recognised by its bytes instead of being checked
+            # again: the common case, one dict lookup.
+            end = start + (((second & 0x07) << 8) | buffer[start + 2]) + 2
+            if end <= len(buffer) and buffer[end - 1] == FLAG:
+                frame = bytes(buffer[start:end])
+                known = self._headers.get(frame[1 : 1 + _HEADER_KEY])
+                if known is not None:
+                    self._hdlc_frame(known, frame, start)
+                    return True
+        return self._hdlc_new_header(start)
+
+    def _hdlc_new_header(self, start: int) -> bool:
+        """The frame at ``start`` when its header has not been seen (or is incomplete)."""
+        buffer = self._buffer
+        header = parse_header(buffer, start)
         if header is None:
             if not self._eof:
                 return False
@@ -237,6 +244,9 @@ class HanStream:
             else:
                 self._advance(1)
             return True
+        known = (header, manufacturer_from_source(header.source))
+        if header.info_start <= _HEADER_KEY + 1 and len(self._headers) < _MAX_HEADERS:
+            self._headers[bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])] = known
         end = start + header.length + 2
         if len(buffer) < end:
             return self._partial(start, "HDLC frame")
@@ -245,19 +255,29 @@ class HanStream:
                 "truncated", "no closing flag where the length field ends the frame", start, end
             )
             return True
-        frame = bytes(buffer[start:end])
-        if crc16_x25(frame[1:-3]) != frame[-3] | (frame[-2] << 8):
-            self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
-            return True
-        offset = self._dropped + start
-        # One flag may close a frame and open the next: resume on the closing flag.
-        self._start = end - 1
-        self._closing_flag = offset + header.length + 1
-        self.stats.frames_ok += 1
-        self._hdlc_information(header, frame[header.info_start : header.length - 1], frame, offset)
+        self._hdlc_frame(known, bytes(buffer[start:end]), start)
         return True
 
-    def _hdlc_information(self, header: HdlcHeader, info: bytes, frame: bytes, offset: int) -> None:
+    def _hdlc_frame(self, known: tuple[HdlcHeader, str | None], frame: bytes, start: int) -> None:
+        """A frame with a valid header, from its opening to its closing flag."""
+        header, hint = known
+        end = start + len(frame)
+        if crc16_x25(frame[1:-3]) != frame[-3] | (frame[-2] << 8):
+            self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
+            return
+        offset = self._dropped + start
+        self._closing_flag = offset + len(frame) - 1
+        # One flag may close a frame and open the next: resume on the closing flag, or after
+        # it when the next frame has its own.
+        buffer = self._buffer
+        self._start = end if len(buffer) > end and buffer[end] == FLAG else end - 1
+        self.stats.frames_ok += 1
+        information = frame[header.info_start : header.length - 1]
+        self._hdlc_information(header, hint, information, frame, offset)
+
+    def _hdlc_information(
+        self, header: HdlcHeader, hint: str | None, info: bytes, frame: bytes, offset: int
+    ) -> None:
         pending = self._segmented
         # A segment continues the pending message only from the same sender and without an
         # LLC header of its own (only a message's first segment carries one).
@@ -282,7 +302,7 @@ class HanStream:
             self._segmented = None
             pending.add(info, frame)
             info, frame, offset = b"".join(pending.parts), b"".join(pending.frames), pending.offset
-        self._apdu(strip_llc(info), frame, offset, manufacturer_from_source(header.source))
+        self._apdu(strip_llc(info), frame, offset, hint)
 
     # -- wired M-Bus --------------------------------------------------------------------------
 
@@ -405,7 +425,7 @@ class HanStream:
     # -- APDU ---------------------------------------------------------------------------------
 
     def _apdu(self, apdu: bytes, frame: bytes, offset: int, hint: str | None) -> None:
-        if apdu[:1] == bytes((GENERAL_BLOCK_TRANSFER,)):
+        if apdu and apdu[0] == GENERAL_BLOCK_TRANSFER:
             self._block(apdu, frame, offset, hint)
             return
         try:
