@@ -1,9 +1,14 @@
-"""The dependency rule of docs/ARCHITECTURE.md, checked on the source."""
+"""The dependency rules of docs/ARCHITECTURE.md, checked on the source: what the protocol core
+and the apps may import, and no import cycles inside hanport."""
 
 from __future__ import annotations
 
 import ast
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import hanport.protocol
 
@@ -92,3 +97,141 @@ def test_test_modules_have_unique_names() -> None:
             continue
         assert path.name not in seen, f"{path} and {seen[path.name]} share a module name"
         seen[path.name] = path
+
+
+# -- import cycles ------------------------------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SOURCE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+_MODULES = {_module_name(path): path for path in SOURCE.rglob("*.py")}
+
+
+def _imported_modules(module: str, path: Path) -> Iterator[tuple[str, int]]:
+    """Our modules that ``module`` imports anywhere in its file (functions and
+    ``TYPE_CHECKING`` blocks included), with the line of each import."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                source = ".".join([*base, node.module] if node.module else base)
+            else:
+                source = node.module or ""
+            # `from package import module` imports the module; `from module import name` the module
+            names = [
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in _MODULES else source
+                for alias in node.names
+            ]
+        else:
+            continue
+        for name in names:
+            target = name
+            while target and target not in _MODULES:  # `import a.b.name` → the module a.b
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                yield target, node.lineno
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """module → {module it imports: line of the first such import}."""
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in _MODULES.items():
+        edges: dict[str, int] = {}
+        for target, line in _imported_modules(module, path):
+            edges.setdefault(target, line)
+        graph[module] = edges
+    return graph
+
+
+def _strongly_connected(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Tarjan's algorithm, iteratively: the groups of modules that reach each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph[target]))))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    if len(group) > 1:
+                        groups.append(sorted(group))
+    return groups
+
+
+def _shortest_cycle(graph: dict[str, dict[str, int]], group: list[str]) -> list[str]:
+    """A shortest path from the group's first module back to itself, inside the group."""
+    start, members = group[0], set(group)
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for target in sorted(graph[node]):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if target in members and target not in previous and target != start:
+                    previous[target] = node
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"no cycle through {start}")  # a strongly connected group has one
+
+
+def import_cycles() -> list[str]:
+    """Each cycle as ``a (line 3) → b (line 12) → a``: the line of the import in each module."""
+    graph = import_graph()
+    described = []
+    for group in _strongly_connected(graph):
+        cycle = _shortest_cycle(graph, group)
+        steps = [
+            f"{module} (line {graph[module][following]})"
+            for module, following in itertools.pairwise(cycle)
+        ]
+        others = sorted(set(group) - set(cycle))
+        also = f"; the same knot also holds {', '.join(others)}" if others else ""
+        described.append(" → ".join([*steps, cycle[-1]]) + also)
+    return described
+
+
+def test_no_import_cycles_inside_hanport() -> None:
+    """Function-level imports count: a cycle hidden in a function is still a knot."""
+    cycles = import_cycles()
+    if cycles:
+        pytest.fail("import cycles:\n  " + "\n  ".join(cycles), pytrace=False)
