@@ -48,8 +48,17 @@ __all__ = [
     "Value",
     "decode_apdu",
     "decode_frame",
+    "is_compiled",
     "register_step",
 ]
+
+
+def is_compiled() -> bool:
+    """True when the core runs as mypyc-compiled modules (a compiled wheel), False when it runs
+    as the pure-Python fallback."""
+    from . import _stream
+
+    return not (_stream.__file__ or "").endswith(".py")
 
 
 _LOADED_ON_FIRST_USE = ("HanEncoder", "register_step")
