@@ -1,11 +1,12 @@
-"""The dependency rules of docs/ARCHITECTURE.md, checked on the source: what the protocol core
-and the apps may import, and no import cycles inside hanport."""
+"""The rules of docs/ARCHITECTURE.md, checked on the source: what the protocol core and the apps
+may import, no import cycles inside hanport, short functions in the portal and the reader web."""
 
 from __future__ import annotations
 
 import ast
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ _CORE_FORBIDDEN_STDLIB = {
     "io",
 }
 _APPS = ("emulator", "reader", "portal")
+#: where no function may be longer than this many lines (def line to last line)
+MAX_FUNCTION_LINES = 80
+_SHORT_FUNCTION_AREAS = ("portal", "reader/web", "reader/dashboard")
+#: Alembic migrations are history: a released one is never rewritten, however long
+_HISTORY = ("portal/db/migrations",)
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -235,3 +241,52 @@ def test_no_import_cycles_inside_hanport() -> None:
     cycles = import_cycles()
     if cycles:
         pytest.fail("import cycles:\n  " + "\n  ".join(cycles), pytrace=False)
+
+
+# -- function length ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LongFunction:
+    name: str
+    path: Path
+    line: int
+    lines: int
+
+    def __str__(self) -> str:
+        where = self.path.relative_to(SOURCE.parents[1])
+        return f"{self.name} in {where}:{self.line}: {self.lines} lines"
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, ast.AST]]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = f"{prefix}{node.name}"
+            if not isinstance(node, ast.ClassDef):
+                yield name, node
+            yield from _functions(node, f"{name}.")
+        else:
+            yield from _functions(node, prefix)
+
+
+def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[LongFunction]:
+    found = []
+    for area in _SHORT_FUNCTION_AREAS:
+        for path in sorted((SOURCE / area).rglob("*.py")):
+            if any(path.is_relative_to(SOURCE / history) for history in _HISTORY):
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for name, node in _functions(tree):
+                assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                assert node.end_lineno is not None
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(LongFunction(name, path, node.lineno, lines))
+    return found
+
+
+def test_functions_in_the_portal_and_the_reader_web_are_short() -> None:
+    too_long = long_functions()
+    if too_long:
+        listed = "\n  ".join(str(function) for function in too_long)
+        pytest.fail(f"functions over {MAX_FUNCTION_LINES} lines:\n  {listed}", pytrace=False)
