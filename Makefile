@@ -85,8 +85,8 @@ assets:
 	bash scripts/build-assets.sh
 
 lint: install-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts hatch_build.py
+	$(BIN)/ruff format --check src tests bench scripts hatch_build.py
 
 typecheck: install-test
 	$(BIN)/mypy src
