@@ -121,6 +121,13 @@ def test_history_bad_query_is_a_clear_400(client: TestClient, query: str) -> Non
     assert "history.js" not in response.text
 
 
+def test_history_bad_query_says_why_in_the_page_language(client: TestClient) -> None:
+    nynorsk = client.get("/history?view=week", headers={"Accept-Language": "nn"})
+    assert "Ukjend vising «week»; bruk ei av day, month, year" in nynorsk.text
+    english = client.get("/history?date=yesterday", headers={"Accept-Language": "en"})
+    assert "Cannot read the date “yesterday”; use YYYY-MM-DD" in english.text
+
+
 def test_static_files_are_served(client: TestClient) -> None:
     for name in ("common.js", "now.js", "today.js", "history.js", "health.js", "dashboard.css"):
         assert client.get(f"/static/{name}").status_code == 200

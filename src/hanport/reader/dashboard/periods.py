@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final, Literal
 
+from hanport.i18n import N_, translations
+
 View = Literal["day", "month", "year"]
 VIEWS: Final[tuple[View, ...]] = ("day", "month", "year")
 
@@ -17,7 +19,16 @@ ENDPOINTS: Final[dict[View, str]] = {"day": "hours", "month": "days", "year": "m
 
 
 class PeriodError(ValueError):
-    """A history query the dashboard cannot show (unknown view, malformed date)."""
+    """A history query the dashboard cannot show (unknown view, malformed date). The message is
+    an English "reader" catalog msgid filled from `params`; `text(lang)` translates it."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
+
+    def text(self, lang: str) -> str:
+        return translations("reader", lang).gettext(self.message).format(**self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +72,9 @@ def period_for(view: str, anchor: date) -> Period:
         start = date(anchor.year, 1, 1)
         following, preceding = date(anchor.year + 1, 1, 1), date(anchor.year - 1, 1, 1)
         return Period("year", start, following, preceding, start)
-    raise PeriodError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
+    raise PeriodError(
+        N_("Unknown view “{view}”; use one of {views}"), view=view, views=", ".join(VIEWS)
+    )
 
 
 def parse_anchor(text: str | None, today: date) -> date:
@@ -75,4 +88,4 @@ def parse_anchor(text: str | None, today: date) -> date:
             return date.fromisoformat(text + "-01")
         return date.fromisoformat(text)
     except ValueError as error:
-        raise PeriodError(f"cannot read the date {text!r}; use YYYY-MM-DD") from error
+        raise PeriodError(N_("Cannot read the date “{text}”; use YYYY-MM-DD"), text=text) from error

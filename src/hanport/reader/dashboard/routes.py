@@ -160,7 +160,7 @@ async def history_page(request: Request, view: str = "day", date: str | None = N
         period_for(view, parse_anchor(date, server_today()))
     except PeriodError as error:
         # Unknown view or malformed date: say so on the page and offer today's day view.
-        return _render(request, "history", status_code=400, error=str(error), period=None)
+        return _render(request, "history", status_code=400, error=error, period=None)
     plan = history_plan(request, lambda meter_day: period_for(view, parse_anchor(date, meter_day)))
     return await _page(request, "history", plan, views=VIEWS, preload=_PRELOAD_METERS)
 
