@@ -64,10 +64,11 @@ class RunningDemo:
 
     def _read_output(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line.rstrip("\n"))
-            if "is running" in line:
-                self._running.set()
+        with self.process.stdout:  # closed when the demo's output ends
+            for line in self.process.stdout:
+                self.output.append(line.rstrip("\n"))
+                if "is running" in line:
+                    self._running.set()
 
     def wait_until_running(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

@@ -77,6 +77,8 @@ def test_sigterm_stops_cleanly_and_keeps_the_clock(tmp_path: Path) -> None:
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
+        if demo.stdout is not None:
+            demo.stdout.close()
     assert _all_gone(directory)
     saved = json.loads((directory / "demo.json").read_text())
     advanced = (datetime.fromisoformat(saved["simulated_clock"]) - clock_at_start).total_seconds()
@@ -103,6 +105,8 @@ def test_sigterm_stops_cleanly_and_keeps_the_clock(tmp_path: Path) -> None:
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
+        if demo.stdout is not None:
+            demo.stdout.close()
     assert _all_gone(directory)
     # a meter pushes at least every 10 s: the first push after the restart follows the last
     assert reached <= restarted_at + timedelta(seconds=10)
@@ -124,4 +128,6 @@ def test_a_part_that_dies_stops_the_demo_and_says_which(tmp_path: Path) -> None:
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
+        if demo.stdout is not None:
+            demo.stdout.close()
     assert _all_gone(directory)

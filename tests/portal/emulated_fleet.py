@@ -62,15 +62,16 @@ class EmulatedFleet:
             if "meter_id" in info:
                 streams[info["meter_id"]] = info["stream"]
         process.kill()
+        process.communicate()
         raise RuntimeError("the emulator did not announce its control interface:\n" + "".join(log))
 
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.communicate(timeout=10)  # waits, and closes the pipe
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
+            self.process.communicate()
 
 
 async def readings_within(

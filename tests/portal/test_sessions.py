@@ -319,13 +319,23 @@ def _portal(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     from services.ports import free_port
 
     port = free_port()
-    log = (tmp_path / f"portal-{port}.log").open("wb")
     db = f"sqlite:///{tmp_path / f'p{port}.db'}"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "hanport.cli", "portal", "--db", db, "--port", str(port), *extra],
-        stdout=log,
-        stderr=log,
-    )
+    with (tmp_path / f"portal-{port}.log").open("wb") as log:  # the child keeps its copy
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hanport.cli",
+                "portal",
+                "--db",
+                db,
+                "--port",
+                str(port),
+                *extra,
+            ],
+            stdout=log,
+            stderr=log,
+        )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:

@@ -164,6 +164,7 @@ def _peak_memory_kb(frames: bytes, repeats: int) -> tuple[int, str]:
         process.stdin.write(frames)
     process.stdin.close()
     stderr = process.stderr.read().decode()
+    process.stderr.close()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     assert process.returncode == 0, stderr
@@ -200,7 +201,7 @@ def test_a_live_pipe_is_decoded_as_frames_arrive() -> None:
         assert json.loads(process.stdout.readline())["active_power_import_w"] == 1234
     finally:
         process.kill()
-        process.wait()
+        process.communicate()  # waits, and closes the pipes
 
 
 def test_output_closed_early_is_not_an_error(tmp_path: Path) -> None:

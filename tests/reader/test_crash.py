@@ -86,6 +86,7 @@ def test_sigkill_loses_at_most_one_second(day_capture: Path, tmp_path: Path) -> 
         proc.wait(10)
     finally:
         proc.kill()
+        proc.communicate()  # closes the pipe
     count, latest_received, expected = _stored_prefix(day_capture, db)
     assert count == expected  # a gap-free prefix of the capture
     assert killed_at - latest_received <= 1.0, killed_at - latest_received
@@ -101,6 +102,7 @@ def test_sigterm_flushes_everything(day_capture: Path, tmp_path: Path) -> None:
         assert proc.wait(20) == 0, proc.stderr.read().decode() if proc.stderr else ""
     finally:
         proc.kill()
+        proc.communicate()  # closes the pipe
     count, latest_received, expected = _stored_prefix(day_capture, db)
     assert count == expected
     assert stopped_at - latest_received <= 0.25

@@ -46,10 +46,10 @@ def _first_lines(process: subprocess.Popen[str], count: int, what: str) -> list[
 def _stop(process: subprocess.Popen[str]) -> None:
     process.terminate()
     try:
-        process.wait(15)
+        process.communicate(timeout=15)  # waits, and closes the pipes
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(5)
+        process.communicate(timeout=5)
 
 
 @contextmanager

@@ -34,10 +34,10 @@ def _start_emulator(start: str) -> tuple[subprocess.Popen[bytes], str]:
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.communicate(timeout=10)  # waits, and closes the pipes
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(5)
+        proc.communicate(timeout=5)
 
 
 async def _until(predicate: Any, timeout: float) -> None:
@@ -115,6 +115,6 @@ def test_documented_command_reads_serial_and_serves(tmp_path: Path) -> None:
         assert meters and meters[0]["manufacturer"] == "Kamstrup"
     finally:
         reader.terminate()
-        reader.wait(20)
+        reader.communicate(timeout=20)
         _stop(emulator)
     assert reader.returncode == 0

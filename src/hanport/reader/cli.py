@@ -299,8 +299,10 @@ def run_backup(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args, ("db",))
         engine = open_db(settings.db, create=False)
-        counts = backup(engine, args.output)
-        engine.dispose()
+        try:
+            counts = backup(engine, args.output)
+        finally:
+            engine.dispose()  # a refused backup leaves no connection open either
     except (SettingsError, DatabaseError, BackupError, OSError) as exc:
         return _fail(str(exc))
     print(
@@ -322,8 +324,10 @@ def run_restore(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args, ("db",))
         engine = open_db(settings.db)
-        counts = restore(engine, args.backup)
-        engine.dispose()
+        try:
+            counts = restore(engine, args.backup)
+        finally:
+            engine.dispose()  # a refused restore leaves no connection open either
     except (SettingsError, DatabaseError, BackupError) as exc:
         return _fail(str(exc))
     print("gjenopprettet / restored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
