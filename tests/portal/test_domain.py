@@ -141,3 +141,16 @@ def test_state_classes_come_from_the_table() -> None:
     assert ATTENTION_STATES <= SUPERSEDABLE_STATES
     assert COMMAND_STATES <= RUNNER_STATES
     assert not RUNNER_STATES & (FINAL_STATES | ATTENTION_STATES)
+
+
+def test_a_shipment_moves_only_along_its_methods_table() -> None:
+    from hanport.portal.domain.model import ModuleOption
+    from hanport.portal.domain.shipments import ShipmentState, may_move
+
+    post, pickup = ModuleOption.POST, ModuleOption.PICKUP
+    assert may_move(post, ShipmentState.REQUESTED, ShipmentState.SHIPPED)
+    assert may_move(post, ShipmentState.SHIPPED, ShipmentState.SHIPPED)  # a new tracking ref
+    assert not may_move(post, ShipmentState.REQUESTED, ShipmentState.DELIVERED)  # skips a step
+    assert not may_move(post, ShipmentState.REQUESTED, ShipmentState.PICKED_UP)
+    assert may_move(pickup, ShipmentState.REQUESTED, ShipmentState.PICKED_UP)
+    assert not may_move(pickup, ShipmentState.PICKED_UP, ShipmentState.REQUESTED)  # no way back

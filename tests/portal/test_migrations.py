@@ -85,3 +85,57 @@ def test_0005_ends_older_open_contracts(tmp_path) -> None:  # type: ignore[no-un
     assert [r.valid_to for r in rows] == [date(2026, 5, 1), None]
     assert rows[-1].party_id == ids["kari@example.no"]
     engine.dispose()
+
+
+def test_0008_gives_watched_completed_opens_a_push_watch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from hanport.portal.db.engine import alembic_config, make_engine
+    from hanport.portal.db.schema import meters, orders, push_watches
+    from hanport.portal.seed import DEMO_METERS, seed_demo
+    from hanport.portal.services.tx import utcnow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0007")
+    seed_demo(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        meter_id = conn.execute(select(meters.c.id)).scalars().first()
+
+        def order(action: str, next_attempt_at: object) -> int:
+            return int(
+                conn.execute(
+                    orders.insert().values(
+                        metering_point_id=DEMO_METERS[0].metering_point_id,
+                        meter_id=meter_id,
+                        action=action,
+                        state="completed",
+                        channel="portal",
+                        contact_email="ola@example.no",
+                        lang="nb",
+                        attempts=0,
+                        push_seen=False,
+                        verified_at=now - timedelta(minutes=5),
+                        completed_at=now - timedelta(minutes=4),
+                        next_attempt_at=next_attempt_at,
+                        sla_due_at=now + timedelta(days=3),
+                        created_at=now - timedelta(minutes=10),
+                        updated_at=now,
+                    )
+                ).inserted_primary_key[0]
+            )
+
+        # before 0008 a completed open without a push was watched through next_attempt_at
+        watched = order("open", now + timedelta(minutes=5))
+        order("close", None)
+    migrate(engine)
+    with engine.connect() as conn:
+        watches = conn.execute(select(push_watches)).all()
+        due = conn.execute(select(orders.c.id).where(orders.c.next_attempt_at.is_not(None))).all()
+    assert [(w.order_id, w.since, w.next_look_at) for w in watches] == [
+        (watched, now - timedelta(minutes=5), now + timedelta(minutes=5))
+    ]
+    assert due == []  # a completed order is never due itself
