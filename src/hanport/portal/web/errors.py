@@ -5,8 +5,8 @@ unknown routes and methods, bodies too large or impossible to parse, and crashes
 
     {"error": {"code": "<stable code>", "message": "<text>", "fields": {"<field>": "<text>"}}}
 
-in the language of Accept-Language (bokmål unless nynorsk or English is preferred). `fields` is empty
-unless the code is invalid_input. Pages show the same message on the error page.
+in the language of Accept-Language (bokmål unless nynorsk or English is preferred). `fields` is
+empty unless the code is invalid_input. Pages show the same message on the error page.
 """
 
 from __future__ import annotations
