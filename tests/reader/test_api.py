@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from reader_captures import emulate_capture
 from reader_synthetic import METER_ID, pushes
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
 from hanport.reader.energy import LOCAL_TZ
 from hanport.reader.live import LiveState
@@ -300,3 +301,20 @@ def test_dashboard_embedded_answers_are_safe_in_html(client: TestClient) -> None
     text = _embed_json({"x": "</script><b>&"})
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == {"x": "</script><b>&"}
+
+
+def test_health_says_the_database_fails_while_writes_fail(tmp_path: Path) -> None:
+    path = tmp_path / "health.sqlite3"
+    engine = open_db(str(path))
+    # the writer's connection may read but not write, as on a full or read-only disk
+    read_only = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    writer = Writer(read_only)
+    writer.add(next(pushes(START, 1)))
+    with pytest.raises(SQLAlchemyError):
+        writer.flush()
+    client = TestClient(create_app(ReaderContext(engine=engine, writer=writer)))
+    health = client.get("/api/health").json()
+    assert health["database"]["ok"] is False
+    assert "readonly" in health["database"]["writer"]["last_error"]
+    assert any("storage failing" in issue["message"] for issue in health["issues"])
+    read_only.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,51 @@ def test_bad_configuration_is_explained(tmp_path: Path, text: str, message: str)
 def test_missing_file_is_explained(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read the configuration"):
         load_settings({}, config=str(tmp_path / "nope.toml"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[mqtt]\nhots = 'broker'\n", "unknown setting mqtt.hots"),
+        ("colour = 'blue'\n", "unknown setting colour"),
+        ("[retention]\nreadings_days = -5\n", "readings_days: -5"),
+        ("[mqtt]\nport = 70000\n", "mqtt_port: 70000"),
+        ("[http]\nport = 99999\n", "http_port: 99999"),
+    ],
+)
+def test_unknown_keys_and_values_out_of_range_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings({}, config=str(config), environ={})
+
+
+def test_a_config_file_that_is_not_utf8_is_explained(tmp_path: Path) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes('db = "målinger.db"\n'.encode("latin-1"))
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings({}, config=str(config), environ={})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "foo://bar"], "cannot use the database: Can't load plugin"),
+        (["--db", "/proc/x.db"], "cannot use the database: unable to open database file"),
+        (["--port", "99999"], "http_port: 99999"),
+        (["--mqtt-port", "70000"], "mqtt_port: 70000"),
+    ],
+)
+def test_hanport_read_refuses_bad_input_with_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """A clear line on stderr and exit status 2, never a traceback."""
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    command = [sys.executable, "-m", "hanport.cli", "read", "--tcp", "127.0.0.1:1",
+               "--db", str(tmp_path / "r.db"), "--config", str(config), *args]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -34,6 +34,19 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _cannot_open(exc: Exception) -> int:
+    """A database that cannot be opened or written at start (a URL of no known kind, a path
+    that is no file, a full disk): one line saying why, exit 2, no traceback."""
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return _fail(f"kan ikke bruke databasen / cannot use the database: {detail}")
+
+
+def _start_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, OSError)
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -153,7 +166,10 @@ def run_read(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args, _READ_FLAGS)
-        service = ReaderService(settings, exit_when_done=args.exit_when_done)
+        try:
+            service = ReaderService(settings, exit_when_done=args.exit_when_done)
+        except _start_errors() as exc:
+            return _cannot_open(exc)
         return asyncio.run(service.run())
     except (SettingsError, SourceError, DatabaseError, HanError) as exc:
         return _fail(str(exc))
@@ -215,6 +231,8 @@ def run_serve(args: argparse.Namespace) -> int:
         sock = bind_socket(settings.http_host, settings.http_port)
     except (SettingsError, DatabaseError) as exc:
         return _fail(str(exc))
+    except _start_errors() as exc:
+        return _cannot_open(exc)
     import uvicorn
 
     app = create_app(ReaderContext(engine=engine, steps=settings.tariff_steps))

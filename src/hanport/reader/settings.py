@@ -169,6 +169,64 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _unknown_keys(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
+    """Dotted names in a configuration file that no setting reads (a typo is not ignored)."""
+    unknown = []
+    for key, value in data.items():
+        path = (*prefix, key)
+        if path in _TOML_KEYS:
+            continue
+        section = any(known[: len(path)] == path for known in _TOML_KEYS)
+        if section and isinstance(value, dict):
+            unknown += _unknown_keys(value, path)
+        else:
+            unknown.append(".".join(path))
+    return unknown
+
+
+#: setting → (least, most) it may be; a port of 0 lets the system pick a free one for HTTP
+_RANGES: dict[str, tuple[float, float]] = {
+    "http_port": (0, 65535),
+    "mqtt_port": (1, 65535),
+    "raw_frames_days": (0, float("inf")),
+    "readings_days": (0, float("inf")),
+    "flush_interval_s": (0.01, 60),
+}
+
+
+def _check_ranges(settings: ReaderSettings) -> None:
+    for name, (least, most) in _RANGES.items():
+        value = getattr(settings, name)
+        if not least <= value <= most:
+            shown = f"{least:g}–{most:g}" if most != float("inf") else f">= {least:g}"
+            raise SettingsError(
+                f"ugyldig verdi / invalid value for {name}: {value!r} (must be {shown})"
+            )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(
+            f"kan ikke lese konfigurasjonen / cannot read the configuration {path}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{path}: ikke UTF-8 / not UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: ugyldig TOML / invalid TOML: {exc}") from None
+    unknown = _unknown_keys(data)
+    if unknown:
+        raise SettingsError(
+            f"{path}: ukjent innstilling / unknown setting {', '.join(unknown)} (known: "
+            + ", ".join(sorted(".".join(k) for k in _TOML_KEYS))
+            + ")"
+        )
+    return data
+
+
 def _config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -190,15 +248,7 @@ def load_settings(
     settings = ReaderSettings()
     path = _config_path(config, environ)
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(
-                "kan ikke lese konfigurasjonen / cannot read the configuration "
-                f"{path}: {exc.strerror}"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: ugyldig TOML / invalid TOML: {exc}") from None
+        data = _read_config(path)
         for keys, name in _TOML_KEYS.items():
             node: Any = data
             for key in keys:
@@ -211,6 +261,7 @@ def load_settings(
     for name, value in (flags or {}).items():
         if value is not None:
             setattr(settings, name, _coerce(name, value))
+    _check_ranges(settings)
     if settings.language not in ("nb", "en"):
         raise SettingsError("language må være nb eller en / must be nb or en")
     return settings
