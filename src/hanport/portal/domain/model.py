@@ -38,6 +38,21 @@ class Channel(StrEnum):
     SYSTEM = "system"  #: the port service itself (the close after a customer change)
 
 
+class Language(StrEnum):
+    """The languages of the port service's pages, e-mails and API messages."""
+
+    NB = "nb"  #: bokmål
+    NN = "nn"  #: nynorsk
+    EN = "en"
+
+
+class TermsLanguage(StrEnum):
+    """The languages the terms of use are published in (a nynorsk reader reads bokmål)."""
+
+    NB = "nb"
+    EN = "en"
+
+
 class PortState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
@@ -114,3 +129,9 @@ class ProxyFacts:
     valid_from: date
     valid_to: date
     revoked_at: datetime | None
+
+
+def page_channel(actor: Actor) -> Channel:
+    """Where an order placed through the web pages comes from: customer service's pages are
+    the back office, everyone else's the portal."""
+    return Channel.BACKOFFICE if actor.is_staff else Channel.PORTAL

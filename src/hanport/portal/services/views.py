@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import Engine, Row, select
 
 from hanport.portal.db.schema import orders
-from hanport.portal.domain.model import Actor, Operation
+from hanport.portal.domain.model import Actor, Channel, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
-from hanport.portal.services.lifecycle import authorised_order
+from hanport.portal.services.intake import OrderRequest, submit_order
+from hanport.portal.services.lifecycle import authorised_order, cancel_order
 from hanport.portal.services.terms import (
     TermsVersion,
     accepted_terms,
@@ -210,3 +211,14 @@ def terms_now(engine: Engine) -> Row[Any] | None:
     """The terms in force now (None before the first is published)."""
     with engine.connect() as conn:
         return current_terms(conn, utcnow())
+
+
+def submit_and_view(engine: Engine, actor: Actor, req: OrderRequest, channel: Channel) -> OrderView:
+    """Place an order and answer with what was stored, as a later GET of it would."""
+    return order_view(engine, actor, submit_order(engine, actor, req, channel))
+
+
+def cancel_and_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:
+    """Cancel an order and answer with its state afterwards."""
+    cancel_order(engine, actor, order_id)
+    return order_view(engine, actor, order_id)

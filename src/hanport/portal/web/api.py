@@ -8,7 +8,7 @@ Every failure answers with one body shape (see web.errors and docs/CONTRACTS.md)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
@@ -19,15 +19,16 @@ from hanport.portal.domain.model import (
     Action,
     Actor,
     Channel,
+    Language,
     ModuleOption,
     PortState,
     SecurityDeclaration,
+    TermsLanguage,
 )
 from hanport.portal.services import views
 from hanport.portal.services.api_keys import KeyUse, actor_for_key
 from hanport.portal.services.errors import InvalidInput, NotFound, Unauthenticated
-from hanport.portal.services.intake import OrderRequest, submit_order
-from hanport.portal.services.lifecycle import cancel_order
+from hanport.portal.services.intake import OrderRequest
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.web.common import Config, config_of
 
@@ -64,7 +65,7 @@ class OrderIn(BaseModel):
     terms_accepted: bool = Field(False, description="the customer accepted the terms (open)")
     declaration: SecurityDeclaration | None = None
     module_option: ModuleOption | None = None
-    terms_lang: Literal["nb", "en"] | None = Field(
+    terms_lang: TermsLanguage | None = Field(
         None,
         description="the language the customer read the terms in (open): text_nb or text_en "
         "of /api/v1/terms/current",
@@ -98,7 +99,7 @@ class CustomerChangeIn(BaseModel):
     effective_date: str = Field(description="YYYY-MM-DD")
     new_customer_email: str = ""
     new_customer_name: str = ""
-    new_customer_lang: Literal["nb", "en"] = "nb"
+    new_customer_lang: Language = Language.NB
 
 
 class CustomerChangeOut(BaseModel):
@@ -209,8 +210,7 @@ def create_order(mpid: str, body: OrderIn, actor: CurrentActor, config: Config) 
         terms_accepted=body.terms_accepted,
         terms_lang=body.terms_lang,
     )
-    order_id = submit_order(config.engine, actor, order, Channel.API)
-    return _order_out(views.order_view(config.engine, actor, order_id))
+    return _order_out(views.submit_and_view(config.engine, actor, order, Channel.API))
 
 
 #: service field names that the customer-change API calls otherwise
@@ -254,5 +254,4 @@ def get_order(order_id: int, actor: CurrentActor, config: Config) -> OrderOut:
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
 def cancel(order_id: int, actor: CurrentActor, config: Config) -> OrderOut:
-    cancel_order(config.engine, actor, order_id)
-    return _order_out(views.order_view(config.engine, actor, order_id))
+    return _order_out(views.cancel_and_view(config.engine, actor, order_id))

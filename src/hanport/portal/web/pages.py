@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hanport.portal.domain.model import Actor, Channel
+from hanport.portal.domain.model import Actor, page_channel
 from hanport.portal.services import views
 from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.intake import OrderRequest, submit_order
@@ -106,7 +106,7 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
         terms_accepted=form.get("terms_accepted") == "yes",
         terms_lang=terms_language(lang_of(request)),  # the terms the page showed
     )
-    channel = Channel.BACKOFFICE if actor.is_staff else Channel.PORTAL
+    channel = page_channel(actor)
     try:
         order_id = await run_in_threadpool(submit_order, config.engine, actor, order, channel)
     except InvalidInput as exc:
