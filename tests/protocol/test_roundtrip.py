@@ -67,7 +67,11 @@ def test_encrypted_round_trip(message: tuple, guek: bytes, gak: bytes) -> None:
     frames = [encoder.encode(list_kind, values, when) for _ in range(2)]
     plain = decode_frame(_encoder(manufacturer, phases, three_wire).encode(list_kind, values, when))
     readings = [decode_frame(f, keys=keys) for f in frames]
-    assert [r.values for r in readings] == [plain.values, plain.values]
+    # Encrypted Kamstrup frames are the Danish/Swiss firmware, which sets the clock status's
+    # DST bit in summer (the Norwegian one does not): compare everything else.
+    expected = {k: v for k, v in plain.values.items() if k != "meter_clock_status"}
+    got = [{k: v for k, v in r.values.items() if k != "meter_clock_status"} for r in readings]
+    assert got == [expected, expected]
     assert readings[1].frame_counter == readings[0].frame_counter + 1
     wrong = HanStream(keys=Keys(bytes(b ^ 0xFF for b in guek), gak))
     events = wrong.feed(frames[0])
