@@ -214,11 +214,14 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
         print(f"                 ratio          {theirs.cpu / hanport.cpu:6.1f}× amshan")
         ours_per_frame = (hanport.cpu - startup["hanport"]) / hanport.readings
         theirs_per_frame = (theirs.cpu - startup["amshan"]) / theirs.readings
-        print(
-            f"  past start-up  hanport {1e6 * ours_per_frame:5.1f} µs/reading, amshan "
-            f"{1e6 * theirs_per_frame:5.0f} µs: {theirs_per_frame / ours_per_frame:.0f}× "
-            "(what a long capture approaches)"
-        )
+        if ours_per_frame > 0 and theirs_per_frame > 0:
+            print(
+                f"  past start-up  hanport {1e6 * ours_per_frame:5.1f} µs/reading, amshan "
+                f"{1e6 * theirs_per_frame:5.0f} µs: {theirs_per_frame / ours_per_frame:.0f}× "
+                "(what a long capture approaches)"
+            )
+        else:
+            print("  past start-up  not measurable: start-up varied more than the decoding took")
     print(f"  in-process     hanport {fast:>9,.0f} frames/s, general path {general:>9,.0f}")
     if reference is not None:
         walk_rate = reference[1]
@@ -230,7 +233,7 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
 
 
 def start_up(directory: Path, amshan: bool) -> dict[str, float]:
-    """Fill the bytecode cache, then each side's CPU seconds on an empty capture (best of 3)."""
+    """Fill the bytecode cache, then each side's CPU seconds on an empty capture (best of 5)."""
     empty = directory / "empty.bin"
     empty.touch()
     commands = {"hanport": hanport_cli("decode", str(empty))}
@@ -239,7 +242,7 @@ def start_up(directory: Path, amshan: bool) -> dict[str, float]:
     seconds = {}
     for who, command in commands.items():
         run(command, directory / "empty.json")
-        seconds[who] = min(run(command, directory / "empty.json").cpu for _ in range(3))
+        seconds[who] = min(run(command, directory / "empty.json").cpu for _ in range(5))
     figures = ", ".join(f"{who} {cpu:.3f} s CPU" for who, cpu in seconds.items())
     print(f"start-up (an empty capture): {figures}")
     return seconds
