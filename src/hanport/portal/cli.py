@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
     from hanport.portal.services.headend import HeadEnd
     from hanport.portal.services.notify import Mailer
+    from hanport.portal.settings import PortalSettings
 
 __all__ = [
     "configure_audit_verify",
     "configure_portal",
     "configure_portal_terms",
+    "mailer_for",
+    "portal_settings",
     "run_audit_verify",
     "run_portal",
     "run_portal_terms",
@@ -43,8 +46,13 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     from hanport.portal.db.engine import DEFAULT_URL
 
     parser.add_argument(
+        "--config",
+        metavar="TOML",
+        help="configuration file (company, mail relay, OpenID clients, pick-up places, SLA; "
+        "see docs/portal.example.toml); then HANPORT_PORTAL_* variables, then these options",
+    )
+    parser.add_argument(
         "--db",
-        default=DEFAULT_URL,
         help=f"SQLAlchemy URL (default {DEFAULT_URL}; PostgreSQL: "
         "postgresql+psycopg://user@host/db)",
     )
@@ -58,7 +66,8 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         "--smtp",
         type=_smtp,
         metavar="HOST:PORT",
-        help="SMTP server for e-mail; without it e-mails are printed to the console",
+        help="SMTP relay for e-mail (TLS, login and sender in the configuration's [mail]); "
+        "without a relay e-mails are printed to the console",
     )
     parser.add_argument(
         "--seed-demo",
@@ -71,8 +80,8 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write the demo fleet for `hanport emulate --fleet` and exit",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8600)
+    parser.add_argument("--host", help="HTTP address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8600)")
     parser.add_argument(
         "--staff-email",
         metavar="ADDRESS",
@@ -81,13 +90,11 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="web worker processes (the job runner runs once, in the main process)",
+        help="web worker processes (default 1; the job runner runs once, in the main process)",
     )
     parser.add_argument(
         "--cookie-secure",
         choices=("always", "auto", "never"),
-        default="auto",
         help="mark the cookies Secure (and name them __Host-…): auto (default) when the "
         "request came over https, directly or as a trusted proxy's X-Forwarded-Proto says; "
         "always (https everywhere, also behind a proxy that does not say so); never",
@@ -95,7 +102,6 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trusted-proxy",
         action="append",
-        default=[],
         metavar="IP",
         help="a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed "
         "(repeatable; default only 127.0.0.1). Behind an untrusted proxy every customer has the "
@@ -105,58 +111,82 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-base",
         type=float,
-        default=30.0,
         help="first retry delay in seconds; doubles per attempt (default 30)",
     )
     parser.add_argument(
         "--max-attempts",
         type=int,
-        default=5,
-        help="head-end attempts before a case goes to customer service",
+        help="head-end attempts before a case goes to customer service (default 5)",
     )
+
+
+def portal_settings(args: argparse.Namespace) -> PortalSettings:
+    """The settings from --config (or $HANPORT_PORTAL_CONFIG), HANPORT_PORTAL_*, then options."""
+    from hanport.portal.settings import load_settings
+
+    host, port = args.smtp if args.smtp else (None, None)
+    flags = {
+        "db": args.db,
+        "headend": args.headend,
+        "http_host": args.host,
+        "http_port": args.port,
+        "workers": args.workers,
+        "cookie_secure": args.cookie_secure,
+        "trusted_proxies": args.trusted_proxy,
+        "mail_host": host,
+        "mail_port": port,
+        "staff_email": args.staff_email,
+        "retry_base_s": args.retry_base,
+        "max_attempts": args.max_attempts,
+    }
+    return load_settings(flags, config=args.config)
 
 
 def run_portal(args: argparse.Namespace) -> int:
     from hanport.portal.seed import write_fleet_toml
+    from hanport.portal.settings import ENV_CONFIG, SettingsError
 
     if args.fleet_out:
         print(write_fleet_toml(args.fleet_out))
         return 0
-    if args.workers < 1:
-        print("hanport portal: --workers must be at least 1", file=sys.stderr)
-        return 2
-    if args.max_attempts < 2:
-        print("hanport portal: --max-attempts must be at least 2", file=sys.stderr)
+    try:
+        settings = portal_settings(args)
+    except SettingsError as exc:
+        print(f"hanport portal: {exc}", file=sys.stderr)
         return 2
     from sqlalchemy.exc import SQLAlchemyError
 
-    from hanport.portal.db.engine import make_engine, migrate
+    from hanport.portal.db.engine import DEFAULT_URL, make_engine, migrate
     from hanport.portal.jobs import JobRunner, JobSettings
     from hanport.portal.seed import seed_demo
     from hanport.portal.server import ENV_COOKIE_SECURE, ENV_DB, ENV_SECRET
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per head-end call
+    db = settings.db or DEFAULT_URL
     try:
-        engine = make_engine(args.db)
+        engine = make_engine(db)
         migrate(engine)
         if args.seed_demo:
             seed_demo(engine)
     except SQLAlchemyError as exc:
-        print(f"hanport portal: database {args.db}: {exc}", file=sys.stderr)
+        print(f"hanport portal: database {db}: {exc}", file=sys.stderr)
         return 2
-    headend, mailer = _headend_and_mailer(args, engine)
-    os.environ[ENV_DB] = args.db
+    headend = _headend(settings, engine)
+    mailer = mailer_for(settings)
+    os.environ[ENV_DB] = db
     os.environ.setdefault(ENV_SECRET, secrets.token_urlsafe(32))  # shared by the workers
-    os.environ[ENV_COOKIE_SECURE] = args.cookie_secure
+    os.environ[ENV_COOKIE_SECURE] = settings.cookie_secure
+    if args.config:  # the workers read the same file (pick-up places, OpenID clients)
+        os.environ[ENV_CONFIG] = str(Path(args.config).resolve())
     runner = JobRunner(
         engine,
         headend,
         mailer,
         JobSettings(
-            backoff_base_s=args.retry_base,
-            max_attempts=args.max_attempts,
-            staff_email=args.staff_email,
+            backoff_base_s=settings.retry_base_s,
+            max_attempts=settings.max_attempts,
+            staff_email=settings.staff_email,
         ),
     )
     jobs = threading.Thread(
@@ -165,11 +195,11 @@ def run_portal(args: argparse.Namespace) -> int:
         name="portal-jobs",
     )
     jobs.start()
-    print(f"hanport portal: http://{args.host}:{args.port}/", flush=True)
-    return _serve(args)
+    print(f"hanport portal: http://{settings.http_host}:{settings.http_port}/", flush=True)
+    return _serve(settings)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(settings: PortalSettings) -> int:
     """The web workers, in the foreground until stopped."""
     import uvicorn
 
@@ -177,14 +207,14 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             "hanport.portal.server:create_from_environment",
             factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
+            host=settings.http_host,
+            port=settings.http_port,
+            workers=settings.workers,
             log_level="warning",
             # the client address the sign-in limits count, and whether the request came over
             # https (Secure cookies): the real ones, from a trusted proxy only
             proxy_headers=True,
-            forwarded_allow_ips=",".join(args.trusted_proxy or ["127.0.0.1"]),
+            forwarded_allow_ips=",".join(settings.trusted_proxies or ["127.0.0.1"]),
         )
     except OSError as exc:
         print(f"hanport portal: {exc}", file=sys.stderr)
@@ -192,31 +222,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _headend_and_mailer(args: argparse.Namespace, engine: Engine) -> tuple[HeadEnd, Mailer]:
-    """The head-end and mailer asked for; without them, demo stand-ins that say so."""
+def _headend(settings: PortalSettings, engine: Engine) -> HeadEnd:
+    """The head-end asked for; without one, an in-memory stand-in that says so (demo)."""
     from sqlalchemy import select
 
     from hanport.portal.db.schema import meters
     from hanport.portal.services.headend import HttpHeadEnd, InMemoryHeadEnd
-    from hanport.portal.services.notify import ConsoleMailer, SmtpMailer
 
-    headend: HeadEnd
-    if args.headend:
-        headend = HttpHeadEnd(args.headend)
-    else:
-        with engine.connect() as conn:
-            ids = [row.meter_id for row in conn.execute(select(meters.c.meter_id))]
-        headend = InMemoryHeadEnd(ports=dict.fromkeys(ids, "closed"))
+    if settings.headend:
+        return HttpHeadEnd(settings.headend)
+    with engine.connect() as conn:
+        ids = [row.meter_id for row in conn.execute(select(meters.c.meter_id))]
+    print("hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr)
+    return InMemoryHeadEnd(ports=dict.fromkeys(ids, "closed"))
+
+
+def mailer_for(settings: PortalSettings) -> Mailer:
+    """The configured relay, with the company's letterhead; without a relay, the console (demo,
+    said on stderr: sign-in codes are printed there)."""
+    from hanport.portal.services.notify import ConsoleMailer, Letterhead, SmtpMailer
+
+    letterhead = Letterhead(settings.company_name, settings.company_signature, settings.base_url)
+    if settings.mail_host is None:
         print(
-            "hanport portal: no --headend; using an in-memory head-end (demo only)", file=sys.stderr
-        )
-    mailer: Mailer = SmtpMailer(*args.smtp) if args.smtp else ConsoleMailer()
-    if not args.smtp:
-        print(
-            "hanport portal: no --smtp; e-mails (sign-in codes too) are printed here",
+            "hanport portal: no SMTP relay (--smtp or [mail] host); e-mails (sign-in codes too) "
+            "are printed here",
             file=sys.stderr,
         )
-    return headend, mailer
+        return ConsoleMailer(settings.sender, letterhead)
+    return SmtpMailer(
+        settings.mail_host,
+        settings.mail_port,
+        sender=settings.sender,
+        timeout=settings.mail_timeout_s,
+        security=settings.mail_security,
+        username=settings.mail_username,
+        password=settings.mail_password,
+        reply_to=settings.reply_to,
+        ca_file=settings.mail_ca_file,
+        letterhead=letterhead,
+    )
 
 
 def _login() -> str:

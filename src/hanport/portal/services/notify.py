@@ -7,7 +7,9 @@ server never blocks or loses an order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -24,8 +26,10 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
 __all__ = [
+    "SMTP_SECURITY",
     "TEMPLATES",
     "ConsoleMailer",
+    "Letterhead",
     "Mailer",
     "SmtpMailer",
     "enqueue",
@@ -244,29 +248,98 @@ def outbox_row(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Letterhead:
+    """What every mail carries besides its text: the company's name and signature, and links
+    into the portal (``base_url`` without a trailing slash; empty: no link)."""
+
+    company_name: str = ""
+    signature: str = ""
+    base_url: str = ""
+
+    def link(self, template: str, order_id: int | None) -> str | None:
+        """The page a mail about an order points to: the customer's order, or for customer
+        service's case mail the case."""
+        if order_id is None or not self.base_url:
+            return None
+        if template == "case_escalated":
+            return f"{self.base_url}/staff/orders/{order_id}"
+        return f"{self.base_url}/orders/{order_id}"
+
+    def compose(self, body: str, template: str, order_id: int | None) -> str:
+        """The body with the order's link after the text and the signature below ("-- ")."""
+        parts = [body.rstrip("\n")]
+        link = self.link(template, order_id)
+        if link:
+            parts.append(link)
+        signed = "\n".join(line for line in (self.company_name, self.signature) if line)
+        if signed:
+            parts.append(f"-- \n{signed}")
+        return "\n\n".join(parts) + "\n"
+
+
 class Mailer(Protocol):
+    letterhead: Letterhead
+
     async def send(self, message: EmailMessage) -> None: ...
+
+
+#: how `SmtpMailer` talks to the relay: starttls (upgrade required, usually port 587), tls
+#: (TLS from the first byte, usually 465), auto (STARTTLS when the relay offers it), none
+SMTP_SECURITY = ("starttls", "tls", "auto", "none")
 
 
 @dataclass
 class SmtpMailer:
+    """Sends through an SMTP relay; with `username`, it logs in (over TLS only)."""
+
     host: str
     port: int
     sender: str = "HAN-port <han@nettselskap.example>"
     timeout: float = 10.0
+    security: str = "auto"
+    username: str | None = None
+    password: str | None = None
+    reply_to: str | None = None
+    ca_file: str | None = None  #: trust this PEM bundle (a company CA) instead of the system's
+    letterhead: Letterhead = dataclasses.field(default_factory=Letterhead)
+
+    def __post_init__(self) -> None:
+        if self.security not in SMTP_SECURITY:
+            raise ValueError(f"security must be one of {', '.join(SMTP_SECURITY)}")
+        if self.username and self.security not in ("starttls", "tls"):
+            raise ValueError("an SMTP login needs security starttls or tls")
+
+    def _tls(self) -> dict[str, Any]:
+        start_tls = {"starttls": True, "tls": False, "auto": None, "none": False}[self.security]
+        options: dict[str, Any] = {"use_tls": self.security == "tls", "start_tls": start_tls}
+        if self.ca_file and self.security != "none":
+            options["tls_context"] = ssl.create_default_context(cafile=self.ca_file)
+        return options
 
     async def send(self, message: EmailMessage) -> None:
         if "From" not in message:
             message["From"] = self.sender
-        await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+        if self.reply_to and "Reply-To" not in message:
+            message["Reply-To"] = self.reply_to
+        await aiosmtplib.send(
+            message,
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            username=self.username,
+            password=self.password,
+            **self._tls(),
+        )
 
 
 @dataclass
 class ConsoleMailer:
-    """Prints messages instead of sending them: `hanport portal` without --smtp (demo), so the
-    sign-in codes are visible in the terminal."""
+    """Prints messages instead of sending them: `hanport portal` without an SMTP relay (demo),
+    so the sign-in codes are visible in the terminal."""
 
     sender: str = "HAN-port <han@nettselskap.example>"
+    letterhead: Letterhead = dataclasses.field(default_factory=Letterhead)
 
     async def send(self, message: EmailMessage) -> None:
         print(
@@ -317,7 +390,7 @@ async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
         message = EmailMessage()
         message["To"] = row.to_addr
         message["Subject"] = row.subject
-        message.set_content(row.body)
+        message.set_content(mailer.letterhead.compose(row.body, row.template, row.order_id))
         try:
             await mailer.send(message)
         except (aiosmtplib.SMTPException, OSError) as exc:
