@@ -49,6 +49,7 @@ def test_the_example_file_loads_and_shows_every_key() -> None:
     )
     customers, staff = settings.customers_oidc, settings.staff_oidc
     assert customers is not None and customers.acr_values == "idporten-loa-substantial"
+    assert (customers.store_pid, customers.scope) == (False, "openid profile")
     assert (
         staff is not None and staff.role_claim == "groups" and staff.staff_role == "hanport-staff"
     )
@@ -84,6 +85,12 @@ def test_the_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ("[company]\nbase_url = 'han.example'\n", "company.base_url: ugyldig adresse"),
         ("[oidc.staff]\nissuer = 'https://login.example'\n", "missing client_id, client_secret"),
         ("[oidc.customers]\nacr = 'low'\n", "one of substantial, high"),
+        ("[oidc.customers]\nstore_pid = 'maybe'\n", "store_pid: ugyldig verdi"),
+        (
+            "[oidc.customers]\nissuer = 'https://idporten.no'\nclient_id = 'c'\n"
+            "client_secret = 's'\n",
+            "pid_hash_key mangler / is missing",
+        ),
         ("[[pickup.places]]\nname = 'Lager'\n", "pickup.places[1].address: 1–200"),
         ("[[pickup.places]]\nname='a'\naddress='b'\nopening_hours='c'\nhours='d'\n", "hours"),
         ("[http\n", "invalid TOML"),

@@ -70,6 +70,8 @@ class OidcClient:
     role_claim: str = "groups"  #: staff: the claim holding groups or roles
     staff_role: str = "hanport-staff"  #: staff: the value in it that gives the back office
     pid_hash_key: str = ""  #: customers: key of the stored pid's keyed hash
+    store_pid: bool = False  #: customers: keep the number itself (only where the law asks)
+    scope: str = "openid profile"
 
     @property
     def acr_values(self) -> str:
@@ -104,6 +106,8 @@ class PortalSettings:
     oidc_customers_client_secret: str | None = None
     oidc_customers_acr: str = "substantial"
     oidc_customers_pid_hash_key: str | None = None
+    oidc_customers_store_pid: bool = False
+    oidc_customers_scope: str = "openid profile"
     oidc_staff_issuer: str | None = None
     oidc_staff_client_id: str | None = None
     oidc_staff_client_secret: str | None = None
@@ -133,9 +137,11 @@ class PortalSettings:
         if issuer is None:
             return None
         if who == "customers":
-            extra = {
+            extra: dict[str, Any] = {
                 "acr": self.oidc_customers_acr,
                 "pid_hash_key": self.oidc_customers_pid_hash_key or "",
+                "store_pid": self.oidc_customers_store_pid,
+                "scope": self.oidc_customers_scope,
             }
         else:
             extra = {"role_claim": self.oidc_staff_role_claim, "staff_role": self.oidc_staff_role}
@@ -220,6 +226,17 @@ def _url(key: str, value: Any) -> str:
     return text
 
 
+def _yes_no(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "ja", "on"):
+        return True
+    if text in ("0", "false", "no", "nei", "off"):
+        return False
+    raise SettingsError(f"{key}: ugyldig verdi / invalid value {value!r} (true or false)")
+
+
 def _secret(key: str, value: Any) -> str:
     text = _text(key, value)
     if len(text) < 16:
@@ -286,6 +303,8 @@ _KEYS: tuple[tuple[tuple[str, ...], str, Parser], ...] = (
     (("oidc", "customers", "client_secret"), "oidc_customers_client_secret", _text),
     (("oidc", "customers", "acr"), "oidc_customers_acr", _choice(_ACR_LEVELS)),
     (("oidc", "customers", "pid_hash_key"), "oidc_customers_pid_hash_key", _secret),
+    (("oidc", "customers", "store_pid"), "oidc_customers_store_pid", _yes_no),
+    (("oidc", "customers", "scope"), "oidc_customers_scope", _text),
     (("oidc", "staff", "issuer"), "oidc_staff_issuer", _url),
     (("oidc", "staff", "client_id"), "oidc_staff_client_id", _text),
     (("oidc", "staff", "client_secret"), "oidc_staff_client_secret", _text),
