@@ -6,9 +6,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from portal_world import World
 
 from hanport.cli import main
 from hanport.portal.settings import (
+    ENV_CONFIG,
     KNOWN_KEYS,
     PickupPlace,
     SettingsError,
@@ -140,3 +142,20 @@ def test_the_command_says_what_is_wrong_in_one_line(
 def test_a_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["portal", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "cannot read the configuration" in capsys.readouterr().err
+
+
+def test_the_workers_take_the_sign_in_limits_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_world: World
+) -> None:
+    from hanport.portal.server import ENV_DB, ENV_SECRET, create_from_environment
+    from hanport.portal.services.errors import RateLimited
+
+    config = _write(tmp_path, "[rate_limits]\nsignin_codes_per_address = 1\n")
+    monkeypatch.setenv(ENV_CONFIG, config)
+    monkeypatch.setenv(ENV_DB, str(sqlite_world.engine.url))
+    monkeypatch.setenv(ENV_SECRET, "s" * 32)
+    signin = create_from_environment().state.signin
+    assert signin.limits.codes_per_address == 1
+    signin.start("ola@example.no")
+    with pytest.raises(RateLimited):
+        signin.start("ola@example.no")

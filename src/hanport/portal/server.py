@@ -1,5 +1,8 @@
 """App factory for uvicorn workers: `hanport portal` passes its settings in the environment.
 
+Besides the variables below, a worker reads the configuration file `hanport portal --config`
+named in $HANPORT_PORTAL_CONFIG and the HANPORT_PORTAL_* variables (checked at start already).
+
 Web workers only serve requests; the job runner (orders, outbox, customer changes) runs once,
 in the `hanport portal` process, so several workers never drive the head-end twice.
 """
@@ -12,6 +15,8 @@ from typing import cast
 from fastapi import FastAPI
 
 from hanport.portal.db.engine import make_engine
+from hanport.portal.services.signin import EmailCodeSignIn, SignInLimits
+from hanport.portal.settings import load_settings
 from hanport.portal.web.app import PortalConfig, create_app
 from hanport.portal.web.middleware import COOKIE_SECURE_MODES, CookieSecure
 
@@ -29,10 +34,18 @@ def create_from_environment() -> FastAPI:
     cookie_secure = os.environ.get(ENV_COOKIE_SECURE, "auto")
     if cookie_secure not in COOKIE_SECURE_MODES:
         raise RuntimeError(f"{ENV_COOKIE_SECURE} must be one of {', '.join(COOKIE_SECURE_MODES)}")
+    settings = load_settings()
+    engine = make_engine(os.environ[ENV_DB])
+    limits = SignInLimits(
+        codes_per_address=settings.signin_codes_per_address,
+        codes_per_client=settings.signin_codes_per_client,
+        codes_per_address_day=settings.signin_codes_per_address_day,
+    )
     return create_app(
         PortalConfig(
-            engine=make_engine(os.environ[ENV_DB]),
+            engine=engine,
             secret_key=secret,
             cookie_secure=cast(CookieSecure, cookie_secure),
+            signin=EmailCodeSignIn(engine, secret.encode(), limits),
         )
     )

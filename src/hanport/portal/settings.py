@@ -116,6 +116,9 @@ class PortalSettings:
     pickup_places: tuple[PickupPlace, ...] = ()
     retry_base_s: float = 30.0  #: first head-end retry delay; doubles per attempt
     max_attempts: int = 5  #: head-end attempts before a case goes to customer service
+    signin_codes_per_address: int = 3  #: per 15 minutes
+    signin_codes_per_client: int = 10  #: per 15 minutes, one client for many addresses
+    signin_codes_per_address_day: int = 10
 
     @property
     def sender(self) -> str:
@@ -313,6 +316,13 @@ _KEYS: tuple[tuple[tuple[str, ...], str, Parser], ...] = (
     (("pickup", "places"), "pickup_places", _pickup_places),
     (("sla", "retry_base_s"), "retry_base_s", _number(0.1, 3600)),
     (("sla", "max_attempts"), "max_attempts", _integer(2, 100)),
+    (("rate_limits", "signin_codes_per_address"), "signin_codes_per_address", _integer(1, 100)),
+    (("rate_limits", "signin_codes_per_client"), "signin_codes_per_client", _integer(1, 10000)),
+    (
+        ("rate_limits", "signin_codes_per_address_day"),
+        "signin_codes_per_address_day",
+        _integer(1, 1000),
+    ),
 )
 _BY_NAME = {name: (path, parse) for path, name, parse in _KEYS}
 #: the command-line option of a setting, where it is not --name-with-dashes (for messages)

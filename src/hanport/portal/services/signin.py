@@ -25,7 +25,7 @@ from hanport.portal.services.errors import InvalidInput, RateLimited
 from hanport.portal.services.proxies import valid_email
 from hanport.portal.services.tx import lock_keys, transaction
 
-__all__ = ["EmailCodeSignIn", "Identity", "SignInMethod"]
+__all__ = ["EmailCodeSignIn", "Identity", "SignInLimits", "SignInMethod"]
 
 CODE_TTL = timedelta(minutes=10)
 MAX_GUESSES = 5
@@ -34,6 +34,15 @@ MAX_CODES_PER_CLIENT = 10  #: one client asking for codes for many addresses
 CODE_WINDOW = timedelta(minutes=15)
 MAX_CODES_PER_DAY = 10  #: per address: caps guessing at 50 a day beyond the 15-minute window
 DAY_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLimits:
+    """How many codes may be asked for; the configuration's [rate_limits]."""
+
+    codes_per_address: int = MAX_CODES  #: per CODE_WINDOW
+    codes_per_client: int = MAX_CODES_PER_CLIENT  #: per CODE_WINDOW
+    codes_per_address_day: int = MAX_CODES_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +63,10 @@ def _bad_code() -> InvalidInput:
 
 
 class EmailCodeSignIn:
-    def __init__(self, engine: Engine, secret: bytes) -> None:
+    def __init__(self, engine: Engine, secret: bytes, limits: SignInLimits | None = None) -> None:
         self.engine = engine
         self.secret = secret
+        self.limits = limits or SignInLimits()
 
     def _hash(self, email: str, code: str) -> str:
         return hmac.new(self.secret, f"{email}:{code}".encode(), hashlib.sha256).hexdigest()
@@ -95,10 +105,11 @@ class EmailCodeSignIn:
                         signin_codes.c.created_at > tx.now - CODE_WINDOW,
                     )
                 ).scalar_one()
+            limits = self.limits
             if (
-                recent >= MAX_CODES
-                or today_count >= MAX_CODES_PER_DAY
-                or from_client >= MAX_CODES_PER_CLIENT
+                recent >= limits.codes_per_address
+                or today_count >= limits.codes_per_address_day
+                or from_client >= limits.codes_per_client
             ):
                 tx.record_refusal(
                     f"email:{address}",
@@ -108,7 +119,7 @@ class EmailCodeSignIn:
                     "rate_limited",
                     client=client,
                 )
-                if today_count >= MAX_CODES_PER_DAY:
+                if today_count >= limits.codes_per_address_day:
                     raise RateLimited(
                         N_("Too many codes today. Try again tomorrow, or call customer service."),
                     )
