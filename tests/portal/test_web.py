@@ -191,17 +191,17 @@ def test_no_idor_on_pages(client: TestClient, world: World) -> None:
     assert client.get(f"/points/{world.mpid}").status_code == 403
     assert client.get(f"/orders/{ola_order}").status_code == 403
     assert client.get("/orders/999999").status_code == 403  # same answer: ids cannot be probed
-    assert client.post(f"/orders/{ola_order}/cancel", data={"csrf": csrf}).status_code == 403
+    sure = {"csrf": csrf, "confirm": "yes"}  # past the "are you sure?" pages
+    assert client.post(f"/orders/{ola_order}/cancel", data=sure).status_code == 403
+    assert client.get(f"/orders/{ola_order}/cancel").status_code == 403
     assert (
-        client.post(
-            f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"}
-        ).status_code
+        client.post(f"/points/{world.mpid}/orders", data={**sure, "action": "close"}).status_code
         == 403
     )
-    assert (
-        client.post(f"/proxies/{world.proxy_ids['act']}/revoke", data={"csrf": csrf}).status_code
-        == 403
-    )
+    assert client.get(f"/points/{world.mpid}/close").status_code == 403
+    proxy_id = world.proxy_ids["act"]
+    assert client.post(f"/proxies/{proxy_id}/revoke", data=sure).status_code == 403
+    assert client.get(f"/proxies/{proxy_id}/revoke").status_code == 403
     assert client.get("/staff").status_code == 403
     assert client.get(f"/staff/orders/{ola_order}").status_code == 403
     with world.engine.connect() as conn:
@@ -235,7 +235,12 @@ def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: 
     csrf = sign_in(client, world, "ola@example.no")
     page = client.get(f"/points/{world.mpid}")
     assert 'id="close-now"' in page.text
-    answer = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
+    # closing asks first: a close without the confirmation shows the question, orders nothing
+    asked = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
+    assert asked.status_code == 200 and str(asked.url).endswith(f"/points/{world.mpid}/close")
+    assert "Stenge HAN-porten?" in asked.text
+    confirm = {"csrf": csrf, "action": "close", "confirm": "yes"}
+    answer = client.post(f"/points/{world.mpid}/orders", data=confirm)
     assert answer.status_code == 200
     assert "Stenge" in answer.text
 
@@ -277,9 +282,18 @@ def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: 
     )
     assert good.status_code == 200
     assert "Elektriker Eli" in good.text
-    proxy_id = re.findall(r'action="/proxies/(\d+)/revoke"', good.text)[0]
-    revoked = client.post(
+    proxy_id = re.findall(r'href="/proxies/(\d+)/revoke', good.text)[0]
+    asked = client.get(f"/proxies/{proxy_id}/revoke?back=/points/{world.mpid}")
+    assert "Elektriker Eli" in asked.text and 'name="confirm" value="yes"' in asked.text
+    mails_before = len(world.mails("eli@example.no"))
+    unconfirmed = client.post(
         f"/proxies/{proxy_id}/revoke", data={"csrf": csrf, "back": f"/points/{world.mpid}"}
+    )
+    assert str(unconfirmed.url).endswith(f"/proxies/{proxy_id}/revoke?back=/points/{world.mpid}")
+    assert len(world.mails("eli@example.no")) == mails_before  # nothing revoked yet
+    revoked = client.post(
+        f"/proxies/{proxy_id}/revoke",
+        data={"csrf": csrf, "back": f"/points/{world.mpid}", "confirm": "yes"},
     )
     assert revoked.status_code == 200
     assert any("fullmakt" in s for _, s, _ in world.mails("eli@example.no"))
@@ -399,8 +413,12 @@ def test_one_click_close_from_the_list(client: TestClient, world: World) -> None
         )
     csrf = sign_in(client, world, "ola@example.no")
     listing = client.get("/points").text
-    assert f'action="/points/{world.mpid}/orders"' in listing
-    answer = client.post(f"/points/{world.mpid}/orders", data={"csrf": csrf, "action": "close"})
+    assert f'href="/points/{world.mpid}/close"' in listing  # one click to the question
+    asked = client.get(f"/points/{world.mpid}/close").text
+    assert 'name="confirm" value="yes"' in asked
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', asked).group(1)  # type: ignore[union-attr]
+    sure = {"csrf": csrf, "action": "close", "confirm": "yes", "idempotency_key": key}
+    answer = client.post(f"/points/{world.mpid}/orders", data=sure)
     assert 'data-state="validated"' in answer.text
 
 

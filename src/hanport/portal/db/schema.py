@@ -181,6 +181,10 @@ orders = Table(
     Column("sla_due_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # a repeated submit with the same key (and request) answers with this order: services.intake
+    Column("idempotency_key", String(128)),
+    Column("request_sha256", String(64)),
+    Index("ix_orders_idempotency", "requested_by", "idempotency_key"),
 )
 
 order_events = Table(

@@ -9,8 +9,10 @@ head-end is in hanport.portal.jobs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
@@ -44,7 +46,7 @@ from hanport.portal.domain.order_states import (
 )
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, Text
+from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
 from hanport.portal.services.lifecycle import (
     apply_event,
     complete_verified,
@@ -56,7 +58,12 @@ from hanport.portal.services.port import move_port, ordered, port_state
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["OrderRequest", "submit_order"]
+__all__ = ["IDEMPOTENCY_KEY_MAX", "OrderRequest", "Placed", "place_order", "submit_order"]
+
+#: the longest idempotency key accepted (the column's width)
+IDEMPOTENCY_KEY_MAX = 128
+#: how long a key answers with the order it placed; after that it is forgotten
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,17 @@ class OrderRequest:
     terms_accepted: bool = False
     #: the language the terms were shown in (nb | en); stored with the order
     terms_lang: str | None = None
+    #: the form's hidden key or the API's Idempotency-Key header: the same request again
+    #: with it answers with the first order
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The order a request placed, or the earlier one it repeated (same idempotency key)."""
+
+    order_id: int
+    repeated: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +101,41 @@ class _Checked:
     module: ModuleOption | None
     terms_version_id: str | int | None
     terms_lang: str | None
+    idempotency_key: str | None
+    request_sha256: str
 
 
-def _validated(req: OrderRequest) -> _Checked:
+def _valid_key(key: str | None, errors: dict[str, Text | str]) -> str | None:
+    """The idempotency key, or None when none was sent; a bad one is noted in `errors`."""
+    if key is None or key == "":
+        return None
+    if len(key) > IDEMPOTENCY_KEY_MAX or not all("!" <= c <= "~" for c in key):
+        errors["idempotency_key"] = text(
+            N_("The idempotency key must be 1 to {limit} visible ASCII characters"),
+            limit=IDEMPOTENCY_KEY_MAX,
+        )
+        return None
+    return key
+
+
+def _request_sha256(req: OrderRequest, channel: Channel) -> str:
+    """What was asked, as a hash: the same key with other content is a client's mistake."""
+    asked = {
+        "metering_point_id": req.metering_point_id.strip(),
+        "action": str(req.action),
+        "terms_version_id": None if req.terms_version_id is None else str(req.terms_version_id),
+        "declaration": req.declaration or None,
+        "module_option": req.module_option or None,
+        "terms_accepted": req.terms_accepted,
+        "terms_lang": req.terms_lang or None,
+        "channel": channel.value,
+    }
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+def _validated(req: OrderRequest, channel: Channel) -> _Checked:
     errors: dict[str, Text | str] = {}
+    key = _valid_key(req.idempotency_key, errors)
     mpid = ""
     try:
         mpid = validate_gsrn(req.metering_point_id)
@@ -117,7 +166,16 @@ def _validated(req: OrderRequest) -> _Checked:
         errors["terms_lang"] = N_("The language must be nb or en")
     if errors:
         raise InvalidInput(errors)
-    return _Checked(mpid, action, declaration, module, req.terms_version_id, req.terms_lang or None)
+    return _Checked(
+        mpid,
+        action,
+        declaration,
+        module,
+        req.terms_version_id,
+        req.terms_lang or None,
+        key,
+        _request_sha256(req, channel),
+    )
 
 
 def submit_order(
@@ -127,14 +185,28 @@ def submit_order(
     channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
 ) -> int:
-    """Validate, authorise and store one order in one short transaction; returns its id.
+    """Validate, authorise and store one order in one short transaction; returns its id (the
+    earlier order's when the request repeats one with the same idempotency key)."""
+    return place_order(engine, actor, req, channel, now).order_id
+
+
+def place_order(
+    engine: Engine,
+    actor: Actor,
+    req: OrderRequest,
+    channel: Channel = Channel.PORTAL,
+    now: datetime | None = None,
+) -> Placed:
+    """Validate, authorise and store one order in one short transaction.
 
     Raises a PortalError when the order is refused (refusals are audited). The metering point's
     row is locked first (SQLite: the write lock), so two orders for one point are decided in
-    turn, the later one seeing the earlier.
+    turn, the later one seeing the earlier. A request with the idempotency key of an order the
+    same person placed within 24 hours answers with that order (`repeated`), or is refused
+    (409 idempotency_key_reused) when it asked for something else.
     """
     channel = Channel(channel)
-    fields = _validated(req)
+    fields = _validated(req, channel)
     with transaction(engine, now) as tx:
         _lock_point(tx.conn, fields.mpid)
         today = tx.now.astimezone(OSLO).date()
@@ -148,9 +220,40 @@ def submit_order(
                 decision.reason,
                 action=fields.action.value,
             )
+        earlier = _earlier_order(tx, actor, fields)
+        if earlier is not None:
+            return Placed(earlier, repeated=True)
         point = _point_facts(tx, fields, today)
         accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
-        return _store(tx, actor, channel, fields, accepted)
+        return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
+
+
+def _earlier_order(tx: Tx, actor: Actor, fields: _Checked) -> int | None:
+    """The order this person placed with the same idempotency key within the window, if the
+    request is the same; the key reused for another request is refused."""
+    if fields.idempotency_key is None or actor.party_id is None:
+        return None
+    earlier = tx.conn.execute(
+        select(orders.c.id, orders.c.request_sha256)
+        .where(
+            orders.c.requested_by == actor.party_id,
+            orders.c.idempotency_key == fields.idempotency_key,
+            orders.c.created_at > tx.now - IDEMPOTENCY_WINDOW,
+        )
+        .order_by(orders.c.id.desc())
+    ).first()
+    if earlier is None:
+        return None
+    if earlier.request_sha256 != fields.request_sha256:
+        raise Conflict(
+            N_(
+                "This idempotency key was used for another request (order {order_id}). "
+                "Send a new key for a new request."
+            ),
+            code="idempotency_key_reused",
+            order_id=earlier.id,
+        )
+    return int(earlier.id)
 
 
 def _lock_point(conn: Connection, mpid: str) -> None:
@@ -408,6 +511,8 @@ def _insert_order(
                 sla_due_at=order.sla_due_at,
                 created_at=tx.now,
                 updated_at=tx.now,
+                idempotency_key=fields.idempotency_key,
+                request_sha256=fields.request_sha256,
             )
         )
     )

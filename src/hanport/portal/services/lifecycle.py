@@ -37,6 +37,7 @@ __all__ = [
     "get_order",
     "load_order",
     "override_order",
+    "overrides_allowed",
     "party",
 ]
 
@@ -165,6 +166,12 @@ OVERRIDES = {
     "complete": OrderEvent.OVERRIDE_COMPLETE,
     "fail": OrderEvent.OVERRIDE_FAIL,
 }
+
+
+def overrides_allowed(state: str) -> list[str]:
+    """The overrides (OVERRIDES' kinds) an order in `state` allows, for the case page."""
+    allowed = allowed_events(OrderState(state))
+    return [kind for kind, event in OVERRIDES.items() if event in allowed]
 
 
 def override_order(

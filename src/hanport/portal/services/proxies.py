@@ -23,7 +23,15 @@ from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import InvalidInput, RateLimited, Text
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
-__all__ = ["MAX_PROXY_DAYS", "end_proxies", "invite_proxy", "revoke_proxy", "valid_email"]
+__all__ = [
+    "MAX_PROXY_DAYS",
+    "ProxyToRevoke",
+    "end_proxies",
+    "invite_proxy",
+    "proxy_to_revoke",
+    "revoke_proxy",
+    "valid_email",
+]
 
 MAX_PROXY_DAYS = 731  #: at most two years; expiry is mandatory
 MAX_INVITES_PER_PRINCIPAL = 10  #: invitations one contract holder gives per INVITE_WINDOW
@@ -269,25 +277,50 @@ def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
     )
 
 
+def _revocable(tx: Tx, actor: Actor, proxy_id: int) -> Row[Any]:
+    """The proxy if the actor may revoke it (its principal, or customer service); otherwise
+    the attempt is refused and audited."""
+    proxy = tx.conn.execute(select(proxies).where(proxies.c.id == proxy_id)).first()
+    mpid = proxy.metering_point_id if proxy is not None else "-"
+    decision = authz.decide(
+        tx.conn, actor, Operation.MANAGE_PROXIES, mpid, tx.now.astimezone(OSLO).date()
+    )
+    if (
+        proxy is None
+        or not decision.allowed
+        or (not actor.is_staff and proxy.principal_id != actor.party_id)
+    ):
+        raise tx.refuse(
+            actor,
+            "proxy.revoke",
+            "proxy",
+            proxy_id,
+            decision.reason if not decision.allowed else "not_principal",
+        )
+    return proxy
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyToRevoke:
+    """What the page asking "revoke it?" shows of a power of attorney."""
+
+    id: int
+    metering_point_id: str
+    agent_name: str
+    agent_email: str
+
+
+def proxy_to_revoke(engine: Engine, actor: Actor, proxy_id: int) -> ProxyToRevoke:
+    """The proxy the actor may revoke; refused (and audited) like the revocation itself."""
+    with transaction(engine) as tx:
+        proxy = _revocable(tx, actor, proxy_id)
+        agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()
+        return ProxyToRevoke(proxy.id, proxy.metering_point_id, agent.display_name, agent.email)
+
+
 def revoke_proxy(engine: Engine, actor: Actor, proxy_id: int, now: datetime | None = None) -> None:
     with transaction(engine, now) as tx:
-        proxy = tx.conn.execute(select(proxies).where(proxies.c.id == proxy_id)).first()
-        mpid = proxy.metering_point_id if proxy is not None else "-"
-        decision = authz.decide(
-            tx.conn, actor, Operation.MANAGE_PROXIES, mpid, tx.now.astimezone(OSLO).date()
-        )
-        if (
-            proxy is None
-            or not decision.allowed
-            or (not actor.is_staff and proxy.principal_id != actor.party_id)
-        ):
-            raise tx.refuse(
-                actor,
-                "proxy.revoke",
-                "proxy",
-                proxy_id,
-                decision.reason if not decision.allowed else "not_principal",
-            )
+        proxy = _revocable(tx, actor, proxy_id)
         if proxy.revoked_at is not None:
             return
         _end(tx, proxy, actor.label, "revoked")

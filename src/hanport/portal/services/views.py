@@ -16,8 +16,8 @@ from hanport.portal.db.schema import orders
 from hanport.portal.domain.model import Actor, Channel, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
-from hanport.portal.services.intake import OrderRequest, submit_order
-from hanport.portal.services.lifecycle import authorised_order, cancel_order
+from hanport.portal.services.intake import OrderRequest, place_order
+from hanport.portal.services.lifecycle import authorised_order, cancel_order, overrides_allowed
 from hanport.portal.services.terms import (
     TermsVersion,
     accepted_terms,
@@ -171,6 +171,7 @@ def case_view(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
     with transaction(engine) as tx:
         details = queries.case_details(tx.conn, order_id)
         details["accepted_terms"] = accepted_terms(tx.conn, order_id)
+        details["overrides"] = overrides_allowed(details["order"].state)
         tx.audit(actor, "case.viewed", "order", order_id)
         return details
 
@@ -213,9 +214,13 @@ def terms_now(engine: Engine) -> Row[Any] | None:
         return current_terms(conn, utcnow())
 
 
-def submit_and_view(engine: Engine, actor: Actor, req: OrderRequest, channel: Channel) -> OrderView:
-    """Place an order and answer with what was stored, as a later GET of it would."""
-    return order_view(engine, actor, submit_order(engine, actor, req, channel))
+def place_and_view(
+    engine: Engine, actor: Actor, req: OrderRequest, channel: Channel
+) -> tuple[OrderView, bool]:
+    """Place an order (or find the one its idempotency key placed) and answer with it, as a
+    later GET would; True when it was placed now."""
+    placed = place_order(engine, actor, req, channel)
+    return order_view(engine, actor, placed.order_id), not placed.repeated
 
 
 def cancel_and_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:

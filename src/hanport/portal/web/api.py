@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -198,9 +198,31 @@ def get_point(mpid: str, actor: CurrentActor, config: Config) -> MeteringPointOu
 
 
 @router.post(
-    "/metering-points/{mpid}/orders", response_model=OrderOut, status_code=201, tags=["orders"]
+    "/metering-points/{mpid}/orders",
+    response_model=OrderOut,
+    status_code=201,
+    tags=["orders"],
+    responses={
+        200: {"description": "the order an earlier request with this Idempotency-Key placed"}
+    },
 )
-def create_order(mpid: str, body: OrderIn, actor: CurrentActor, config: Config) -> OrderOut:
+def create_order(
+    mpid: str,
+    body: OrderIn,
+    actor: CurrentActor,
+    config: Config,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="a fresh random value per order (1–128 visible ASCII characters): "
+            "sent again with the same body within 24 h it answers 200 with the first order; "
+            "with another body 409 idempotency_key_reused"
+        ),
+    ] = None,
+) -> OrderOut:
+    """Order the HAN port opened or closed (201). Resending it with the same Idempotency-Key
+    answers with the first order (200) instead of placing another."""
     order = OrderRequest(
         metering_point_id=mpid,
         action=body.action,
@@ -209,8 +231,12 @@ def create_order(mpid: str, body: OrderIn, actor: CurrentActor, config: Config) 
         module_option=body.module_option,
         terms_accepted=body.terms_accepted,
         terms_lang=body.terms_lang,
+        idempotency_key=idempotency_key,
     )
-    return _order_out(views.submit_and_view(config.engine, actor, order, Channel.API))
+    view, created = views.place_and_view(config.engine, actor, order, Channel.API)
+    if not created:
+        response.status_code = 200
+    return _order_out(view)
 
 
 #: service field names that the customer-change API calls otherwise

@@ -80,7 +80,8 @@ def _answer(request: Request, exc: PortalError) -> Response:
     if request.url.path.startswith("/api/"):
         lang = api_language(request)
         return JSONResponse(error_body(exc, lang), status_code=_status(exc))
-    return render(request, "error.html", _status(exc), message=exc.text(lang_of(request)))
+    status = _status(exc)
+    return render(request, "error.html", status, status=status, message=exc.text(lang_of(request)))
 
 
 def _field_error(error: dict[str, Any]) -> Text | str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,7 +15,7 @@ from hanport.portal.services import views
 from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.lifecycle import cancel_order
-from hanport.portal.services.proxies import invite_proxy, revoke_proxy
+from hanport.portal.services.proxies import invite_proxy, proxy_to_revoke, revoke_proxy
 from hanport.portal.web.common import (
     Config,
     SignedIn,
@@ -60,7 +62,13 @@ async def my_points(request: Request, actor: SignedIn, config: Config) -> Respon
 @router.get("/points/{mpid}")
 async def point_page(request: Request, mpid: str, actor: SignedIn, config: Config) -> Response:
     context = await run_in_threadpool(views.point_view, config.engine, actor, mpid, None)
-    return render(request, "point.html", errors={}, form={}, **context)
+    return render(request, "point.html", errors={}, form={}, fresh_key=_fresh_key, **context)
+
+
+def _fresh_key() -> str:
+    """An idempotency key for one rendered order form: sent twice (a double click, a resend),
+    the order is placed once."""
+    return secrets.token_urlsafe(24)
 
 
 def _shown_terms_id(form: dict[str, str]) -> int | None:
@@ -85,18 +93,47 @@ async def _point_again(
     lang = lang_of(request)
     if isinstance(exc, InvalidInput):
         return render(
-            request, "point.html", 422, errors=exc.field_texts(lang), form=form, **context
+            request,
+            "point.html",
+            422,
+            errors=exc.field_texts(lang),
+            form=form,
+            fresh_key=_fresh_key,
+            **context,
         )
     # the terms changed while the form was open: keep the person's choices, show the new
     # terms and what changed, and ask for the acceptance again
     kept = {k: v for k, v in form.items() if k in ("declaration", "module_option")}
     errors = {"terms_accepted": exc.text(lang)}
-    return render(request, "point.html", 409, errors=errors, form=kept, **context)
+    return render(
+        request, "point.html", 409, errors=errors, form=kept, fresh_key=_fresh_key, **context
+    )
+
+
+def _confirmed(form: dict[str, str]) -> bool:
+    """Whether the form came from a page that asked "are you sure?" (close, cancel, revoke)."""
+    return form.get("confirm") == "yes"
+
+
+@router.get("/points/{mpid}/close")
+async def close_confirm(request: Request, mpid: str, actor: SignedIn, config: Config) -> Response:
+    context = await run_in_threadpool(views.point_view, config.engine, actor, mpid, None)
+    return render(
+        request,
+        "confirm.html",
+        what="close",
+        target=f"/points/{mpid}/orders",
+        back=f"/points/{mpid}",
+        hidden={"action": "close", "idempotency_key": _fresh_key()},
+        point=context["point"],
+    )
 
 
 @router.post("/points/{mpid}/orders")
 async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Config) -> Response:
     form = await checked_form(request)
+    if form.get("action") == "close" and not _confirmed(form):
+        return RedirectResponse(f"/points/{mpid}/close", status_code=303)
     order = OrderRequest(
         metering_point_id=mpid,
         action=form.get("action", ""),
@@ -105,6 +142,7 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
         module_option=form.get("module_option"),
         terms_accepted=form.get("terms_accepted") == "yes",
         terms_lang=terms_language(lang_of(request)),  # the terms the page showed
+        idempotency_key=form.get("idempotency_key") or None,
     )
     channel = page_channel(actor)
     try:
@@ -124,11 +162,29 @@ async def order_page(request: Request, order_id: int, actor: SignedIn, config: C
     return render(request, "order.html", **context)
 
 
+@router.get("/orders/{order_id}/cancel")
+async def cancel_confirm(
+    request: Request, order_id: int, actor: SignedIn, config: Config
+) -> Response:
+    context = await run_in_threadpool(views.order_page, config.engine, actor, order_id)
+    return render(
+        request,
+        "confirm.html",
+        what="cancel",
+        target=f"/orders/{order_id}/cancel",
+        back=f"/orders/{order_id}",
+        hidden={},
+        order=context["order"],
+        point=context["point"],
+    )
+
+
 @router.post("/orders/{order_id}/cancel")
 async def order_cancel(
     request: Request, order_id: int, actor: SignedIn, config: Config
 ) -> Response:
-    await checked_form(request)
+    if not _confirmed(await checked_form(request)):
+        return RedirectResponse(f"/orders/{order_id}/cancel", status_code=303)
     await run_in_threadpool(cancel_order, config.engine, actor, order_id)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
@@ -146,10 +202,35 @@ async def proxy_invite(request: Request, mpid: str, actor: SignedIn, config: Con
     return RedirectResponse(f"/points/{mpid}#proxies", status_code=303)
 
 
+def _local(target: str, fallback: str) -> str:
+    """A path on this site to go back to; anything else (another host, //host) is `fallback`."""
+    return target if target.startswith("/") and not target.startswith("//") else fallback
+
+
+@router.get("/proxies/{proxy_id}/revoke")
+async def revoke_confirm(
+    request: Request, proxy_id: int, actor: SignedIn, config: Config, back: str = ""
+) -> Response:
+    proxy = await run_in_threadpool(proxy_to_revoke, config.engine, actor, proxy_id)
+    back = _local(back, f"/points/{proxy.metering_point_id}")
+    return render(
+        request,
+        "confirm.html",
+        what="revoke",
+        target=f"/proxies/{proxy_id}/revoke",
+        back=back,
+        hidden={"back": back},
+        proxy=proxy,
+    )
+
+
 @router.post("/proxies/{proxy_id}/revoke")
 async def proxy_revoke(
     request: Request, proxy_id: int, actor: SignedIn, config: Config
 ) -> Response:
     form = await checked_form(request)
+    back = _local(form.get("back", ""), "/points")
+    if not _confirmed(form):
+        return RedirectResponse(f"/proxies/{proxy_id}/revoke?back={quote(back)}", status_code=303)
     await run_in_threadpool(revoke_proxy, config.engine, actor, proxy_id)
-    return local_redirect(form.get("back", "/points"), fallback="/points")
+    return local_redirect(back, fallback="/points")
