@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from reader_captures import emulate_capture
 from sqlalchemy import func, select
+from test_loadshed import Receiver, receiving
 
 from hanport.protocol import HanEncoder
 from hanport.reader.energy import CapacityStep
@@ -339,17 +341,25 @@ def _emulated_kaifa(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     return process, meter["stream"].removeprefix("tcp://"), control.rstrip("/")
 
 
+@pytest.fixture
+def load_shed_hook() -> Iterator[tuple[Receiver, str]]:
+    with receiving() as started:
+        yield started
+
+
 async def test_load_shed_signal_follows_the_emulators_load_within_one_push(
-    mosquitto: tuple[str, int], tmp_path: Path
+    mosquitto: tuple[str, int], tmp_path: Path, load_shed_hook: tuple[Receiver, str]
 ) -> None:
     host, port = mosquitto
     emulator, tcp, control = _emulated_kaifa(tmp_path)
     # a fresh month: this hour may use the first step's 20 kWh; the household alone projects
     # far less, 100 kW extra for the rest of the hour far more
+    got, url = load_shed_hook
     settings = ReaderSettings(
         db=str(tmp_path / "shed.sqlite3"), tcp=[tcp], serve_http=False, mqtt_host=host,
         mqtt_port=port, mqtt_base_topic="shed", mqtt_client_id="shed", mqtt_discovery=False,
         tariff_steps=(CapacityStep(0, 20, 100), CapacityStep(20, None, 900)),
+        load_shed_webhook=url,
     )  # fmt: skip
     service = ReaderService(settings, log=lambda _: None)
     stop = asyncio.Event()
@@ -383,6 +393,12 @@ async def test_load_shed_signal_follows_the_emulators_load_within_one_push(
                 timeout=20,
             )  # fmt: skip
             assert json.loads(next(iter(released.values())))["reduce_load"] is False
+        # the webhook was told both changes, in order
+        deadline = time.monotonic() + 10
+        while len(got.bodies) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [body["reduce_load"] for body in got.bodies] == [True, False]
+        assert got.bodies[0]["hour_limit_kwh"] == 20.0
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -18,6 +18,7 @@ from typing import Any
 from hanport.protocol import Keys
 from hanport.reader.energy import hour_allowance, hour_start, parse_local
 from hanport.reader.live import LiveState
+from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
 from hanport.reader.settings import ReaderSettings, SettingsError
@@ -112,6 +113,14 @@ class ReaderService:
                 allowance_lookup=self._hour_limit,
             )
             self.live.add_listener(self.publisher.update)
+        self.webhook: LoadShedWebhook | None = None
+        if settings.load_shed_webhook:
+            self.webhook = LoadShedWebhook(
+                settings.load_shed_webhook,
+                LoadShedSignal(self._hour_limit),
+                timeout_s=settings.load_shed_webhook_timeout_s,
+            )
+            self.live.add_listener(self.webhook.update)
 
     # -- lookups the live side makes into the database ---------------------------------------
     def _last_hour(self, meter_id: str, start: int) -> tuple[float, float] | None:
@@ -203,6 +212,8 @@ class ReaderService:
         helpers = [asyncio.create_task(self._retention_loop())]
         if self.publisher is not None:
             helpers.append(asyncio.create_task(self.publisher.run()))
+        if self.webhook is not None:
+            helpers.append(asyncio.create_task(self.webhook.run()))
         server = None
         server_task = None
         if self.settings.serve_http:

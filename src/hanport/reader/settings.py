@@ -71,6 +71,8 @@ class ReaderSettings:
     guek: str | None = None
     gak: str | None = None
     tariff_steps: tuple[CapacityStep, ...] = DEFAULT_CAPACITY_STEPS
+    load_shed_webhook: str | None = None  # URL POSTed each change of "reduce load now"
+    load_shed_webhook_timeout_s: float = 5.0
 
 
 #: TOML (section, key) → setting
@@ -99,6 +101,8 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("keys", "guek"): "guek",
     ("keys", "gak"): "gak",
     ("tariff", "steps"): "tariff_steps",
+    ("load_shed", "webhook"): "load_shed_webhook",
+    ("load_shed", "webhook_timeout_s"): "load_shed_webhook_timeout_s",
     ("language",): "language",
 }
 
@@ -117,6 +121,7 @@ ENV_VARS: dict[str, str] = {
     "HANPORT_GUEK": "guek",
     "HANPORT_GAK": "gak",
     "HANPORT_LANGUAGE": "language",
+    "HANPORT_LOAD_SHED_WEBHOOK": "load_shed_webhook",
 }
 
 
@@ -191,6 +196,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "raw_frames_days": (0, float("inf")),
     "readings_days": (0, float("inf")),
     "flush_interval_s": (0.01, 60),
+    "load_shed_webhook_timeout_s": (0.1, 120),
 }
 
 
@@ -262,6 +268,13 @@ def load_settings(
         if value is not None:
             setattr(settings, name, _coerce(name, value))
     _check_ranges(settings)
+    if settings.load_shed_webhook and not settings.load_shed_webhook.startswith(
+        ("http://", "https://")
+    ):
+        raise SettingsError(
+            "load_shed.webhook må være en http(s)-URL / must be an http(s) URL: "
+            f"{settings.load_shed_webhook!r}"
+        )
     if settings.language not in ("nb", "en"):
         raise SettingsError("language må være nb eller en / must be nb or en")
     return settings

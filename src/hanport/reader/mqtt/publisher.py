@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hanport.reader.energy import load_shed
+from hanport.reader.loadshed import AllowanceLookup, LoadShedSignal
 from hanport.reader.mqtt.discovery import (
     availability_topic,
     discovery_message,
@@ -75,7 +75,7 @@ class MqttPublisher:
         tariff_lookup: Callable[[str], dict[str, Any] | None] | None = None,
         tariff_interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
-        allowance_lookup: Callable[[str, str], float | None] | None = None,
+        allowance_lookup: AllowanceLookup | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -98,11 +98,7 @@ class MqttPublisher:
         self._tariffs: dict[str, tuple[float, dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self.clock = clock
-        # (meter, hour_start "at" prefix) → limit kWh; the limit changes only with the hour and
-        # with the last hour's booking, so it is looked up once a minute, the signal every push
-        self.allowance_lookup = allowance_lookup
-        self._limits: dict[str, tuple[str, float, float | None]] = {}
-        self._shedding: dict[str, bool] = {}
+        self.load_shed = LoadShedSignal(allowance_lookup) if allowance_lookup else None
         # meter → (clock time its reading turns stale, availability last published)
         self._fresh_until: dict[str, float] = {}
         self._available: dict[str, bool] = {}
@@ -185,27 +181,10 @@ class MqttPublisher:
 
     def _with_budget(self, meter_id: str, state: dict[str, Any]) -> dict[str, Any]:
         """The hour's limit, what is left of it and the load-shed signal (with hysteresis)."""
-        at = state.get("at")
-        if self.allowance_lookup is None or not isinstance(at, str):
+        if self.load_shed is None:
             return state
-        hour = at[:13]
-        cached = self._limits.get(meter_id)
-        if cached is None or cached[0] != hour or time.monotonic() - cached[1] > 60:
-            cached = (hour, time.monotonic(), self.allowance_lookup(meter_id, at))
-            self._limits[meter_id] = cached
-        limit = cached[2]
-        used = state.get("this_hour_kwh")
-        shed = load_shed(
-            self._shedding.get(meter_id, False), state.get("this_hour_projection_kwh"), limit
-        )
-        self._shedding[meter_id] = shed
-        left = limit - used if limit is not None and isinstance(used, int | float) else None
-        return {
-            **state,
-            "hour_limit_kwh": limit,
-            "hour_left_kwh": None if left is None else round(left, 3),
-            "reduce_load": shed,
-        }
+        fields, _changed = self.load_shed.evaluate(state)
+        return {**state, **fields}
 
     async def run(self) -> None:
         """Connect, announce, publish; reconnect with backoff for ever (until cancelled)."""
