@@ -495,3 +495,73 @@ def _party_lang(world: World, email: str) -> str:
         return str(
             conn.execute(select(parties.c.lang).where(parties.c.email == email)).scalar_one()
         )
+
+
+async def test_a_backlog_larger_than_a_batch_is_worked_off_in_one_run(world: World) -> None:
+    from hanport.portal.services.notify import ConsoleMailer
+
+    # one order (and one e-mail) per batch: the runner must go on while batches come back full
+    one_at_a_time = replace(FAST, batch=1, poll_s=60.0)
+    runner = JobRunner(world.engine, world.headend(), ConsoleMailer(), one_at_a_time)
+    kari = Actor(_party(world, "kari@example.no"), Role.CUSTOMER, "Kari")
+    first = submit_order(world.engine, world.holder, world.open_request())
+    second = submit_order(
+        world.engine, kari, world.open_request(metering_point_id=DEMO_METERS[2].metering_point_id)
+    )
+    assert await runner.run_orders() == 2
+    assert {_order(world, first).state, _order(world, second).state} == {"command_sent"}
+    receipts = len(world.mails())
+    assert receipts >= 2
+    assert await runner.run_outbox() == receipts
+
+
+def _lock_waiters(world: World) -> int:
+    from sqlalchemy import text
+
+    with world.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar())
+
+
+@pytest.mark.both_databases
+async def test_an_order_placed_while_the_runner_moves_the_last_one_is_decided_after_it(
+    world: World,
+) -> None:
+    import asyncio
+    import threading
+
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time anyway; the point's row lock is PG's")
+    inside, release = threading.Event(), threading.Event()
+
+    class HeldRunner(JobRunner):
+        """Stops inside its transaction after the command, until the test lets it go on."""
+
+        def _log_command(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            inside.set()
+            release.wait(10)
+            super()._log_command(*args, **kwargs)
+
+    runner = HeldRunner(world.engine, world.headend(), None, replace(FAST, poll_s=60.0))
+    opened = submit_order(world.engine, world.holder, world.open_request())
+    moving = asyncio.create_task(runner.run_orders())
+    assert await asyncio.to_thread(inside.wait, 10)
+    close = asyncio.create_task(
+        asyncio.to_thread(
+            submit_order, world.engine, world.holder, OrderRequest(world.mpid, "close")
+        )
+    )
+    try:
+        for _ in range(200):  # intake waits for the metering point's lock the runner holds
+            if _lock_waiters(world) or close.done():
+                break
+            await asyncio.sleep(0.05)
+        assert _lock_waiters(world) == 1
+    finally:
+        release.set()
+        assert await moving == 1
+    # decided after the runner's transaction: the open is with the head-end now, so the close
+    # is refused plainly instead of failing on an order changed under it
+    with pytest.raises(Conflict) as refused:
+        await close
+    assert refused.value.code == "order_in_progress"
+    assert _order(world, opened).state == "command_sent"

@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import headend_commands, meters, orders, port_states, push_watches
+from hanport.portal.db.schema import (
+    headend_commands,
+    metering_points,
+    meters,
+    orders,
+    port_states,
+    push_watches,
+)
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
 from hanport.portal.domain.port_states import PortEvent
@@ -57,7 +64,11 @@ class JobSettings:
     push_recheck_s: float = 300.0  #: after completing without a push: how often to look again
     push_watch_s: float = 86400.0  #: …and for how long after the read-back
     lease_s: float = 60.0  #: how long a claimed order is held by one runner
-    tick_s: float = 1.0  #: loop interval
+    tick_s: float = 1.0  #: how long an idle runner sleeps before looking for due work again
+    batch: int = 50  #: orders (or e-mails) claimed at a time
+    #: full batches in one run before the other jobs get their turn; a backlog is then drained
+    #: by the next run at once, without waiting for a tick
+    batches_per_run: int = 20
     concurrency: int = 8  #: orders driven at the same time (head-end calls in flight)
     staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
 
@@ -90,6 +101,21 @@ def _claim(
         if done == 1:
             claimed.append(int(row_key))
     return claimed
+
+
+def _locked_order(conn: Any, order_id: int) -> Any:
+    """The order, read after locking its metering point as intake does: a customer's new
+    order for the point waits for this short transaction instead of finding the order changed
+    under it (PostgreSQL row lock; SQLite already holds its write lock)."""
+    conn.execute(
+        select(metering_points.c.id)
+        .where(
+            metering_points.c.id
+            == select(orders.c.metering_point_id).where(orders.c.id == order_id).scalar_subquery()
+        )
+        .with_for_update()
+    ).first()
+    return conn.execute(select(orders).where(orders.c.id == order_id)).one()
 
 
 class JobRunner:
@@ -153,8 +179,19 @@ class JobRunner:
             ).one()
         return order, meter.meter_id
 
-    async def run_orders(self, limit: int = 50) -> int:
-        """Advance every due order by one step; returns how many were handled."""
+    async def run_orders(self, limit: int | None = None) -> int:
+        """Advance every due order by one step, a batch at a time while batches come back full
+        (at most `batches_per_run`); returns how many were handled."""
+        limit = limit or self.settings.batch
+        handled = 0
+        for _ in range(self.settings.batches_per_run):
+            stepped = await self._run_order_batch(limit)
+            handled += stepped
+            if stepped < limit:
+                break
+        return handled
+
+    async def _run_order_batch(self, limit: int) -> int:
         claimed = await asyncio.to_thread(self._claim_due, self.clock(), limit)
         # a slow head-end answer for one meter must not hold up the others
         gate = asyncio.Semaphore(self.settings.concurrency)
@@ -213,7 +250,7 @@ class JobRunner:
 
     def _after_command(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
         with transaction(self.engine, self.clock()) as tx:
-            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            order = _locked_order(tx.conn, order_id)
             if OrderState(order.state) not in COMMAND_STATES:
                 return  # cancelled or overridden meanwhile
             self._log_command(tx.conn, order_id, f"set_{target}", tx.now, result)
@@ -304,7 +341,7 @@ class JobRunner:
 
     def _after_readback(self, order_id: int, target: str, result: PortReadback | Exception) -> None:
         with transaction(self.engine, self.clock()) as tx:
-            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            order = _locked_order(tx.conn, order_id)
             if OrderState(order.state) is not OrderState.COMMAND_SENT:
                 return
             self._log_command(tx.conn, order_id, "read_port", tx.now, result)
@@ -379,7 +416,7 @@ class JobRunner:
     ) -> None:
         """A verified open: confirm once the meter pushes, or without a push after the window."""
         with transaction(self.engine, self.clock()) as tx:
-            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            order = _locked_order(tx.conn, order_id)
             if OrderState(order.state) is not OrderState.VERIFIED:
                 return
             self._log_command(tx.conn, order_id, "read_port", tx.now, result)
@@ -448,7 +485,7 @@ class JobRunner:
     ) -> None:
         """A completed open without a push: record a late first push, or look again later."""
         with transaction(self.engine, self.clock()) as tx:
-            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            order = _locked_order(tx.conn, order_id)
             watch = tx.conn.execute(
                 select(push_watches).where(push_watches.c.order_id == order_id)
             ).first()
@@ -494,9 +531,16 @@ class JobRunner:
 
     # -- others ------------------------------------------------------------------------------
     async def run_outbox(self) -> int:
+        """Send due e-mails, a batch at a time while batches go out full."""
         if self.mailer is None:
             return 0
-        return await notify.send_pending(self.engine, self.mailer)
+        sent = 0
+        for _ in range(self.settings.batches_per_run):
+            batch = await notify.send_pending(self.engine, self.mailer, self.settings.batch)
+            sent += batch
+            if batch < self.settings.batch:
+                break
+        return sent
 
     async def run_customer_changes(self) -> int:
         today = self.clock().astimezone(OSLO).date()
@@ -511,16 +555,21 @@ class JobRunner:
         self._sessions_purged_at = now
         return await asyncio.to_thread(sessions.purge_sessions, self.engine, now)
 
-    async def run_once(self) -> None:
+    async def run_once(self) -> bool:
+        """One turn of every job; True when orders or e-mails may still be waiting."""
         await self.run_customer_changes()
-        await self.run_orders()
-        await self.run_outbox()
+        full = self.settings.batch * self.settings.batches_per_run
+        backlog = await self.run_orders() >= full
+        backlog |= await self.run_outbox() >= full
         await self.run_session_purge()
+        return backlog
 
     async def run_forever(self) -> None:
         while True:
             try:
-                await self.run_once()
+                backlog = await self.run_once()
             except Exception:
                 log.exception("job run failed; trying again")
-            await asyncio.sleep(self.settings.tick_s)
+                backlog = False
+            # a backlog is worked off at once; only an idle runner waits for the next tick
+            await asyncio.sleep(0 if backlog else self.settings.tick_s)
