@@ -14,7 +14,7 @@ LOCK      := requirements/constraints.txt
 LOCK_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets lint typecheck test test-fast demo bench clean
+.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets oidc-provider lint typecheck test test-fast demo bench clean
 
 all: test
 
@@ -92,7 +92,15 @@ typecheck: install-test
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
-test: system-deps install-test assets lint typecheck
+# The OpenID provider the sign-in tests run against (oidc-provider, pinned by its lock).
+OIDC_PROVIDER := tests/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/oidc/package.json tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund
+	touch $@
+
+oidc-provider: $(OIDC_PROVIDER)
+
+test: system-deps install-test assets oidc-provider lint typecheck
 	$(BIN)/pytest
 
 test-fast: install-test

@@ -28,6 +28,7 @@ from hanport.portal.services.tx import Tx, transaction, utcnow
 __all__ = [
     "DEMO_METERS",
     "DEMO_PARTIES",
+    "DEMO_PIDS",
     "DemoMeter",
     "fleet_toml",
     "seed_demo",
@@ -92,6 +93,19 @@ DEMO_PARTIES: dict[str, tuple[str, str, str]] = {
     "lars@example.no": ("Lars Bakke", "nb", "customer"),
     "sofie@example.no": ("Sofie Lie", "nb", "customer"),
     STAFF_EMAIL: ("Kundeservice Demo", "nb", "staff"),
+}
+
+#: email -> the person's synthetic fødselsnummer (ID-porten's `pid`): month + 80 as in
+#: Skatteetaten's synthetic test population, so none belongs to a real person; Emma has a
+#: d-nummer. services.oidc.enroll_pids stores them as the configuration says (a keyed hash).
+DEMO_PIDS: dict[str, str] = {
+    "ola@example.no": "14837541213",
+    "kari@example.no": "02897850365",
+    "emma@example.com": "63919023173",
+    "per@example.no": "30816211855",
+    "ingrid@example.no": "05868827744",
+    "lars@example.no": "19925516441",
+    "sofie@example.no": "08840154085",
 }
 
 #: The demo grid area. Meter types follow the phases and wiring as the emulator reports them

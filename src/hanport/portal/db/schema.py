@@ -71,6 +71,8 @@ parties = Table(
     # subject from the identity provider (e-mail code today, ID-porten `sub` later); no national id
     Column("idp_subject", String(200)),
     Column("created_at", UTCDateTime(), nullable=False),
+    # the ID-porten pid as services.oidc.pid_reference keeps it: "hmac:<keyed hash>" by default
+    Column("pid_ref", String(80), index=True, unique=True),
 )
 
 metering_points = Table(
@@ -343,6 +345,8 @@ sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
     Column("user_agent", String(200), nullable=False, default=""),
+    # the OpenID provider's session (sid) it began in, for front-channel logout
+    Column("idp_sid", String(255), index=True),
 )
 
 

@@ -1,0 +1,392 @@
+"""Sign-in through OpenID Connect as ID-porten does it (any certified provider will do).
+
+Authorization code flow with PKCE (S256), `state` and `nonce`, `acr_values` and `ui_locales`;
+Authlib speaks the protocol and checks the ID token against the provider's JWKS (fetched from
+discovery, fetched again when a token names an unknown key: key rotation). The person is the
+`pid` claim (fødselsnummer or d-nummer); the portal keeps a keyed hash of it (HMAC-SHA256 with a
+secret from the configuration) to find the person's contracts, not the number itself, unless
+the configuration says to keep the number. Every refusal is audited and starts no session.
+
+The browser keeps the pending sign-in (state, nonce, PKCE verifier) in its signed preferences
+cookie between the redirect to the provider and the way back; it is used once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+from sqlalchemy import Engine, select, update
+
+from hanport.i18n import N_
+from hanport.portal.db.schema import parties, sessions
+from hanport.portal.domain.fodselsnummer import InvalidPid, parse_pid
+from hanport.portal.services.sessions import session_token_hash
+from hanport.portal.services.tx import transaction
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySetSerialization
+
+__all__ = [
+    "ACR_HIGH",
+    "ACR_SUBSTANTIAL",
+    "OidcIdentity",
+    "OidcRefused",
+    "OidcSettings",
+    "OidcSignIn",
+    "PendingSignIn",
+    "enroll_pids",
+    "pid_reference",
+]
+
+ACR_SUBSTANTIAL = "idporten-loa-substantial"
+ACR_HIGH = "idporten-loa-high"
+_ACR_ORDER = (ACR_SUBSTANTIAL, ACR_HIGH)
+UI_LOCALES = {"nb": "nb", "nn": "nn", "en": "en"}
+METHOD = "oidc"
+_HTTP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """The [oidc] section of the portal's configuration."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    #: the key of the keyed hash of each person's pid (HMAC-SHA256)
+    pid_secret: bytes = field(repr=False)
+    acr_values: str = ACR_SUBSTANTIAL  #: or ACR_HIGH
+    scope: str = "openid profile"
+    #: keep the number itself instead of its keyed hash (only where the law asks for it)
+    store_pid: bool = False
+    leeway_s: int = 30  #: clock difference tolerated on exp/iat
+    pending_ttl_s: int = 600  #: how long a started sign-in may take at the provider
+
+    def __post_init__(self) -> None:
+        if self.acr_values not in _ACR_ORDER:
+            raise ValueError(f"acr_values must be one of {_ACR_ORDER}")
+        if len(self.pid_secret) < 16:
+            raise ValueError("the pid secret must be at least 16 bytes")
+
+    def accepted_acr(self) -> list[str]:
+        """The level asked for, or a higher one."""
+        return list(_ACR_ORDER[_ACR_ORDER.index(self.acr_values) :])
+
+
+def _pid_digest(pid: str, settings: OidcSettings) -> str:
+    return hmac.new(settings.pid_secret, pid.encode(), hashlib.sha256).hexdigest()
+
+
+def pid_reference(pid: str, settings: OidcSettings) -> str:
+    """What the parties table keeps of a pid: its keyed hash, or the number if so configured."""
+    return f"pid:{pid}" if settings.store_pid else f"hmac:{_pid_digest(pid, settings)}"
+
+
+def enroll_pids(engine: Engine, pids_by_email: Mapping[str, str], settings: OidcSettings) -> int:
+    """Record the pid reference of existing people (by e-mail), e.g. the demo's synthetic ones;
+    returns how many were found."""
+    found = 0
+    with transaction(engine) as tx:
+        for email, pid in pids_by_email.items():
+            found += tx.conn.execute(
+                update(parties)
+                .where(parties.c.email == email)
+                .values(pid_ref=pid_reference(parse_pid(pid), settings))
+            ).rowcount
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignIn:
+    """A sign-in sent to the provider, kept by the browser until it comes back."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    started: int  #: epoch seconds
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str | None) -> PendingSignIn | None:
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return cls(
+                str(data["state"]),
+                str(data["nonce"]),
+                str(data["code_verifier"]),
+                int(data["started"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIdentity:
+    party_id: int
+    subject: str  #: "oidc:<issuer>#<sub>"
+    sid: str | None  #: the provider's session, for front-channel logout
+    acr: str
+    method: str = METHOD
+
+
+class OidcRefused(Exception):
+    """The sign-in is refused; `reason` is for the audit log, `message` for the person."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+_TRY_AGAIN = N_("The sign-in could not be completed. Start again from the sign-in page.")
+_NOT_A_CUSTOMER = N_(
+    "You signed in, but we have no customer relationship registered for you. Contact customer "
+    "service if you think this is wrong."
+)
+
+
+class OidcSignIn:
+    """The portal as a relying party of one OpenID provider."""
+
+    def __init__(self, engine: Engine, settings: OidcSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._metadata: dict[str, Any] | None = None
+        self._jwks: dict[str, Any] | None = None
+
+    # -- the provider's discovery document and keys --------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            response = httpx.get(url, timeout=_HTTP_TIMEOUT_S)
+            response.raise_for_status()
+            document = response.json()
+            if document.get("issuer") != self.settings.issuer:
+                raise RuntimeError(f"the discovery document of {url} names another issuer")
+            self._metadata = document
+        return self._metadata
+
+    def _key_set(self, refresh: bool = False) -> KeySet:
+        if self._jwks is None or refresh:
+            response = httpx.get(self.metadata()["jwks_uri"], timeout=_HTTP_TIMEOUT_S)
+            response.raise_for_status()
+            self._jwks = response.json()
+        return KeySet.import_key_set(cast("KeySetSerialization", self._jwks))
+
+    def _client(self) -> OAuth2Client:
+        return OAuth2Client(
+            client_id=self.settings.client_id,
+            client_secret=self.settings.client_secret,
+            token_endpoint_auth_method="client_secret_post",
+            scope=self.settings.scope,
+            redirect_uri=self.settings.redirect_uri,
+            code_challenge_method="S256",
+            timeout=_HTTP_TIMEOUT_S,
+        )
+
+    # -- the flow ---------------------------------------------------------------------------
+
+    def begin(self, lang: str) -> tuple[str, PendingSignIn]:
+        """The provider's authorization URL to send the browser to, and what to keep."""
+        pending = PendingSignIn(
+            state=secrets.token_urlsafe(24),
+            nonce=secrets.token_urlsafe(24),
+            code_verifier=secrets.token_urlsafe(48),
+            started=int(time.time()),
+        )
+        with self._client() as client:
+            url, _ = client.create_authorization_url(
+                self.metadata()["authorization_endpoint"],
+                state=pending.state,
+                code_verifier=pending.code_verifier,
+                nonce=pending.nonce,
+                acr_values=self.settings.acr_values,
+                ui_locales=UI_LOCALES.get(lang, "nb"),
+                prompt="login",
+            )
+        return str(url), pending
+
+    def finish(
+        self, params: Mapping[str, str], pending: PendingSignIn | None, client: str | None = None
+    ) -> OidcIdentity:
+        """The browser is back from the provider: check everything, find the person.
+        OidcRefused (audited) when anything is wrong."""
+        try:
+            claims = self._checked_claims(params, pending)
+            return self._identify(claims)
+        except OidcRefused as refused:
+            self._audit_refusal(refused.reason, client)
+            raise
+
+    def _checked_claims(
+        self, params: Mapping[str, str], pending: PendingSignIn | None
+    ) -> dict[str, Any]:
+        if pending is None or not hmac.compare_digest(
+            params.get("state", "").encode(), pending.state.encode()
+        ):
+            raise OidcRefused("wrong_state", _TRY_AGAIN)
+        if time.time() - pending.started > self.settings.pending_ttl_s:
+            raise OidcRefused("flow_expired", _TRY_AGAIN)
+        if "error" in params:
+            raise OidcRefused(f"provider_error:{params['error'][:40]}", _TRY_AGAIN)
+        if params.get("iss") not in (None, self.settings.issuer):
+            raise OidcRefused("wrong_issuer", _TRY_AGAIN)  # RFC 9207 mix-up defence
+        token = self.exchange_code(params.get("code", ""), pending)
+        return self.validate_id_token(str(token.get("id_token", "")), pending.nonce)
+
+    def exchange_code(self, code: str, pending: PendingSignIn) -> dict[str, Any]:
+        if not code:
+            raise OidcRefused("no_code", _TRY_AGAIN)
+        try:
+            with self._client() as client:
+                token = client.fetch_token(
+                    self.metadata()["token_endpoint"],
+                    code=code,
+                    code_verifier=pending.code_verifier,
+                    grant_type="authorization_code",
+                )
+        except (OAuthError, OAuth2Error) as exc:  # a used (replayed) or foreign code
+            raise OidcRefused(f"token_refused:{exc.error}", _TRY_AGAIN) from None
+        except httpx.HTTPError:
+            raise OidcRefused("provider_unreachable", _TRY_AGAIN) from None
+        return dict(token)
+
+    def validate_id_token(
+        self, id_token: str, nonce: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The ID token's claims once signature, iss, aud, exp, nonce and acr hold."""
+        if not id_token:
+            raise OidcRefused("no_id_token", _TRY_AGAIN)
+        algorithms = self.metadata().get("id_token_signing_alg_values_supported") or ["RS256"]
+        registry = JWSRegistry(algorithms=[a for a in algorithms if a != "none"])
+        try:
+            try:
+                decoded = jwt.decode(id_token, self._key_set(), registry=registry)
+            except InvalidKeyIdError:  # the provider has rotated its keys
+                decoded = jwt.decode(id_token, self._key_set(refresh=True), registry=registry)
+            claims = CodeIDToken(
+                decoded.claims,
+                decoded.header,
+                {
+                    "iss": {"essential": True, "value": self.settings.issuer},
+                    "aud": {"essential": True, "value": self.settings.client_id},
+                    "nonce": {"essential": True, "value": nonce},
+                    "acr": {"essential": True, "values": self.settings.accepted_acr()},
+                },
+                {"nonce": nonce, "client_id": self.settings.client_id},
+            )
+            claims.validate(
+                now=int(now.timestamp()) if now else None, leeway=self.settings.leeway_s
+            )
+        except JoseError as exc:
+            raise OidcRefused(f"id_token_invalid:{exc.error}", _TRY_AGAIN) from None
+        except ValueError:  # not a JWT at all
+            raise OidcRefused("id_token_invalid:malformed", _TRY_AGAIN) from None
+        return dict(claims)
+
+    def _identify(self, claims: dict[str, Any]) -> OidcIdentity:
+        try:
+            pid = parse_pid(str(claims.get("pid", "")))
+        except InvalidPid:
+            raise OidcRefused("invalid_pid", _TRY_AGAIN) from None
+        reference = pid_reference(pid, self.settings)
+        subject = f"oidc:{self.settings.issuer}#{claims['sub']}"
+        actor = f"oidc:{claims['sub']}"[:64]
+        sid = str(claims["sid"]) if claims.get("sid") else None
+        with transaction(self.engine) as tx:
+            party = tx.conn.execute(
+                select(parties.c.id).where(parties.c.pid_ref == reference)
+            ).first()
+            if party is None:
+                # the audit log gets the keyed hash only (never the number), to help support
+                tx.audit(
+                    actor,
+                    "signin.oidc.refused",
+                    "pid_hmac",
+                    _pid_digest(pid, self.settings),
+                    reason="unknown_person",
+                )
+            else:
+                tx.conn.execute(
+                    update(parties).where(parties.c.id == party.id).values(idp_subject=subject)
+                )
+                tx.audit(
+                    f"party:{party.id}",
+                    "signin.ok",
+                    "party",
+                    party.id,
+                    method=METHOD,
+                    acr=str(claims.get("acr")),
+                )
+        if party is None:
+            raise OidcRefused("unknown_person", _NOT_A_CUSTOMER)
+        return OidcIdentity(int(party.id), subject, sid, str(claims.get("acr")))
+
+    def _audit_refusal(self, reason: str, client: str | None) -> None:
+        if reason == "unknown_person":
+            return  # audited with the pid's hash where it was found out
+        with transaction(self.engine) as tx:
+            tx.audit(
+                "oidc:anonymous",
+                "signin.oidc.refused",
+                "oidc_client",
+                self.settings.client_id[:64],
+                reason=reason,
+                client=client,
+            )
+
+    # -- sessions tied to the provider's session --------------------------------------------
+
+    def bind_session(self, token: str, sid: str | None) -> None:
+        """Remember the provider's session id for the portal session, for front-channel logout."""
+        if sid is None:
+            return
+        with transaction(self.engine) as tx:
+            tx.conn.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == session_token_hash(token))
+                .values(idp_sid=sid[:255])
+            )
+
+    def frontchannel_logout(self, iss: str, sid: str) -> int:
+        """The provider says its session ended: end every portal session started from it."""
+        if iss != self.settings.issuer or not sid:
+            return 0
+        with transaction(self.engine) as tx:
+            ended = tx.conn.execute(
+                update(sessions)
+                .where(sessions.c.idp_sid == sid, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=tx.now)
+            ).rowcount
+            if ended:
+                tx.audit(
+                    "oidc:provider",
+                    "session.ended_by_provider",
+                    "idp_session",
+                    hashlib.sha256(sid.encode()).hexdigest()[:12],
+                    sessions=ended,
+                )
+        return int(ended)

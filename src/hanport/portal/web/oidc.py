@@ -1,0 +1,87 @@
+"""Signing in through an OpenID provider (ID-porten): the redirect there, the way back, and the
+provider's front-channel logout. Served only when the configuration has an [oidc] section."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hanport.portal.services import sessions
+from hanport.portal.services.oidc import OidcRefused, OidcSignIn, PendingSignIn
+from hanport.portal.web.common import Config, PortalConfig, lang_of, render
+from hanport.portal.web.middleware import browser_of
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+_PENDING = "oidc"  #: the preferences-cookie entry holding the pending sign-in
+
+
+def oidc_of(request: Request, config: PortalConfig) -> OidcSignIn | None:
+    """The relying party, made once per app (it caches the provider's metadata and keys)."""
+    if config.oidc is None:
+        return None
+    relying_party = getattr(request.app.state, "oidc", None)
+    if not isinstance(relying_party, OidcSignIn):
+        relying_party = OidcSignIn(config.engine, config.oidc)
+        request.app.state.oidc = relying_party
+    return relying_party
+
+
+def _not_configured(request: Request) -> Response:
+    return RedirectResponse("/signin", status_code=303)
+
+
+@router.get("/signin/oidc")
+async def oidc_start(request: Request, config: Config) -> Response:
+    relying_party = oidc_of(request, config)
+    if relying_party is None:
+        return _not_configured(request)
+    url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
+    browser_of(request).set_pref(_PENDING, pending.dumps())
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/signin/oidc/callback")
+async def oidc_callback(request: Request, config: Config) -> Response:
+    relying_party = oidc_of(request, config)
+    if relying_party is None:
+        return _not_configured(request)
+    browser = browser_of(request)
+    pending = PendingSignIn.loads(browser.prefs.get(_PENDING))
+    browser.set_pref(_PENDING, "")  # one way back per sign-in: a replay finds nothing
+    client = request.client.host if request.client else None
+    try:
+        identity = await run_in_threadpool(
+            relying_party.finish, dict(request.query_params), pending, client
+        )
+    except OidcRefused as refused:
+        return render(request, "oidc_refused.html", 403, message=refused.message)
+    token, actor = await run_in_threadpool(
+        lambda: sessions.sign_in(
+            config.engine,
+            identity.party_id,
+            method=identity.method,
+            user_agent=request.headers.get("user-agent", ""),
+            old_token=browser.session_token,
+        )
+    )
+    await run_in_threadpool(relying_party.bind_session, token, identity.sid)
+    browser.begin_session(token)  # a new token at every sign-in: no session fixation
+    return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
+
+
+@router.get("/signin/oidc/logout")
+async def oidc_frontchannel_logout(request: Request, config: Config) -> Response:
+    """OpenID Connect Front-Channel Logout: the provider loads this in an iframe with its
+    issuer and session id; every portal session begun in that provider session ends."""
+    relying_party = oidc_of(request, config)
+    if relying_party is not None:
+        await run_in_threadpool(
+            relying_party.frontchannel_logout,
+            request.query_params.get("iss", ""),
+            request.query_params.get("sid", ""),
+        )
+    return HTMLResponse("", headers={"cache-control": "no-store"})

@@ -1,0 +1,112 @@
+// A certified OpenID provider (oidc-provider) on loopback, standing in for ID-porten in the
+// tests and the demo: synthetic people with a `pid` claim, acr levels as ID-porten names them,
+// and its own sign-in page where one picks the person to be.
+//
+// Configuration (environment): OIDC_PORT, OIDC_CLIENTS (JSON list of {client_id,
+// client_secret, redirect_uris, logout_uri?}), OIDC_PEOPLE (JSON list of
+// {pid, name, groups?}). Prints "listening <issuer>" on stdout once it serves.
+import http from 'node:http';
+import { URL } from 'node:url';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.OIDC_PORT ?? '0');
+const clients = JSON.parse(process.env.OIDC_CLIENTS ?? '[]');
+const people = JSON.parse(process.env.OIDC_PEOPLE ?? '[]');
+const issuer = `http://127.0.0.1:${port}`;
+const ACR_LEVELS = ['idporten-loa-substantial', 'idporten-loa-high'];
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const provider = new Provider(issuer, {
+  clients: clients.map((client) => ({
+    response_types: ['code'],
+    grant_types: ['authorization_code'],
+    token_endpoint_auth_method: 'client_secret_post',
+    ...(client.logout_uri
+      ? { backchannel_logout_uri: client.logout_uri, backchannel_logout_session_required: true }
+      : {}),
+    ...Object.fromEntries(Object.entries(client).filter(([key]) => key !== 'logout_uri')),
+  })),
+  acrValues: ACR_LEVELS,
+  claims: { openid: ['sub', 'pid', 'groups'], profile: ['name'] },
+  // ID-porten puts pid in the ID token itself
+  conformIdTokenClaims: false,
+  findAccount: (ctx, sub) => {
+    const person = people.find((p) => p.pid === sub);
+    if (!person) return undefined;
+    return {
+      accountId: sub,
+      claims: () => ({ sub, pid: person.pid, name: person.name, groups: person.groups ?? [] }),
+    };
+  },
+  // the portal is a first-party client: consent is implied
+  loadExistingGrant: async (ctx) => {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope('openid profile');
+    await grant.save();
+    return grant;
+  },
+  pkce: { required: () => true },
+  // back-channel logout is on only because oidc-provider then puts `sid` in the ID token, as
+  // ID-porten does for front-channel logout (which oidc-provider no longer implements)
+  features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: true } },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  ttl: { IdToken: 600, AccessToken: 600, AuthorizationCode: 60, Session: 3600, Interaction: 600, Grant: 3600 },
+  cookies: { keys: ['hanport-test-provider-only'] },
+});
+
+function loginPage(uid, acr) {
+  const choices = people
+    .map((p, i) => `<li><label><input type="radio" name="pid" value="${escapeHtml(p.pid)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(p.name)} (${escapeHtml(p.pid)})</label></li>`)
+    .join('\n');
+  return `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
+<body><h1>Test-ID-porten</h1><p>Syntetiske testpersoner – ingen ekte personer. Sikkerhetsnivå: ${escapeHtml(acr)}</p>
+<form method="post" action="/interaction/${escapeHtml(uid)}/login"><ul>${choices}</ul>
+<button type="submit">Logg inn som valgt person</button></form></body></html>`;
+}
+
+async function readForm(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString());
+}
+
+async function interaction(req, res, path) {
+  const details = await provider.interactionDetails(req, res);
+  const acr = details.params.acr_values?.split(' ').find((v) => ACR_LEVELS.includes(v)) ?? ACR_LEVELS[0];
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(loginPage(details.uid, acr));
+    return;
+  }
+  if (path.endsWith('/login')) {
+    const pid = (await readForm(req)).get('pid');
+    if (!people.some((p) => p.pid === pid)) {
+      await provider.interactionFinished(req, res, { error: 'access_denied' }, { mergeWithLastSubmission: false });
+      return;
+    }
+    await provider.interactionFinished(req, res, { login: { accountId: pid, acr } }, { mergeWithLastSubmission: false });
+    return;
+  }
+  res.writeHead(404).end();
+}
+
+const callback = provider.callback();
+const server = http.createServer((req, res) => {
+  const path = new URL(req.url, issuer).pathname;
+  if (path.startsWith('/interaction/')) {
+    interaction(req, res, path).catch((error) => {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(`interaction failed: ${error.message}`);
+    });
+    return;
+  }
+  callback(req, res);
+});
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${issuer}\n`);
+});
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));

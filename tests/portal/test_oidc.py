@@ -1,0 +1,292 @@
+"""Sign-in through OpenID Connect against a real provider (oidc-provider on loopback, standing
+in for ID-porten), driven in Chromium through the provider's own pages.
+
+The portal runs under uvicorn with the demo world, its people enrolled by their synthetic
+fødselsnummer (kept as a keyed hash). Refusals: wrong state, a replayed code, an unknown person,
+an ID token for another audience, an expired one; each audited and without a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import uvicorn
+from portal_world import World
+from sqlalchemy import Engine, select
+
+from hanport.portal.db.schema import audit_events, parties, sessions
+from hanport.portal.domain.fodselsnummer import synthetic_pid
+from hanport.portal.seed import DEMO_PIDS
+from hanport.portal.services.oidc import (
+    ACR_SUBSTANTIAL,
+    OidcRefused,
+    OidcSettings,
+    OidcSignIn,
+    enroll_pids,
+)
+from hanport.portal.web.app import PortalConfig, create_app
+from services.browser import screenshot
+from services.oidc import (
+    OidcClient,
+    OidcProvider,
+    SyntheticPerson,
+    oidc_provider_factory,
+    sign_in_at_provider,
+)
+from services.ports import free_port
+
+__all__ = ["oidc_provider_factory"]  # the fixture, imported for this module's tests
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PORTAL_CLIENT = OidcClient("hanport-portal", "portal-secret-for-tests", [])
+OTHER_CLIENT = OidcClient("other-app", "other-secret-for-tests", [])
+#: a synthetic person the provider knows and the grid company does not
+STRANGER = SyntheticPerson(synthetic_pid(datetime(1999, 2, 3).date(), 321), "Ukjent Person")
+NAMES = {
+    "ola@example.no": "Ola Nordmann",
+    "kari@example.no": "Kari Nordmann",
+    "emma@example.com": "Emma Smith",
+}
+
+
+@dataclass
+class OidcWorld:
+    portal_url: str
+    provider: OidcProvider
+    settings: OidcSettings
+    engine: Engine
+    world: World
+
+    @property
+    def callback_prefix(self) -> str:
+        return f"{self.portal_url}/signin/oidc/callback"
+
+
+def _serve(app: object, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    # its own loop in its own thread: Playwright's sync API owns this thread's loop
+    threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True).start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "portal did not start"
+        time.sleep(0.05)
+    return server
+
+
+@pytest.fixture
+def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld]:  # type: ignore[no-untyped-def]
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/signin/oidc/callback"
+    logout = f"http://127.0.0.1:{port}/signin/oidc/logout"
+    people = [SyntheticPerson(pid, NAMES.get(email, email)) for email, pid in DEMO_PIDS.items()]
+    provider = oidc_provider_factory(
+        [
+            replace(PORTAL_CLIENT, redirect_uris=[redirect], logout_uri=logout),
+            replace(OTHER_CLIENT, redirect_uris=[redirect]),
+        ],
+        [*people, STRANGER],
+    )
+    settings = OidcSettings(
+        issuer=provider.issuer,
+        client_id=PORTAL_CLIENT.client_id,
+        client_secret=PORTAL_CLIENT.client_secret,
+        redirect_uri=redirect,
+        pid_secret=b"pid-hash-secret-for-tests-only",
+    )
+    assert enroll_pids(sqlite_world.engine, DEMO_PIDS, settings) == len(DEMO_PIDS)
+    app = create_app(
+        PortalConfig(engine=sqlite_world.engine, secret_key="oidc-test-" * 4, oidc=settings)
+    )
+    server = _serve(app, port)
+    yield OidcWorld(
+        f"http://127.0.0.1:{port}", provider, settings, sqlite_world.engine, sqlite_world
+    )
+    server.should_exit = True
+
+
+def _sign_in_at_provider(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Test-ID-porten")).to_be_visible()
+    page.get_by_label(name).check()
+    page.get_by_role("button", name="Logg inn som valgt person").click()
+
+
+def _start_in_browser(page, world: OidcWorld) -> str:  # type: ignore[no-untyped-def]
+    """The browser starts a sign-in and stands at the provider's page; returns the
+    authorization URL the portal sent it to (its state is in the browser's cookie)."""
+    from playwright.sync_api import expect
+
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.goto(f"{world.portal_url}/signin/oidc")
+    expect(page.get_by_role("heading", name="Test-ID-porten")).to_be_visible()
+    return next(url for url in seen if url.startswith(f"{world.provider.issuer}/auth?"))
+
+
+def _way_back(world: OidcWorld, authorization_url: str, email: str = "ola@example.no") -> str:
+    return sign_in_at_provider(authorization_url, DEMO_PIDS[email], world.callback_prefix)
+
+
+def _expect_refusal_status(console_errors) -> None:  # type: ignore[no-untyped-def]
+    """The refusal page's 403 is what the test wants; the browser reports it as an error."""
+    console_errors.messages[:] = [
+        m for m in console_errors.messages if "status of 403" not in m or "/callback?" not in m
+    ]
+
+
+def _refusals(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.data_json).where(audit_events.c.action == "signin.oidc.refused")
+        ).all()
+    return [json.loads(row.data_json) for row in rows]
+
+
+def _session_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(sessions.c.token_hash)).all())
+
+
+def test_customer_signs_in_through_the_provider(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    authorize: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            authorize.append(r.url)
+            if r.url.startswith(f"{oidc_world.provider.issuer}/auth")
+            else None
+        ),
+    )
+    page.goto(f"{oidc_world.portal_url}/signin")
+    page.get_by_role("link", name="Logg inn med ID-porten").click()
+    _sign_in_at_provider(page, "Kari Nordmann")
+
+    expect(page.get_by_role("heading", name="Mine målepunkter")).to_be_visible()
+    kari_point = "707057500000000032"
+    expect(page.get_by_role("link", name=kari_point)).to_be_visible()
+    expect(page.get_by_role("link", name="707057500000000018")).to_have_count(0)  # Ola's
+    screenshot(page, "oidc-signed-in")
+
+    query = parse_qs(urlsplit(authorize[0]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
+    assert query["acr_values"] == [ACR_SUBSTANTIAL] and query["ui_locales"] == ["nb"]
+    assert query["state"][0] and query["nonce"][0] and "code_verifier" not in query
+
+    engine = oidc_world.engine
+    with engine.connect() as conn:
+        kari = conn.execute(select(parties).where(parties.c.email == "kari@example.no")).one()
+        live = conn.execute(select(sessions).where(sessions.c.revoked_at.is_(None))).all()
+    assert kari.pid_ref.startswith("hmac:") and DEMO_PIDS["kari@example.no"] not in kari.pid_ref
+    assert [s.party_id for s in live] == [kari.id] and live[0].idp_sid
+
+    # front-channel logout from the provider ends the portal session begun in its session
+    logout = urlencode({"iss": oidc_world.provider.issuer, "sid": live[0].idp_sid})
+    page.goto(f"{oidc_world.portal_url}/signin/oidc/logout?{logout}")
+    page.goto(f"{oidc_world.portal_url}/points")
+    expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
+
+
+def test_wrong_state_is_refused_and_audited(page, oidc_world: OidcWorld, console_errors) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    back = parse_qs(urlsplit(_way_back(oidc_world, _start_in_browser(page, oidc_world))).query)
+    forged = urlencode({"code": back["code"][0], "state": "forged", "iss": back["iss"][0]})
+    page.goto(f"{oidc_world.callback_prefix}?{forged}")
+
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+    assert _session_count(oidc_world.engine) == 0
+    assert [r["reason"] for r in _refusals(oidc_world.engine)] == ["wrong_state"]
+    _expect_refusal_status(console_errors)
+
+
+def test_replayed_code_is_refused(page, oidc_world: OidcWorld, console_errors) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    first = _way_back(oidc_world, _start_in_browser(page, oidc_world))
+    page.goto(first)  # the genuine way back: signed in
+    expect(page.get_by_role("heading", name="Mine målepunkter")).to_be_visible()
+    page.goto(first)  # the same URL again: its sign-in is used up in this browser
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+
+    # the old code with a fresh sign-in's state: the provider refuses the used code
+    fresh = parse_qs(urlsplit(_start_in_browser(page, oidc_world)).query)
+    old = parse_qs(urlsplit(first).query)
+    replay = urlencode({"code": old["code"][0], "state": fresh["state"][0], "iss": old["iss"][0]})
+    page.goto(f"{oidc_world.callback_prefix}?{replay}")
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+    reasons = [r["reason"] for r in _refusals(oidc_world.engine)]
+    assert reasons == ["wrong_state", "token_refused:invalid_grant"]
+    with oidc_world.engine.connect() as conn:  # only the genuine sign-in's session, now ended
+        assert conn.execute(select(sessions.c.revoked_at)).scalars().all() != [None, None]
+    assert _session_count(oidc_world.engine) == 1
+    _expect_refusal_status(console_errors)
+
+
+def test_unknown_person_is_refused(page, oidc_world: OidcWorld, console_errors) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(f"{oidc_world.portal_url}/signin/oidc")
+    _sign_in_at_provider(page, STRANGER.name)
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+    expect(page.get_by_text("ingen kundeforhold")).to_be_visible()
+    screenshot(page, "oidc-refused-unknown-person")
+    assert _session_count(oidc_world.engine) == 0
+    assert [r["reason"] for r in _refusals(oidc_world.engine)] == ["unknown_person"]
+    _expect_refusal_status(console_errors)
+
+
+def _id_token_for(world: OidcWorld, settings: OidcSettings) -> tuple[str, str]:
+    """A real ID token the provider issues to `settings`' client, and the nonce it carries."""
+    relying_party = OidcSignIn(world.engine, settings)
+    url, pending = relying_party.begin("en")
+    code = parse_qs(urlsplit(_way_back(world, url)).query)["code"][0]
+    return str(relying_party.exchange_code(code, pending)["id_token"]), pending.nonce
+
+
+def test_foreign_audience_and_expired_tokens_are_refused(oidc_world: OidcWorld) -> None:
+    other = replace(
+        oidc_world.settings,
+        client_id=OTHER_CLIENT.client_id,
+        client_secret=OTHER_CLIENT.client_secret,
+    )
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings)
+
+    foreign, nonce = _id_token_for(oidc_world, other)
+    with pytest.raises(OidcRefused) as refused:
+        portal.validate_id_token(foreign, nonce)
+    assert refused.value.reason == "id_token_invalid:invalid_claim"
+
+    own, nonce = _id_token_for(oidc_world, oidc_world.settings)
+    assert portal.validate_id_token(own, nonce)["pid"] == DEMO_PIDS["ola@example.no"]
+    with pytest.raises(OidcRefused) as refused:
+        portal.validate_id_token(own, "another-nonce")
+    assert refused.value.reason == "id_token_invalid:invalid_claim"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(OidcRefused) as refused:
+        portal.validate_id_token(own, nonce, now=later)
+    assert refused.value.reason == "id_token_invalid:expired_token"
+
+
+def test_unknown_key_id_fetches_the_keys_again(oidc_world: OidcWorld) -> None:
+    from joserfc.jwk import RSAKey
+
+    own, nonce = _id_token_for(oidc_world, oidc_world.settings)
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings)
+    # as if the keys had been fetched before the provider rotated them
+    portal._jwks = {
+        "keys": [RSAKey.generate_key(2048, parameters={"kid": "retired"}).as_dict(private=False)]
+    }
+    assert portal.validate_id_token(own, nonce)["sub"] == DEMO_PIDS["ola@example.no"]
+    assert portal._jwks is not None and portal._jwks["keys"][0]["kid"] != "retired"
