@@ -3,6 +3,7 @@ what the portal keeps of them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -55,3 +56,17 @@ def test_the_portal_keeps_a_keyed_hash_unless_told_otherwise() -> None:
     assert pid_reference(pid, plain) == f"pid:{pid}"
     with pytest.raises(ValueError):
         OidcSettings("https://idp", "c", "s", "https://rp/cb", b"k" * 32, acr_values="level4")
+
+
+def test_the_configuration_fills_the_relying_party() -> None:
+    from hanport.portal.services.oidc import ACR_HIGH
+    from hanport.portal.settings import OidcClient
+
+    client = OidcClient(
+        "https://idporten.example", "grid", "secret", acr="high", pid_hash_key="k" * 32
+    )
+    settings = OidcSettings.for_customers(client, "https://port.example/")
+    assert settings.redirect_uri == "https://port.example/signin/oidc/callback"
+    assert settings.acr_values == ACR_HIGH and settings.accepted_acr() == [ACR_HIGH]
+    with pytest.raises(ValueError, match="pid hash key"):
+        OidcSettings.for_customers(replace(client, pid_hash_key=""), "https://port.example")

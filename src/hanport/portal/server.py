@@ -15,8 +15,9 @@ from typing import cast
 from fastapi import FastAPI
 
 from hanport.portal.db.engine import make_engine
+from hanport.portal.services.oidc import OidcSettings
 from hanport.portal.services.signin import EmailCodeSignIn, SignInLimits
-from hanport.portal.settings import load_settings
+from hanport.portal.settings import PortalSettings, load_settings
 from hanport.portal.web.app import PortalConfig, create_app
 from hanport.portal.web.middleware import COOKIE_SECURE_MODES, CookieSecure
 
@@ -47,5 +48,11 @@ def create_from_environment() -> FastAPI:
             secret_key=secret,
             cookie_secure=cast(CookieSecure, cookie_secure),
             signin=EmailCodeSignIn(engine, secret.encode(), limits),
+            oidc=_customer_oidc(settings),
         )
     )
+
+
+def _customer_oidc(settings: PortalSettings) -> OidcSettings | None:
+    customers = settings.customers_oidc
+    return None if customers is None else OidcSettings.for_customers(customers, settings.base_url)

@@ -43,9 +43,12 @@ from hanport.portal.services.tx import transaction
 if TYPE_CHECKING:
     from joserfc.jwk import KeySetSerialization
 
+    from hanport.portal.settings import OidcClient
+
 __all__ = [
     "ACR_HIGH",
     "ACR_SUBSTANTIAL",
+    "CALLBACK_PATH",
     "OidcIdentity",
     "OidcRefused",
     "OidcSettings",
@@ -60,6 +63,7 @@ ACR_HIGH = "idporten-loa-high"
 _ACR_ORDER = (ACR_SUBSTANTIAL, ACR_HIGH)
 UI_LOCALES = {"nb": "nb", "nn": "nn", "en": "en"}
 METHOD = "oidc"
+CALLBACK_PATH = "/signin/oidc/callback"
 _HTTP_TIMEOUT_S = 10.0
 
 
@@ -83,8 +87,22 @@ class OidcSettings:
     def __post_init__(self) -> None:
         if self.acr_values not in _ACR_ORDER:
             raise ValueError(f"acr_values must be one of {_ACR_ORDER}")
-        if len(self.pid_secret) < 16:
-            raise ValueError("the pid secret must be at least 16 bytes")
+        if len(self.pid_secret) < 16 and not self.store_pid:
+            raise ValueError("the pid hash key must be at least 16 characters")
+
+    @classmethod
+    def for_customers(cls, client: OidcClient, base_url: str) -> OidcSettings:
+        """From the configuration's [oidc.customers]; the callback is under `base_url`."""
+        return cls(
+            issuer=client.issuer,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            redirect_uri=base_url.rstrip("/") + CALLBACK_PATH,
+            pid_secret=client.pid_hash_key.encode(),
+            acr_values=ACR_HIGH if client.acr == "high" else ACR_SUBSTANTIAL,
+            scope=client.scope,
+            store_pid=client.store_pid,
+        )
 
     def accepted_acr(self) -> list[str]:
         """The level asked for, or a higher one."""

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.services import sessions
-from hanport.portal.services.oidc import OidcRefused, OidcSignIn, PendingSignIn
+from hanport.portal.services.oidc import CALLBACK_PATH, OidcRefused, OidcSignIn, PendingSignIn
 from hanport.portal.web.common import Config, PortalConfig, lang_of, render
 from hanport.portal.web.middleware import browser_of
 
@@ -44,7 +44,7 @@ async def oidc_start(request: Request, config: Config) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-@router.get("/signin/oidc/callback")
+@router.get(CALLBACK_PATH)
 async def oidc_callback(request: Request, config: Config) -> Response:
     relying_party = oidc_of(request, config)
     if relying_party is None:
