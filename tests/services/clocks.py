@@ -23,7 +23,3 @@ class MovableClock:
         if seconds < 0:
             raise ValueError("a movable clock only goes forward")
         self.offset += timedelta(seconds=seconds)
-
-    def timestamp(self) -> float:
-        """POSIX seconds, for code whose clock is ``time.time``."""
-        return self().timestamp()
