@@ -5,7 +5,10 @@ database, SQLAlchemy URL with psycopg); ``smtp_server`` (.host, .port, .messages
 .wait_for()); ``browser`` and ``page`` (Playwright on /usr/bin/chromium; ``page`` fails the
 test on console errors); ``han_samples_dir`` and ``han_samples``. Helpers are importable:
 ``from services.ports import free_port``, ``from services.browser import screenshot``,
-``from services.postgres import libpq_url``.
+``from services.postgres import libpq_url``; wait for a condition, never a guessed time, with
+``from services.waiting import wait_for, wait_for_async``, and move code's time on with
+``services.clocks.MovableClock``. ``--both-databases`` runs every port-service test on
+PostgreSQL as well as SQLite (tests/portal/conftest.py).
 """
 
 from __future__ import annotations
