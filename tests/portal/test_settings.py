@@ -66,6 +66,21 @@ def test_environment_beats_the_file_and_options_beat_both(tmp_path: Path) -> Non
     assert (settings.http_port, settings.mail_host) == (8603, "env.example")
 
 
+@pytest.mark.parametrize(
+    ("flags", "base_url"),
+    [
+        ({}, "http://127.0.0.1:8600"),
+        ({"http_host": "0.0.0.0", "http_port": 8080}, "http://127.0.0.1:8080"),
+        ({"http_host": "::1"}, "http://[::1]:8600"),
+        ({"http_port": 8080, "base_url": "https://han.example/"}, "https://han.example"),
+    ],
+)
+def test_links_point_where_the_portal_listens_unless_told(
+    flags: dict[str, object], base_url: str
+) -> None:
+    assert load_settings(flags, environ={}).base_url == base_url
+
+
 def test_the_file_can_come_from_the_environment(tmp_path: Path) -> None:
     config = _write(tmp_path, '[company]\nname = "Vestnett"\n')
     assert load_settings(environ={"HANPORT_PORTAL_CONFIG": config}).company_name == "Vestnett"

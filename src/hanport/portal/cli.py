@@ -144,7 +144,7 @@ def portal_settings(args: argparse.Namespace) -> PortalSettings:
 
 def run_portal(args: argparse.Namespace) -> int:
     from hanport.portal.seed import write_fleet_toml
-    from hanport.portal.settings import ENV_CONFIG, SettingsError
+    from hanport.portal.settings import ENV_CONFIG, SettingsError, env_var
 
     if args.fleet_out:
         print(write_fleet_toml(args.fleet_out))
@@ -179,6 +179,8 @@ def run_portal(args: argparse.Namespace) -> int:
     os.environ[ENV_COOKIE_SECURE] = settings.cookie_secure
     if args.config:  # the workers read the same file (pick-up places, OpenID clients)
         os.environ[ENV_CONFIG] = str(Path(args.config).resolve())
+    # …and the address as given or derived from --host/--port, which they do not see
+    os.environ[env_var(("company", "base_url"))] = settings.base_url
     runner = JobRunner(
         engine,
         headend,

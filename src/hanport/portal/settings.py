@@ -89,7 +89,9 @@ class PortalSettings:
     trusted_proxies: list[str] = field(default_factory=list)
     company_name: str = "Nettselskapet"
     company_signature: str = ""
-    base_url: str = "http://127.0.0.1:8600"
+    #: where people reach the portal, for links in mails and the sign-in's callback; not given:
+    #: http://host:port from [http] (127.0.0.1 when it listens on every address)
+    base_url: str = ""
     mail_host: str | None = None  #: None: mails are printed on the console (demo)
     mail_port: int = 587
     mail_security: str = "auto"
@@ -444,5 +446,9 @@ def load_settings(
         if value is not None:
             flag = _FLAGS.get(name, f"--{name.replace('_', '-')}")
             setattr(settings, name, _BY_NAME[name][1](flag, value))
+    if not settings.base_url:
+        host = settings.http_host if settings.http_host not in ("0.0.0.0", "::", "") else None
+        host = host or "127.0.0.1"
+        settings.base_url = f"http://{f'[{host}]' if ':' in host else host}:{settings.http_port}"
     _check_together(settings)
     return settings
