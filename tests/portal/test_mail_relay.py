@@ -20,6 +20,7 @@ from hanport.portal.cli import mailer_for
 from hanport.portal.db.schema import outbox
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.intake import submit_order
+from hanport.portal.services.notify import Letterhead
 from hanport.portal.settings import load_settings
 from services.smtp import SmtpCatcher
 
@@ -118,3 +119,14 @@ async def test_the_relay_refuses_a_login_before_tls(tmp_path: Path) -> None:
     finally:
         relay.stop()
     assert relay.mails == []
+
+
+def test_a_mail_about_no_order_links_the_portal_and_is_signed() -> None:
+    letterhead = Letterhead("Fjordnett AS", SIGNATURE, "https://han.fjordnett.example")
+    body = letterhead.compose("Hei Kari!\n\nDu har fått fullmakt.\n", "proxy_invited", None)
+    assert body == (
+        "Hei Kari!\n\nDu har fått fullmakt.\n\nhttps://han.fjordnett.example/\n\n"
+        f"-- \nFjordnett AS\n{SIGNATURE}\n"
+    )
+    case = letterhead.compose("Sak 7\n", "case_escalated", 7)
+    assert "\nhttps://han.fjordnett.example/staff/orders/7\n" in case

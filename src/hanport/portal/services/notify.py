@@ -258,10 +258,12 @@ class Letterhead:
     base_url: str = ""
 
     def link(self, template: str, order_id: int | None) -> str | None:
-        """The page a mail about an order points to: the customer's order, or for customer
-        service's case mail the case."""
-        if order_id is None or not self.base_url:
+        """The page a mail points to: the order, for customer service's case mail the case, and
+        for a mail about no order (a power of attorney, a move) the portal's front page."""
+        if not self.base_url:
             return None
+        if order_id is None:
+            return f"{self.base_url}/"
         if template == "case_escalated":
             return f"{self.base_url}/staff/orders/{order_id}"
         return f"{self.base_url}/orders/{order_id}"
