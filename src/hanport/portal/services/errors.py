@@ -34,6 +34,7 @@ __all__ = [
     "Refused",
     "Text",
     "Unauthenticated",
+    "at_most",
     "text",
 ]
 
@@ -62,6 +63,11 @@ def _written(value: object, lang: str) -> object:
 def text(message: str, /, **params: object) -> Text:
     """A field's message with values: `text(N_("At most {n} characters"), n=100)`."""
     return Text(message, params)
+
+
+def at_most(limit: int) -> Text:
+    """The message for a text over its field's limit: the limit is in it."""
+    return text(N_("At most {limit} characters"), limit=limit)
 
 
 class PortalError(Exception):

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
+from hanport.portal.domain.limits import REASON_MAX, too_long
 from hanport.portal.domain.model import Action, Actor, Channel, Operation
 from hanport.portal.domain.order_states import (
     OrderEvent,
@@ -23,7 +24,14 @@ from hanport.portal.domain.order_states import (
 from hanport.portal.domain.port_states import PortEvent
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, Text
+from hanport.portal.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Refused,
+    Text,
+    at_most,
+)
 from hanport.portal.services.port import move_port, restore_port
 from hanport.portal.services.tx import Tx, transaction
 
@@ -190,6 +198,8 @@ def override_order(
         errors["kind"] = N_("Choose what to do")
     if len(reason) < 5:
         errors["reason"] = N_("Write a reason (at least 5 characters)")
+    elif too_long(reason, REASON_MAX):
+        errors["reason"] = at_most(REASON_MAX)
     if errors:
         raise InvalidInput(errors)
     with transaction(engine, now) as tx:

@@ -23,9 +23,10 @@ from hanport.portal.db.schema import (
     parties,
 )
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
+from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX, too_long
 from hanport.portal.domain.model import SYSTEM, Actor, Channel, PortState
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import Conflict, InvalidInput, Text
+from hanport.portal.services.errors import Conflict, InvalidInput, Text, at_most
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
@@ -48,9 +49,13 @@ def _validated_change(
     except ValueError:
         errors["effective_date"] = N_("Give the date as YYYY-MM-DD")
     email = valid_email(new_email) if new_email.strip() else None
-    if new_email.strip() and email is None:
+    if too_long(new_email, EMAIL_MAX):
+        errors["new_email"] = at_most(EMAIL_MAX)
+    elif new_email.strip() and email is None:
         errors["new_email"] = N_("Enter a valid e-mail address")
-    if email and not new_name.strip():
+    if too_long(new_name, NAME_MAX):
+        errors["new_name"] = at_most(NAME_MAX)
+    elif email and not new_name.strip():
         errors["new_name"] = N_("Enter the new customer's name")
     if new_lang not in LANGS:
         errors["new_lang"] = N_(

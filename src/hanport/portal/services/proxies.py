@@ -17,10 +17,11 @@ from sqlalchemy import Connection, Engine, Row, func, select, update
 from hanport.i18n import N_
 from hanport.portal.db.schema import inserted_id, parties, proxies
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
+from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX, too_long
 from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
-from hanport.portal.services.errors import InvalidInput, RateLimited, Text
+from hanport.portal.services.errors import InvalidInput, RateLimited, Text, at_most
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
@@ -45,7 +46,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def valid_email(text: str) -> str | None:
     text = text.strip().lower()
-    return text if len(text) <= 254 and _EMAIL.match(text) else None
+    return text if len(text) <= EMAIL_MAX and _EMAIL.match(text) else None
 
 
 def party_by_email(conn: Connection, email: str, name: str, lang: str, now: datetime) -> int:
@@ -86,12 +87,16 @@ def _validated_invitation(
     except InvalidMeteringPointId as exc:
         errors["metering_point_id"] = Text(exc.message, exc.params)
     email = valid_email(agent_email)
-    if email is None:
+    if too_long(agent_email, EMAIL_MAX):
+        errors["agent_email"] = at_most(EMAIL_MAX)
+    elif email is None:
         errors["agent_email"] = N_("Enter a valid e-mail address")
     if scope not in (ProxyScope.VIEW, ProxyScope.ACT):
         errors["scope"] = N_("Choose view or act")
     agent_name = agent_name.strip()
-    if not agent_name or len(agent_name) > 200:
+    if too_long(agent_name, NAME_MAX):
+        errors["agent_name"] = at_most(NAME_MAX)
+    elif not agent_name:
         errors["agent_name"] = N_("Enter the name of the person you give the power of attorney")
     today = (now or datetime.now(OSLO)).astimezone(OSLO).date()
     try:

@@ -8,15 +8,14 @@ from sqlalchemy import Engine, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import shipments
+from hanport.portal.domain.limits import TRACKING_REF_MAX, too_long
 from hanport.portal.domain.model import Actor, ModuleOption
 from hanport.portal.domain.shipments import ShipmentState, may_move
 from hanport.portal.services import authz
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, at_most
 from hanport.portal.services.tx import transaction
 
 __all__ = ["TRACKING_REF_MAX", "update_shipment"]
-
-TRACKING_REF_MAX = 64
 
 
 def update_shipment(
@@ -33,7 +32,9 @@ def update_shipment(
         new = ShipmentState(state)
     except ValueError:
         raise InvalidInput({"state": N_("Choose a valid status")}) from None
-    tracking = tracking_ref.strip()[:TRACKING_REF_MAX] or None
+    if too_long(tracking_ref, TRACKING_REF_MAX):
+        raise InvalidInput({"tracking_ref": at_most(TRACKING_REF_MAX)})
+    tracking = tracking_ref.strip() or None
     with transaction(engine, now) as tx:
         current = tx.conn.execute(
             select(shipments.c.method, shipments.c.state)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, select
 
 from hanport.portal.db.schema import orders
+from hanport.portal.domain.limits import SEARCH_MAX
 from hanport.portal.domain.model import Actor, Channel, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
@@ -191,7 +192,7 @@ def sla_report(engine: Engine, actor: Actor, now: datetime | None = None) -> que
 def search_points(engine: Engine, actor: Actor, text: str) -> list[Any]:
     """Metering points matching the text (at least two characters; at most 100 are read)."""
     authz.require_staff(actor)
-    text = text.strip()[:100]
+    text = text.strip()[:SEARCH_MAX]
     if len(text) < 2:
         return []
     with engine.connect() as conn:

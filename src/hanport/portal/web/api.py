@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
+from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX
 from hanport.portal.domain.model import (
     Action,
     Actor,
@@ -97,8 +98,8 @@ class CustomerChangeIn(BaseModel):
     """A move-out (and optional move-in) from Elhub or the customer system."""
 
     effective_date: str = Field(description="YYYY-MM-DD")
-    new_customer_email: str = ""
-    new_customer_name: str = ""
+    new_customer_email: str = Field("", max_length=EMAIL_MAX)
+    new_customer_name: str = Field("", max_length=NAME_MAX)
     new_customer_lang: Language = Language.NB
 
 

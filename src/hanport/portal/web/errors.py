@@ -22,7 +22,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from hanport.i18n import N_
-from hanport.portal.services.errors import InvalidInput, NotFound, PortalError, Text, text
+from hanport.portal.services.errors import (
+    InvalidInput,
+    NotFound,
+    PortalError,
+    Text,
+    at_most,
+    text,
+)
 from hanport.portal.web.common import NotSignedIn, lang_of, render
 
 __all__ = ["EXCEPTION_HANDLERS", "api_language", "error_body", "invalid_input"]
@@ -96,6 +103,8 @@ def _field_error(error: dict[str, Any]) -> Text | str:
         return N_("Give a whole number")
     if kind.startswith("bool"):
         return N_("Give true or false")
+    if kind == "string_too_long":
+        return at_most(int((error.get("ctx") or {}).get("max_length", 0)))
     if kind == "json_invalid":
         return N_("Invalid JSON")
     return N_("Invalid value")

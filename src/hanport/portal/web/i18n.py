@@ -19,7 +19,9 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from hanport.i18n import DEFAULT_LANG, LANGS, NC_, translations
+from hanport.portal.domain import limits
 from hanport.portal.domain.sla import OSLO
+from hanport.portal.web.audit_lines import audit_line
 
 __all__ = [
     "DEFAULT_LANG",
@@ -97,6 +99,12 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "delivered": NC_("shipment", "delivered"),
         "picked_up": NC_("shipment", "picked up"),
     },
+    "channel": {
+        "portal": NC_("order channel", "portal"),
+        "api": NC_("order channel", "API"),
+        "backoffice": NC_("order channel", "customer service"),
+        "system": NC_("order channel", "the port service"),
+    },
     "scope": {
         "view": NC_("proxy scope", "View (see status)"),
         "act": NC_("proxy scope", "Act (open/close)"),
@@ -160,5 +168,8 @@ def templates(lang: str) -> Jinja2Templates:
     env.globals["name_of"] = partial(name_of, catalog)
     env.globals["gettext_in"] = gettext_in
     env.globals["languages"] = LANGUAGE_NAMES
+    env.globals["audit_line"] = partial(audit_line, catalog, NAMES)
+    # the fields' maxlength, as the services check them
+    env.globals["limits"] = {k: v for k, v in vars(limits).items() if k.endswith("_MAX")}
     env.filters["local"] = local_time
     return Jinja2Templates(env=env)

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
+from hanport.portal.domain.limits import SEARCH_MAX
 from hanport.portal.services import views
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.lifecycle import override_order
@@ -79,14 +80,19 @@ async def staff_shipment(
     request: Request, order_id: int, actor: StaffActor, config: Config
 ) -> Response:
     form = await checked_form(request)
-    await run_in_threadpool(
-        update_shipment,
-        config.engine,
-        actor,
-        order_id,
-        form.get("state", ""),
-        form.get("tracking_ref", ""),
-    )
+    try:
+        await run_in_threadpool(
+            update_shipment,
+            config.engine,
+            actor,
+            order_id,
+            form.get("state", ""),
+            form.get("tracking_ref", ""),
+        )
+    except InvalidInput as exc:
+        details = await run_in_threadpool(views.case_view, config.engine, actor, order_id)
+        errors = exc.field_texts(lang_of(request))
+        return render(request, "staff_case.html", 422, errors=errors, form=form, **details)
     return RedirectResponse(f"/staff/orders/{order_id}", status_code=303)
 
 
@@ -101,7 +107,7 @@ async def staff_search(
     request: Request, actor: StaffActor, config: Config, q: str = ""
 ) -> Response:
     rows = await run_in_threadpool(views.search_points, config.engine, actor, q)
-    return render(request, "staff_search.html", q=q.strip()[:100], rows=rows)
+    return render(request, "staff_search.html", q=q.strip()[:SEARCH_MAX], rows=rows)
 
 
 @router.get("/moves")
