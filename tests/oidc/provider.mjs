@@ -3,8 +3,9 @@
 // and its own sign-in page where one picks the person to be.
 //
 // Configuration (environment): OIDC_PORT, OIDC_CLIENTS (JSON list of {client_id,
-// client_secret, redirect_uris, logout_uri?}), OIDC_PEOPLE (JSON list of
-// {pid, name, groups?}). Prints "listening <issuer>" on stdout once it serves.
+// client_secret, redirect_uris, logout_uri?}), OIDC_PEOPLE (JSON list of {pid, name} for
+// ID-porten's people, {sub, name, email, groups} for the company's staff). Prints
+// "listening <issuer>" on stdout once it serves.
 import http from 'node:http';
 import { URL } from 'node:url';
 import Provider from 'oidc-provider';
@@ -28,15 +29,21 @@ const provider = new Provider(issuer, {
     ...Object.fromEntries(Object.entries(client).filter(([key]) => key !== 'logout_uri')),
   })),
   acrValues: ACR_LEVELS,
-  claims: { openid: ['sub', 'pid', 'groups'], profile: ['name'] },
+  claims: { openid: ['sub', 'pid', 'groups'], profile: ['name'], email: ['email'] },
   // ID-porten puts pid in the ID token itself
   conformIdTokenClaims: false,
   findAccount: (ctx, sub) => {
-    const person = people.find((p) => p.pid === sub);
+    const person = people.find((p) => (p.pid ?? p.sub) === sub);
     if (!person) return undefined;
     return {
       accountId: sub,
-      claims: () => ({ sub, pid: person.pid, name: person.name, groups: person.groups ?? [] }),
+      claims: () => ({
+        sub,
+        ...(person.pid ? { pid: person.pid } : {}),
+        name: person.name,
+        email: person.email,
+        groups: person.groups ?? [],
+      }),
     };
   },
   // the portal is a first-party client: consent is implied
@@ -45,7 +52,7 @@ const provider = new Provider(issuer, {
       clientId: ctx.oidc.client.clientId,
       accountId: ctx.oidc.session.accountId,
     });
-    grant.addOIDCScope('openid profile');
+    grant.addOIDCScope('openid profile email');
     await grant.save();
     return grant;
   },
@@ -60,7 +67,7 @@ const provider = new Provider(issuer, {
 
 function loginPage(uid, acr) {
   const choices = people
-    .map((p, i) => `<li><label><input type="radio" name="pid" value="${escapeHtml(p.pid)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(p.name)} (${escapeHtml(p.pid)})</label></li>`)
+    .map((p, i) => `<li><label><input type="radio" name="pid" value="${escapeHtml(p.pid ?? p.sub)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(p.name)} (${escapeHtml(p.pid ?? p.email)})</label></li>`)
     .join('\n');
   return `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
 <body><h1>Test-ID-porten</h1><p>Syntetiske testpersoner – ingen ekte personer. Sikkerhetsnivå: ${escapeHtml(acr)}</p>
@@ -84,7 +91,7 @@ async function interaction(req, res, path) {
   }
   if (path.endsWith('/login')) {
     const pid = (await readForm(req)).get('pid');
-    if (!people.some((p) => p.pid === pid)) {
+    if (!people.some((p) => (p.pid ?? p.sub) === pid)) {
       await provider.interactionFinished(req, res, { error: 'access_denied' }, { mergeWithLastSubmission: false });
       return;
     }

@@ -24,12 +24,14 @@ from sqlalchemy import Engine, select
 
 from hanport.portal.db.schema import audit_events, parties, sessions
 from hanport.portal.domain.fodselsnummer import synthetic_pid
-from hanport.portal.seed import DEMO_PIDS
+from hanport.portal.seed import DEMO_PIDS, STAFF_EMAIL
 from hanport.portal.services.oidc import (
     ACR_SUBSTANTIAL,
+    STAFF_CALLBACK_PATH,
     OidcRefused,
     OidcSettings,
     OidcSignIn,
+    StaffOidcSettings,
     enroll_pids,
 )
 from hanport.portal.web.app import PortalConfig, create_app
@@ -51,6 +53,17 @@ PORTAL_CLIENT = OidcClient("hanport-portal", "portal-secret-for-tests", [])
 OTHER_CLIENT = OidcClient("other-app", "other-secret-for-tests", [])
 #: a synthetic person the provider knows and the grid company does not
 STRANGER = SyntheticPerson(synthetic_pid(datetime(1999, 2, 3).date(), 321), "Ukjent Person")
+STAFF_CLIENT = OidcClient("hanport-back-office", "staff-secret-for-tests", [])
+#: the company's staff directory: the demo's customer service, a newcomer, someone outside the
+#: back-office group, and a member whose address is a customer's
+STAFF_PEOPLE = [
+    SyntheticPerson(None, "Siri Saksbehandler", ["hanport-staff"], sub="siri", email=STAFF_EMAIL),
+    SyntheticPerson(
+        None, "Nina Ny", ["all", "hanport-staff"], sub="nina", email="nina@nettselskap.example"
+    ),
+    SyntheticPerson(None, "Ole Salg", ["sales"], sub="ole", email="ole@nettselskap.example"),
+    SyntheticPerson(None, "Ola Dobbel", ["hanport-staff"], sub="ola2", email="ola@example.no"),
+]
 NAMES = {
     "ola@example.no": "Ola Nordmann",
     "kari@example.no": "Kari Nordmann",
@@ -87,13 +100,15 @@ def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/signin/oidc/callback"
     logout = f"http://127.0.0.1:{port}/signin/oidc/logout"
+    staff_redirect = f"http://127.0.0.1:{port}{STAFF_CALLBACK_PATH}"
     people = [SyntheticPerson(pid, NAMES.get(email, email)) for email, pid in DEMO_PIDS.items()]
     provider = oidc_provider_factory(
         [
             replace(PORTAL_CLIENT, redirect_uris=[redirect], logout_uri=logout),
             replace(OTHER_CLIENT, redirect_uris=[redirect]),
+            replace(STAFF_CLIENT, redirect_uris=[staff_redirect]),
         ],
-        [*people, STRANGER],
+        [*people, STRANGER, *STAFF_PEOPLE],
     )
     settings = OidcSettings(
         issuer=provider.issuer,
@@ -103,8 +118,19 @@ def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld
         pid_secret=b"pid-hash-secret-for-tests-only",
     )
     assert enroll_pids(sqlite_world.engine, DEMO_PIDS, settings) == len(DEMO_PIDS)
+    staff = StaffOidcSettings(
+        issuer=provider.issuer,
+        client_id=STAFF_CLIENT.client_id,
+        client_secret=STAFF_CLIENT.client_secret,
+        redirect_uri=staff_redirect,
+    )
     app = create_app(
-        PortalConfig(engine=sqlite_world.engine, secret_key="oidc-test-" * 4, oidc=settings)
+        PortalConfig(
+            engine=sqlite_world.engine,
+            secret_key="oidc-test-" * 4,
+            oidc=settings,
+            staff_oidc=staff,
+        )
     )
     server = _serve(app, port)
     yield OidcWorld(
@@ -121,14 +147,14 @@ def _sign_in_at_provider(page, name: str) -> None:  # type: ignore[no-untyped-de
     page.get_by_role("button", name="Logg inn som valgt person").click()
 
 
-def _start_in_browser(page, world: OidcWorld) -> str:  # type: ignore[no-untyped-def]
+def _start_in_browser(page, world: OidcWorld, start: str = "/signin/oidc") -> str:  # type: ignore[no-untyped-def]
     """The browser starts a sign-in and stands at the provider's page; returns the
     authorization URL the portal sent it to (its state is in the browser's cookie)."""
     from playwright.sync_api import expect
 
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url))
-    page.goto(f"{world.portal_url}/signin/oidc")
+    page.goto(f"{world.portal_url}{start}")
     expect(page.get_by_role("heading", name="Test-ID-porten")).to_be_visible()
     return next(url for url in seen if url.startswith(f"{world.provider.issuer}/auth?"))
 
@@ -290,3 +316,57 @@ def test_unknown_key_id_fetches_the_keys_again(oidc_world: OidcWorld) -> None:
     }
     assert portal.validate_id_token(own, nonce)["sub"] == DEMO_PIDS["ola@example.no"]
     assert portal._jwks is not None and portal._jwks["keys"][0]["kid"] != "retired"
+
+
+def test_staff_sign_in_through_the_company_provider(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(f"{oidc_world.portal_url}/signin")
+    page.get_by_role("link", name="Ansatte: logg inn med firmakontoen din").click()
+    _sign_in_at_provider(page, "Siri Saksbehandler")
+    expect(page.get_by_role("heading", name="Kundeservice: Kø")).to_be_visible()
+    with oidc_world.engine.connect() as conn:
+        staff = conn.execute(select(parties).where(parties.c.email == STAFF_EMAIL)).one()
+        live = conn.execute(select(sessions.c.party_id)).scalars().all()
+    assert staff.role == "staff" and staff.idp_subject.endswith("#siri") and live == [staff.id]
+
+
+def _staff_way_back(page, world: OidcWorld, sub: str) -> None:  # type: ignore[no-untyped-def]
+    start = _start_in_browser(page, world, "/staff/signin/oidc")
+    back = sign_in_at_provider(start, sub, f"{world.portal_url}{STAFF_CALLBACK_PATH}")
+    page.goto(back)
+
+
+def test_staff_role_only_from_the_group_claim(page, oidc_world: OidcWorld, console_errors) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    _staff_way_back(page, oidc_world, "ole")  # not in the back-office group
+    expect(page.get_by_text("gir ikke tilgang til saksbehandlingen")).to_be_visible()
+    _staff_way_back(page, oidc_world, "ola2")  # in the group, but a customer's address
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+    assert _session_count(oidc_world.engine) == 0
+    reasons = [r["reason"] for r in _refusals(oidc_world.engine)]
+    assert reasons == ["not_staff", "email_in_use"]
+    with oidc_world.engine.connect() as conn:
+        ola = conn.execute(select(parties.c.role).where(parties.c.email == "ola@example.no"))
+        assert ola.scalar_one() == "customer"
+
+    _staff_way_back(page, oidc_world, "nina")  # a newcomer in the group: a staff account
+    expect(page.get_by_role("heading", name="Kundeservice: Kø")).to_be_visible()
+    with oidc_world.engine.connect() as conn:
+        nina = conn.execute(select(parties).where(parties.c.email == "nina@nettselskap.example"))
+        assert nina.one().role == "staff"
+    _expect_refusal_status(console_errors)
+
+
+def test_an_unreachable_provider_is_a_clear_refusal(sqlite_world: World) -> None:
+    settings = OidcSettings(
+        issuer=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        client_id="c",
+        client_secret="s",
+        redirect_uri="http://127.0.0.1:1/signin/oidc/callback",
+        pid_secret=b"pid-hash-secret-for-tests-only",
+    )
+    with pytest.raises(OidcRefused) as refused:
+        OidcSignIn(sqlite_world.engine, settings).begin("nb")
+    assert refused.value.reason == "provider_unreachable"

@@ -45,9 +45,19 @@ class OidcClient:
 
 @dataclass(frozen=True)
 class SyntheticPerson:
-    pid: str
+    """Someone the provider signs in: a customer by synthetic pid (ID-porten), or a member of
+    the company's staff by subject, e-mail address and groups."""
+
+    pid: str | None
     name: str
     groups: list[str] = field(default_factory=list)
+    sub: str | None = None
+    email: str | None = None
+
+    @property
+    def login(self) -> str:
+        """The value the provider's sign-in form sends for this person."""
+        return self.pid or self.sub or ""
 
 
 def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +99,7 @@ class OidcProvider:
             **os.environ,
             "OIDC_PORT": str(self.port),
             "OIDC_CLIENTS": json.dumps([_without_none(vars(c)) for c in self.clients]),
-            "OIDC_PEOPLE": json.dumps([vars(p) for p in self.people]),
+            "OIDC_PEOPLE": json.dumps([_without_none(vars(p)) for p in self.people]),
         }
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
@@ -132,9 +142,10 @@ def oidc_provider_factory() -> Iterator[Any]:
             provider.stop()
 
 
-def sign_in_at_provider(authorization_url: str, pid: str, stop_at: str) -> str:
-    """Sign in at the provider as `pid` without a browser; returns the URL the provider sends
-    the browser back to (starting with `stop_at`), unfollowed, so tests can hold or alter it."""
+def sign_in_at_provider(authorization_url: str, login: str, stop_at: str) -> str:
+    """Sign in at the provider as `login` (pid or staff subject) without a browser; returns
+    the URL the provider sends the browser back to (starting with `stop_at`), unfollowed, so
+    tests can hold or alter it."""
     import httpx
 
     with httpx.Client(follow_redirects=False, timeout=10) as client:
@@ -146,7 +157,7 @@ def sign_in_at_provider(authorization_url: str, pid: str, stop_at: str) -> str:
             if response.status_code in (302, 303) and location is not None:
                 response = client.get(httpx.URL(str(response.url)).join(location))
             elif response.status_code == 200 and "/interaction/" in str(response.url):
-                response = client.post(f"{response.url}/login", data={"pid": pid})
+                response = client.post(f"{response.url}/login", data={"pid": login})
             else:
                 break
         raise AssertionError(

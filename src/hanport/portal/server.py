@@ -15,7 +15,7 @@ from typing import cast
 from fastapi import FastAPI
 
 from hanport.portal.db.engine import make_engine
-from hanport.portal.services.oidc import OidcSettings
+from hanport.portal.services.oidc import OidcSettings, StaffOidcSettings
 from hanport.portal.services.signin import EmailCodeSignIn, SignInLimits
 from hanport.portal.settings import PortalSettings, load_settings
 from hanport.portal.web.app import PortalConfig, create_app
@@ -49,6 +49,7 @@ def create_from_environment() -> FastAPI:
             cookie_secure=cast(CookieSecure, cookie_secure),
             signin=EmailCodeSignIn(engine, secret.encode(), limits),
             oidc=_customer_oidc(settings),
+            staff_oidc=_staff_oidc(settings),
         )
     )
 
@@ -56,3 +57,8 @@ def create_from_environment() -> FastAPI:
 def _customer_oidc(settings: PortalSettings) -> OidcSettings | None:
     customers = settings.customers_oidc
     return None if customers is None else OidcSettings.for_customers(customers, settings.base_url)
+
+
+def _staff_oidc(settings: PortalSettings) -> StaffOidcSettings | None:
+    staff = settings.staff_oidc
+    return None if staff is None else StaffOidcSettings.from_config(staff, settings.base_url)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError
@@ -35,7 +35,7 @@ from joserfc.jws import JWSRegistry
 from sqlalchemy import Engine, select, update
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import parties, sessions
+from hanport.portal.db.schema import inserted_id, parties, sessions
 from hanport.portal.domain.fodselsnummer import InvalidPid, parse_pid
 from hanport.portal.services.sessions import session_token_hash
 from hanport.portal.services.tx import transaction
@@ -49,11 +49,14 @@ __all__ = [
     "ACR_HIGH",
     "ACR_SUBSTANTIAL",
     "CALLBACK_PATH",
+    "STAFF_CALLBACK_PATH",
     "OidcIdentity",
     "OidcRefused",
     "OidcSettings",
     "OidcSignIn",
     "PendingSignIn",
+    "StaffOidcSettings",
+    "StaffOidcSignIn",
     "enroll_pids",
     "pid_reference",
 ]
@@ -64,6 +67,8 @@ _ACR_ORDER = (ACR_SUBSTANTIAL, ACR_HIGH)
 UI_LOCALES = {"nb": "nb", "nn": "nn", "en": "en"}
 METHOD = "oidc"
 CALLBACK_PATH = "/signin/oidc/callback"
+STAFF_METHOD = "oidc-staff"
+STAFF_CALLBACK_PATH = "/staff/signin/oidc/callback"
 _HTTP_TIMEOUT_S = 10.0
 
 
@@ -178,32 +183,69 @@ class OidcRefused(Exception):
         self.message = message
 
 
+#: refusals audited where they are found out, with what is known then
+_AUDITED_WHERE_FOUND = frozenset({"unknown_person", "not_staff", "email_in_use", "no_email"})
 _TRY_AGAIN = N_("The sign-in could not be completed. Start again from the sign-in page.")
+_UNREACHABLE = N_("The sign-in service cannot be reached right now. Try again in a few minutes.")
 _NOT_A_CUSTOMER = N_(
     "You signed in, but we have no customer relationship registered for you. Contact customer "
     "service if you think this is wrong."
 )
 
 
-class OidcSignIn:
-    """The portal as a relying party of one OpenID provider."""
+class _ClientSettings(Protocol):
+    """What every relying party needs of its registration at the provider."""
 
-    def __init__(self, engine: Engine, settings: OidcSettings) -> None:
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def redirect_uri(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def leeway_s(self) -> int: ...
+    @property
+    def pending_ttl_s(self) -> int: ...
+
+
+class _RelyingParty:
+    """The portal as a relying party of one OpenID provider; subclasses say what they ask for
+    besides the standard (`_authorization_params`, `_claims_options`) and whom they let in
+    (`_identify`)."""
+
+    def __init__(self, engine: Engine, client: _ClientSettings) -> None:
         self.engine = engine
-        self.settings = settings
+        self.client = client
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
+
+    def _authorization_params(self) -> dict[str, str]:
+        return {}
+
+    def _claims_options(self, nonce: str) -> dict[str, Any]:
+        return {
+            "iss": {"essential": True, "value": self.client.issuer},
+            "aud": {"essential": True, "value": self.client.client_id},
+            "nonce": {"essential": True, "value": nonce},
+        }
+
+    def _identify(self, claims: dict[str, Any]) -> OidcIdentity:
+        raise NotImplementedError
 
     # -- the provider's discovery document and keys --------------------------------------
 
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
-            url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            url = self.client.issuer.rstrip("/") + "/.well-known/openid-configuration"
             response = httpx.get(url, timeout=_HTTP_TIMEOUT_S)
             response.raise_for_status()
             document = response.json()
-            if document.get("issuer") != self.settings.issuer:
-                raise RuntimeError(f"the discovery document of {url} names another issuer")
+            if document.get("issuer") != self.client.issuer:
+                raise ValueError(f"the discovery document of {url} names another issuer")
             self._metadata = document
         return self._metadata
 
@@ -216,11 +258,11 @@ class OidcSignIn:
 
     def _client(self) -> OAuth2Client:
         return OAuth2Client(
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
+            client_id=self.client.client_id,
+            client_secret=self.client.client_secret,
             token_endpoint_auth_method="client_secret_post",
-            scope=self.settings.scope,
-            redirect_uri=self.settings.redirect_uri,
+            scope=self.client.scope,
+            redirect_uri=self.client.redirect_uri,
             code_challenge_method="S256",
             timeout=_HTTP_TIMEOUT_S,
         )
@@ -228,7 +270,14 @@ class OidcSignIn:
     # -- the flow ---------------------------------------------------------------------------
 
     def begin(self, lang: str) -> tuple[str, PendingSignIn]:
-        """The provider's authorization URL to send the browser to, and what to keep."""
+        """The provider's authorization URL to send the browser to, and what to keep;
+        OidcRefused when the provider cannot be reached."""
+        try:
+            return self._begin(lang)
+        except (httpx.HTTPError, ValueError):
+            raise OidcRefused("provider_unreachable", _UNREACHABLE) from None
+
+    def _begin(self, lang: str) -> tuple[str, PendingSignIn]:
         pending = PendingSignIn(
             state=secrets.token_urlsafe(24),
             nonce=secrets.token_urlsafe(24),
@@ -241,9 +290,9 @@ class OidcSignIn:
                 state=pending.state,
                 code_verifier=pending.code_verifier,
                 nonce=pending.nonce,
-                acr_values=self.settings.acr_values,
                 ui_locales=UI_LOCALES.get(lang, "nb"),
                 prompt="login",
+                **self._authorization_params(),
             )
         return str(url), pending
 
@@ -253,7 +302,10 @@ class OidcSignIn:
         """The browser is back from the provider: check everything, find the person.
         OidcRefused (audited) when anything is wrong."""
         try:
-            claims = self._checked_claims(params, pending)
+            try:
+                claims = self._checked_claims(params, pending)
+            except (httpx.HTTPError, ValueError):  # discovery or keys unreachable or garbled
+                raise OidcRefused("provider_unreachable", _UNREACHABLE) from None
             return self._identify(claims)
         except OidcRefused as refused:
             self._audit_refusal(refused.reason, client)
@@ -266,11 +318,11 @@ class OidcSignIn:
             params.get("state", "").encode(), pending.state.encode()
         ):
             raise OidcRefused("wrong_state", _TRY_AGAIN)
-        if time.time() - pending.started > self.settings.pending_ttl_s:
+        if time.time() - pending.started > self.client.pending_ttl_s:
             raise OidcRefused("flow_expired", _TRY_AGAIN)
         if "error" in params:
             raise OidcRefused(f"provider_error:{params['error'][:40]}", _TRY_AGAIN)
-        if params.get("iss") not in (None, self.settings.issuer):
+        if params.get("iss") not in (None, self.client.issuer):
             raise OidcRefused("wrong_issuer", _TRY_AGAIN)  # RFC 9207 mix-up defence
         token = self.exchange_code(params.get("code", ""), pending)
         return self.validate_id_token(str(token.get("id_token", "")), pending.nonce)
@@ -308,22 +360,78 @@ class OidcSignIn:
             claims = CodeIDToken(
                 decoded.claims,
                 decoded.header,
-                {
-                    "iss": {"essential": True, "value": self.settings.issuer},
-                    "aud": {"essential": True, "value": self.settings.client_id},
-                    "nonce": {"essential": True, "value": nonce},
-                    "acr": {"essential": True, "values": self.settings.accepted_acr()},
-                },
-                {"nonce": nonce, "client_id": self.settings.client_id},
+                self._claims_options(nonce),
+                {"nonce": nonce, "client_id": self.client.client_id},
             )
-            claims.validate(
-                now=int(now.timestamp()) if now else None, leeway=self.settings.leeway_s
-            )
+            claims.validate(now=int(now.timestamp()) if now else None, leeway=self.client.leeway_s)
         except JoseError as exc:
             raise OidcRefused(f"id_token_invalid:{exc.error}", _TRY_AGAIN) from None
         except ValueError:  # not a JWT at all
             raise OidcRefused("id_token_invalid:malformed", _TRY_AGAIN) from None
         return dict(claims)
+
+    def _audit_refusal(self, reason: str, client: str | None) -> None:
+        if reason in _AUDITED_WHERE_FOUND:
+            return
+        with transaction(self.engine) as tx:
+            tx.audit(
+                "oidc:anonymous",
+                "signin.oidc.refused",
+                "oidc_client",
+                self.client.client_id[:64],
+                reason=reason,
+                client=client,
+            )
+
+    # -- sessions tied to the provider's session --------------------------------------------
+
+    def bind_session(self, token: str, sid: str | None) -> None:
+        """Remember the provider's session id for the portal session, for front-channel logout."""
+        if sid is None:
+            return
+        with transaction(self.engine) as tx:
+            tx.conn.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == session_token_hash(token))
+                .values(idp_sid=sid[:255])
+            )
+
+    def frontchannel_logout(self, iss: str, sid: str) -> int:
+        """The provider says its session ended: end every portal session started from it."""
+        if iss != self.client.issuer or not sid:
+            return 0
+        with transaction(self.engine) as tx:
+            ended = tx.conn.execute(
+                update(sessions)
+                .where(sessions.c.idp_sid == sid, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=tx.now)
+            ).rowcount
+            if ended:
+                tx.audit(
+                    "oidc:provider",
+                    "session.ended_by_provider",
+                    "idp_session",
+                    hashlib.sha256(sid.encode()).hexdigest()[:12],
+                    sessions=ended,
+                )
+        return int(ended)
+
+
+class OidcSignIn(_RelyingParty):
+    """Customers through ID-porten: the level asked for, the person by the pid claim."""
+
+    def __init__(self, engine: Engine, settings: OidcSettings) -> None:
+        super().__init__(engine, settings)
+        self.settings = settings
+
+    def _authorization_params(self) -> dict[str, str]:
+        return {"acr_values": self.settings.acr_values}
+
+    def _claims_options(self, nonce: str) -> dict[str, Any]:
+        return {
+            **super()._claims_options(nonce),
+            "acr": {"essential": True, "values": self.settings.accepted_acr()},
+        }
 
     def _identify(self, claims: dict[str, Any]) -> OidcIdentity:
         try:
@@ -363,48 +471,105 @@ class OidcSignIn:
             raise OidcRefused("unknown_person", _NOT_A_CUSTOMER)
         return OidcIdentity(int(party.id), subject, sid, str(claims.get("acr")))
 
-    def _audit_refusal(self, reason: str, client: str | None) -> None:
-        if reason == "unknown_person":
-            return  # audited with the pid's hash where it was found out
-        with transaction(self.engine) as tx:
-            tx.audit(
-                "oidc:anonymous",
-                "signin.oidc.refused",
-                "oidc_client",
-                self.settings.client_id[:64],
-                reason=reason,
-                client=client,
-            )
 
-    # -- sessions tied to the provider's session --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StaffOidcSettings:
+    """The [oidc.staff] section: the company's own provider, for the back office."""
 
-    def bind_session(self, token: str, sid: str | None) -> None:
-        """Remember the provider's session id for the portal session, for front-channel logout."""
-        if sid is None:
-            return
-        with transaction(self.engine) as tx:
-            tx.conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == session_token_hash(token))
-                .values(idp_sid=sid[:255])
-            )
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    role_claim: str = "groups"  #: the claim holding the person's groups or roles
+    staff_role: str = "hanport-staff"  #: the value in it that opens the back office
+    scope: str = "openid profile email"
+    leeway_s: int = 30
+    pending_ttl_s: int = 600
 
-    def frontchannel_logout(self, iss: str, sid: str) -> int:
-        """The provider says its session ended: end every portal session started from it."""
-        if iss != self.settings.issuer or not sid:
-            return 0
+    @classmethod
+    def from_config(cls, client: OidcClient, base_url: str) -> StaffOidcSettings:
+        scope = client.scope if "email" in client.scope.split() else f"{client.scope} email"
+        return cls(
+            issuer=client.issuer,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            redirect_uri=base_url.rstrip("/") + STAFF_CALLBACK_PATH,
+            role_claim=client.role_claim,
+            staff_role=client.staff_role,
+            scope=scope,
+        )
+
+
+_NOT_STAFF = N_(
+    "Your company account does not give access to the back office. Ask your administrator."
+)
+
+
+class StaffOidcSignIn(_RelyingParty):
+    """Staff through the company's provider: the back-office role only for members of the
+    configured group or role; no staff password in the portal. A member signing in for the
+    first time gets a staff account (by the provider's subject, or the staff account with
+    that e-mail address); a customer's address is never turned into a staff account."""
+
+    def __init__(self, engine: Engine, settings: StaffOidcSettings) -> None:
+        super().__init__(engine, settings)
+        self.settings = settings
+
+    def _is_staff(self, claims: dict[str, Any]) -> bool:
+        granted = claims.get(self.settings.role_claim)
+        values = granted if isinstance(granted, list) else str(granted or "").split()
+        return self.settings.staff_role in values
+
+    def _identify(self, claims: dict[str, Any]) -> OidcIdentity:
+        subject = f"oidc:{self.settings.issuer}#{claims['sub']}"
+        actor = f"oidc-staff:{claims['sub']}"[:64]
+        email = str(claims.get("email") or "").strip().lower()
+        reason = None if self._is_staff(claims) else "not_staff"
         with transaction(self.engine) as tx:
-            ended = tx.conn.execute(
-                update(sessions)
-                .where(sessions.c.idp_sid == sid, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=tx.now)
-            ).rowcount
-            if ended:
-                tx.audit(
-                    "oidc:provider",
-                    "session.ended_by_provider",
-                    "idp_session",
-                    hashlib.sha256(sid.encode()).hexdigest()[:12],
-                    sessions=ended,
+            party = tx.conn.execute(
+                select(parties.c.id, parties.c.role).where(parties.c.idp_subject == subject)
+            ).first()
+            if party is None and email and reason is None:
+                party = tx.conn.execute(
+                    select(parties.c.id, parties.c.role).where(parties.c.email == email)
+                ).first()
+                if party is not None and party.role != "staff":
+                    reason = "email_in_use"  # a customer's address: never made staff
+            if reason is None and party is None and email:
+                party_id = inserted_id(
+                    tx.conn.execute(
+                        parties.insert().values(
+                            kind="person",
+                            display_name=str(claims.get("name") or email)[:200],
+                            email=email,
+                            lang="nb",
+                            role="staff",
+                            idp_subject=subject,
+                            created_at=tx.now,
+                        )
+                    )
                 )
-        return int(ended)
+                tx.audit(actor, "staff.account_created", "party", party_id)
+            elif reason is None and party is not None:
+                party_id = int(party.id)
+                tx.conn.execute(
+                    update(parties)
+                    .where(parties.c.id == party_id)
+                    .values(idp_subject=subject, role="staff")
+                )
+            else:
+                reason = reason or "no_email"
+            if reason is not None:
+                tx.audit(
+                    actor,
+                    "signin.oidc.refused",
+                    "oidc_client",
+                    self.settings.client_id[:64],
+                    reason=reason,
+                )
+            else:
+                tx.audit(f"party:{party_id}", "signin.ok", "party", party_id, method=STAFF_METHOD)
+        if reason is not None:
+            raise OidcRefused(reason, _NOT_STAFF if reason == "not_staff" else _TRY_AGAIN)
+        sid = str(claims["sid"]) if claims.get("sid") else None
+        return OidcIdentity(party_id, subject, sid, "", STAFF_METHOD)

@@ -17,7 +17,7 @@ from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.services import authz
 from hanport.portal.services.errors import Refused
-from hanport.portal.services.oidc import OidcSettings
+from hanport.portal.services.oidc import OidcSettings, StaffOidcSettings
 from hanport.portal.services.signin import SignInMethod
 from hanport.portal.web.i18n import DEFAULT_LANG, LANGS, templates
 from hanport.portal.web.middleware import CookieSecure, browser_of
@@ -53,6 +53,8 @@ class PortalConfig:
     signin: SignInMethod | None = None
     #: sign-in through an OpenID provider (ID-porten), offered first; None = not offered
     oidc: OidcSettings | None = None
+    #: staff sign-in through the company's own OpenID provider; None = not offered
+    staff_oidc: StaffOidcSettings | None = None
     #: started with the app (order runner, outbox, moves); None = run elsewhere
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
 

@@ -8,7 +8,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.services import sessions
-from hanport.portal.services.oidc import CALLBACK_PATH, OidcRefused, OidcSignIn, PendingSignIn
+from hanport.portal.services.oidc import (
+    CALLBACK_PATH,
+    STAFF_CALLBACK_PATH,
+    OidcRefused,
+    OidcSignIn,
+    PendingSignIn,
+    StaffOidcSignIn,
+)
 from hanport.portal.web.common import Config, PortalConfig, lang_of, render
 from hanport.portal.web.middleware import browser_of
 
@@ -17,6 +24,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 _PENDING = "oidc"  #: the preferences-cookie entry holding the pending sign-in
+_STAFF_PENDING = "oidc_staff"
 
 
 def oidc_of(request: Request, config: PortalConfig) -> OidcSignIn | None:
@@ -39,7 +47,10 @@ async def oidc_start(request: Request, config: Config) -> Response:
     relying_party = oidc_of(request, config)
     if relying_party is None:
         return _not_configured(request)
-    url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
+    try:
+        url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
+    except OidcRefused as refused:
+        return render(request, "oidc_refused.html", 503, message=refused.message)
     browser_of(request).set_pref(_PENDING, pending.dumps())
     return RedirectResponse(url, status_code=303)
 
@@ -49,9 +60,16 @@ async def oidc_callback(request: Request, config: Config) -> Response:
     relying_party = oidc_of(request, config)
     if relying_party is None:
         return _not_configured(request)
+    return await _come_back(request, config, relying_party, _PENDING)
+
+
+async def _come_back(
+    request: Request, config: PortalConfig, relying_party: OidcSignIn | StaffOidcSignIn, key: str
+) -> Response:
+    """The browser is back from the provider: refuse, or start the session."""
     browser = browser_of(request)
-    pending = PendingSignIn.loads(browser.prefs.get(_PENDING))
-    browser.set_pref(_PENDING, "")  # one way back per sign-in: a replay finds nothing
+    pending = PendingSignIn.loads(browser.prefs.get(key))
+    browser.set_pref(key, "")  # one way back per sign-in: a replay finds nothing
     client = request.client.host if request.client else None
     try:
         identity = await run_in_threadpool(
@@ -71,6 +89,37 @@ async def oidc_callback(request: Request, config: Config) -> Response:
     await run_in_threadpool(relying_party.bind_session, token, identity.sid)
     browser.begin_session(token)  # a new token at every sign-in: no session fixation
     return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
+
+
+def staff_oidc_of(request: Request, config: PortalConfig) -> StaffOidcSignIn | None:
+    if config.staff_oidc is None:
+        return None
+    relying_party = getattr(request.app.state, "staff_oidc", None)
+    if not isinstance(relying_party, StaffOidcSignIn):
+        relying_party = StaffOidcSignIn(config.engine, config.staff_oidc)
+        request.app.state.staff_oidc = relying_party
+    return relying_party
+
+
+@router.get("/staff/signin/oidc")
+async def staff_oidc_start(request: Request, config: Config) -> Response:
+    relying_party = staff_oidc_of(request, config)
+    if relying_party is None:
+        return _not_configured(request)
+    try:
+        url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
+    except OidcRefused as refused:
+        return render(request, "oidc_refused.html", 503, message=refused.message)
+    browser_of(request).set_pref(_STAFF_PENDING, pending.dumps())
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get(STAFF_CALLBACK_PATH)
+async def staff_oidc_callback(request: Request, config: Config) -> Response:
+    relying_party = staff_oidc_of(request, config)
+    if relying_party is None:
+        return _not_configured(request)
+    return await _come_back(request, config, relying_party, _STAFF_PENDING)
 
 
 @router.get("/signin/oidc/logout")
