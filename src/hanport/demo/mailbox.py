@@ -150,6 +150,10 @@ pre{white-space:pre-wrap;background:#fff;padding:1rem;border:1px solid #e1e4ea}
 .empty{padding:2rem;background:#fff;text-align:center;color:#5b6475}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:1rem}
 dt{font-weight:600}iframe{width:100%;min-height:24rem;border:1px solid #e1e4ea;background:#fff}
+dl{grid-template-columns:max-content minmax(0,1fr)}td,dd,pre,a,h1{overflow-wrap:anywhere}
+@media (max-width:40rem){table,tbody,tr,td{display:block}thead{position:absolute;width:1px;
+height:1px;overflow:hidden;clip:rect(0 0 0 0)}td{border:0;padding:.15rem .7rem}
+tr{border-bottom:1px solid #e1e4ea;padding:.4rem 0}dl{grid-template-columns:minmax(0,1fr)}}
 """
 
 

@@ -1,0 +1,155 @@
+"""Every page — the customer's, customer service's and the demo mailbox — fits a 375 px wide
+phone without sideways scrolling, and a 1280 px screen, in bokmål and English (Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from portal_world import World, code_from
+from sqlalchemy import update
+
+from hanport.demo.mailbox import Mailbox, create_mailbox_app
+from hanport.portal.db.schema import orders
+from hanport.portal.seed import STAFF_EMAIL
+from hanport.portal.services.intake import submit_order
+from hanport.portal.web.app import PortalConfig, create_app
+from services.ports import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+WIDTHS = (375, 1280)
+LANGS = ("nb", "en")
+
+
+def _serve(app: Any) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # its own loop in its own thread: Playwright's sync API owns this thread's loop
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def portal_url(sqlite_world: World) -> Iterator[str]:
+    app = create_app(PortalConfig(engine=sqlite_world.engine, secret_key="narrow-test-" * 3))
+    yield from _serve(app)
+
+
+@pytest.fixture
+def mailbox_url(tmp_path: Path) -> Iterator[str]:
+    directory = tmp_path / "mail"
+    directory.mkdir()
+    mail = EmailMessage()
+    mail["From"] = "Nettselskapet AS <hanport@nettselskapet.example>"
+    mail["To"] = "ola.nordmann.med.et.langt.navn@example.no"
+    mail["Subject"] = "HAN-porten for målepunkt 707057500000000018 er åpnet"
+    mail.set_content("Hei Ola,\n\n" + "HAN-porten er åpnet. " * 20 + "\n" + "x" * 120)
+    (directory / "000001.eml").write_bytes(bytes(mail))  # as Mailbox.add stores one
+    yield from _serve(create_mailbox_app(Mailbox(directory)))
+
+
+def _sign_in(page: Any, base: str, world: World, email: str) -> None:
+    """Sign in with an e-mailed code through the page's own request context (its cookies)."""
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.request.get(f"{base}/signin").text())
+    assert csrf is not None
+    page.request.post(f"{base}/signin", form={"csrf": csrf.group(1), "email": email})
+    code = code_from(world.mails(email)[-1][1])
+    answer = page.request.post(
+        f"{base}/signin/code", form={"csrf": csrf.group(1), "email": email, "code": code}
+    )
+    assert answer.ok, answer.text()
+
+
+def _overflowing(page: Any, url: str) -> list[str]:
+    """The widths and languages at which `url` scrolls sideways (empty: it fits)."""
+    found = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        answer = page.goto(url)
+        assert answer is not None and answer.ok, f"{url}: {answer and answer.status}"
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll > inner:
+            wide = page.evaluate(
+                "[...document.querySelectorAll('body *')].filter("
+                "e => e.getBoundingClientRect().right > window.innerWidth + 1 "
+                "|| e.scrollWidth > e.clientWidth + 1)"
+                ".slice(0, 3).map(e => e.tagName + (e.id ? '#' + e.id : '') + ':' + e.className)"
+            )
+            found.append(f"{url} at {width} px: {scroll} > {inner} ({', '.join(wide)})")
+    return found
+
+
+def _sweep(page: Any, base: str, paths: list[str], langs: tuple[str, ...] = LANGS) -> list[str]:
+    found = []
+    for lang in langs:
+        # the page's own request context: the choice lands in the browser's cookies
+        assert page.request.get(f"{base}/lang/{lang}?next=/favicon.ico").ok
+        for path in paths:
+            found += [f"[{lang}] {line}" for line in _overflowing(page, base + path)]
+    return found
+
+
+# the server fixture comes first, so it is set up before the browser's page and shut down
+# after it: no keep-alive connection is left open when the server stops
+def test_customer_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+    world = sqlite_world
+    order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
+    assert page.goto(f"{portal_url}/signin") is not None
+    found = _overflowing(page, f"{portal_url}/signin")
+    _sign_in(page, portal_url, world, "ola@example.no")
+    proxy = world.proxy_ids["act"]
+    paths = [
+        "/points",
+        f"/points/{world.mpid}",
+        f"/points/{world.mpid}/close",
+        f"/orders/{order_id}",
+        f"/orders/{order_id}/cancel",
+        f"/proxies/{proxy}/revoke",
+        "/tokens",
+        "/sessions",
+    ]
+    found += _sweep(page, portal_url, paths)
+    assert not found, "\n".join(found)
+
+
+def test_staff_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+    world = sqlite_world
+    order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
+    with world.engine.begin() as conn:
+        conn.execute(update(orders).where(orders.c.id == order_id).values(state="escalated"))
+    _sign_in(page, portal_url, world, STAFF_EMAIL)
+    paths = [
+        "/staff",
+        f"/staff/orders/{order_id}",
+        "/staff/sla",
+        "/staff/search?q=nordmann",
+        "/staff/moves",
+        "/staff/terms",
+        f"/staff/terms/{world.terms_id}",
+    ]
+    found = _sweep(page, portal_url, paths)
+    assert not found, "\n".join(found)
+
+
+def test_the_mailbox_fits_a_phone(mailbox_url: str, page) -> None:  # type: ignore[no-untyped-def]
+    # the demo mailbox speaks both languages on one page: no language to switch
+    found = _overflowing(page, f"{mailbox_url}/") + _overflowing(
+        page, f"{mailbox_url}/messages/000001"
+    )
+    assert not found, "\n".join(found)
