@@ -106,7 +106,7 @@ test: system-deps install-test assets oidc-provider lint typecheck
 test-fast: install-test
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
-demo: demo-deps install assets
+demo: demo-deps install assets oidc-provider
 	$(BIN)/hanport demo $(DEMO_ARGS)
 
 bench: install-test

@@ -43,8 +43,8 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         "--port-base",
         type=int,
         default=8470,
-        help="first of five loopback ports (port service, reader, mailbox, SMTP, emulator "
-        "control); 0 picks free ports (default 8470)",
+        help="first of six loopback ports (port service, reader, mailbox, SMTP, emulator "
+        "control, local ID-porten); 0 picks free ports (default 8470)",
     )
     parser.add_argument(
         "--reset",

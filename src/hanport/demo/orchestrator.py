@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -41,7 +42,12 @@ from hanport.emulator.load import OSLO
 __all__ = ["DemoOptions", "DemoPorts", "DemoRun", "run"]
 
 LOOPBACK = "127.0.0.1"
-PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control")
+PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control", "idporten")
+#: the OpenID provider standing in for ID-porten (and the company's staff login), from the
+#: repository's tests/oidc (npm ci there; `make demo` does it); without it, codes by e-mail
+PROVIDER_SCRIPT = Path(__file__).resolve().parents[3] / "tests" / "oidc" / "provider.mjs"
+_DEMO_CLIENT_SECRET = "demo-only-client-secret"
+_DEMO_PID_HASH_KEY = "demo-only-pid-hash-key"
 
 
 class DemoError(RuntimeError):
@@ -55,10 +61,11 @@ class DemoPorts:
     mailbox: int
     smtp: int
     control: int
+    idporten: int
 
     @classmethod
     def from_base(cls, base: int) -> DemoPorts:
-        """``base`` … ``base+4``; base 0 picks free ports (tests, several demos at once)."""
+        """``base`` … ``base+5``; base 0 picks free ports (tests, several demos at once)."""
         if base == 0:
             return cls(*(_free_port() for _ in PART_NAMES))
         ports = cls(*(base + offset for offset in range(len(PART_NAMES))))
@@ -72,7 +79,7 @@ class DemoPorts:
         return ports
 
     def as_tuple(self) -> tuple[int, ...]:
-        return (self.portal, self.reader, self.mailbox, self.smtp, self.control)
+        return (self.portal, self.reader, self.mailbox, self.smtp, self.control, self.idporten)
 
 
 def _free_port() -> int:
@@ -177,6 +184,7 @@ class DemoRun:
     _started_at: float = 0.0
     _clock_at_start: datetime | None = None
     _folder_lock: int | None = None
+    _with_idporten: bool = False
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -213,6 +221,7 @@ class DemoRun:
         DemoState(self._clock_at_start, self.urls()).save(self.directory / "demo.json")
         await self._start_mailbox()
         await self._start_emulator()
+        await self._start_idporten()
         await self._start_portal()
         await self._start_reader()
 
@@ -289,6 +298,73 @@ class DemoRun:
             self.meters.append(meter)
             self.streams[meter_id] = str(entry["stream"])
 
+    async def _start_idporten(self) -> None:
+        """The local OpenID provider with the demo's synthetic people and its staff member."""
+        from hanport.portal.seed import DEMO_PARTIES, DEMO_PIDS, STAFF_EMAIL
+
+        assert self.ports is not None
+        installed = PROVIDER_SCRIPT.with_name("node_modules").joinpath("oidc-provider").is_dir()
+        if shutil.which("node") is None or not installed:
+            return  # sign-in by e-mailed code only
+        portal = self.url("portal", "").rstrip("/")
+        clients = [
+            {
+                "client_id": "hanport-demo",
+                "client_secret": _DEMO_CLIENT_SECRET,
+                "redirect_uris": [f"{portal}/signin/oidc/callback"],
+                "logout_uri": f"{portal}/signin/oidc/logout",
+            },
+            {
+                "client_id": "hanport-demo-staff",
+                "client_secret": _DEMO_CLIENT_SECRET,
+                "redirect_uris": [f"{portal}/staff/signin/oidc/callback"],
+            },
+        ]
+        people: list[dict[str, Any]] = [
+            {"pid": pid, "name": DEMO_PARTIES[email][0]} for email, pid in DEMO_PIDS.items()
+        ]
+        people.append(
+            {
+                "sub": "kundeservice",
+                "name": DEMO_PARTIES[STAFF_EMAIL][0],
+                "email": STAFF_EMAIL,
+                "groups": ["hanport-staff"],
+            }
+        )
+        child = ChildProcess(
+            "idporten",
+            ["node", str(PROVIDER_SCRIPT)],
+            self.directory / "logs" / "idporten.log",
+            env={
+                "OIDC_PORT": str(self.ports.idporten),
+                "OIDC_CLIENTS": json.dumps(clients),
+                "OIDC_PEOPLE": json.dumps(people),
+            },
+        )
+        await self._launch(child)
+        await wait_for_http(
+            self.url("idporten", "/.well-known/openid-configuration"),
+            child,
+            self.options.startup_timeout,
+        )
+        self._with_idporten = True
+
+    def _portal_env(self) -> dict[str, str]:
+        """The portal's [company] base_url and, with the local provider, its [oidc] clients."""
+        env = {"HANPORT_PORTAL_COMPANY_BASE_URL": self.url("portal", "").rstrip("/")}
+        if self._with_idporten:
+            issuer = self.url("idporten", "").rstrip("/")
+            env |= {
+                "HANPORT_PORTAL_OIDC_CUSTOMERS_ISSUER": issuer,
+                "HANPORT_PORTAL_OIDC_CUSTOMERS_CLIENT_ID": "hanport-demo",
+                "HANPORT_PORTAL_OIDC_CUSTOMERS_CLIENT_SECRET": _DEMO_CLIENT_SECRET,
+                "HANPORT_PORTAL_OIDC_CUSTOMERS_PID_HASH_KEY": _DEMO_PID_HASH_KEY,
+                "HANPORT_PORTAL_OIDC_STAFF_ISSUER": issuer,
+                "HANPORT_PORTAL_OIDC_STAFF_CLIENT_ID": "hanport-demo-staff",
+                "HANPORT_PORTAL_OIDC_STAFF_CLIENT_SECRET": _DEMO_CLIENT_SECRET,
+            }
+        return env
+
     async def _start_portal(self) -> None:
         assert self.ports is not None
         child = ChildProcess(
@@ -308,6 +384,7 @@ class DemoRun:
                 str(self.ports.portal),
             ),
             self.directory / "logs" / "portal.log",
+            env=self._portal_env(),
         )
         await self._launch(child)
         await wait_for_http(self.url("portal"), child, self.options.startup_timeout)
@@ -399,6 +476,24 @@ class DemoRun:
 
     # -- what the user sees ------------------------------------------------------------------
 
+    def _signin_help(self, who: str, customers: int, staff_email: str) -> str:
+        if not self._with_idporten:
+            return (
+                "Logg inn / Sign in (koden kommer i innboksen / the code arrives in the mailbox):\n"
+                f"  kunde / customer:          {who}  (eller en av / or any of {customers} below)\n"
+                f"  kundeservice / staff:      {staff_email}"
+            )
+        from hanport.portal.seed import DEMO_PARTIES, DEMO_PIDS
+
+        people = "\n".join(
+            f"    {DEMO_PARTIES[email][0]:<16} {pid}  ({email})" for email, pid in DEMO_PIDS.items()
+        )
+        return f"""Logg inn med ID-porten (lokal test-ID-porten {self.url("idporten")}):
+Sign in with ID-porten (a local stand-in); synthetic test people (month + 80, nobody real):
+{people}
+  kundeservice / staff: "Ansatte: logg inn med firmakontoen din" → Kundeservice Demo
+  (engangskode på e-post finnes fortsatt / a code by e-mail still works: {staff_email})"""
+
     def banner(self) -> str:
         from hanport.portal.seed import STAFF_EMAIL
 
@@ -420,9 +515,7 @@ hanport demo kjører / is running   (mappe / folder: {self.directory})
   E-post (lokal innboks) / Mailbox              {self.url("mailbox")}
   Målernes styring / Emulator control (API)     {self.url("control", "/api/meters")}
 
-Logg inn / Sign in (koden kommer i innboksen / the code arrives in the mailbox):
-  kunde / customer:          {who}  (eller en av / or any of {len(customers)} below)
-  kundeservice / staff:      {STAFF_EMAIL}
+{self._signin_help(who, len(customers), STAFF_EMAIL)}
 
 Målere / Meters (simulert klokke / simulated clock {clock}, {self.options.speed:g}× fart/speed):
 {meter_lines}

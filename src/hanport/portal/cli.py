@@ -169,6 +169,7 @@ def run_portal(args: argparse.Namespace) -> int:
         migrate(engine)
         if args.seed_demo:
             seed_demo(engine)
+            _enroll_demo_people(engine, settings)
     except SQLAlchemyError as exc:
         print(f"hanport portal: database {db}: {exc}", file=sys.stderr)
         return 2
@@ -476,3 +477,14 @@ def run_portal_terms(args: argparse.Namespace) -> int:
         f"sha256:{published.sha256} by {actor}"
     )
     return 0
+
+
+def _enroll_demo_people(engine: Engine, settings: PortalSettings) -> None:
+    """With ID-porten configured, the demo's people sign in by their synthetic pid."""
+    customers = settings.customers_oidc
+    if customers is None:
+        return
+    from hanport.portal.seed import DEMO_PIDS
+    from hanport.portal.services.oidc import OidcSettings, enroll_pids
+
+    enroll_pids(engine, DEMO_PIDS, OidcSettings.for_customers(customers, settings.base_url))
