@@ -26,6 +26,7 @@ from hanport.portal.db.schema import audit_events, parties, sessions
 from hanport.portal.domain.fodselsnummer import synthetic_pid
 from hanport.portal.seed import DEMO_PIDS, STAFF_EMAIL
 from hanport.portal.services.oidc import (
+    ACR_HIGH,
     ACR_SUBSTANTIAL,
     STAFF_CALLBACK_PATH,
     OidcRefused,
@@ -53,6 +54,8 @@ PORTAL_CLIENT = OidcClient("hanport-portal", "portal-secret-for-tests", [])
 OTHER_CLIENT = OidcClient("other-app", "other-secret-for-tests", [])
 #: a synthetic person the provider knows and the grid company does not
 STRANGER = SyntheticPerson(synthetic_pid(datetime(1999, 2, 3).date(), 321), "Ukjent Person")
+#: a provider that sends a pid with broken check digits (never trusted as a number)
+BROKEN_PID = SyntheticPerson("14837541214", "Feil Sjekksiffer")
 STAFF_CLIENT = OidcClient("hanport-back-office", "staff-secret-for-tests", [])
 #: the company's staff directory: the demo's customer service, a newcomer, someone outside the
 #: back-office group, and a member whose address is a customer's
@@ -108,7 +111,7 @@ def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld
             replace(OTHER_CLIENT, redirect_uris=[redirect]),
             replace(STAFF_CLIENT, redirect_uris=[staff_redirect]),
         ],
-        [*people, STRANGER, *STAFF_PEOPLE],
+        [*people, STRANGER, BROKEN_PID, *STAFF_PEOPLE],
     )
     settings = OidcSettings(
         issuer=provider.issuer,
@@ -273,11 +276,14 @@ def test_unknown_person_is_refused(page, oidc_world: OidcWorld, console_errors) 
     _expect_refusal_status(console_errors)
 
 
-def _id_token_for(world: OidcWorld, settings: OidcSettings) -> tuple[str, str]:
+def _id_token_for(
+    world: OidcWorld, settings: OidcSettings, login: str = DEMO_PIDS["ola@example.no"]
+) -> tuple[str, str]:
     """A real ID token the provider issues to `settings`' client, and the nonce it carries."""
     relying_party = OidcSignIn(world.engine, settings)
     url, pending = relying_party.begin("en")
-    code = parse_qs(urlsplit(_way_back(world, url)).query)["code"][0]
+    back = sign_in_at_provider(url, login, world.callback_prefix)
+    code = parse_qs(urlsplit(back).query)["code"][0]
     return str(relying_party.exchange_code(code, pending)["id_token"]), pending.nonce
 
 
@@ -370,3 +376,24 @@ def test_an_unreachable_provider_is_a_clear_refusal(sqlite_world: World) -> None
     with pytest.raises(OidcRefused) as refused:
         OidcSignIn(sqlite_world.engine, settings).begin("nb")
     assert refused.value.reason == "provider_unreachable"
+
+
+def test_level_language_and_pid_checks(oidc_world: OidcWorld) -> None:
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings)
+    for lang, expected in (("nn", "nn"), ("en", "en"), ("sv", "nb")):
+        url, _ = portal.begin(lang)
+        assert parse_qs(urlsplit(url).query)["ui_locales"] == [expected]
+
+    high = replace(oidc_world.settings, acr_values=ACR_HIGH)
+    token, nonce = _id_token_for(oidc_world, high)
+    assert OidcSignIn(oidc_world.engine, high).validate_id_token(token, nonce)["acr"] == ACR_HIGH
+    substantial, nonce = _id_token_for(oidc_world, oidc_world.settings)
+    with pytest.raises(OidcRefused) as refused:  # high asked for, substantial given
+        OidcSignIn(oidc_world.engine, high).validate_id_token(substantial, nonce)
+    assert refused.value.reason == "id_token_invalid:invalid_claim"
+
+    token, nonce = _id_token_for(oidc_world, oidc_world.settings, BROKEN_PID.login)
+    claims = portal.validate_id_token(token, nonce)
+    with pytest.raises(OidcRefused) as refused:
+        portal._identify(claims)
+    assert refused.value.reason == "invalid_pid"
