@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -81,6 +82,7 @@ class OidcWorld:
     settings: OidcSettings
     engine: Engine
     world: World
+    app: Any
 
     @property
     def callback_prefix(self) -> str:
@@ -137,7 +139,7 @@ def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld
     )
     server = _serve(app, port)
     yield OidcWorld(
-        f"http://127.0.0.1:{port}", provider, settings, sqlite_world.engine, sqlite_world
+        f"http://127.0.0.1:{port}", provider, settings, sqlite_world.engine, sqlite_world, app
     )
     server.should_exit = True
 
@@ -397,3 +399,21 @@ def test_level_language_and_pid_checks(oidc_world: OidcWorld) -> None:
     with pytest.raises(OidcRefused) as refused:
         portal._identify(claims)
     assert refused.value.reason == "invalid_pid"
+
+
+def test_an_expired_id_token_is_refused_and_audited(
+    page, oidc_world: OidcWorld, console_errors
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    # the portal's clock an hour ahead: every ID token the provider issues has expired
+    app_state = oidc_world.app.state
+    app_state.oidc = OidcSignIn(
+        oidc_world.engine, oidc_world.settings, clock=lambda: datetime.now(UTC) + timedelta(hours=1)
+    )
+    page.goto(_way_back(oidc_world, _start_in_browser(page, oidc_world)))
+    expect(page.get_by_role("heading", name="Innlogging avvist")).to_be_visible()
+    assert _session_count(oidc_world.engine) == 0
+    reasons = [r["reason"] for r in _refusals(oidc_world.engine)]
+    assert reasons == ["id_token_invalid:expired_token"]
+    _expect_refusal_status(console_errors)

@@ -18,7 +18,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -38,7 +38,7 @@ from hanport.i18n import N_
 from hanport.portal.db.schema import inserted_id, parties, sessions
 from hanport.portal.domain.fodselsnummer import InvalidPid, parse_pid
 from hanport.portal.services.sessions import session_token_hash
-from hanport.portal.services.tx import transaction
+from hanport.portal.services.tx import transaction, utcnow
 
 if TYPE_CHECKING:
     from joserfc.jwk import KeySetSerialization
@@ -217,9 +217,12 @@ class _RelyingParty:
     besides the standard (`_authorization_params`, `_claims_options`) and whom they let in
     (`_identify`)."""
 
-    def __init__(self, engine: Engine, client: _ClientSettings) -> None:
+    def __init__(
+        self, engine: Engine, client: _ClientSettings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.engine = engine
         self.client = client
+        self.clock = clock  #: the time ID tokens are checked against
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
 
@@ -325,7 +328,9 @@ class _RelyingParty:
         if params.get("iss") not in (None, self.client.issuer):
             raise OidcRefused("wrong_issuer", _TRY_AGAIN)  # RFC 9207 mix-up defence
         token = self.exchange_code(params.get("code", ""), pending)
-        return self.validate_id_token(str(token.get("id_token", "")), pending.nonce)
+        return self.validate_id_token(
+            str(token.get("id_token", "")), pending.nonce, now=self.clock()
+        )
 
     def exchange_code(self, code: str, pending: PendingSignIn) -> dict[str, Any]:
         if not code:
@@ -420,8 +425,10 @@ class _RelyingParty:
 class OidcSignIn(_RelyingParty):
     """Customers through ID-porten: the level asked for, the person by the pid claim."""
 
-    def __init__(self, engine: Engine, settings: OidcSettings) -> None:
-        super().__init__(engine, settings)
+    def __init__(
+        self, engine: Engine, settings: OidcSettings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        super().__init__(engine, settings, clock)
         self.settings = settings
 
     def _authorization_params(self) -> dict[str, str]:
