@@ -40,10 +40,11 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
 
         return engine
     # LIFO: the connection just returned is the next one out, so the few connections that do the
-    # work keep their prepared statements warm instead of every pooled connection in turn
-    return create_engine(
-        url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_use_lifo=True, **kwargs
-    )
+    # work keep their prepared statements warm instead of every pooled connection in turn.
+    # No pre-ping: it cost a round trip on every checkout (two per request); after a database
+    # restart the first statement's disconnect error invalidates the whole pool instead, so
+    # one request per worker fails and the next ones get fresh connections
+    return create_engine(url, pool_size=20, max_overflow=20, pool_use_lifo=True, **kwargs)
 
 
 def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
