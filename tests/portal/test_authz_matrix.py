@@ -240,3 +240,15 @@ def test_reinvite_replaces_the_live_proxy(world: World) -> None:
     with world.engine.connect() as conn:
         decision = authz.decide(conn, world.act_proxy, Operation.VIEW, world.mpid, date.today())
     assert not decision.allowed
+
+
+@pytest.mark.parametrize("role", list(MATRIX))
+def test_deciding_several_operations_at_once_decides_each_alike(world: World, role: str) -> None:
+    """The point page asks for view, order and proxies in one go: the same answers as one by
+    one, reasons included."""
+    actor: Actor = getattr(world, role)
+    today = utcnow().date()
+    with world.engine.connect() as conn:
+        at_once = authz.decide_each(conn, actor, list(Operation), world.mpid, today)
+        one_by_one = {op: authz.decide(conn, actor, op, world.mpid, today) for op in Operation}
+    assert at_once == one_by_one

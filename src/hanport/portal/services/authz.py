@@ -6,6 +6,7 @@ id in a URL reaches nothing the person is not entitled to.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -20,6 +21,7 @@ from hanport.portal.services.errors import Refused
 __all__ = [
     "active_holder",
     "decide",
+    "decide_each",
     "holds_contract",
     "require_staff",
     "view_from",
@@ -66,6 +68,17 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
     """Allow or refuse `operation` on `mpid` for `actor`, with the reason (for the audit log)."""
     if actor.is_staff or operation is Operation.OVERRIDE or actor.party_id is None:
         return _decision(actor, operation, day, None, [])
+    return decide_each(conn, actor, (operation,), mpid, day)[operation]
+
+
+def decide_each(
+    conn: Connection, actor: Actor, operations: Iterable[Operation], mpid: str, day: date
+) -> dict[Operation, Decision]:
+    """`decide` for several operations on one point, reading the holder and proxies once (a
+    page that shows what the person may do asks for three)."""
+    operations = tuple(operations)
+    if actor.is_staff or actor.party_id is None:
+        return {op: _decision(actor, op, day, None, []) for op in operations}
     holder = active_holder(conn, mpid, day)
     agent_proxies: list[Row[Any]] = []
     if actor.party_id != holder:
@@ -76,7 +89,7 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
                 .order_by(proxies.c.id.desc())
             ).all()
         )
-    return _decision(actor, operation, day, holder, agent_proxies)
+    return {op: _decision(actor, op, day, holder, agent_proxies) for op in operations}
 
 
 def _decision(

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, Row, select
 
 from hanport.portal.db.schema import orders
 from hanport.portal.domain.limits import SEARCH_MAX
-from hanport.portal.domain.model import Actor, Channel, Operation
+from hanport.portal.domain.model import Actor, Channel, Decision, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.intake import OrderRequest, place_order
@@ -63,10 +63,18 @@ def viewable_points(engine: Engine, actor: Actor) -> list[dict[str, Any]]:
     return found
 
 
-def _viewed_point(tx: Tx, actor: Actor, mpid: str, channel: str | None = None) -> dict[str, Any]:
-    """The point's summary, or Refused (audited) when the person may not see it."""
-    today = tx.now.astimezone(OSLO).date()
-    decision = authz.decide(tx.conn, actor, Operation.VIEW, mpid, today)
+def _viewed_point(
+    tx: Tx,
+    actor: Actor,
+    mpid: str,
+    channel: str | None = None,
+    decision: Decision | None = None,
+) -> dict[str, Any]:
+    """The point's summary, or Refused (audited) when the person may not see it; `decision`:
+    the view decision when the caller has it already."""
+    if decision is None:
+        today = tx.now.astimezone(OSLO).date()
+        decision = authz.decide(tx.conn, actor, Operation.VIEW, mpid, today)
     summary = queries.point_summary(tx.conn, mpid) if decision.allowed else None
     if summary is None:
         extra = {} if channel is None else {"channel": channel}
@@ -93,14 +101,18 @@ def point_access(engine: Engine, actor: Actor, mpid: str) -> tuple[dict[str, Any
         return summary, access
 
 
+_POINT_PAGE_OPERATIONS = (Operation.VIEW, Operation.ORDER, Operation.MANAGE_PROXIES)
+
+
 def point_view(engine: Engine, actor: Actor, mpid: str, seen_terms: int | None) -> dict[str, Any]:
     """The point page's data; `seen_terms`: the terms version the person's form showed (else
     the one they last accepted), so the page can say what changed since."""
     with transaction(engine) as tx:
-        summary = _viewed_point(tx, actor, mpid)
         today = tx.now.astimezone(OSLO).date()
-        may_order = authz.decide(tx.conn, actor, Operation.ORDER, mpid, today).allowed
-        may_manage = authz.decide(tx.conn, actor, Operation.MANAGE_PROXIES, mpid, today).allowed
+        may = authz.decide_each(tx.conn, actor, _POINT_PAGE_OPERATIONS, mpid, today)
+        summary = _viewed_point(tx, actor, mpid, decision=may[Operation.VIEW])
+        may_order = may[Operation.ORDER].allowed
+        may_manage = may[Operation.MANAGE_PROXIES].allowed
         terms = current_terms(tx.conn, tx.now)
         last_terms = seen_terms if seen_terms is not None else _last_accepted(tx, actor)
         since = authz.view_from(tx.conn, actor, mpid, today)
