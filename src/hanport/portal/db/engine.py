@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
-__all__ = ["DEFAULT_URL", "begin_write", "make_engine", "migrate"]
+__all__ = ["DEFAULT_URL", "begin_write", "make_engine", "migrate", "read_once"]
 
 DEFAULT_URL = "sqlite:///hanport-portal.db"
 _WRITE_OPTION = "hanport_write"
@@ -45,6 +45,16 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     # restart the first statement's disconnect error invalidates the whole pool instead, so
     # one request per worker fails and the next ones get fresh connections
     return create_engine(url, pool_size=20, max_overflow=20, pool_use_lifo=True, **kwargs)
+
+
+def read_once(engine: Engine) -> Connection:
+    """A connection for a single read statement. On PostgreSQL it runs in autocommit: one
+    statement sees one snapshot anyway, and the BEGIN and ROLLBACK around it were two round
+    trips of every request (its session or API key lookup)."""
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
 
 
 def begin_write(engine: Engine) -> AbstractContextManager[Connection]:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, or_, select, update
 
 from hanport.i18n import N_
+from hanport.portal.db.engine import read_once
 from hanport.portal.db.schema import api_tokens, inserted_id, parties
 from hanport.portal.domain.model import Actor, ProxyScope, Role
 from hanport.portal.domain.sla import OSLO
@@ -150,7 +151,7 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
     view key is used to change anything. last_used_at is written at most once a minute.
     """
     now = now or utcnow()
-    with engine.connect() as conn:
+    with read_once(engine) as conn:
         key = conn.execute(
             select(
                 api_tokens.c.id,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, or_, select, update
 
-from hanport.portal.db.engine import begin_write
+from hanport.portal.db.engine import begin_write, read_once
 from hanport.portal.db.schema import parties, sessions
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.services.tx import transaction, utcnow
@@ -120,7 +120,7 @@ def load_session(engine: Engine, token: str, now: datetime | None = None) -> Sig
     """The live session for a cookie token, with its person; None if unknown or ended."""
     now = now or utcnow()
     hashed = session_token_hash(token)
-    with engine.connect() as conn:
+    with read_once(engine) as conn:
         row = conn.execute(
             select(
                 sessions.c.created_at,
