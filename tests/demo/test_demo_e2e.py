@@ -159,7 +159,9 @@ def _sign_in(page: Any, demo: RunningDemo) -> None:
 
     def code_mail() -> str | None:
         for mail in httpx.get(demo.url("mailbox", "/api/messages"), params={"to": CUSTOMER}).json():
-            found = re.search(r"\b(\d{6})\b", mail["subject"])
+            if "innlogging" not in mail["subject"]:
+                continue
+            found = re.search(r"\b(\d{6})\b", mail["text"])
             if found:
                 return found.group(1)
         return None
@@ -243,7 +245,7 @@ def test_order_open_see_live_data_close_stop_and_restart(
                 for mail in httpx.get(
                     demo.url("mailbox", "/api/messages"), params={"to": CUSTOMER}
                 ).json()
-                if not re.search(r"\b\d{6}\b", mail["subject"])
+                if "innlogging" not in mail["subject"]
             ],
             30,
         )
@@ -252,6 +254,7 @@ def test_order_open_see_live_data_close_stop_and_restart(
 
         page.goto(demo.url("portal", f"/points/{METERING_POINT}"))
         page.click("#close-now")
+        page.click("#confirm-yes")  # closing asks first
         _wait_for_order_done(page)
         screenshot(page, "demo-7-port-closed")
         port = httpx.get(demo.url("control", f"/api/meters/{METER_ID}/port")).json()

@@ -98,7 +98,7 @@ def test_the_back_office_form_asks_for_the_language(client: TestClient, world: W
     page = client.get("/signin")
     csrf = _csrf(page.text)
     client.post("/signin", data={"csrf": csrf, "email": STAFF_EMAIL})
-    code = code_from(world.mails(STAFF_EMAIL)[-1][1])
+    code = code_from(world.mails(STAFF_EMAIL)[-1][2])
     client.post("/signin/code", data={"csrf": csrf, "email": STAFF_EMAIL, "code": code})
     form = client.get("/staff/moves")
     assert form.status_code == 200

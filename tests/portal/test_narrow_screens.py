@@ -69,7 +69,7 @@ def _sign_in(page: Any, base: str, world: World, email: str) -> None:
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.request.get(f"{base}/signin").text())
     assert csrf is not None
     page.request.post(f"{base}/signin", form={"csrf": csrf.group(1), "email": email})
-    code = code_from(world.mails(email)[-1][1])
+    code = code_from(world.mails(email)[-1][2])
     answer = page.request.post(
         f"{base}/signin/code", form={"csrf": csrf.group(1), "email": email, "code": code}
     )

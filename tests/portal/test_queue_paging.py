@@ -89,7 +89,7 @@ def test_the_queue_page_links_to_the_other_pages(client: TestClient, world: Worl
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf
     client.post("/signin", data={"csrf": csrf.group(1), "email": STAFF_EMAIL})
-    code = code_from(world.mails(STAFF_EMAIL)[-1][1])
+    code = code_from(world.mails(STAFF_EMAIL)[-1][2])
     client.post("/signin/code", data={"csrf": csrf.group(1), "email": STAFF_EMAIL, "code": code})
 
     first = client.get("/staff")

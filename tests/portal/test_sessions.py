@@ -60,7 +60,7 @@ def sign_in(client: TestClient, world: World, email: str) -> str:
     """Sign in through the forms; returns the CSRF token of the first signed-in page."""
     csrf = csrf_of(client.get("/signin").text)
     assert client.post("/signin", data={"csrf": csrf, "email": email}).status_code == 200
-    code = code_from(world.mails(email)[-1][1])
+    code = code_from(world.mails(email)[-1][2])
     answer = client.post("/signin/code", data={"csrf": csrf, "email": email, "code": code})
     assert answer.status_code == 200, answer.text
     return csrf_of(answer.text)
@@ -298,7 +298,7 @@ def test_the_session_cookie_over_https(sqlite_world: World) -> None:
     with TestClient(app, base_url="https://testserver") as client:
         csrf = csrf_of(client.get("/signin").text)
         client.post("/signin", data={"csrf": csrf, "email": "ola@example.no"})
-        code = code_from(world.mails("ola@example.no")[-1][1])
+        code = code_from(world.mails("ola@example.no")[-1][2])
         answer = client.post(
             "/signin/code",
             data={"csrf": csrf, "email": "ola@example.no", "code": code},

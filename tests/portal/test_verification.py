@@ -88,7 +88,7 @@ def _sign_in(client: TestClient, world: World, email: str) -> None:
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf
     client.post("/signin", data={"csrf": csrf.group(1), "email": email})
-    code = code_from(world.mails(email)[-1][1])
+    code = code_from(world.mails(email)[-1][2])
     answer = client.post("/signin/code", data={"csrf": csrf.group(1), "email": email, "code": code})
     assert answer.status_code == 200, answer.text
 

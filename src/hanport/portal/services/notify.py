@@ -103,7 +103,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         ),
     ),
     "signin_code": (
-        N_("One-time sign-in code: {code}"),
+        # The code is in the body only: subject lines show on lock screens and in mail logs.
+        N_("Your one-time sign-in code"),
         N_(
             "Your code is {code}. It is valid for 10 minutes.\nIf you did not ask for it, you "
             "can ignore this e-mail.\n"
