@@ -262,6 +262,8 @@ def planned_request(item: Planned, customer: Customer, terms_id: int) -> bytes:
         fields = {"csrf": customer.csrf} | order_fields(item.action, terms_id)
         if item.action == "open":
             fields["terms_accepted"] = "yes"
+        else:
+            fields["confirm"] = "yes"  # the close's confirmation page, answered "yes"
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         return http_request(
             "POST", f"/points/{point}/orders", cookie | form, urlencode(fields).encode()
