@@ -30,6 +30,8 @@ MODULES_OF_EXTRA: Final = {
         ("aiosmtplib",),
         ("httptools",),
         ("uvloop",),
+        ("authlib",),
+        ("joserfc",),
     ),
     "postgres": (("psycopg",),),
     "demo": (("aiosmtpd",),),
