@@ -6,14 +6,10 @@ head-end, aiosmtpd receiving the sign-in code and the receipts, Debian's Chromiu
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from emulated_fleet import EmulatedFleet
 from portal_world import World
 
@@ -22,7 +18,7 @@ from hanport.portal.services.headend import HttpHeadEnd
 from hanport.portal.services.notify import SmtpMailer
 from hanport.portal.web.app import PortalConfig, create_app
 from services.browser import screenshot
-from services.ports import free_port
+from services.serving import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -52,18 +48,7 @@ def portal_url(sqlite_world: World, fleet: EmulatedFleet, smtp_server) -> Iterat
             background=background,
         )
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    # its own loop in its own thread: Playwright's sync API owns this thread's loop
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "portal did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield from serve_in_thread(app, "portal")
 
 
 def test_customer_orders_the_port_open(

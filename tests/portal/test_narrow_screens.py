@@ -3,17 +3,13 @@ phone without sideways scrolling, and a 1280 px screen, in bokmål and English (
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from portal_world import World, code_from
 from sqlalchemy import update
 
@@ -22,7 +18,7 @@ from hanport.portal.db.schema import orders
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.services.intake import submit_order
 from hanport.portal.web.app import PortalConfig, create_app
-from services.ports import free_port
+from services.serving import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,25 +26,10 @@ WIDTHS = (375, 1280)
 LANGS = ("nb", "en")
 
 
-def _serve(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    # its own loop in its own thread: Playwright's sync API owns this thread's loop
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.fixture
 def portal_url(sqlite_world: World) -> Iterator[str]:
     app = create_app(PortalConfig(engine=sqlite_world.engine, secret_key="narrow-test-" * 3))
-    yield from _serve(app)
+    yield from serve_in_thread(app, "portal")
 
 
 @pytest.fixture
@@ -61,7 +42,7 @@ def mailbox_url(tmp_path: Path) -> Iterator[str]:
     mail["Subject"] = "HAN-porten for målepunkt 707057500000000018 er åpnet"
     mail.set_content("Hei Ola,\n\n" + "HAN-porten er åpnet. " * 20 + "\n" + "x" * 120)
     (directory / "000001.eml").write_bytes(bytes(mail))  # as Mailbox.add stores one
-    yield from _serve(create_mailbox_app(Mailbox(directory)))
+    yield from serve_in_thread(create_mailbox_app(Mailbox(directory)), "mailbox")
 
 
 def _sign_in(page: Any, base: str, world: World, email: str) -> None:
