@@ -176,3 +176,13 @@ def test_mutated_real_frames_never_raise(han_samples_dir: object, data: st.DataO
     events = list(stream.events())
     assert all(isinstance(e, Reading | FrameRejected) for e in events)
     assert len([e for e in events if isinstance(e, Reading)]) <= stream.stats.frames_ok
+
+
+def test_flag_fill_is_not_garbage_also_at_the_end_of_input() -> None:
+    frames = _frames([("Aidon", 3, False, "instantaneous", _values(), _when())] * 2)
+    plain = _decode_all(frames[0] + frames[1], [])[2].stats.bytes_skipped
+    filled = frames[0] + b"\x7e\x7e\x7e" + frames[1] + b"\x7e\x7e"
+    readings, rejected, stream = _decode_all(filled, [])
+    assert len(readings) == 2 and not rejected
+    # only the input's last flag, which opens nothing, counts as skipped (as one would alone)
+    assert stream.stats.bytes_skipped == plain + 1

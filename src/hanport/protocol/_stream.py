@@ -210,13 +210,13 @@ class HanStream:
 
     def _hdlc(self, start: int) -> bool:
         buffer = self._buffer
+        if len(buffer) > start + 1 and buffer[start + 1] == FLAG:
+            # A doubled flag (one frame's closing flag, the next one's opening flag) or
+            # inter-frame fill, also as the input's last bytes: not garbage, no frame starts here.
+            self._start += 1
+            return True
         if len(buffer) > start + 2:
             second = buffer[start + 1]
-            if second == FLAG:
-                # A doubled flag (one frame's closing flag, the next one's opening flag) or
-                # inter-frame fill: not garbage, and no frame starts here.
-                self._start += 1
-                return True
             # A meter repeats the same header (length, addresses, control, HCS) for a list, so
             # a header already validated is recognised by its bytes instead of being checked
             # again: the common case, one dict lookup.
