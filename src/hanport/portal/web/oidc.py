@@ -44,29 +44,37 @@ def _not_configured(request: Request) -> Response:
 
 @router.get("/signin/oidc")
 async def oidc_start(request: Request, config: Config) -> Response:
-    relying_party = oidc_of(request, config)
+    return await _send_away(request, oidc_of(request, config), _PENDING)
+
+
+@router.get(CALLBACK_PATH)
+async def oidc_callback(request: Request, config: Config) -> Response:
+    return await _come_back(request, config, oidc_of(request, config), _PENDING)
+
+
+async def _send_away(
+    request: Request, relying_party: OidcSignIn | StaffOidcSignIn | None, key: str
+) -> Response:
+    """Send the browser to the provider, keeping the pending sign-in under `key`."""
     if relying_party is None:
         return _not_configured(request)
     try:
         url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
     except OidcRefused as refused:
         return render(request, "oidc_refused.html", 503, message=refused.message)
-    browser_of(request).set_pref(_PENDING, pending.dumps())
+    browser_of(request).set_pref(key, pending.dumps())
     return RedirectResponse(url, status_code=303)
 
 
-@router.get(CALLBACK_PATH)
-async def oidc_callback(request: Request, config: Config) -> Response:
-    relying_party = oidc_of(request, config)
-    if relying_party is None:
-        return _not_configured(request)
-    return await _come_back(request, config, relying_party, _PENDING)
-
-
 async def _come_back(
-    request: Request, config: PortalConfig, relying_party: OidcSignIn | StaffOidcSignIn, key: str
+    request: Request,
+    config: PortalConfig,
+    relying_party: OidcSignIn | StaffOidcSignIn | None,
+    key: str,
 ) -> Response:
     """The browser is back from the provider: refuse, or start the session."""
+    if relying_party is None:
+        return _not_configured(request)
     browser = browser_of(request)
     pending = PendingSignIn.loads(browser.prefs.get(key))
     browser.set_pref(key, "")  # one way back per sign-in: a replay finds nothing
@@ -103,23 +111,12 @@ def staff_oidc_of(request: Request, config: PortalConfig) -> StaffOidcSignIn | N
 
 @router.get("/staff/signin/oidc")
 async def staff_oidc_start(request: Request, config: Config) -> Response:
-    relying_party = staff_oidc_of(request, config)
-    if relying_party is None:
-        return _not_configured(request)
-    try:
-        url, pending = await run_in_threadpool(relying_party.begin, lang_of(request))
-    except OidcRefused as refused:
-        return render(request, "oidc_refused.html", 503, message=refused.message)
-    browser_of(request).set_pref(_STAFF_PENDING, pending.dumps())
-    return RedirectResponse(url, status_code=303)
+    return await _send_away(request, staff_oidc_of(request, config), _STAFF_PENDING)
 
 
 @router.get(STAFF_CALLBACK_PATH)
 async def staff_oidc_callback(request: Request, config: Config) -> Response:
-    relying_party = staff_oidc_of(request, config)
-    if relying_party is None:
-        return _not_configured(request)
-    return await _come_back(request, config, relying_party, _STAFF_PENDING)
+    return await _come_back(request, config, staff_oidc_of(request, config), _STAFF_PENDING)
 
 
 @router.get("/signin/oidc/logout")
