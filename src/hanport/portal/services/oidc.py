@@ -346,7 +346,7 @@ class _RelyingParty:
         except (OAuthError, OAuth2Error) as exc:  # a used (replayed) or foreign code
             raise OidcRefused(f"token_refused:{exc.error}", _TRY_AGAIN) from None
         except httpx.HTTPError:
-            raise OidcRefused("provider_unreachable", _TRY_AGAIN) from None
+            raise OidcRefused("provider_unreachable", _UNREACHABLE) from None
         return dict(token)
 
     def validate_id_token(
