@@ -12,7 +12,7 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -80,37 +80,29 @@ _ENERGY_DOC = (
 )
 
 
-@router.get("/hours", tags=["energy"], description=_ENERGY_DOC)
-def get_hours(
-    ctx: Context,
-    from_: From = None,
-    to: str | None = None,
-    meter_id: str | None = None,
-    format: str = "json",
-) -> Response:
-    return _table(api.energy(ctx, "hours", from_, to, meter_id), format, "hanport-hours.csv")
+def _energy_route(kind: str) -> Callable[..., Response]:
+    def endpoint(
+        ctx: Context,
+        from_: From = None,
+        to: str | None = None,
+        meter_id: str | None = None,
+        format: str = "json",
+    ) -> Response:
+        return _table(api.energy(ctx, kind, from_, to, meter_id), format, f"hanport-{kind}.csv")
+
+    return endpoint
 
 
-@router.get("/days", tags=["energy"], description=_ENERGY_DOC)
-def get_days(
-    ctx: Context,
-    from_: From = None,
-    to: str | None = None,
-    meter_id: str | None = None,
-    format: str = "json",
-) -> Response:
-    return _table(api.energy(ctx, "days", from_, to, meter_id), format, "hanport-days.csv")
-
-
-@router.get("/months", tags=["energy"], description=_ENERGY_DOC)
-def get_months(
-    ctx: Context,
-    from_: From = None,
-    to: str | None = None,
-    meter_id: str | None = None,
-    format: str = "json",
-) -> Response:
-    return _table(api.energy(ctx, "months", from_, to, meter_id), format, "hanport-months.csv")
+# /api/hours, /api/days, /api/months: one signature; name= keeps each OpenAPI operationId
+for _kind in api.ENERGY_KINDS:
+    router.add_api_route(
+        f"/{_kind}",
+        _energy_route(_kind),
+        methods=["GET"],
+        name=f"get_{_kind}",
+        tags=["energy"],
+        description=_ENERGY_DOC,
+    )
 
 
 @router.get("/tariff", tags=["energy"])
