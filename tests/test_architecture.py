@@ -236,6 +236,15 @@ def import_cycles() -> list[str]:
     return described
 
 
+def test_the_cycle_finder_finds_a_cycle_and_names_its_path() -> None:
+    # The checker itself: an empty answer on our tree means something only if it can say no.
+    graph = {"a": {"b": 3}, "b": {"c": 7}, "c": {"a": 1, "d": 2}, "d": {}}
+    groups = _strongly_connected(graph)
+    assert [sorted(group) for group in groups] == [["a", "b", "c"]]
+    assert _shortest_cycle(graph, groups[0])[0] == _shortest_cycle(graph, groups[0])[-1]
+    assert set(_shortest_cycle(graph, groups[0])) == {"a", "b", "c"}
+
+
 def test_no_import_cycles_inside_hanport() -> None:
     """Function-level imports count: a cycle hidden in a function is still a knot."""
     cycles = import_cycles()
@@ -283,6 +292,11 @@ def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[LongFunction]:
                 if lines > limit:
                     found.append(LongFunction(name, path, node.lineno, lines))
     return found
+
+
+def test_the_length_check_sees_the_functions_it_measures() -> None:
+    # With a limit no real function meets, every measured function must be reported.
+    assert len(long_functions(limit=1)) > 100
 
 
 def test_functions_in_the_portal_and_the_reader_web_are_short() -> None:
