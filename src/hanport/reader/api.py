@@ -245,9 +245,7 @@ def recent_frames(ctx: ReaderContext, limit: int = 20) -> list[dict[str, Any]]:
         return [
             {
                 **f,
-                "received_at": dt.datetime.fromtimestamp(f["received_at"], LOCAL_TZ).strftime(
-                    "%Y-%m-%dT%H:%M:%S"
-                ),
+                "received_at": local_iso(f["received_at"]),
             }
             for f in ctx.hub.recent_frames(limit)
         ]
@@ -260,9 +258,7 @@ def _source_issues(sources: list[dict[str, Any]], now: float) -> list[dict[str, 
     for s in sources:
         if s["last_frame_at"] is not None:
             last_frame_age = now - s["last_frame_at"]
-            s["last_frame_at"] = dt.datetime.fromtimestamp(s["last_frame_at"], LOCAL_TZ).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            )
+            s["last_frame_at"] = local_iso(s["last_frame_at"])
         else:
             last_frame_age = None
         if s["kind"] == "file":
