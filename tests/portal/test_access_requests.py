@@ -1,0 +1,116 @@
+"""Providers ask, customers decide: the request's rules (domain, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hanport.portal.domain.access_requests import (
+    FINAL_STATES,
+    MAX_REASON_LENGTH,
+    AccessEvent,
+    AccessRequestRefused,
+    AccessState,
+    IllegalAccessTransition,
+    RequestTerms,
+    Scope,
+    approved_terms,
+    is_expired,
+    next_access_state,
+    validate_org_number,
+    validate_request_terms,
+)
+
+TODAY = date(2026, 12, 4)
+
+
+@pytest.mark.parametrize("number", ["923609016", "974 760 673", "889640782"])
+def test_org_number_with_a_matching_mod11_digit_is_accepted(number: str) -> None:
+    assert validate_org_number(number) == number.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [
+        ("923609017", "org_number_check_digit"),
+        ("92360901", "org_number_format"),
+        ("92360901x", "org_number_format"),
+        ("123609016", "org_number_format"),
+        ("", "org_number_format"),
+    ],
+)
+def test_org_number_refusals_carry_a_stable_code(number: str, code: str) -> None:
+    with pytest.raises(AccessRequestRefused) as refused:
+        validate_org_number(number)
+    assert refused.value.code == code
+
+
+def test_only_a_pending_request_can_change_and_every_answer_is_final() -> None:
+    for event, state in [
+        (AccessEvent.APPROVE, AccessState.APPROVED),
+        (AccessEvent.DECLINE, AccessState.DECLINED),
+        (AccessEvent.WITHDRAW, AccessState.WITHDRAWN),
+        (AccessEvent.EXPIRE, AccessState.EXPIRED),
+    ]:
+        assert next_access_state(AccessState.PENDING, event) is state
+        assert state in FINAL_STATES
+        with pytest.raises(IllegalAccessTransition):
+            next_access_state(state, AccessEvent.APPROVE)
+
+
+def test_terms_within_two_years_and_a_reason_are_accepted() -> None:
+    terms, reason = validate_request_terms(
+        "act", TODAY, TODAY + timedelta(days=729), "  Strømstyring av varmtvannsbereder ", TODAY
+    )
+    assert terms == RequestTerms(Scope.ACT, TODAY, TODAY + timedelta(days=729))
+    assert reason == "Strømstyring av varmtvannsbereder"
+
+
+@pytest.mark.parametrize(
+    ("scope", "start", "end", "reason", "code"),
+    [
+        ("admin", TODAY, TODAY, "r", "access_scope_unknown"),
+        ("view", TODAY, TODAY + timedelta(days=730), "r", "access_period_too_long"),
+        ("view", TODAY - timedelta(days=1), TODAY, "r", "access_period_invalid"),
+        ("view", TODAY, TODAY - timedelta(days=1), "r", "access_period_invalid"),
+        (
+            "view",
+            TODAY + timedelta(days=91),
+            TODAY + timedelta(days=92),
+            "r",
+            "access_period_invalid",
+        ),
+        ("view", TODAY, TODAY, "   ", "access_reason_missing"),
+        ("view", TODAY, TODAY, "x" * (MAX_REASON_LENGTH + 1), "access_reason_too_long"),
+    ],
+)
+def test_bad_terms_are_refused_with_a_code(
+    scope: str, start: date, end: date, reason: str, code: str
+) -> None:
+    with pytest.raises(AccessRequestRefused) as refused:
+        validate_request_terms(scope, start, end, reason, TODAY)
+    assert refused.value.code == code
+
+
+def test_the_customer_may_narrow_and_shorten_but_never_widen() -> None:
+    asked = RequestTerms(Scope.ACT, TODAY, TODAY + timedelta(days=365))
+    assert approved_terms(asked, None, None) == asked
+    shorter = approved_terms(asked, Scope.VIEW, TODAY + timedelta(days=30))
+    assert shorter == RequestTerms(Scope.VIEW, TODAY, TODAY + timedelta(days=30))
+    view_only = RequestTerms(Scope.VIEW, TODAY, TODAY + timedelta(days=10))
+    for scope, end, code in [
+        (Scope.ACT, None, "access_scope_widened"),
+        (None, TODAY + timedelta(days=11), "access_period_extended"),
+        (None, TODAY - timedelta(days=1), "access_period_invalid"),
+    ]:
+        with pytest.raises(AccessRequestRefused) as refused:
+            approved_terms(view_only, scope, end)
+        assert refused.value.code == code
+
+
+def test_a_request_expires_when_its_answer_time_has_passed() -> None:
+    created = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    window = timedelta(days=14)
+    assert not is_expired(created, created + window - timedelta(seconds=1), window)
+    assert is_expired(created, created + window, window)
