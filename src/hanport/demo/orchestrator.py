@@ -494,17 +494,35 @@ Sign in with ID-porten (a local stand-in); synthetic test people (month + 80, no
   kundeservice / staff: "Ansatte: logg inn med firmakontoen din" → Kundeservice Demo
   (engangskode på e-post finnes fortsatt / a code by e-mail still works: {staff_email})"""
 
+    def customers(self) -> dict[str, str]:
+        """Each meter's customer now, from the portal's database (a move names the new one)."""
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hanport.portal.seed import current_customers
+
+        today = (self._clock_at_start or datetime.now(OSLO)).date()
+        engine = create_engine(f"sqlite:///{(self.directory / 'portal.sqlite').resolve()}")
+        try:
+            with engine.connect() as conn:
+                return current_customers(conn, (m.meter_id for m in self.meters), today)
+        except SQLAlchemyError as error:
+            raise ChildFailed(f"the portal's database cannot be read: {error}") from error
+        finally:
+            engine.dispose()
+
     def banner(self) -> str:
         from hanport.portal.seed import STAFF_EMAIL
 
-        customers = sorted({m.customer_email for m in self.meters})
+        holders = self.customers()
+        customers = sorted(set(holders.values()))
         first = self.meters[0] if self.meters else None
         meter_lines = "\n".join(
-            f"    {m.meter_id}  {m.metering_point_id}  {m.customer_email:<18} {role(m)}"
+            f"    {m.meter_id}  {m.metering_point_id}  {holders.get(m.meter_id, '-'):<18} {role(m)}"
             for m in self.meters
         )
         clock = self._clock_at_start.isoformat(timespec="minutes") if self._clock_at_start else ""
-        who = first.customer_email if first else "-"
+        who = holders.get(first.meter_id, "-") if first else "-"
         point = first.metering_point_id if first else "-"
         return f"""
 hanport demo kjører / is running   (mappe / folder: {self.directory})

@@ -6,11 +6,12 @@ so the portal's meters and the emulated fleet carry the same meter ids.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from hanport.portal.db.schema import (
     contracts,
@@ -30,6 +31,7 @@ __all__ = [
     "DEMO_PARTIES",
     "DEMO_PIDS",
     "DemoMeter",
+    "current_customers",
     "fleet_toml",
     "seed_demo",
     "write_fleet_toml",
@@ -266,6 +268,24 @@ def _seed_terms(tx: Tx, now: datetime) -> None:
         ),
         seed=True,
     )
+
+
+def current_customers(conn: Connection, meter_ids: Iterable[str], on: date) -> dict[str, str]:
+    """The e-mail of each meter's customer on `on`, read from the contracts.
+
+    The seed names the first customers only; after a move the contract names the new one.
+    """
+    rows = conn.execute(
+        select(meters.c.meter_id, parties.c.email)
+        .join(contracts, contracts.c.metering_point_id == meters.c.metering_point_id)
+        .join(parties, parties.c.id == contracts.c.party_id)
+        .where(
+            meters.c.meter_id.in_(list(meter_ids)),
+            contracts.c.valid_from <= on,
+            or_(contracts.c.valid_to.is_(None), contracts.c.valid_to > on),
+        )
+    )
+    return {row.meter_id: row.email for row in rows}
 
 
 def fleet_toml(
