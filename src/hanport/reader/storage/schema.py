@@ -30,6 +30,7 @@ __all__ = [
     "raw_frames",
     "readings",
     "registers",
+    "spot_prices",
 ]
 
 metadata = MetaData()
@@ -128,4 +129,14 @@ raw_frames = Table(
     Column("reason", Text),
     Column("frame", LargeBinary, nullable=False),
     Index("ix_raw_frames_received_at", "received_at"),
+)
+
+spot_prices = Table(
+    "spot_prices",
+    metadata,
+    Column("zone", String(8), primary_key=True),  # bidding zone, e.g. NO1
+    Column("start", BigInteger, primary_key=True),  # POSIX seconds, UTC
+    Column("end", BigInteger, nullable=False),
+    Column("eur_per_mwh", Float, nullable=False),
+    Column("nok_per_kwh", Float, nullable=False),  # without VAT
 )

@@ -1,0 +1,130 @@
+"""Day-ahead prices: ENTSO-E A44 parsing, the EUR/NOK rate, the cache in the reader database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hanport.reader.prices.entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
+from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
+from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
+from hanport.reader.storage.database import migrate, open_db
+
+_NS = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"
+
+
+def _period(start: str, end: str, resolution: str, points: dict[int, float]) -> str:
+    body = "".join(
+        f"<Point><position>{pos}</position><price.amount>{price}</price.amount></Point>"
+        for pos, price in points.items()
+    )
+    return (
+        f"<Period><timeInterval><start>{start}</start><end>{end}</end></timeInterval>"
+        f"<resolution>{resolution}</resolution>{body}</Period>"
+    )
+
+
+def _document(*periods: str) -> str:
+    series = "".join(
+        f"<TimeSeries><mRID>{n}</mRID><curveType>A03</curveType>{p}</TimeSeries>"
+        for n, p in enumerate(periods, 1)
+    )
+    root = "Publication_MarketDocument"
+    return f'<?xml version="1.0"?><{root} xmlns="{_NS}">{series}</{root}>'
+
+
+def test_a03_gaps_repeat_the_last_price() -> None:
+    xml = _document(_period("2026-01-14T23:00Z", "2026-01-15T23:00Z", "PT60M", {1: 50.0, 4: 60.5}))
+    points = parse_prices(xml)
+    assert len(points) == 24
+    assert [p.eur_per_mwh for p in points[:5]] == [50.0, 50.0, 50.0, 60.5, 60.5]
+    assert points[-1].end == datetime(2026, 1, 15, 23, tzinfo=UTC)
+
+
+def test_quarter_hours_and_several_series_in_order() -> None:
+    xml = _document(
+        _period("2026-01-15T23:00Z", "2026-01-16T23:00Z", "PT15M", {1: 10.0}),
+        _period("2026-01-14T23:00Z", "2026-01-15T23:00Z", "PT15M", {1: 20.0, 96: 30.0}),
+    )
+    points = parse_prices(xml)
+    assert len(points) == 192
+    assert points[0].start == datetime(2026, 1, 14, 23, tzinfo=UTC)
+    assert points[1].start - points[0].start == timedelta(minutes=15)
+    assert points[95].eur_per_mwh == 30.0
+    assert points[96].eur_per_mwh == 10.0
+
+
+@pytest.mark.parametrize(
+    ("day_start", "day_end", "hours"),
+    [
+        ("2026-03-28T23:00Z", "2026-03-29T22:00Z", 23),
+        ("2026-10-24T22:00Z", "2026-10-25T23:00Z", 25),
+    ],
+)
+def test_dst_days(day_start: str, day_end: str, hours: int) -> None:
+    points = parse_prices(_document(_period(day_start, day_end, "PT60M", {1: 1.0})))
+    assert len(points) == hours
+
+
+def test_acknowledgement_says_no_prices() -> None:
+    ack = (
+        '<Acknowledgement_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-1:'
+        'acknowledgementdocument:7:0"><Reason><code>999</code>'
+        "<text>No matching data found</text></Reason></Acknowledgement_MarketDocument>"
+    )
+    with pytest.raises(NoPrices, match="No matching data"):
+        parse_prices(ack)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "<not xml",
+        "<Other/>",
+        _document(_period("2026-01-14T23:00Z", "2026-01-15T23:00Z", "PT7M", {1: 1.0})),
+    ],
+)
+def test_malformed_replies_are_clear_errors(bad: str) -> None:
+    with pytest.raises(EntsoeError):
+        parse_prices(bad)
+
+
+def test_zones_map_to_eic_and_unknown_zone_is_named() -> None:
+    assert zone_eic("no1") == "10YNO-1--------2"
+    with pytest.raises(ValueError, match="unknown bidding zone 'XX'"):
+        zone_eic("XX")
+
+
+_RATES = """{"data": {"dataSets": [{"series": {"0:0:0:0": {"observations":
+ {"0": ["11.50"], "1": ["11.60"]}}}}], "structure": {"dimensions": {"observation": [
+ {"id": "TIME_PERIOD", "values": [{"id": "2026-01-15"}, {"id": "2026-01-16"}]}]}}}}"""
+
+
+def test_weekend_uses_fridays_rate() -> None:
+    rates = parse_rates(_RATES)
+    assert rate_on(rates, date(2026, 1, 18)) == 11.60  # Sunday -> Friday 16th
+    assert rate_on(rates, date(2026, 1, 15)) == 11.50
+    with pytest.raises(RateError):
+        rate_on(rates, date(2026, 1, 14))
+    with pytest.raises(RateError):
+        parse_rates("{}")
+    assert nok_per_kwh(100.0, 11.5) == pytest.approx(1.15)
+
+
+def test_cache_returns_overlapping_intervals_in_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = open_db(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    migrate(engine)
+    start = datetime(2026, 1, 15, 0, tzinfo=UTC)
+    prices = [
+        SpotPrice(start + timedelta(hours=h), start + timedelta(hours=h + 1), 10.0 * h, h / 100)
+        for h in range(24)
+    ]
+    with engine.begin() as conn:
+        assert save_spot_prices(conn, "NO1", reversed(prices)) == 24
+        save_spot_prices(conn, "NO1", prices[:2])  # saving again replaces, never doubles
+    with engine.connect() as conn:
+        got = spot_prices(conn, "NO1", start + timedelta(minutes=30), start + timedelta(hours=3))
+        assert got == prices[0:3]
+        assert spot_prices(conn, "NO2", start, start + timedelta(days=1)) == []
+        assert latest_end(conn, "NO1") == start + timedelta(days=1)
