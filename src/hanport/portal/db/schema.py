@@ -318,6 +318,40 @@ signin_codes = Table(
     Column("client", String(64), index=True),
 )
 
+# Providers ask, customers decide: a registered organisation (its own party, kind "org", which
+# holds its organisation API keys and is the agent of the proxies customers grant it) and its
+# requests for access to a metering point (hanport.portal.domain.access_requests).
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("party_id", ForeignKey("parties.id"), nullable=False, unique=True),
+    Column("org_number", String(9), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("contact_email", String(254), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_id", ForeignKey("providers.id"), nullable=False, index=True),
+    Column("principal_id", ForeignKey("parties.id"), nullable=False, index=True),
+    Column("metering_point_id", ForeignKey("metering_points.id"), nullable=False),
+    Column("scope", String(8), nullable=False),  # view | act, as asked
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("answered_at", UTCDateTime()),
+    Column("granted_scope", String(8)),  # what the customer granted (narrowed or as asked)
+    Column("granted_to", Date),
+    Column("proxy_id", ForeignKey("proxies.id")),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,
