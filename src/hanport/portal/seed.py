@@ -42,23 +42,36 @@ STAFF_EMAIL = "kundeservice@nettselskap.example"
 
 TERMS_NB = """Vilkår for bruk av HAN-porten (versjon {version})
 
-1. HAN-porten sender måledata fra din måler uten kryptering. Du bekrefter at måleren er fysisk
-   sikret: inne i boligen, i et låsbart skap eller rom, eller i et låst felles målerrom.
-2. Nettselskapet mottar ikke dataene fra HAN-porten. Du er selv ansvarlig for utstyr du kobler
-   til, og for hvem som får tilgang til dataene.
-3. Åpning og stenging er gratis. Du kan be om stenging når som helst.
-4. Porten stenges automatisk når kundeforholdet på målepunktet opphører.
+1. Dataene sendes ukryptert. Når porten er åpen, sender måleren måledataene ut av HAN-porten
+   uten kryptering. Du bekrefter at måleren er fysisk sikret: inne i boligen, i et låsbart skap
+   eller rom, eller i et låst felles målerrom.
+2. Utstyret du kobler til. Du er ansvarlig for alt utstyr du kobler til HAN-porten. Skader på
+   måleren eller anlegget som skyldes utstyr som ikke er godkjent for tilkobling, er ditt
+   ansvar.
+3. Personvern og lagring. Nettselskapet mottar ikke dataene fra HAN-porten. Du er selv ansvarlig
+   for personvernet og for hvordan dataene lagres, og for hvem som får tilgang til dem.
+4. Flytting og oppsigelse. Gi oss beskjed før du flytter eller sier opp avtalen. Porten stenges
+   når kundeforholdet på målepunktet opphører.
+5. Åpning og stenging er gratis. Du kan be om stenging når som helst.
+6. Endringer i vilkårene. Vilkårene kan endres. Når du bestiller neste gang, godtar du den nye
+   versjonen av vilkårene.
 """
 
 TERMS_EN = """Terms of use for the HAN port (version {version})
 
-1. The HAN port sends metering data from your meter unencrypted. You confirm that the meter is
-   physically secured: inside the home, in a lockable cabinet or room, or in a locked shared
-   meter room.
-2. The grid company does not receive the HAN data. You are responsible for the equipment you
-   connect and for who gets access to the data.
-3. Opening and closing are free of charge. You may ask for the port to be closed at any time.
-4. The port closes automatically when the contract on the metering point ends.
+1. The data is sent unencrypted. While the port is open, the meter sends its metering data out
+   of the HAN port without encryption. You confirm that the meter is physically secured: inside
+   the home, in a lockable cabinet or room, or in a locked shared meter room.
+2. The equipment you connect. You are responsible for all equipment you connect to the HAN
+   port. You are liable for damage to the meter or the installation caused by equipment that
+   is not approved for connection.
+3. Privacy and storage. The grid company does not receive the data from the HAN port. You are
+   responsible for the privacy and storage of the data, and for who gets access to it.
+4. Moving and ending the contract. Let us know before you move or end the contract. The port
+   is closed when the contract on the metering point ends.
+5. Opening and closing are free of charge. You may ask for the port to be closed at any time.
+6. Changes to the terms. The terms may change. When you next place an order, you accept the
+   new version of the terms.
 """
 
 
