@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from hanport.emulator.market import eur_nok, market_app
 from hanport.reader.prices.entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
+from hanport.reader.prices.fetch import PriceFetcher, PriceSource
 from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
 from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
 from hanport.reader.storage.database import migrate, open_db
+from services.serving import serve_in_thread
 
 _NS = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"
 
@@ -128,3 +133,84 @@ def test_cache_returns_overlapping_intervals_in_order(tmp_path) -> None:  # type
         assert got == prices[0:3]
         assert spot_prices(conn, "NO2", start, start + timedelta(days=1)) == []
         assert latest_end(conn, "NO1") == start + timedelta(days=1)
+
+
+# The stand-in ENTSO-E and Norges Bank servers, with a clock the test moves.
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def market() -> Iterator[tuple[str, _Clock]]:
+    clock = _Clock(datetime(2026, 3, 28, 10, tzinfo=UTC))
+    yield from ((url, clock) for url in serve_in_thread(market_app(clock), "market"))
+
+
+def _fetcher(tmp_path: Path, url: str, clock: _Clock, zone: str = "NO1") -> PriceFetcher:
+    engine = open_db(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    migrate(engine)
+    source = PriceSource(
+        zone,
+        "token",
+        f"{url}/api",
+        f"{url}/api/data/EXR/B.EUR.NOK.SP",
+        timeout=5,
+        attempts=2,
+        backoff=0,
+    )
+    return PriceFetcher(engine, source, clock=clock, sleep=lambda _: None)
+
+
+def test_fetch_ahead_across_dst_and_network_down(
+    tmp_path: Path, market: tuple[str, _Clock]
+) -> None:
+    url, clock = market
+    fetcher = _fetcher(tmp_path, url, clock)
+    assert fetcher.refresh(days_back=1)  # before 13:00: up to today only
+    today_end = datetime(2026, 3, 28, 23, tzinfo=UTC)
+    assert fetcher.health.known_until == today_end
+    clock.now = datetime(2026, 3, 28, 12, 30, tzinfo=UTC)  # tomorrow published (23 hours)
+    assert fetcher.refresh()
+    day_start, day_end = (
+        datetime(2026, 3, 28, 23, tzinfo=UTC),
+        datetime(2026, 3, 29, 22, tzinfo=UTC),
+    )
+    with fetcher.engine.connect() as conn:
+        tomorrow = spot_prices(conn, "NO1", day_start, day_end)
+    assert len(tomorrow) == 23 * 4  # quarter hours, spring-forward day
+    assert all(
+        p.nok_per_kwh == pytest.approx(p.eur_per_mwh * 11.2 / 1000, rel=0.06) for p in tomorrow
+    )
+    assert not fetcher.refresh()  # nothing missing: no request
+    # the network goes away: last known prices stay, health says why
+    fetcher.source = PriceSource(
+        "NO1",
+        "token",
+        "http://127.0.0.1:9/api",
+        "http://127.0.0.1:9/x",
+        timeout=1,
+        attempts=2,
+        backoff=0,
+    )
+    clock.now = datetime(2026, 3, 29, 12, 30, tzinfo=UTC)
+    assert not fetcher.refresh()
+    assert fetcher.health.problem
+    assert fetcher.health.known_until == day_end
+
+
+def test_weekend_prices_use_fridays_rate(tmp_path: Path, market: tuple[str, _Clock]) -> None:
+    url, clock = market
+    fetcher = _fetcher(tmp_path, url, clock)
+    prices = fetcher.fetch_days(date(2026, 3, 28), date(2026, 3, 28))  # a Saturday
+    friday = eur_nok(date(2026, 3, 27))
+    assert prices[0].nok_per_kwh == pytest.approx(prices[0].eur_per_mwh * friday / 1000)
+
+
+def test_unknown_zone_is_refused(tmp_path: Path, market: tuple[str, _Clock]) -> None:
+    url, clock = market
+    with pytest.raises(ValueError, match="unknown bidding zone"):
+        _fetcher(tmp_path, url, clock, zone="XX")

@@ -1,0 +1,162 @@
+"""Fetch day-ahead prices and EUR/NOK rates, convert, and fill the cache; never raises on I/O.
+
+The reader's base install has no HTTP client library, so this uses urllib (run in a thread by
+the async caller), with a timeout and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from .entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
+from .norgesbank import RateError, parse_rates, rate_on
+from .store import SpotPrice, latest_end, save_spot_prices
+
+__all__ = ["PriceFetcher", "PriceHealth", "PriceSource"]
+
+OSLO = ZoneInfo("Europe/Oslo")
+ENTSOE_URL = "https://web-api.tp.entsoe.eu/api"
+NORGES_BANK_URL = "https://data.norges-bank.no/api/data/EXR/B.EUR.NOK.SP"
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSource:
+    """Where prices come from: the zone, the token, and the two services' addresses."""
+
+    zone: str
+    token: str
+    entsoe_url: str = ENTSOE_URL
+    norges_bank_url: str = NORGES_BANK_URL
+    timeout: float = 20.0
+    attempts: int = 3
+    backoff: float = 2.0
+
+
+@dataclass(slots=True)
+class PriceHealth:
+    """What /api/health says about prices: the last success, the last problem."""
+
+    known_until: datetime | None = None
+    last_success: datetime | None = None
+    problem: str | None = field(default=None)
+
+
+def _get(source: PriceSource, url: str, sleep: Callable[[float], None]) -> bytes:
+    delay = source.backoff
+    for attempt in range(1, source.attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=source.timeout) as reply:
+                body: bytes = reply.read()
+                return body
+        except urllib.error.HTTPError as error:
+            if error.code < 500 or attempt == source.attempts:
+                detail = error.read()[:500]
+                raise OSError(
+                    f"HTTP {error.code} from {url.split('?', maxsplit=1)[0]}: {detail!r}"
+                ) from None
+        except (OSError, TimeoutError):
+            if attempt == source.attempts:
+                raise
+        sleep(delay)
+        delay *= 2
+    raise OSError("no attempts")
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), OSLO)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), OSLO)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+class PriceFetcher:
+    """Fills the price cache of one zone from ENTSO-E and Norges Bank."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: PriceSource,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        zone_eic(source.zone)  # an unknown zone is refused here, not at the first fetch
+        self.engine, self.source, self.clock, self.sleep = engine, source, clock, sleep
+        self.health = PriceHealth()
+
+    def _rates(self, first: date, last: date) -> dict[date, float]:
+        query = urllib.parse.urlencode(
+            {
+                "format": "sdmx-json",
+                "startPeriod": (
+                    first - timedelta(days=7)
+                ).isoformat(),  # a week back spans holidays
+                "endPeriod": last.isoformat(),
+            }
+        )
+        return parse_rates(_get(self.source, f"{self.source.norges_bank_url}?{query}", self.sleep))
+
+    def fetch_days(self, first: date, last: date) -> list[SpotPrice]:
+        """The prices of local days ``first``..``last`` in NOK and EUR; raises on failure."""
+        start, _ = _day_bounds(first)
+        _, end = _day_bounds(last)
+        eic = zone_eic(self.source.zone)
+        query = urllib.parse.urlencode(
+            {
+                "securityToken": self.source.token,
+                "documentType": "A44",
+                "in_Domain": eic,
+                "out_Domain": eic,
+                "periodStart": start.strftime("%Y%m%d%H%M"),
+                "periodEnd": end.strftime("%Y%m%d%H%M"),
+            }
+        )
+        points = parse_prices(_get(self.source, f"{self.source.entsoe_url}?{query}", self.sleep))
+        rates = self._rates(first, last)
+        return [
+            SpotPrice(
+                point.start,
+                point.end,
+                point.eur_per_mwh,
+                nok_per_kwh(point.eur_per_mwh, rate_on(rates, point.start.astimezone(OSLO).date())),
+            )
+            for point in points
+        ]
+
+    def refresh(self, days_back: int = 7) -> bool:
+        """Fetch what the cache lacks, up to tomorrow; True when something new was stored.
+
+        A failure keeps the cached prices and is reported in ``health``, never raised.
+        """
+        now = self.clock()
+        today = now.astimezone(OSLO).date()
+        with self.engine.connect() as conn:
+            known = latest_end(conn, self.source.zone)
+        first = today - timedelta(days=days_back)
+        if known is not None:
+            first = max(first, known.astimezone(OSLO).date())
+        last = today + timedelta(days=1)
+        if known is not None and known >= _day_bounds(last)[1]:
+            self.health.known_until = known
+            return False
+        try:
+            prices = self.fetch_days(first, last)
+        except NoPrices:
+            prices = []
+        except (OSError, EntsoeError, RateError) as error:
+            self.health.problem = str(error)
+            self.health.known_until = known
+            return False
+        with self.engine.begin() as conn:
+            save_spot_prices(conn, self.source.zone, prices)
+            self.health.known_until = latest_end(conn, self.source.zone)
+        self.health.last_success, self.health.problem = now, None
+        return bool(prices)
