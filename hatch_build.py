@@ -4,6 +4,13 @@
   and frontend/copy-assets.mjs). Building needs npm; installing the wheel does not. The sdist
   carries the built files with their stamp, so a wheel built from it needs no npm either.
 - The gettext catalogs (.po) compiled to .mo (scripts/compile_catalogs.py, with Babel).
+- The protocol core compiled with mypyc (as black and mypy ship themselves): the wheel then
+  carries the extension modules next to the .py sources and is tagged for this Python and
+  platform. HANPORT_PURE=1 builds the pure-Python wheel instead, the one a Pi without a
+  compiler or another Python installs (so does the sdist, built with HANPORT_PURE=1).
+  `_encoder` and `__init__` stay Python: the encoder is the emulator's and the tests' side,
+  not the decode path, and `__init__` keeps its lazy `__getattr__`. mypyc type-checks the core
+  strictly, so the build needs `cryptography` (for `_crypto`'s types) too.
 
 Both outputs are gitignored; `[tool.hatch.build] artifacts` puts them in the packages. An
 editable install (`pip install -e .`) builds nothing here: `make assets` and `make catalogs`
@@ -13,6 +20,8 @@ keep a working tree current.
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,6 +52,8 @@ class AssetsAndCatalogsHook(BuildHookInterface):
             raise RuntimeError(f"hanport build: {exc}") from None
         self.app.display_info(f"dashboard assets: {'built with npm' if ran else 'current'}")
         self._compile_catalogs(root)
+        if self.target_name == "wheel" and os.environ.get("HANPORT_PURE") != "1":
+            self._compile_protocol(root, build_data)
 
     def _compile_catalogs(self, root: Path) -> None:
         compiler = root / "scripts" / "compile_catalogs.py"
@@ -50,3 +61,36 @@ class AssetsAndCatalogsHook(BuildHookInterface):
             return
         written = _load(compiler).compile_catalogs(root / "src")
         self.app.display_info(f"gettext catalogs: {len(written)} compiled")
+
+    def _compile_protocol(self, root: Path, build_data: dict[str, Any]) -> None:
+        from mypyc.build import mypycify
+        from setuptools import Distribution
+        from setuptools.command.build_ext import build_ext
+
+        core = root / "src" / "hanport" / "protocol"
+        sources = [
+            str(path.relative_to(root))
+            for path in sorted(core.glob("*.py"))
+            if path.name not in _STAYS_PYTHON
+        ]
+        out = Path(tempfile.mkdtemp(prefix="hanport-mypyc-"))
+        cwd = Path.cwd()
+        os.chdir(root)  # mypyc names modules from paths relative to the working directory
+        try:
+            extensions = mypycify(sources, opt_level="3", target_dir=str(out / "c"))
+            command = build_ext(Distribution({"ext_modules": extensions}))
+            command.build_lib = str(out / "lib")
+            command.build_temp = str(out / "tmp")
+            command.ensure_finalized()
+            command.run()
+        finally:
+            os.chdir(cwd)
+        built = [path for path in (out / "lib").rglob("*") if path.suffix in (".so", ".pyd")]
+        for path in built:
+            build_data["force_include"][str(path)] = str(path.relative_to(out / "lib"))
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        self.app.display_info(f"protocol core: {len(built)} modules compiled with mypyc")
+
+
+_STAYS_PYTHON = ("__init__.py", "_encoder.py")

@@ -119,6 +119,29 @@ def test_the_build_ran_npm_and_compiled_the_catalogs(built: Built) -> None:
     assert built.log.count("dashboard assets: built with npm") == 1, built.log
     assert built.log.count("dashboard assets: current") == 1, built.log
     assert "gettext catalogs:" in built.log, built.log
+    assert built.log.count("modules compiled with mypyc") == 1, built.log  # the wheel only
+
+
+def test_the_wheel_is_compiled_and_carries_the_python_sources(built: Built) -> None:
+    with zipfile.ZipFile(built.wheel) as wheel:
+        names = set(wheel.namelist())
+    core = "hanport/protocol"
+    extensions = [n for n in names if n.startswith(f"{core}/_stream.") and n.endswith(".so")]
+    assert extensions, "the protocol core is not compiled"
+    assert {f"{core}/_stream.py", f"{core}/_encoder.py", f"{core}/__init__.py"} <= names
+    assert "-none-any" not in built.wheel.name  # tagged for this Python and platform
+
+
+def test_the_protocol_tests_pass_against_the_compiled_wheel(built: Built, tmp_path: Path) -> None:
+    # The editable dev install runs them pure; here the same tests run on the compiled core,
+    # and tests/protocol/test_compiled.py checks that it is the one loaded.
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
+    _run([*pip, "--target", str(site), str(built.wheel)], cwd=tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(site), "HANPORT_EXPECT_BUILD": "compiled"}
+    tests = [sys.executable, "-m", "pytest", "tests/protocol", "-q", "-p", "no:cacheprovider"]
+    done = _run(tests, cwd=REPO_ROOT, env=env, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
 def test_twine_check_passes(built: Built) -> None:
