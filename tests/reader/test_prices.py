@@ -7,13 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from hanport.emulator.market import eur_nok, market_app
 from hanport.reader.prices.entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
 from hanport.reader.prices.fetch import PriceFetcher, PriceSource
 from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
 from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
+from hanport.reader.settings import SettingsError, load_settings
 from hanport.reader.storage.database import migrate, open_db
+from hanport.reader.web import ReaderContext, create_app
 from services.serving import serve_in_thread
 
 _NS = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"
@@ -214,3 +217,40 @@ def test_unknown_zone_is_refused(tmp_path: Path, market: tuple[str, _Clock]) -> 
     url, clock = market
     with pytest.raises(ValueError, match="unknown bidding zone"):
         _fetcher(tmp_path, url, clock, zone="XX")
+
+
+def test_api_prices_and_health(tmp_path: Path, market: tuple[str, _Clock]) -> None:
+    url, clock = market
+    clock.now = datetime(2026, 10, 24, 12, 30, tzinfo=UTC)  # tomorrow is the 25-hour day
+    fetcher = _fetcher(tmp_path, url, clock)
+    assert fetcher.refresh(days_back=0)
+
+    def status() -> dict[str, object]:
+        return {"enabled": True, "problem": fetcher.health.problem}
+
+    context = ReaderContext(engine=fetcher.engine, prices_zone="NO1", price_status=status)
+    client = TestClient(create_app(context))
+    answer = client.get("/api/prices", params={"date": "2026-10-25"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["zone"] == "NO1" and len(body["prices"]) == 25 * 4
+    assert body["prices"][0]["start"] == "2026-10-24T22:00:00+00:00"
+    assert client.get("/api/prices", params={"date": "2026-10-25", "zone": "XX"}).status_code == 422
+    assert client.get("/api/prices", params={"date": "2026-13-40"}).status_code == 422
+    assert (
+        client.get("/api/prices", params={"date": "2026-10-25", "zone": "SE3"}).json()["prices"]
+        == []
+    )
+    fetcher.health.problem = "HTTP 503 from http://x/api"
+    health = client.get("/api/health").json()
+    assert health["prices"]["problem"]
+    assert any("prices" in issue["message"] for issue in health["issues"])
+
+
+def test_settings_refuse_unknown_zone(tmp_path: Path) -> None:
+    config = tmp_path / "reader.toml"
+    config.write_text('[prices]\nzone = "NO9"\nentsoe_token = "t"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="unknown bidding zone"):
+        load_settings({}, config=str(config), environ={})
+    config.write_text('[prices]\nzone = "no3"\nentsoe_token = "t"\n', encoding="utf-8")
+    assert load_settings({}, config=str(config), environ={}).prices_zone == "NO3"

@@ -78,6 +78,8 @@ class ReaderContext:
     # meter → (time of its latest reading, what the database said then): a meter's /api/now
     # from the database costs one query on the meters table until it has a newer reading
     stored_now: dict[str, tuple[float, queries.StoredNow]] = field(default_factory=dict)
+    prices_zone: str | None = None  # the configured bidding zone; None: prices are off
+    price_status: Callable[[], dict[str, Any]] | None = None  # the price fetcher's health
 
 
 def _local_midnight(day: dt.date) -> float:
@@ -325,11 +327,53 @@ def health(ctx: ReaderContext) -> dict[str, Any]:
                 f"({mqtt.get('error') or 'connecting'})",
             }
         )
+    prices = ctx.price_status() if ctx.price_status else {"enabled": False}
+    if prices.get("problem"):
+        issues.append(
+            {
+                "level": "warning",
+                "message": "strømpriser: henting feiler, viser sist kjente / prices: fetching "
+                f"fails, showing the last known ({prices['problem']})",
+            }
+        )
     return {
         "version": __version__,
         "uptime_s": round(now - ctx.started_at, 1),
+        "prices": prices,
         "sources": sources,
         "database": database,
         "mqtt": mqtt,
         "issues": issues,
+    }
+
+
+def prices(ctx: ReaderContext, day: str, zone: str | None = None) -> dict[str, Any]:
+    """The cached spot prices of local day ``day`` (YYYY-MM-DD) in ``zone``."""
+    from hanport.reader.prices.entsoe import ZONES
+    from hanport.reader.prices.store import spot_prices
+
+    chosen = (zone or ctx.prices_zone or "").upper()
+    if chosen not in ZONES:
+        raise AnswerError(f"unknown or no bidding zone {chosen!r}; known: {', '.join(ZONES)}")
+    try:
+        local = dt.date.fromisoformat(day)
+    except ValueError:
+        raise AnswerError(f"date must be YYYY-MM-DD, not {day!r}") from None
+    start = dt.datetime.fromtimestamp(_local_midnight(local), dt.UTC)
+    end = dt.datetime.fromtimestamp(_local_midnight(local + dt.timedelta(days=1)), dt.UTC)
+    with ctx.engine.connect() as conn:
+        found = spot_prices(conn, chosen, start, end)
+    return {
+        "zone": chosen,
+        "date": local.isoformat(),
+        "currency": "NOK",
+        "prices": [
+            {
+                "start": price.start.isoformat(),
+                "end": price.end.isoformat(),
+                "eur_per_mwh": price.eur_per_mwh,
+                "nok_per_kwh": round(price.nok_per_kwh, 5),
+            }
+            for price in found
+        ],
     }

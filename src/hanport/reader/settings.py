@@ -73,6 +73,10 @@ class ReaderSettings:
     tariff_steps: tuple[CapacityStep, ...] = DEFAULT_CAPACITY_STEPS
     load_shed_webhook: str | None = None  # URL POSTed each change of "reduce load now"
     load_shed_webhook_timeout_s: float = 5.0
+    prices_zone: str | None = None  # bidding zone (NO1…NO5, SE1…SE4, DK1, DK2, FI); None: off
+    prices_entsoe_token: str | None = None
+    prices_entsoe_url: str = "https://web-api.tp.entsoe.eu/api"
+    prices_norges_bank_url: str = "https://data.norges-bank.no/api/data/EXR/B.EUR.NOK.SP"
 
 
 #: TOML (section, key) → setting
@@ -103,6 +107,10 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("tariff", "steps"): "tariff_steps",
     ("load_shed", "webhook"): "load_shed_webhook",
     ("load_shed", "webhook_timeout_s"): "load_shed_webhook_timeout_s",
+    ("prices", "zone"): "prices_zone",
+    ("prices", "entsoe_token"): "prices_entsoe_token",
+    ("prices", "entsoe_url"): "prices_entsoe_url",
+    ("prices", "norges_bank_url"): "prices_norges_bank_url",
     ("language",): "language",
 }
 
@@ -122,6 +130,8 @@ ENV_VARS: dict[str, str] = {
     "HANPORT_GAK": "gak",
     "HANPORT_LANGUAGE": "language",
     "HANPORT_LOAD_SHED_WEBHOOK": "load_shed_webhook",
+    "HANPORT_PRICES_ZONE": "prices_zone",
+    "HANPORT_ENTSOE_TOKEN": "prices_entsoe_token",
 }
 
 
@@ -201,6 +211,7 @@ _RANGES: dict[str, tuple[float, float]] = {
 
 
 def _check_ranges(settings: ReaderSettings) -> None:
+    _check_prices(settings)
     for name, (least, most) in _RANGES.items():
         value = getattr(settings, name)
         if not least <= value <= most:
@@ -208,6 +219,21 @@ def _check_ranges(settings: ReaderSettings) -> None:
             raise SettingsError(
                 f"ugyldig verdi / invalid value for {name}: {value!r} (must be {shown})"
             )
+
+
+def _check_prices(settings: ReaderSettings) -> None:
+    from hanport.reader.prices.entsoe import ZONES
+
+    if settings.prices_zone is None:
+        return
+    settings.prices_zone = settings.prices_zone.strip().upper()
+    if settings.prices_zone not in ZONES:
+        raise SettingsError(
+            f"ukjent prisområde / unknown bidding zone prices.zone={settings.prices_zone!r}"
+            f" (known: {', '.join(ZONES)})"
+        )
+    if not settings.prices_entsoe_token:
+        raise SettingsError("prices.zone krever / needs prices.entsoe_token (ENTSO-E API token)")
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -139,6 +139,29 @@ def get_readings(
 @router.get("/health", tags=["health"])
 def get_health(ctx: Context) -> Response:
     return JSONResponse(api.health(ctx))
+
+
+@router.get(
+    "/prices",
+    tags=["prices"],
+    description=(
+        "Day-ahead spot prices of a local (Europe/Oslo) day from the cache: `{zone, date, "
+        "currency, prices: [{start, end, eur_per_mwh, nok_per_kwh}]}`, `nok_per_kwh` without "
+        "VAT, intervals of 15 or 60 minutes; an empty list when not (yet) known. 422 for a bad "
+        "date or an unknown zone (or none configured)."
+    ),
+    responses={422: {"description": "bad date, unknown zone, or no zone configured"}},
+)
+def get_prices(
+    ctx: Context,
+    date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-03-29"])],
+    zone: Annotated[
+        Literal["NO1", "NO2", "NO3", "NO4", "NO5", "SE1", "SE2", "SE3", "SE4", "DK1", "DK2", "FI"]
+        | None,
+        Query(),
+    ] = None,
+) -> Response:
+    return JSONResponse(api.prices(ctx, date, zone))
 
 
 @router.get("/frames/recent", tags=["health"])
