@@ -14,7 +14,7 @@ LOCK      := requirements/constraints.txt
 LOCK_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets oidc-provider lint typecheck test test-fast demo bench clean
+.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets oidc-provider lint typecheck test test-fast demo compiled bench clean
 
 all: test
 
@@ -109,8 +109,16 @@ test-fast: install-test
 demo: demo-deps install assets oidc-provider
 	$(BIN)/hanport demo $(DEMO_ARGS)
 
-bench: install-test
-	$(BIN)/python bench/decode.py
+# The wheel with the protocol core compiled by mypyc, installed apart (pip --target) so
+# bench/decode.py measures it beside the editable, pure install. HANPORT_PURE=1 make dist
+# builds the pure wheel.
+compiled: install-test
+	rm -rf build/compiled build/compiled-dist
+	PIP_CONSTRAINT=$(abspath $(LOCK)) $(BIN)/python -m build --wheel --outdir build/compiled-dist
+	$(BIN)/python -m pip install --quiet --no-deps --target build/compiled build/compiled-dist/*.whl
+
+bench: install-test compiled
+	$(BIN)/python bench/decode.py --compiled build/compiled
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

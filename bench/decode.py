@@ -106,12 +106,18 @@ def hanport_cli(*arguments: str) -> list[str]:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run(command: list[str], output: Path) -> Process:
+#: the children's environment for the compiled core (``--compiled``), empty when not measured
+COMPILED_ENV: dict[str, str] = {}
+
+
+def run(command: list[str], output: Path, env: dict[str, str] | None = None) -> Process:
     """Run ``command`` with stdout to ``output``; its CPU seconds and output lines."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with output.open("wb") as out:
-        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, check=True, env=CHILD_ENV)
+        subprocess.run(
+            command, stdout=out, stderr=subprocess.DEVNULL, check=True, env=env or CHILD_ENV
+        )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -206,12 +212,28 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
         f"  whole process  hanport decode {hanport.cpu:6.2f} s CPU "
         f"({hanport.readings / hanport.cpu:>9,.0f} readings/s, {hanport.readings:,} readings)"
     )
+    compiled = (
+        min(
+            (run(hanport_cli("decode", str(capture)), output, COMPILED_ENV) for _ in range(3)),
+            key=lambda process: process.cpu,
+        )
+        if COMPILED_ENV
+        else None
+    )
+    if compiled is not None:
+        print(
+            f"                 compiled       {compiled.cpu:6.2f} s CPU "
+            f"({compiled.readings / compiled.cpu:>9,.0f} readings/s, "
+            f"{compiled.readings:,} readings)"
+        )
+    if theirs is not None and compiled is not None:
+        print(f"                 compiled ratio {theirs.cpu / compiled.cpu:6.1f}× amshan")
     if theirs is not None:
         print(
             f"                 amshan         {theirs.cpu:6.2f} s CPU "
             f"({theirs.readings / theirs.cpu:>9,.0f} readings/s, {theirs.readings:,} readings)"
         )
-        print(f"                 ratio          {theirs.cpu / hanport.cpu:6.1f}× amshan")
+        print(f"                 pure ratio     {theirs.cpu / hanport.cpu:6.1f}× amshan")
         ours_per_frame = (hanport.cpu - startup["hanport"]) / hanport.readings
         theirs_per_frame = (theirs.cpu - startup["amshan"]) / theirs.readings
         if ours_per_frame > 0 and theirs_per_frame > 0:
@@ -230,6 +252,11 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
             f"{100 * fast / walk_rate:.2f} % of it, whole process at "
             f"{100 * hanport.readings / hanport.cpu / walk_rate:.2f} %"
         )
+        if compiled is not None:
+            print(
+                f"                 compiled whole process at "
+                f"{100 * compiled.readings / compiled.cpu / walk_rate:.2f} % of it"
+            )
 
 
 def start_up(directory: Path, amshan: bool) -> dict[str, float]:
@@ -237,12 +264,16 @@ def start_up(directory: Path, amshan: bool) -> dict[str, float]:
     empty = directory / "empty.bin"
     empty.touch()
     commands = {"hanport": hanport_cli("decode", str(empty))}
+    envs = {"compiled": COMPILED_ENV} if COMPILED_ENV else {}
+    if COMPILED_ENV:
+        commands["compiled"] = commands["hanport"]
     if amshan:
         commands["amshan"] = [sys.executable, "-c", AMSHAN_DECODE, str(empty)]
     seconds = {}
     for who, command in commands.items():
-        run(command, directory / "empty.json")
-        seconds[who] = min(run(command, directory / "empty.json").cpu for _ in range(5))
+        env = envs.get(who)
+        run(command, directory / "empty.json", env)
+        seconds[who] = min(run(command, directory / "empty.json", env).cpu for _ in range(5))
     figures = ", ".join(f"{who} {cpu:.3f} s CPU" for who, cpu in seconds.items())
     print(f"start-up (an empty capture): {figures}")
     return seconds
@@ -250,10 +281,15 @@ def start_up(directory: Path, amshan: bool) -> dict[str, float]:
 
 def year(directory: Path, walk: Path | None) -> None:
     capture = one_meter("kamstrup", 365 * 8640, directory / "year.bin")
-    result = run(hanport_cli("decode", str(capture)), directory / "year.json")
-    frames = result.readings
-    print(f"\nhanport decode, a year of one Kamstrup meter ({frames:,} readings):")
-    print(f"  {result.wall:.1f} s wall, {result.cpu:.1f} s CPU, {frames / result.cpu:,.0f}/CPU s")
+    builds = {"pure": CHILD_ENV, **({"compiled": COMPILED_ENV} if COMPILED_ENV else {})}
+    print("\nhanport decode, a year of one Kamstrup meter:")
+    for build, env in builds.items():
+        result = run(hanport_cli("decode", str(capture)), directory / "year.json", env)
+        frames = result.readings
+        print(
+            f"  {build:8} {frames:,} readings, {result.wall:.1f} s wall, {result.cpu:.1f} s CPU, "
+            f"{frames / result.cpu:,.0f}/CPU s"
+        )
     reference = frame_walk(walk, capture)
     if reference is not None:
         print(f"  C frame walk of the same year: {reference[1]:,.0f} frames/s")
@@ -267,6 +303,11 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=300, help="meters in the fleet capture")
     parser.add_argument("--no-amshan", action="store_true", help="hanport and C figures only")
     parser.add_argument("--year", action="store_true", help="also decode a year (3.2 M frames)")
+    parser.add_argument(
+        "--compiled",
+        type=Path,
+        help="a directory holding the compiled wheel installed with pip --target (make compiled)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, children too
@@ -285,6 +326,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(directory / "pycache")
+        if args.compiled is not None:
+            COMPILED_ENV.update(CHILD_ENV, PYTHONPATH=str(args.compiled.resolve()))
         startup = start_up(directory, amshan)
         walk = compile_walk(directory)
         for brand in ("kamstrup", "aidon", "kaifa"):
