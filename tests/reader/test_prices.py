@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from hanport.emulator.market import eur_nok, market_app
 from hanport.reader.prices.entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
-from hanport.reader.prices.fetch import PriceFetcher, PriceSource
+from hanport.reader.prices.fetch import PriceFetcher, PriceSource, next_attempt_in, price_status
 from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
 from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
 from hanport.reader.settings import SettingsError, load_settings
@@ -254,3 +254,16 @@ def test_settings_refuse_unknown_zone(tmp_path: Path) -> None:
         load_settings({}, config=str(config), environ={})
     config.write_text('[prices]\nzone = "no3"\nentsoe_token = "t"\n', encoding="utf-8")
     assert load_settings({}, config=str(config), environ={}).prices_zone == "NO3"
+
+
+def test_next_attempt_waits_for_publication(tmp_path: Path, market: tuple[str, _Clock]) -> None:
+    url, clock = market
+    fetcher = _fetcher(tmp_path, url, clock)
+    clock.now = datetime(2026, 3, 28, 10, 45, tzinfo=UTC)
+    assert next_attempt_in(fetcher, fetched_tomorrow=False) == 3600  # until 11:45 UTC
+    clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    assert next_attempt_in(fetcher, fetched_tomorrow=False) == 600  # retry until out
+    assert next_attempt_in(fetcher, fetched_tomorrow=True) == 23.75 * 3600
+    fetcher.health.problem = "down"
+    assert next_attempt_in(fetcher, fetched_tomorrow=True) == 300
+    assert price_status(fetcher)["problem"] == "down"

@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
+from hanport.reader.prices.fetch import PriceFetcher, PriceSource, price_status, run_prices
 from hanport.reader.settings import ReaderSettings, SettingsError
 from hanport.reader.sources import (
     SourceError,
@@ -121,6 +123,17 @@ class ReaderService:
                 timeout_s=settings.load_shed_webhook_timeout_s,
             )
             self.live.add_listener(self.webhook.update)
+        self.prices: PriceFetcher | None = None
+        if settings.prices_zone and settings.prices_entsoe_token:
+            self.prices = PriceFetcher(
+                self.engine,
+                PriceSource(
+                    settings.prices_zone,
+                    settings.prices_entsoe_token,
+                    settings.prices_entsoe_url,
+                    settings.prices_norges_bank_url,
+                ),
+            )
 
     # -- lookups the live side makes into the database ---------------------------------------
     def _last_hour(self, meter_id: str, start: int) -> tuple[float, float] | None:
@@ -214,6 +227,8 @@ class ReaderService:
             helpers.append(asyncio.create_task(self.publisher.run()))
         if self.webhook is not None:
             helpers.append(asyncio.create_task(self.webhook.run()))
+        if self.prices is not None:
+            helpers.append(asyncio.create_task(run_prices(self.prices)))
         server = None
         server_task = None
         if self.settings.serve_http:
@@ -277,6 +292,8 @@ class ReaderService:
             writer=self.writer,
             steps=self.settings.tariff_steps,
             mqtt_status=self.publisher.status if self.publisher else None,
+            prices_zone=self.settings.prices_zone,
+            price_status=partial(price_status, self.prices) if self.prices else None,
         )
         app = create_app(ctx)
         sock = bind_socket(self.settings.http_host, self.settings.http_port)

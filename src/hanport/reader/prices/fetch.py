@@ -21,7 +21,14 @@ from .entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
 from .norgesbank import RateError, parse_rates, rate_on
 from .store import SpotPrice, latest_end, save_spot_prices
 
-__all__ = ["PriceFetcher", "PriceHealth", "PriceSource"]
+__all__ = [
+    "PriceFetcher",
+    "PriceHealth",
+    "PriceSource",
+    "next_attempt_in",
+    "price_status",
+    "run_prices",
+]
 
 OSLO = ZoneInfo("Europe/Oslo")
 ENTSOE_URL = "https://web-api.tp.entsoe.eu/api"
@@ -160,3 +167,44 @@ class PriceFetcher:
             self.health.known_until = latest_end(conn, self.source.zone)
         self.health.last_success, self.health.problem = now, None
         return bool(prices)
+
+
+def next_attempt_in(fetcher: PriceFetcher, fetched_tomorrow: bool) -> float:
+    """Seconds to the next refresh: soon after a failure or while tomorrow is not out yet
+    (ENTSO-E publishes about 12:45–13:00 CET), otherwise at the next publication time."""
+    if fetcher.health.problem:
+        return 300.0
+    now = fetcher.clock()
+    publication = now.replace(hour=11, minute=45, second=0, microsecond=0)  # UTC, before 12:45 CET
+    if not fetched_tomorrow:
+        return 600.0 if now >= publication else (publication - now).total_seconds()
+    if publication <= now:
+        publication += timedelta(days=1)
+    return (publication - now).total_seconds()
+
+
+async def run_prices(fetcher: PriceFetcher) -> None:
+    """Keep the cache filled for as long as the reader runs; fills what is missing at start."""
+    import asyncio
+
+    while True:
+        try:
+            await asyncio.to_thread(fetcher.refresh)
+        except Exception as error:  # a database hiccup must not end the reader
+            fetcher.health.problem = f"{type(error).__name__}: {error}"
+        today = fetcher.clock().astimezone(OSLO).date()
+        tomorrow_end = _day_bounds(today + timedelta(days=1))[1]
+        known = fetcher.health.known_until
+        await asyncio.sleep(next_attempt_in(fetcher, known is not None and known >= tomorrow_end))
+
+
+def price_status(fetcher: PriceFetcher) -> dict[str, object]:
+    """The fetcher's state for /api/health."""
+    health = fetcher.health
+    return {
+        "enabled": True,
+        "zone": fetcher.source.zone,
+        "known_until": health.known_until.isoformat() if health.known_until else None,
+        "last_success": health.last_success.isoformat() if health.last_success else None,
+        "problem": health.problem,
+    }
