@@ -313,6 +313,18 @@ def test_foreign_audience_and_expired_tokens_are_refused(oidc_world: OidcWorld) 
     assert refused.value.reason == "id_token_invalid:expired_token"
 
 
+def test_a_pending_sign_in_ages_by_the_portal_clock(oidc_world: OidcWorld) -> None:
+    # the age of a started sign-in is measured by the injected clock, not the machine's
+    now = [datetime.now(UTC)]
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings, clock=lambda: now[0])
+    _, pending = portal.begin("nb")
+    assert pending.started == int(now[0].timestamp())
+    now[0] += timedelta(seconds=oidc_world.settings.pending_ttl_s + 1)
+    with pytest.raises(OidcRefused) as refused:
+        portal.finish({"state": pending.state, "code": "unused"}, pending)
+    assert refused.value.reason == "flow_expired"
+
+
 def test_unknown_key_id_fetches_the_keys_again(oidc_world: OidcWorld) -> None:
     from joserfc.jwk import RSAKey
 

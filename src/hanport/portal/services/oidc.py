@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -285,7 +284,7 @@ class _RelyingParty:
             state=secrets.token_urlsafe(24),
             nonce=secrets.token_urlsafe(24),
             code_verifier=secrets.token_urlsafe(48),
-            started=int(time.time()),
+            started=int(self.clock().timestamp()),
         )
         with self._client() as client:
             url, _ = client.create_authorization_url(
@@ -321,7 +320,7 @@ class _RelyingParty:
             params.get("state", "").encode(), pending.state.encode()
         ):
             raise OidcRefused("wrong_state", _TRY_AGAIN)
-        if time.time() - pending.started > self.client.pending_ttl_s:
+        if self.clock().timestamp() - pending.started > self.client.pending_ttl_s:
             raise OidcRefused("flow_expired", _TRY_AGAIN)
         if "error" in params:
             raise OidcRefused(f"provider_error:{params['error'][:40]}", _TRY_AGAIN)
