@@ -1,11 +1,14 @@
-"""Providers ask, customers decide: the request's rules (domain, no database)."""
+"""Providers ask, customers decide: the rules (domain) and the flow through the services."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from portal_world import World
+from sqlalchemy import select
 
+from hanport.portal.db.schema import access_requests, audit_events, proxies
 from hanport.portal.domain.access_requests import (
     FINAL_STATES,
     MAX_REASON_LENGTH,
@@ -21,6 +24,15 @@ from hanport.portal.domain.access_requests import (
     validate_org_number,
     validate_request_terms,
 )
+from hanport.portal.domain.model import Actor, Role
+from hanport.portal.services.access_requests import (
+    answer_request,
+    create_request,
+    expire_due,
+    withdraw_request,
+)
+from hanport.portal.services.errors import Conflict, NotFound, Refused
+from hanport.portal.services.providers import register_provider
 
 TODAY = date(2026, 12, 4)
 
@@ -114,3 +126,100 @@ def test_a_request_expires_when_its_answer_time_has_passed() -> None:
     window = timedelta(days=14)
     assert not is_expired(created, created + window - timedelta(seconds=1), window)
     assert is_expired(created, created + window, window)
+
+
+# -- the flow through the services, on the real test database ---------------------------------
+
+NOW = datetime(2026, 12, 4, 10, tzinfo=UTC)
+
+
+def _provider(world: World) -> Actor:
+    registered = register_provider(
+        world.engine, world.staff, "923609016", "Varmestyring AS", "drift@varme.example", now=NOW
+    )
+    return Actor(registered.party_id, Role.CUSTOMER, "Varmestyring AS")
+
+
+def _ask(world: World, provider: Actor, scope: str = "act", at: datetime = NOW) -> int:
+    return create_request(
+        world.engine,
+        provider,
+        world.mpid,
+        "ola@example.no",
+        scope,
+        TODAY,
+        TODAY + timedelta(days=365),
+        "Styre varmtvannsberederen etter strømprisen",
+        now=at,
+    )
+
+
+def _state(world: World, request_id: int) -> str:
+    with world.engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(access_requests.c.state).where(access_requests.c.id == request_id)
+            ).scalar_one()
+        )
+
+
+def test_approval_narrowed_to_view_and_shortened_creates_that_proxy(world: World) -> None:
+    provider = _provider(world)
+    request_id = _ask(world, provider)
+    proxy_id = answer_request(
+        world.engine,
+        world.holder,
+        request_id,
+        approve=True,
+        scope=Scope.VIEW,
+        valid_to=TODAY + timedelta(days=30),
+        now=NOW,
+    )
+    with world.engine.connect() as conn:
+        proxy = conn.execute(select(proxies).where(proxies.c.id == proxy_id)).one()
+        actions = set(conn.execute(select(audit_events.c.action)).scalars())
+    assert (proxy.agent_id, proxy.scope, proxy.valid_to) == (
+        provider.party_id,
+        "view",
+        TODAY + timedelta(days=30),
+    )
+    assert _state(world, request_id) == "approved"
+    assert {"access_request.created", "access_request.approved", "proxy.created"} <= actions
+    with pytest.raises(Conflict):
+        answer_request(world.engine, world.holder, request_id, approve=False, now=NOW)
+
+
+def test_decline_withdraw_and_expiry_end_a_request_without_a_proxy(world: World) -> None:
+    provider = _provider(world)
+    declined, withdrawn = _ask(world, provider), _ask(world, provider)
+    assert answer_request(world.engine, world.holder, declined, approve=False, now=NOW) is None
+    withdraw_request(world.engine, provider, withdrawn, now=NOW)
+    late = _ask(world, provider)
+    assert expire_due(world.engine, timedelta(days=14), now=NOW + timedelta(days=13)) == 0
+    assert expire_due(world.engine, timedelta(days=14), now=NOW + timedelta(days=14)) == 1
+    assert [_state(world, i) for i in (declined, withdrawn, late)] == [
+        "declined",
+        "withdrawn",
+        "expired",
+    ]
+
+
+def test_only_the_holder_answers_and_only_a_provider_asks(world: World) -> None:
+    provider = _provider(world)
+    request_id = _ask(world, provider)
+    with pytest.raises(NotFound):
+        answer_request(world.engine, world.stranger, request_id, approve=True, now=NOW)
+    with pytest.raises(Refused):
+        _ask(world, world.stranger)
+    with pytest.raises(Refused):  # the named customer does not hold the point
+        create_request(
+            world.engine,
+            provider,
+            world.mpid,
+            "kari@example.no",
+            "view",
+            TODAY,
+            TODAY,
+            "r",
+            now=NOW,
+        )

@@ -1,0 +1,246 @@
+"""Access requests: a provider asks a customer for a power of attorney; the customer decides.
+
+The provider (an API key of a provider's party) names the metering point and the customer by
+e-mail, as proxy invitations do; the request is stored only when that customer holds the point
+today, and any mismatch is the same "not found" (a provider learns nothing about who holds a
+point). Approval creates the proxy (services.proxies' table and rules: one live proxy per
+principal, agent and point), so revocation and contract end stop it as for any proxy. The
+rules themselves live in domain.access_requests.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, select, update
+
+from hanport.i18n import N_
+from hanport.portal.db.schema import access_requests, inserted_id, parties, providers, proxies
+from hanport.portal.domain.access_requests import (
+    AccessEvent,
+    AccessRequestRefused,
+    AccessState,
+    IllegalAccessTransition,
+    RequestTerms,
+    Scope,
+    approved_terms,
+    next_access_state,
+    validate_request_terms,
+)
+from hanport.portal.domain.model import Actor
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services import authz
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.proxies import valid_email
+from hanport.portal.services.tx import Tx, transaction
+
+__all__ = [
+    "DEFAULT_EXPIRE_AFTER",
+    "answer_request",
+    "create_request",
+    "expire_due",
+    "withdraw_request",
+]
+
+DEFAULT_EXPIRE_AFTER = timedelta(days=14)
+
+
+def _provider_of(tx: Tx, actor: Actor) -> Row[Any]:
+    row = tx.conn.execute(select(providers).where(providers.c.party_id == actor.party_id)).first()
+    if row is None:
+        raise Refused("not_a_provider", code="not_a_provider")
+    return row
+
+
+def create_request(
+    engine: Engine,
+    actor: Actor,
+    mpid: str,
+    customer_email: str,
+    scope: str,
+    valid_from: date,
+    valid_to: date,
+    reason: str,
+    now: datetime | None = None,
+) -> int:
+    """The provider's request, stored PENDING and audited; its id."""
+    with transaction(engine, now) as tx:
+        provider = _provider_of(tx, actor)
+        today = tx.now.astimezone(OSLO).date()
+        try:
+            terms, reason = validate_request_terms(scope, valid_from, valid_to, reason, today)
+        except AccessRequestRefused as refused:
+            raise InvalidInput({refused.code: refused.detail}) from None
+        email = valid_email(customer_email)
+        holder = authz.active_holder(tx.conn, mpid, today)
+        customer = tx.conn.execute(
+            select(parties.c.id).where(parties.c.email == (email or ""))
+        ).scalar()
+        if customer is None or holder != customer:
+            raise tx.refuse(actor, "access_request.create", "metering_point", mpid, "no_match")
+        request_id = inserted_id(
+            tx.conn.execute(
+                access_requests.insert().values(
+                    provider_id=provider.id,
+                    principal_id=holder,
+                    metering_point_id=mpid,
+                    scope=str(terms.scope),
+                    valid_from=terms.valid_from,
+                    valid_to=terms.valid_to,
+                    reason=reason,
+                    state=str(AccessState.PENDING),
+                    created_at=tx.now,
+                )
+            )
+        )
+        tx.audit(
+            actor,
+            "access_request.created",
+            "access_request",
+            request_id,
+            metering_point_id=mpid,
+            scope=str(terms.scope),
+            valid_to=terms.valid_to.isoformat(),
+        )
+    return request_id
+
+
+def _move(tx: Tx, request: Row[Any], event: AccessEvent, **values: Any) -> AccessState:
+    try:
+        state = next_access_state(AccessState(request.state), event)
+    except IllegalAccessTransition as illegal:
+        raise Conflict(N_("The request has already been answered"), code=illegal.code) from None
+    tx.conn.execute(
+        update(access_requests)
+        .where(access_requests.c.id == request.id, access_requests.c.state == request.state)
+        .values(state=str(state), answered_at=tx.now, **values)
+    )
+    return state
+
+
+def _request(tx: Tx, request_id: int) -> Row[Any]:
+    row = tx.conn.execute(select(access_requests).where(access_requests.c.id == request_id)).first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def answer_request(
+    engine: Engine,
+    customer: Actor,
+    request_id: int,
+    approve: bool,
+    scope: Scope | None = None,
+    valid_to: date | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """The customer's answer to their own request; on approval the new proxy's id."""
+    with transaction(engine, now) as tx:
+        request = _request(tx, request_id)
+        if request.principal_id != customer.party_id:
+            raise NotFound()
+        if not approve:
+            _move(tx, request, AccessEvent.DECLINE)
+            tx.audit(customer, "access_request.declined", "access_request", request_id)
+            return None
+        asked = RequestTerms(Scope(request.scope), request.valid_from, request.valid_to)
+        try:
+            granted = approved_terms(asked, scope, valid_to)
+        except AccessRequestRefused as refused:
+            raise InvalidInput({refused.code: refused.detail}) from None
+        proxy_id = _grant(tx, customer, request, granted)
+        _move(
+            tx,
+            request,
+            AccessEvent.APPROVE,
+            granted_scope=str(granted.scope),
+            granted_to=granted.valid_to,
+            proxy_id=proxy_id,
+        )
+        tx.audit(
+            customer,
+            "access_request.approved",
+            "access_request",
+            request_id,
+            proxy_id=proxy_id,
+            scope=str(granted.scope),
+            valid_to=granted.valid_to.isoformat(),
+        )
+        return proxy_id
+
+
+def _grant(tx: Tx, customer: Actor, request: Row[Any], granted: RequestTerms) -> int:
+    """The proxy, replacing a live one of the same customer, provider and point."""
+    agent_id = tx.conn.execute(
+        select(providers.c.party_id).where(providers.c.id == request.provider_id)
+    ).scalar_one()
+    key = (request.principal_id, agent_id, request.metering_point_id)
+    replaced = tx.conn.execute(
+        update(proxies)
+        .where(
+            proxies.c.principal_id == key[0],
+            proxies.c.agent_id == key[1],
+            proxies.c.metering_point_id == key[2],
+            proxies.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=tx.now, revoked_by=customer.label, revoke_reason="replaced")
+        .returning(proxies.c.id)
+    ).all()
+    for old in replaced:
+        tx.audit(customer, "proxy.ended", "proxy", old.id, reason="replaced")
+    proxy_id = inserted_id(
+        tx.conn.execute(
+            proxies.insert().values(
+                principal_id=key[0],
+                agent_id=key[1],
+                metering_point_id=key[2],
+                scope=str(granted.scope),
+                valid_from=max(granted.valid_from, tx.now.astimezone(OSLO).date()),
+                valid_to=granted.valid_to,
+                created_at=tx.now,
+            )
+        )
+    )
+    tx.audit(
+        customer,
+        "proxy.created",
+        "proxy",
+        proxy_id,
+        metering_point_id=key[2],
+        agent_id=key[1],
+        scope=str(granted.scope),
+        valid_to=granted.valid_to.isoformat(),
+        decision="access_request",
+    )
+    return proxy_id
+
+
+def withdraw_request(
+    engine: Engine, actor: Actor, request_id: int, now: datetime | None = None
+) -> None:
+    """The provider takes back its own pending request."""
+    with transaction(engine, now) as tx:
+        provider = _provider_of(tx, actor)
+        request = _request(tx, request_id)
+        if request.provider_id != provider.id:
+            raise NotFound()
+        _move(tx, request, AccessEvent.WITHDRAW)
+        tx.audit(actor, "access_request.withdrawn", "access_request", request_id)
+
+
+def expire_due(
+    engine: Engine, expire_after: timedelta = DEFAULT_EXPIRE_AFTER, now: datetime | None = None
+) -> int:
+    """Expire pending requests older than `expire_after` (the job runner calls this)."""
+    with transaction(engine, now) as tx:
+        due = tx.conn.execute(
+            select(access_requests).where(
+                access_requests.c.state == str(AccessState.PENDING),
+                access_requests.c.created_at <= tx.now - expire_after,
+            )
+        ).all()
+        for request in due:
+            _move(tx, request, AccessEvent.EXPIRE)
+            tx.audit("system", "access_request.expired", "access_request", request.id)
+    return len(due)
