@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from hanport.portal.domain.access_requests import (
     validate_request_terms,
 )
 from hanport.portal.domain.model import Actor, Role
+from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.access_requests import (
     answer_request,
     create_request,
@@ -223,3 +225,22 @@ def test_only_the_holder_answers_and_only_a_provider_asks(world: World) -> None:
             "r",
             now=NOW,
         )
+
+
+def test_the_job_runner_expires_unanswered_requests_after_the_configured_time(
+    world: World,
+) -> None:
+    provider = _provider(world)
+    request_id = _ask(world, provider)
+    moments = iter([NOW + timedelta(days=2, hours=23), NOW + timedelta(days=3)])
+    runner = JobRunner(
+        world.engine,
+        world.headend(),
+        None,
+        JobSettings(access_request_expire_s=3 * 86400.0),
+        clock=lambda: next(moments),
+    )
+    assert asyncio.run(runner.run_access_request_expiry()) == 0
+    assert _state(world, request_id) == "pending"
+    assert asyncio.run(runner.run_access_request_expiry()) == 1
+    assert _state(world, request_id) == "expired"

@@ -190,6 +190,7 @@ def run_portal(args: argparse.Namespace) -> int:
             backoff_base_s=settings.retry_base_s,
             max_attempts=settings.max_attempts,
             staff_email=settings.staff_email,
+            access_request_expire_s=settings.access_request_expire_days * 86400.0,
         ),
     )
     jobs = threading.Thread(

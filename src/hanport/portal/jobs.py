@@ -36,7 +36,7 @@ from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
 from hanport.portal.domain.port_states import PortEvent
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services import moves, notify, sessions
+from hanport.portal.services import access_requests, moves, notify, sessions
 from hanport.portal.services.headend import (
     HeadEnd,
     HeadEndError,
@@ -71,6 +71,7 @@ class JobSettings:
     batches_per_run: int = 20
     concurrency: int = 8  #: orders driven at the same time (head-end calls in flight)
     staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
+    access_request_expire_s: float = 14 * 86400.0  #: a pending access request expires then
 
 
 class ReadbackMismatch(Exception):
@@ -562,7 +563,13 @@ class JobRunner:
         backlog = await self.run_orders() >= full
         backlog |= await self.run_outbox() >= full
         await self.run_session_purge()
+        await self.run_access_request_expiry()
         return backlog
+
+    async def run_access_request_expiry(self) -> int:
+        """Expire providers' access requests the customer left unanswered."""
+        after = timedelta(seconds=self.settings.access_request_expire_s)
+        return await asyncio.to_thread(access_requests.expire_due, self.engine, after, self.clock())
 
     async def run_forever(self) -> None:
         while True:

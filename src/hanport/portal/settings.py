@@ -121,6 +121,7 @@ class PortalSettings:
     signin_codes_per_address: int = 3  #: per 15 minutes
     signin_codes_per_client: int = 10  #: per 15 minutes, one client for many addresses
     signin_codes_per_address_day: int = 10
+    access_request_expire_days: int = 14  #: a provider's unanswered request expires then
 
     @property
     def sender(self) -> str:
@@ -325,6 +326,7 @@ _KEYS: tuple[tuple[tuple[str, ...], str, Parser], ...] = (
         "signin_codes_per_address_day",
         _integer(1, 1000),
     ),
+    (("providers", "request_expire_days"), "access_request_expire_days", _integer(1, 90)),
 )
 _BY_NAME = {name: (path, parse) for path, name, parse in _KEYS}
 #: the command-line option of a setting, where it is not --name-with-dashes (for messages)
