@@ -181,6 +181,8 @@ class DemoRun:
     _smtp: asyncio.Server | None = None
     _web: _QuietServer | None = None
     _web_task: asyncio.Task[None] | None = None
+    _market: _QuietServer | None = None
+    _market_task: asyncio.Task[None] | None = None
     _started_at: float = 0.0
     _clock_at_start: datetime | None = None
     _folder_lock: int | None = None
@@ -389,8 +391,29 @@ class DemoRun:
         await self._launch(child)
         await wait_for_http(self.url("portal"), child, self.options.startup_timeout)
 
+    async def _start_market(self) -> dict[str, str]:
+        """Stand-in ENTSO-E and Norges Bank for the reader's day-ahead prices (no internet)."""
+        from hanport.emulator.market import market_app
+
+        port = _free_port()
+        config = uvicorn.Config(
+            market_app(), host=LOOPBACK, port=port, log_level="warning", lifespan="off"
+        )
+        self._market = _QuietServer(config)
+        self._market_task = asyncio.create_task(self._market.serve(), name="market")
+        base = f"http://{LOOPBACK}:{port}"
+        rates = f"{base}/api/data/EXR/B.EUR.NOK.SP"
+        await wait_for_http(f"{rates}?startPeriod=2026-01-01&endPeriod=2026-01-02", timeout=15)
+        return {
+            "HANPORT_PRICES_ZONE": "NO1",
+            "HANPORT_ENTSOE_TOKEN": "demo",
+            "HANPORT_ENTSOE_URL": f"{base}/api",
+            "HANPORT_NORGES_BANK_URL": rates,
+        }
+
     async def _start_reader(self) -> None:
         assert self.ports is not None
+        market_env = await self._start_market()
         sources: list[str] = []
         for meter in self.meters:
             sources += ["--tcp", self.streams[meter.meter_id].removeprefix("tcp://")]
@@ -407,6 +430,7 @@ class DemoRun:
                 str(self.ports.reader),
             ),
             self.directory / "logs" / "reader.log",
+            env=market_env,
         )
         await self._launch(child)
         await wait_for_http(self.url("reader", "/api/health"), child, self.options.startup_timeout)
@@ -465,6 +489,10 @@ class DemoRun:
             self._web.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await self._web_task
+        if self._market is not None and self._market_task is not None:
+            self._market.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._market_task
         if self._smtp is not None:
             self._smtp.close()
             await self._smtp.wait_closed()

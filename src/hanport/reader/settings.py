@@ -132,6 +132,8 @@ ENV_VARS: dict[str, str] = {
     "HANPORT_LOAD_SHED_WEBHOOK": "load_shed_webhook",
     "HANPORT_PRICES_ZONE": "prices_zone",
     "HANPORT_ENTSOE_TOKEN": "prices_entsoe_token",
+    "HANPORT_ENTSOE_URL": "prices_entsoe_url",
+    "HANPORT_NORGES_BANK_URL": "prices_norges_bank_url",
 }
 
 
