@@ -8,10 +8,7 @@ an ID token for another audience, an expired one; each audited and without a ses
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import uvicorn
 from portal_world import World
 from sqlalchemy import Engine, select
 
@@ -46,6 +42,7 @@ from services.oidc import (
     sign_in_at_provider,
 )
 from services.ports import free_port
+from services.serving import serve_in_thread
 
 __all__ = ["oidc_provider_factory"]  # the fixture, imported for this module's tests
 
@@ -89,17 +86,6 @@ class OidcWorld:
         return f"{self.portal_url}/signin/oidc/callback"
 
 
-def _serve(app: object, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    # its own loop in its own thread: Playwright's sync API owns this thread's loop
-    threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True).start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "portal did not start"
-        time.sleep(0.05)
-    return server
-
-
 @pytest.fixture
 def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld]:  # type: ignore[no-untyped-def]
     port = free_port()
@@ -137,11 +123,8 @@ def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld
             staff_oidc=staff,
         )
     )
-    server = _serve(app, port)
-    yield OidcWorld(
-        f"http://127.0.0.1:{port}", provider, settings, sqlite_world.engine, sqlite_world, app
-    )
-    server.should_exit = True
+    for url in serve_in_thread(app, "portal", port):
+        yield OidcWorld(url, provider, settings, sqlite_world.engine, sqlite_world, app)
 
 
 def _sign_in_at_provider(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -15,10 +15,11 @@ from .waiting import wait_for
 __all__ = ["serve_in_thread"]
 
 
-def serve_in_thread(app: Any, what: str = "server") -> Iterator[str]:
+def serve_in_thread(app: Any, what: str = "server", port: int | None = None) -> Iterator[str]:
     """Yield the app's base URL while it is served; stop the server afterwards
-    (``yield from serve_in_thread(app)`` inside a fixture)."""
-    port = free_port()
+    (``yield from serve_in_thread(app)`` inside a fixture). ``port`` when the URL had to be
+    known before the app was made (an OIDC client's redirect URI); a free one otherwise."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     # its own loop in its own thread: Playwright's sync API owns this thread's loop
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
