@@ -1,0 +1,126 @@
+"""Tariff files load and validate; each capacity rule against an independent calculation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import tomllib
+from importlib import resources
+
+import pytest
+
+from hanport.reader.energy import LOCAL_TZ, capacity_tariff
+from hanport.reader.tariffs import registry
+from hanport.reader.tariffs.capacity import capacity, quarter_hours_from_power
+from hanport.reader.tariffs.public import norway, parse_public
+
+
+def at(y: int, mo: int, d: int, h: int, mi: int = 0) -> int:
+    return int(dt.datetime(y, mo, d, h, mi, tzinfo=LOCAL_TZ).timestamp())
+
+
+def test_every_file_loads_with_source_and_date() -> None:
+    keys = registry.available()
+    assert len([k for k in keys if registry.load(k).country == "NO"]) >= 5
+    assert any(registry.load(k).country == "SE" for k in keys)
+    for key in keys:
+        tariff = registry.load(key)
+        assert tariff.source.startswith("https://"), key
+        assert tariff.steps or tariff.per_kw_by_month, key
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(registry.TariffError, match="bkk-2024"):
+        registry.load("no-such-company")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"capacity": {"rule": "top_days", "steps": [[1, 2, 3]]}}, "start at 0"),
+        ({"capacity": {"rule": "top_days", "steps": [[0, 2, 3], [3, -1, 4]]}}, "contiguous"),
+        ({"capacity": {"rule": "median", "steps": [[0, -1, 3]]}}, "capacity.rule"),
+        ({"country": "DE"}, "country"),
+        ({"source": 5}, "'source'"),
+        ({"energy": {"day": 0.1}}, "'night'"),
+    ],
+)
+def test_bad_files_say_what_is_wrong(change: dict[str, object], message: str) -> None:
+    text = resources.files("hanport.reader.tariffs").joinpath("data", "bkk-2024.toml")
+    raw = tomllib.loads(text.read_text("utf-8")) | change
+    with pytest.raises(registry.TariffError, match=message):
+        registry.parse("broken", raw)
+
+
+def test_a_charge_above_the_known_steps_is_an_error_not_a_guess() -> None:
+    bkk = registry.load("bkk-2024")
+    assert bkk.capacity_charge(7.5, 1) == 320
+    with pytest.raises(registry.TariffError, match="no step for 30"):
+        bkk.capacity_charge(30, 1)
+
+
+def test_norwegian_rule_matches_the_readers_own_calculation() -> None:
+    rng = random.Random(7)
+    hours = [(at(2026, 1, 1, 0) + i * 3600, rng.uniform(0.2, 9.0)) for i in range(31 * 24)]
+    mine = capacity(hours, registry.load("tensio-ts-2023"), estimated=False)
+    theirs = capacity_tariff(hours)
+    assert mine.kw == pytest.approx(theirs.average_kw)
+    assert {p[0] for p in mine.peaks} == {p.start for p in theirs.peaks}
+
+
+def test_swedish_window_counts_weekday_hours_7_to_19_outside_holidays() -> None:
+    seom = registry.load("seom-2026")
+    hours = [
+        (at(2026, 1, 1, 12), 20.0),  # New Year's Day: holiday
+        (at(2026, 1, 3, 12), 19.0),  # Saturday
+        (at(2026, 1, 5, 6), 18.0),  # Monday before 07
+        (at(2026, 1, 5, 19), 17.0),  # Monday 19-20: outside [7, 19)
+        (at(2026, 1, 5, 7), 6.0),
+        (at(2026, 1, 5, 8), 5.0),  # same day: the Swedish rule does not need different days
+        (at(2026, 1, 7, 18), 4.0),
+        (at(2026, 1, 8, 12), 1.0),
+    ]
+    result = capacity(hours, seom, estimated=False)
+    assert result.kw == pytest.approx((6 + 5 + 4) / 3)
+    assert seom.capacity_charge(result.kw, 1) == pytest.approx(round(89.2 * 5, 2))
+    assert seom.capacity_charge(result.kw, 7) == pytest.approx(round(44.6 * 5, 2))
+
+
+def test_quarter_hour_maxima_from_pushes_are_estimates() -> None:
+    raw = tomllib.loads(
+        resources.files("hanport.reader.tariffs").joinpath("data", "bkk-2024.toml").read_text()
+    )
+    raw["capacity"]["resolution"] = "quarter_hour"
+    tariff = registry.parse("bkk-quarter", raw)
+    start = at(2026, 2, 2, 17)
+    # 8 kW for the first quarter-hour, 2 kW for the rest of the hour, a push every 10 s
+    samples = [(start + s, 8000.0 if s < 900 else 2000.0) for s in range(0, 3601, 10)]
+    quarters = quarter_hours_from_power(samples)
+    assert quarters[start] == pytest.approx(2.0)  # 8 kW × ¼ h
+    result = capacity(quarters.items(), tariff, estimated=True)
+    assert result.kw == pytest.approx(8.0) and result.estimated
+    hourly = capacity([(start, sum(quarters.values()))], registry.load("bkk-2024"), estimated=False)
+    assert hourly.kw == pytest.approx(3.5)  # the hour's average hides the quarter's peak
+
+
+def test_public_rules_by_date() -> None:
+    rules = norway()
+    assert rules.support_on(dt.date(2023, 8, 31)).basis == "month"  # type: ignore[union-attr]
+    assert rules.support_on(dt.date(2023, 9, 1)).basis == "hour"  # type: ignore[union-attr]
+    assert rules.support_on(dt.date(2024, 6, 1)).threshold == 0.73  # type: ignore[union-attr]
+    assert rules.support_on(dt.date(2023, 5, 31)) is None
+    assert rules.norgespris_on(dt.date(2025, 9, 30)) is None
+    assert rules.norgespris_on(dt.date(2026, 3, 1)).nok_per_kwh == 0.40  # type: ignore[union-attr]
+    assert rules.vat("NO4") == 0.0 and rules.vat("NO1") == 0.25
+
+
+def test_overlapping_public_rules_are_refused() -> None:
+    row = {"consumption_tax": 0.1, "enova": 0.01}
+    raw = {
+        "levies": [
+            {"from": dt.date(2024, 1, 1), "to": dt.date(2024, 6, 1), **row},
+            {"from": dt.date(2024, 5, 1), "to": dt.date(2025, 1, 1), **row},
+        ]
+    }
+    with pytest.raises(registry.TariffError, match="overlaps"):
+        parse_public(raw)
