@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
 import pytest
+from fastapi.testclient import TestClient
 from portal_world import World
 from sqlalchemy import select
 
 from hanport.portal.db.schema import api_tokens, audit_events, parties, providers
+from hanport.portal.domain.access_requests import Scope
+from hanport.portal.domain.sla import OSLO
+from hanport.portal.services.access_requests import answer_request
 from hanport.portal.services.api_keys import KeyUse, actor_for_key, token_hash
 from hanport.portal.services.errors import Conflict, InvalidInput, Refused
 from hanport.portal.services.providers import ORG_KIND, register_provider
+from hanport.portal.services.proxies import revoke_proxy
+from hanport.portal.web.app import PortalConfig, create_app
 
 
 def test_staff_register_a_provider_whose_org_key_authenticates(world: World) -> None:
@@ -50,3 +60,71 @@ def test_a_wrong_check_digit_and_a_second_registration_are_refused(world: World)
 def test_only_staff_register_providers(world: World) -> None:
     with pytest.raises(Refused):
         register_provider(world.engine, world.holder, "923609016", "A", "a@b.example")
+
+
+# -- through the API ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    app = create_app(PortalConfig(engine=world.engine, secret_key="test-secret-" * 3))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _ask(client: TestClient, key: str, world: World, scope: str = "act") -> dict[str, Any]:
+    today = datetime.now(OSLO).date()
+    answer = client.post(
+        "/api/v1/access-requests",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "metering_point_id": world.mpid,
+            "customer_email": "ola@example.no",
+            "scope": scope,
+            "valid_from": today.isoformat(),
+            "valid_to": (today + timedelta(days=300)).isoformat(),
+            "reason": "Styre varmtvannsberederen etter strømprisen",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_a_provider_asks_the_customer_narrows_and_the_view_key_cannot_order(
+    world: World, client: TestClient
+) -> None:
+    key = register_provider(world.engine, world.staff, "923609016", "V AS", "a@b.example").org_key
+    auth = {"Authorization": f"Bearer {key}"}
+    asked = _ask(client, key, world)
+    assert asked["state"] == "pending"
+    assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth).status_code == 403
+    answer_request(world.engine, world.holder, asked["id"], approve=True, scope=Scope.VIEW)
+    listed = client.get("/api/v1/access-requests", headers=auth).json()
+    assert [(r["state"], r["granted_scope"]) for r in listed] == [("approved", "view")]
+    point = client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth)
+    assert point.status_code == 200 and point.json()["access"] == "proxy-view"
+    order = client.post(
+        f"/api/v1/metering-points/{world.mpid}/orders", headers=auth, json={"action": "close"}
+    )
+    assert order.status_code == 403
+
+
+def test_a_provider_withdraws_a_pending_request_once(world: World, client: TestClient) -> None:
+    key = register_provider(world.engine, world.staff, "923609016", "V AS", "a@b.example").org_key
+    auth = {"Authorization": f"Bearer {key}"}
+    asked = _ask(client, key, world, scope="view")
+    url = f"/api/v1/access-requests/{asked['id']}/withdraw"
+    assert client.post(url, headers=auth).json()["state"] == "withdrawn"
+    assert client.post(url, headers=auth).status_code == 409
+
+
+def test_revoking_the_granted_proxy_stops_the_provider(world: World, client: TestClient) -> None:
+    key = register_provider(world.engine, world.staff, "923609016", "V AS", "a@b.example").org_key
+    auth = {"Authorization": f"Bearer {key}"}
+    asked = _ask(client, key, world)
+    proxy_id = answer_request(world.engine, world.holder, asked["id"], approve=True)
+    assert proxy_id is not None
+    assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth).status_code == 200
+    revoke_proxy(world.engine, world.holder, proxy_id)
+    assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth).status_code == 403

@@ -40,6 +40,7 @@ __all__ = [
     "answer_request",
     "create_request",
     "expire_due",
+    "provider_requests",
     "withdraw_request",
 ]
 
@@ -244,3 +245,16 @@ def expire_due(
             _move(tx, request, AccessEvent.EXPIRE)
             tx.audit("system", "access_request.expired", "access_request", request.id)
     return len(due)
+
+
+def provider_requests(engine: Engine, actor: Actor) -> list[Row[Any]]:
+    """The provider's own requests, newest first."""
+    with transaction(engine) as tx:
+        provider = _provider_of(tx, actor)
+        return list(
+            tx.conn.execute(
+                select(access_requests)
+                .where(access_requests.c.provider_id == provider.id)
+                .order_by(access_requests.c.id.desc())
+            ).all()
+        )

@@ -1,0 +1,99 @@
+"""Provider API: a registered provider asks customers for access and follows its requests.
+
+Authenticated with the provider's organisation API key (web.api.authenticate). Once a customer
+approves, the provider is the agent of a proxy and reads the port and orders through the
+existing /api/v1/metering-points endpoints, within the granted scope.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+from sqlalchemy import Row
+
+from hanport.portal.domain.access_requests import MAX_REASON_LENGTH, AccessState, Scope
+from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
+from hanport.portal.domain.limits import EMAIL_MAX
+from hanport.portal.services import access_requests
+from hanport.portal.web.api import _ERRORS, CurrentActor
+from hanport.portal.web.common import Config
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", responses=_ERRORS, tags=["access requests"])
+
+RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class AccessRequestIn(BaseModel):
+    metering_point_id: str = Field(pattern=rf"^{NORWEGIAN_PREFIX}[0-9]{{9}}$")
+    customer_email: str = Field(
+        max_length=EMAIL_MAX,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="the e-mail address the customer signs in with",
+    )
+    scope: Scope
+    valid_from: date
+    valid_to: date = Field(description="the last day; at most two years after valid_from")
+    reason: str = Field(
+        min_length=1, max_length=MAX_REASON_LENGTH, description="shown to the customer"
+    )
+
+
+class AccessRequestOut(BaseModel):
+    id: int
+    metering_point_id: str
+    scope: Scope
+    valid_from: date
+    valid_to: date
+    reason: str
+    state: AccessState
+    created_at: datetime
+    answered_at: datetime | None
+    granted_scope: Scope | None
+    granted_to: date | None
+
+
+def _out(row: Row[Any]) -> AccessRequestOut:
+    return AccessRequestOut(**{name: getattr(row, name) for name in AccessRequestOut.model_fields})
+
+
+def _one(config: Config, actor: CurrentActor, request_id: int) -> AccessRequestOut:
+    rows = access_requests.provider_requests(config.engine, actor)
+    return next(_out(r) for r in rows if r.id == request_id)
+
+
+@router.post("/access-requests", response_model=AccessRequestOut, status_code=201)
+def create_access_request(
+    body: AccessRequestIn, actor: CurrentActor, config: Config
+) -> AccessRequestOut:
+    """Ask the customer for access to the metering point (201); the customer is told."""
+    request_id = access_requests.create_request(
+        config.engine,
+        actor,
+        body.metering_point_id,
+        body.customer_email,
+        str(body.scope),
+        body.valid_from,
+        body.valid_to,
+        body.reason,
+    )
+    return _one(config, actor, request_id)
+
+
+@router.get("/access-requests", response_model=list[AccessRequestOut])
+def list_access_requests(actor: CurrentActor, config: Config) -> list[AccessRequestOut]:
+    """The provider's requests, newest first."""
+    return [_out(row) for row in access_requests.provider_requests(config.engine, actor)]
+
+
+@router.post("/access-requests/{request_id}/withdraw", response_model=AccessRequestOut)
+def withdraw_access_request(
+    request_id: RequestId, actor: CurrentActor, config: Config
+) -> AccessRequestOut:
+    """Take back a pending request (409 when already answered)."""
+    access_requests.withdraw_request(config.engine, actor, request_id)
+    return _one(config, actor, request_id)
