@@ -81,8 +81,11 @@ def test_service_errors_carry_their_code(
     assert changed["code"] == "terms_changed" and changed["fields"] == {}
     closed = error_of(client.post(url, json={"action": "close"}, headers=act), 409)
     assert closed["code"] == "already_closed"
-    other = client.get("/api/v1/metering-points/707057500000000000", headers=act)
+    other = client.get("/api/v1/metering-points/707057500000000001", headers=act)
     assert error_of(other, 403)["code"] == "not_authorised"
+    # a wrong check digit names no point at all
+    impossible = client.get("/api/v1/metering-points/707057500000000000", headers=act)
+    assert error_of(impossible, 404)["code"] == "not_found"
 
 
 def test_bodies_over_the_cap_are_refused_unread(

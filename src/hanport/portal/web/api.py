@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
+from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX, InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX
 from hanport.portal.domain.model import (
     Action,
@@ -37,6 +38,7 @@ __all__ = ["router"]
 
 #: the API's answers for failures, in its OpenAPI description
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not JSON a parser should read (code invalid_body)"},
     401: {"description": "no valid API key (code not_authenticated, key_revoked, …)"},
     403: {"description": "not holder or proxy (act), or a view key asked to change something"},
     404: {"description": "no such object (code not_found)"},
@@ -97,8 +99,17 @@ class OrderOut(BaseModel):
 class CustomerChangeIn(BaseModel):
     """A move-out (and optional move-in) from Elhub or the customer system."""
 
-    effective_date: str = Field(description="YYYY-MM-DD")
-    new_customer_email: str = Field("", max_length=EMAIL_MAX)
+    effective_date: str = Field(
+        description="YYYY-MM-DD",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        json_schema_extra={"format": "date"},
+    )
+    new_customer_email: str = Field(
+        "",
+        max_length=EMAIL_MAX,
+        pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="empty when the new customer is not known yet",
+    )
     new_customer_name: str = Field("", max_length=NAME_MAX)
     new_customer_lang: Language = Language.NB
 
@@ -134,6 +145,27 @@ async def authenticate(
 
 
 CurrentActor = Annotated[Actor, Depends(authenticate)]
+
+
+def _metering_point_id(
+    mpid: Annotated[
+        str,
+        Path(
+            pattern=rf"^{NORWEGIAN_PREFIX}[0-9]{{9}}$",
+            description="the metering point's 18-digit GSRN",
+        ),
+    ],
+) -> str:
+    # a GSRN with a wrong check digit names no metering point: not found, like an unknown one
+    try:
+        return validate_gsrn(mpid)
+    except InvalidMeteringPointId as exc:
+        raise NotFound() from exc
+
+
+MeteringPointId = Annotated[str, Depends(_metering_point_id)]
+#: an order's number; the database's integers end at 2^63 - 1
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
@@ -194,7 +226,7 @@ def list_points(actor: CurrentActor, config: Config) -> list[MeteringPointOut]:
 
 
 @router.get("/metering-points/{mpid}", response_model=MeteringPointOut, tags=["metering points"])
-def get_point(mpid: str, actor: CurrentActor, config: Config) -> MeteringPointOut:
+def get_point(mpid: MeteringPointId, actor: CurrentActor, config: Config) -> MeteringPointOut:
     return _point_out(*views.point_access(config.engine, actor, mpid))
 
 
@@ -208,7 +240,7 @@ def get_point(mpid: str, actor: CurrentActor, config: Config) -> MeteringPointOu
     },
 )
 def create_order(
-    mpid: str,
+    mpid: MeteringPointId,
     body: OrderIn,
     actor: CurrentActor,
     config: Config,
@@ -251,7 +283,7 @@ _CHANGE_FIELDS = {"new_email": "new_customer_email", "new_name": "new_customer_n
     tags=["customer changes"],
 )
 def customer_change(
-    mpid: str, body: CustomerChangeIn, actor: CurrentActor, config: Config
+    mpid: MeteringPointId, body: CustomerChangeIn, actor: CurrentActor, config: Config
 ) -> CustomerChangeOut:
     """Register a customer change; on its date the port closes and the old proxies end.
     Customer service or system keys only."""
@@ -275,10 +307,10 @@ def customer_change(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"])
-def get_order(order_id: int, actor: CurrentActor, config: Config) -> OrderOut:
+def get_order(order_id: OrderId, actor: CurrentActor, config: Config) -> OrderOut:
     return _order_out(views.order_view(config.engine, actor, order_id))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
-def cancel(order_id: int, actor: CurrentActor, config: Config) -> OrderOut:
+def cancel(order_id: OrderId, actor: CurrentActor, config: Config) -> OrderOut:
     return _order_out(views.cancel_and_view(config.engine, actor, order_id))

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from hanport.reader import api
 from hanport.reader.api import ReaderContext
@@ -32,9 +33,34 @@ async def _reader(request: Request) -> ReaderContext:
 
 
 Context = Annotated[ReaderContext, Depends(_reader)]
-From = Annotated[str | None, Query(alias="from")]
+#: local time: YYYY-MM-DD, optionally THH:MM[:SS]
+_LOCAL_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?)?$"
+From = Annotated[str | None, Query(alias="from", pattern=_LOCAL_TIME)]
+To = Annotated[str | None, Query(pattern=_LOCAL_TIME)]
+Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+MeterId = Annotated[str | None, Query(max_length=64)]
+Format = Literal["json", "csv"]
 
-router = APIRouter(prefix="/api")
+
+class Problem(BaseModel):
+    """Why a request was not answered: a sentence (bokmål / English), or FastAPI's list of the
+    parameters that do not fit the schema."""
+
+    detail: str | list[dict[str, Any]]
+
+
+#: the table endpoints answer JSON, or CSV with format=csv
+_TABLE = {
+    200: {
+        "description": "the rows: JSON, or CSV with `format=csv`",
+        "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+router = APIRouter(
+    prefix="/api",
+    responses={422: {"model": Problem, "description": "a parameter that cannot be answered"}},
+)
 
 
 def _table(rows: list[dict[str, Any]], format: str, filename: str) -> Response:
@@ -66,7 +92,7 @@ def get_meters(ctx: Context) -> Response:
         "or no live source) and `stale_after_s`."
     ),
 )
-async def get_now(ctx: Context, meter_id: str | None = None) -> Response:
+async def get_now(ctx: Context, meter_id: MeterId = None) -> Response:
     # from memory on the event loop; the database (hanport serve) in the thread pool
     current = api.live_now(ctx, meter_id)
     if current is None:
@@ -84,9 +110,9 @@ def _energy_route(kind: str) -> Callable[..., Response]:
     def endpoint(
         ctx: Context,
         from_: From = None,
-        to: str | None = None,
-        meter_id: str | None = None,
-        format: str = "json",
+        to: To = None,
+        meter_id: MeterId = None,
+        format: Format = "json",
     ) -> Response:
         return _table(api.energy(ctx, kind, from_, to, meter_id), format, f"hanport-{kind}.csv")
 
@@ -101,12 +127,13 @@ for _kind in api.ENERGY_KINDS:
         methods=["GET"],
         name=f"get_{_kind}",
         tags=["energy"],
+        responses=_TABLE,
         description=_ENERGY_DOC,
     )
 
 
 @router.get("/tariff", tags=["energy"])
-def get_tariff(ctx: Context, month: str | None = None, meter_id: str | None = None) -> Response:
+def get_tariff(ctx: Context, month: Month = None, meter_id: MeterId = None) -> Response:
     return JSONResponse(api.tariff(ctx, month, meter_id))
 
 
@@ -119,18 +146,18 @@ def get_tariff(ctx: Context, month: str | None = None, meter_id: str | None = No
         "may import without raising the month's capacity step (null on the top step)."
     ),
 )
-def get_budget(ctx: Context, meter_id: str | None = None) -> Response:
+def get_budget(ctx: Context, meter_id: MeterId = None) -> Response:
     return JSONResponse(api.budget(ctx, meter_id))
 
 
-@router.get("/readings", tags=["readings"])
+@router.get("/readings", tags=["readings"], responses=_TABLE)
 def get_readings(
     ctx: Context,
-    meter_id: str,
+    meter_id: Annotated[str, Query(max_length=64)],
     from_: From = None,
-    to: str | None = None,
-    fields: str | None = None,
-    format: str = "json",
+    to: To = None,
+    fields: Annotated[str | None, Query(max_length=1000)] = None,
+    format: Format = "json",
 ) -> Response:
     rows = api.readings(ctx, meter_id, from_, to, fields)
     return _table(rows, format, "hanport-readings.csv")
