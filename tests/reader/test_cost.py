@@ -130,3 +130,43 @@ def test_cheapest_hours_ahead() -> None:
     prices = [price(start + i * 3600, v) for i, v in enumerate([0.9, 0.2, 0.5, 0.1, 0.7])]
     after = dt.datetime.fromtimestamp(start + 3600, UTC)
     assert cheapest_hours(prices, after, 2) == [(start + 3600, 0.2), (start + 3 * 3600, 0.1)]
+
+
+def test_api_energy_rows_carry_cost_when_a_tariff_and_prices_are_configured(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+    from reader_synthetic import pushes
+
+    from hanport.reader.cost_rows import plan_from_settings
+    from hanport.reader.prices.store import save_spot_prices
+    from hanport.reader.storage.database import open_db
+    from hanport.reader.storage.writer import Writer
+    from hanport.reader.web import ReaderContext, create_app
+
+    start = at(2026, 2, 2, 0)
+    engine = open_db(str(tmp_path / "cost.sqlite3"))
+    writer = Writer(engine)
+    for push in pushes(start, 26):
+        writer.add(push)
+    writer.flush(final=True)
+    with engine.begin() as conn:
+        save_spot_prices(conn, "NO1", [price(start + i * 3600, 0.5 + i / 100) for i in range(24)])
+    plan_ = plan_from_settings("bkk-2024", "no1")
+    ctx = ReaderContext(engine=engine, clock=lambda: start + 26 * 3600, prices_zone="NO1",
+                        cost_plan=plan_)  # fmt: skip
+    client = TestClient(create_app(ctx))
+    window = {"from": "2026-02-02T00:00", "to": "2026-02-03T02:00"}
+    hours = client.get("/api/hours", params=window).json()
+    first = hours[0]
+    assert first["spot_nok_per_kwh"] == pytest.approx(0.5)
+    kwh = first["active_energy_import_kwh"]
+    grid = (0.2775 + 0.0713 + 0.01) * 1.25  # Monday 00:00: night rate, 2026 levies
+    assert first["grid_nok_per_kwh"] == pytest.approx(0.1830 * 1.25 + 0.0813 * 1.25)
+    assert first["cost_nok"] == pytest.approx(
+        kwh * (0.5 * 1.25 + first["grid_nok_per_kwh"]), abs=1e-3
+    )
+    assert grid > first["grid_nok_per_kwh"]
+    assert hours[-1]["cost_nok"] is None  # the next day has no prices yet
+    days = client.get("/api/days", params=window).json()
+    assert days[0]["cost_nok"] == pytest.approx(sum(h["cost_nok"] for h in hours[:24]), abs=1e-2)
+    unpriced = TestClient(create_app(ReaderContext(engine=engine, clock=ctx.clock)))
+    assert "cost_nok" not in unpriced.get("/api/hours", params=window).json()[0]

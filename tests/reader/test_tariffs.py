@@ -124,3 +124,16 @@ def test_overlapping_public_rules_are_refused() -> None:
     }
     with pytest.raises(registry.TariffError, match="overlaps"):
         parse_public(raw)
+
+
+def test_settings_pick_a_tariff_by_name_and_refuse_unknown_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hanport.reader.settings import SettingsError, load_settings
+
+    good = tmp_path / "good.toml"
+    good.write_text('[tariff]\ncompany = "bkk-2024"\nnorgespris = true\n', encoding="utf-8")
+    settings = load_settings(config=str(good), environ={})
+    assert settings.tariff_company == "bkk-2024" and settings.tariff_norgespris
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tariff]\ncompany = "elvia-2099"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="unknown tariff 'elvia-2099'; known: bkk-2024"):
+        load_settings(config=str(bad), environ={})

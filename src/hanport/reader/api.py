@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from hanport import __version__
+from hanport.reader.cost import CostPlan
+from hanport.reader.cost_rows import add_costs
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
     HOUR,
@@ -79,6 +81,7 @@ class ReaderContext:
     # from the database costs one query on the meters table until it has a newer reading
     stored_now: dict[str, tuple[float, queries.StoredNow]] = field(default_factory=dict)
     prices_zone: str | None = None  # the configured bidding zone; None: prices are off
+    cost_plan: CostPlan | None = None  # the chosen grid tariff; with prices, rows get costs
     price_status: Callable[[], dict[str, Any]] | None = None  # the price fetcher's health
 
 
@@ -164,7 +167,10 @@ def energy(
     }[kind]
     start, end = _window(from_, to, _default_start(kind, ctx.clock()))
     with ctx.engine.connect() as conn:
-        return fetch(conn, start, end, meter_id)
+        rows = fetch(conn, start, end, meter_id)
+        if ctx.cost_plan is not None and ctx.prices_zone:
+            rows = add_costs(conn, rows, kind, (start, end), ctx.cost_plan)
+        return rows
 
 
 def _fresh_meters(ctx: ReaderContext) -> set[str]:

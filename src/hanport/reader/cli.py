@@ -235,7 +235,22 @@ def run_serve(args: argparse.Namespace) -> int:
         return _cannot_open(exc)
     import uvicorn
 
-    app = create_app(ReaderContext(engine=engine, steps=settings.tariff_steps))
+    from hanport.reader.cost_rows import plan_from_settings
+
+    plan = plan_from_settings(
+        settings.tariff_company,
+        settings.prices_zone,
+        norgespris=settings.tariff_norgespris,
+        holiday_home=settings.tariff_holiday_home,
+        vat_percent=settings.tariff_vat_percent,
+    )
+    context = ReaderContext(
+        engine=engine,
+        steps=settings.tariff_steps,
+        prices_zone=settings.prices_zone,
+        cost_plan=plan,
+    )
+    app = create_app(context)
     host, port = sock.getsockname()[:2]
     print(f"hanport serve: http://{host}:{port}/  (API: http://{host}:{port}/api/docs)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hanport.protocol import Keys
+from hanport.reader.cost_rows import plan_from_settings
 from hanport.reader.energy import hour_allowance, hour_start, parse_local
 from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
@@ -293,6 +294,13 @@ class ReaderService:
             steps=self.settings.tariff_steps,
             mqtt_status=self.publisher.status if self.publisher else None,
             prices_zone=self.settings.prices_zone,
+            cost_plan=plan_from_settings(
+                self.settings.tariff_company,
+                self.settings.prices_zone,
+                norgespris=self.settings.tariff_norgespris,
+                holiday_home=self.settings.tariff_holiday_home,
+                vat_percent=self.settings.tariff_vat_percent,
+            ),
             price_status=partial(price_status, self.prices) if self.prices else None,
         )
         app = create_app(ctx)

@@ -18,6 +18,8 @@ Read once at start. The TOML file is ``--config PATH``, ``$HANPORT_CONFIG`` or
     readings_days = 184
     [tariff]
     steps = [[0, 2, 275], [2, 5, 375], [5, 10, 450]]   # from_kw, to_kw (or "inf"), NOK/month
+    company = "bkk-2024"       # a shipped tariff (hanport.reader.tariffs): cost per hour/day/month
+    norgespris = false
     [keys]
     guek = "000102…"           # for encrypted meters
 """
@@ -71,6 +73,10 @@ class ReaderSettings:
     guek: str | None = None
     gak: str | None = None
     tariff_steps: tuple[CapacityStep, ...] = DEFAULT_CAPACITY_STEPS
+    tariff_company: str | None = None  # a tariff file's name, e.g. "bkk-2024" (cost figures)
+    tariff_norgespris: bool = False  # the household chose Norgespris instead of strømstøtte
+    tariff_holiday_home: bool = False  # Norgespris's lower monthly cap
+    tariff_vat_percent: float | None = None  # overrides the zone's VAT (e.g. 0 in Nord-Norge)
     load_shed_webhook: str | None = None  # URL POSTed each change of "reduce load now"
     load_shed_webhook_timeout_s: float = 5.0
     prices_zone: str | None = None  # bidding zone (NO1…NO5, SE1…SE4, DK1, DK2, FI); None: off
@@ -105,6 +111,10 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("keys", "guek"): "guek",
     ("keys", "gak"): "gak",
     ("tariff", "steps"): "tariff_steps",
+    ("tariff", "company"): "tariff_company",
+    ("tariff", "norgespris"): "tariff_norgespris",
+    ("tariff", "holiday_home"): "tariff_holiday_home",
+    ("tariff", "vat_percent"): "tariff_vat_percent",
     ("load_shed", "webhook"): "load_shed_webhook",
     ("load_shed", "webhook_timeout_s"): "load_shed_webhook_timeout_s",
     ("prices", "zone"): "prices_zone",
@@ -303,6 +313,18 @@ def load_settings(
             "load_shed.webhook må være en http(s)-URL / must be an http(s) URL: "
             f"{settings.load_shed_webhook!r}"
         )
+    vat = settings.tariff_vat_percent
+    if vat is not None and not 0 <= vat <= 100:
+        raise SettingsError(
+            f"ugyldig verdi / invalid value for tariff.vat_percent: {vat!r} (0–100)"
+        )
+    if settings.tariff_company is not None:
+        from hanport.reader.tariffs.registry import TariffError, load
+
+        try:
+            load(settings.tariff_company)
+        except TariffError as exc:
+            raise SettingsError(f"tariff.company: {exc}") from None
     if settings.language not in ("nb", "en"):
         raise SettingsError("language må være nb eller en / must be nb or en")
     return settings

@@ -1,0 +1,80 @@
+"""Adds cost figures to the API's energy rows (/api/hours, /days, /months) from the stored hours,
+the cached spot prices and the configured tariff (docs/CONTRACTS.md §4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from hanport.reader.cost import CostPlan, hour_costs, totals
+from hanport.reader.energy import LOCAL_TZ, HourEnergy, local_iso, parse_local
+from hanport.reader.prices.store import spot_prices
+from hanport.reader.storage import queries
+from hanport.reader.tariffs.public import norway
+from hanport.reader.tariffs.registry import load
+
+COST_FIELDS = ("spot_nok_per_kwh", "grid_nok_per_kwh", "support_nok", "cost_nok", "income_nok")
+
+
+def _period_start(kind: str) -> Callable[[int], str]:
+    def key(start: int) -> str:
+        when = dt.datetime.fromtimestamp(start, LOCAL_TZ)
+        if kind == "days":
+            when = when.replace(hour=0)
+        elif kind == "months":
+            when = when.replace(day=1, hour=0)
+        return local_iso(when.timestamp())
+
+    return key
+
+
+def add_costs(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    kind: str,
+    window: tuple[float, float],
+    plan: CostPlan,
+) -> list[dict[str, Any]]:
+    """``rows`` with the cost fields set (None where a price is missing)."""
+    start, end = window
+    if kind != "hours":  # whole days and months: the hours from the first period's start
+        firsts = [r["start"] for r in rows]
+        if firsts:
+            start = min(start, *(parse_local(f) for f in firsts))
+    hour_rows = queries.hours_between(conn, start, end)
+    as_utc = dt.UTC
+    prices = spot_prices(
+        conn,
+        plan.zone,
+        dt.datetime.fromtimestamp(start, as_utc),
+        dt.datetime.fromtimestamp(end, as_utc),
+    )
+    by_meter: dict[str, list[HourEnergy]] = {}
+    for r in hour_rows:
+        at = int(parse_local(r["start"]))
+        by_meter.setdefault(r["meter_id"], []).append(
+            HourEnergy(at, r["active_energy_import_kwh"], r["active_energy_export_kwh"], False)
+        )
+    figures: dict[tuple[str, str], dict[str, Any]] = {}
+    for meter, hours in by_meter.items():
+        for total in totals(hour_costs(hours, prices, plan), _period_start(kind)):
+            figures[(meter, total.key)] = {f: getattr(total, f) for f in COST_FIELDS}
+    empty = dict.fromkeys(COST_FIELDS)
+    return [r | figures.get((r["meter_id"], r["start"]), empty) for r in rows]
+
+
+def plan_from_settings(
+    company: str | None,
+    zone: str | None,
+    *,
+    norgespris: bool = False,
+    holiday_home: bool = False,
+    vat_percent: float | None = None,
+) -> CostPlan | None:
+    """The cost plan the settings describe; None without a tariff or a bidding zone."""
+    if company is None or zone is None:
+        return None
+    return CostPlan(load(company), zone.upper(), norway(), norgespris, holiday_home, vat_percent)
