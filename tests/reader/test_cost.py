@@ -168,5 +168,8 @@ def test_api_energy_rows_carry_cost_when_a_tariff_and_prices_are_configured(tmp_
     assert hours[-1]["cost_nok"] is None  # the next day has no prices yet
     days = client.get("/api/days", params=window).json()
     assert days[0]["cost_nok"] == pytest.approx(sum(h["cost_nok"] for h in hours[:24]), abs=1e-2)
+    (tariff,) = client.get("/api/tariff", params={"month": "2026-02"}).json()
+    assert tariff["grid_tariff"]["key"] == "bkk-2024"
+    assert tariff["grid_tariff"]["source"].startswith("https://www.bkk.no/")
     unpriced = TestClient(create_app(ReaderContext(engine=engine, clock=ctx.clock)))
     assert "cost_nok" not in unpriced.get("/api/hours", params=window).json()[0]

@@ -186,11 +186,15 @@ def tariff(
     month = month or dt.datetime.fromtimestamp(ctx.clock(), LOCAL_TZ).strftime("%Y-%m")
     try:
         with ctx.engine.connect() as conn:
-            return queries.tariff_for_month(
+            rows = queries.tariff_for_month(
                 conn, month, ctx.steps, meter_id, fresh=_fresh_meters(ctx)
             )
     except queries.QueryError as exc:
         raise AnswerError(str(exc)) from None
+    if ctx.cost_plan is None:
+        return rows
+    chosen = ctx.cost_plan.tariff.to_json()  # which grid company's tariff, and its source
+    return [row | {"grid_tariff": chosen} for row in rows]
 
 
 def _month_window(t: float) -> tuple[float, float]:
