@@ -32,7 +32,8 @@ class AccessRequestIn(BaseModel):
     metering_point_id: str = Field(pattern=rf"^{NORWEGIAN_PREFIX}[0-9]{{9}}$")
     customer_email: str = Field(
         max_length=EMAIL_MAX,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        # ASCII only: schema generators and the validator must agree on what "\s" means
+        pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
         description="the e-mail address the customer signs in with",
     )
     scope: Scope
