@@ -50,7 +50,7 @@ class Problem(BaseModel):
 
 
 #: the table endpoints answer JSON, or CSV with format=csv
-_TABLE = {
+_TABLE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the rows: JSON, or CSV with `format=csv`",
         "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
