@@ -22,6 +22,7 @@ __all__ = [
     "active_holder",
     "decide",
     "decide_each",
+    "holder_and_decision",
     "holds_contract",
     "require_staff",
     "view_from",
@@ -71,6 +72,15 @@ def decide(conn: Connection, actor: Actor, operation: Operation, mpid: str, day:
     return decide_each(conn, actor, (operation,), mpid, day)[operation]
 
 
+def holder_and_decision(
+    conn: Connection, actor: Actor, operation: Operation, mpid: str, day: date
+) -> tuple[int | None, Decision]:
+    """The point's contract holder on `day` and `decide`'s answer, the holder read once (an
+    order needs both)."""
+    holder = active_holder(conn, mpid, day)
+    return holder, _decide_each(conn, actor, (operation,), mpid, day, holder)[operation]
+
+
 def decide_each(
     conn: Connection, actor: Actor, operations: Iterable[Operation], mpid: str, day: date
 ) -> dict[Operation, Decision]:
@@ -79,7 +89,19 @@ def decide_each(
     operations = tuple(operations)
     if actor.is_staff or actor.party_id is None:
         return {op: _decision(actor, op, day, None, []) for op in operations}
-    holder = active_holder(conn, mpid, day)
+    return _decide_each(conn, actor, operations, mpid, day, active_holder(conn, mpid, day))
+
+
+def _decide_each(
+    conn: Connection,
+    actor: Actor,
+    operations: tuple[Operation, ...],
+    mpid: str,
+    day: date,
+    holder: int | None,
+) -> dict[Operation, Decision]:
+    if actor.is_staff or actor.party_id is None:
+        return {op: _decision(actor, op, day, None, []) for op in operations}
     agent_proxies: list[Row[Any]] = []
     if actor.party_id != holder:
         agent_proxies = list(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
@@ -58,7 +58,16 @@ from hanport.portal.services.port import move_port, ordered, port_state
 from hanport.portal.services.terms import current_terms
 from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["IDEMPOTENCY_KEY_MAX", "OrderRequest", "Placed", "place_order", "submit_order"]
+__all__ = [
+    "IDEMPOTENCY_KEY_MAX",
+    "CheckedOrder",
+    "OrderRequest",
+    "Placed",
+    "place_in",
+    "place_order",
+    "submit_order",
+    "validated",
+]
 
 #: the longest idempotency key accepted (the column's width)
 IDEMPOTENCY_KEY_MAX = 128
@@ -92,8 +101,8 @@ class Placed:
 
 
 @dataclass(frozen=True, slots=True)
-class _Checked:
-    """An order request whose fields are valid."""
+class CheckedOrder:
+    """An order request whose fields are valid (from `validated`)."""
 
     mpid: str
     action: Action
@@ -133,7 +142,8 @@ def _request_sha256(req: OrderRequest, channel: Channel) -> str:
     return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
 
-def _validated(req: OrderRequest, channel: Channel) -> _Checked:
+def validated(req: OrderRequest, channel: Channel) -> CheckedOrder:
+    """The request's fields, checked before any transaction; InvalidInput names what is wrong."""
     errors: dict[str, Text | str] = {}
     key = _valid_key(req.idempotency_key, errors)
     mpid = ""
@@ -166,7 +176,7 @@ def _validated(req: OrderRequest, channel: Channel) -> _Checked:
         errors["terms_lang"] = N_("The language must be nb or en")
     if errors:
         raise InvalidInput(errors)
-    return _Checked(
+    return CheckedOrder(
         mpid,
         action,
         declaration,
@@ -206,29 +216,36 @@ def place_order(
     (409 idempotency_key_reused) when it asked for something else.
     """
     channel = Channel(channel)
-    fields = _validated(req, channel)
+    fields = validated(req, channel)
     with transaction(engine, now) as tx:
-        _lock_point(tx.conn, fields.mpid)
-        today = tx.now.astimezone(OSLO).date()
-        decision = authz.decide(tx.conn, actor, Operation.ORDER, fields.mpid, today)
-        if not decision.allowed:
-            raise tx.refuse(
-                actor,
-                "order.submit",
-                "metering_point",
-                fields.mpid,
-                decision.reason,
-                action=fields.action.value,
-            )
-        earlier = _earlier_order(tx, actor, fields)
-        if earlier is not None:
-            return Placed(earlier, repeated=True)
-        point = _point_facts(tx, fields, today)
-        accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
-        return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
+        return place_in(tx, actor, fields, channel)
 
 
-def _earlier_order(tx: Tx, actor: Actor, fields: _Checked) -> int | None:
+def place_in(tx: Tx, actor: Actor, fields: CheckedOrder, channel: Channel) -> Placed:
+    """`place_order` inside the caller's transaction, so it can read the order back in it."""
+    _lock_point(tx.conn, fields.mpid)
+    today = tx.now.astimezone(OSLO).date()
+    holder, decision = authz.holder_and_decision(
+        tx.conn, actor, Operation.ORDER, fields.mpid, today
+    )
+    if not decision.allowed:
+        raise tx.refuse(
+            actor,
+            "order.submit",
+            "metering_point",
+            fields.mpid,
+            decision.reason,
+            action=fields.action.value,
+        )
+    earlier = _earlier_order(tx, actor, fields)
+    if earlier is not None:
+        return Placed(earlier, repeated=True)
+    point = _point_facts(tx, fields, holder)
+    accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
+    return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
+
+
+def _earlier_order(tx: Tx, actor: Actor, fields: CheckedOrder) -> int | None:
     """The order this person placed with the same idempotency key within the window, if the
     request is the same; the key reused for another request is refused."""
     if fields.idempotency_key is None or actor.party_id is None:
@@ -276,7 +293,8 @@ class _PointFacts:
     holder_id: int | None
 
 
-def _point_facts(tx: Tx, fields: _Checked, today: date) -> _PointFacts:
+def _point_facts(tx: Tx, fields: CheckedOrder, holder_id: int | None) -> _PointFacts:
+    """`holder_id`: the contract holder today, as read when the order was authorised."""
     conn, mpid = tx.conn, fields.mpid
     status = conn.execute(
         select(metering_points.c.status).where(metering_points.c.id == mpid)
@@ -302,7 +320,7 @@ def _point_facts(tx: Tx, fields: _Checked, today: date) -> _PointFacts:
         port=port_state(conn, mpid),
         open_orders=open_orders,
         terms=current_terms(conn, tx.now) if fields.action is Action.OPEN else None,
-        holder_id=authz.active_holder(conn, mpid, today),
+        holder_id=holder_id,
     )
 
 
@@ -323,7 +341,7 @@ class _Accepted:
 def _check(
     actor: Actor,
     channel: Channel,
-    fields: _Checked,
+    fields: CheckedOrder,
     decision: Decision,
     point: _PointFacts,
     sla_from_now: datetime,
@@ -384,7 +402,7 @@ def _check(
     )
 
 
-def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -> None:
+def _check_not_in_the_way(other: Row[Any], fields: CheckedOrder, channel: Channel) -> None:
     """Refuse the new order when an open order of the point may not be superseded by it."""
     if other.channel == Channel.SYSTEM and channel is not Channel.SYSTEM:
         # the close after a customer change must finish before anyone orders again;
@@ -420,7 +438,7 @@ def _check_not_in_the_way(other: Row[Any], fields: _Checked, channel: Channel) -
         )
 
 
-def _store(tx: Tx, actor: Actor, channel: Channel, fields: _Checked, order: _Accepted) -> int:
+def _store(tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, order: _Accepted) -> int:
     """Write an accepted order: row, timeline, audit, what it replaces, shipment, port, receipt."""
     conn = tx.conn
     contact = party(conn, order.contact_party) if order.contact_party is not None else None
@@ -478,7 +496,7 @@ def _insert_order(
     tx: Tx,
     actor: Actor,
     channel: Channel,
-    fields: _Checked,
+    fields: CheckedOrder,
     order: _Accepted,
     contact: Row[Any] | None,
 ) -> int:
@@ -531,7 +549,7 @@ def _insert_order(
 
 
 def _send_receipts(
-    tx: Tx, fields: _Checked, order: _Accepted, order_id: int, contact: Row[Any] | None
+    tx: Tx, fields: CheckedOrder, order: _Accepted, order_id: int, contact: Row[Any] | None
 ) -> None:
     """The receipt goes to the person who ordered and, for a proxy's order, to the holder."""
     receipt_to = [contact] if contact is not None else []

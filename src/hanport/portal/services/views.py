@@ -17,7 +17,7 @@ from hanport.portal.domain.limits import SEARCH_MAX
 from hanport.portal.domain.model import Actor, Channel, Decision, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
-from hanport.portal.services.intake import OrderRequest, place_order
+from hanport.portal.services.intake import OrderRequest, place_in, validated
 from hanport.portal.services.lifecycle import authorised_order, cancel_order, overrides_allowed
 from hanport.portal.services.terms import (
     TermsVersion,
@@ -232,8 +232,19 @@ def place_and_view(
 ) -> tuple[OrderView, bool]:
     """Place an order (or find the one its idempotency key placed) and answer with it, as a
     later GET would; True when it was placed now."""
-    placed = place_order(engine, actor, req, channel)
-    return order_view(engine, actor, placed.order_id), not placed.repeated
+    channel = Channel(channel)
+    fields = validated(req, channel)
+    with transaction(engine) as tx:
+        placed = place_in(tx, actor, fields, channel)
+        if placed.repeated:
+            # an earlier order: authorise its view as a later GET would
+            order = authorised_order(tx, actor, placed.order_id, Operation.VIEW, "order.view")
+        else:
+            # placed now by someone allowed to order, so allowed to view, and inside their
+            # contract period: read it back without deciding again
+            order = tx.conn.execute(select(orders).where(orders.c.id == placed.order_id)).one()
+        timeline = queries.timeline(tx.conn, placed.order_id, staff=actor.is_staff)
+        return OrderView(order, timeline), not placed.repeated
 
 
 def cancel_and_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:
