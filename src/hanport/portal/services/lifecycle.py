@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from hanport.i18n import N_
 from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
 from hanport.portal.domain.limits import REASON_MAX, too_long
-from hanport.portal.domain.model import Action, Actor, Channel, Operation
+from hanport.portal.domain.model import Action, Actor, Channel, Decision, Operation
 from hanport.portal.domain.order_states import (
     OrderEvent,
     OrderState,
@@ -39,6 +39,7 @@ __all__ = [
     "OVERRIDES",
     "apply_event",
     "authorised_order",
+    "authorised_order_and",
     "cancel_order",
     "complete_verified",
     "contact_mail",
@@ -110,9 +111,24 @@ def party(conn: Connection, party_id: int) -> Row[Any]:
 def authorised_order(
     tx: Tx, actor: Actor, order_id: int, operation: Operation, action_name: str
 ) -> Row[Any]:
+    return authorised_order_and(tx, actor, order_id, operation, action_name, ())[0]
+
+
+def authorised_order_and(
+    tx: Tx,
+    actor: Actor,
+    order_id: int,
+    operation: Operation,
+    action_name: str,
+    also: tuple[Operation, ...],
+) -> tuple[Row[Any], dict[Operation, Decision]]:
+    """`authorised_order`, and the decisions on the order's point for the operations `also`
+    (what the page offers), decided with the same reads."""
     order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
     mpid = order.metering_point_id if order is not None else "-"
-    decision = authz.decide(tx.conn, actor, operation, mpid, tx.now.astimezone(OSLO).date())
+    today = tx.now.astimezone(OSLO).date()
+    may = authz.decide_each(tx.conn, actor, (operation, *also), mpid, today)
+    decision = may[operation]
     if order is None or not decision.allowed:
         # same answer whether the order exists or not: ids cannot be probed
         raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
@@ -120,7 +136,7 @@ def authorised_order(
     if since is not None and order.created_at < since:
         # an order from before the actor's contract period belongs to an earlier customer
         raise tx.refuse(actor, action_name, "order", order_id, "before_contract")
-    return order
+    return order, may
 
 
 def get_order(engine: Engine, actor: Actor, order_id: int) -> Row[Any]:

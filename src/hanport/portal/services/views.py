@@ -18,7 +18,12 @@ from hanport.portal.domain.model import Actor, Channel, Decision, Operation
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.intake import OrderRequest, place_in, validated
-from hanport.portal.services.lifecycle import authorised_order, cancel_order, overrides_allowed
+from hanport.portal.services.lifecycle import (
+    authorised_order,
+    authorised_order_and,
+    cancel_order,
+    overrides_allowed,
+)
 from hanport.portal.services.terms import (
     TermsVersion,
     accepted_terms,
@@ -164,17 +169,16 @@ def order_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:
 def order_page(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
     """The order page's data: the order, its timeline, point, shipment and accepted terms."""
     with transaction(engine) as tx:
-        order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
-        today = tx.now.astimezone(OSLO).date()
+        order, may = authorised_order_and(
+            tx, actor, order_id, Operation.VIEW, "order.view", (Operation.ORDER,)
+        )
         return {
             "order": order,
             "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
             "point": queries.point_summary(tx.conn, order.metering_point_id),
             "shipment": queries.shipment(tx.conn, order_id),
             "accepted_terms": accepted_terms(tx.conn, order_id),
-            "may_order": authz.decide(
-                tx.conn, actor, Operation.ORDER, order.metering_point_id, today
-            ).allowed,
+            "may_order": may[Operation.ORDER].allowed,
         }
 
 
