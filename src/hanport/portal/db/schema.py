@@ -381,6 +381,10 @@ sessions = Table(
     Column("user_agent", String(200), nullable=False, default=""),
     # the OpenID provider's session (sid) it began in, for front-channel logout
     Column("idp_sid", String(255), index=True),
+    # a staff member acting for a customer (an explicit step with a reason); ends with the session
+    Column("acting_for_party_id", ForeignKey("parties.id")),
+    Column("acting_reason", String(200)),
+    Column("acting_poa_ref", String(100)),
 )
 
 
