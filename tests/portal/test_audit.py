@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from portal_world import World
 from sqlalchemy import Connection, delete, func, select, text, update
 
 from hanport.portal.cli import run_audit_verify
+from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import audit_events, audit_head
-from hanport.portal.services.audit import verify_chain
+from hanport.portal.services.audit import AuditEntry, append, current_head, verify_chain
 from hanport.portal.services.intake import submit_order
+from hanport.portal.services.tx import utcnow
 
 
 def drop_guards(conn: Connection) -> None:
@@ -193,3 +196,26 @@ def test_audit_verify_prints_and_checks_the_head(
     assert run_audit_verify(argparse.Namespace(db=url, expect_head=head)) == 1
     assert "cut off" in capsys.readouterr().err
     assert run_audit_verify(argparse.Namespace(db=url, expect_head="12:zz")) == 2
+
+
+@pytest.mark.both_databases
+def test_concurrent_writers_keep_one_chain(world: World) -> None:
+    """Writers racing for the head, several entries each, still make one unbroken chain whose
+    head is its last entry (PostgreSQL appends with the head's update in one statement)."""
+    before = _count(world)
+    writers, per_writer = 8, 3
+
+    def write(n: int) -> None:
+        entries = [
+            AuditEntry(utcnow(), "test", "race.entry", "writer", f"{n}-{i}", {"i": i})
+            for i in range(per_writer)
+        ]
+        with begin_write(world.engine) as conn:
+            append(conn, entries)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(writers)))
+    report = verify_chain(world.engine)
+    assert report.ok, report
+    assert _count(world) == before + writers * per_writer == report.checked
+    assert current_head(world.engine)[0] == report.checked
