@@ -281,7 +281,7 @@ async def test_orders_to_carry_out_are_claimed_before_push_watch_reads(world: Wo
         Actor(emma, Role.CUSTOMER, "Emma"),
         world.open_request(metering_point_id=DEMO_METERS[3].metering_point_id),
     )
-    assert runner._claim_due(utcnow(), 1) == [fresh]
+    assert [order.id for order in runner._claim_due(utcnow(), 1)] == [fresh]
 
 
 async def test_an_order_while_an_open_waits_for_its_push_takes_over(world: World) -> None:

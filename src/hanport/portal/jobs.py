@@ -146,8 +146,10 @@ class JobRunner:
         )
 
     # -- orders ------------------------------------------------------------------------------
-    def _claim_due(self, now: datetime, limit: int) -> list[int]:
-        """Due orders, then due push watches (their order ids), each held for a lease."""
+    def _claim_due(self, now: datetime, limit: int) -> list[Any]:
+        """Due orders, then due push watches (their orders), each held for a lease: id, state,
+        action and the meter's id, read in the claim's transaction. Each step decides again
+        under the point's lock, so an order that moves on meanwhile is left alone there."""
         lease = now + timedelta(seconds=self.settings.lease_s)
         with begin_write(self.engine) as conn:
             # orders to carry out before completed opens watched for their first push: after
@@ -170,15 +172,18 @@ class JobRunner:
                     lease,
                     limit - len(claimed),
                 )
-        return claimed
-
-    def _load(self, order_id: int) -> tuple[Any, str]:
-        with self.engine.connect() as conn:
-            order = conn.execute(select(orders).where(orders.c.id == order_id)).one()
-            meter = conn.execute(
-                select(meters.c.meter_id).where(meters.c.id == order.meter_id)
-            ).one()
-        return order, meter.meter_id
+            if not claimed:
+                return []
+            found = {
+                row.id: row
+                for row in conn.execute(
+                    select(orders.c.id, orders.c.state, orders.c.action, meters.c.meter_id)
+                    .join(meters, meters.c.id == orders.c.meter_id)
+                    .where(orders.c.id.in_(claimed))
+                )
+            }
+        # an order without its meter row cannot be driven; its lease runs out as after a failure
+        return [found[order_id] for order_id in claimed if order_id in found]
 
     async def run_orders(self, limit: int | None = None) -> int:
         """Advance every due order by one step, a batch at a time while batches come back full
@@ -197,19 +202,19 @@ class JobRunner:
         # a slow head-end answer for one meter must not hold up the others
         gate = asyncio.Semaphore(self.settings.concurrency)
 
-        async def step(order_id: int) -> None:
+        async def step(order: Any) -> None:
             async with gate:
                 try:
-                    await self._step(order_id)
+                    await self._step(order)
                 except Exception:
                     # keep the runner alive; the lease expires and the order is tried again
-                    log.exception("order %s: step failed", order_id)
+                    log.exception("order %s: step failed", order.id)
 
-        await asyncio.gather(*(step(order_id) for order_id in claimed))
+        await asyncio.gather(*(step(order) for order in claimed))
         return len(claimed)
 
-    async def _step(self, order_id: int) -> None:
-        order, meter_id = await asyncio.to_thread(self._load, order_id)
+    async def _step(self, order: Any) -> None:
+        order_id, meter_id = int(order.id), str(order.meter_id)
         target: PortValue = "open" if order.action == Action.OPEN else "closed"
         state = OrderState(order.state)
         if state in COMMAND_STATES:
