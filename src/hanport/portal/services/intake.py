@@ -223,7 +223,7 @@ def place_order(
 
 def place_in(tx: Tx, actor: Actor, fields: CheckedOrder, channel: Channel) -> Placed:
     """`place_order` inside the caller's transaction, so it can read the order back in it."""
-    _lock_point(tx.conn, fields.mpid)
+    status = _lock_point(tx.conn, fields.mpid)
     today = tx.now.astimezone(OSLO).date()
     holder, decision = authz.holder_and_decision(
         tx.conn, actor, Operation.ORDER, fields.mpid, today
@@ -240,7 +240,7 @@ def place_in(tx: Tx, actor: Actor, fields: CheckedOrder, channel: Channel) -> Pl
     earlier = _earlier_order(tx, actor, fields)
     if earlier is not None:
         return Placed(earlier, repeated=True)
-    point = _point_facts(tx, fields, holder)
+    point = _point_facts(tx, fields, status, holder)
     accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
     return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
 
@@ -273,12 +273,14 @@ def _earlier_order(tx: Tx, actor: Actor, fields: CheckedOrder) -> int | None:
     return int(earlier.id)
 
 
-def _lock_point(conn: Connection, mpid: str) -> None:
+def _lock_point(conn: Connection, mpid: str) -> str | None:
     """Hold the metering point until commit: simultaneous orders for it cannot both pass the
-    'nothing in progress' check (PostgreSQL row lock; SQLite already holds its write lock)."""
-    conn.execute(
-        select(metering_points.c.id).where(metering_points.c.id == mpid).with_for_update()
-    ).first()
+    'nothing in progress' check (PostgreSQL row lock; SQLite already holds its write lock).
+    Returns the point's status as locked (None: no such point)."""
+    status = conn.execute(
+        select(metering_points.c.status).where(metering_points.c.id == mpid).with_for_update()
+    ).scalar()
+    return None if status is None else str(status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +295,12 @@ class _PointFacts:
     holder_id: int | None
 
 
-def _point_facts(tx: Tx, fields: CheckedOrder, holder_id: int | None) -> _PointFacts:
-    """`holder_id`: the contract holder today, as read when the order was authorised."""
+def _point_facts(
+    tx: Tx, fields: CheckedOrder, status: str | None, holder_id: int | None
+) -> _PointFacts:
+    """`status` as read while locking the point; `holder_id`: the contract holder today, as
+    read when the order was authorised."""
     conn, mpid = tx.conn, fields.mpid
-    status = conn.execute(
-        select(metering_points.c.status).where(metering_points.c.id == mpid)
-    ).scalar()
     meter = conn.execute(
         select(meters.c.id, meters.c.han_capable)
         .where(meters.c.metering_point_id == mpid)
