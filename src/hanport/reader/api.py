@@ -83,6 +83,7 @@ class ReaderContext:
     prices_zone: str | None = None  # the configured bidding zone; None: prices are off
     cost_plan: CostPlan | None = None  # the chosen grid tariff; with prices, rows get costs
     price_status: Callable[[], dict[str, Any]] | None = None  # the price fetcher's health
+    backup_status: Callable[[], dict[str, Any]] | None = None  # the scheduled backups' health
 
 
 def _local_midnight(day: dt.date) -> float:
@@ -346,10 +347,20 @@ def health(ctx: ReaderContext) -> dict[str, Any]:
                 f"fails, showing the last known ({prices['problem']})",
             }
         )
+    backups: dict[str, Any] = ctx.backup_status() if ctx.backup_status else {"enabled": False}
+    last_backup: dict[str, Any] | None = backups.get("last")
+    if last_backup and not last_backup["ok"]:
+        issues.append(
+            {
+                "level": "warning",
+                "message": "sikkerhetskopi feilet / backup failed: " + last_backup["error"],
+            }
+        )
     return {
         "version": __version__,
         "uptime_s": round(now - ctx.started_at, 1),
         "prices": prices,
+        "backup": backups,
         "sources": sources,
         "database": database,
         "mqtt": mqtt,

@@ -7,17 +7,21 @@ only, so a restore never mixes with or overwrites data.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, LargeBinary, func, select
 
 from hanport.reader.storage.schema import days, hours, meters, raw_frames, readings, registers
 
-__all__ = ["BackupError", "backup", "restore"]
+__all__ = ["BackupError", "BackupSchedule", "backup", "restore"]
 
 FORMAT = "hanport-reader-backup"
 VERSION = 1
@@ -110,3 +114,98 @@ def restore(engine: Engine, path: Path) -> dict[str, int]:
                     f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
                 )
     return counts
+
+
+#: scheduled backups are named so that their names sort by time
+SCHEDULED_PREFIX = "hanport-reader-"
+SCHEDULED_SUFFIX = ".jsonl.gz"
+
+
+@dataclass(slots=True)
+class BackupSchedule:
+    """Backups to ``directory`` first at local ``at`` ("HH:MM"), then every ``interval_s``,
+    keeping the newest ``keep``. ``run_due`` is called by the service's loop; a failing backup
+    is recorded in ``status`` (shown by /api/health) and retried at the next turn, never raised:
+    reading goes on whatever happens to the backup disk."""
+
+    engine: Engine
+    directory: Path
+    at: str = "03:00"
+    interval_s: float = 86400.0
+    keep: int = 7
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Oslo"))
+    clock: Callable[[], float] = time.time
+    next_at: float | None = None
+    last: dict[str, Any] | None = None
+
+    def first_due(self, now: float) -> float:
+        """The next local ``at`` after ``now``."""
+        hour, minute = (int(part) for part in self.at.split(":"))
+        local = dt.datetime.fromtimestamp(now, self.tz)
+        due = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if due.timestamp() <= now:
+            due = (local + dt.timedelta(days=1)).replace(
+                hour=hour, minute=minute, second=0, microsecond=0
+            )
+        return due.timestamp()
+
+    def seconds_until_due(self) -> float:
+        now = self.clock()
+        if self.next_at is None:
+            self.next_at = self.first_due(now)
+        return max(0.0, self.next_at - now)
+
+    def run_due(self) -> dict[str, Any] | None:
+        """Take a backup if one is due; returns its status then, else None."""
+        now = self.clock()
+        if self.next_at is None:
+            self.next_at = self.first_due(now)
+        if now < self.next_at:
+            return None
+        while self.next_at <= now:  # after a long pause, one backup, not one per missed turn
+            self.next_at += self.interval_s
+        return self.take(now)
+
+    def take(self, now: float) -> dict[str, Any]:
+        stamp = dt.datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d-%H%M%S")
+        path = self.directory / f"{SCHEDULED_PREFIX}{stamp}{SCHEDULED_SUFFIX}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            backup(self.engine, path)
+            removed = self._rotate()
+            self.last = {
+                "ok": True,
+                "at": dt.datetime.fromtimestamp(now, self.tz).isoformat(),
+                "file": str(path),
+                "size_bytes": path.stat().st_size,
+                "removed": removed,
+            }
+        except Exception as exc:  # a full or missing disk must not stop reading
+            self.last = {
+                "ok": False,
+                "at": dt.datetime.fromtimestamp(now, self.tz).isoformat(),
+                "file": str(path),
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        return self.last
+
+    def _rotate(self) -> list[str]:
+        """Delete scheduled backups beyond the newest ``keep`` (other files are left alone)."""
+        found = sorted(self.directory.glob(f"{SCHEDULED_PREFIX}*{SCHEDULED_SUFFIX}"))
+        old = found[: max(0, len(found) - self.keep)]
+        for path in old:
+            path.unlink()
+        return [p.name for p in old]
+
+    def status(self) -> dict[str, Any]:
+        """The /api/health ``backup`` object."""
+        next_at = None
+        if self.next_at is not None:
+            next_at = dt.datetime.fromtimestamp(self.next_at, self.tz).isoformat()
+        return {
+            "enabled": True,
+            "directory": str(self.directory),
+            "keep": self.keep,
+            "next_at": next_at,
+            "last": self.last,
+        }

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hanport.reader.energy import HOUR, hour_start, integrate_power_by_hour
+from hanport.reader.fuse import FuseWatch
 from hanport.reader.model import Push
 from hanport.reader.storage.queries import derive_now
 
@@ -91,8 +92,10 @@ class LiveState:
         last_hour_lookup: LastHourLookup | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        fuse: FuseWatch | None = None,
     ) -> None:
         self.clock = clock
+        self.fuse = fuse  # the main fuse's headroom per phase, when its rating is configured
         self._meters: dict[str, _Meter] = {}
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -116,6 +119,8 @@ class LiveState:
                 meter.current = [s for s in meter.current if s[0] <= push.at]
                 meter.previous = [s for s in meter.previous if s[0] <= push.at]
         meter.latest_at = max(meter.latest_at, push.at)
+        if self.fuse is not None:
+            self.fuse.observe(push.meter_id, push.at, push.values)
         hour = hour_start(meter.latest_at)
         if hour != meter.hour:
             meter.previous = meter.current if hour - meter.hour == HOUR else []
@@ -194,7 +199,10 @@ class LiveState:
 
     def _fresh(self, meter_id: str, meter: _Meter) -> dict[str, Any]:
         now = self._now_of(meter_id, meter)
-        return freshness(now, meter.received_at, meter.stale_after_s(), self.clock())
+        fresh = freshness(now, meter.received_at, meter.stale_after_s(), self.clock())
+        if self.fuse is not None:
+            fresh["fuse"] = self.fuse.status(meter_id, stale=fresh["stale"])
+        return fresh
 
     def now(self, meter_id: str | None = None) -> list[dict[str, Any]]:
         """The /api/now objects of one meter or all, with their age as of the clock."""

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hanport.protocol import Keys
+from hanport.reader.backup import BackupSchedule
 from hanport.reader.cost_rows import plan_from_settings
 from hanport.reader.energy import hour_allowance, hour_start, parse_local
+from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
 from hanport.reader.mqtt.publisher import MqttPublisher
@@ -97,7 +99,21 @@ class ReaderService:
             flush_interval=settings.flush_interval_s,
         )
         self.hub = Hub(keys=keys)
-        self.live = LiveState(last_hour_lookup=self._last_hour)
+        fuse = None
+        if settings.fuse_amps is not None:
+            fuse = FuseWatch(
+                FuseConfig(settings.fuse_amps, settings.fuse_warn_share, settings.fuse_warn_after_s)
+            )
+        self.live = LiveState(last_hour_lookup=self._last_hour, fuse=fuse)
+        self.backups: BackupSchedule | None = None
+        if settings.backup_dir:
+            self.backups = BackupSchedule(
+                self.engine,
+                Path(settings.backup_dir),
+                at=settings.backup_time,
+                interval_s=settings.backup_interval_h * 3600,
+                keep=settings.backup_keep,
+            )
         self.hub.push_sinks += [self.writer.add, self.live.update]
         self.hub.reject_sinks.append(self.writer.add_rejected)
         self.publisher: MqttPublisher | None = None
@@ -206,6 +222,13 @@ class ReaderService:
                 delay = 300.0
             await asyncio.sleep(delay)
 
+    async def _backup_loop(self, schedule: BackupSchedule) -> None:
+        while True:
+            await asyncio.sleep(min(schedule.seconds_until_due(), 3600.0))
+            result = await asyncio.to_thread(schedule.run_due)
+            if result is not None and not result["ok"]:
+                self.log(f"sikkerhetskopi feilet / backup failed: {result['error']}")
+
     async def run(self, stop: asyncio.Event | None = None) -> int:
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -230,6 +253,8 @@ class ReaderService:
             helpers.append(asyncio.create_task(self.webhook.run()))
         if self.prices is not None:
             helpers.append(asyncio.create_task(run_prices(self.prices)))
+        if self.backups is not None:
+            helpers.append(asyncio.create_task(self._backup_loop(self.backups)))
         server = None
         server_task = None
         if self.settings.serve_http:
@@ -302,6 +327,7 @@ class ReaderService:
                 vat_percent=self.settings.tariff_vat_percent,
             ),
             price_status=partial(price_status, self.prices) if self.prices else None,
+            backup_status=self.backups.status if self.backups else None,
         )
         app = create_app(ctx)
         sock = bind_socket(self.settings.http_host, self.settings.http_port)

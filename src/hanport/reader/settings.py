@@ -20,6 +20,15 @@ Read once at start. The TOML file is ``--config PATH``, ``$HANPORT_CONFIG`` or
     steps = [[0, 2, 275], [2, 5, 375], [5, 10, 450]]   # from_kw, to_kw (or "inf"), NOK/month
     company = "bkk-2024"       # a shipped tariff (hanport.reader.tariffs): cost per hour/day/month
     norgespris = false
+    [fuse]
+    amps = 63                  # main fuse per phase: Now shows each phase's headroom
+    warn_share = 0.9           # warn when a phase stays above 90 % …
+    warn_after_s = 60          # … for a minute
+    [backup]
+    dir = "/var/backups/hanport"   # scheduled backups (hanport backup format)
+    time = "03:00"
+    interval_h = 24
+    keep = 7
     [keys]
     guek = "000102…"           # for encrypted meters
 """
@@ -83,6 +92,13 @@ class ReaderSettings:
     prices_entsoe_token: str | None = None
     prices_entsoe_url: str = "https://web-api.tp.entsoe.eu/api"
     prices_norges_bank_url: str = "https://data.norges-bank.no/api/data/EXR/B.EUR.NOK.SP"
+    fuse_amps: float | None = None  # the main fuse's rating per phase; None: no headroom shown
+    fuse_warn_share: float = 0.9  # warn when a phase stays above this share of the rating …
+    fuse_warn_after_s: float = 60.0  # … for this long (a start-up spike is no warning)
+    backup_dir: str | None = None  # scheduled backups go here; None: none are taken
+    backup_time: str = "03:00"  # local time of day of the first backup
+    backup_interval_h: float = 24.0
+    backup_keep: int = 7  # the newest this many backups are kept, older ones deleted
 
 
 #: TOML (section, key) → setting
@@ -121,6 +137,13 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("prices", "entsoe_token"): "prices_entsoe_token",
     ("prices", "entsoe_url"): "prices_entsoe_url",
     ("prices", "norges_bank_url"): "prices_norges_bank_url",
+    ("fuse", "amps"): "fuse_amps",
+    ("fuse", "warn_share"): "fuse_warn_share",
+    ("fuse", "warn_after_s"): "fuse_warn_after_s",
+    ("backup", "dir"): "backup_dir",
+    ("backup", "time"): "backup_time",
+    ("backup", "interval_h"): "backup_interval_h",
+    ("backup", "keep"): "backup_keep",
     ("language",): "language",
 }
 
@@ -219,11 +242,16 @@ _RANGES: dict[str, tuple[float, float]] = {
     "readings_days": (0, float("inf")),
     "flush_interval_s": (0.01, 60),
     "load_shed_webhook_timeout_s": (0.1, 120),
+    "fuse_warn_share": (0.1, 1.0),
+    "fuse_warn_after_s": (0, 3600),
+    "backup_interval_h": (0.25, 24 * 31),
+    "backup_keep": (1, 1000),
 }
 
 
 def _check_ranges(settings: ReaderSettings) -> None:
     _check_prices(settings)
+    _check_fuse_and_backup(settings)
     for name, (least, most) in _RANGES.items():
         value = getattr(settings, name)
         if not least <= value <= most:
@@ -231,6 +259,23 @@ def _check_ranges(settings: ReaderSettings) -> None:
             raise SettingsError(
                 f"ugyldig verdi / invalid value for {name}: {value!r} (must be {shown})"
             )
+
+
+def _check_fuse_and_backup(settings: ReaderSettings) -> None:
+    amps = settings.fuse_amps
+    if amps is not None and not 1 <= amps <= 4000:
+        raise SettingsError(f"ugyldig verdi / invalid value for fuse.amps: {amps!r} (1–4000 A)")
+    settings.backup_time = str(settings.backup_time).strip()
+    hhmm = settings.backup_time.split(":")
+    if not (
+        len(hhmm) == 2
+        and all(part.isdigit() and len(part) == 2 for part in hhmm)
+        and int(hhmm[0]) < 24
+        and int(hhmm[1]) < 60
+    ):
+        raise SettingsError(
+            f"ugyldig verdi / invalid value for backup.time: {settings.backup_time!r} (HH:MM)"
+        )
 
 
 def _check_prices(settings: ReaderSettings) -> None:
