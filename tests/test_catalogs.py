@@ -166,6 +166,8 @@ MAIL_FIELDS: dict[str, object] = {
     "push_seen": False,
     "by_staff": True,
     "by": "Ola Nordmann",
+    "staff": "Per Hansen",
+    "why": "The customer called",
 }
 
 

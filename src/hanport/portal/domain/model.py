@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 __all__ = [
+    "ActingFor",
     "Action",
     "Actor",
     "Channel",
@@ -91,6 +92,17 @@ class Operation(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ActingFor:
+    """A staff member's explicit step to act for one customer: whom, why, and (for giving a
+    proxy on the customer's behalf) the power-of-attorney reference."""
+
+    party_id: int
+    display_name: str
+    reason: str
+    poa_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Actor:
     """Who is acting: a signed-in person (customer or staff) or the system itself."""
 
@@ -99,6 +111,8 @@ class Actor:
     display_name: str
     #: acting through an API key: its scope (a view key may only read); None = signed in / system
     key_scope: ProxyScope | None = None
+    #: staff only: the customer they act for after the explicit step; None = not acting
+    acting_for: ActingFor | None = None
 
     @property
     def is_staff(self) -> bool:

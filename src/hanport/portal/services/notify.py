@@ -140,6 +140,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "while). To use it, order it opened on My page once it is closed.\n"
         ),
     ),
+    "acting_started": (
+        N_("Customer service is acting on your behalf"),
+        N_(
+            "Hello {name},\n\n{staff} in customer service is acting on your behalf for "
+            "metering point {mpid}.\nReason: {why}\nEverything done on your behalf is logged. "
+            "If you did not expect this, contact customer service.\n"
+        ),
+    ),
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, or_, select, update
 
 from hanport.portal.db.engine import begin_write, read_once
 from hanport.portal.db.schema import parties, sessions
-from hanport.portal.domain.model import Actor, Role
+from hanport.portal.domain.model import ActingFor, Actor, Role
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -116,6 +116,21 @@ def sign_in(
     return token, signed_in.actor
 
 
+#: the customer a staff session acts for
+_customer = parties.alias("acting_customer")
+
+
+def _acting_for(row: Any) -> ActingFor | None:
+    if row.acting_for_party_id is None or row.role != Role.STAFF:
+        return None
+    return ActingFor(
+        int(row.acting_for_party_id),
+        row.acting_for_name,
+        row.acting_reason or "",
+        row.acting_poa_ref or "",
+    )
+
+
 def load_session(engine: Engine, token: str, now: datetime | None = None) -> SignedIn | None:
     """The live session for a cookie token, with its person; None if unknown or ended."""
     now = now or utcnow()
@@ -130,8 +145,13 @@ def load_session(engine: Engine, token: str, now: datetime | None = None) -> Sig
                 parties.c.role,
                 parties.c.display_name,
                 parties.c.lang,
+                sessions.c.acting_for_party_id,
+                sessions.c.acting_reason,
+                sessions.c.acting_poa_ref,
+                _customer.c.display_name.label("acting_for_name"),
             )
             .join(parties, parties.c.id == sessions.c.party_id)
+            .outerjoin(_customer, _customer.c.id == sessions.c.acting_for_party_id)
             .where(
                 sessions.c.token_hash == hashed,
                 sessions.c.revoked_at.is_(None),
@@ -154,7 +174,7 @@ def load_session(engine: Engine, token: str, now: datetime | None = None) -> Sig
             )
     return SignedIn(
         token_hash=hashed,
-        actor=Actor(row.id, Role(row.role), row.display_name),
+        actor=Actor(row.id, Role(row.role), row.display_name, acting_for=_acting_for(row)),
         lang=row.lang,
         created_at=row.created_at,
         expires_at=min(row.expires_at, max(now, row.last_seen_at) + IDLE_TIMEOUT),

@@ -41,6 +41,7 @@ class Tx:
         self, actor: Actor | str, action: str, object_type: str, object_id: object, /, **data: Any
     ) -> None:
         label = actor.label if isinstance(actor, Actor) else actor
+        data = _with_acting(actor, data)
         self._entries.append(
             audit.AuditEntry(self.now, label, action, object_type, str(object_id), data)
         )
@@ -64,7 +65,7 @@ class Tx:
                 f"{action}.refused",
                 object_type,
                 str(object_id),
-                {"reason": reason, **data},
+                _with_acting(actor, {"reason": reason, **data}),
             )
         )
 
@@ -100,3 +101,11 @@ def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
             with begin_write(engine) as conn:
                 audit.append(conn, tx._refusals)
         raise
+
+
+def _with_acting(actor: Actor | str, data: dict[str, Any]) -> dict[str, Any]:
+    """A staff member acting for a customer: every entry names the customer and the reason."""
+    if not isinstance(actor, Actor) or actor.acting_for is None:
+        return data
+    acting = actor.acting_for
+    return {**data, "acting_for": f"party:{acting.party_id}", "acting_reason": acting.reason}

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.domain.model import Actor, page_channel
 from hanport.portal.services import views
+from hanport.portal.services.acting import require_acting_for
 from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.lifecycle import cancel_order
@@ -145,6 +146,7 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
         idempotency_key=form.get("idempotency_key") or None,
     )
     channel = page_channel(actor)
+    await run_in_threadpool(lambda: require_acting_for(config.engine, actor, mpid=mpid))
     try:
         order_id = await run_in_threadpool(submit_order, config.engine, actor, order, channel)
     except InvalidInput as exc:
@@ -185,6 +187,7 @@ async def order_cancel(
 ) -> Response:
     if not _confirmed(await checked_form(request)):
         return RedirectResponse(f"/orders/{order_id}/cancel", status_code=303)
+    await run_in_threadpool(lambda: require_acting_for(config.engine, actor, order_id=order_id))
     await run_in_threadpool(cancel_order, config.engine, actor, order_id)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
@@ -195,6 +198,9 @@ async def proxy_invite(request: Request, mpid: str, actor: SignedIn, config: Con
     fields: dict[str, Any] = {
         name: form.get(name, "") for name in ("agent_email", "agent_name", "scope", "valid_to")
     }
+    await run_in_threadpool(
+        lambda: require_acting_for(config.engine, actor, mpid=mpid, gives_proxy=True)
+    )
     try:
         await run_in_threadpool(lambda: invite_proxy(config.engine, actor, mpid, **fields))
     except InvalidInput as exc:
@@ -232,5 +238,6 @@ async def proxy_revoke(
     back = _local(form.get("back", ""), "/points")
     if not _confirmed(form):
         return RedirectResponse(f"/proxies/{proxy_id}/revoke?back={quote(back)}", status_code=303)
+    await run_in_threadpool(lambda: require_acting_for(config.engine, actor, proxy_id=proxy_id))
     await run_in_threadpool(revoke_proxy, config.engine, actor, proxy_id)
     return local_redirect(back, fallback="/points")

@@ -1,9 +1,10 @@
 """Back office for customer service: queue, case view, override, shipments, SLA dashboard,
-search, customer changes (moves) and terms of use."""
+search, customer changes (moves), terms of use and acting for a customer."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,6 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from hanport.i18n import N_
 from hanport.portal.domain.limits import SEARCH_MAX
 from hanport.portal.services import views
+from hanport.portal.services.acting import (
+    ACTING_REASON_MAX,
+    POA_REF_MAX,
+    start_acting,
+    stop_acting,
+)
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.lifecycle import override_order
 from hanport.portal.services.moves import register_customer_change
@@ -26,6 +33,7 @@ from hanport.portal.web.common import (
     lang_of,
     render,
 )
+from hanport.portal.web.middleware import browser_of
 
 __all__ = ["router"]
 
@@ -192,3 +200,59 @@ async def staff_terms_publish(request: Request, actor: SignedIn, config: Config)
     if step.changed_after_preview:
         notice = N_("The form changed after the preview. Check it and publish again.")
     return await _terms_page(request, config, form=fields, preview=step.preview, notice=notice)
+
+
+def _act_page(
+    request: Request,
+    status_code: int = 200,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "staff_act.html",
+        status_code,
+        form=form or {},
+        errors=errors or {},
+        reason_max=ACTING_REASON_MAX,
+        poa_max=POA_REF_MAX,
+    )
+
+
+def _session_hash(request: Request) -> str:
+    signed_in = browser_of(request).signed_in
+    return "" if signed_in is None else signed_in.token_hash
+
+
+@router.get("/act")
+async def staff_act(request: Request, actor: StaffActor, mpid: str = "") -> Response:
+    return _act_page(request, form={"metering_point_id": mpid[:32]})
+
+
+@router.post("/act")
+async def staff_act_start(request: Request, actor: StaffActor, config: Config) -> Response:
+    form = await checked_form(request)
+    mpid = form.get("metering_point_id", "").strip()
+    try:
+        await run_in_threadpool(
+            lambda: start_acting(
+                config.engine,
+                actor,
+                _session_hash(request),
+                mpid=mpid,
+                reason=form.get("reason", ""),
+                poa_ref=form.get("poa_ref", ""),
+            )
+        )
+    except InvalidInput as exc:
+        errors = exc.field_texts(lang_of(request))
+        return _act_page(request, 422, form=form, errors=errors)
+    return RedirectResponse(f"/points/{quote(mpid)}", status_code=303)
+
+
+@router.post("/act/stop")
+async def staff_act_stop(request: Request, actor: StaffActor, config: Config) -> Response:
+    await checked_form(request)
+    await run_in_threadpool(stop_acting, config.engine, actor, _session_hash(request))
+    return RedirectResponse("/staff", status_code=303)

@@ -1,0 +1,149 @@
+"""Customer service acts for a customer only through the explicit step, with a reason: a banner
+shows it, every action is audited with the customer and the reason, the customer gets a mail,
+and stopping (or signing out) ends it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_world import World
+from sqlalchemy import select
+from test_web import csrf_of, sign_in
+
+from hanport.portal.db.schema import audit_events, orders
+from hanport.portal.seed import STAFF_EMAIL
+from hanport.portal.web.app import PortalConfig, create_app
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    app = create_app(PortalConfig(engine=world.engine, secret_key="test-secret-" * 3))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _open_form(world: World, csrf: str, key: str) -> dict[str, str]:
+    return {
+        "csrf": csrf,
+        "action": "open",
+        "terms_version_id": str(world.terms_id),
+        "declaration": "inside_home",
+        "module_option": "have",
+        "terms_accepted": "yes",
+        "idempotency_key": key,
+    }
+
+
+def _proxy_form(csrf: str) -> dict[str, str]:
+    return {
+        "csrf": csrf,
+        "agent_email": "helper@example.no",
+        "agent_name": "Hjelper",
+        "scope": "view",
+        "valid_to": (date.today() + timedelta(days=60)).isoformat(),
+    }
+
+
+def _audit(world: World, action: str) -> list[dict[str, Any]]:
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.actor, audit_events.c.data_json).where(
+                audit_events.c.action == action
+            )
+        ).all()
+    return [{"actor": r.actor, **json.loads(r.data_json)} for r in rows]
+
+
+def _start(client: TestClient, world: World, csrf: str, **extra: str) -> Any:
+    data = {"csrf": csrf, "metering_point_id": world.mpid, "reason": "Kunden ringte inn", **extra}
+    return client.post("/staff/act", data=data)
+
+
+def test_staff_cannot_act_on_customer_pages_without_the_step(
+    client: TestClient, world: World
+) -> None:
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    refused = client.post(f"/points/{world.mpid}/orders", data=_open_form(world, csrf, "k-1"))
+    assert refused.status_code == 403
+    assert "Handle for kunden" in refused.text or "act for" in refused.text.lower()
+    refused = client.post(f"/points/{world.mpid}/proxies", data=_proxy_form(csrf))
+    assert refused.status_code == 403
+    with world.engine.connect() as conn:
+        assert conn.execute(select(orders.c.id)).first() is None
+
+
+def test_the_reason_is_required_and_length_limited(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    page = client.get("/staff/act", params={"mpid": world.mpid})
+    assert page.status_code == 200 and world.mpid in page.text
+    empty = _start(client, world, csrf, reason="  ")
+    assert empty.status_code == 422
+    assert "begrunnelse" in empty.text
+    long = _start(client, world, csrf, reason="x" * 201)
+    assert long.status_code == 422
+    assert "200" in long.text
+    unknown = client.post(
+        "/staff/act", data={"csrf": csrf, "metering_point_id": "nope", "reason": "Kunden ringte"}
+    )
+    assert unknown.status_code == 422
+    assert 'id="acting-banner"' not in client.get("/staff").text
+    assert _audit(world, "acting.started") == []
+
+
+def test_acting_shows_a_banner_audits_mails_and_stops(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    started = _start(client, world, csrf)
+    assert started.status_code == 200  # followed to the customer's point page
+    assert 'id="acting-banner"' in started.text
+    assert "Ola Nordmann" in started.text and "Kunden ringte inn" in started.text
+    assert 'id="stop-acting"' in client.get("/staff").text  # on every page
+
+    mail = world.mails("ola@example.no")[-1]
+    assert "Kunden ringte inn" in mail[2] and world.mpid in mail[2]
+
+    ordered = client.post(f"/points/{world.mpid}/orders", data=_open_form(world, csrf, "k-2"))
+    assert ordered.status_code == 200, ordered.text[:500]
+    [submitted] = _audit(world, "order.submitted")
+    assert submitted["actor"] == world.staff.label
+    assert submitted["acting_for"] == world.holder.label
+    assert submitted["acting_reason"] == "Kunden ringte inn"
+    [began] = _audit(world, "acting.started")
+    assert began["acting_for"] == world.holder.label
+
+    # giving a proxy on the customer's behalf needs the power-of-attorney reference
+    assert client.post(f"/points/{world.mpid}/proxies", data=_proxy_form(csrf)).status_code == 403
+    _start(client, world, csrf, poa_ref="FULLMAKT-2026-17")
+    given = client.post(f"/points/{world.mpid}/proxies", data=_proxy_form(csrf))
+    assert given.status_code == 200, given.text[:500]
+
+    stopped = client.post("/staff/act/stop", data={"csrf": csrf})
+    assert stopped.status_code == 200
+    assert 'id="acting-banner"' not in stopped.text
+    assert len(_audit(world, "acting.stopped")) == 1
+    again = client.post(f"/points/{world.mpid}/orders", data=_open_form(world, csrf, "k-3"))
+    assert again.status_code == 403
+
+
+def test_acting_ends_with_the_staff_session(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    _start(client, world, csrf)
+    client.post("/signout", data={"csrf": csrf_of(client.get("/staff").text)})
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    assert 'id="acting-banner"' not in client.get("/staff").text
+    refused = client.post(f"/points/{world.mpid}/orders", data=_open_form(world, csrf, "k-4"))
+    assert refused.status_code == 403
+
+
+def test_acting_is_only_for_the_customer_named(client: TestClient, world: World) -> None:
+    from hanport.portal.seed import DEMO_METERS
+
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    _start(client, world, csrf)
+    other = DEMO_METERS[2].metering_point_id  # Kari's
+    refused = client.post(f"/points/{other}/orders", data=_open_form(world, csrf, "k-5"))
+    assert refused.status_code == 403
