@@ -128,6 +128,19 @@ def test_staff_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> 
     assert not found, "\n".join(found)
 
 
+def test_acting_for_a_customer_fits_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+    world = sqlite_world
+    _sign_in(page, portal_url, world, STAFF_EMAIL)
+    found = _sweep(page, portal_url, ["/staff/act"], ("nb",))
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.request.get(f"{portal_url}/staff").text())
+    assert csrf is not None
+    reason = "Kunden ringte og ba oss bestille åpning; " + "x" * 150  # long, unbroken
+    form = {"csrf": csrf.group(1), "metering_point_id": world.mpid, "reason": reason}
+    assert page.request.post(f"{portal_url}/staff/act", form={**form, "poa_ref": "F" * 100}).ok
+    found += _sweep(page, portal_url, ["/staff", f"/points/{world.mpid}"])
+    assert not found, "\n".join(found)
+
+
 def test_the_mailbox_fits_a_phone(mailbox_url: str, page) -> None:  # type: ignore[no-untyped-def]
     # the demo mailbox speaks both languages on one page: no language to switch
     found = _overflowing(page, f"{mailbox_url}/") + _overflowing(
