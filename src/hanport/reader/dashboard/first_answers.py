@@ -184,10 +184,13 @@ def today_plan(request: Request) -> Plan:
         if meter is None:
             return [meters_call()], {}
         day = meter_day(ask, meter)
+        month = day.replace(day=1)
+        next_month = (month + timedelta(days=31)).replace(day=1)
         calls = [
             meters_call(),
             energy_call("hours", day, day + timedelta(days=1), meter),
             tariff_call(day, meter),
+            energy_call("months", month, next_month, meter),  # the month's cost
         ]
         return calls, {"today": day.isoformat()}
 

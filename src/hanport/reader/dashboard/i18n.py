@@ -55,6 +55,9 @@ SCRIPT_TEXTS: Final = {
     "ok": N_("OK"),
     "rejected": N_("Rejected"),
     "nok_month": N_("NOK/month"),
+    "nok": N_("NOK"),
+    # {count}: a whole number of hours (replaced by today.js)
+    "hours_without_price": N_("{count} hours without a price"),
     # TRANSLATORS: the twelve months, abbreviated, comma-separated, no spaces
     "months_short": N_("Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec"),
 }

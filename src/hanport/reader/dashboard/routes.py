@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from hanport import __version__
 from hanport.reader.api import ReaderContext
+from hanport.reader.dashboard.cost_panel import cost_panel
 from hanport.reader.dashboard.first_answers import (
     Plan,
     first_answers,
@@ -150,7 +151,9 @@ async def now_page(request: Request) -> Response:
 
 @router.get("/today")
 async def today_page(request: Request) -> Response:
-    return await _page(request, "today", today_plan(request), preload=_PRELOAD_METERS)
+    # the cost card: configured or not, and the cheapest hours ahead (a database query)
+    panel = await run_in_threadpool(cost_panel, getattr(request.app.state, "reader", None))
+    return await _page(request, "today", today_plan(request), preload=_PRELOAD_METERS, **panel)
 
 
 @router.get("/history")

@@ -27,6 +27,7 @@
   document.getElementById("hours-csv").href = h.csvUrl("/api/hours", { ...window_, meter_id: meterId });
 
   const chartElement = document.getElementById("hours-chart");
+  const costToday = document.getElementById("cost-today");
   let chart = null;
 
   async function loadHours() {
@@ -47,6 +48,7 @@
       tr.insertCell().textContent = h.fmt(row.active_energy_export_kwh, 3);
     }
     document.querySelector("[data-testid=no-hours]").hidden = rows.length > 0;
+    if (costToday !== null) h.setText("cost-today", nok(rows));
     if (chart === null) chart = h.barChart(chartElement, labels, imports, exports);
     else chart?.setData([labels.map((_, i) => i), imports, exports.map((v) => (v === null ? null : -v))]);
   }
@@ -81,7 +83,29 @@
     document.getElementById("tariff-warning").hidden = !tariff.warning;
   }
 
-  const refresh = () => h.settle(loadHours(), loadTariff());
+  // Cost: today from the hours' rows (loadHours), the month from /api/months; absent keys mean no tariff.
+  const monthStart = `${day.slice(0, 7)}-01`;
+  const nextMonth = new Date(Date.parse(`${monthStart}T00:00:00Z`) + 32 * 86_400_000).toISOString().slice(0, 7);
+  const nok = (rows) => {
+    const known = rows.filter((row) => row.cost_nok !== null && row.cost_nok !== undefined);
+    if (!known.length) return "–";
+    const sum = known.reduce((total, row) => total + row.cost_nok, 0);
+    const missing = rows.length - known.length;
+    const note = missing ? ` (${h.T.hours_without_price.replace("{count}", String(missing))})` : "";
+    return `${h.fmt(sum, 2)} ${h.T.nok}${note}`;
+  };
+
+  async function loadCost() {
+    if (costToday === null) return;
+    const months = await h.api("/api/months", {
+      from: `${monthStart}T00:00:00`,
+      to: `${nextMonth}-01T00:00:00`,
+      meter_id: meterId,
+    });
+    h.setText("cost-month", nok(months));
+  }
+
+  const refresh = () => h.settle(loadHours(), loadTariff(), loadCost());
   await refresh();
   h.ready();
   setInterval(refresh, REFRESH_MS);
