@@ -3,14 +3,18 @@ above the share for the configured time, never from a stale reading; in /api/now
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+import aiomqtt
 import pytest
 from fastapi.testclient import TestClient
 
 from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
 from hanport.reader.model import Push
+from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.settings import SettingsError, load_settings
 from hanport.reader.storage.database import open_db
 from hanport.reader.web import ReaderContext, create_app
@@ -139,3 +143,37 @@ def test_fuse_settings_load(tmp_path: Path) -> None:
     path.write_text("[fuse]\namps = 63\nwarn_share = 0.8\nwarn_after_s = 30\n", encoding="utf-8")
     s = load_settings(config=str(path), environ={})
     assert (s.fuse_amps, s.fuse_warn_share, s.fuse_warn_after_s) == (63.0, 0.8, 30.0)
+
+
+async def test_home_assistant_gets_headroom_per_phase_and_the_warning(
+    mosquitto: tuple[str, int],
+) -> None:
+    host, port = mosquitto
+    clock = Clock(T0)
+    live = _live(clock)
+    publisher = MqttPublisher(host, port, client_id="fuse-pub", base_topic="fuse", clock=clock)
+    live.add_listener(publisher.update)
+    _feed(live, clock, [60.0] * 40)  # 78 s above 90 % of 63 A
+    state_topic = f"fuse/{METER}/state"
+    config_topic = f"homeassistant/device/hanport_{METER}/config"
+    seen: dict[str, bytes] = {}
+    task = asyncio.create_task(publisher.run())
+    try:
+        async with aiomqtt.Client(host, port, identifier="fuse-watcher") as client:
+            await client.subscribe("#")
+            async with asyncio.timeout(60):
+                async for message in client.messages:
+                    seen[str(message.topic)] = bytes(message.payload)  # type: ignore[arg-type]
+                    if state_topic in seen and config_topic in seen:
+                        break
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    state = json.loads(seen[state_topic])
+    assert state["fuse_warning"] is True
+    assert (state["fuse_headroom_l1_a"], state["fuse_headroom_l2_a"]) == (3.0, 53.0)
+    components = json.loads(seen[config_topic])["cmps"]
+    warning = components[f"hanport_{METER}_fuse_warning"]
+    assert warning["p"] == "binary_sensor" and warning["device_class"] == "problem"
+    headroom = components[f"hanport_{METER}_fuse_headroom_l1_a"]
+    assert headroom["unit_of_measurement"] == "A" and headroom["device_class"] == "current"

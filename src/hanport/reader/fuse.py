@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PHASES", "FuseConfig", "FuseWatch"]
+__all__ = ["PHASES", "FuseConfig", "FuseWatch", "flat_fuse_fields"]
 
 PHASES = (1, 2, 3)
 
@@ -88,3 +88,17 @@ class FuseWatch:
             "phases": phases,
             "warning": any(p["warning"] for p in phases),
         }
+
+
+def flat_fuse_fields(now: dict[str, Any]) -> dict[str, Any]:
+    """The ``fuse`` object of a /api/now object as flat fields for MQTT's state JSON
+    (``fuse_headroom_l1_a`` …, ``fuse_load_l1_pct`` …, ``fuse_warning``); empty without one."""
+    fuse = now.get("fuse")
+    if not isinstance(fuse, dict):
+        return {}
+    fields: dict[str, Any] = {"fuse_warning": bool(fuse.get("warning"))}
+    for phase in fuse.get("phases", []):
+        n = str(phase["phase"]).lower()
+        fields[f"fuse_headroom_{n}_a"] = phase["headroom_a"]
+        fields[f"fuse_load_{n}_pct"] = phase["load_pct"]
+    return fields

@@ -188,6 +188,15 @@ ENTITIES: tuple[Entity, ...] = (
         device_class="energy",
         unit="kWh",
     ),
+    # the main fuse's headroom per phase ([fuse] amps); "unknown" while it is not configured
+    *_phases("fuse_headroom_l{n}_a", "Sikringsmargin", "Main fuse headroom", "current", "A"),
+    Entity(
+        key="fuse_warning",
+        name_nb="Hovedsikring nær grensen",
+        name_en="Main fuse near its rating",
+        platform="binary_sensor",
+        device_class="problem",
+    ),
     Entity(
         key="reduce_load",
         name_nb="Reduser forbruket nå",

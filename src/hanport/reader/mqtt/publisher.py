@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hanport.reader.fuse import flat_fuse_fields
 from hanport.reader.loadshed import AllowanceLookup, LoadShedSignal
 from hanport.reader.mqtt.discovery import (
     availability_topic,
@@ -119,6 +120,7 @@ class MqttPublisher:
         meter_id = str(now["meter_id"])
         state = dict(now)
         state.update(running_registers(now))
+        state.update(flat_fuse_fields(now))
         for key in _REGISTERS:
             value = state.get(key)
             if value is None:
