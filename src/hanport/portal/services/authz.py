@@ -23,9 +23,11 @@ __all__ = [
     "decide",
     "decide_each",
     "holder_and_decision",
+    "holder_and_decisions",
     "holds_contract",
     "require_staff",
     "view_from",
+    "view_from_holder",
     "viewable_points",
 ]
 
@@ -77,8 +79,16 @@ def holder_and_decision(
 ) -> tuple[int | None, Decision]:
     """The point's contract holder on `day` and `decide`'s answer, the holder read once (an
     order needs both)."""
+    holder, may = holder_and_decisions(conn, actor, (operation,), mpid, day)
+    return holder, may[operation]
+
+
+def holder_and_decisions(
+    conn: Connection, actor: Actor, operations: Iterable[Operation], mpid: str, day: date
+) -> tuple[int | None, dict[Operation, Decision]]:
+    """The point's contract holder on `day` and `decide_each`'s answers, the holder read once."""
     holder = active_holder(conn, mpid, day)
-    return holder, _decide_each(conn, actor, (operation,), mpid, day, holder)[operation]
+    return holder, _decide_each(conn, actor, tuple(operations), mpid, day, holder)
 
 
 def decide_each(
@@ -188,8 +198,17 @@ def view_from(conn: Connection, actor: Actor, mpid: str, day: date) -> datetime 
     """
     if actor.is_staff:
         return None
+    return view_from_holder(conn, actor, mpid, day, active_holder(conn, mpid, day))
+
+
+def view_from_holder(
+    conn: Connection, actor: Actor, mpid: str, day: date, holder_today: int | None
+) -> datetime | None:
+    """`view_from`, the point's contract holder on `day` already read (holder_and_decisions)."""
+    if actor.is_staff:
+        return None
     holder = actor.party_id
-    if actor.party_id is not None and not holds_contract(conn, actor.party_id, mpid, day):
+    if actor.party_id is not None and actor.party_id != holder_today:
         holder = None
         for proxy in conn.execute(
             select(proxies.c.principal_id)
