@@ -68,6 +68,10 @@ def test_staff_cannot_act_on_customer_pages_without_the_step(
     client: TestClient, world: World
 ) -> None:
     csrf = sign_in(client, world, STAFF_EMAIL)
+    point = client.get(f"/points/{world.mpid}")
+    assert 'id="act-first"' in point.text and f"/staff/act?mpid={world.mpid}" in point.text
+    found = client.get("/staff/search", params={"q": "nordmann"})
+    assert f"/staff/act?mpid={world.mpid}" in found.text
     refused = client.post(f"/points/{world.mpid}/orders", data=_open_form(world, csrf, "k-1"))
     assert refused.status_code == 403
     assert "Handle for kunden" in refused.text or "act for" in refused.text.lower()
