@@ -131,3 +131,27 @@ def test_browser_shows_cost_today_this_month_and_cheapest_hours(
     assert page.text_content("[data-testid=cost-month]") == shown  # the month's only day
     assert page.locator("[data-testid=cheapest-rows] tr").count() == 4
     screenshot(page, "today-cost")
+
+
+_JSON_TYPES = {"string": str, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+@pytest.mark.parametrize("kind", ["hours", "days", "months"])
+def test_the_cost_keys_the_card_reads_are_in_the_openapi(engine: Engine, kind: str) -> None:
+    app = create_app(_context(engine))
+    content = app.openapi()["paths"][f"/api/{kind}"]["get"]["responses"]["200"]["content"]
+    row_schema = content["application/json"]["schema"]["items"]
+    rows = (
+        TestClient(app)
+        .get(f"/api/{kind}", params={"from": "2026-02-01", "to": "2026-03-01"})
+        .json()
+    )
+    assert rows and all(row["cost_nok"] is not None for row in rows)
+    for row in rows:
+        assert set(row_schema["required"]) <= set(row)
+        for key, value in row.items():
+            declared = row_schema["properties"][key]["type"]
+            allowed = tuple(
+                _JSON_TYPES[t] for t in ([declared] if isinstance(declared, str) else declared)
+            )
+            assert isinstance(value, allowed), (key, value)  # type: ignore[arg-type]

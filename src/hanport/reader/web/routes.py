@@ -102,8 +102,40 @@ async def get_now(ctx: Context, meter_id: MeterId = None) -> Response:
 
 _ENERGY_DOC = (
     "`[{meter_id, start, active_energy_import_kwh, active_energy_export_kwh, net_kwh, "
-    "estimated}]`; `from`/`to` local YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV."
+    "estimated}]`; `from`/`to` local YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV. "
+    "With a grid tariff (`[tariff] company`) and a bidding zone (`[prices] zone`) configured, "
+    "each row also has `spot_nok_per_kwh`, `grid_nok_per_kwh`, `support_nok`, `cost_nok` and "
+    "`income_nok` (null where a price of the period is not known)."
 )
+
+_NOK: dict[str, Any] = {"type": ["number", "null"]}
+#: one row of /api/hours, /days or /months (the cost keys only with a tariff and a zone)
+_ENERGY_ROW: dict[str, Any] = {
+    "type": "object",
+    "required": ["meter_id", "start", "active_energy_import_kwh", "active_energy_export_kwh"],
+    "properties": {
+        "meter_id": {"type": "string"},
+        "start": {"type": "string", "description": "local time the period starts"},
+        "active_energy_import_kwh": {"type": "number"},
+        "active_energy_export_kwh": {"type": "number"},
+        "net_kwh": {"type": "number", "description": "import − export"},
+        "estimated": {"type": "boolean"},
+        "spot_nok_per_kwh": _NOK | {"description": "spot, import-weighted, NOK/kWh excl. VAT"},
+        "grid_nok_per_kwh": _NOK | {"description": "grid energy charge + levies, incl. VAT"},
+        "support_nok": _NOK | {"description": "electricity support (or Norgespris settlement)"},
+        "cost_nok": _NOK | {"description": "spot + grid energy − support, incl. VAT"},
+        "income_nok": _NOK | {"description": "export at spot"},
+    },
+}
+_ENERGY_TABLE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the rows: JSON, or CSV with `format=csv`",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": _ENERGY_ROW}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 def _energy_route(kind: str) -> Callable[..., Response]:
@@ -127,7 +159,7 @@ for _kind in api.ENERGY_KINDS:
         methods=["GET"],
         name=f"get_{_kind}",
         tags=["energy"],
-        responses=_TABLE,
+        responses=_ENERGY_TABLE,
         description=_ENERGY_DOC,
     )
 
