@@ -79,6 +79,8 @@ def test_staff_cannot_act_on_customer_pages_without_the_step(
     assert refused.status_code == 403
     with world.engine.connect() as conn:
         assert conn.execute(select(orders.c.id)).first() is None
+    refusals = _audit(world, "customer_action.refused")
+    assert [r["reason"] for r in refusals] == ["not_acting", "not_acting"]
 
 
 def test_the_reason_is_required_and_length_limited(client: TestClient, world: World) -> None:

@@ -136,8 +136,10 @@ def require_acting_for(
         return
     acting = actor.acting_for
     if acting is None:
+        _audit_refusal(engine, actor, mpid or order_id or proxy_id, "not_acting")
         raise _not_acting()
     if gives_proxy and not acting.poa_ref:
+        _audit_refusal(engine, actor, mpid, "no_poa_ref")
         raise Refused(
             "no_poa_ref",
             N_(
@@ -159,4 +161,10 @@ def require_acting_for(
             return  # nothing there: the action's own check says "not found"
         holder = active_holder(conn, mpid, utcnow().astimezone(OSLO).date())
     if holder != acting.party_id:
+        _audit_refusal(engine, actor, mpid, "acting_for_another_customer")
         raise _not_acting()
+
+
+def _audit_refusal(engine: Engine, actor: Actor, target: object, reason: str) -> None:
+    with transaction(engine) as tx:
+        tx.audit(actor, "customer_action.refused", "metering_point", target, reason=reason)
