@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from hanport.i18n import N_
+
 __all__ = [
     "FINAL_STATES",
     "MAX_PERIOD_DAYS",
@@ -116,10 +118,13 @@ def next_access_state(state: AccessState, event: AccessEvent) -> AccessState:
 class AccessRequestRefused(ValueError):
     """Bad input for a provider or a request. `code` is stable (API error code, catalog key)."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, code: str, detail: str, **params: int) -> None:
+        super().__init__(detail.format(**params))
         self.code = code
-        self.detail = detail
+        self.detail = detail.format(**params)
+        #: the catalog message (`{name}` placeholders) and its values, for a translated answer
+        self.message = detail
+        self.params = params
 
 
 _ORG_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
@@ -166,31 +171,40 @@ def validate_request_terms(
     try:
         checked_scope = Scope(scope)
     except ValueError:
-        raise AccessRequestRefused("access_scope_unknown", "scope must be view or act") from None
+        raise AccessRequestRefused(
+            "access_scope_unknown", N_("scope must be view or act")
+        ) from None
     _check_period(valid_from, valid_to, today)
     reason = reason.strip()
     if not reason:
-        raise AccessRequestRefused("access_reason_missing", "the reason is required")
+        raise AccessRequestRefused("access_reason_missing", N_("the reason is required"))
     if len(reason) > MAX_REASON_LENGTH:
         raise AccessRequestRefused(
-            "access_reason_too_long", f"the reason is at most {MAX_REASON_LENGTH} characters"
+            "access_reason_too_long",
+            N_("the reason is at most {n} characters"),
+            n=MAX_REASON_LENGTH,
         )
     return RequestTerms(checked_scope, valid_from, valid_to), reason
 
 
 def _check_period(valid_from: date, valid_to: date, today: date) -> None:
     if valid_from < today:
-        raise AccessRequestRefused("access_period_invalid", "the period cannot start in the past")
+        raise AccessRequestRefused(
+            "access_period_invalid", N_("the period cannot start in the past")
+        )
     if valid_from > today + timedelta(days=MAX_START_AHEAD_DAYS):
         raise AccessRequestRefused(
             "access_period_invalid",
-            f"the period must start within {MAX_START_AHEAD_DAYS} days",
+            N_("the period must start within {n} days"),
+            n=MAX_START_AHEAD_DAYS,
         )
     if valid_to < valid_from:
-        raise AccessRequestRefused("access_period_invalid", "the period ends before it starts")
+        raise AccessRequestRefused("access_period_invalid", N_("the period ends before it starts"))
     if (valid_to - valid_from).days + 1 > MAX_PERIOD_DAYS:
         raise AccessRequestRefused(
-            "access_period_too_long", f"the period is at most {MAX_PERIOD_DAYS} days (two years)"
+            "access_period_too_long",
+            N_("the period is at most {n} days (two years)"),
+            n=MAX_PERIOD_DAYS,
         )
 
 
@@ -199,12 +213,12 @@ def approved_terms(asked: RequestTerms, scope: Scope | None, valid_to: date | No
     shortened (an earlier end, not before the start). Widening is refused."""
     granted_scope = asked.scope if scope is None else scope
     if not asked.scope.covers(granted_scope):
-        raise AccessRequestRefused("access_scope_widened", "the scope can only be narrowed")
+        raise AccessRequestRefused("access_scope_widened", N_("the scope can only be narrowed"))
     granted_to = asked.valid_to if valid_to is None else valid_to
     if granted_to > asked.valid_to:
-        raise AccessRequestRefused("access_period_extended", "the period can only be shortened")
+        raise AccessRequestRefused("access_period_extended", N_("the period can only be shortened"))
     if granted_to < asked.valid_from:
-        raise AccessRequestRefused("access_period_invalid", "the period ends before it starts")
+        raise AccessRequestRefused("access_period_invalid", N_("the period ends before it starts"))
     return RequestTerms(granted_scope, asked.valid_from, granted_to)
 
 

@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import Engine, Row, select, update
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import access_requests, inserted_id, parties, providers, proxies
+from hanport.portal.db.schema import (
+    access_requests,
+    inserted_id,
+    metering_points,
+    parties,
+    providers,
+    proxies,
+)
 from hanport.portal.domain.access_requests import (
     AccessEvent,
     AccessRequestRefused,
@@ -31,7 +38,7 @@ from hanport.portal.domain.access_requests import (
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, text
 from hanport.portal.services.proxies import valid_email
 from hanport.portal.services.tx import Tx, transaction
 
@@ -39,6 +46,8 @@ __all__ = [
     "DEFAULT_EXPIRE_AFTER",
     "answer_request",
     "create_request",
+    "customer_pending_requests",
+    "customer_request",
     "expire_due",
     "provider_requests",
     "withdraw_request",
@@ -72,7 +81,7 @@ def create_request(
         try:
             terms, reason = validate_request_terms(scope, valid_from, valid_to, reason, today)
         except AccessRequestRefused as refused:
-            raise InvalidInput({refused.code: refused.detail}) from None
+            raise InvalidInput({refused.code: text(refused.message, **refused.params)}) from None
         email = valid_email(customer_email)
         holder = authz.active_holder(tx.conn, mpid, today)
         customer = tx.conn.execute(
@@ -149,7 +158,7 @@ def answer_request(
         try:
             granted = approved_terms(asked, scope, valid_to)
         except AccessRequestRefused as refused:
-            raise InvalidInput({refused.code: refused.detail}) from None
+            raise InvalidInput({refused.code: text(refused.message, **refused.params)}) from None
         proxy_id = _grant(tx, customer, request, granted)
         _move(
             tx,
@@ -258,3 +267,37 @@ def provider_requests(engine: Engine, actor: Actor) -> list[Row[Any]]:
                 .order_by(access_requests.c.id.desc())
             ).all()
         )
+
+
+def customer_pending_requests(engine: Engine, customer: Actor) -> list[Row[Any]]:
+    """The pending requests to this customer, oldest first, with the provider's name and
+    organisation number and the point's address (what the customer decides on)."""
+    with transaction(engine) as tx:
+        return list(
+            tx.conn.execute(
+                select(
+                    access_requests,
+                    providers.c.name.label("provider_name"),
+                    providers.c.org_number,
+                    metering_points.c.street,
+                    metering_points.c.postcode,
+                    metering_points.c.city,
+                )
+                .join(providers, providers.c.id == access_requests.c.provider_id)
+                .join(metering_points, metering_points.c.id == access_requests.c.metering_point_id)
+                .where(
+                    access_requests.c.principal_id == customer.party_id,
+                    access_requests.c.state == str(AccessState.PENDING),
+                )
+                .order_by(access_requests.c.id)
+            ).all()
+        )
+
+
+def customer_request(engine: Engine, customer: Actor, request_id: int) -> Row[Any]:
+    """One pending request to this customer (the decline confirmation shows it); any other
+    request is "not found"."""
+    for row in customer_pending_requests(engine, customer):
+        if row.id == request_id:
+            return row
+    raise NotFound()
