@@ -392,7 +392,8 @@ class DemoRun:
         await wait_for_http(self.url("portal"), child, self.options.startup_timeout)
 
     async def _start_market(self) -> dict[str, str]:
-        """Stand-in ENTSO-E and Norges Bank for the reader's day-ahead prices (no internet)."""
+        """Stand-in ENTSO-E and Norges Bank for the reader's day-ahead prices (no internet), and
+        the grid tariff and zone the reader prices the hours with."""
         from hanport.emulator.market import market_app
 
         port = _free_port()
@@ -405,6 +406,8 @@ class DemoRun:
         rates = f"{base}/api/data/EXR/B.EUR.NOK.SP"
         await wait_for_http(f"{rates}?startPeriod=2026-01-01&endPeriod=2026-01-02", timeout=15)
         return {
+            # Elvia serves Oslo (NO1): with a tariff and a zone the reader shows what power costs
+            "HANPORT_TARIFF_COMPANY": "elvia-2023",
             "HANPORT_PRICES_ZONE": "NO1",
             "HANPORT_ENTSOE_TOKEN": "demo",
             "HANPORT_ENTSOE_URL": f"{base}/api",

@@ -163,6 +163,7 @@ ENV_VARS: dict[str, str] = {
     "HANPORT_GAK": "gak",
     "HANPORT_LANGUAGE": "language",
     "HANPORT_LOAD_SHED_WEBHOOK": "load_shed_webhook",
+    "HANPORT_TARIFF_COMPANY": "tariff_company",
     "HANPORT_PRICES_ZONE": "prices_zone",
     "HANPORT_ENTSOE_TOKEN": "prices_entsoe_token",
     "HANPORT_ENTSOE_URL": "prices_entsoe_url",
