@@ -28,7 +28,7 @@ def client(world: World) -> Iterator[TestClient]:
         yield test_client
 
 
-def _ask(world: World) -> int:
+def ask_for_access(world: World) -> int:
     registered = register_provider(
         world.engine, world.staff, "923609016", "Varmestyring AS", "drift@varme.example"
     )
@@ -59,7 +59,7 @@ def _request(world: World, request_id: int) -> tuple[str, int | None]:
 def test_the_holder_sees_the_request_and_approves_it_narrowed(
     client: TestClient, world: World
 ) -> None:
-    request_id = _ask(world)
+    request_id = ask_for_access(world)
     csrf = sign_in(client, world, "ola@example.no")
     assert 'href="/requests"' in client.get("/points").text
     page = client.get("/requests").text
@@ -80,7 +80,7 @@ def test_the_holder_sees_the_request_and_approves_it_narrowed(
 
 
 def test_a_longer_period_is_refused_in_the_page_language(client: TestClient, world: World) -> None:
-    request_id = _ask(world)
+    request_id = ask_for_access(world)
     csrf = sign_in(client, world, "ola@example.no")
     client.get("/lang/en")
     later = utcnow().astimezone(OSLO).date() + timedelta(days=400)
@@ -100,7 +100,7 @@ def test_a_longer_period_is_refused_in_the_page_language(client: TestClient, wor
 def test_declining_asks_first_and_works_without_javascript(
     client: TestClient, world: World
 ) -> None:
-    request_id = _ask(world)
+    request_id = ask_for_access(world)
     csrf = sign_in(client, world, "ola@example.no")
     asked = client.post(f"/requests/{request_id}/decline", data={"csrf": csrf})
     assert str(asked.url).endswith(f"/requests/{request_id}/decline")
@@ -112,7 +112,7 @@ def test_declining_asks_first_and_works_without_javascript(
 
 
 def test_another_person_cannot_see_or_answer_the_request(client: TestClient, world: World) -> None:
-    request_id = _ask(world)
+    request_id = ask_for_access(world)
     csrf = sign_in(client, world, "kari@example.no")
     assert "Varmestyring" not in client.get("/requests").text
     assert client.get(f"/requests/{request_id}/decline").status_code == 404

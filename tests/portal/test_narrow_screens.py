@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from portal_world import World, code_from
 from sqlalchemy import update
+from test_access_request_pages import ask_for_access
 
 from hanport.demo.mailbox import Mailbox, create_mailbox_app
 from hanport.portal.db.schema import orders
@@ -95,8 +96,11 @@ def test_customer_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) 
     found = _overflowing(page, f"{portal_url}/signin")
     _sign_in(page, portal_url, world, "ola@example.no")
     proxy = world.proxy_ids["act"]
+    access_request = ask_for_access(world)
     paths = [
         "/points",
+        "/requests",
+        f"/requests/{access_request}/decline",
         f"/points/{world.mpid}",
         f"/points/{world.mpid}/close",
         f"/orders/{order_id}",
