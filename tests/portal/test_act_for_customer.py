@@ -153,3 +153,15 @@ def test_acting_is_only_for_the_customer_named(client: TestClient, world: World)
     other = DEMO_METERS[2].metering_point_id  # Kari's
     refused = client.post(f"/points/{other}/orders", data=_open_form(world, csrf, "k-5"))
     assert refused.status_code == 403
+
+
+def test_the_audit_lines_name_acting_and_its_reason() -> None:
+    from hanport.i18n import translations
+    from hanport.portal.web.audit_lines import audit_line
+    from hanport.portal.web.i18n import NAMES
+
+    nb = translations("portal", "nb")
+    started = audit_line(nb, NAMES, "acting.started", '{"acting_reason": "Kunden ringte"}')
+    assert started == "Kundeservice begynte å handle for kunden (Kunden ringte)"
+    ordered = audit_line(nb, NAMES, "order.submitted", '{"acting_reason": "Kunden ringte"}')
+    assert "Kunden ringte" in ordered

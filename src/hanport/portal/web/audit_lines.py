@@ -16,10 +16,13 @@ __all__ = ["ACTIONS", "audit_line"]
 
 #: the audit log's actions (services.*: tx.audit) as words; order.<event> uses the event's name
 ACTIONS: dict[str, tuple[str, str]] = {
+    "acting.started": NC_("audit", "Customer service began acting for the customer"),
+    "acting.stopped": NC_("audit", "Customer service stopped acting for the customer"),
     "api_token.created": NC_("audit", "API key created"),
     "api_token.revoked": NC_("audit", "API key revoked"),
     "api_token.use": NC_("audit", "API key used"),
     "case.viewed": NC_("audit", "Case viewed by customer service"),
+    "customer_action": NC_("audit", "Customer action by customer service"),
     "customer_change.applied": NC_("audit", "Change of customer carried out"),
     "customer_change.register": NC_("audit", "Change of customer registered"),
     "customer_change.registered": NC_("audit", "Change of customer registered"),
@@ -50,6 +53,7 @@ _SHOWN = {
     "channel": None,
     "decision": None,
     "reason": None,
+    "acting_reason": None,
     "method": "module",
     "state": "shipment",
     "scope": "scope",
