@@ -177,7 +177,10 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
     live_start = _live_start()
     limit = _hour_limit_kwh(live_start)
     config = workdir / "reader.toml"
-    config.write_text(f'[tariff]\nsteps = [[0, {limit}, 415], [{limit}, "inf", 1250]]\n')
+    config.write_text(
+        f'[tariff]\nsteps = [[0, {limit}, 415], [{limit}, "inf", 1250]]\n'
+        f'[fuse]\namps = 63\n[backup]\ndir = "{workdir / "backups"}"\n'
+    )
     with ExitStack() as stack:
         emulator, emulator_out = stack.enter_context(
             _process(

@@ -67,6 +67,22 @@
       }
       services.append(dt, dd);
     }
+    showBackup(health.backup);
+  }
+
+  // The scheduled backups (/api/health `backup`): the last one's time, file and size, or its error.
+  function showBackup(backup) {
+    document.getElementById("backup-off").hidden = Boolean(backup?.enabled);
+    document.getElementById("backup-details").hidden = !backup?.enabled;
+    if (!backup?.enabled) return;
+    const last = backup.last;
+    h.setText("backup-at", last ? h.wallTime(last.at) : "–");
+    h.setText("backup-file", last?.file ?? "–");
+    h.setText("backup-size", last?.size_bytes == null ? "–" : `${h.fmt(last.size_bytes / 1e6, 2)} MB`);
+    h.setText("backup-next", h.wallTime(backup.next_at));
+    const error = document.getElementById("backup-error");
+    error.hidden = !last || last.ok;
+    error.textContent = last && !last.ok ? last.error : "";
   }
 
   async function loadFrames() {

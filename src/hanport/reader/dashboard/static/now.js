@@ -94,6 +94,7 @@
     document.getElementById("tariff-warning").hidden = true;
     document.getElementById("tariff-ok").hidden = true;
     document.getElementById("budget-left").hidden = true;
+    document.getElementById("fuse-warning").hidden = true;
     if (!["stored", "lost"].includes(connection.dataset.state)) setConnection("stale");
   }
 
@@ -133,9 +134,31 @@
     }
     if ("last_hour_kwh" in reading) h.setText("last-hour-kwh", h.kwh(reading.last_hour_kwh, 3));
     if ("last_hour_export_kwh" in reading) h.setText("last-hour-export-kwh", h.kwh(reading.last_hour_export_kwh, 3));
+    showFuse(reading.fuse);
     addRecent(reading);
     if (!reading.stale) setConnection("live");
     applyStale();
+  }
+
+  // The main fuse's headroom per phase (/api/now `fuse`, present when [fuse] amps is set); the
+  // warning is the API's: a phase held above the share for the configured time, never stale.
+  function showFuse(fuse) {
+    const card = document.getElementById("fuse-card");
+    card.hidden = !fuse;
+    if (!fuse) return;
+    h.setText("fuse-amps", `(${h.fmt(fuse.amps, 0)} A)`);
+    document.getElementById("fuse-warning").hidden = !fuse.warning;
+    const byPhase = Object.fromEntries(fuse.phases.map((p) => [p.phase, p]));
+    for (const row of document.querySelectorAll("#fuse-rows tr")) {
+      const phase = byPhase[row.dataset.phase];
+      row.hidden = !phase;
+      if (!phase) continue;
+      row.querySelector(".a").textContent = `${h.fmt(phase.current_a, 1)} A`;
+      row.querySelector("meter").value = Math.max(0, Math.min(100, phase.load_pct));
+      row.querySelector(".pct span").textContent = `${h.fmt(phase.load_pct, 0)} %`;
+      row.querySelector(".headroom").textContent = `${h.fmt(phase.headroom_a, 1)} A`;
+      row.classList.toggle("over", phase.warning);
+    }
   }
 
   // The hour's allowance (/api/budget): the limit, and what is left at the current power.
