@@ -168,6 +168,7 @@ MAIL_FIELDS: dict[str, object] = {
     "by": "Ola Nordmann",
     "staff": "Per Hansen",
     "why": "The customer called",
+    "tracking_ref": "70701234567",
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.i18n import N_, format_date, format_datetime, translations
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import outbox
+from hanport.portal.db.schema import outbox, shipments
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
@@ -140,6 +140,15 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "while). To use it, order it opened on My page once it is closed.\n"
         ),
     ),
+    "module_shipped": (
+        N_("Your HAN module is on its way (order {order_id})"),
+        N_(
+            "Hello {name},\n\nThe HAN module for metering point {mpid} has been sent by post. "
+            "Tracking reference: {tracking_ref}.\nWhen it arrives, fit it in the module slot on "
+            "the meter. Your HAN reader (an M-Bus adapter) plugs into the module's RJ45 "
+            "jack.\n"
+        ),
+    ),
     "acting_started": (
         N_("Customer service is acting on your behalf"),
         N_(
@@ -205,6 +214,31 @@ def _field_values(lang: str, fields: dict[str, object]) -> dict[str, object]:
     return values
 
 
+def _module_line(catalog: NullTranslations, fields: dict[str, object]) -> str:
+    """Where the order's HAN module has got to, for every mail about an order with one."""
+    method, state = fields.get("module_method"), fields.get("module_state")
+    if not isinstance(method, str) or not isinstance(state, str):
+        return ""
+    how = {
+        "post": lambda: catalog.pgettext("module delivery", "by post"),
+        "pickup": lambda: catalog.pgettext("module delivery", "to be picked up"),
+    }
+    where = {
+        "requested": lambda: catalog.pgettext("shipment", "ordered"),
+        "shipped": lambda: catalog.pgettext("shipment", "shipped"),
+        "delivered": lambda: catalog.pgettext("shipment", "delivered"),
+        "picked_up": lambda: catalog.pgettext("shipment", "picked up"),
+    }
+    line = catalog.gettext("HAN module: {method} – {state}").format(
+        method=how[method]() if method in how else method,
+        state=where[state]() if state in where else state,
+    )
+    tracking = fields.get("module_tracking")
+    if isinstance(tracking, str) and tracking:
+        line += f" ({catalog.gettext('tracking')} {tracking})"
+    return f"\n{line}\n"
+
+
 def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
     """Subject and body in `lang` ("nb", "nn" or "en"; another falls back to bokmål). "both"
     gives bokmål then English in one mail (for a shared mailbox whose readers' languages are
@@ -217,7 +251,8 @@ def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
     catalog = translations("portal", lang)
     values = _field_values(lang, fields)
     subject, body = TEMPLATES[template]
-    return catalog.gettext(subject).format(**values), catalog.gettext(body).format(**values)
+    text = catalog.gettext(body).format(**values) + _module_line(catalog, fields)
+    return catalog.gettext(subject).format(**values), text
 
 
 def enqueue(
@@ -231,7 +266,26 @@ def enqueue(
     for_order: int | None = None,
     **fields: object,
 ) -> None:
+    if for_order is not None:
+        fields = {**module_fields(conn, for_order), **fields}
     conn.execute(outbox.insert().values(outbox_row(now, to, template, lang, for_order, **fields)))
+
+
+def module_fields(conn: Connection, order_id: int) -> dict[str, object]:
+    """The order's HAN module shipment as mail fields (none when the order has no module), so
+    every mail about such an order says where the module has got to."""
+    row = conn.execute(
+        select(shipments.c.method, shipments.c.state, shipments.c.tracking_ref).where(
+            shipments.c.order_id == order_id
+        )
+    ).first()
+    if row is None:
+        return {}
+    return {
+        "module_method": row.method,
+        "module_state": row.state,
+        "module_tracking": row.tracking_ref or "",
+    }
 
 
 def outbox_row(

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import Engine, select, update
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import shipments
+from hanport.portal.db.schema import orders, shipments
 from hanport.portal.domain.limits import TRACKING_REF_MAX, too_long
 from hanport.portal.domain.model import Actor, ModuleOption
 from hanport.portal.domain.shipments import ShipmentState, may_move
 from hanport.portal.services import authz
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, at_most
+from hanport.portal.services.lifecycle import contact_mail
 from hanport.portal.services.tx import transaction
 
 __all__ = ["TRACKING_REF_MAX", "update_shipment"]
@@ -59,3 +60,7 @@ def update_shipment(
         tx.audit(
             actor, "shipment.updated", "order", order_id, state=new.value, tracking_ref=tracking
         )
+        if new is ShipmentState.SHIPPED and current.state != new.value:
+            # the customer hears once, when it leaves, with the reference to follow it by
+            order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+            contact_mail(tx, order, "module_shipped", tracking_ref=tracking or "–")
