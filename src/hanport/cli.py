@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("hanport.reader.cli", "export readings, hours or days as CSV"),
     "backup": ("hanport.reader.cli", "back up the reader's database"),
     "restore": ("hanport.reader.cli", "restore the reader's database from a backup"),
+    "reconcile": (
+        "hanport.reader.cli",
+        "compare with the hourly values of Elhub or the grid company",
+    ),
     "portal": ("hanport.portal.cli", "run the grid company's HAN port service"),
     "audit-verify": ("hanport.portal.cli", "verify the port service's hash-chained audit log"),
     "portal-terms": ("hanport.portal.cli", "list or publish the port service's terms of use"),

@@ -1,4 +1,5 @@
-"""Commands of the reader: read, import, serve, export, backup, restore (see hanport.cli).
+"""Commands of the reader: read, import, serve, export, backup, restore, reconcile (see
+hanport.cli).
 
 hanport read --serial /dev/ttyUSB0          # the one documented command: read, store, serve
 """
@@ -18,12 +19,14 @@ __all__ = [
     "configure_export",
     "configure_import",
     "configure_read",
+    "configure_reconcile",
     "configure_restore",
     "configure_serve",
     "run_backup",
     "run_export",
     "run_import",
     "run_read",
+    "run_reconcile",
     "run_restore",
     "run_serve",
 ]
@@ -365,3 +368,77 @@ def run_restore(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     print("gjenopprettet / restored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
+
+
+# -- reconcile ----------------------------------------------------------------------------------
+def configure_reconcile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", type=Path, help="hourly values from Elhub or the grid company (CSV)"
+    )
+    parser.add_argument("--meter-id", help="the meter to compare (needed when there are several)")
+    parser.add_argument(
+        "--tolerance-kwh",
+        type=float,
+        default=0.01,
+        help="flag hours whose difference is larger (default 0.01 kWh)",
+    )
+    _add_db(parser)
+
+
+def _reader_hours(engine: Any, meter_id: str | None, start: int, end: int) -> tuple[str, Any]:
+    from sqlalchemy import select
+
+    from hanport.reader.storage.schema import hours
+
+    with engine.connect() as conn:
+        known_ids = sorted({r[0] for r in conn.execute(select(hours.c.meter_id).distinct())})
+        ids = known_ids if meter_id is None else [m for m in known_ids if m == meter_id]
+        if len(ids) != 1:
+            known = ", ".join(known_ids) or "ingen / none"
+            raise SettingsError(f"velg måler / choose a meter with --meter-id (known: {known})")
+        rows = conn.execute(
+            select(hours.c.start, hours.c.active_energy_import_kwh, hours.c.estimated).where(
+                hours.c.meter_id == ids[0], hours.c.start >= start, hours.c.start <= end
+            )
+        ).all()
+    return ids[0], {int(r[0]): (float(r[1]), bool(r[2])) for r in rows}
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    from hanport.reader.energy import local_iso
+    from hanport.reader.reconcile import ReconcileError, compare, parse_official, three_peaks
+    from hanport.reader.storage.database import DatabaseError, open_db
+
+    if not 0 <= args.tolerance_kwh < 1000:
+        return _fail(f"ugyldig / invalid --tolerance-kwh {args.tolerance_kwh!r} (0–1000)")
+    try:
+        layout, official = parse_official(args.file.read_bytes())
+        settings = _settings(args, ("db",))
+        engine = open_db(settings.db, create=False)
+        try:
+            meter_id, booked = _reader_hours(
+                engine, args.meter_id, official[0].start, official[-1].start
+            )
+        finally:
+            engine.dispose()
+    except OSError as exc:
+        return _fail(f"kan ikke lese / cannot read {args.file}: {exc.strerror or exc}")
+    except (ReconcileError, SettingsError, DatabaseError) as exc:
+        return _fail(str(exc))
+    checks = compare(official, booked, args.tolerance_kwh)
+    flagged = [c for c in checks if c.flagged]
+    print(
+        f"{args.file} ({layout}): {len(checks)} timer / hours, måler / meter {meter_id}, "
+        f"{len(flagged)} avvik over / differ by more than {args.tolerance_kwh:g} kWh"
+    )
+    for check in flagged:
+        reader = "–" if check.reader_kwh is None else f"{check.reader_kwh:.3f}"
+        note = " (estimert / estimated)" if check.reader_estimated else ""
+        print(f"  {local_iso(check.start)}  offisiell / official {check.official_kwh:.3f}  "
+              f"leser / reader {reader}{note}")  # fmt: skip
+    ours = three_peaks((start, kwh) for start, (kwh, _est) in booked.items())
+    for month, peaks in three_peaks((h.start, h.kwh) for h in official).items():
+        theirs = ", ".join(f"{kwh:.3f}" for _s, kwh in peaks)
+        mine = ", ".join(f"{kwh:.3f}" for _s, kwh in ours.get(month, []))
+        print(f"  {month} topp 3 / top 3: offisiell / official {theirs}; leser / reader {mine}")
+    return 1 if flagged else 0

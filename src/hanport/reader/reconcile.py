@@ -1,0 +1,177 @@
+"""Check the reader's booked hours against the official hourly values a household downloads.
+
+Layouts read (the header decides; anything else is a clear error):
+
+- Elhub's export of measured values ("Last ned måleverdier" in Elhub's web plugin):
+  ``Fra,Til,KWH 60 Forbruk[,Kvalitet]`` (or ``KWH 15 Forbruk`` for quarter hours, summed per
+  hour), times as ``dd.mm.yyyy HH:MM`` or ISO with offset. Header as seen in public tools that
+  read these files (e.g. strømkalkulatorer on GitHub parsing "Fra,Til,KWH 60 Forbruk").
+- Grid companies' exports from their customer pages: ``Fra;Til;kWh`` (also ``Forbruk (kWh)``,
+  ``Mengde``, ``Volum``), ``;``-separated with decimal commas, UTF-8 with BOM or Windows-1252.
+
+Times without an offset are Europe/Oslo; on the night clocks go back, the second ``02:00`` is
+the later hour. Pure parsing and comparison; the CLI reads the file and the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "HourCheck",
+    "OfficialHour",
+    "ReconcileError",
+    "compare",
+    "parse_official",
+    "three_peaks",
+]
+
+OSLO = ZoneInfo("Europe/Oslo")
+_VALUE_HEADERS = ("kwh 60 forbruk", "kwh 15 forbruk", "kwh", "forbruk (kwh)", "forbruk kwh",
+                  "forbruk", "mengde", "volum", "mengde (kwh)")  # fmt: skip
+_TIME_FORMATS = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H.%M", "%Y-%m-%d %H:%M")
+
+
+class ReconcileError(ValueError):
+    """A file that is not a known export of hourly values (message in bokmål and English)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialHour:
+    start: int  # POSIX seconds of the hour's start
+    kwh: float
+    measured: bool  # False when the grid company estimated it ("Beregnet"/"Estimert")
+
+
+@dataclass(frozen=True, slots=True)
+class HourCheck:
+    start: int
+    official_kwh: float
+    reader_kwh: float | None  # None: the reader has no booked hour
+    reader_estimated: bool
+    difference_kwh: float | None  # reader − official
+    flagged: bool  # missing at the reader, or the difference above the tolerance
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")  # every byte decodes: the header check below decides
+
+
+def _parse_time(text: str, seen: set[dt.datetime]) -> int:
+    text = text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        for pattern in _TIME_FORMATS:
+            try:
+                parsed = dt.datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(text) from None
+    if parsed.tzinfo is None:
+        # the hour repeated when clocks go back: its second appearance is the later one
+        fold = 1 if parsed in seen else 0
+        seen.add(parsed)
+        parsed = parsed.replace(tzinfo=OSLO, fold=fold)
+    return int(parsed.timestamp())
+
+
+def _number(text: str) -> float:
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    return float(cleaned)
+
+
+def parse_official(data: bytes) -> tuple[str, list[OfficialHour]]:
+    """(the layout's name, the hours in order) from an export's bytes."""
+    text = _decode(data)
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    delimiter = max((";", ",", "\t"), key=first.count)
+    rows = list(csv.reader(io.StringIO(text.lstrip()), delimiter=delimiter))
+    header = [cell.strip().strip('"').lower() for cell in rows[0]] if rows else []
+    if "fra" not in header:
+        raise ReconcileError(
+            "ukjent filformat / unknown file layout: expected Elhub's export (Fra, Til, KWH 60 "
+            "Forbruk) or a grid company's (Fra;Til;kWh); the first line is "
+            f"{first[:80]!r}"
+        )
+    value_col = next((header.index(h) for h in _VALUE_HEADERS if h in header), None)
+    if value_col is None:
+        raise ReconcileError(f"ingen kWh-kolonne / no kWh column in the header {', '.join(header)}")
+    time_col = header.index("fra")
+    quality_col = header.index("kvalitet") if "kvalitet" in header else None
+    layout = (
+        "elhub"
+        if header[value_col].startswith("kwh 60") or header[value_col].startswith("kwh 15")
+        else "grid-company"
+    )
+    by_hour: dict[int, list[float]] = defaultdict(list)
+    measured: dict[int, bool] = {}
+    seen: set[dt.datetime] = set()
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            start = _parse_time(row[time_col], seen)
+            kwh = _number(row[value_col])
+        except (ValueError, IndexError):
+            raise ReconcileError(
+                f"linje {line_no}: kan ikke lese / line {line_no}: cannot read {row!r}"
+            ) from None
+        hour = start - start % 3600
+        by_hour[hour].append(kwh)
+        quality = row[quality_col].strip().lower() if quality_col is not None else "målt"
+        measured[hour] = measured.get(hour, True) and quality not in ("beregnet", "estimert")
+    if not by_hour:
+        raise ReconcileError("ingen timeverdier i filen / no hourly values in the file")
+    hours = [OfficialHour(h, round(sum(v), 6), measured[h]) for h, v in sorted(by_hour.items())]
+    return layout, hours
+
+
+def compare(
+    official: Sequence[OfficialHour],
+    reader: dict[int, tuple[float, bool]],
+    tolerance_kwh: float,
+) -> list[HourCheck]:
+    """Each official hour against the reader's booked hour (start → (kWh, estimated))."""
+    checks = []
+    for hour in official:
+        booked = reader.get(hour.start)
+        if booked is None:
+            checks.append(HourCheck(hour.start, hour.kwh, None, False, None, True))
+            continue
+        difference = round(booked[0] - hour.kwh, 6)
+        checks.append(
+            HourCheck(
+                hour.start,
+                hour.kwh,
+                booked[0],
+                booked[1],
+                difference,
+                abs(difference) > tolerance_kwh,
+            )
+        )
+    return checks
+
+
+def three_peaks(hours: Iterable[tuple[int, float]]) -> dict[str, list[tuple[int, float]]]:
+    """Per local month (YYYY-MM): the three highest daily maximum hours, highest first."""
+    best: dict[str, tuple[int, float]] = {}
+    for start, kwh in hours:
+        day = dt.datetime.fromtimestamp(start, OSLO).date().isoformat()
+        if day not in best or kwh > best[day][1]:
+            best[day] = (start, kwh)
+    months: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for day, peak in best.items():
+        months[day[:7]].append(peak)
+    return {m: sorted(p, key=lambda x: -x[1])[:3] for m, p in sorted(months.items())}
