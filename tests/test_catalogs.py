@@ -169,6 +169,9 @@ MAIL_FIELDS: dict[str, object] = {
     "staff": "Per Hansen",
     "why": "The customer called",
     "tracking_ref": "70701234567",
+    "provider": "Varmestyring AS",
+    "request_id": 7,
+    "valid_from": date(2026, 12, 4),
 }
 
 

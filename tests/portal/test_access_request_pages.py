@@ -12,7 +12,7 @@ from portal_world import World
 from sqlalchemy import select
 from test_web import sign_in
 
-from hanport.portal.db.schema import access_requests, proxies
+from hanport.portal.db.schema import access_requests, providers, proxies
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.access_requests import create_request
@@ -28,11 +28,17 @@ def client(world: World) -> Iterator[TestClient]:
         yield test_client
 
 
-def ask_for_access(world: World) -> int:
-    registered = register_provider(
-        world.engine, world.staff, "923609016", "Varmestyring AS", "drift@varme.example"
-    )
-    provider = Actor(registered.party_id, Role.CUSTOMER, "Varmestyring AS")
+def ask_for_access(world: World, register: bool = True) -> int:
+    """A pending request from Varmestyring AS (registered first unless `register` is False)."""
+    if register:
+        register_provider(
+            world.engine, world.staff, "923609016", "Varmestyring AS", "drift@varme.example"
+        )
+    with world.engine.connect() as conn:
+        party_id = conn.execute(
+            select(providers.c.party_id).where(providers.c.org_number == "923609016")
+        ).scalar_one()
+    provider = Actor(party_id, Role.CUSTOMER, "Varmestyring AS")
     today = utcnow().astimezone(OSLO).date()
     return create_request(
         world.engine,

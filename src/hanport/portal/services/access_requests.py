@@ -37,7 +37,7 @@ from hanport.portal.domain.access_requests import (
 )
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services import authz
+from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, text
 from hanport.portal.services.proxies import valid_email
 from hanport.portal.services.tx import Tx, transaction
@@ -113,7 +113,52 @@ def create_request(
             scope=str(terms.scope),
             valid_to=terms.valid_to.isoformat(),
         )
+        _ask_customer(tx, request_id, provider.name)
     return request_id
+
+
+def _ask_customer(tx: Tx, request_id: int, provider_name: str) -> None:
+    """The holder is told by mail that a provider asks (the link goes to the requests page)."""
+    request = _request(tx, request_id)
+    customer = tx.conn.execute(select(parties).where(parties.c.id == request.principal_id)).one()
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        customer.email,
+        "access_requested",
+        customer.lang,
+        name=customer.display_name,
+        provider=provider_name,
+        scope=request.scope,
+        mpid=request.metering_point_id,
+        valid_from=request.valid_from,
+        valid_to=request.valid_to,
+        reason=request.reason,
+    )
+
+
+def _tell_provider(
+    tx: Tx,
+    request: Row[Any],
+    template: str,
+    scope: str | None = None,
+    valid_to: date | None = None,
+) -> None:
+    """The provider's contact address is told the outcome; its readers' language is not
+    known, so the mail is in bokmål and English."""
+    provider = tx.conn.execute(select(providers).where(providers.c.id == request.provider_id)).one()
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        provider.contact_email,
+        template,
+        "both",
+        name=provider.name,
+        request_id=request.id,
+        mpid=request.metering_point_id,
+        scope=scope or "",
+        valid_to=valid_to or "",
+    )
 
 
 def _move(tx: Tx, request: Row[Any], event: AccessEvent, **values: Any) -> AccessState:
@@ -153,6 +198,7 @@ def answer_request(
         if not approve:
             _move(tx, request, AccessEvent.DECLINE)
             tx.audit(customer, "access_request.declined", "access_request", request_id)
+            _tell_provider(tx, request, "access_declined")
             return None
         asked = RequestTerms(Scope(request.scope), request.valid_from, request.valid_to)
         try:
@@ -176,6 +222,9 @@ def answer_request(
             proxy_id=proxy_id,
             scope=str(granted.scope),
             valid_to=granted.valid_to.isoformat(),
+        )
+        _tell_provider(
+            tx, request, "access_approved", scope=str(granted.scope), valid_to=granted.valid_to
         )
         return proxy_id
 
@@ -253,6 +302,7 @@ def expire_due(
         for request in due:
             _move(tx, request, AccessEvent.EXPIRE)
             tx.audit("system", "access_request.expired", "access_request", request.id)
+            _tell_provider(tx, request, "access_expired")
     return len(due)
 
 

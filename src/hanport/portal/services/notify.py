@@ -45,6 +45,37 @@ log = logging.getLogger(__name__)
 #: reason, code, principal, scope ("view"/"act"), valid_to, date, new_order_id, by (see render).
 #: A date or datetime field is written the recipient's way (04.12.2026 in Norwegian).
 TEMPLATES: dict[str, tuple[str, str]] = {
+    # providers ask, customers decide: the customer is asked, the provider told the outcome
+    "access_requested": (
+        N_("{provider} asks for a power of attorney"),
+        N_(
+            "Hello {name},\n\n{provider} asks for a power of attorney ({scope}) for metering "
+            "point {mpid} from {valid_from} to {valid_to}. Their reason: {reason}\n\nApprove or "
+            "decline under Requests for access on My page. Nothing changes until you answer, "
+            "and an unanswered request expires.\n"
+        ),
+    ),
+    "access_approved": (
+        N_("Access request {request_id} approved"),
+        N_(
+            "Hello {name},\n\nThe customer approved access request {request_id} for metering "
+            "point {mpid}: {scope} until {valid_to}. The power of attorney applies now.\n"
+        ),
+    ),
+    "access_declined": (
+        N_("Access request {request_id} declined"),
+        N_(
+            "Hello {name},\n\nThe customer declined access request {request_id} for metering "
+            "point {mpid}.\n"
+        ),
+    ),
+    "access_expired": (
+        N_("Access request {request_id} expired"),
+        N_(
+            "Hello {name},\n\nAccess request {request_id} for metering point {mpid} expired "
+            "without an answer from the customer.\n"
+        ),
+    ),
     "receipt": (
         N_("We have received your order (no. {order_id})"),
         N_(
@@ -325,6 +356,8 @@ class Letterhead:
         for a mail about no order (a power of attorney, a move) the portal's front page."""
         if not self.base_url:
             return None
+        if template == "access_requested":
+            return f"{self.base_url}/requests"
         if order_id is None:
             return f"{self.base_url}/"
         if template == "case_escalated":
