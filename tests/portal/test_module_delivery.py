@@ -54,3 +54,31 @@ def test_the_module_line_in_each_language(lang: str, line: str) -> None:
     fields = {"module_method": "pickup", "module_state": "picked_up", "module_tracking": "X1"}
     _, body = notify.render("signin_code", lang, code="123456", **fields)
     assert line in body
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "kind"),
+    [("Kamstrup A/S", "module"), ("AIDON", "built_in"), ("Kaifa", "built_in"), ("", "unknown")],
+)
+def test_where_the_reader_goes_follows_the_meters_brand(manufacturer: str, kind: str) -> None:
+    from hanport.portal.domain.shipments import han_connection
+
+    assert han_connection(manufacturer).value == kind
+
+
+async def test_the_opened_mail_and_the_order_page_say_where_to_plug_in(world: World) -> None:
+    from hanport.portal.jobs import JobRunner, JobSettings
+    from hanport.portal.services import views
+
+    fast = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
+    runner = JobRunner(world.engine, world.headend(), None, fast)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    for _ in range(10):
+        await runner.run_orders()
+    page = views.order_page(world.engine, world.holder, order_id)
+    assert page["order"].state == "completed"
+    brand_help = notify.connection_help_text(page["point"]["manufacturer"])
+    assert page["connection_help"] == brand_help
+    done = world.mails()[-1][2]
+    assert "RJ45" in done and "M-Bus" in done  # the "opened" mail, in the holder's language
+    assert "RJ45" not in world.mails()[-2][2]  # the receipt does not need it yet

@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Engine, Row, select, update
 
 from hanport.i18n import N_, format_date, format_datetime, translations
 from hanport.portal.db.engine import begin_write
-from hanport.portal.db.schema import outbox, shipments
+from hanport.portal.db.schema import meters, orders, outbox, shipments
+from hanport.portal.domain.shipments import HanConnection, han_connection
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
@@ -32,6 +33,7 @@ __all__ = [
     "Letterhead",
     "Mailer",
     "SmtpMailer",
+    "connection_help_text",
     "enqueue",
     "outbox_row",
     "render",
@@ -245,6 +247,37 @@ def _field_values(lang: str, fields: dict[str, object]) -> dict[str, object]:
     return values
 
 
+#: where the HAN reader goes, by the meter's kind of connection; on the order page and in the
+#: mail that the port is open
+CONNECTION_HELP: dict[HanConnection, str] = {
+    HanConnection.MODULE: N_(
+        "Your Kamstrup meter needs a HAN module: it goes in the module slot on the front of "
+        "the meter. Plug your HAN reader (an M-Bus adapter) into the module's RJ45 jack."
+    ),
+    HanConnection.BUILT_IN: N_(
+        "Your meter has the HAN port built in: the RJ45 jack on the meter. Plug your HAN "
+        "reader (an M-Bus adapter) into it; no module is needed."
+    ),
+    HanConnection.UNKNOWN: N_(
+        "Plug your HAN reader (an M-Bus adapter) into the RJ45 jack of the HAN port: on the "
+        "meter itself, or on the HAN module if your meter needs one."
+    ),
+}
+
+
+def connection_help_text(manufacturer: str | None) -> str:
+    """The (untranslated) help on where to plug the HAN reader in, for the meter's brand."""
+    return CONNECTION_HELP[han_connection(manufacturer)]
+
+
+def _connection_help(catalog: NullTranslations, template: str, fields: dict[str, object]) -> str:
+    """After an open: where to plug the reader in, for this meter's brand."""
+    brand = fields.get("meter_brand")
+    if template != "done" or fields.get("action") != "open" or not isinstance(brand, str):
+        return ""
+    return "\n" + catalog.gettext(connection_help_text(brand)) + "\n"
+
+
 def _module_line(catalog: NullTranslations, fields: dict[str, object]) -> str:
     """Where the order's HAN module has got to, for every mail about an order with one."""
     method, state = fields.get("module_method"), fields.get("module_state")
@@ -282,7 +315,8 @@ def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
     catalog = translations("portal", lang)
     values = _field_values(lang, fields)
     subject, body = TEMPLATES[template]
-    text = catalog.gettext(body).format(**values) + _module_line(catalog, fields)
+    text = catalog.gettext(body).format(**values) + _connection_help(catalog, template, fields)
+    text += _module_line(catalog, fields)
     return catalog.gettext(subject).format(**values), text
 
 
@@ -298,21 +332,30 @@ def enqueue(
     **fields: object,
 ) -> None:
     if for_order is not None:
-        fields = {**module_fields(conn, for_order), **fields}
+        fields = {**order_fields(conn, for_order), **fields}
     conn.execute(outbox.insert().values(outbox_row(now, to, template, lang, for_order, **fields)))
 
 
-def module_fields(conn: Connection, order_id: int) -> dict[str, object]:
-    """The order's HAN module shipment as mail fields (none when the order has no module), so
-    every mail about such an order says where the module has got to."""
+def order_fields(conn: Connection, order_id: int) -> dict[str, object]:
+    """What every mail about an order may add: the meter's brand (for where to plug in) and the
+    HAN module's shipment (none without a module), so each says where the module has got to."""
+    brand = conn.execute(
+        select(meters.c.manufacturer)
+        .join(orders, orders.c.metering_point_id == meters.c.metering_point_id)
+        .where(orders.c.id == order_id)
+        .order_by(meters.c.installed_from.desc())
+        .limit(1)
+    ).scalar()
+    found: dict[str, object] = {} if brand is None else {"meter_brand": brand}
     row = conn.execute(
         select(shipments.c.method, shipments.c.state, shipments.c.tracking_ref).where(
             shipments.c.order_id == order_id
         )
     ).first()
     if row is None:
-        return {}
+        return found
     return {
+        **found,
         "module_method": row.method,
         "module_state": row.state,
         "module_tracking": row.tracking_ref or "",

@@ -24,6 +24,7 @@ from hanport.portal.services.lifecycle import (
     cancel_order,
     overrides_allowed,
 )
+from hanport.portal.services.notify import connection_help_text
 from hanport.portal.services.terms import (
     TermsVersion,
     accepted_terms,
@@ -177,7 +178,8 @@ def order_page(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
         return {
             "order": order,
             "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
-            "point": queries.point_summary(tx.conn, order.metering_point_id),
+            "point": (point := queries.point_summary(tx.conn, order.metering_point_id)),
+            "connection_help": connection_help_text(point["manufacturer"] if point else None),
             "shipment": queries.shipment(tx.conn, order_id),
             "accepted_terms": accepted_terms(tx.conn, order_id),
             "may_order": may[Operation.ORDER].allowed,
