@@ -27,6 +27,7 @@ __all__ = [
     "hours",
     "metadata",
     "meters",
+    "official_hours",
     "raw_frames",
     "readings",
     "registers",
@@ -139,4 +140,14 @@ spot_prices = Table(
     Column("end", BigInteger, nullable=False),
     Column("eur_per_mwh", Float, nullable=False),
     Column("nok_per_kwh", Float, nullable=False),  # without VAT
+)
+
+official_hours = Table(
+    "official_hours",
+    metadata,
+    Column("meter_id", String(64), primary_key=True),
+    Column("start", BigInteger, primary_key=True),  # POSIX seconds of the hour's start
+    Column("kwh", Float, nullable=False),  # import, as Elhub or the grid company booked it
+    Column("measured", Boolean, nullable=False),  # False: the official value is estimated
+    Column("layout", String(32), nullable=False),  # the file's layout (elhub, grid-company)
 )
