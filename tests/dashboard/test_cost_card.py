@@ -87,6 +87,8 @@ def test_cheapest_hours_ahead_from_the_cached_prices(engine: Engine) -> None:
         ("2026-02-03 16:00", "16:00 (tomorrow)", "0.04"),
     ]
     assert 'data-testid="cost-not-configured"' not in html
+    bokmaal = TestClient(create_app(_context(engine))).get(f"/today?meter={METER_ID}").text
+    assert "<td>03:00 (i morgen)</td><td>0,02</td>" in bokmaal  # the page's language and commas
 
 
 def test_the_page_carries_the_cost_of_today_and_the_month(engine: Engine) -> None:
