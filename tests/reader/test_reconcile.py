@@ -136,3 +136,29 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["reconcile", str(DATA / "elhub-hourly.csv"), "--db", url, "--meter-id", "x"]) == 2
     err = capsys.readouterr().err
     assert "unknown file layout" in err and "cannot read" in err and "Traceback" not in err
+
+
+def test_api_compares_the_imported_hours(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from hanport.reader.web import ReaderContext, create_app
+
+    url, booked = _db(tmp_path)
+    second = sorted(booked)[1]
+    assert main(["reconcile", str(_official(tmp_path / "o.csv", booked, {second: 0.2})),
+                 "--db", url]) == 1  # fmt: skip
+    engine = open_db(url)
+    client = TestClient(create_app(ReaderContext(engine=engine)))
+    (report,) = client.get("/api/reconcile", params={"month": "2026-05"}).json()
+    assert report["meter_id"] == METER_ID and report["flagged"] == 1
+    flagged = [h for h in report["hours"] if h["flagged"]]
+    assert [h["difference_kwh"] for h in flagged] == [-0.2]
+    assert len(report["peaks"]["official"]) == len(report["peaks"]["reader"]) == 1
+    # a wider tolerance flags nothing; another month has nothing imported
+    wide = client.get("/api/reconcile", params={"month": "2026-05", "tolerance_kwh": 0.5})
+    assert wide.json()[0]["flagged"] == 0
+    assert client.get("/api/reconcile", params={"month": "2026-06"}).json()[0]["hours"] == []
+    assert client.get("/api/reconcile", params={"month": "2026-13"}).status_code == 422
+    assert client.get("/api/reconcile", params={"tolerance_kwh": -1}).status_code == 422
+    assert client.get("/api/reconcile", params={"meter_id": "none"}).json() == []
+    engine.dispose()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
 
 from hanport import __version__
 from hanport.reader.cost import CostPlan
@@ -196,6 +197,28 @@ def tariff(
         return rows
     chosen = ctx.cost_plan.tariff.to_json()  # which grid company's tariff, and its source
     return [row | {"grid_tariff": chosen} for row in rows]
+
+
+def reconcile(
+    ctx: ReaderContext,
+    month: str | None = None,
+    meter_id: str | None = None,
+    tolerance_kwh: float = 0.01,
+) -> list[dict[str, Any]]:
+    """Per meter with imported official hours that month: each against the booked hour, and
+    the month's three highest daily maxima of both (``hanport reconcile`` imports them)."""
+    from hanport.reader.reconcile import month_report
+    from hanport.reader.storage.schema import official_hours
+
+    month = month or dt.datetime.fromtimestamp(ctx.clock(), LOCAL_TZ).strftime("%Y-%m")
+    try:
+        first = dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise AnswerError(f"month must be YYYY-MM, not {month!r}") from None
+    with ctx.engine.connect() as conn:
+        ids = sorted(r[0] for r in conn.execute(sa_select(official_hours.c.meter_id).distinct()))
+        chosen = [m for m in ids if meter_id is None or m == meter_id]
+        return [month_report(conn, m, first, tolerance_kwh) for m in chosen]
 
 
 def _month_window(t: float) -> tuple[float, float]:

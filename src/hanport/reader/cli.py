@@ -406,7 +406,13 @@ def _reader_hours(engine: Any, meter_id: str | None, start: int, end: int) -> tu
 
 def run_reconcile(args: argparse.Namespace) -> int:
     from hanport.reader.energy import local_iso
-    from hanport.reader.reconcile import ReconcileError, compare, parse_official, three_peaks
+    from hanport.reader.reconcile import (
+        ReconcileError,
+        compare,
+        parse_official,
+        store_official,
+        three_peaks,
+    )
     from hanport.reader.storage.database import DatabaseError, open_db
 
     if not 0 <= args.tolerance_kwh < 1000:
@@ -419,6 +425,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
             meter_id, booked = _reader_hours(
                 engine, args.meter_id, official[0].start, official[-1].start
             )
+            with engine.begin() as conn:  # kept for /api/reconcile and the History page
+                store_official(conn, meter_id, layout, official)
         finally:
             engine.dispose()
     except OSError as exc:

@@ -10,7 +10,8 @@ Layouts read (the header decides; anything else is a clear error):
   ``Mengde``, ``Volum``), ``;``-separated with decimal commas, UTF-8 with BOM or Windows-1252.
 
 Times without an offset are Europe/Oslo; on the night clocks go back, the second ``02:00`` is
-the later hour. Pure parsing and comparison; the CLI reads the file and the database.
+the later hour. Parsing and comparison are pure; ``store_official`` and ``month_report`` keep
+the imported values in ``official_hours`` and compare them with ``hours`` for the API.
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from hanport.reader.storage.schema import hours, official_hours
+from hanport.reader.storage.upsert import upsert
 
 __all__ = [
     "HourCheck",
     "OfficialHour",
     "ReconcileError",
     "compare",
+    "month_report",
     "parse_official",
+    "store_official",
     "three_peaks",
 ]
 
@@ -175,3 +184,71 @@ def three_peaks(hours: Iterable[tuple[int, float]]) -> dict[str, list[tuple[int,
     for day, peak in best.items():
         months[day[:7]].append(peak)
     return {m: sorted(p, key=lambda x: -x[1])[:3] for m, p in sorted(months.items())}
+
+
+def store_official(
+    conn: Connection, meter_id: str, layout: str, official: Sequence[OfficialHour]
+) -> None:
+    """Keep the imported hours (a newer import of the same hour replaces the older)."""
+    rows = [
+        {"meter_id": meter_id, "start": h.start, "kwh": h.kwh, "measured": h.measured,
+         "layout": layout}
+        for h in official
+    ]  # fmt: skip
+    conn.execute(upsert(conn, official_hours, ["meter_id", "start"]), rows)
+
+
+def _local_iso(start: int) -> str:
+    return dt.datetime.fromtimestamp(start, OSLO).replace(tzinfo=None).isoformat()
+
+
+def month_report(
+    conn: Connection, meter_id: str, month: dt.date, tolerance_kwh: float
+) -> dict[str, Any]:
+    """The /api/reconcile object of one meter and local month (``month`` is its first day)."""
+    start = int(dt.datetime(month.year, month.month, 1, tzinfo=OSLO).timestamp())
+    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    end = int(dt.datetime(following.year, following.month, 1, tzinfo=OSLO).timestamp())
+    oc, hc = official_hours.c, hours.c
+    official = [
+        OfficialHour(int(r[0]), float(r[1]), bool(r[2]))
+        for r in conn.execute(
+            select(oc.start, oc.kwh, oc.measured)
+            .where(oc.meter_id == meter_id, oc.start >= start, oc.start < end)
+            .order_by(oc.start)
+        )
+    ]
+    booked = {
+        int(r[0]): (float(r[1]), bool(r[2]))
+        for r in conn.execute(
+            select(hc.start, hc.active_energy_import_kwh, hc.estimated).where(
+                hc.meter_id == meter_id, hc.start >= start, hc.start < end
+            )
+        )
+    }
+    checks = compare(official, booked, tolerance_kwh)
+    key = month.strftime("%Y-%m")
+    peaks_official = three_peaks((h.start, h.kwh) for h in official).get(key, [])
+    peaks_reader = three_peaks((s, v[0]) for s, v in booked.items()).get(key, [])
+    return {
+        "meter_id": meter_id,
+        "month": key,
+        "tolerance_kwh": tolerance_kwh,
+        "hours": [
+            {
+                "start": _local_iso(c.start),
+                "official_kwh": c.official_kwh,
+                "official_measured": h.measured,
+                "reader_kwh": c.reader_kwh,
+                "reader_estimated": c.reader_estimated,
+                "difference_kwh": c.difference_kwh,
+                "flagged": c.flagged,
+            }
+            for c, h in zip(checks, official, strict=True)
+        ],
+        "flagged": sum(c.flagged for c in checks),
+        "peaks": {
+            "official": [{"start": _local_iso(s), "kwh": k} for s, k in peaks_official],
+            "reader": [{"start": _local_iso(s), "kwh": k} for s, k in peaks_reader],
+        },
+    }

@@ -170,6 +170,26 @@ def get_tariff(ctx: Context, month: Month = None, meter_id: MeterId = None) -> R
 
 
 @router.get(
+    "/reconcile",
+    tags=["energy"],
+    description=(
+        "The official hourly values imported by `hanport reconcile` against the reader's booked "
+        "hours: `[{meter_id, month, tolerance_kwh, flagged, hours: [{start, official_kwh, "
+        "official_measured, reader_kwh, reader_estimated, difference_kwh, flagged}], peaks: "
+        "{official: [{start, kwh}], reader: [{start, kwh}]}}]`, one per meter with imported "
+        "hours (default: this month)."
+    ),
+)
+def get_reconcile(
+    ctx: Context,
+    month: Month = None,
+    meter_id: MeterId = None,
+    tolerance_kwh: Annotated[float, Query(ge=0, le=1000)] = 0.01,
+) -> Response:
+    return JSONResponse(api.reconcile(ctx, month, meter_id, tolerance_kwh))
+
+
+@router.get(
     "/budget",
     tags=["energy"],
     description=(
