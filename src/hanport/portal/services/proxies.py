@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Row, func, select, update
 
@@ -29,6 +29,7 @@ __all__ = [
     "ProxyToRevoke",
     "end_proxies",
     "invite_proxy",
+    "live_proxies",
     "proxy_to_revoke",
     "revoke_proxy",
     "valid_email",
@@ -343,3 +344,32 @@ def end_proxies(tx: Tx, principal_id: int, mpid: str) -> int:
     for proxy in rows:
         _end(tx, proxy, "system", "contract_ended")
     return len(rows)
+
+
+def live_proxies(engine: Engine, actor: Actor, *, held: bool) -> list[Row[Any]]:
+    """The actor's powers of attorney in force today (not revoked, not past their last day):
+    those it holds as the agent (`held`, a provider's list) or those it gave as principal."""
+    with transaction(engine) as tx:
+        today = tx.now.astimezone(OSLO).date()
+        side = proxies.c.agent_id if held else proxies.c.principal_id
+        return cast(
+            list[Row[Any]],
+            tx.conn.execute(
+                select(
+                    proxies.c.id,
+                    proxies.c.metering_point_id,
+                    proxies.c.scope,
+                    proxies.c.valid_from,
+                    proxies.c.valid_to,
+                    parties.c.display_name.label("agent_name"),
+                    parties.c.email.label("agent_email"),
+                )
+                .join(parties, parties.c.id == proxies.c.agent_id)
+                .where(
+                    side == actor.party_id,
+                    proxies.c.revoked_at.is_(None),
+                    proxies.c.valid_to >= today,
+                )
+                .order_by(proxies.c.id)
+            ).all(),
+        )

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
 from hanport.portal.domain.access_requests import MAX_REASON_LENGTH, AccessState, Scope
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
 from hanport.portal.domain.limits import EMAIL_MAX
-from hanport.portal.services import access_requests
+from hanport.portal.services import access_requests, proxies
 from hanport.portal.web.api import _ERRORS, CurrentActor
 from hanport.portal.web.common import Config
 
@@ -26,6 +26,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1", responses=_ERRORS, tags=["access requests"])
 
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ProxyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class AccessRequestIn(BaseModel):
@@ -98,3 +99,47 @@ def withdraw_access_request(
     """Take back a pending request (409 when already answered)."""
     access_requests.withdraw_request(config.engine, actor, request_id)
     return _one(config, actor, request_id)
+
+
+class ProxyOut(BaseModel):
+    """A power of attorney in force: the agent may act (`act`) or only read (`view`) for the
+    metering point until valid_to (inclusive)."""
+
+    id: int
+    metering_point_id: str
+    scope: Scope
+    valid_from: date
+    valid_to: date
+    agent_name: str
+    agent_email: str
+
+
+def _proxy_out(row: Row[Any]) -> ProxyOut:
+    return ProxyOut(**{name: getattr(row, name) for name in ProxyOut.model_fields})
+
+
+@router.get("/powers-of-attorney", response_model=list[ProxyOut], tags=["powers of attorney"])
+def list_powers_of_attorney(actor: CurrentActor, config: Config) -> list[ProxyOut]:
+    """The powers of attorney the caller holds today (a provider: those customers approved)."""
+    rows = proxies.live_proxies(config.engine, actor, held=True)
+    return [_proxy_out(row) for row in rows]
+
+
+@router.get("/proxies", response_model=list[ProxyOut], tags=["powers of attorney"])
+def list_given_proxies(actor: CurrentActor, config: Config) -> list[ProxyOut]:
+    """The powers of attorney the caller (a customer's own key) has given, in force today."""
+    rows = proxies.live_proxies(config.engine, actor, held=False)
+    return [_proxy_out(row) for row in rows]
+
+
+@router.post(
+    "/proxies/{proxy_id}/revoke",
+    status_code=204,
+    response_class=Response,
+    tags=["powers of attorney"],
+)
+def revoke_given_proxy(proxy_id: ProxyId, actor: CurrentActor, config: Config) -> Response:
+    """Revoke a power of attorney the caller gave (204; an act key only; 403 for another's).
+    The agent is told by mail; revoking one already ended changes nothing."""
+    proxies.revoke_proxy(config.engine, actor, proxy_id)
+    return Response(status_code=204)
