@@ -3,6 +3,8 @@ reader runs with ``[fuse] amps = 63`` and a ``[backup] dir``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -43,3 +45,31 @@ def test_health_shows_the_backup_schedule(page: Page, stack: Stack) -> None:
     assert health["backup"]["enabled"] is True and health["backup"]["last"] is None
     assert page.is_hidden("#backup-off")
     assert (page.text_content("#backup-next") or "").startswith(health["backup"]["next_at"][:10])
+
+
+def test_history_month_shows_the_check_against_the_grid_company(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    from hanport.cli import main
+
+    rows = stack.api("/api/hours", meter_id=stack.history_meter_id, **{"from": "2000-01-01"},
+                     to="2100-01-01")  # fmt: skip
+    assert rows, "the backfilled meter has booked hours"
+    lines = ["Fra;Til;kWh"]
+    for i, row in enumerate(rows):
+        start = datetime.fromisoformat(row["start"]).strftime("%d.%m.%Y %H:%M")
+        kwh = row["active_energy_import_kwh"] + (0.5 if i == 1 else 0)  # one hour differs
+        value = f"{kwh:.3f}".replace(".", ",")  # decimal commas, as grid companies write
+        lines.append(f"{start};;{value}")
+    official = tmp_path / "official.csv"
+    official.write_bytes("\n".join(lines).encode("cp1252"))
+    args = ["reconcile", str(official), "--db", stack.db_url, "--meter-id", stack.history_meter_id]
+    assert main(args) == 1
+    day = rows[1]["start"][:10]
+    page.goto(f"{stack.url}/history?view=month&date={day}&meter={stack.history_meter_id}")
+    page.wait_for_selector(READY)
+    page.wait_for_selector("#reconcile-details", state="visible", timeout=30_000)
+    month_hours = [r for r in rows if r["start"][:7] == day[:7]]
+    summary = page.text_content("#reconcile-summary") or ""
+    assert str(len(month_hours)) in summary and " 1 " in summary
+    assert page.eval_on_selector_all("#reconcile-rows tr", "rows => rows.length") == 1

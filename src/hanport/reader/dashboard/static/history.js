@@ -128,6 +128,32 @@
     }, data);
   }
 
-  await h.settle(loadEnergy(), view === "day" ? loadVoltage() : null);
+  // The official hourly values imported by `hanport reconcile` against the booked hours.
+  async function loadReconcile() {
+    const [report] = await h.api("/api/reconcile", { month: start.slice(0, 7), meter_id: meterId });
+    const hours = report?.hours ?? [];
+    document.getElementById("reconcile-none").hidden = hours.length > 0;
+    document.getElementById("reconcile-details").hidden = hours.length === 0;
+    if (!hours.length) return;
+    const summary = document.getElementById("reconcile-summary");
+    summary.textContent = summary.dataset.template
+      .replace("{hours}", h.fmt(hours.length)).replace("{flagged}", h.fmt(report.flagged))
+      .replace("{tolerance}", h.fmt(report.tolerance_kwh, 2));
+    const peaks = (list) => list.map((p) => h.fmt(p.kwh, 3)).join(", ") || "–";
+    const peakRow = document.querySelector("#reconcile-peaks tr");
+    peakRow.querySelector(".official").textContent = peaks(report.peaks.official);
+    peakRow.querySelector(".reader").textContent = peaks(report.peaks.reader);
+    const body = document.getElementById("reconcile-rows");
+    body.replaceChildren();
+    for (const hour of hours.filter((row) => row.flagged)) {
+      const tr = body.insertRow();
+      tr.insertCell().textContent = h.wallTime(hour.start).slice(0, 16);
+      tr.insertCell().textContent = h.fmt(hour.official_kwh, 3);
+      tr.insertCell().textContent = hour.reader_kwh == null ? "–" : h.fmt(hour.reader_kwh, 3);
+      tr.insertCell().textContent = hour.difference_kwh == null ? "–" : h.fmt(hour.difference_kwh, 3);
+    }
+  }
+
+  await h.settle(loadEnergy(), view === "day" ? loadVoltage() : null, view === "month" ? loadReconcile() : null);
   h.ready();
 })();
