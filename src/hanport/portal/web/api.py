@@ -34,10 +34,10 @@ from hanport.portal.services.intake import OrderRequest
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.web.common import Config, config_of
 
-__all__ = ["router"]
+__all__ = ["API_ERRORS", "CurrentActor", "router"]
 
 #: the API's answers for failures, in its OpenAPI description
-_ERRORS: dict[int | str, dict[str, Any]] = {
+API_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "the body is not JSON a parser should read (code invalid_body)"},
     401: {"description": "no valid API key (code not_authenticated, key_revoked, …)"},
     403: {"description": "not holder or proxy (act), or a view key asked to change something"},
@@ -167,7 +167,7 @@ MeteringPointId = Annotated[str, Depends(_metering_point_id)]
 #: an order's number; the database's integers end at 2^63 - 1
 OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
-router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+router = APIRouter(prefix="/api/v1", responses=API_ERRORS)
 
 
 def _order_out(view: views.OrderView) -> OrderOut:

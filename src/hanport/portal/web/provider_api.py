@@ -18,12 +18,12 @@ from hanport.portal.domain.access_requests import MAX_REASON_LENGTH, AccessState
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
 from hanport.portal.domain.limits import EMAIL_MAX
 from hanport.portal.services import access_requests, proxies
-from hanport.portal.web.api import _ERRORS, CurrentActor
+from hanport.portal.web.api import API_ERRORS, CurrentActor
 from hanport.portal.web.common import Config
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", responses=_ERRORS, tags=["access requests"])
+router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["access requests"])
 
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ProxyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
