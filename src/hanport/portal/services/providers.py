@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, select
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import inserted_id, parties, providers
@@ -25,7 +26,7 @@ from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
 from hanport.portal.services.proxies import valid_email
 from hanport.portal.services.tx import transaction
 
-__all__ = ["NAME_MAX", "ORG_KIND", "RegisteredProvider", "register_provider"]
+__all__ = ["NAME_MAX", "ORG_KIND", "RegisteredProvider", "list_providers", "register_provider"]
 
 ORG_KIND = "org"
 NAME_MAX = 200
@@ -117,3 +118,10 @@ def register_provider(
 
 def _key_end(today: date) -> date:
     return today + timedelta(days=MAX_KEY_DAYS)
+
+
+def list_providers(engine: Engine, staff: Actor) -> list[Row[Any]]:
+    """The registered providers, by name (the back office's list)."""
+    require_staff(staff)
+    with transaction(engine) as tx:
+        return list(tx.conn.execute(select(providers).order_by(providers.c.name)).all())

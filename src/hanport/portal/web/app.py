@@ -18,7 +18,17 @@ from fastapi import FastAPI
 
 from hanport.portal.services import sessions
 from hanport.portal.services.signin import EmailCodeSignIn
-from hanport.portal.web import api, keys, oidc, pages, provider_api, requests, signin, staff
+from hanport.portal.web import (
+    api,
+    keys,
+    oidc,
+    pages,
+    provider_api,
+    providers,
+    requests,
+    signin,
+    staff,
+)
 from hanport.portal.web.common import PortalConfig
 from hanport.portal.web.errors import EXCEPTION_HANDLERS
 from hanport.portal.web.middleware import BodyLimit, SecurityHeaders, SessionCookies
@@ -71,6 +81,6 @@ def create_app(config: PortalConfig) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, default=FORM_BODY_LIMIT, limits={"/api/": API_BODY_LIMIT})
     # routing tries routes in order: the API first, as third parties call it in bulk
-    for area in (api, provider_api, pages, requests, signin, oidc, staff, keys):
+    for area in (api, provider_api, pages, requests, signin, oidc, providers, staff, keys):
         app.include_router(area.router)
     return app
