@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
 from hanport.portal.db.schema import outbox, proxies, terms_versions
 from hanport.portal.domain.model import Actor, Role
+from hanport.portal.domain.sla import OSLO
 from hanport.portal.seed import DEMO_METERS, STAFF_EMAIL, seed_demo
 from hanport.portal.services.headend import InMemoryHeadEnd
 from hanport.portal.services.proxies import invite_proxy
 from hanport.portal.services.tx import utcnow
+
+
+def oslo_today() -> date:
+    """The portal's today: its dates are Oslo's, so the hour before midnight UTC is tomorrow."""
+    return datetime.now(OSLO).date()
 
 
 @dataclass
@@ -60,7 +66,7 @@ def make_world(engine: Engine) -> World:
     ids = seed_demo(engine)
     meter = DEMO_METERS[0]
     holder = Actor(ids["ola@example.no"], Role.CUSTOMER, "Ola Nordmann")
-    later = (date.today() + timedelta(days=200)).isoformat()
+    later = (oslo_today() + timedelta(days=200)).isoformat()
 
     def proxy(email: str, name: str, scope: str) -> tuple[Actor, int]:
         proxy_id = invite_proxy(
@@ -88,8 +94,8 @@ def make_world(engine: Engine) -> World:
             update(proxies)
             .where(proxies.c.id == expired_id)
             .values(
-                valid_from=date.today() - timedelta(days=30),
-                valid_to=date.today() - timedelta(days=1),
+                valid_from=oslo_today() - timedelta(days=30),
+                valid_to=oslo_today() - timedelta(days=1),
             )
         )
         conn.execute(

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select
 from test_web import csrf_of, sign_in
 
@@ -45,7 +45,7 @@ def _proxy_form(csrf: str) -> dict[str, str]:
         "agent_email": "helper@example.no",
         "agent_name": "Hjelper",
         "scope": "view",
-        "valid_to": (date.today() + timedelta(days=60)).isoformat(),
+        "valid_to": (oslo_today() + timedelta(days=60)).isoformat(),
     }
 
 

@@ -6,10 +6,10 @@ Allowed operations succeed; refused ones raise Refused and leave a `*.refused` a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import Connection, delete, func, select, update
 
 from hanport.portal.db.schema import audit_events, orders, port_states
@@ -75,7 +75,7 @@ def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
 
     def view_point() -> None:
         with engine.connect() as conn:
-            if not authz.decide(conn, actor, Operation.VIEW, world.mpid, date.today()).allowed:
+            if not authz.decide(conn, actor, Operation.VIEW, world.mpid, oslo_today()).allowed:
                 raise Refused("view")
 
     def view_order() -> None:
@@ -101,7 +101,7 @@ def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
             agent_email="new.agent@example.no",
             agent_name="New Agent",
             scope="view",
-            valid_to=(date.today() + timedelta(days=30)).isoformat(),
+            valid_to=(oslo_today() + timedelta(days=30)).isoformat(),
         )
 
     def revoke() -> None:
@@ -112,7 +112,7 @@ def _operations(world: World, actor: Actor) -> dict[str, Callable[[], object]]:
             agent_email="x@example.no",
             agent_name="X",
             scope="view",
-            valid_to=(date.today() + timedelta(days=30)).isoformat(),
+            valid_to=(oslo_today() + timedelta(days=30)).isoformat(),
         )
         revoke_proxy(engine, actor, extra)
 
@@ -170,10 +170,10 @@ def test_proxy_ends_with_the_principals_contract(sqlite_world: World) -> None:
         conn.execute(
             update(contracts)
             .where(contracts.c.party_id == world.holder.party_id)
-            .values(valid_to=date.today())
+            .values(valid_to=oslo_today())
         )
     with world.engine.connect() as conn:
-        decision = authz.decide(conn, world.act_proxy, Operation.ORDER, world.mpid, date.today())
+        decision = authz.decide(conn, world.act_proxy, Operation.ORDER, world.mpid, oslo_today())
     assert not decision.allowed
     assert decision.reason == "proxy_contract_ended"
 
@@ -198,12 +198,12 @@ def test_proxy_is_valid_through_its_last_day(sqlite_world: World) -> None:
         conn.execute(
             update(proxies)
             .where(proxies.c.id == world.proxy_ids["act"])
-            .values(valid_to=date.today())
+            .values(valid_to=oslo_today())
         )
     with world.engine.connect() as conn:
-        today = authz.decide(conn, world.act_proxy, Operation.ORDER, world.mpid, date.today())
+        today = authz.decide(conn, world.act_proxy, Operation.ORDER, world.mpid, oslo_today())
         tomorrow = authz.decide(
-            conn, world.act_proxy, Operation.ORDER, world.mpid, date.today() + timedelta(days=1)
+            conn, world.act_proxy, Operation.ORDER, world.mpid, oslo_today() + timedelta(days=1)
         )
     assert today.allowed
     assert (tomorrow.allowed, tomorrow.reason) == (False, "proxy_expired")
@@ -213,7 +213,7 @@ def test_proxy_is_valid_through_its_last_day(sqlite_world: World) -> None:
 def test_reinvite_replaces_the_live_proxy(world: World) -> None:
     from hanport.portal.db.schema import proxies
 
-    later = (date.today() + timedelta(days=30)).isoformat()
+    later = (oslo_today() + timedelta(days=30)).isoformat()
     # the act agent is invited again with view only: that is now their one proxy
     newest = invite_proxy(
         world.engine,
@@ -230,7 +230,7 @@ def test_reinvite_replaces_the_live_proxy(world: World) -> None:
                 proxies.c.agent_id == world.act_proxy.party_id, proxies.c.revoked_at.is_(None)
             )
         ).all()
-        points = authz.viewable_points(conn, world.act_proxy, date.today())
+        points = authz.viewable_points(conn, world.act_proxy, oslo_today())
     assert [(p.id, p.scope) for p in live] == [(newest, "view")]
     assert [how for _, how, _ in points] == ["proxy-view"]  # the label is what is enforced
     with pytest.raises(Refused):
@@ -238,7 +238,7 @@ def test_reinvite_replaces_the_live_proxy(world: World) -> None:
     # revoking the proxy the holder sees ends the agent's access altogether
     revoke_proxy(world.engine, world.holder, newest)
     with world.engine.connect() as conn:
-        decision = authz.decide(conn, world.act_proxy, Operation.VIEW, world.mpid, date.today())
+        decision = authz.decide(conn, world.act_proxy, Operation.VIEW, world.mpid, oslo_today())
     assert not decision.allowed
 
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -96,7 +96,7 @@ async def test_concurrent_overlapping_inserts_leave_one(world: World) -> None:
 
 
 def test_a_move_still_works(world: World) -> None:
-    today = date.today()
+    today = oslo_today()
     register_customer_change(
         world.engine,
         world.staff,

@@ -4,10 +4,10 @@ read-back mismatch, meters that cannot run HAN, cancellation, customer change, e
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select, update
 
 from hanport.portal.db.schema import contracts, order_events, orders, outbox, port_states, proxies
@@ -223,7 +223,7 @@ async def test_customer_change_closes_port_ends_proxies_notifies_both(world: Wor
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=oslo_today().isoformat(),
         new_email="nina@example.no",
         new_name="Nina Ny",
     )
@@ -482,7 +482,7 @@ async def test_a_new_agent_gets_the_principals_language(world: World) -> None:
         agent_email="helper@example.com",
         agent_name="Helper",
         scope="view",
-        valid_to=(date.today() + timedelta(days=30)).isoformat(),
+        valid_to=(oslo_today() + timedelta(days=30)).isoformat(),
     )
     assert _party_lang(world, "helper@example.com") == "en"
     assert any("power of attorney" in s.lower() for _, s, _ in world.mails("helper@example.com"))

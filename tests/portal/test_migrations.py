@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from portal_world import oslo_today
 from sqlalchemy import Engine
 
 from hanport.portal.db.engine import migrate
@@ -22,7 +23,7 @@ def test_migrations_match_the_tables(engine: Engine) -> None:
 
 
 def test_0003_ends_duplicate_live_proxies_keeping_the_newest(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from alembic import command
     from sqlalchemy import select
@@ -39,8 +40,8 @@ def test_0003_ends_duplicate_live_proxies_keeping_the_newest(tmp_path) -> None: 
         "principal_id": ids["ola@example.no"],
         "agent_id": ids["kari@example.no"],
         "metering_point_id": DEMO_METERS[0].metering_point_id,
-        "valid_from": date.today(),
-        "valid_to": date.today() + timedelta(days=9),
+        "valid_from": oslo_today(),
+        "valid_to": oslo_today() + timedelta(days=9),
         "created_at": utcnow(),
     }
     with engine.begin() as conn:

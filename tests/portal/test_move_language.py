@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World, code_from
+from portal_world import World, code_from, oslo_today
 from sqlalchemy import select
 
 from hanport.portal.db.schema import parties
@@ -47,7 +46,7 @@ def test_the_api_registers_an_english_speaking_new_customer(
     staff = {"Authorization": "Bearer " + create_token(world.engine, world.staff.party_id, "elhub")}
     url = f"/api/v1/metering-points/{world.mpid}/customer-changes"
     body = {
-        "effective_date": date.today().isoformat(),
+        "effective_date": oslo_today().isoformat(),
         "new_customer_email": "olivia.new@example.com",
         "new_customer_name": "Olivia Newcomer",
     }
@@ -57,7 +56,7 @@ def test_the_api_registers_an_english_speaking_new_customer(
     created = client.post(url, json={**body, "new_customer_lang": "en"}, headers=staff)
     assert created.status_code == 201, created.text
     assert _lang(world, "olivia.new@example.com") == "en"
-    apply_due_changes(world.engine, date.today())
+    apply_due_changes(world.engine, oslo_today())
     welcome = world.mails("olivia.new@example.com")
     assert [subject for _, subject, _ in welcome] == [f"Welcome as customer on {world.mpid}"]
     assert "Hello Olivia Newcomer," in welcome[0][2]
@@ -73,7 +72,7 @@ def test_without_a_language_the_new_customer_gets_bokmal(world: World) -> None:
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=oslo_today().isoformat(),
         new_email="nils@example.no",
         new_name="Nils Ny",
     )
@@ -86,7 +85,7 @@ def test_a_known_customer_keeps_their_language(world: World) -> None:
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=oslo_today().isoformat(),
         new_email="kari@example.no",
         new_name="Kari Nordmann",
         new_lang="en",
@@ -106,7 +105,7 @@ def test_the_back_office_form_asks_for_the_language(client: TestClient, world: W
     fields = {
         "csrf": _csrf(form.text),
         "metering_point_id": world.mpid,
-        "effective_date": date.today().isoformat(),
+        "effective_date": oslo_today().isoformat(),
         "new_email": "ewan@example.com",
         "new_name": "Ewan English",
     }
@@ -124,7 +123,7 @@ def test_an_unknown_language_is_refused_by_the_service(world: World) -> None:
             world.engine,
             world.staff,
             world.mpid,
-            effective=date.today().isoformat(),
+            effective=oslo_today().isoformat(),
             new_email="x@example.no",
             new_name="X",
             new_lang="fr",

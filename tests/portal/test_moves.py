@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select, update
 
 from hanport.portal.db.schema import customer_changes, metering_points, orders, parties
@@ -51,7 +51,7 @@ async def _open_then_move(world: World, runner: JobRunner) -> Actor:
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=oslo_today().isoformat(),
         new_email="nina@example.no",
         new_name="Nina Ny",
     )
@@ -139,7 +139,7 @@ def _open_contracts(world: World) -> list[int]:
 async def test_second_pending_change_is_refused_and_one_holder_remains(world: World) -> None:
     from hanport.portal.services.moves import apply_due_changes
 
-    today = date.today().isoformat()
+    today = oslo_today().isoformat()
     register_customer_change(
         world.engine,
         world.staff,
@@ -157,7 +157,7 @@ async def test_second_pending_change_is_refused_and_one_holder_remains(world: Wo
             new_email="b@example.no",
             new_name="B",
         )
-    apply_due_changes(world.engine, date.today())
+    apply_due_changes(world.engine, oslo_today())
     assert _open_contracts(world) == [_party(world, "a@example.no")]
     # once carried out, the next change starts from the new holder; never an earlier date
     with pytest.raises(Conflict, match="before the previous"):
@@ -175,7 +175,7 @@ async def test_a_change_before_a_contract_typed_in_ahead_fits_between(world: Wor
     from hanport.portal.db.schema import contracts
     from hanport.portal.services.moves import apply_due_changes
 
-    today = date.today()
+    today = oslo_today()
     later = today + timedelta(days=30)
     with world.engine.begin() as conn:
         # Ola leaves in a month, and the next customer is typed in ahead of time
@@ -216,7 +216,7 @@ async def test_a_change_before_a_contract_typed_in_ahead_fits_between(world: Wor
 async def test_concurrent_registrations_leave_one_change(world: World) -> None:
     import asyncio
 
-    today = date.today().isoformat()
+    today = oslo_today().isoformat()
 
     def register(n: int) -> str:
         try:
@@ -249,6 +249,6 @@ def test_the_database_refuses_a_second_open_contract(world: World) -> None:
             contracts.insert().values(
                 party_id=world.stranger.party_id,
                 metering_point_id=world.mpid,
-                valid_from=date.today(),
+                valid_from=oslo_today(),
             )
         )

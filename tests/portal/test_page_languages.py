@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select
 from test_web import csrf_of, sign_in
 
@@ -87,15 +86,15 @@ def test_a_new_customer_can_get_nynorsk_notices(world: World) -> None:
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),
+        effective=oslo_today().isoformat(),
         new_email="nora@example.no",
         new_name="Nora Nynorsk",
         new_lang="nn",
     )
-    apply_due_changes(world.engine, date.today())
+    apply_due_changes(world.engine, oslo_today())
     welcome = world.mails("nora@example.no")
     assert [subject for _, subject, _ in welcome] == [f"Velkomen som kunde på {world.mpid}"]
-    assert f"frå {date.today():%d.%m.%Y}" in welcome[0][2]
+    assert f"frå {oslo_today():%d.%m.%Y}" in welcome[0][2]
 
 
 def test_service_messages_come_in_the_page_language(client: TestClient, world: World) -> None:

@@ -4,10 +4,10 @@ audited, explained in both languages, and the limits hold under concurrent reque
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import func, select
 
 from hanport.portal.db.schema import audit_events, contracts, parties, proxies
@@ -20,7 +20,7 @@ from hanport.portal.services.proxies import (
 )
 from hanport.portal.services.tx import utcnow
 
-LATER = (date.today() + timedelta(days=60)).isoformat()
+LATER = (oslo_today() + timedelta(days=60)).isoformat()
 
 
 def _invite(world: World, actor: Actor, mpid: str, email: str, **kwargs: object) -> int:

@@ -7,14 +7,14 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from time import sleep
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World, code_from
+from portal_world import World, code_from, oslo_today
 from sqlalchemy import Engine, func, select, update
 
 from hanport.portal.db.schema import api_tokens, audit_events, orders, parties, sessions
@@ -414,7 +414,7 @@ def test_a_view_key_reads_but_cannot_order_cancel_or_register_a_move(
     assert client.post(f"/api/v1/orders/{order_id}/cancel", headers=view).status_code == 403
     move = client.post(
         f"/api/v1/metering-points/{world.mpid}/customer-changes",
-        json={"effective_date": str(date.today() + timedelta(days=10))},
+        json={"effective_date": str(oslo_today() + timedelta(days=10))},
         headers=staff_view,
     )
     assert move.status_code == 403
@@ -479,10 +479,10 @@ def test_key_form_asks_for_scope_and_expiry_and_explains_mistakes(
 ) -> None:
     csrf = sign_in(client, world, "ola@example.no")
     page = client.get("/tokens")
-    default_day = str(date.today() + timedelta(days=90))
-    assert f'name="expires_on" min="{date.today()}"' in page.text
+    default_day = str(oslo_today() + timedelta(days=90))
+    assert f'name="expires_on" min="{oslo_today()}"' in page.text
     assert f'value="{default_day}"' in page.text
-    too_far = str(date.today() + timedelta(days=366))
+    too_far = str(oslo_today() + timedelta(days=366))
     cases = [
         ({"name": "", "scope": "act", "expires_on": default_day}, "name", "Gi nøkkelen et navn"),
         ({"name": "x" * 101, "scope": "act", "expires_on": default_day}, "name", "høyst 100"),
@@ -504,7 +504,7 @@ def test_key_form_asks_for_scope_and_expiry_and_explains_mistakes(
     with world.engine.connect() as conn:
         assert conn.execute(select(api_tokens)).all() == []
 
-    last_day = date.today() + timedelta(days=30)
+    last_day = oslo_today() + timedelta(days=30)
     created = client.post(
         "/tokens",
         data={"csrf": csrf, "name": "Strømapp", "scope": "view", "expires_on": str(last_day)},

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World
+from portal_world import World, oslo_today
 from sqlalchemy import select
 from test_web import sign_in
 
@@ -41,11 +40,11 @@ def test_new_customer_does_not_see_the_old_customers_orders_or_agents(
         world.engine,
         world.staff,
         world.mpid,
-        effective=date.today().isoformat(),  # same day: the boundary is the change itself
+        effective=oslo_today().isoformat(),  # same day: the boundary is the change itself
         new_email="nina@example.no",
         new_name="Nina Ny",
     )
-    apply_due_changes(world.engine, date.today())
+    apply_due_changes(world.engine, oslo_today())
     with world.engine.connect() as conn:
         close_id = conn.execute(
             select(orders.c.id).where(orders.c.channel == "system")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World, code_from
+from portal_world import World, code_from, oslo_today
 from sqlalchemy import select
 
 from hanport.portal.db.schema import audit_events, orders
@@ -268,7 +268,7 @@ def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: 
     )
     assert good.status_code == 422
     assert "høyst to år" in good.text
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     good = client.post(
         f"/points/{world.mpid}/proxies",
@@ -277,7 +277,7 @@ def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: 
             "agent_name": "Elektriker Eli",
             "agent_email": "eli@example.no",
             "scope": "act",
-            "valid_to": (date.today() + timedelta(days=90)).isoformat(),
+            "valid_to": (oslo_today() + timedelta(days=90)).isoformat(),
         },
     )
     assert good.status_code == 200
@@ -439,13 +439,12 @@ def test_one_client_cannot_spray_codes_over_many_addresses(
 
 
 def test_customer_change_through_the_api_is_staff_only(client: TestClient, world: World) -> None:
-    from datetime import date
 
     assert world.staff.party_id is not None and world.holder.party_id is not None
     staff = {"Authorization": "Bearer " + create_token(world.engine, world.staff.party_id, "elhub")}
     holder = {"Authorization": "Bearer " + create_token(world.engine, world.holder.party_id, "x")}
     body = {
-        "effective_date": date.today().isoformat(),
+        "effective_date": oslo_today().isoformat(),
         "new_customer_email": "nina@example.no",
         "new_customer_name": "Nina Ny",
     }
