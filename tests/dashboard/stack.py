@@ -132,6 +132,8 @@ def _hour_limit_kwh(live_start: datetime) -> float:
 
 def _backfill(workdir: Path, db_url: str) -> None:
     now = datetime.now(OSLO).replace(second=0, microsecond=0, tzinfo=None)
+    # Today needs whole hours: just after local midnight, the meter's clock runs to 02:00.
+    now = max(now, now.replace(hour=2, minute=0))
     start = (now - timedelta(days=1)).replace(hour=0, minute=0)
     minutes = int((now - start).total_seconds() // 60) - 1
     capture = workdir / "history.bin"

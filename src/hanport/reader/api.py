@@ -19,7 +19,7 @@ from sqlalchemy import select as sa_select
 
 from hanport import __version__
 from hanport.reader.cost import CostPlan
-from hanport.reader.cost_rows import add_costs
+from hanport.reader.cost_rows import COST_FIELDS, add_costs
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
     HOUR,
@@ -47,6 +47,7 @@ __all__ = [
     "ReaderContext",
     "budget",
     "energy",
+    "energy_columns",
     "health",
     "live_now",
     "meters",
@@ -173,6 +174,12 @@ def energy(
         if ctx.cost_plan is not None and ctx.prices_zone:
             rows = add_costs(conn, rows, kind, (start, end), ctx.cost_plan)
         return rows
+
+
+def energy_columns(ctx: ReaderContext) -> tuple[str, ...]:
+    """The keys of :func:`energy` rows, for a CSV header when there are none."""
+    plain = queries.ENERGY_COLUMNS
+    return plain + COST_FIELDS if ctx.cost_plan is not None and ctx.prices_zone else plain
 
 
 def _fresh_meters(ctx: ReaderContext) -> set[str]:

@@ -30,6 +30,7 @@ __all__ = [
     "health_plan",
     "history_plan",
     "now_plan",
+    "reconcile_call",
     "server_today",
     "today_plan",
 ]
@@ -100,6 +101,11 @@ def energy_call(kind: str, start: date, end: date, meter_id: str) -> Call:
 def readings_call(meter_id: str, from_: str, to: str, fields: str) -> Call:
     params = {"meter_id": meter_id, "from": from_, "to": to, "fields": fields}
     return Call("/api/readings", params, lambda ctx: api.readings(ctx, meter_id, from_, to, fields))
+
+
+def reconcile_call(month: str, meter_id: str) -> Call:
+    params = {"month": month, "meter_id": meter_id}
+    return Call("/api/reconcile", params, lambda ctx: api.reconcile(ctx, month, meter_id))
 
 
 def health_calls() -> list[Call]:
@@ -215,6 +221,8 @@ def history_plan(request: Request, period_of: Callable[[date], Period]) -> Plan:
         if period.view == "day":
             window = energy_call("hours", period.start, period.end, meter).params
             calls.append(readings_call(meter, window["from"], window["to"], VOLTAGE_FIELDS))
+        if period.view == "month":
+            calls.append(reconcile_call(period.start.isoformat()[:7], meter))
         return calls, context
 
     return plan

@@ -8,7 +8,7 @@ import math
 import statistics
 from collections.abc import Collection, Sequence
 from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import Connection, Engine, Integer, cast, func, select
 
@@ -33,6 +33,7 @@ from hanport.reader.storage.schema import (
 )
 
 __all__ = [
+    "ENERGY_COLUMNS",
     "QueryError",
     "StoredNow",
     "days_between",
@@ -95,6 +96,17 @@ def list_meters(conn: Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+#: the keys of an energy row, in order
+ENERGY_COLUMNS: Final = (
+    "meter_id",
+    "start",
+    "active_energy_import_kwh",
+    "active_energy_export_kwh",
+    "net_kwh",
+    "estimated",
+)
 
 
 def _energy_row(meter_id: str, start: float, imp: float, exp: float, est: bool) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -63,12 +63,16 @@ router = APIRouter(
 )
 
 
-def _table(rows: list[dict[str, Any]], format: str, filename: str) -> Response:
+def _table(
+    rows: list[dict[str, Any]], format: str, filename: str, columns: Sequence[str] = ()
+) -> Response:
+    """JSON, or CSV whose header comes from the rows or, with none, from ``columns``."""
     if format != "csv":
         return JSONResponse(rows)
     out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    header = list(rows[0]) if rows else list(columns)
+    if header:
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     return PlainTextResponse(
@@ -146,7 +150,8 @@ def _energy_route(kind: str) -> Callable[..., Response]:
         meter_id: MeterId = None,
         format: Format = "json",
     ) -> Response:
-        return _table(api.energy(ctx, kind, from_, to, meter_id), format, f"hanport-{kind}.csv")
+        rows = api.energy(ctx, kind, from_, to, meter_id)
+        return _table(rows, format, f"hanport-{kind}.csv", api.energy_columns(ctx))
 
     return endpoint
 
