@@ -137,3 +137,74 @@ def test_settings_pick_a_tariff_by_name_and_refuse_unknown_ones(tmp_path) -> Non
     bad.write_text('[tariff]\ncompany = "elvia-2099"\n', encoding="utf-8")
     with pytest.raises(SettingsError, match="unknown tariff 'elvia-2099'; known: bkk-2024"):
         load_settings(config=str(bad), environ={})
+
+
+#: the current tariffs (2026) from the Fri nettleie data set, each beside the grid company's page
+CURRENT_NO = (
+    "bkk-2026",
+    "elvia-2026",
+    "glitre-2026",
+    "lede-2026",
+    "lnett-2026",
+    "norgesnett-2026",
+    "tensio-ts-2026",
+)
+
+
+def test_current_norwegian_tariffs_name_the_data_set_and_the_company_page() -> None:
+    for key in CURRENT_NO:
+        tariff = registry.load(key)
+        assert tariff.country == "NO" and tariff.valid_from.year == 2026, key
+        assert tariff.source.startswith("https://github.com/kraftsystemet/fri-nettleie/blob/")
+        assert len(tariff.source.split("/")[6]) == 40, key  # pinned to a commit
+        assert tariff.company_source.startswith("https://"), key
+        assert tariff.energy is not None and tariff.steps[-1].to_kw is None, key
+        assert tariff.to_json()["company_source"] == tariff.company_source
+
+
+# (tariff, local time, the grid company's own charge there in øre/kWh excl. VAT, as the source
+# lists it). 2026-03-03 is a Tuesday, 2026-03-07 a Saturday, 2026-05-14 Ascension Day.
+KNOWN_HOURS = [
+    ("bkk-2026", (2026, 3, 3, 12), 28.77),  # "Høylast virkedag" 6-21
+    ("bkk-2026", (2026, 3, 3, 22), 10.5),
+    ("bkk-2026", (2026, 3, 7, 12), 10.5),  # weekend
+    ("bkk-2026", (2026, 5, 14, 12), 10.5),  # holiday
+    ("elvia-2026", (2026, 9, 1, 6), 28.99),  # "Virkedag" 6-21
+    ("elvia-2026", (2026, 9, 1, 5), 16.99),
+    ("tensio-ts-2026", (2026, 3, 7, 21), 22.102),  # "Dag" 6-21 every day
+    ("tensio-ts-2026", (2026, 3, 7, 22), 10.902),
+    ("glitre-2026", (2026, 5, 14, 12), 25.6),  # "Høylast" 6-21 every day, holidays too
+    ("norgesnett-2026", (2026, 12, 5, 3), 13.6),
+    ("lnett-2026", (2026, 12, 4, 8), 25.6),
+    ("lnett-2026", (2026, 12, 5, 8), 13.6),
+    ("lede-2026", (2026, 12, 4, 8), 11.41),  # one price at all hours
+]
+
+
+@pytest.mark.parametrize(("key", "when", "own_ore"), KNOWN_HOURS)
+def test_a_known_hour_prices_as_the_source_says(
+    key: str, when: tuple[int, int, int, int], own_ore: float
+) -> None:
+    from hanport.reader.cost import CostPlan, grid_energy_price
+
+    plan = CostPlan(registry.load(key), "NO1", norway())
+    # 2026's levies excl. VAT: consumption tax 7,13 øre, Enova 1,00 øre; VAT 25 %
+    expected = (own_ore + 7.13 + 1.0) / 100 * 1.25
+    assert grid_energy_price(at(*when), plan) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("key", "kw", "nok_per_year"),
+    [
+        ("bkk-2026", 7.5, 3984),
+        ("elvia-2026", 2.0, 2400),  # a step's lower bound belongs to it
+        ("elvia-2026", 1.99, 1440),
+        ("tensio-ts-2026", 600, 206140.8),
+        ("lede-2026", 4.9, 2580),
+        ("norgesnett-2026", 120, 58680),
+    ],
+)
+def test_capacity_steps_are_the_sources_yearly_prices_per_month(
+    key: str, kw: float, nok_per_year: float
+) -> None:
+    assert registry.load(key).capacity_charge(kw, 1) == pytest.approx(nok_per_year / 12)

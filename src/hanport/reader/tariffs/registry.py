@@ -3,9 +3,11 @@ checked here, with errors that name the file and the field.
 
 Numbers in the files are the grid company's own charges excluding VAT and state levies
 (consumption tax, Enova); those are dated public rules (see ``public.py``). Every file names its
-source and the date its prices took effect; numbers that could not be checked are listed under
-``unverified``. A step table may stop at a finite kW when the source lists no higher steps:
-asking for a charge above it is an error, not a guess.
+source and the date its prices took effect (``source``: where the numbers were read; when that is
+a data set transcribing the grid company, ``company_source`` names the company's own page);
+numbers that could not be checked are listed under ``unverified``. A step table may stop at a
+finite kW when the source lists no higher steps: asking for a charge above it is an error, not a
+guess.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Tariff:
     energy: EnergyCharge | None
     fixed_per_month: float
     unverified: tuple[str, ...]
+    company_source: str = ""
 
     def capacity_charge(self, kw: float, month: int) -> float:
         """The month's capacity charge (excl. VAT) for the capacity figure ``kw``."""
@@ -92,6 +95,7 @@ class Tariff:
             "currency": self.currency,
             "valid_from": self.valid_from.isoformat(),
             "source": self.source,
+            "company_source": self.company_source or None,
             "retrieved": self.retrieved.isoformat(),
             "capacity_rule": self.rule.kind,
             "resolution": self.rule.resolution,
@@ -229,4 +233,5 @@ def parse(key: str, raw: dict[str, Any]) -> Tariff:
         energy=_energy(where, raw.get("energy")),
         fixed_per_month=_get(where, raw, "fixed_per_month", float, 0.0),
         unverified=tuple(str(u) for u in raw.get("unverified", ())),
+        company_source=_get(where, raw, "company_source", str, ""),
     )
