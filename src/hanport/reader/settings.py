@@ -18,7 +18,9 @@ Read once at start. The TOML file is ``--config PATH``, ``$HANPORT_CONFIG`` or
     readings_days = 184
     [tariff]
     steps = [[0, 2, 275], [2, 5, 375], [5, 10, 450]]   # from_kw, to_kw (or "inf"), NOK/month
-    company = "bkk-2024"       # a shipped tariff (hanport.reader.tariffs): cost per hour/day/month
+    company = "bkk-2024"       # a shipped tariff (hanport.reader.tariffs): cost per hour/day/month;
+                               # its capacity steps (with VAT) replace the default ones unless
+                               # steps are given here
     norgespris = false
     [fuse]
     amps = 63                  # main fuse per phase: Now shows each phase's headroom
@@ -317,6 +319,29 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def _company_steps(settings: ReaderSettings, *, explicit_steps: bool) -> None:
+    """Check ``tariff.company`` and, unless ``tariff.steps`` is given, take its capacity steps
+    (the files hold prices without VAT; the steps are what the household pays, with the zone's
+    VAT or ``tariff.vat_percent``). A tariff priced per kW (Swedish) has no steps: the default
+    steps stay."""
+    from hanport.reader.tariffs.public import norway
+    from hanport.reader.tariffs.registry import TariffError, load
+
+    try:
+        tariff = load(str(settings.tariff_company))
+    except TariffError as exc:
+        raise SettingsError(f"tariff.company: {exc}") from None
+    if explicit_steps or not tariff.steps:
+        return
+    if settings.tariff_vat_percent is not None:
+        vat = settings.tariff_vat_percent / 100
+    else:
+        vat = norway().vat(settings.prices_zone or "")
+    settings.tariff_steps = tuple(
+        CapacityStep(s.from_kw, s.to_kw, round(s.price_nok * (1 + vat), 2)) for s in tariff.steps
+    )
+
+
 def _config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -336,6 +361,7 @@ def load_settings(
     """Merge the layers; ``flags`` holds only the options given on the command line."""
     environ = os.environ if environ is None else environ
     settings = ReaderSettings()
+    given: set[str] = set()  # the settings some layer set (not left at their default)
     path = _config_path(config, environ)
     if path is not None:
         data = _read_config(path)
@@ -345,12 +371,15 @@ def load_settings(
                 node = node.get(key) if isinstance(node, dict) else None
             if node is not None:
                 setattr(settings, name, _coerce(name, node))
+                given.add(name)
     for var, name in ENV_VARS.items():
         if environ.get(var):
             setattr(settings, name, _coerce(name, environ[var]))
+            given.add(name)
     for name, value in (flags or {}).items():
         if value is not None:
             setattr(settings, name, _coerce(name, value))
+            given.add(name)
     _check_ranges(settings)
     if settings.load_shed_webhook and not settings.load_shed_webhook.startswith(
         ("http://", "https://")
@@ -365,12 +394,7 @@ def load_settings(
             f"ugyldig verdi / invalid value for tariff.vat_percent: {vat!r} (0–100)"
         )
     if settings.tariff_company is not None:
-        from hanport.reader.tariffs.registry import TariffError, load
-
-        try:
-            load(settings.tariff_company)
-        except TariffError as exc:
-            raise SettingsError(f"tariff.company: {exc}") from None
+        _company_steps(settings, explicit_steps="tariff_steps" in given)
     if settings.language not in ("nb", "en"):
         raise SettingsError("language må være nb eller en / must be nb or en")
     return settings
