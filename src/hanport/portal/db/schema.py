@@ -262,6 +262,16 @@ customer_changes = Table(
     Column("registered_at", UTCDateTime(), nullable=False),
     Column("handled_at", UTCDateTime()),  # contracts, proxies and notices done
     Column("port_closed_at", UTCDateTime()),  # port known closed (close order completed)
+    # the customer's notice "I am moving" (services.moves): the move-out date they gave, when,
+    # the form's or API call's key, and when they withdrew it; None = no notice
+    Column("notice_date", Date),
+    Column("notice_at", UTCDateTime()),
+    Column("notice_key", String(128)),
+    Column("notice_withdrawn_at", UTCDateTime()),
+    # the electricity market's event for the same move (customer service or the API); None =
+    # not (yet) from the market. effective_date is the date of whichever spoke last
+    Column("market_date", Date),
+    Column("market_at", UTCDateTime()),
 )
 
 outbox = Table(
