@@ -33,7 +33,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("notice_withdrawn_at", UTC_TIME, nullable=True))
         batch.add_column(sa.Column("market_date", sa.Date(), nullable=True))
         batch.add_column(sa.Column("market_at", UTC_TIME, nullable=True))
-    op.execute("UPDATE customer_changes SET market_date = effective_date, market_at = registered_at")
+    op.execute(
+        "UPDATE customer_changes SET market_date = effective_date, market_at = registered_at"
+    )
 
 
 def downgrade() -> None:
