@@ -19,6 +19,20 @@ from hanport.reader.tariffs.registry import load
 COST_FIELDS = ("spot_nok_per_kwh", "grid_nok_per_kwh", "support_nok", "cost_nok", "income_nok")
 
 
+def _posix_starts(rows: list[dict[str, Any]]) -> list[int]:
+    """Each row's start in POSIX seconds. Rows carry local times, sorted per meter; on the night
+    clocks go back, 02:00 comes twice: its second row of a meter is the later hour (fold 1)."""
+    seen: set[tuple[str, str]] = set()
+    starts = []
+    for row in rows:
+        key = (row["meter_id"], row["start"])
+        naive = dt.datetime.fromisoformat(row["start"])
+        later = key in seen
+        seen.add(key)
+        starts.append(int(naive.replace(tzinfo=LOCAL_TZ, fold=int(later)).timestamp()))
+    return starts
+
+
 def _period_start(kind: str) -> Callable[[int], str]:
     def key(start: int) -> str:
         when = dt.datetime.fromtimestamp(start, LOCAL_TZ)
@@ -53,17 +67,22 @@ def add_costs(
         dt.datetime.fromtimestamp(end, as_utc),
     )
     by_meter: dict[str, list[HourEnergy]] = {}
-    for r in hour_rows:
-        at = int(parse_local(r["start"]))
+    for r, at in zip(hour_rows, _posix_starts(hour_rows), strict=True):
         by_meter.setdefault(r["meter_id"], []).append(
             HourEnergy(at, r["active_energy_import_kwh"], r["active_energy_export_kwh"], False)
         )
+    # hours are keyed by their POSIX start (the repeated 02:00 in October is two hours); days
+    # and months by their local start, which is never repeated
+    period = str if kind == "hours" else _period_start(kind)
     figures: dict[tuple[str, str], dict[str, Any]] = {}
     for meter, hours in by_meter.items():
-        for total in totals(hour_costs(hours, prices, plan), _period_start(kind)):
+        for total in totals(hour_costs(hours, prices, plan), period):
             figures[(meter, total.key)] = {f: getattr(total, f) for f in COST_FIELDS}
     empty = dict.fromkeys(COST_FIELDS)
-    return [r | figures.get((r["meter_id"], r["start"]), empty) for r in rows]
+    keys = _posix_starts(rows) if kind == "hours" else [r["start"] for r in rows]
+    return [
+        r | figures.get((r["meter_id"], str(key)), empty) for r, key in zip(rows, keys, strict=True)
+    ]
 
 
 def plan_from_settings(
