@@ -208,3 +208,31 @@ def test_capacity_steps_are_the_sources_yearly_prices_per_month(
     key: str, kw: float, nok_per_year: float
 ) -> None:
     assert registry.load(key).capacity_charge(kw, 1) == pytest.approx(nok_per_year / 12)
+
+
+def test_public_rules_2025_and_2026_as_their_sources_say() -> None:
+    rules = norway()
+    tax = {
+        dt.date(2025, 3, 31): 0.0979,
+        dt.date(2025, 4, 1): 0.1693,
+        dt.date(2025, 10, 1): 0.1253,  # the cut of 4.4 øre
+        dt.date(2026, 1, 1): 0.0713,
+        dt.date(2026, 12, 31): 0.0713,
+    }
+    for day, rate in tax.items():
+        levies = rules.levies_on(day)
+        assert levies is not None and levies.consumption_tax == rate and levies.enova == 0.01, day
+    support = rules.support_on(dt.date(2026, 12, 5))
+    assert support is not None and (support.threshold, support.share) == (0.77, 0.90)
+    assert support.basis == "hour" and support.cap_kwh == 5000
+    norgespris = rules.norgespris_on(dt.date(2026, 12, 31))
+    assert norgespris is not None and norgespris.cap_kwh_holiday_home == 1000
+    assert rules.norgespris_on(dt.date(2027, 1, 1)) is None  # decided only to the end of 2026
+
+
+def test_every_public_rule_names_its_source() -> None:
+    text = resources.files("hanport.reader.tariffs").joinpath("public_data", "no.toml")
+    raw = tomllib.loads(text.read_text("utf-8"))
+    for name in ("levies", "support", "norgespris"):
+        for row in raw[name]:
+            assert row["source"].startswith("https://"), (name, row["from"])
