@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,50 @@ def test_hanport_read_refuses_bad_input_with_exit_2(
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def _read_with_config(
+    tmp_path: Path, config: bytes, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "reader.toml"
+    path.write_bytes(config)
+    command = [sys.executable, "-m", "hanport.cli", "read", "--tcp", "127.0.0.1:1", "--no-http",
+               "--db", str(tmp_path / "r.db"), "--config", str(path)]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, check=False, preexec_fn=preexec_fn
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('db = "målinger.db"\n'.encode("latin-1"), "not UTF-8 (byte 7)"),
+        (b"[mqtt]\nhots = 'broker'\n", "unknown setting mqtt.hots"),
+        (b"[retention]\nreadings_days = -5\n", "readings_days: -5"),
+        (b"[mqtt]\nhost = 'localhost'\nport = 70000\n", "mqtt_port: 70000"),
+    ],
+)
+def test_hanport_read_refuses_a_bad_config_file_with_exit_2(
+    tmp_path: Path, config: bytes, message: str
+) -> None:
+    done = _read_with_config(tmp_path, config)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r.db").exists()  # refused before anything is touched
+
+
+def _no_room_to_grow() -> None:
+    """In the child: the file system refuses to grow any file, as a full disk does (the write
+    fails instead of the process being killed by SIGXFSZ)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_hanport_read_on_a_full_disk_at_start_exits_2(tmp_path: Path) -> None:
+    done = _read_with_config(tmp_path, b"", preexec_fn=_no_room_to_grow)
+    assert done.returncode == 2, done.stderr
+    assert "cannot use the database: " in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1  # one line saying why
