@@ -146,6 +146,7 @@ terms_versions = Table(
     Column("version", String(16), nullable=False, unique=True),
     Column("text_nb", Text, nullable=False),
     Column("text_en", Text, nullable=False),
+    Column("text_nn", Text),  # nynorsk (migration 0014); None: nynorsk readers read bokmål
     Column("sha256", String(64), nullable=False),
     Column("effective_from", UTCDateTime(), nullable=False),
     Column("change_summary", Text, nullable=False, default=""),
@@ -222,6 +223,14 @@ shipments = Table(
     Column("state", String(16), nullable=False),  # requested | shipped | delivered | picked_up
     Column("tracking_ref", String(64)),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # where it goes (migration 0014): by post the delivery address, to pick up the place as
+    # configured when ordered, its opening hours as JSON {"nb", "nn", "en"}
+    Column("address_street", String(200)),
+    Column("address_postcode", String(4)),
+    Column("address_city", String(100)),
+    Column("place_name", String(200)),
+    Column("place_address", String(200)),
+    Column("place_hours", Text),
 )
 
 proxies = Table(
