@@ -46,7 +46,8 @@ HA_UNITS: dict[str, set[str | None]] = {
                "Mcal", "Gcal"},
     "reactive_energy": {"varh", "kvarh"},
     "power_factor": {"%", None},
-    "monetary": {"NOK", "SEK", "DKK", "EUR"},  # any ISO 4217 code
+    # any ISO 4217 code; a price per kWh (the Energy dashboard's price entity) as <code>/kWh
+    "monetary": {"NOK", "SEK", "DKK", "EUR", "NOK/kWh"},
 }  # fmt: skip
 HA_STATE_CLASSES: dict[str, set[str | None]] = {
     "power": {"measurement", None},

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from hanport.reader.cost import CostPlan, hour_costs, totals
-from hanport.reader.energy import LOCAL_TZ, HourEnergy, local_iso, parse_local
+from hanport.reader.cost import CostPlan, hour_costs, hourly_spot, totals
+from hanport.reader.energy import HOUR, LOCAL_TZ, HourEnergy, hour_start, local_iso, parse_local
 from hanport.reader.prices.store import spot_prices
 from hanport.reader.storage import queries
 from hanport.reader.tariffs.public import norway
@@ -97,3 +97,25 @@ def plan_from_settings(
     if company is None or zone is None:
         return None
     return CostPlan(load(company), zone.upper(), norway(), norgespris, holiday_home, vat_percent)
+
+
+def hour_price(conn: Connection, zone: str, plan: CostPlan | None, at: float) -> float | None:
+    """What one kWh imported in the hour of ``at`` costs, NOK with VAT (Home Assistant's price
+    sensor): with a tariff, spot + the grid's energy charge − support (as ``cost_nok`` of one
+    kWh); without, spot with the zone's VAT. None when the hour's price (or, with a tariff, its
+    grid energy price) is not known."""
+    start = hour_start(at)
+    first = start
+    if plan is not None:  # support by the month's average spot needs the month so far
+        first = int(dt.datetime.fromtimestamp(start, LOCAL_TZ).replace(day=1, hour=0).timestamp())
+    prices = spot_prices(
+        conn,
+        zone,
+        dt.datetime.fromtimestamp(first, dt.UTC),
+        dt.datetime.fromtimestamp(start + HOUR, dt.UTC),
+    )
+    if plan is None:
+        spot = hourly_spot(prices).get(start)
+        return None if spot is None else round(spot * (1 + norway().vat(zone)), 4)
+    (cost,) = hour_costs([HourEnergy(start, 1.0, 0.0, False)], prices, plan)
+    return cost.cost_nok

@@ -18,7 +18,8 @@ from typing import Any
 
 from hanport.protocol import Keys
 from hanport.reader.backup import BackupSchedule
-from hanport.reader.cost_rows import plan_from_settings
+from hanport.reader.cost import CostPlan
+from hanport.reader.cost_rows import hour_price, plan_from_settings
 from hanport.reader.energy import hour_allowance, hour_start, parse_local
 from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
@@ -130,6 +131,7 @@ class ReaderService:
                 language=settings.language,
                 tariff_lookup=self._tariff,
                 allowance_lookup=self._hour_limit,
+                price_lookup=self._price if settings.prices_zone else None,
             )
             self.live.add_listener(self.publisher.update)
         self.webhook: LoadShedWebhook | None = None
@@ -172,6 +174,24 @@ class ReaderService:
         except Exception:
             return None
         return rows[0] if rows else None
+
+    def _price(self, at: float) -> float | None:
+        """What a kWh imported in the hour of ``at`` costs (HA's price sensor)."""
+        zone = self.settings.prices_zone
+        if zone is None:
+            return None
+        with self.engine.connect() as conn:
+            return hour_price(conn, zone, self._cost_plan(), at)
+
+    def _cost_plan(self) -> CostPlan | None:
+        s = self.settings
+        return plan_from_settings(
+            s.tariff_company,
+            s.prices_zone,
+            norgespris=s.tariff_norgespris,
+            holiday_home=s.tariff_holiday_home,
+            vat_percent=s.tariff_vat_percent,
+        )
 
     def _hour_limit(self, meter_id: str, at: str) -> float | None:
         """What the hour of ``at`` (the meter's local time) may import without raising the
@@ -252,7 +272,8 @@ class ReaderService:
         if self.webhook is not None:
             helpers.append(asyncio.create_task(self.webhook.run()))
         if self.prices is not None:
-            helpers.append(asyncio.create_task(run_prices(self.prices)))
+            on_new = self.publisher.prices_changed if self.publisher else None
+            helpers.append(asyncio.create_task(run_prices(self.prices, on_new)))
         if self.backups is not None:
             helpers.append(asyncio.create_task(self._backup_loop(self.backups)))
         server = None
@@ -319,13 +340,7 @@ class ReaderService:
             steps=self.settings.tariff_steps,
             mqtt_status=self.publisher.status if self.publisher else None,
             prices_zone=self.settings.prices_zone,
-            cost_plan=plan_from_settings(
-                self.settings.tariff_company,
-                self.settings.prices_zone,
-                norgespris=self.settings.tariff_norgespris,
-                holiday_home=self.settings.tariff_holiday_home,
-                vat_percent=self.settings.tariff_vat_percent,
-            ),
+            cost_plan=self._cost_plan(),
             price_status=partial(price_status, self.prices) if self.prices else None,
             backup_status=self.backups.status if self.backups else None,
         )

@@ -3,6 +3,9 @@
 ``device_class``/``state_class``/``unit`` follow HA's sensor tables: cumulative registers are
 ``total_increasing`` so the Energy dashboard can use them; derived hour values carry no state
 class because they go up and down by design (HA allows only total/total_increasing for energy).
+The price is ``monetary`` in NOK/kWh (what HA's Energy dashboard takes as "an entity with the
+current price") without a state class: HA allows only ``total`` for monetary, and a price is
+no total.
 """
 
 from __future__ import annotations
@@ -196,6 +199,15 @@ ENTITIES: tuple[Entity, ...] = (
         name_en="Main fuse near its rating",
         platform="binary_sensor",
         device_class="problem",
+    ),
+    # [prices] zone: what a kWh imported this hour costs (spot with VAT; with [tariff] company
+    # also the grid's energy charge, less support); published each hour and when prices arrive
+    Entity(
+        key="price_nok_per_kwh",
+        name_nb="Strømpris",
+        name_en="Electricity price",
+        device_class="monetary",
+        unit="NOK/kWh",
     ),
     Entity(
         key="reduce_load",

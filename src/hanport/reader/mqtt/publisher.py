@@ -2,9 +2,12 @@
 
 The outbox is the latest state per meter (bounded by the number of meters): while the broker is
 away, newer states replace older ones, and when it returns the discovery and the latest state of
-every meter go out again. Availability is the client's last will (retained ``offline``) and,
-per meter, ``offline`` once its latest reading is stale (older than ``stale_after_s`` of its
-/api/now object, by the injected clock) and ``online`` again with the next reading.
+every meter go out again. With a price lookup every meter's state carries the hour's price
+(``price_nok_per_kwh``) and goes out again when the hour changes (by the injected clock) and
+when new prices arrive (:meth:`MqttPublisher.prices_changed`). Availability is the client's
+last will (retained ``offline``) and, per meter, ``offline`` once its latest reading is stale
+(older than ``stale_after_s`` of its /api/now object, by the injected clock) and ``online``
+again with the next reading.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class MqttPublisher:
         tariff_interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         allowance_lookup: AllowanceLookup | None = None,
+        price_lookup: Callable[[float], float | None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -104,6 +108,9 @@ class MqttPublisher:
         self._fresh_until: dict[str, float] = {}
         self._available: dict[str, bool] = {}
         self._availability_dirty: set[str] = set()
+        self.price_lookup = price_lookup
+        self._prices: dict[int, float] = {}  # hour start → its price, as looked up
+        self._price_hour: int | None = None  # the hour whose price the states last carried
 
     def status(self) -> dict[str, Any]:
         return {
@@ -156,6 +163,38 @@ class MqttPublisher:
             else:
                 waits.append(until - now)
         return min(waits) if waits else None
+
+    def prices_changed(self) -> None:
+        """New prices are in the cache: every meter's state goes out again with the price."""
+        self._prices.clear()
+        self._dirty |= set(self._states)
+        self._wake.set()
+
+    def _hour_turned(self) -> float | None:
+        """Mark every meter for publishing once the clock has entered another hour than the
+        one whose price the states carry; the seconds to the next hour (None: no prices)."""
+        if self.price_lookup is None:
+            return None
+        now = self.clock()
+        if self._price_hour is not None and self._price_hour != int(now // 3600 * 3600):
+            self._price_hour = None
+            self._dirty |= set(self._states)
+        return 3600 - now % 3600
+
+    def _with_price(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.price_lookup is None:
+            return state
+        hour = int(self.clock() // 3600 * 3600)
+        price = self._prices.get(hour)
+        if price is None:
+            try:
+                price = self.price_lookup(hour)
+            except Exception:
+                price = None  # a database hiccup: unknown now, asked again next time
+            if price is not None:
+                self._prices = {hour: price}
+        self._price_hour = hour
+        return {**state, "price_nok_per_kwh": price}
 
     def recheck(self) -> None:
         """Check for stale readings at once (the clock has moved: tests, a resumed host)."""
@@ -226,11 +265,14 @@ class MqttPublisher:
 
     async def _publish_loop(self, client: Any) -> None:
         while True:
-            # woken by a reading, or when the next meter's reading turns stale
+            # woken by a reading, new prices, when the next meter's reading turns stale or the
+            # hour (and with it the price) changes
+            waits = [w for w in (self.check_stale(), self._hour_turned()) if w is not None]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.check_stale())
+                await asyncio.wait_for(self._wake.wait(), min(waits) if waits else None)
             self._wake.clear()
             self.check_stale()
+            self._hour_turned()
             dirty, self._dirty = self._dirty, set()
             try:
                 for meter_id in sorted(dirty):
@@ -247,6 +289,7 @@ class MqttPublisher:
                         self._announced.add(meter_id)
                     state = await asyncio.to_thread(self._with_tariff, meter_id, state)
                     state = await asyncio.to_thread(self._with_budget, meter_id, state)
+                    state = await asyncio.to_thread(self._with_price, state)
                     await client.publish(
                         state_topic(self.base_topic, meter_id),
                         json.dumps(state),

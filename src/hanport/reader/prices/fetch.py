@@ -183,13 +183,15 @@ def next_attempt_in(fetcher: PriceFetcher, fetched_tomorrow: bool) -> float:
     return (publication - now).total_seconds()
 
 
-async def run_prices(fetcher: PriceFetcher) -> None:
-    """Keep the cache filled for as long as the reader runs; fills what is missing at start."""
+async def run_prices(fetcher: PriceFetcher, on_new: Callable[[], None] | None = None) -> None:
+    """Keep the cache filled for as long as the reader runs; fills what is missing at start.
+    ``on_new`` is called (in the event loop) each time new prices were stored."""
     import asyncio
 
     while True:
         try:
-            await asyncio.to_thread(fetcher.refresh)
+            if await asyncio.to_thread(fetcher.refresh) and on_new is not None:
+                on_new()
         except Exception as error:  # a database hiccup must not end the reader
             fetcher.health.problem = f"{type(error).__name__}: {error}"
         today = fetcher.clock().astimezone(OSLO).date()
