@@ -12,12 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hanport.protocol import FrameRejected, HanStream, Keys, Reading, ScalerOverride
 from hanport.reader.model import Push, RejectedFrame, push_from_reading
 
-__all__ = ["Hub", "SourceFeed", "SourceStatus"]
+__all__ = ["CommitLog", "Hub", "SourceFeed", "SourceStatus"]
 
 PushSink = Callable[[Push], None]
 RejectSink = Callable[[RejectedFrame], None]
@@ -119,6 +119,21 @@ class SourceFeed:
         return out
 
 
+class CommitLog(Protocol):
+    """Where pushes become durable (the writer): a source that must not acknowledge input
+    before it is stored (MQTT QoS 1 with a persistent session) takes ``mark()`` after handing
+    a message's pushes over, and acknowledges once a commit listener reports that mark."""
+
+    def mark(self) -> int:
+        """The position after everything handed over so far."""
+        ...
+
+    def on_commit(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(position)`` in the event loop after each commit; returns the
+        function that removes it."""
+        ...
+
+
 class Hub:
     """Fans pushes out to the sinks; holds source statuses and recent frames."""
 
@@ -134,6 +149,8 @@ class Hub:
         self.push_sinks: list[PushSink] = []
         self.reject_sinks: list[RejectSink] = []
         self.sources: list[SourceStatus] = []
+        #: set by the service when a writer stores the pushes (see ``CommitLog``)
+        self.commits: CommitLog | None = None
         # (received_at, source, meter_id, frame, ok, reason): made into JSON only when asked
         self._recent: deque[tuple[float, str, str | None, bytes, bool, str | None]] = deque(
             maxlen=recent_frames

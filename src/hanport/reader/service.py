@@ -117,6 +117,7 @@ class ReaderService:
             )
         self.hub.push_sinks += [self.writer.add, self.live.update]
         self.hub.reject_sinks.append(self.writer.add_rejected)
+        self.hub.commits = self.writer  # durable sources acknowledge after the commit
         self.publisher: MqttPublisher | None = None
         if settings.mqtt_host and settings.mqtt_publish:
             self.publisher = MqttPublisher(

@@ -8,6 +8,7 @@ without restarting the reader. Each source runs as its own task until cancelled.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -24,7 +25,9 @@ from hanport.reader.pipeline import Hub, SourceFeed
 
 __all__ = [
     "AUTO_CANDIDATES",
+    "RECEIVE_MAXIMUM",
     "SERIAL_PRESETS",
+    "SESSION_EXPIRY_S",
     "Backoff",
     "SerialSettings",
     "SourceError",
@@ -267,6 +270,58 @@ def _payload_bytes(payload: bytes) -> bytes:
     return payload
 
 
+#: QoS 1 messages the broker may have on the way to one durable reader before its acks
+#: (MQTT 5 Receive Maximum): acks follow the commit, every flush interval, so this bounds the
+#: rate (about 2 × this per second with 0.5 s flushes) and the memory of a reader
+RECEIVE_MAXIMUM = 20_000
+#: how long the broker keeps a durable reader's session (and the frames queued for it) while
+#: the reader is away; Mosquitto caps it with persistent_client_expiration
+SESSION_EXPIRY_S = 7 * 86_400
+
+
+def _mqtt_client(
+    host: str,
+    port: int,
+    *,
+    username: str | None,
+    password: str | None,
+    client_id: str | None,
+    receive_maximum: int,
+) -> Any:
+    import aiomqtt
+
+    if client_id is None:
+        return aiomqtt.Client(host, port, username=username, password=password)
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    properties.ReceiveMaximum = receive_maximum
+    return aiomqtt.Client(
+        host,
+        port,
+        username=username,
+        password=password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=False,  # the session, its subscription and its queued frames survive us
+        properties=properties,
+    )
+
+
+def _acker(paho: Any, pending: collections.deque[tuple[int, int, int]]) -> Callable[[int], None]:
+    """The commit listener that acknowledges the messages ``(mark, mid, qos)`` committed."""
+
+    def ack_committed(committed: int) -> None:
+        # in receive order, as MQTT wants its PUBACKs
+        while pending and pending[0][0] <= committed:
+            _, mid, qos = pending.popleft()
+            paho.ack(mid, qos)
+
+    return ack_committed
+
+
 async def run_mqtt(
     hub: Hub,
     host: str,
@@ -276,25 +331,44 @@ async def run_mqtt(
     username: str | None = None,
     password: str | None = None,
     client_id: str | None = None,
+    receive_maximum: int = RECEIVE_MAXIMUM,
 ) -> None:
-    """Subscribe to raw frames (docs/CONTRACTS.md §3); one decoder per topic."""
+    """Subscribe to raw frames (docs/CONTRACTS.md §3); one decoder per topic.
+
+    ``topic`` may be a shared subscription, ``$share/<group>/hanport/raw/#``: the broker
+    hands each message to one reader of the group (scale-out; each message must then hold
+    whole frames). With ``client_id`` the session is durable: MQTT 5, clean start off, QoS 1,
+    and a message is acknowledged only once the writer has committed what it carried
+    (``hub.commits``), so a reader killed at any moment loses nothing: the broker redelivers
+    the unacknowledged messages when the same client id comes back, and storage ignores what
+    it already has.
+    """
     import aiomqtt
 
     status = hub.add_source(f"mqtt:{host}:{port}/{topic}", "mqtt")
     feeds: dict[str, SourceFeed] = {}
     backoff = Backoff()
+    commits = hub.commits if client_id is not None else None
     while True:
+        pending: collections.deque[tuple[int, int, int]] = collections.deque()
+        remove_listener: Callable[[], None] | None = None
         try:
             status.state = "connecting"
-            async with aiomqtt.Client(
+            client = _mqtt_client(
                 host,
                 port,
                 username=username,
                 password=password,
-                identifier=client_id,
-                # a persistent session keeps QoS 1 frames queued while this reader restarts
-                clean_session=client_id is None,
-            ) as client:
+                client_id=client_id,
+                receive_maximum=receive_maximum,
+            )
+            if commits is not None:
+                # before connecting: a resumed session's messages come right after CONNACK.
+                # aiomqtt 2.5 has no API for it yet (its issue #345): paho's, underneath
+                paho = client._client
+                paho.manual_ack_set(True)
+                remove_listener = commits.on_commit(_acker(paho, pending))
+            async with client:
                 await client.subscribe(topic, qos=1)
                 status.state = "connected"
                 status.detail = ""
@@ -309,11 +383,17 @@ async def run_mqtt(
                         payload = payload.encode()
                     if isinstance(payload, bytes | bytearray):
                         feed.feed(_payload_bytes(bytes(payload)))
+                    if commits is not None and message.qos > 0:
+                        pending.append((commits.mark(), message.mid, message.qos))
         except aiomqtt.MqttError as exc:
             delay = backoff.next()
             status.state = "retrying"
             status.detail = f"{exc} (nytt forsøk om / retry in {delay:.1f} s)"
             await asyncio.sleep(delay)
+        finally:
+            # unacknowledged messages come again on the next connection of this session
+            if remove_listener is not None:
+                remove_listener()
 
 
 #: the start of a capture that decides whether it is hex text or raw bytes

@@ -159,15 +159,39 @@ class Writer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._meters: dict[str, _MeterState] = {}
+        self._accepted = 0  # pushes and rejected frames handed over, ever
+        self.committed = 0  #: how many of them are committed (``mark`` positions)
+        self._commit_listeners: list[Callable[[int], None]] = []
+
+    # -- commit positions (pipeline.CommitLog) ------------------------------------------------
+    def mark(self) -> int:
+        """The position after everything added so far; committed once ``committed`` >= it."""
+        return self._accepted
+
+    def on_commit(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """``listener(committed)`` runs in the event loop after each flush of ``run``."""
+        self._commit_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._commit_listeners.remove(listener)
+
+        return remove
+
+    def _notify(self) -> None:
+        for listener in list(self._commit_listeners):
+            listener(self.committed)
 
     # -- collecting -------------------------------------------------------------------------
     def add(self, push: Push) -> None:
         with self._lock:
             self._pushes.append(push)
+            self._accepted += 1
 
     def add_rejected(self, rejected: RejectedFrame) -> None:
         with self._lock:
             self._rejected.append(rejected)
+            self._accepted += 1
 
     @property
     def pending(self) -> int:
@@ -184,7 +208,9 @@ class Writer:
             with self._lock:
                 pushes, self._pushes = self._pushes, []
                 rejected, self._rejected = self._rejected, []
+                upto = self._accepted
             if not pushes and not rejected and not final:
+                self.committed = upto
                 return 0
             try:
                 with self.engine.begin() as conn:
@@ -196,6 +222,7 @@ class Writer:
                     self._rejected[:0] = rejected
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 raise
+            self.committed = upto
             self.stats.flushes += 1
             self.stats.last_flush_at = self.clock()
             self.stats.readings_written += len(pushes)
@@ -397,8 +424,11 @@ class Writer:
                     await asyncio.to_thread(self.flush)
                 except Exception:
                     await asyncio.sleep(min(5.0, self.flush_interval * 4))
+                else:
+                    self._notify()
         finally:
             await asyncio.to_thread(self.flush, final=True)
+            self._notify()
 
 
 def latest_register(conn: Connection, meter_id: str) -> RegisterPoint | None:
