@@ -31,6 +31,8 @@ SECRET = "fuzz-secret-" * 3
 RULES_BEYOND_THE_SCHEMA = {
     ("POST", "/api/v1/metering-points/{mpid}/orders"): {
         "terms_version_id", "terms_accepted", "declaration", "module_option", "terms_lang",
+        # where the module goes: an address needs all three parts, a place must be configured
+        "delivery_street", "delivery_postcode", "delivery_city", "pickup_place",
     },
     ("POST", "/api/v1/metering-points/{mpid}/customer-changes"): {
         "new_customer_name", "new_customer_email", "effective_date",

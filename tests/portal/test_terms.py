@@ -99,7 +99,7 @@ def test_staff_publishes_terms_hashed_over_the_canonical_text_and_audited(world:
 def test_seed_terms_use_the_same_hash(world: World) -> None:
     with world.engine.connect() as conn:
         row = conn.execute(select(terms_versions).where(terms_versions.c.version == "1.0")).one()
-    assert row.sha256 == terms_hash(row.text_nb, row.text_en)
+    assert row.sha256 == terms_hash(row.text_nb, row.text_en, row.text_nn)
     assert canonical_text(row.text_nb) == row.text_nb
     assert row.published_by is None  # seed data
 

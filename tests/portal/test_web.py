@@ -171,7 +171,10 @@ def test_customer_orders_and_sees_timeline(client: TestClient, world: World) -> 
     assert re.search(r"/orders/\d+$", str(answer.url))
     assert 'data-state="validated"' in answer.text
     assert "Bestilling mottatt" in answer.text
-    assert "Send modulen i posten – bestilt" in answer.text
+    assert "HAN-modul: Send modulen i posten" in answer.text
+    assert '<li aria-current="step"><strong>bestilt</strong></li>' in answer.text
+    # no address typed in: the module goes to the metering point's address
+    assert "Leveringsadresse: Storgata 1, 6800 Førde" in answer.text
     assert 'http-equiv="refresh"' in answer.text  # status updates without JavaScript
 
 

@@ -356,6 +356,7 @@ _TERMS_OPTIONS = {
     "version": "--version",
     "text_nb": "--nb",
     "text_en": "--en",
+    "text_nn": "--nn",
     "change_summary": "--summary",
     "effective_from": "--effective-from",
 }
@@ -392,6 +393,12 @@ def configure_portal_terms(parser: argparse.ArgumentParser) -> None:
             )
             sub.add_argument(
                 "--en", required=True, type=Path, metavar="FILE", help="text in English (UTF-8)"
+            )
+            sub.add_argument(
+                "--nn",
+                type=Path,
+                metavar="FILE",
+                help="text in nynorsk (UTF-8); without it nynorsk readers read bokmål",
             )
             sub.add_argument(
                 "--effective-from",
@@ -431,6 +438,7 @@ def run_portal_terms(args: argparse.Namespace) -> int:
         try:
             text_nb = _read_terms_file(args.nb)
             text_en = _read_terms_file(args.en)
+            text_nn = _read_terms_file(args.nn) if args.nn else ""
         except ValueError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
@@ -459,6 +467,7 @@ def run_portal_terms(args: argparse.Namespace) -> int:
                 version=args.version,
                 text_nb=text_nb,
                 text_en=text_en,
+                text_nn=text_nn,
                 change_summary=args.summary,
                 effective_from=args.effective_from,
             )

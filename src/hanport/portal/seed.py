@@ -53,8 +53,25 @@ TERMS_NB = """Vilkår for bruk av HAN-porten (versjon {version})
 4. Flytting og oppsigelse. Gi oss beskjed før du flytter eller sier opp avtalen. Porten stenges
    når kundeforholdet på målepunktet opphører.
 5. Åpning og stenging er gratis. Du kan be om stenging når som helst.
-6. Endringer i vilkårene. Vilkårene kan endres. Når du bestiller neste gang, godtar du den nye
-   versjonen av vilkårene.
+6. Endringer i vilkårene. Vilkårene kan endres. Når de er endret, viser vi deg den nye
+   versjonen neste gang du bestiller, og du godtar den før du sender bestillingen.
+"""
+
+TERMS_NN = """Vilkår for bruk av HAN-porten (versjon {version})
+
+1. Dataa er ukrypterte. Når porten er open, sender målaren måledataa ut av HAN-porten utan
+   kryptering. Du stadfester at målaren er fysisk sikra: inne i bustaden, i eit låsbart skap
+   eller rom, eller i eit låst felles målarrom.
+2. Utstyret du koplar til. Du er ansvarleg for alt utstyr du koplar til HAN-porten. Skadar på
+   målaren eller anlegget som kjem av utstyr som ikkje er godkjent for tilkopling, er ditt
+   ansvar.
+3. Personvern og lagring. Nettselskapet får ikkje dataa frå HAN-porten. Du er sjølv ansvarleg
+   for personvernet og for korleis dataa blir lagra, og for kven som får tilgang til dei.
+4. Flytting og oppseiing. Gi oss beskjed før du flyttar eller seier opp avtalen. Porten blir
+   stengd når kundeforholdet på målepunktet tek slutt.
+5. Opning og stenging er gratis. Du kan be om stenging når som helst.
+6. Endringar i vilkåra. Vilkåra kan endrast. Når dei er endra, viser vi deg den nye versjonen
+   neste gong du bestiller, og du godtek han før du sender bestillinga.
 """
 
 TERMS_EN = """Terms of use for the HAN port (version {version})
@@ -70,8 +87,8 @@ TERMS_EN = """Terms of use for the HAN port (version {version})
 4. Moving and ending the contract. Let us know before you move or end the contract. The port
    is closed when the contract on the metering point ends.
 5. Opening and closing are free of charge. You may ask for the port to be closed at any time.
-6. Changes to the terms. The terms may change. When you next place an order, you accept the
-   new version of the terms.
+6. Changes to the terms. The terms may change. When they have changed, we show you the new
+   version the next time you order, and you accept it before you send the order.
 """
 
 
@@ -267,6 +284,7 @@ def _seed_terms(tx: Tx, now: datetime) -> None:
     # audited the same way
     text_nb = canonical_text(TERMS_NB.format(version="1.0"))
     text_en = canonical_text(TERMS_EN.format(version="1.0"))
+    text_nn = canonical_text(TERMS_NN.format(version="1.0"))
     record_terms(
         tx,
         "system",
@@ -276,8 +294,9 @@ def _seed_terms(tx: Tx, now: datetime) -> None:
             text_en=text_en,
             change_summary="Første versjon / First version",
             effective_from=now - timedelta(days=365),
-            sha256=terms_hash(text_nb, text_en),
+            sha256=terms_hash(text_nb, text_en, text_nn),
             replaces=None,
+            text_nn=text_nn,
         ),
         seed=True,
     )

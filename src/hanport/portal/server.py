@@ -50,6 +50,7 @@ def create_from_environment() -> FastAPI:
             signin=EmailCodeSignIn(engine, secret.encode(), limits),
             oidc=_customer_oidc(settings),
             staff_oidc=_staff_oidc(settings),
+            pickup_places=settings.pickup_places,
         )
     )
 

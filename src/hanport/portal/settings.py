@@ -4,7 +4,9 @@ Read once at start, like the reader's. The file is ``--config PATH`` or ``$HANPO
 docs/portal.example.toml shows every key. Each key ``[section] name`` has the variable
 ``HANPORT_PORTAL_SECTION_NAME`` (``[oidc.customers] client_secret`` is
 ``HANPORT_PORTAL_OIDC_CUSTOMERS_CLIENT_SECRET``); top-level keys drop the section. Pick-up places
-are a list of tables and come from the file only. A key no setting reads, a value of the wrong
+are a list of tables (``[[pickup.places]]``, or ``[[pickup_places]]``) and come from the file
+only; without any, the demo's places are offered (``places = []`` under ``[pickup]`` offers
+none). A key no setting reads, a value of the wrong
 kind, a port out of range or an address that is no e-mail address is refused with one line
 naming the key.
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
 
 __all__ = [
     "ENV_CONFIG",
@@ -48,15 +52,6 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 class SettingsError(ValueError):
     """A configuration value that cannot work (message in bokmål and English)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PickupPlace:
-    """Where a customer may pick up the HAN module, and when it is open (the company's words)."""
-
-    name: str
-    address: str
-    opening_hours: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +110,8 @@ class PortalSettings:
     oidc_staff_client_secret: str | None = None
     oidc_staff_role_claim: str = "groups"
     oidc_staff_role: str = "hanport-staff"
-    pickup_places: tuple[PickupPlace, ...] = ()
+    #: where a HAN module may be picked up; the demo's places unless the file names its own
+    pickup_places: tuple[PickupPlace, ...] = DEMO_PICKUP_PLACES
     retry_base_s: float = 30.0  #: first head-end retry delay; doubles per attempt
     max_attempts: int = 5  #: head-end attempts before a case goes to customer service
     signin_codes_per_address: int = 3  #: per 15 minutes
@@ -257,28 +253,69 @@ def _host_list(key: str, value: Any) -> list[str]:
     return [_text(key, item) for item in items if str(item).strip()]
 
 
+_PLACE_PARTS = ("name", "address", "opening_hours")
+_HOURS_LANGS = ("nb", "nn", "en")
+
+
+def _place_text(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if not text or len(text) > 200:
+        raise SettingsError(f"{key}: 1–200 tegn / 1–200 characters")
+    return text
+
+
+def _opening_hours(key: str, value: Any) -> dict[str, str]:
+    """One text for every language ("08–16"), or a table of nb and en (nn falls back to nb)."""
+    if not isinstance(value, dict):
+        return {"nb": _place_text(key, value)}
+    unknown = set(value) - set(_HOURS_LANGS)
+    if unknown:
+        raise SettingsError(
+            f"{key}: ukjent språk / unknown language {', '.join(sorted(unknown))} "
+            "(known: nb, nn, en)"
+        )
+    missing = [lang for lang in ("nb", "en") if lang not in value]
+    if missing:
+        raise SettingsError(
+            f"{key}.{missing[0]} mangler / is missing (give nb and en, or one text for all)"
+        )
+    return {lang: _place_text(f"{key}.{lang}", value[lang]) for lang in value}
+
+
+def _pickup_place(where: str, entry: Any) -> PickupPlace:
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: må være en tabell / must be a table")
+    unknown = set(entry) - set(_PLACE_PARTS)
+    if unknown:
+        raise SettingsError(
+            f"{where}: ukjent innstilling / unknown setting {', '.join(sorted(unknown))} "
+            "(known: name, address, opening_hours)"
+        )
+    name = _place_text(f"{where}.name", entry.get("name", ""))
+    address = _place_text(f"{where}.address", entry.get("address", ""))
+    hours = _opening_hours(f"{where}.opening_hours", entry.get("opening_hours", ""))
+    place = PickupPlace(name, address, hours["nb"], hours.get("nn", ""), hours.get("en", ""))
+    if not place.key:
+        raise SettingsError(
+            f"{where}.name: trenger bokstaver eller sifre / needs letters or digits"
+        )
+    return place
+
+
 def _pickup_places(key: str, value: Any) -> tuple[PickupPlace, ...]:
     if not isinstance(value, list):
         raise SettingsError(f"{key}: må være [[pickup.places]] / must be [[pickup.places]] tables")
-    places = []
-    for number, entry in enumerate(value, start=1):
-        where = f"{key}[{number}]"
-        if not isinstance(entry, dict):
-            raise SettingsError(f"{where}: må være en tabell / must be a table")
-        unknown = set(entry) - {"name", "address", "opening_hours"}
-        if unknown:
-            raise SettingsError(
-                f"{where}: ukjent innstilling / unknown setting {', '.join(sorted(unknown))} "
-                "(known: name, address, opening_hours)"
-            )
-        values = {}
-        for part in ("name", "address", "opening_hours"):
-            text = _text(f"{where}.{part}", entry.get(part, ""))
-            if not text or len(text) > 200:
-                raise SettingsError(f"{where}.{part}: 1–200 tegn / 1–200 characters")
-            values[part] = text
-        places.append(PickupPlace(**values))
-    return tuple(places)
+    places = tuple(
+        _pickup_place(f"{key}[{number}]", entry) for number, entry in enumerate(value, start=1)
+    )
+    keys = [place.key for place in places]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SettingsError(
+            f"{key}: samme navn to ganger / the same name twice ({', '.join(twice)}): each "
+            "place needs a name of its own"
+        )
+    return places
 
 
 #: (TOML path, setting, parser); the environment variable is derived from the path
@@ -382,6 +419,13 @@ def _read_config(path: Path) -> dict[str, Any]:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: ugyldig TOML / invalid TOML: {exc}") from None
+    if "pickup_places" in data:
+        # [[pickup_places]] is [[pickup.places]] written at the top level
+        pickup = data.get("pickup")
+        if isinstance(pickup, dict) and "places" in pickup:
+            raise SettingsError(f"{path}: pickup_places og/and pickup.places: give the places once")
+        data = {**data, "pickup": {**(pickup or {}), "places": data["pickup_places"]}}
+        del data["pickup_places"]
     unknown = _unknown_keys(data)
     if unknown:
         raise SettingsError(

@@ -48,9 +48,11 @@ class Language(StrEnum):
 
 
 class TermsLanguage(StrEnum):
-    """The languages the terms of use are published in (a nynorsk reader reads bokmål)."""
+    """The languages the terms of use are published in (nynorsk is optional per version; a
+    nynorsk reader of a version without it reads bokmål)."""
 
     NB = "nb"
+    NN = "nn"
     EN = "en"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,6 @@ from hanport.portal.db.schema import (
     meters,
     order_events,
     orders,
-    shipments,
 )
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import (
@@ -44,6 +44,7 @@ from hanport.portal.domain.order_states import (
     OrderEvent,
     OrderState,
 )
+from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
 from hanport.portal.domain.sla import OSLO, sla_due
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
@@ -55,7 +56,13 @@ from hanport.portal.services.lifecycle import (
     party,
 )
 from hanport.portal.services.port import move_port, ordered, port_state
-from hanport.portal.services.terms import current_terms
+from hanport.portal.services.shipments import (
+    DELIVERY_FIELDS,
+    Delivery,
+    checked_delivery,
+    store_shipment,
+)
+from hanport.portal.services.terms import current_terms, shown_language
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -85,11 +92,18 @@ class OrderRequest:
     declaration: str | None = None
     module_option: str | None = None
     terms_accepted: bool = False
-    #: the language the terms were shown in (nb | en); stored with the order
+    #: the language the terms were shown in (nb | nn | en); stored with the order (nn as nb
+    #: for a version without a nynorsk text)
     terms_lang: str | None = None
     #: the form's hidden key or the API's Idempotency-Key header: the same request again
     #: with it answers with the first order
     idempotency_key: str | None = None
+    #: a module by post: the delivery address (all empty: the installation's address)
+    delivery_street: str | None = None
+    delivery_postcode: str | None = None
+    delivery_city: str | None = None
+    #: a module to pick up: the place's key (empty: the first configured place)
+    pickup_place: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,7 @@ class CheckedOrder:
     terms_lang: str | None
     idempotency_key: str | None
     request_sha256: str
+    delivery: Delivery | None = None  #: where the module goes (post or pick-up)
 
 
 def _valid_key(key: str | None, errors: dict[str, Text | str]) -> str | None:
@@ -129,7 +144,7 @@ def _valid_key(key: str | None, errors: dict[str, Text | str]) -> str | None:
 
 def _request_sha256(req: OrderRequest, channel: Channel) -> str:
     """What was asked, as a hash: the same key with other content is a client's mistake."""
-    asked = {
+    asked: dict[str, object] = {
         "metering_point_id": req.metering_point_id.strip(),
         "action": str(req.action),
         "terms_version_id": None if req.terms_version_id is None else str(req.terms_version_id),
@@ -139,11 +154,18 @@ def _request_sha256(req: OrderRequest, channel: Channel) -> str:
         "terms_lang": req.terms_lang or None,
         "channel": channel.value,
     }
+    # where the module goes, only when given: a request without it hashes as it always did
+    given = {name: getattr(req, name) for name in DELIVERY_FIELDS if getattr(req, name)}
+    if given:
+        asked["delivery"] = given
     return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
 
-def validated(req: OrderRequest, channel: Channel) -> CheckedOrder:
-    """The request's fields, checked before any transaction; InvalidInput names what is wrong."""
+def validated(
+    req: OrderRequest, channel: Channel, places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES
+) -> CheckedOrder:
+    """The request's fields, checked before any transaction; InvalidInput names what is wrong.
+    `places`: where a module may be picked up (the configuration's [[pickup.places]])."""
     errors: dict[str, Text | str] = {}
     key = _valid_key(req.idempotency_key, errors)
     mpid = ""
@@ -156,7 +178,7 @@ def validated(req: OrderRequest, channel: Channel) -> CheckedOrder:
     except ValueError:
         errors["action"] = N_("Choose open or close")
         action = Action.CLOSE
-    declaration = module = None
+    declaration = module = delivery = None
     if action is Action.OPEN:
         try:
             declaration = SecurityDeclaration(req.declaration or "")
@@ -170,10 +192,13 @@ def validated(req: OrderRequest, channel: Channel) -> CheckedOrder:
             errors["module_option"] = N_(
                 "Choose whether you have a HAN module or want it by post / to pick up"
             )
+        delivery = checked_delivery(
+            module, {name: getattr(req, name) for name in DELIVERY_FIELDS}, places, errors
+        )
         if not req.terms_accepted:
             errors["terms_accepted"] = N_("You must accept the terms to open the port")
-    if req.terms_lang not in (None, "", "nb", "en"):
-        errors["terms_lang"] = N_("The language must be nb or en")
+    if req.terms_lang not in (None, "", "nb", "nn", "en"):
+        errors["terms_lang"] = N_("The language must be nb, nn or en")
     if errors:
         raise InvalidInput(errors)
     return CheckedOrder(
@@ -185,6 +210,7 @@ def validated(req: OrderRequest, channel: Channel) -> CheckedOrder:
         req.terms_lang or None,
         key,
         _request_sha256(req, channel),
+        delivery,
     )
 
 
@@ -194,10 +220,11 @@ def submit_order(
     req: OrderRequest,
     channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
+    places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
 ) -> int:
     """Validate, authorise and store one order in one short transaction; returns its id (the
     earlier order's when the request repeats one with the same idempotency key)."""
-    return place_order(engine, actor, req, channel, now).order_id
+    return place_order(engine, actor, req, channel, now, places).order_id
 
 
 def place_order(
@@ -206,6 +233,7 @@ def place_order(
     req: OrderRequest,
     channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
+    places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
 ) -> Placed:
     """Validate, authorise and store one order in one short transaction.
 
@@ -216,7 +244,7 @@ def place_order(
     (409 idempotency_key_reused) when it asked for something else.
     """
     channel = Channel(channel)
-    fields = validated(req, channel)
+    fields = validated(req, channel, places)
     with transaction(engine, now) as tx:
         return place_in(tx, actor, fields, channel)
 
@@ -471,13 +499,7 @@ def _store(tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, order: 
     for other in order.open_orders:
         apply_event(tx, other, OrderEvent.SUPERSEDE, actor, note=f"superseded by {order_id}")
         contact_mail(tx, other, "superseded", new_order_id=order_id)
-    if fields.module in (ModuleOption.POST, ModuleOption.PICKUP):
-        conn.execute(
-            shipments.insert().values(
-                order_id=order_id, method=fields.module.value, state="requested", updated_at=tx.now
-            )
-        )
-        tx.audit(actor, "shipment.requested", "order", order_id, method=fields.module.value)
+    store_shipment(tx, actor, order_id, fields.mpid, fields.delivery)
     if not order.meter.han_capable:
         apply_event(
             tx,
@@ -518,7 +540,9 @@ def _insert_order(
                 terms_version_id=terms.id if terms else None,
                 terms_accepted_at=tx.now if terms else None,
                 terms_sha256=terms.sha256 if terms else None,
-                terms_lang=(fields.terms_lang or (contact.lang if contact else "nb"))
+                terms_lang=shown_language(
+                    fields.terms_lang or (contact.lang if contact else "nb"), terms.text_nn
+                )
                 if terms
                 else None,
                 declaration=fields.declaration.value if fields.declaration else None,

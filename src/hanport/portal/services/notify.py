@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from hanport.i18n import N_, format_date, format_datetime, translations
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import meters, orders, outbox, shipments
-from hanport.portal.domain.shipments import HanConnection, han_connection
+from hanport.portal.domain.shipments import HanConnection, delivery_of, han_connection
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
@@ -278,8 +278,9 @@ def _connection_help(catalog: NullTranslations, template: str, fields: dict[str,
     return "\n" + catalog.gettext(connection_help_text(brand)) + "\n"
 
 
-def _module_line(catalog: NullTranslations, fields: dict[str, object]) -> str:
-    """Where the order's HAN module has got to, for every mail about an order with one."""
+def _module_line(catalog: NullTranslations, lang: str, fields: dict[str, object]) -> str:
+    """Where the order's HAN module has got to, and where it goes (the delivery address, or
+    the pick-up place with its opening hours), for every mail about an order with one."""
     method, state = fields.get("module_method"), fields.get("module_state")
     if not isinstance(method, str) or not isinstance(state, str):
         return ""
@@ -300,6 +301,17 @@ def _module_line(catalog: NullTranslations, fields: dict[str, object]) -> str:
     tracking = fields.get("module_tracking")
     if isinstance(tracking, str) and tracking:
         line += f" ({catalog.gettext('tracking')} {tracking})"
+    goes = fields.get("module_delivery")
+    if isinstance(goes, dict) and goes.get("address"):
+        line += "\n" + catalog.gettext("Delivery address: {address}").format(
+            address=goes["address"]
+        )
+    elif isinstance(goes, dict) and goes.get("place"):
+        by_lang: dict[str, str] = goes["hours"]
+        hours = by_lang.get(lang) or by_lang["nb"]
+        line += "\n" + catalog.gettext(
+            "Pick-up place: {place}, {address}. Opening hours: {hours}"
+        ).format(place=goes["place"], address=goes["place_address"], hours=hours)
     return f"\n{line}\n"
 
 
@@ -316,7 +328,7 @@ def render(template: str, lang: str, /, **fields: object) -> tuple[str, str]:
     values = _field_values(lang, fields)
     subject, body = TEMPLATES[template]
     text = catalog.gettext(body).format(**values) + _connection_help(catalog, template, fields)
-    text += _module_line(catalog, fields)
+    text += _module_line(catalog, lang, fields)
     return catalog.gettext(subject).format(**values), text
 
 
@@ -347,11 +359,7 @@ def order_fields(conn: Connection, order_id: int) -> dict[str, object]:
         .limit(1)
     ).scalar()
     found: dict[str, object] = {} if brand is None else {"meter_brand": brand}
-    row = conn.execute(
-        select(shipments.c.method, shipments.c.state, shipments.c.tracking_ref).where(
-            shipments.c.order_id == order_id
-        )
-    ).first()
+    row = conn.execute(select(shipments).where(shipments.c.order_id == order_id)).first()
     if row is None:
         return found
     return {
@@ -359,6 +367,7 @@ def order_fields(conn: Connection, order_id: int) -> dict[str, object]:
         "module_method": row.method,
         "module_state": row.state,
         "module_tracking": row.tracking_ref or "",
+        "module_delivery": delivery_of(row),
     }
 
 

@@ -1,22 +1,143 @@
-"""Customer service records where a HAN module sent by post or picked up has got to."""
+"""Where a HAN module goes (a delivery address by post, a pick-up place), and customer service
+recording where it has got to."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import orders, shipments
-from hanport.portal.domain.limits import TRACKING_REF_MAX, too_long
+from hanport.portal.db.schema import metering_points, orders, shipments
+from hanport.portal.domain.limits import CITY_MAX, STREET_MAX, TRACKING_REF_MAX, too_long
 from hanport.portal.domain.model import Actor, ModuleOption
-from hanport.portal.domain.shipments import ShipmentState, may_move
+from hanport.portal.domain.shipments import (
+    POSTCODE_PATTERN,
+    DeliveryAddress,
+    PickupPlace,
+    ShipmentState,
+    delivery_of,
+    may_move,
+)
 from hanport.portal.services import authz
-from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, at_most
+from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Text, at_most
 from hanport.portal.services.lifecycle import contact_mail
-from hanport.portal.services.tx import transaction
+from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["TRACKING_REF_MAX", "update_shipment"]
+__all__ = [
+    "DELIVERY_FIELDS",
+    "TRACKING_REF_MAX",
+    "Delivery",
+    "checked_delivery",
+    "delivery_of",
+    "store_shipment",
+    "update_shipment",
+]
+
+#: the order form's and the API's fields that say where the module goes
+DELIVERY_FIELDS = ("delivery_street", "delivery_postcode", "delivery_city", "pickup_place")
+_POSTCODE = re.compile(POSTCODE_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where an ordered module goes: by post to `address` (None: the installation's), or to be
+    picked up at `place`."""
+
+    method: ModuleOption
+    address: DeliveryAddress | None = None
+    place: PickupPlace | None = None
+
+
+def _address(
+    street: str, postcode: str, city: str, errors: dict[str, Text | str]
+) -> DeliveryAddress | None:
+    """The address typed in; None when nothing was (then the installation's address is used)."""
+    street, postcode, city = street.strip(), postcode.strip(), city.strip()
+    if not (street or postcode or city):
+        return None
+    if not street:
+        errors["delivery_street"] = N_("Enter the street address the module is sent to")
+    elif too_long(street, STREET_MAX):
+        errors["delivery_street"] = at_most(STREET_MAX)
+    if not _POSTCODE.match(postcode):
+        errors["delivery_postcode"] = N_("The postcode is four digits, e.g. 6800")
+    if not city:
+        errors["delivery_city"] = N_("Enter the postal town, e.g. Førde")
+    elif too_long(city, CITY_MAX):
+        errors["delivery_city"] = at_most(CITY_MAX)
+    return DeliveryAddress(street, postcode, city)
+
+
+def checked_delivery(
+    module: ModuleOption | None,
+    form: dict[str, str | None],
+    places: Sequence[PickupPlace],
+    errors: dict[str, Text | str],
+) -> Delivery | None:
+    """Where the module goes, from the request's DELIVERY_FIELDS; what is wrong is noted in
+    `errors` by field. The fields of the method not chosen are ignored (the order form sends
+    both). Pick-up without a place chosen is at the first place."""
+    if module is ModuleOption.POST:
+        street, postcode, city = (form.get(name) or "" for name in DELIVERY_FIELDS[:3])
+        return Delivery(module, address=_address(street, postcode, city, errors))
+    if module is ModuleOption.PICKUP:
+        if not places:
+            errors["module_option"] = N_("Pick-up is not offered: choose delivery by post")
+            return None
+        key = (form.get("pickup_place") or "").strip()
+        place = next((p for p in places if p.key == key), None) if key else places[0]
+        if place is None:
+            errors["pickup_place"] = N_("Choose one of the pick-up places shown")
+            return None
+        return Delivery(module, place=place)
+    return None
+
+
+def store_shipment(
+    tx: Tx, actor: Actor, order_id: int, mpid: str, delivery: Delivery | None
+) -> None:
+    """The shipment of a module ordered with an open: its address or place, as chosen now."""
+    if delivery is None:
+        return
+    values: dict[str, Any] = {}
+    if delivery.method is ModuleOption.POST:
+        address = delivery.address or _installation_address(tx.conn, mpid)
+        values = {
+            "address_street": address.street,
+            "address_postcode": address.postcode,
+            "address_city": address.city,
+        }
+    elif delivery.place is not None:
+        values = {
+            "place_name": delivery.place.name,
+            "place_address": delivery.place.address,
+            "place_hours": json.dumps(delivery.place.hours_by_lang(), ensure_ascii=False),
+        }
+    tx.conn.execute(
+        shipments.insert().values(
+            order_id=order_id,
+            method=delivery.method.value,
+            state=ShipmentState.REQUESTED.value,
+            updated_at=tx.now,
+            **values,
+        )
+    )
+    tx.audit(actor, "shipment.requested", "order", order_id, method=delivery.method.value)
+
+
+def _installation_address(conn: Connection, mpid: str) -> DeliveryAddress:
+    point = conn.execute(
+        select(metering_points.c.street, metering_points.c.postcode, metering_points.c.city).where(
+            metering_points.c.id == mpid
+        )
+    ).one()
+    return DeliveryAddress(point.street, point.postcode, point.city)
 
 
 def update_shipment(

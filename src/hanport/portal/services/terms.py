@@ -3,10 +3,13 @@
 A version is published once and never edited: customer service (or an operator with the
 `hanport portal-terms` command) publishes a new one, now or scheduled for a later moment, and
 it becomes the current terms at its `effective_from`. The next order after that asks again.
+Every version has a bokmål and an English text; a nynorsk one is optional (migration 0014), and
+without it nynorsk readers read the bokmål text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from hanport.i18n import N_
@@ -45,6 +48,7 @@ __all__ = [
     "preview_terms",
     "publish_terms",
     "record_terms",
+    "shown_language",
     "terms_hash",
 ]
 
@@ -69,10 +73,15 @@ def canonical_text(text: str) -> str:
     return f"{body}\n" if body else ""
 
 
-def terms_hash(text_nb: str, text_en: str) -> str:
-    """SHA-256 over both canonical texts: the one fingerprint of what a customer accepted."""
-    both = f"{canonical_text(text_nb)}\n\x00\n{canonical_text(text_en)}"
-    return hashlib.sha256(both.encode()).hexdigest()
+def terms_hash(text_nb: str, text_en: str, text_nn: str = "") -> str:
+    """SHA-256 over the canonical texts: the one fingerprint of what a customer accepted.
+
+    A version without a nynorsk text hashes as before nynorsk existed (bokmål, separator,
+    English); with one, a separator and the nynorsk text follow."""
+    texts = [canonical_text(text_nb), canonical_text(text_en)]
+    if canonical_text(text_nn):
+        texts.append(canonical_text(text_nn))
+    return hashlib.sha256("\n\x00\n".join(texts).encode()).hexdigest()
 
 
 def current_terms(conn: Connection, now: datetime) -> Row[Any] | None:
@@ -98,10 +107,24 @@ class TermsVersion:
     published_at: datetime | None
     status: str  #: current | scheduled | superseded
     publisher: str  #: who published it, for people: a staff member's name, "cli:<user>", "seed"
+    text_nn: str = ""  #: nynorsk; empty: none was published
 
     @property
     def short_hash(self) -> str:
         return self.sha256[:12]
+
+    def text(self, lang: str) -> str:
+        """The text a reader of `lang` is shown (see `shown_language`)."""
+        shown = shown_language(lang, self.text_nn)
+        return {"en": self.text_en, "nn": self.text_nn}.get(shown, self.text_nb)
+
+
+def shown_language(lang: str, text_nn: str | None) -> str:
+    """The language of the terms a page in `lang` shows: English, nynorsk when the version has
+    a nynorsk text, otherwise bokmål."""
+    if lang == "en":
+        return "en"
+    return "nn" if lang == "nn" and text_nn else "nb"
 
 
 def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsVersion]:
@@ -146,6 +169,7 @@ def _versions(conn: Connection, now: datetime, where: Any = None) -> list[TermsV
                 published_at=row.published_at,
                 status=status,
                 publisher=names.get(row.published_by, row.published_by or "seed"),
+                text_nn=row.text_nn or "",
             )
         )
     return found
@@ -194,17 +218,23 @@ class TermsDraft:
     effective_from: datetime
     sha256: str
     replaces: str | None  #: the version customers see until this one takes effect
+    text_nn: str = ""  #: nynorsk, optional
 
 
 def draft_fingerprint(
-    version: str, effective_from: str, change_summary: str, text_nb: str, text_en: str
+    version: str,
+    effective_from: str,
+    change_summary: str,
+    text_nb: str,
+    text_en: str,
+    text_nn: str = "",
 ) -> str:
     """What a preview showed: publishing anything else needs a new preview first."""
     parts = (
         version.strip(),
         effective_from.strip(),
         " ".join(change_summary.split()),
-        terms_hash(text_nb, text_en),
+        terms_hash(text_nb, text_en, text_nn),
     )
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
@@ -272,12 +302,18 @@ def check_draft(
     text_en: str,
     change_summary: str = "",
     effective_from: datetime | str | None = None,
+    text_nn: str = "",
 ) -> TermsDraft:
-    """Validate a new version against the published ones; InvalidInput names every bad field."""
+    """Validate a new version against the published ones; InvalidInput names every bad field.
+    The nynorsk text may be left out (nynorsk readers then read bokmål)."""
     errors: dict[str, Text | str] = {}
     version = version.strip()
     _check_version(conn, version, errors)
-    texts = {"text_nb": canonical_text(text_nb), "text_en": canonical_text(text_en)}
+    texts = {
+        "text_nb": canonical_text(text_nb),
+        "text_en": canonical_text(text_en),
+        "text_nn": canonical_text(text_nn),
+    }
     missing = {
         "text_nb": N_("Enter the text of the terms in Norwegian (bokmål)"),
         "text_en": N_("Enter the text of the terms in English"),
@@ -285,9 +321,10 @@ def check_draft(
     too_long = {
         "text_nb": N_("The Norwegian (bokmål) text is too long (at most {max} characters)"),
         "text_en": N_("The English text is too long (at most {max} characters)"),
+        "text_nn": N_("The Norwegian (nynorsk) text is too long (at most {max} characters)"),
     }
     for field, content in texts.items():
-        if not content:
+        if not content and field in missing:
             errors[field] = missing[field]
         elif len(content) > MAX_TEXT_CHARS:
             errors[field] = text(too_long[field], max=MAX_TEXT_CHARS)
@@ -315,18 +352,26 @@ def check_draft(
         text_en=texts["text_en"],
         change_summary=summary,
         effective_from=starts,
-        sha256=terms_hash(texts["text_nb"], texts["text_en"]),
+        sha256=terms_hash(texts["text_nb"], texts["text_en"], texts["text_nn"]),
         replaces=None if current is None else current.version,
+        text_nn=texts["text_nn"],
     )
 
 
 def record_terms(tx: Tx, actor: Actor | str, draft: TermsDraft, *, seed: bool = False) -> int:
     """Store a checked draft and audit it; `seed` data carries no publisher."""
+    if seed and draft.text_nn and not _has_nynorsk(tx.conn):
+        # a database of a schema before 0014 (the migration tests seed old schemas) stores
+        # the version as it was then: bokmål and English, hashed as such
+        draft = dataclasses.replace(
+            draft, text_nn="", sha256=terms_hash(draft.text_nb, draft.text_en)
+        )
     values: dict[str, Any] = {
         "version": draft.version,
         "text_nb": draft.text_nb,
         "text_en": draft.text_en,
         "sha256": draft.sha256,
+        **({"text_nn": draft.text_nn} if draft.text_nn else {}),
         "effective_from": draft.effective_from,
         "change_summary": draft.change_summary,
     }
@@ -362,6 +407,10 @@ def record_terms(tx: Tx, actor: Actor | str, draft: TermsDraft, *, seed: bool = 
     return version_id
 
 
+def _has_nynorsk(conn: Connection) -> bool:
+    return any(c["name"] == "text_nn" for c in inspect(conn).get_columns("terms_versions"))
+
+
 def _refuse_non_staff(tx: Tx, actor: Actor | str, version: str) -> None:
     # a label string is an operator at the database (the CLI), who may do this anyway
     if isinstance(actor, Actor) and not actor.is_staff:
@@ -385,6 +434,7 @@ def preview_terms(
     change_summary: str = "",
     effective_from: datetime | str | None = None,
     now: datetime | None = None,
+    text_nn: str = "",
 ) -> TermsDraft:
     """What `publish_terms` would store, without storing it (staff only, like publishing)."""
     with transaction(engine, now) as tx:
@@ -397,6 +447,7 @@ def preview_terms(
             text_en=text_en,
             change_summary=change_summary,
             effective_from=effective_from,
+            text_nn=text_nn,
         )
 
 
@@ -410,6 +461,7 @@ def publish_terms(
     change_summary: str = "",
     effective_from: datetime | str | None = None,
     now: datetime | None = None,
+    text_nn: str = "",
 ) -> TermsVersion:
     """Publish a new version (staff or an operator label such as "cli:ola"); audited.
 
@@ -428,13 +480,14 @@ def publish_terms(
             text_en=text_en,
             change_summary=change_summary,
             effective_from=effective_from,
+            text_nn=text_nn,
         )
         version_id = record_terms(tx, actor, draft)
         return get_terms(tx.conn, version_id, tx.now)
 
 
 #: the publish form's fields, in the order of the form
-DRAFT_FIELDS = ("version", "effective_from", "change_summary", "text_nb", "text_en")
+DRAFT_FIELDS = ("version", "effective_from", "change_summary", "text_nb", "text_en", "text_nn")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ see; customer service's case view is itself audited (personal data).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,14 @@ from sqlalchemy import Engine, Row, select
 
 from hanport.portal.db.schema import orders
 from hanport.portal.domain.limits import SEARCH_MAX
-from hanport.portal.domain.model import Actor, Channel, Decision, Operation
+from hanport.portal.domain.model import Actor, Channel, Decision, ModuleOption, Operation
+from hanport.portal.domain.shipments import (
+    DEMO_PICKUP_PLACES,
+    PickupPlace,
+    ShipmentState,
+    delivery_of,
+    states_from,
+)
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, queries
 from hanport.portal.services.intake import OrderRequest, place_in, validated
@@ -161,12 +169,17 @@ class OrderView:
 
     order: Row[Any]
     timeline: list[Any]
+    shipment: Row[Any] | None = None  #: the HAN module's, if one was ordered with it
 
 
 def order_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:
     with transaction(engine) as tx:
         order = authorised_order(tx, actor, order_id, Operation.VIEW, "order.view")
-        return OrderView(order, queries.timeline(tx.conn, order_id, staff=actor.is_staff))
+        return OrderView(
+            order,
+            queries.timeline(tx.conn, order_id, staff=actor.is_staff),
+            queries.shipment(tx.conn, order_id),
+        )
 
 
 def order_page(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
@@ -180,7 +193,8 @@ def order_page(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
             "timeline": queries.timeline(tx.conn, order_id, staff=actor.is_staff),
             "point": (point := queries.point_summary(tx.conn, order.metering_point_id)),
             "connection_help": connection_help_text(point["manufacturer"] if point else None),
-            "shipment": queries.shipment(tx.conn, order_id),
+            "shipment": (shipment := queries.shipment(tx.conn, order_id)),
+            "delivery": delivery_of(shipment),
             "accepted_terms": accepted_terms(tx.conn, order_id),
             "may_order": may[Operation.ORDER].allowed,
         }
@@ -193,6 +207,12 @@ def case_view(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
         details = queries.case_details(tx.conn, order_id)
         details["accepted_terms"] = accepted_terms(tx.conn, order_id)
         details["overrides"] = overrides_allowed(details["order"].state)
+        if (shipment := details["shipment"]) is not None:
+            details["delivery"] = delivery_of(shipment)
+            details["shipment_states"] = [
+                s.value
+                for s in states_from(ModuleOption(shipment.method), ShipmentState(shipment.state))
+            ]
         tx.audit(actor, "case.viewed", "order", order_id)
         return details
 
@@ -236,12 +256,16 @@ def terms_now(engine: Engine) -> Row[Any] | None:
 
 
 def place_and_view(
-    engine: Engine, actor: Actor, req: OrderRequest, channel: Channel
+    engine: Engine,
+    actor: Actor,
+    req: OrderRequest,
+    channel: Channel,
+    places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
 ) -> tuple[OrderView, bool]:
     """Place an order (or find the one its idempotency key placed) and answer with it, as a
     later GET would; True when it was placed now."""
     channel = Channel(channel)
-    fields = validated(req, channel)
+    fields = validated(req, channel, places)
     with transaction(engine) as tx:
         placed = place_in(tx, actor, fields, channel)
         if placed.repeated:
@@ -252,7 +276,8 @@ def place_and_view(
             # contract period: read it back without deciding again
             order = tx.conn.execute(select(orders).where(orders.c.id == placed.order_id)).one()
         timeline = queries.timeline(tx.conn, placed.order_id, staff=actor.is_staff)
-        return OrderView(order, timeline), not placed.repeated
+        shipment = queries.shipment(tx.conn, placed.order_id)
+        return OrderView(order, timeline, shipment), not placed.repeated
 
 
 def cancel_and_view(engine: Engine, actor: Actor, order_id: int) -> OrderView:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX, InvalidMeteringPointId, validate_gsrn
-from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX
+from hanport.portal.domain.limits import CITY_MAX, EMAIL_MAX, NAME_MAX, STREET_MAX
 from hanport.portal.domain.model import (
     Action,
     Actor,
@@ -26,6 +26,12 @@ from hanport.portal.domain.model import (
     PortState,
     SecurityDeclaration,
     TermsLanguage,
+)
+from hanport.portal.domain.shipments import (
+    PLACE_KEY_MAX,
+    PLACE_KEY_PATTERN,
+    POSTCODE_PATTERN,
+    delivery_of,
 )
 from hanport.portal.services import views
 from hanport.portal.services.api_keys import KeyUse, actor_for_key
@@ -70,9 +76,48 @@ class OrderIn(BaseModel):
     module_option: ModuleOption | None = None
     terms_lang: TermsLanguage | None = Field(
         None,
-        description="the language the customer read the terms in (open): text_nb or text_en "
-        "of /api/v1/terms/current",
+        description="the language the customer read the terms in (open): text_nb, text_nn "
+        "or text_en of /api/v1/terms/current (nn for a version without text_nn is recorded "
+        "as nb)",
     )
+    delivery_street: str | None = Field(
+        None,
+        max_length=STREET_MAX,
+        description="module_option post: the street address the module is sent to; leave the "
+        "three address fields out to send it to the metering point's address",
+    )
+    delivery_postcode: str | None = Field(
+        None, pattern=POSTCODE_PATTERN, description="module_option post: four digits"
+    )
+    delivery_city: str | None = Field(
+        None, max_length=CITY_MAX, description="module_option post: the postal town"
+    )
+    pickup_place: str | None = Field(
+        None,
+        max_length=PLACE_KEY_MAX,
+        pattern=PLACE_KEY_PATTERN,
+        description="module_option pickup: the place's key from GET /api/v1/pickup-places "
+        "(left out: the first place)",
+    )
+
+
+class PickupPlaceOut(BaseModel):
+    key: str = Field(description="what an order's pickup_place names")
+    name: str
+    address: str
+    opening_hours: dict[str, str] = Field(description="by language: nb, nn, en")
+
+
+class ModuleOut(BaseModel):
+    """The HAN module ordered with an open, and where it goes."""
+
+    method: str = Field(description="post | pickup")
+    state: str = Field(description="requested | shipped | delivered | picked_up")
+    tracking_ref: str | None
+    delivery_address: str | None = Field(description="by post: street, postcode and town")
+    pickup_place: str | None = Field(description="to pick up: the place's name")
+    pickup_address: str | None
+    opening_hours: dict[str, str] | None = Field(description="to pick up: by language")
 
 
 class OrderEventOut(BaseModel):
@@ -94,6 +139,7 @@ class OrderOut(BaseModel):
     push_seen: bool
     failure_cause: str | None
     timeline: list[OrderEventOut]
+    module: ModuleOut | None = Field(None, description="the HAN module, if one was ordered")
 
 
 class CustomerChangeIn(BaseModel):
@@ -127,6 +173,9 @@ class TermsOut(BaseModel):
     effective_from: datetime
     text_nb: str
     text_en: str
+    text_nn: str | None = Field(
+        None, description="nynorsk; null: none, nynorsk readers are shown text_nb"
+    )
     change_summary: str = Field("", description="what changed from the version before")
 
 
@@ -170,9 +219,25 @@ OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS)
 
 
+def _module_out(shipment: Any) -> ModuleOut | None:
+    if shipment is None:
+        return None
+    where = delivery_of(shipment) or {}
+    return ModuleOut(
+        method=shipment.method,
+        state=shipment.state,
+        tracking_ref=shipment.tracking_ref,
+        delivery_address=where.get("address"),
+        pickup_place=where.get("place"),
+        pickup_address=where.get("place_address"),
+        opening_hours=where.get("hours"),
+    )
+
+
 def _order_out(view: views.OrderView) -> OrderOut:
     order = view.order
     return OrderOut(
+        module=_module_out(view.shipment),
         id=order.id,
         metering_point_id=order.metering_point_id,
         action=order.action,
@@ -217,7 +282,22 @@ def terms_current(config: Config) -> TermsOut:
     terms = views.terms_now(config.engine)
     if terms is None:
         raise NotFound(N_("No terms published"))
-    return TermsOut(**{name: getattr(terms, name) for name in TermsOut.model_fields})
+    found = {name: getattr(terms, name) for name in TermsOut.model_fields}
+    return TermsOut(**{**found, "text_nn": terms.text_nn or None})
+
+
+@router.get("/pickup-places", response_model=list[PickupPlaceOut], tags=["orders"])
+def pickup_places(actor: CurrentActor, config: Config) -> list[PickupPlaceOut]:
+    """Where a HAN module may be picked up (an order's `pickup_place` is a place's key)."""
+    return [
+        PickupPlaceOut(
+            key=place.key,
+            name=place.name,
+            address=place.address,
+            opening_hours=place.hours_by_lang(),
+        )
+        for place in config.pickup_places
+    ]
 
 
 @router.get("/metering-points", response_model=list[MeteringPointOut], tags=["metering points"])
@@ -265,8 +345,14 @@ def create_order(
         terms_accepted=body.terms_accepted,
         terms_lang=body.terms_lang,
         idempotency_key=idempotency_key,
+        delivery_street=body.delivery_street,
+        delivery_postcode=body.delivery_postcode,
+        delivery_city=body.delivery_city,
+        pickup_place=body.pickup_place,
     )
-    view, created = views.place_and_view(config.engine, actor, order, Channel.API)
+    view, created = views.place_and_view(
+        config.engine, actor, order, Channel.API, config.pickup_places
+    )
     if not created:
         response.status_code = 200
     return _order_out(view)

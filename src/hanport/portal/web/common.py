@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from hanport.i18n import N_
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
+from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
 from hanport.portal.services import authz
 from hanport.portal.services.errors import Refused
 from hanport.portal.services.oidc import OidcSettings, StaffOidcSettings
@@ -57,6 +58,8 @@ class PortalConfig:
     staff_oidc: StaffOidcSettings | None = None
     #: started with the app (order runner, outbox, moves); None = run elsewhere
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
+    #: where a HAN module may be picked up ([[pickup.places]]; the demo's by default)
+    pickup_places: tuple[PickupPlace, ...] = DEMO_PICKUP_PLACES
 
 
 def config_of(request: Request) -> PortalConfig:
@@ -143,6 +146,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "csrf": csrf_token(request),
             "actor": actor_of(request),
             "final_states": {s.value for s in FINAL_STATES},
+            "pickup_places": config_of(request).pickup_places,
             **context,
         },
         status_code=status_code,

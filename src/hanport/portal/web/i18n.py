@@ -122,6 +122,7 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     # the language a customer read the terms in, as in "shown in …"
     "terms_shown": {
         "nb": NC_("terms language", "Norwegian"),
+        "nn": NC_("terms language", "Norwegian Nynorsk"),
         "en": NC_("terms language", "English"),
         "unknown": NC_("terms language", "an unrecorded language"),
     },
@@ -151,9 +152,9 @@ def gettext_in(lang: str) -> Callable[..., str]:
 
 
 def terms_language(lang: str) -> str:
-    """The language of the terms text a page in `lang` shows: the terms exist in bokmål and
-    English, so nynorsk readers get bokmål."""
-    return "en" if lang == "en" else DEFAULT_LANG
+    """The language of the terms text a page in `lang` shows: English, nynorsk (recorded as
+    bokmål by the order when the version has no nynorsk text) or bokmål."""
+    return lang if lang in ("en", "nn") else DEFAULT_LANG
 
 
 @cache

@@ -17,6 +17,7 @@ from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.lifecycle import cancel_order
 from hanport.portal.services.proxies import invite_proxy, proxy_to_revoke, revoke_proxy
+from hanport.portal.services.shipments import DELIVERY_FIELDS as DELIVERY
 from hanport.portal.web.common import (
     Config,
     SignedIn,
@@ -104,7 +105,7 @@ async def _point_again(
         )
     # the terms changed while the form was open: keep the person's choices, show the new
     # terms and what changed, and ask for the acceptance again
-    kept = {k: v for k, v in form.items() if k in ("declaration", "module_option")}
+    kept = {k: v for k, v in form.items() if k in ("declaration", "module_option", *DELIVERY)}
     errors = {"terms_accepted": exc.text(lang)}
     return render(
         request, "point.html", 409, errors=errors, form=kept, fresh_key=_fresh_key, **context
@@ -144,11 +145,14 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
         terms_accepted=form.get("terms_accepted") == "yes",
         terms_lang=terms_language(lang_of(request)),  # the terms the page showed
         idempotency_key=form.get("idempotency_key") or None,
+        **{name: form.get(name) for name in DELIVERY},  # where the module goes
     )
     channel = page_channel(actor)
     await run_in_threadpool(lambda: require_acting_for(config.engine, actor, mpid=mpid))
     try:
-        order_id = await run_in_threadpool(submit_order, config.engine, actor, order, channel)
+        order_id = await run_in_threadpool(
+            lambda: submit_order(config.engine, actor, order, channel, places=config.pickup_places)
+        )
     except InvalidInput as exc:
         return await _point_again(request, config, actor, mpid, exc, form)
     except PortalError as exc:
