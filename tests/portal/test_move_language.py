@@ -58,7 +58,11 @@ def test_the_api_registers_an_english_speaking_new_customer(
     assert _lang(world, "olivia.new@example.com") == "en"
     apply_due_changes(world.engine, oslo_today())
     welcome = world.mails("olivia.new@example.com")
-    assert [subject for _, subject, _ in welcome] == [f"Welcome as customer on {world.mpid}"]
+    # the port was closed already: the invitation to order it follows the welcome at once
+    assert [subject for _, subject, _ in welcome] == [
+        f"Welcome as customer on {world.mpid}",
+        f"The HAN port on {world.mpid} is ready for you to order",
+    ]
     assert "Hello Olivia Newcomer," in welcome[0][2]
     # the old customer still hears it in their own language
     assert any(

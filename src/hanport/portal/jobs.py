@@ -549,8 +549,10 @@ class JobRunner:
         return sent
 
     async def run_customer_changes(self) -> int:
-        today = self.clock().astimezone(OSLO).date()
-        return await asyncio.to_thread(moves.apply_due_changes, self.engine, today)
+        # a change is due from 00:00 Oslo time on its date: the close order is placed then
+        now = self.clock()
+        today = now.astimezone(OSLO).date()
+        return await asyncio.to_thread(moves.apply_due_changes, self.engine, today, now)
 
     async def run_session_purge(self, now: datetime | None = None) -> int:
         """Delete ended sign-in sessions; a few times an hour is plenty."""

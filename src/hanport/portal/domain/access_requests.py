@@ -11,7 +11,8 @@ the customer reads. The customer decides:
        │                               and narrower than asked: act → view, never view → act)
        ├──decline──▶ DECLINED
        ├──withdraw─▶ WITHDRAWN         (by the provider)
-       └──expire───▶ EXPIRED           (unanswered for the configured time; the job runner)
+       ├──expire───▶ EXPIRED           (unanswered for the configured time; the job runner)
+       └──end──────▶ ENDED             (the customer moved out before answering)
 
 Every final state is final: a new question is a new request. What happens to the power of
 attorney after approval (revocation, contract end) belongs to the proxy, not to the request.
@@ -59,6 +60,7 @@ class AccessState(StrEnum):
     DECLINED = "declined"  #: the customer said no
     WITHDRAWN = "withdrawn"  #: the provider took the request back before an answer
     EXPIRED = "expired"  #: no answer within the configured time
+    ENDED = "ended"  #: the customer moved out (the contract ended) before answering
 
 
 class AccessEvent(StrEnum):
@@ -66,6 +68,7 @@ class AccessEvent(StrEnum):
     DECLINE = "decline"
     WITHDRAW = "withdraw"
     EXPIRE = "expire"
+    END = "end"
 
 
 class Scope(StrEnum):
@@ -86,11 +89,13 @@ TRANSITIONS: dict[AccessState, dict[AccessEvent, AccessState]] = {
         E.DECLINE: S.DECLINED,
         E.WITHDRAW: S.WITHDRAWN,
         E.EXPIRE: S.EXPIRED,
+        E.END: S.ENDED,
     },
     S.APPROVED: {},
     S.DECLINED: {},
     S.WITHDRAWN: {},
     S.EXPIRED: {},
+    S.ENDED: {},
 }
 
 FINAL_STATES = frozenset(state for state, moves in TRANSITIONS.items() if not moves)

@@ -48,6 +48,7 @@ __all__ = [
     "create_request",
     "customer_pending_requests",
     "customer_request",
+    "end_pending",
     "expire_due",
     "provider_requests",
     "withdraw_request",
@@ -303,6 +304,30 @@ def expire_due(
             _move(tx, request, AccessEvent.EXPIRE)
             tx.audit("system", "access_request.expired", "access_request", request.id)
             _tell_provider(tx, request, "access_expired")
+    return len(due)
+
+
+def end_pending(tx: Tx, principal_ids: list[int], mpid: str) -> int:
+    """End the pending requests to these (former) holders of the point: the customer moved
+    out, so nothing is left to answer (a change of customer calls this); the provider is told."""
+    due = tx.conn.execute(
+        select(access_requests).where(
+            access_requests.c.state == str(AccessState.PENDING),
+            access_requests.c.metering_point_id == mpid,
+            access_requests.c.principal_id.in_(principal_ids),
+        )
+    ).all()
+    for request in due:
+        _move(tx, request, AccessEvent.END)
+        tx.audit(
+            "system",
+            "access_request.ended",
+            "access_request",
+            request.id,
+            metering_point_id=mpid,
+            reason="moved_out",
+        )
+        _tell_provider(tx, request, "access_ended")
     return len(due)
 
 

@@ -173,6 +173,76 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "while). To use it, order it opened on My page once it is closed.\n"
         ),
     ),
+    # the customer's move ("I am moving"), told to the customer and to those holding their
+    # powers of attorney when it is given, changed or withdrawn (services.moves)
+    "move_notice": (
+        N_("Your move from metering point {mpid} on {date}"),
+        N_(
+            "Hello {name},\n\nWe have your notice that you are moving out from metering point "
+            "{mpid} on {date}. At the start of that day (00:00) the HAN port is closed, your "
+            "contract ends, and the powers of attorney you have given for the metering point "
+            "end; those who hold them have been told.\nYou can change the date or withdraw the "
+            "notice on My page until then.\n"
+        ),
+    ),
+    "move_market_date": (
+        N_("Your move from metering point {mpid} is registered for {date}"),
+        N_(
+            "Hello {name},\n\nThe electricity market has registered your move from metering "
+            "point {mpid} on {date}, another date than the one you gave us. {date} applies now: "
+            "at the start of that day (00:00) the HAN port is closed, your contract ends, and "
+            "the powers of attorney you have given for the metering point end.\nIf the date is "
+            "wrong, change it on My page or contact customer service.\n"
+        ),
+    ),
+    "move_withdrawn": (
+        N_("Your notice of moving from {mpid} is withdrawn"),
+        N_(
+            "Hello {name},\n\nYour notice of moving out from metering point {mpid} is "
+            "withdrawn. Your contract, the HAN port and the powers of attorney you have given "
+            "go on as before.\n"
+        ),
+    ),
+    "move_withdrawn_market": (
+        N_("Your notice of moving from {mpid} is withdrawn"),
+        N_(
+            "Hello {name},\n\nYour notice of moving out from metering point {mpid} is "
+            "withdrawn. The electricity market has also registered a change of customer on "
+            "{date}, and that still applies: at the start of that day the HAN port is closed "
+            "and your contract ends. If it is wrong, contact customer service.\n"
+        ),
+    ),
+    "move_notice_agent": (
+        N_("{principal} is moving out from metering point {mpid}"),
+        N_(
+            "Hello {name},\n\n{principal} is moving out from metering point {mpid} on {date}. "
+            "At the start of that day (00:00) the HAN port is closed and the power of attorney "
+            "you hold for the metering point ends.\n"
+        ),
+    ),
+    "move_withdrawn_agent": (
+        N_("{principal} is no longer moving out from {mpid}"),
+        N_(
+            "Hello {name},\n\n{principal} has withdrawn the notice of moving out from "
+            "metering point {mpid}. The power of attorney you hold goes on as before.\n"
+        ),
+    ),
+    "move_in_invite": (
+        N_("The HAN port on {mpid} is ready for you to order"),
+        N_(
+            "Hello {name},\n\nThe change of customer on metering point {mpid} is done and the "
+            "HAN port is closed. If you want the meter's data for your own equipment, order "
+            "the HAN port opened on My page: you read and accept the terms, and we open it "
+            "right away.\n"
+        ),
+    ),
+    "access_ended": (
+        N_("Access request {request_id} ended"),
+        N_(
+            "Hello {name},\n\nAccess request {request_id} for metering point {mpid} ended "
+            "without an answer: the customer has moved out from the metering point.\n"
+        ),
+    ),
     "module_shipped": (
         N_("Your HAN module is on its way (order {order_id})"),
         N_(

@@ -21,6 +21,8 @@ from hanport.portal.services.signin import EmailCodeSignIn
 from hanport.portal.web import (
     api,
     keys,
+    move_api,
+    moves,
     oidc,
     pages,
     provider_api,
@@ -81,6 +83,7 @@ def create_app(config: PortalConfig) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, default=FORM_BODY_LIMIT, limits={"/api/": API_BODY_LIMIT})
     # routing tries routes in order: the API first, as third parties call it in bulk
-    for area in (api, provider_api, pages, requests, signin, oidc, providers, staff, keys):
+    areas = (api, provider_api, move_api, pages, moves, requests, signin, oidc, providers, staff)
+    for area in (*areas, keys):
         app.include_router(area.router)
     return app

@@ -16,6 +16,7 @@ __all__ = ["ACTIONS", "audit_line"]
 
 #: the audit log's actions (services.*: tx.audit) as words; order.<event> uses the event's name
 ACTIONS: dict[str, tuple[str, str]] = {
+    "access_request.ended": NC_("audit", "Access request ended (the customer moved)"),
     "acting.started": NC_("audit", "Customer service began acting for the customer"),
     "acting.stopped": NC_("audit", "Customer service stopped acting for the customer"),
     "api_token.created": NC_("audit", "API key created"),
@@ -26,8 +27,18 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "customer_change.applied": NC_("audit", "Change of customer carried out"),
     "customer_change.register": NC_("audit", "Change of customer registered"),
     "customer_change.registered": NC_("audit", "Change of customer registered"),
+    "customer_change.reconciled": NC_(
+        "audit", "Change of customer reconciled with the customer's notice"
+    ),
+    "customer_change.port_closed": NC_("audit", "HAN port closed after the change of customer"),
+    "customer_change.invited": NC_("audit", "New customer invited to order the HAN port"),
     "headend.read_port": NC_("audit", "Port state read from the meter"),
     "headend.set_port": NC_("audit", "Command sent to the meter"),
+    "move_notice.changed": NC_("audit", "Moving date changed"),
+    "move_notice.give": NC_("audit", "Notice of moving"),
+    "move_notice.given": NC_("audit", "Notice of moving given"),
+    "move_notice.withdraw": NC_("audit", "Withdrawal of the notice of moving"),
+    "move_notice.withdrawn": NC_("audit", "Notice of moving withdrawn"),
     "order.cancel": NC_("audit", "Order cancelled"),
     "order.override": NC_("audit", "Override by customer service"),
     "order.push_seen": NC_("audit", "Data seen from the meter"),
