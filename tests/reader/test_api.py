@@ -316,5 +316,5 @@ def test_health_says_the_database_fails_while_writes_fail(tmp_path: Path) -> Non
     health = client.get("/api/health").json()
     assert health["database"]["ok"] is False
     assert "readonly" in health["database"]["writer"]["last_error"]
-    assert any("storage failing" in issue["message"] for issue in health["issues"])
+    assert any(issue["code"] == "storage_failing" for issue in health["issues"])
     read_only.dispose()

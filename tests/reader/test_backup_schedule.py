@@ -88,7 +88,7 @@ def test_a_failure_is_recorded_and_shown_in_health(engine: Engine, tmp_path: Pat
     ctx = ReaderContext(engine=engine, clock=clock, backup_status=schedule.status)
     health = TestClient(create_app(ctx)).get("/api/health").json()
     assert health["backup"]["last"]["ok"] is False
-    assert any("backup failed" in issue["message"] for issue in health["issues"])
+    assert any(issue["code"] == "backup_failed" for issue in health["issues"])
     # the disk comes back: the next turn succeeds
     blocker.unlink()
     clock.now += 86400

@@ -244,7 +244,7 @@ def test_api_prices_and_health(tmp_path: Path, market: tuple[str, _Clock]) -> No
     fetcher.health.problem = "HTTP 503 from http://x/api"
     health = client.get("/api/health").json()
     assert health["prices"]["problem"]
-    assert any("prices" in issue["message"] for issue in health["issues"])
+    assert any(issue["code"] == "prices_failing" for issue in health["issues"])
 
 
 def test_settings_refuse_unknown_zone(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 
 from hanport import __version__
+from hanport.i18n import DEFAULT_LANG, N_, translations
 from hanport.reader.cost import CostPlan
 from hanport.reader.cost_rows import COST_FIELDS, add_costs
 from hanport.reader.energy import (
@@ -296,8 +297,35 @@ def recent_frames(ctx: ReaderContext, limit: int = 20) -> list[dict[str, Any]]:
         return queries.recent_frames(conn, limit)
 
 
-def _source_issues(sources: list[dict[str, Any]], now: float) -> list[dict[str, str]]:
-    issues: list[dict[str, str]] = []
+#: /api/health issues by code: the English text (msgid of the reader catalogs) with placeholders
+ISSUE_TEXTS: dict[str, str] = {
+    "source_silent": N_("{source}: no frames in the last minute"),
+    "source_rejects": N_(
+        "{source}: more than a tenth of the frames rejected (check the serial settings or the keys)"
+    ),
+    "database_failing": N_("Database: {error}"),
+    "storage_failing": N_("Storage failing: {error}"),
+    "mqtt_disconnected": N_("MQTT: not connected ({error})"),
+    "prices_failing": N_("Prices: fetching fails, the last known prices are shown ({error})"),
+    "backup_failed": N_("Backup failed: {error}"),
+}
+#: what the MQTT issue says while the first connection is still being made
+MQTT_CONNECTING = N_("connecting")
+
+
+class _Issues(list[dict[str, str]]):
+    """The health issues, their messages in one language."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__()
+        self.catalog = translations("reader", language)
+
+    def add(self, level: str, code: str, **params: str) -> None:
+        text = self.catalog.gettext(ISSUE_TEXTS[code]).format(**params)
+        self.append({"level": level, "code": code, "message": text})
+
+
+def _source_issues(sources: list[dict[str, Any]], now: float, issues: _Issues) -> None:
     for s in sources:
         if s["last_frame_at"] is not None:
             last_frame_age = now - s["last_frame_at"]
@@ -307,33 +335,27 @@ def _source_issues(sources: list[dict[str, Any]], now: float) -> list[dict[str, 
         if s["kind"] == "file":
             continue
         if s["state"] == "retrying":
-            issues.append({"level": "error", "message": f"{s['name']}: {s['detail']}"})
-        elif last_frame_age is None or last_frame_age > 60:
+            # the source's own words (the device's or the network's error)
             issues.append(
                 {
-                    "level": "warning",
-                    "message": f"{s['name']}: ingen rammer siste minutt / "
-                    "no frames in the last minute",
+                    "level": "error",
+                    "code": "source_failing",
+                    "message": f"{s['name']}: {s['detail']}",
                 }
             )
+        elif last_frame_age is None or last_frame_age > 60:
+            issues.add("warning", "source_silent", source=s["name"])
         total = s["frames_ok"] + s["crc_errors"] + s["undecodable"]
         if total >= 20 and (s["crc_errors"] + s["undecodable"]) / total > 0.1:
-            issues.append(
-                {
-                    "level": "warning",
-                    "message": f"{s['name']}: over 10 % forkastede rammer / over 10 % rejected "
-                    "frames (check serial settings or keys)",
-                }
-            )
-    return issues
+            issues.add("warning", "source_rejects", source=s["name"])
 
 
-def _database_health(ctx: ReaderContext, issues: list[dict[str, str]]) -> dict[str, Any]:
+def _database_health(ctx: ReaderContext, issues: _Issues) -> dict[str, Any]:
     try:
         database: dict[str, Any] = {"ok": True, **queries.database_health(ctx.engine)}
     except Exception as exc:
         database = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        issues.append({"level": "error", "message": f"database: {exc}"})
+        issues.add("error", "database_failing", error=str(exc))
     if ctx.writer is not None:
         stats = ctx.writer.stats
         database["writer"] = {
@@ -345,47 +367,28 @@ def _database_health(ctx: ReaderContext, issues: list[dict[str, str]]) -> dict[s
         if stats.last_error:
             # reading works, writing does not: the database is not healthy
             database["ok"] = False
-            issues.append(
-                {
-                    "level": "error",
-                    "message": f"lagring feiler / storage failing: {stats.last_error}",
-                }
-            )
+            issues.add("error", "storage_failing", error=stats.last_error)
     return database
 
 
-def health(ctx: ReaderContext) -> dict[str, Any]:
+def health(ctx: ReaderContext, language: str = DEFAULT_LANG) -> dict[str, Any]:
+    """The reader's state; each issue's ``message`` in ``language`` (nb, nn or en)."""
     now = ctx.clock()
+    issues = _Issues(language)
     sources = [s.to_json(now) for s in ctx.hub.sources] if ctx.hub else []
-    issues = _source_issues(sources, now)
+    _source_issues(sources, now, issues)
     database = _database_health(ctx, issues)
     mqtt = ctx.mqtt_status() if ctx.mqtt_status else {"enabled": False}
     if mqtt.get("enabled") and not mqtt.get("connected"):
-        issues.append(
-            {
-                "level": "warning",
-                "message": "MQTT: ikke tilkoblet / not connected "
-                f"({mqtt.get('error') or 'connecting'})",
-            }
-        )
+        error = mqtt.get("error") or issues.catalog.gettext(MQTT_CONNECTING)
+        issues.add("warning", "mqtt_disconnected", error=str(error))
     prices = ctx.price_status() if ctx.price_status else {"enabled": False}
     if prices.get("problem"):
-        issues.append(
-            {
-                "level": "warning",
-                "message": "strømpriser: henting feiler, viser sist kjente / prices: fetching "
-                f"fails, showing the last known ({prices['problem']})",
-            }
-        )
+        issues.add("warning", "prices_failing", error=str(prices["problem"]))
     backups: dict[str, Any] = ctx.backup_status() if ctx.backup_status else {"enabled": False}
     last_backup: dict[str, Any] | None = backups.get("last")
     if last_backup and not last_backup["ok"]:
-        issues.append(
-            {
-                "level": "warning",
-                "message": "sikkerhetskopi feilet / backup failed: " + last_backup["error"],
-            }
-        )
+        issues.add("warning", "backup_failed", error=last_backup["error"])
     return {
         "version": __version__,
         "uptime_s": round(now - ctx.started_at, 1),
@@ -394,7 +397,7 @@ def health(ctx: ReaderContext) -> dict[str, Any]:
         "sources": sources,
         "database": database,
         "mqtt": mqtt,
-        "issues": issues,
+        "issues": list(issues),
     }
 
 

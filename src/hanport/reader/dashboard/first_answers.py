@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from hanport.reader import api
 from hanport.reader.api import ReaderContext
+from hanport.reader.dashboard.i18n import COOKIE_NAME, choose_language
 from hanport.reader.dashboard.periods import Period
 
 __all__ = [
@@ -108,9 +109,9 @@ def reconcile_call(month: str, meter_id: str) -> Call:
     return Call("/api/reconcile", params, lambda ctx: api.reconcile(ctx, month, meter_id))
 
 
-def health_calls() -> list[Call]:
+def health_calls(language: str) -> list[Call]:
     return [
-        Call("/api/health", {}, api.health),
+        Call("/api/health", {}, lambda ctx: api.health(ctx, language)),
         Call("/api/frames/recent", {"limit": "20"}, lambda ctx: api.recent_frames(ctx, 20)),
     ]
 
@@ -228,5 +229,9 @@ def history_plan(request: Request, period_of: Callable[[date], Period]) -> Plan:
     return plan
 
 
-def health_plan(_request: Request) -> Plan:
-    return lambda _ask: (health_calls(), {})
+def health_plan(request: Request) -> Plan:
+    # the embedded /api/health speaks the page's language, as the API does for its cookie
+    language = choose_language(
+        request.cookies.get(COOKIE_NAME), request.headers.get("accept-language")
+    )
+    return lambda _ask: (health_calls(language), {})

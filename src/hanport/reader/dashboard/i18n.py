@@ -58,6 +58,13 @@ SCRIPT_TEXTS: Final = {
     "nok": N_("NOK"),
     # {count}: a whole number of hours (replaced by today.js)
     "hours_without_price": N_("{count} hours without a price"),
+    # the level of a health issue
+    "level_warning": N_("Warning"),
+    "level_error": N_("Error"),
+    # the Health page's prices card
+    "never": N_("Never"),
+    "tomorrow_published": N_("Published"),
+    "tomorrow_not_yet": N_("Not published yet (usually about 13:00)"),
     # TRANSLATORS: the twelve months, abbreviated, comma-separated, no spaces
     "months_short": N_("Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec"),
 }

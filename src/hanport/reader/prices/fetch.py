@@ -203,10 +203,14 @@ async def run_prices(fetcher: PriceFetcher, on_new: Callable[[], None] | None = 
 def price_status(fetcher: PriceFetcher) -> dict[str, object]:
     """The fetcher's state for /api/health."""
     health = fetcher.health
+    tomorrow = fetcher.clock().astimezone(OSLO).date() + timedelta(days=1)
+    known = health.known_until
     return {
         "enabled": True,
         "zone": fetcher.source.zone,
-        "known_until": health.known_until.isoformat() if health.known_until else None,
+        "known_until": known.isoformat() if known else None,
+        # tomorrow's day-ahead prices are out (and cached): ENTSO-E publishes them about 13:00
+        "tomorrow_known": known is not None and known >= _day_bounds(tomorrow)[1],
         "last_success": health.last_success.isoformat() if health.last_success else None,
         "problem": health.problem,
     }

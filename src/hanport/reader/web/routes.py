@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from hanport.reader import api
 from hanport.reader.api import ReaderContext
+from hanport.reader.dashboard.i18n import COOKIE_NAME, choose_language
 
 __all__ = ["router"]
 
@@ -221,8 +222,12 @@ def get_readings(
 
 
 @router.get("/health", tags=["health"])
-def get_health(ctx: Context) -> Response:
-    return JSONResponse(api.health(ctx))
+def get_health(ctx: Context, request: Request) -> Response:
+    # issue messages in the dashboard's language (its cookie) or the client's Accept-Language
+    language = choose_language(
+        request.cookies.get(COOKIE_NAME), request.headers.get("accept-language")
+    )
+    return JSONResponse(api.health(ctx, language))
 
 
 @router.get(

@@ -45,7 +45,7 @@
     for (const issue of health.issues ?? []) {
       const li = document.createElement("li");
       li.className = `issue-${issue.level}`;
-      li.textContent = `${issue.level}: ${issue.message}`;
+      li.textContent = `${h.T[`level_${issue.level}`] ?? issue.level}: ${issue.message}`;
       issues.append(li);
     }
     if (!issues.children.length) {
@@ -68,6 +68,28 @@
       services.append(dt, dd);
     }
     showBackup(health.backup);
+    showPrices(health.prices);
+  }
+
+  // "2026-03-27T10:30:00+00:00" -> "2026-03-27 11:30" (the fetcher's UTC times, shown in Oslo time)
+  const OSLO_TIME = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: "Europe/Oslo", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  const osloTime = (iso) => (iso ? OSLO_TIME.format(new Date(iso)) : "–");
+
+  // The day-ahead prices (/api/health `prices`): zone, last fetch, whether tomorrow's are out,
+  // and the fetch's error while the network (or ENTSO-E) is down.
+  function showPrices(prices) {
+    document.getElementById("prices-off").hidden = Boolean(prices?.enabled);
+    document.getElementById("prices-details").hidden = !prices?.enabled;
+    if (!prices?.enabled) return;
+    h.setText("prices-zone", prices.zone ?? "–");
+    h.setText("prices-fetched", prices.last_success ? osloTime(prices.last_success) : h.T.never);
+    h.setText("prices-until", osloTime(prices.known_until));
+    h.setText("prices-tomorrow", prices.tomorrow_known ? h.T.tomorrow_published : h.T.tomorrow_not_yet);
+    document.getElementById("prices-error").hidden = !prices.problem;
+    h.setText("prices-problem", prices.problem ?? "");
   }
 
   // The scheduled backups (/api/health `backup`): the last one's time, file and size, or its error.
