@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from hanport.reader.energy import HOUR, HourEnergy, RegisterPoint, hour_start
 from hanport.reader.model import Push, RejectedFrame
+from hanport.reader.storage import partitions
 from hanport.reader.storage.booking import previous_register, rebook, refresh_days, write_hours
 from hanport.reader.storage.schema import READING_COLUMNS, meters, raw_frames, readings, registers
 from hanport.reader.storage.upsert import insert_ignore
@@ -78,7 +79,6 @@ _READING_FIELDS = (
     "extra",
 )
 _STORED_KEYS = frozenset(_CONTRACT_META) | frozenset(READING_COLUMNS)
-_COPY_THRESHOLD = 500
 
 
 def _number(value: Any) -> float | None:
@@ -104,15 +104,16 @@ def reading_tuple(push: Push) -> tuple[Any, ...]:
 def _insert_readings(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert, skipping pushes already stored (re-sent frames, replays, a second reader).
 
-    Big batches go straight to the driver: SQLite's executemany, PostgreSQL's COPY. Per-row
-    executemany through the SQL layer costs more than decoding the frame did.
+    Batches go straight to the driver: SQLite's executemany, PostgreSQL's COPY into a staging
+    table, then one INSERT … ON CONFLICT DO NOTHING into (the month partitions of) readings.
+    Per-row executemany through the SQL layer costs more than decoding the frame did.
     """
     columns = ", ".join(_READING_FIELDS)
     if conn.dialect.name == "sqlite":
         marks = ", ".join("?" * len(_READING_FIELDS))
         conn.exec_driver_sql(f"INSERT OR IGNORE INTO readings ({columns}) VALUES ({marks})", rows)
         return
-    if conn.dialect.name != "postgresql" or len(rows) < _COPY_THRESHOLD:
+    if conn.dialect.name != "postgresql":
         conn.execute(
             insert_ignore(conn, readings, ["meter_id", "at", "list_kind"]),
             [dict(zip(_READING_FIELDS, row, strict=True)) for row in rows],
@@ -159,6 +160,8 @@ class Writer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._meters: dict[str, _MeterState] = {}
+        self._partitioned: bool | None = None  # PostgreSQL with migration 0004
+        self._months: set[tuple[int, int]] = set()  # whose partitions exist
         self._accepted = 0  # pushes and rejected frames handed over, ever
         self.committed = 0  #: how many of them are committed (``mark`` positions)
         self._commit_listeners: list[Callable[[int], None]] = []
@@ -250,6 +253,7 @@ class Writer:
             by_meter.setdefault(push.meter_id, []).append(push)
         self._write_meters(conn, by_meter)
         if pushes:
+            self._ensure_partitions(conn, pushes)
             _insert_readings(conn, [reading_tuple(p) for p in pushes])
         frames = []
         if self.store_raw_frames:
@@ -293,6 +297,15 @@ class Writer:
         meter_ids = set(by_meter) | (set(self._meters) if final else set())
         for meter_id in sorted(meter_ids):
             self._book(conn, meter_id, by_meter.get(meter_id, []), final=final)
+
+    def _ensure_partitions(self, conn: Connection, pushes: list[Push]) -> None:
+        """A month's partition before its first reading (the retention job makes them ahead;
+        a replay of an old capture or a meter with a wrong clock needs one now)."""
+        if self._partitioned is None:
+            self._partitioned = partitions.is_partitioned(conn)
+        if self._partitioned:
+            days = {int(p.at) // 86400 for p in pushes}
+            partitions.ensure(conn, {partitions.month_of(d * 86400) for d in days}, self._months)
 
     def _write_meters(self, conn: Connection, by_meter: dict[str, list[Push]]) -> None:
         new_rows: list[dict[str, Any]] = []
