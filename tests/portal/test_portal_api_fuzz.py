@@ -26,8 +26,8 @@ from hanport.portal.web.app import PortalConfig, create_app
 SECRET = "fuzz-secret-" * 3
 #: fields whose rules depend on other fields or on the data, which a JSON schema cannot say
 #: (to open: the current terms, accepted, a declaration and a module choice; a new customer's
-#: name with their address): a schema-valid request may be refused on these alone, with 422
-#: and the fields named, never on anything else
+#: name with their address; a move-out date within 90 days): a schema-valid request may be
+#: refused on these alone, with 422 and the fields named, never on anything else
 RULES_BEYOND_THE_SCHEMA = {
     ("POST", "/api/v1/metering-points/{mpid}/orders"): {
         "terms_version_id", "terms_accepted", "declaration", "module_option", "terms_lang",
@@ -37,6 +37,8 @@ RULES_BEYOND_THE_SCHEMA = {
     ("POST", "/api/v1/metering-points/{mpid}/customer-changes"): {
         "new_customer_name", "new_customer_email", "effective_date",
     },
+    # a date the pattern allows, but from today to 90 days ahead only (a rule on the day)
+    ("PUT", "/api/v1/metering-points/{mpid}/move-notice"): {"move_out_date"},
 }  # fmt: skip
 
 
