@@ -14,7 +14,7 @@ LOCK      := requirements/constraints.txt
 LOCK_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps assets oidc-provider lint typecheck test test-fast demo compiled bench clean
+.PHONY: all install install-test lock dist catalogs messages system-deps demo-deps bench-deps assets oidc-provider lint typecheck test test-fast demo compiled bench bench-api clean
 
 all: test
 
@@ -119,6 +119,21 @@ compiled: install-test
 
 bench: install-test compiled
 	$(BIN)/python bench/decode.py --compiled build/compiled
+
+# The benchmarks' own tools (not the tests'): wrk, the HTTP load generator of bench/reader_api.py.
+bench-deps:
+	bash scripts/install-system-deps.sh bench
+
+# The reader's API on a year of 10 s readings (made once into build/bench-year, about 3 min),
+# at concurrency 1 and 20 beside a bare endpoint; BENCH_API_ARGS="--workers 2" for two processes.
+BENCH_YEAR := build/bench-year/reader.sqlite3
+BENCH_API_ARGS ?=
+$(BENCH_YEAR): | $(RUNTIME)
+	rm -rf build/bench-year
+	$(BIN)/python bench/reader_import.py --workdir build/bench-year
+
+bench-api: bench-deps install $(BENCH_YEAR)
+	$(BIN)/python bench/reader_api.py --db sqlite:///$(abspath $(BENCH_YEAR)) $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@
 #
 #   install-system-deps.sh        everything `make test` needs
 #   install-system-deps.sh demo   only what `make demo` needs (npm, python3-venv)
+#   install-system-deps.sh bench  what `make bench-api` needs besides (wrk, the load generator)
 set -euo pipefail
 
 need=()
@@ -24,6 +25,10 @@ if [ "${1:-test}" = "test" ]; then
   command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
   # systemd-analyze checks the systemd units in packaging/ (offline; nothing is started).
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+fi
+
+if [ "${1:-test}" = "bench" ]; then
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -29,6 +29,7 @@ __all__ = [
     "run_reconcile",
     "run_restore",
     "run_serve",
+    "serve_worker_app",
 ]
 
 
@@ -218,27 +219,30 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 # -- serve ------------------------------------------------------------------------------------
+#: `hanport serve --workers N`: each worker process rebuilds the app from the same flags
+_SERVE_FLAGS = ("db", "config", "http_host", "http_port")
+_SERVE_ENV = "HANPORT_SERVE_FLAGS"
+MAX_WORKERS = 32
+
+
 def configure_serve(parser: argparse.ArgumentParser) -> None:
     _add_db(parser)
     _add_http(parser)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="web server processes (default 1); the database is only read, so N processes "
+        "answer N requests at once on N CPUs",
+    )
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from hanport.reader.service import bind_socket
-    from hanport.reader.storage.database import DatabaseError, open_db
-    from hanport.reader.web import ReaderContext, create_app
-
-    try:
-        settings = _settings(args, ("db", "http_host", "http_port"))
-        engine = open_db(settings.db, create=False)
-        sock = bind_socket(settings.http_host, settings.http_port)
-    except (SettingsError, DatabaseError) as exc:
-        return _fail(str(exc))
-    except _start_errors() as exc:
-        return _cannot_open(exc)
-    import uvicorn
-
+def _serve_app(args: argparse.Namespace, settings: ReaderSettings) -> Any:
+    """The reader's web app over the stored database of ``settings`` (no live source)."""
     from hanport.reader.cost_rows import plan_from_settings
+    from hanport.reader.storage.database import open_db
+    from hanport.reader.web import ReaderContext, create_app
 
     plan = plan_from_settings(
         settings.tariff_company,
@@ -248,16 +252,66 @@ def run_serve(args: argparse.Namespace) -> int:
         vat_percent=settings.tariff_vat_percent,
     )
     context = ReaderContext(
-        engine=engine,
+        engine=open_db(settings.db, create=False),
         steps=settings.tariff_steps,
         prices_zone=settings.prices_zone,
         cost_plan=plan,
     )
-    app = create_app(context)
+    return create_app(context)
+
+
+def serve_worker_app() -> Any:
+    """uvicorn's app factory in each worker of ``hanport serve --workers N`` (N > 1)."""
+    import json
+    import os
+
+    args = argparse.Namespace(**json.loads(os.environ[_SERVE_ENV]))
+    return _serve_app(args, _settings(args, _SERVE_FLAGS))
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from hanport.reader.service import bind_socket
+    from hanport.reader.storage.database import DatabaseError, open_db
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        return _fail(f"--workers må være 1-{MAX_WORKERS} / must be 1-{MAX_WORKERS}")
+    try:
+        settings = _settings(args, _SERVE_FLAGS)
+        open_db(settings.db, create=False).dispose()  # refuse a bad database before binding
+        app = _serve_app(args, settings) if args.workers == 1 else None
+        sock = bind_socket(settings.http_host, settings.http_port)
+    except (SettingsError, DatabaseError) as exc:
+        return _fail(str(exc))
+    except _start_errors() as exc:
+        return _cannot_open(exc)
+    import uvicorn
+
     host, port = sock.getsockname()[:2]
     print(f"hanport serve: http://{host}:{port}/  (API: http://{host}:{port}/api/docs)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    asyncio.run(server.serve(sockets=[sock]))
+    if app is not None:
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        asyncio.run(server.serve(sockets=[sock]))
+        return 0
+    return _serve_workers(args, sock)
+
+
+def _serve_workers(args: argparse.Namespace, sock: Any) -> int:
+    """N processes on one listening socket (uvicorn's supervisor; SIGTERM stops them all)."""
+    import json
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[_SERVE_ENV] = json.dumps({name: getattr(args, name, None) for name in _SERVE_FLAGS})
+    config = uvicorn.Config(
+        f"{__name__}:serve_worker_app",
+        factory=True,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
