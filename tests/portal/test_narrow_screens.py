@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from portal_world import World, code_from
+from portal_world import World, code_from, oslo_today
 from sqlalchemy import update
 from test_access_request_pages import ask_for_access
 
@@ -18,6 +19,8 @@ from hanport.demo.mailbox import Mailbox, create_mailbox_app
 from hanport.portal.db.schema import orders
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.services.intake import submit_order
+from hanport.portal.services.move_notices import give_move_notice
+from hanport.portal.services.moves import register_customer_change
 from hanport.portal.web.app import PortalConfig, create_app
 from services.serving import serve_in_thread
 
@@ -147,9 +150,88 @@ def test_acting_for_a_customer_fits_a_phone(portal_url: str, sqlite_world: World
     assert not found, "\n".join(found)
 
 
+def _confirming_a_move(page: Any, base: str, mpid: str, day: str) -> list[str]:
+    """The move's confirmation step is the answer to the form: fill it in and send it, at each
+    width and language, and measure the page it answers with."""
+    found = []
+    for lang in LANGS:
+        assert page.request.get(f"{base}/lang/{lang}?next=/favicon.ico").ok
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(f"{base}/points/{mpid}/move")
+            page.fill("#move-out-date", day)
+            with page.expect_navigation():
+                page.click("#move-form button[type=submit]")
+            assert page.locator("#confirm-yes").count() == 1, page.content()[:500]
+            scroll, inner = page.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            if scroll > inner:
+                found.append(f"[{lang}] move confirmation at {width} px: {scroll} > {inner}")
+    return found
+
+
+def test_the_move_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+    world = sqlite_world
+    _sign_in(page, portal_url, world, "ola@example.no")
+    move = f"/points/{world.mpid}/move"
+    day = oslo_today() + timedelta(days=14)
+    found = _sweep(page, portal_url, [move])  # no move registered: the form
+    found += _confirming_a_move(page, portal_url, world.mpid, day.isoformat())
+    # the notice given, and the market's change on another date: every line of the state
+    give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
+    register_customer_change(
+        world.engine, world.staff, world.mpid, effective=(day + timedelta(days=1)).isoformat()
+    )
+    give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
+    found += _sweep(page, portal_url, [f"{move}?done=adjusted", f"{move}/withdraw"])
+    assert not found, "\n".join(found)
+
+
 def test_the_mailbox_fits_a_phone(mailbox_url: str, page) -> None:  # type: ignore[no-untyped-def]
     # the demo mailbox speaks both languages on one page: no language to switch
     found = _overflowing(page, f"{mailbox_url}/") + _overflowing(
         page, f"{mailbox_url}/messages/000001"
     )
+    assert not found, "\n".join(found)
+
+
+def _overflow_now(page: Any, label: str) -> list[str]:
+    """Whether the page as it is now (after clicks, a refused form) scrolls sideways."""
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return [f"{label}: {scroll} > {inner}"] if scroll > inner else []
+
+
+def test_the_order_form_with_delivery_fits_a_phone(  # type: ignore[no-untyped-def]
+    portal_url: str, sqlite_world: World, page, console_errors
+) -> None:
+    """The order form as the customer fills it: by post with the address (a long one, refused
+    with its errors shown), and pick-up with the places and their hours; then the order page
+    of a module to pick up."""
+    world = sqlite_world
+    _sign_in(page, portal_url, world, "ola@example.no")
+    found: list[str] = []
+    for lang in LANGS:
+        assert page.request.get(f"{portal_url}/lang/{lang}?next=/favicon.ico").ok
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(f"{portal_url}/points/{world.mpid}")
+            page.check("input[name=module_option][value=post]")
+            assert page.is_visible("input[name=delivery_street]")
+            assert not page.is_visible("input[name=pickup_place]")
+            found += _overflow_now(page, f"[{lang}] by post at {width} px")
+            page.fill("input[name=delivery_street]", "Langvegen " + "9" * 190)
+            page.fill("input[name=delivery_postcode]", "68")
+            page.check("input[name=declaration][value=inside_home]")
+            page.click("#order-form button[type=submit]")
+            assert page.is_visible("input[name=delivery_street]")  # refused, form kept
+            assert page.locator(".field-error").count() >= 2
+            console_errors.clear()  # the browser logs the refusal's 422, which is expected
+            found += _overflow_now(page, f"[{lang}] refused address at {width} px")
+            page.check("input[name=module_option][value=pickup]")
+            assert page.is_visible("input[name=pickup_place]")
+            found += _overflow_now(page, f"[{lang}] pick-up at {width} px")
+    request = world.open_request(module_option="pickup")
+    order_id = submit_order(world.engine, world.holder, request)
+    found += _sweep(page, portal_url, [f"/orders/{order_id}"])
     assert not found, "\n".join(found)
