@@ -277,8 +277,11 @@ def run_serve(args: argparse.Namespace) -> int:
         return _fail(f"--workers må være 1-{MAX_WORKERS} / must be 1-{MAX_WORKERS}")
     try:
         settings = _settings(args, _SERVE_FLAGS)
-        open_db(settings.db, create=False).dispose()  # refuse a bad database before binding
-        app = _serve_app(args, settings) if args.workers == 1 else None
+        if args.workers == 1:
+            app = _serve_app(args, settings)
+        else:  # the workers open it; refuse a bad database before starting them
+            app = None
+            open_db(settings.db, create=False).dispose()
         sock = bind_socket(settings.http_host, settings.http_port)
     except (SettingsError, DatabaseError) as exc:
         return _fail(str(exc))
