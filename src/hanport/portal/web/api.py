@@ -328,6 +328,7 @@ def create_order(
     idempotency_key: Annotated[
         str | None,
         Header(
+            pattern=r"^[!-~]{1,128}$",
             description="a fresh random value per order (1–128 visible ASCII characters): "
             "sent again with the same body within 24 h it answers 200 with the first order; "
             "with another body 409 idempotency_key_reused"
