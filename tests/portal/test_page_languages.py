@@ -94,7 +94,11 @@ def test_a_new_customer_can_get_nynorsk_notices(world: World) -> None:
     )
     apply_due_changes(world.engine, oslo_today())
     welcome = world.mails("nora@example.no")
-    assert [subject for _, subject, _ in welcome] == [f"Velkomen som kunde på {world.mpid}"]
+    # the port was closed already: the invitation to order it follows at once, in nynorsk too
+    assert [subject for _, subject, _ in welcome] == [
+        f"Velkomen som kunde på {world.mpid}",
+        f"HAN-porten på {world.mpid} er klar til å bestillast",
+    ]
     assert f"frå {oslo_today():%d.%m.%Y}" in welcome[0][2]
 
 
