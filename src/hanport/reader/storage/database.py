@@ -92,6 +92,10 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # readers started together on a new database: one migrates, the others wait here
+            # and then find the head already there
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('hanport.migrate'))"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
