@@ -3,7 +3,8 @@
 // and its own sign-in page where one picks the person to be.
 //
 // Configuration (environment): OIDC_PORT, OIDC_CLIENTS (JSON list of {client_id,
-// client_secret, redirect_uris, logout_uri?}), OIDC_PEOPLE (JSON list of {pid, name} for
+// client_secret, redirect_uris, post_logout_redirect_uris?, logout_uri?: the client's
+// back-channel logout endpoint}), OIDC_PEOPLE (JSON list of {pid, name} for
 // ID-porten's people, {sub, name, email, groups} for the company's staff). Prints
 // "listening <issuer>" on stdout once it serves.
 import http from 'node:http';
@@ -57,13 +58,34 @@ const provider = new Provider(issuer, {
     return grant;
   },
   pkce: { required: () => true },
-  // back-channel logout is on only because oidc-provider then puts `sid` in the ID token, as
-  // ID-porten does for front-channel logout (which oidc-provider no longer implements)
-  features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: true } },
+  // logout tokens go to the portal on loopback, which oidc-provider's guard against requests
+  // to special-use addresses (SSRF) would refuse: this provider only ever serves loopback
+  fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined }),
+  // back-channel logout: signing out here posts a logout token to each client's logout_uri
+  // (and oidc-provider puts `sid` in the ID token, as ID-porten does); RP-initiated logout at
+  // /session/end with the provider's own pages (no resources from the internet)
+  features: {
+    devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { IdToken: 600, AccessToken: 600, AuthorizationCode: 60, Session: 3600, Interaction: 600, Grant: 3600 },
   cookies: { keys: ['hanport-test-provider-only'] },
 });
+
+// signing out: the provider asks first (its form carries the xsrf token), in Norwegian
+async function logoutSource(ctx, form) {
+  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
+<body><h1>Logg ut fra Test-ID-porten?</h1>${form}
+<button type="submit" form="op.logoutForm" value="yes" name="logout">Ja, logg meg ut</button>
+<button type="submit" form="op.logoutForm">Nei, forbli innlogget</button></body></html>`;
+}
+
+async function postLogoutSuccessSource(ctx) {
+  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
+<body><h1>Du er logget ut av Test-ID-porten</h1></body></html>`;
+}
 
 function loginPage(uid, acr) {
   const choices = people
@@ -101,13 +123,17 @@ async function interaction(req, res, path) {
   res.writeHead(404).end();
 }
 
+// what happened to each logout token, in the log the tests show when they fail
+provider.on('backchannel.success', (ctx, client) => process.stdout.write(`backchannel logout sent to ${client.clientId}\n`));
+provider.on('backchannel.error', (ctx, error, client) => process.stdout.write(`backchannel logout to ${client.clientId} failed: ${error.message} ${error.cause?.message ?? ""} ${error.cause?.code ?? ""}\n`));
+
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
   const path = new URL(req.url, issuer).pathname;
   if (path.startsWith('/interaction/')) {
     interaction(req, res, path).catch((error) => {
       res.writeHead(400, { 'content-type': 'text/plain' });
-      res.end(`interaction failed: ${error.message}`);
+      res.end(`interaction failed: ${error.message} ${error.cause?.message ?? ""} ${error.cause?.code ?? ""}`);
     });
     return;
   }

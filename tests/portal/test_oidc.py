@@ -90,14 +90,26 @@ class OidcWorld:
 def oidc_world(sqlite_world: World, oidc_provider_factory) -> Iterator[OidcWorld]:  # type: ignore[no-untyped-def]
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/signin/oidc/callback"
-    logout = f"http://127.0.0.1:{port}/signin/oidc/logout"
+    logout = f"http://127.0.0.1:{port}/signin/oidc/backchannel-logout"
+    staff_logout = f"http://127.0.0.1:{port}/staff/signin/oidc/backchannel-logout"
+    signed_out = [f"http://127.0.0.1:{port}/signin"]
     staff_redirect = f"http://127.0.0.1:{port}{STAFF_CALLBACK_PATH}"
     people = [SyntheticPerson(pid, NAMES.get(email, email)) for email, pid in DEMO_PIDS.items()]
     provider = oidc_provider_factory(
         [
-            replace(PORTAL_CLIENT, redirect_uris=[redirect], logout_uri=logout),
+            replace(
+                PORTAL_CLIENT,
+                redirect_uris=[redirect],
+                logout_uri=logout,
+                post_logout_redirect_uris=signed_out,
+            ),
             replace(OTHER_CLIENT, redirect_uris=[redirect]),
-            replace(STAFF_CLIENT, redirect_uris=[staff_redirect]),
+            replace(
+                STAFF_CLIENT,
+                redirect_uris=[staff_redirect],
+                logout_uri=staff_logout,
+                post_logout_redirect_uris=signed_out,
+            ),
         ],
         [*people, STRANGER, BROKEN_PID, *STAFF_PEOPLE],
     )
@@ -412,3 +424,180 @@ def test_an_expired_id_token_is_refused_and_audited(
     reasons = [r["reason"] for r in _refusals(oidc_world.engine)]
     assert reasons == ["id_token_invalid:expired_token"]
     _expect_refusal_status(console_errors)
+
+
+# -- signing out: at the provider too (RP-initiated), and when the provider says so ----------
+
+
+def _signed_in_in_browser(page, world: OidcWorld, name: str = "Kari Nordmann") -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(f"{world.portal_url}/signin/oidc")
+    _sign_in_at_provider(page, name)
+    expect(page.get_by_role("heading", name="Mine målepunkter")).to_be_visible()
+
+
+def _live_sessions(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(sessions).where(sessions.c.revoked_at.is_(None))).all())
+
+
+def _kept_prefs(page, world: OidcWorld) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from itsdangerous import URLSafeTimedSerializer
+
+    raw = next(c["value"] for c in page.context.cookies() if c["name"] == "hanport_prefs")
+    signer = URLSafeTimedSerializer(world.app.state.config.secret_key, salt="hanport-portal-prefs")
+    return dict(signer.loads(raw))
+
+
+def test_signing_out_ends_the_session_at_the_provider_too(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    ended: list[str] = []
+    page.on(
+        "request",
+        lambda r: ended.append(r.url) if "/session/end?" in r.url else None,
+    )
+    _signed_in_in_browser(page, oidc_world)
+    # the ID token (it holds the pid) is kept for signing out, encrypted in the browser
+    kept = _kept_prefs(page, oidc_world)["oidc_signout"]
+    assert DEMO_PIDS["kari@example.no"] not in kept and "eyJ" not in kept
+    page.get_by_role("button", name="Logg ut").click()
+
+    expect(page.get_by_role("heading", name="Logg ut fra Test-ID-porten?")).to_be_visible()
+    assert _live_sessions(oidc_world.engine) == []  # ended here before the provider asked
+    screenshot(page, "oidc-sign-out-at-provider")
+    page.get_by_role("button", name="Ja, logg meg ut").click()
+    expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
+    assert page.url == f"{oidc_world.portal_url}/signin"
+
+    query = parse_qs(urlsplit(ended[0]).query)
+    assert query["post_logout_redirect_uri"] == [f"{oidc_world.portal_url}/signin"]
+    assert query["client_id"] == [PORTAL_CLIENT.client_id] and query["ui_locales"] == ["nb"]
+    hint = query["id_token_hint"][0]
+    claims = OidcSignIn(oidc_world.engine, oidc_world.settings).validate_id_token(
+        hint, json.loads(_b64_claims(hint))["nonce"]
+    )
+    assert claims["pid"] == DEMO_PIDS["kari@example.no"]
+    assert "oidc_signout" not in _kept_prefs(page, oidc_world) or not _kept_prefs(
+        page, oidc_world
+    ).get("oidc_signout")
+    # signed out at the provider: the next sign-in asks who one is again
+    page.goto(f"{oidc_world.portal_url}/signin/oidc")
+    expect(page.get_by_role("heading", name="Test-ID-porten")).to_be_visible()
+
+
+def _b64_claims(token: str) -> str:
+    import base64
+
+    part = token.split(".")[1]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
+
+
+def test_staff_sign_out_at_the_company_provider(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(f"{oidc_world.portal_url}/staff/signin/oidc")
+    _sign_in_at_provider(page, "Siri Saksbehandler")
+    expect(page.get_by_role("heading", name="Kundeservice: Kø")).to_be_visible()
+    page.get_by_role("button", name="Logg ut").click()
+    page.get_by_role("button", name="Ja, logg meg ut").click()
+    expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
+    assert _live_sessions(oidc_world.engine) == []
+
+
+def test_the_provider_ends_the_portal_session_by_back_channel(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from services.waiting import wait_for
+
+    _signed_in_in_browser(page, oidc_world, "Ola Nordmann")
+    assert len(_live_sessions(oidc_world.engine)) == 1
+    # signed out at the provider itself (another app of the same provider session, say)
+    page.goto(f"{oidc_world.provider.issuer}/session/end?client_id={PORTAL_CLIENT.client_id}")
+    page.get_by_role("button", name="Ja, logg meg ut").click()
+    expect(page.get_by_role("heading", name="Du er logget ut av Test-ID-porten")).to_be_visible()
+
+    wait_for(lambda: not _live_sessions(oidc_world.engine), what="the logout token's effect")
+    with oidc_world.engine.connect() as conn:
+        row = conn.execute(
+            select(audit_events.c.data_json).where(
+                audit_events.c.action == "session.ended_by_provider"
+            )
+        ).one()
+    assert json.loads(row.data_json) == {"sessions": 1, "channel": "back-channel"}
+    page.goto(f"{oidc_world.portal_url}/points")
+    expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
+
+
+def test_signing_out_works_while_the_provider_is_down(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    _signed_in_in_browser(page, oidc_world)
+    oidc_world.provider.stop()
+    # a portal restarted meanwhile: it has neither the provider's metadata nor its keys
+    oidc_world.app.state.oidc = OidcSignIn(oidc_world.engine, oidc_world.settings)
+    page.get_by_role("button", name="Logg ut").click()
+    expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
+    assert _live_sessions(oidc_world.engine) == []
+
+
+def _logout_token(world: OidcWorld, key: Any, **changes: Any) -> str:
+    from joserfc import jwt
+
+    claims: dict[str, Any] = {
+        "iss": world.provider.issuer,
+        "aud": PORTAL_CLIENT.client_id,
+        "iat": int(datetime.now(UTC).timestamp()),
+        "jti": "logout-1",
+        "sid": "provider-session-1",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }
+    claims.update(changes)
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, key)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"aud": OTHER_CLIENT.client_id}, "logout_token_invalid:invalid_claim"),
+        ({"iss": "http://127.0.0.1:1"}, "logout_token_invalid:invalid_claim"),
+        ({"iat": None}, "logout_token_invalid:missing_claim"),
+        ({"iat": 1_000_000_000}, "logout_token_invalid:invalid_claim"),
+        ({"events": None}, "logout_token_invalid:invalid_claim"),
+        ({"events": {"urn:other": {}}}, "logout_token_invalid:invalid_claim"),
+        ({"sid": None}, "logout_token_invalid:missing_claim"),
+        ({"nonce": "n-1"}, "logout_token_invalid:invalid_claim"),
+    ],
+)
+def test_a_logout_token_that_does_not_hold_is_refused(
+    oidc_world: OidcWorld, changes: dict[str, Any], reason: str
+) -> None:
+    from joserfc.jwk import RSAKey
+
+    from hanport.portal.services.oidc import LogoutRefused
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings)
+    portal._jwks = {"keys": [key.as_dict(private=False)]}  # as if the provider had signed it
+    assert portal.backchannel_logout(_logout_token(oidc_world, key)) == 0  # holds; no session
+    with pytest.raises(LogoutRefused) as refused:
+        portal.backchannel_logout(_logout_token(oidc_world, key, **changes))
+    assert refused.value.reason == reason
+    with oidc_world.engine.connect() as conn:
+        audited = conn.execute(
+            select(audit_events.c.data_json).where(
+                audit_events.c.action == "session.logout_token_refused"
+            )
+        ).scalar_one()
+    assert json.loads(audited) == {"reason": reason}
+
+
+def test_the_back_channel_endpoint_answers_400_to_a_bad_token(oidc_world: OidcWorld) -> None:
+    import httpx
+
+    for path in ("/signin/oidc/backchannel-logout", "/staff/signin/oidc/backchannel-logout"):
+        answer = httpx.post(f"{oidc_world.portal_url}{path}", data={"logout_token": "not.a.jwt"})
+        assert answer.status_code == 400 and answer.json() == {"error": "invalid_request"}
+        assert answer.headers["cache-control"] == "no-store"

@@ -39,8 +39,11 @@ class OidcClient:
     client_id: str
     client_secret: str
     redirect_uris: list[str]
-    #: the portal's logout endpoint; with it the provider puts `sid` in the ID token
+    #: the portal's back-channel logout endpoint; with it the provider puts `sid` in the ID
+    #: token and posts a logout token there when its session ends
     logout_uri: str | None = None
+    #: where the provider may send the browser back after RP-initiated logout
+    post_logout_redirect_uris: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -314,12 +314,15 @@ class DemoRun:
                 "client_id": "hanport-demo",
                 "client_secret": _DEMO_CLIENT_SECRET,
                 "redirect_uris": [f"{portal}/signin/oidc/callback"],
-                "logout_uri": f"{portal}/signin/oidc/logout",
+                "post_logout_redirect_uris": [f"{portal}/signin"],
+                "logout_uri": f"{portal}/signin/oidc/backchannel-logout",
             },
             {
                 "client_id": "hanport-demo-staff",
                 "client_secret": _DEMO_CLIENT_SECRET,
                 "redirect_uris": [f"{portal}/staff/signin/oidc/callback"],
+                "post_logout_redirect_uris": [f"{portal}/signin"],
+                "logout_uri": f"{portal}/staff/signin/oidc/backchannel-logout",
             },
         ]
         people: list[dict[str, Any]] = [

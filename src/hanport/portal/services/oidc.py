@@ -9,6 +9,12 @@ the configuration says to keep the number. Every refusal is audited and starts n
 
 The browser keeps the pending sign-in (state, nonce, PKCE verifier) in its signed preferences
 cookie between the redirect to the provider and the way back; it is used once.
+
+Signing out ends the portal session first, then sends the browser to the provider's
+end_session_endpoint (RP-initiated logout) with the ID token as `id_token_hint`; the ID token
+holds the pid, so the browser keeps it encrypted (web/oidc.py), never the database. The provider
+ends the portal sessions of a provider session it ends: front-channel (a GET with iss and sid)
+or back-channel (a logout token, a JWT checked here against the same JWKS).
 """
 
 from __future__ import annotations
@@ -18,17 +24,18 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.claims import JWTClaims
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import InvalidClaimError, InvalidKeyIdError, JoseError, MissingClaimError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from sqlalchemy import Engine, select, update
@@ -49,6 +56,7 @@ __all__ = [
     "ACR_SUBSTANTIAL",
     "CALLBACK_PATH",
     "STAFF_CALLBACK_PATH",
+    "LogoutRefused",
     "OidcIdentity",
     "OidcRefused",
     "OidcSettings",
@@ -168,9 +176,49 @@ class PendingSignIn:
 class OidcIdentity:
     party_id: int
     subject: str  #: "oidc:<issuer>#<sub>"
-    sid: str | None  #: the provider's session, for front-channel logout
+    sid: str | None  #: the provider's session, for front-channel and back-channel logout
     acr: str
     method: str = METHOD
+    #: the ID token itself, the `id_token_hint` of signing out at the provider (holds the pid:
+    #: the web layer keeps it encrypted in the browser, never in the database)
+    id_token: str = field(default="", repr=False)
+
+
+class LogoutRefused(Exception):
+    """A back-channel logout token that does not hold; `reason` is for the audit log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: the `events` member that makes a JWT a back-channel logout token (OIDC Back-Channel Logout 1.0)
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+#: how old a logout token may be (its iat), beyond the clock leeway
+_LOGOUT_TOKEN_MAX_AGE_S = 300
+
+
+class _LogoutTokenClaims(JWTClaims):  # type: ignore[misc]  # Authlib is untyped
+    """A logout token's claims: iss, aud and iat as for any JWT (Authlib), then the events
+    claim, a sid or a sub, and no nonce (so an ID token is never taken for one)."""
+
+    def validate(self, now: int | None = None, leeway: int = 0) -> None:
+        for name in ("iss", "aud", "iat"):
+            if name not in self:
+                raise MissingClaimError(name)
+        super().validate(now, leeway)
+        issued = self["iat"]
+        if isinstance(now, int) and (
+            not isinstance(issued, int) or issued < now - leeway - _LOGOUT_TOKEN_MAX_AGE_S
+        ):
+            raise InvalidClaimError("iat")
+        events = self.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+            raise InvalidClaimError("events")
+        if not self.get("sid") and not self.get("sub"):
+            raise MissingClaimError("sid")
+        if "nonce" in self:
+            raise InvalidClaimError("nonce")
 
 
 class OidcRefused(Exception):
@@ -305,17 +353,17 @@ class _RelyingParty:
         OidcRefused (audited) when anything is wrong."""
         try:
             try:
-                claims = self._checked_claims(params, pending)
+                claims, id_token = self._checked_claims(params, pending)
             except (httpx.HTTPError, ValueError):  # discovery or keys unreachable or garbled
                 raise OidcRefused("provider_unreachable", _UNREACHABLE) from None
-            return self._identify(claims)
+            return replace(self._identify(claims), id_token=id_token)
         except OidcRefused as refused:
             self._audit_refusal(refused.reason, client)
             raise
 
     def _checked_claims(
         self, params: Mapping[str, str], pending: PendingSignIn | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str]:
         if pending is None or not hmac.compare_digest(
             params.get("state", "").encode(), pending.state.encode()
         ):
@@ -327,9 +375,8 @@ class _RelyingParty:
         if params.get("iss") not in (None, self.client.issuer):
             raise OidcRefused("wrong_issuer", _TRY_AGAIN)  # RFC 9207 mix-up defence
         token = self.exchange_code(params.get("code", ""), pending)
-        return self.validate_id_token(
-            str(token.get("id_token", "")), pending.nonce, now=self.clock()
-        )
+        id_token = str(token.get("id_token", ""))
+        return self.validate_id_token(id_token, pending.nonce, now=self.clock()), id_token
 
     def exchange_code(self, code: str, pending: PendingSignIn) -> dict[str, Any]:
         if not code:
@@ -354,13 +401,8 @@ class _RelyingParty:
         """The ID token's claims once signature, iss, aud, exp, nonce and acr hold."""
         if not id_token:
             raise OidcRefused("no_id_token", _TRY_AGAIN)
-        algorithms = self.metadata().get("id_token_signing_alg_values_supported") or ["RS256"]
-        registry = JWSRegistry(algorithms=[a for a in algorithms if a != "none"])
         try:
-            try:
-                decoded = jwt.decode(id_token, self._key_set(), registry=registry)
-            except InvalidKeyIdError:  # the provider has rotated its keys
-                decoded = jwt.decode(id_token, self._key_set(refresh=True), registry=registry)
+            decoded = self._decode(id_token, "id_token_signing_alg_values_supported")
             claims = CodeIDToken(
                 decoded.claims,
                 decoded.header,
@@ -373,6 +415,16 @@ class _RelyingParty:
         except ValueError:  # not a JWT at all
             raise OidcRefused("id_token_invalid:malformed", _TRY_AGAIN) from None
         return dict(claims)
+
+    def _decode(self, token: str, algorithms_key: str) -> jwt.Token:
+        """The JWT's header and claims once its signature holds against the provider's keys
+        (fetched again when it names an unknown key: the provider rotated them)."""
+        algorithms = self.metadata().get(algorithms_key) or ["RS256"]
+        registry = JWSRegistry(algorithms=[a for a in algorithms if a != "none"])
+        try:
+            return jwt.decode(token, self._key_set(), registry=registry)
+        except InvalidKeyIdError:
+            return jwt.decode(token, self._key_set(refresh=True), registry=registry)
 
     def _audit_refusal(self, reason: str, client: str | None) -> None:
         if reason in _AUDITED_WHERE_FOUND:
@@ -400,14 +452,90 @@ class _RelyingParty:
                 .values(idp_sid=sid[:255])
             )
 
-    def frontchannel_logout(self, iss: str, sid: str) -> int:
-        """The provider says its session ended: end every portal session started from it."""
-        if iss != self.client.issuer or not sid:
-            return 0
+    def post_logout_redirect_uri(self) -> str:
+        """Where the provider sends the browser after signing out: the portal's sign-in page
+        (registered with the provider beside the redirect URI)."""
+        base = self.client.redirect_uri.removesuffix(self._callback_path)
+        return base + "/signin"
+
+    _callback_path = CALLBACK_PATH
+
+    def end_session_url(self, id_token: str, lang: str, state: str = "") -> str | None:
+        """The provider's end_session_endpoint (RP-initiated logout) with `id_token_hint` and
+        `post_logout_redirect_uri`; None when the provider cannot be reached or offers none
+        (the portal session has ended by then all the same)."""
+        try:
+            endpoint = self.metadata().get("end_session_endpoint")
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(endpoint, str) or not endpoint:
+            return None
+        params = {
+            "client_id": self.client.client_id,
+            "post_logout_redirect_uri": self.post_logout_redirect_uri(),
+            "ui_locales": UI_LOCALES.get(lang, "nb"),
+        }
+        if id_token:
+            params["id_token_hint"] = id_token
+        if state:
+            params["state"] = state
+        return str(httpx.URL(endpoint).copy_merge_params(params))
+
+    def backchannel_logout(self, logout_token: str) -> int:
+        """OIDC Back-Channel Logout: the provider posts a logout token; every portal session
+        of its `sid` (or, without one, of its `sub`) ends. LogoutRefused (audited) when the
+        token does not hold; the number of sessions ended otherwise."""
+        try:
+            claims = self.validate_logout_token(logout_token)
+        except LogoutRefused as refused:
+            with transaction(self.engine) as tx:
+                tx.audit(
+                    "oidc:provider",
+                    "session.logout_token_refused",
+                    "oidc_client",
+                    self.client.client_id[:64],
+                    reason=refused.reason,
+                )
+            raise
+        sid, sub = str(claims.get("sid") or ""), str(claims.get("sub") or "")
+        return self._end_provider_sessions(sid, sub, "back-channel")
+
+    def validate_logout_token(self, logout_token: str) -> dict[str, Any]:
+        """The logout token's claims once signature, iss, aud, iat, events, sid/sub and the
+        absence of a nonce hold."""
+        if not logout_token:
+            raise LogoutRefused("no_logout_token")
+        try:
+            decoded = self._decode(logout_token, "id_token_signing_alg_values_supported")
+            claims = _LogoutTokenClaims(
+                decoded.claims,
+                decoded.header,
+                {
+                    "iss": {"essential": True, "value": self.client.issuer},
+                    "aud": {"essential": True, "value": self.client.client_id},
+                },
+            )
+            claims.validate(now=int(self.clock().timestamp()), leeway=self.client.leeway_s)
+        except JoseError as exc:
+            raise LogoutRefused(f"logout_token_invalid:{exc.error}") from None
+        except httpx.HTTPError:
+            raise LogoutRefused("provider_unreachable") from None
+        except ValueError:
+            raise LogoutRefused("logout_token_invalid:malformed") from None
+        return dict(claims)
+
+    def _end_provider_sessions(self, sid: str, sub: str, how: str) -> int:
+        """End the live portal sessions begun in provider session `sid`, or of subject `sub`."""
+        if sid:
+            which = sessions.c.idp_sid == sid[:255]
+        else:
+            subject = f"oidc:{self.client.issuer}#{sub}"
+            holders = select(parties.c.id).where(parties.c.idp_subject == subject)
+            which = sessions.c.party_id.in_(holders)
         with transaction(self.engine) as tx:
             ended = tx.conn.execute(
                 update(sessions)
-                .where(sessions.c.idp_sid == sid, sessions.c.revoked_at.is_(None))
+                .where(which, sessions.c.revoked_at.is_(None))
                 .values(revoked_at=tx.now)
             ).rowcount
             if ended:
@@ -415,10 +543,17 @@ class _RelyingParty:
                     "oidc:provider",
                     "session.ended_by_provider",
                     "idp_session",
-                    hashlib.sha256(sid.encode()).hexdigest()[:12],
+                    hashlib.sha256((sid or sub).encode()).hexdigest()[:12],
                     sessions=ended,
+                    channel=how,
                 )
         return int(ended)
+
+    def frontchannel_logout(self, iss: str, sid: str) -> int:
+        """The provider says its session ended: end every portal session started from it."""
+        if iss != self.client.issuer or not sid:
+            return 0
+        return self._end_provider_sessions(sid, "", "front-channel")
 
 
 class OidcSignIn(_RelyingParty):
@@ -517,8 +652,12 @@ class StaffOidcSignIn(_RelyingParty):
     first time gets a staff account (by the provider's subject, or the staff account with
     that e-mail address); a customer's address is never turned into a staff account."""
 
-    def __init__(self, engine: Engine, settings: StaffOidcSettings) -> None:
-        super().__init__(engine, settings)
+    _callback_path = STAFF_CALLBACK_PATH
+
+    def __init__(
+        self, engine: Engine, settings: StaffOidcSettings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        super().__init__(engine, settings, clock)
         self.settings = settings
 
     def _is_staff(self, claims: dict[str, Any]) -> bool:

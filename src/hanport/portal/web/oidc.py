@@ -1,16 +1,28 @@
-"""Signing in through an OpenID provider (ID-porten): the redirect there, the way back, and the
-provider's front-channel logout. Served only when the configuration has an [oidc] section."""
+"""Signing in through an OpenID provider (ID-porten): the redirect there, the way back, signing
+out there too (RP-initiated logout), and the provider's front- and back-channel logout. Served
+only when the configuration has an [oidc] section.
+
+The ID token of the sign-in is the `id_token_hint` of signing out at the provider. It holds the
+person's pid, so the portal keeps it in the browser's preferences cookie encrypted (Fernet, with
+a key derived from the app's secret), never in the database, and drops it at sign-out.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.services import sessions
 from hanport.portal.services.oidc import (
     CALLBACK_PATH,
     STAFF_CALLBACK_PATH,
+    LogoutRefused,
     OidcRefused,
     OidcSignIn,
     PendingSignIn,
@@ -19,12 +31,13 @@ from hanport.portal.services.oidc import (
 from hanport.portal.web.common import Config, PortalConfig, lang_of, render
 from hanport.portal.web.middleware import browser_of
 
-__all__ = ["router"]
+__all__ = ["forget_provider_session", "provider_signout_url", "router"]
 
 router = APIRouter(include_in_schema=False)
 
 _PENDING = "oidc"  #: the preferences-cookie entry holding the pending sign-in
 _STAFF_PENDING = "oidc_staff"
+_SIGNED_IN_AT = "oidc_signout"  #: which provider the session began at, and its sealed ID token
 
 
 def oidc_of(request: Request, config: PortalConfig) -> OidcSignIn | None:
@@ -96,6 +109,8 @@ async def _come_back(
     )
     await run_in_threadpool(relying_party.bind_session, token, identity.sid)
     browser.begin_session(token)  # a new token at every sign-in: no session fixation
+    sealed = _sealer(config).encrypt(identity.id_token.encode()).decode()
+    browser.set_pref(_SIGNED_IN_AT, json.dumps({"rp": key, "idt": sealed}))
     return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
 
 
@@ -131,3 +146,59 @@ async def oidc_frontchannel_logout(request: Request, config: Config) -> Response
             request.query_params.get("sid", ""),
         )
     return HTMLResponse("", headers={"cache-control": "no-store"})
+
+
+def _sealer(config: PortalConfig) -> Fernet:
+    """Encrypts the ID token kept in the browser (it holds the pid)."""
+    digest = hashlib.sha256(b"hanport-portal-id-token\0" + config.secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def forget_provider_session(request: Request) -> None:
+    """Drop the kept ID token (a session begun otherwise signs out here only)."""
+    if browser_of(request).prefs.get(_SIGNED_IN_AT):
+        browser_of(request).set_pref(_SIGNED_IN_AT, "")
+
+
+async def provider_signout_url(request: Request, config: PortalConfig) -> str | None:
+    """Where to send the browser once the portal session has ended: the provider the session
+    began at, to end its session too (with `id_token_hint`); None for a session begun with an
+    e-mailed code, or when the provider cannot be reached. Forgets the kept ID token."""
+    raw = browser_of(request).prefs.get(_SIGNED_IN_AT)
+    forget_provider_session(request)
+    try:
+        kept = json.loads(raw) if raw else {}
+        id_token = _sealer(config).decrypt(str(kept.get("idt", "")).encode()).decode()
+    except (ValueError, InvalidToken, AttributeError):
+        return None
+    staff = kept.get("rp") == _STAFF_PENDING
+    relying_party = staff_oidc_of(request, config) if staff else oidc_of(request, config)
+    if relying_party is None:
+        return None
+    return await run_in_threadpool(relying_party.end_session_url, id_token, lang_of(request))
+
+
+async def _backchannel(
+    request: Request, relying_party: OidcSignIn | StaffOidcSignIn | None
+) -> Response:
+    """OpenID Connect Back-Channel Logout: the provider posts a logout token (a JWT it signs);
+    200 once the sessions of its sid (or sub) have ended, 400 when the token does not hold."""
+    headers = {"cache-control": "no-store"}
+    if relying_party is None:
+        return JSONResponse({"error": "invalid_request"}, 400, headers=headers)
+    form = await request.form()
+    try:
+        await run_in_threadpool(relying_party.backchannel_logout, str(form.get("logout_token", "")))
+    except LogoutRefused:
+        return JSONResponse({"error": "invalid_request"}, 400, headers=headers)
+    return Response(status_code=200, headers=headers)
+
+
+@router.post("/signin/oidc/backchannel-logout")
+async def oidc_backchannel_logout(request: Request, config: Config) -> Response:
+    return await _backchannel(request, oidc_of(request, config))
+
+
+@router.post("/staff/signin/oidc/backchannel-logout")
+async def staff_oidc_backchannel_logout(request: Request, config: Config) -> Response:
+    return await _backchannel(request, staff_oidc_of(request, config))

@@ -17,6 +17,7 @@ from hanport.portal.web.common import (
     sign_in_method,
 )
 from hanport.portal.web.middleware import browser_of
+from hanport.portal.web.oidc import forget_provider_session, provider_signout_url
 
 __all__ = ["router"]
 
@@ -63,17 +64,20 @@ async def signin_finish(request: Request, config: Config) -> Response:
         )
     )
     browser.begin_session(token)  # a new token at every sign-in: no session fixation
+    forget_provider_session(request)  # this session did not begin at a provider
     return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
 
 
 @router.post("/signout")
 async def signout(request: Request, config: Config) -> Response:
+    """The portal session ends here and now; a session begun at an OpenID provider is then
+    ended there too (the browser goes to its end_session_endpoint and comes back)."""
     await checked_form(request)
     browser = browser_of(request)
     if browser.session_token is not None:
         await run_in_threadpool(sessions.end_session, config.engine, browser.session_token)
     browser.end_session()
-    return RedirectResponse("/signin", status_code=303)
+    return RedirectResponse(await provider_signout_url(request, config) or "/signin", 303)
 
 
 @router.get("/sessions")
@@ -90,4 +94,4 @@ async def signout_everywhere(request: Request, actor: SignedIn, config: Config) 
     await checked_form(request)
     await run_in_threadpool(sessions.end_all_sessions, config.engine, actor)
     browser_of(request).end_session()
-    return RedirectResponse("/signin", status_code=303)
+    return RedirectResponse(await provider_signout_url(request, config) or "/signin", 303)
