@@ -336,3 +336,22 @@ def test_bad_pickup_places_are_named(tmp_path: Path, text: str, message: str) ->
     with pytest.raises(SettingsError) as raised:
         load_settings(config=_config(tmp_path, text), environ={})
     assert message in str(raised.value)
+
+
+def test_a_meter_with_the_port_built_in_is_offered_no_module(
+    client: TestClient, world: World
+) -> None:
+    from hanport.portal.seed import DEMO_METERS
+
+    aidon = next(m for m in DEMO_METERS if m.manufacturer == "Aidon")
+    sign_in(client, world, aidon.customer_email)
+    page = client.get(f"/points/{aidon.metering_point_id}").text
+    assert 'name="delivery_street"' not in page and 'value="pickup"' not in page
+    assert 'id="no-module-needed"' in page and "ingen modul" in page
+    assert '<input type="hidden" name="module_option" value="have">' in page
+    placed = client.post(
+        f"/points/{aidon.metering_point_id}/orders",
+        data={**_order_form(page), "module_option": "have"},  # the form's hidden field
+    )
+    assert placed.status_code == 200, placed.text
+    assert 'id="shipment"' not in placed.text  # nothing is sent

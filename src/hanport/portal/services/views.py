@@ -21,6 +21,7 @@ from hanport.portal.domain.shipments import (
     PickupPlace,
     ShipmentState,
     delivery_of,
+    han_connection,
     states_from,
 )
 from hanport.portal.domain.sla import OSLO
@@ -134,6 +135,9 @@ def point_view(engine: Engine, actor: Actor, mpid: str, seen_terms: int | None) 
         since = authz.view_from_holder(tx.conn, actor, mpid, today, holder)
         return {
             "point": summary,
+            # a meter with the HAN port built in needs no module, so the form offers none
+            "han_connection": han_connection(summary["manufacturer"]).value,
+            "connection_help": connection_help_text(summary["manufacturer"]),
             "orders": queries.orders_for_point(tx.conn, mpid, since=since),
             "active_order": queries.active_order(tx.conn, mpid, since=since),
             "may_order": may_order,
