@@ -62,7 +62,7 @@ def test_explicit_steps_win_over_the_company(tmp_path: Path) -> None:
 
 
 def test_a_swedish_tariff_keeps_the_default_steps(tmp_path: Path) -> None:
-    settings = load_settings({}, config=_config(tmp_path, '[tariff]\ncompany = "seom-2026"\n'),
+    settings = load_settings({}, config=_config(tmp_path, '[tariff]\ncompany = "seom-2025"\n'),
                              environ={})  # fmt: skip
     assert settings.tariff_steps == DEFAULT_CAPACITY_STEPS
 

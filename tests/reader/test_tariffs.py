@@ -23,6 +23,7 @@ def test_every_file_loads_with_source_and_date() -> None:
     keys = registry.available()
     assert len([k for k in keys if registry.load(k).country == "NO"]) >= 5
     assert any(registry.load(k).country == "SE" for k in keys)
+    assert "seom-2026" not in keys  # its numbers matched no SEOM price list that could be cited
     for key in keys:
         tariff = registry.load(key)
         assert tariff.source.startswith("https://"), key
@@ -69,21 +70,24 @@ def test_norwegian_rule_matches_the_readers_own_calculation() -> None:
 
 
 def test_swedish_window_counts_weekday_hours_7_to_19_outside_holidays() -> None:
-    seom = registry.load("seom-2026")
+    seom = registry.load("seom-2025")
     hours = [
         (at(2026, 1, 1, 12), 20.0),  # New Year's Day: holiday
         (at(2026, 1, 3, 12), 19.0),  # Saturday
         (at(2026, 1, 5, 6), 18.0),  # Monday before 07
         (at(2026, 1, 5, 19), 17.0),  # Monday 19-20: outside [7, 19)
         (at(2026, 1, 5, 7), 6.0),
-        (at(2026, 1, 5, 8), 5.0),  # same day: the Swedish rule does not need different days
+        (at(2026, 1, 5, 8), 5.0),  # same date: SEOM counts "de tre högsta ... på olika datum"
         (at(2026, 1, 7, 18), 4.0),
         (at(2026, 1, 8, 12), 1.0),
     ]
     result = capacity(hours, seom, estimated=False)
-    assert result.kw == pytest.approx((6 + 5 + 4) / 3)
-    assert seom.capacity_charge(result.kw, 1) == pytest.approx(round(89.2 * 5, 2))
-    assert seom.capacity_charge(result.kw, 7) == pytest.approx(round(44.6 * 5, 2))
+    assert result.kw == pytest.approx((6 + 4 + 1) / 3)
+    # the page: 108 SEK/kW a month excl. VAT November-March, 54 April-October
+    assert seom.capacity_charge(3.0, 1) == pytest.approx(108 * 3.0)
+    assert seom.capacity_charge(3.0, 7) == pytest.approx(54 * 3.0)
+    assert seom.fixed_per_month == pytest.approx(1320 / 12)
+    assert seom.energy is None  # its 4 öre are known, Sweden's energy tax is not modelled
 
 
 def test_quarter_hour_maxima_from_pushes_are_estimates() -> None:
