@@ -80,7 +80,8 @@ def test_meters_now_and_energy_shapes(client: TestClient) -> None:
     assert client.get("/api/now", params={"meter_id": "nobody"}).json() == []
 
     hours = client.get("/api/hours", params={"from": "2026-02-02", "to": "2026-02-03"}).json()
-    assert len(hours) == 24 and set(hours[0]) == ENERGY_KEYS
+    assert len(hours) == 24 and set(hours[0]) == ENERGY_KEYS | {"source"}  # reader | official
+    assert {h["source"] for h in hours} == {"reader"}
     assert hours[0]["start"] == "2026-02-02T00:00:00"
     days = client.get("/api/days", params={"from": "2026-02-01", "to": "2026-03-01"}).json()
     assert [d["start"][:10] for d in days] == ["2026-02-02", "2026-02-03", "2026-02-04"]
@@ -92,7 +93,7 @@ def test_meters_now_and_energy_shapes(client: TestClient) -> None:
 
     text = client.get("/api/hours", params={"from": "2026-02-02", "format": "csv"}).text
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 24 and set(rows[0]) == ENERGY_KEYS
+    assert len(rows) == 24 and set(rows[0]) == ENERGY_KEYS | {"source"}
 
 
 def test_now_turns_stale_after_three_push_intervals(client: TestClient, clock: Clock) -> None:

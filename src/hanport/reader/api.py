@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from hanport import __version__
 from hanport.i18n import DEFAULT_LANG, N_, translations
 from hanport.reader.cost import CostPlan
-from hanport.reader.cost_rows import COST_FIELDS, add_costs
+from hanport.reader.cost_rows import COST_FIELDS, add_costs, posix_starts
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
     HOUR,
@@ -39,6 +39,7 @@ from hanport.reader.live import (
     freshness,
 )
 from hanport.reader.pipeline import Hub
+from hanport.reader.reconcile import official_sources
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
 
@@ -172,14 +173,16 @@ def energy(
     start, end = _window(from_, to, _default_start(kind, ctx.clock()))
     with ctx.engine.connect() as conn:
         rows = fetch(conn, start, end, meter_id)
+        if kind == "hours":  # which hours hold the official value (hanport reconcile)
+            rows = official_sources(conn, rows, posix_starts(rows), (int(start), int(end) + 1))
         if ctx.cost_plan is not None and ctx.prices_zone:
             rows = add_costs(conn, rows, kind, (start, end), ctx.cost_plan)
         return rows
 
 
-def energy_columns(ctx: ReaderContext) -> tuple[str, ...]:
+def energy_columns(ctx: ReaderContext, kind: str = "days") -> tuple[str, ...]:
     """The keys of :func:`energy` rows, for a CSV header when there are none."""
-    plain = queries.ENERGY_COLUMNS
+    plain = queries.ENERGY_COLUMNS + (("source",) if kind == "hours" else ())
     return plain + COST_FIELDS if ctx.cost_plan is not None and ctx.prices_zone else plain
 
 

@@ -439,6 +439,12 @@ def configure_reconcile(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="flag hours whose difference is larger (default 0.01 kWh)",
     )
+    parser.add_argument(
+        "--replace-estimated",
+        action="store_true",
+        help="book the official value for each hour the reader estimated (marked official; "
+        "days and months recomputed; running it again changes nothing)",
+    )
     _add_db(parser)
 
 
@@ -467,6 +473,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         ReconcileError,
         compare,
         parse_official,
+        replace_estimated,
         store_official,
         three_peaks,
     )
@@ -482,8 +489,13 @@ def run_reconcile(args: argparse.Namespace) -> int:
             meter_id, booked = _reader_hours(
                 engine, args.meter_id, official[0].start, official[-1].start
             )
+            replaced: list[int] = []
             with engine.begin() as conn:  # kept for /api/reconcile and the History page
                 store_official(conn, meter_id, layout, official)
+                if args.replace_estimated:
+                    replaced = replace_estimated(conn, meter_id, layout, official)
+            if replaced:  # compare what is booked now
+                _, booked = _reader_hours(engine, meter_id, official[0].start, official[-1].start)
         finally:
             engine.dispose()
     except OSError as exc:
@@ -496,6 +508,11 @@ def run_reconcile(args: argparse.Namespace) -> int:
         f"{args.file} ({layout}): {len(checks)} timer / hours, måler / meter {meter_id}, "
         f"{len(flagged)} avvik over / differ by more than {args.tolerance_kwh:g} kWh"
     )
+    if args.replace_estimated:
+        print(f"  {len(replaced)} estimerte timer erstattet med offisielle / estimated hours "
+              "replaced by the official values")  # fmt: skip
+        for start in replaced:
+            print(f"  {local_iso(start)}  erstattet / replaced")
     for check in flagged:
         reader = "–" if check.reader_kwh is None else f"{check.reader_kwh:.3f}"
         note = " (estimert / estimated)" if check.reader_estimated else ""

@@ -19,7 +19,7 @@ from hanport.reader.tariffs.registry import load
 COST_FIELDS = ("spot_nok_per_kwh", "grid_nok_per_kwh", "support_nok", "cost_nok", "income_nok")
 
 
-def _posix_starts(rows: list[dict[str, Any]]) -> list[int]:
+def posix_starts(rows: list[dict[str, Any]]) -> list[int]:
     """Each row's start in POSIX seconds. Rows carry local times, sorted per meter; on the night
     clocks go back, 02:00 comes twice: its second row of a meter is the later hour (fold 1)."""
     seen: set[tuple[str, str]] = set()
@@ -67,7 +67,7 @@ def add_costs(
         dt.datetime.fromtimestamp(end, as_utc),
     )
     by_meter: dict[str, list[HourEnergy]] = {}
-    for r, at in zip(hour_rows, _posix_starts(hour_rows), strict=True):
+    for r, at in zip(hour_rows, posix_starts(hour_rows), strict=True):
         by_meter.setdefault(r["meter_id"], []).append(
             HourEnergy(at, r["active_energy_import_kwh"], r["active_energy_export_kwh"], False)
         )
@@ -79,7 +79,7 @@ def add_costs(
         for total in totals(hour_costs(hours, prices, plan), period):
             figures[(meter, total.key)] = {f: getattr(total, f) for f in COST_FIELDS}
     empty = dict.fromkeys(COST_FIELDS)
-    keys = _posix_starts(rows) if kind == "hours" else [r["start"] for r in rows]
+    keys = posix_starts(rows) if kind == "hours" else [r["start"] for r in rows]
     return [
         r | figures.get((r["meter_id"], str(key)), empty) for r, key in zip(rows, keys, strict=True)
     ]

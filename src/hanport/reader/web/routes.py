@@ -107,7 +107,8 @@ async def get_now(ctx: Context, meter_id: MeterId = None) -> Response:
 
 _ENERGY_DOC = (
     "`[{meter_id, start, active_energy_import_kwh, active_energy_export_kwh, net_kwh, "
-    "estimated}]`; `from`/`to` local YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV. "
+    "estimated}]` (hours also `source`: reader | official); `from`/`to` local "
+    "YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV. "
     "With a grid tariff (`[tariff] company`) and a bidding zone (`[prices] zone`) configured, "
     "each row also has `spot_nok_per_kwh`, `grid_nok_per_kwh`, `support_nok`, `cost_nok` and "
     "`income_nok` (null where a price of the period is not known)."
@@ -125,6 +126,12 @@ _ENERGY_ROW: dict[str, Any] = {
         "active_energy_export_kwh": {"type": "number"},
         "net_kwh": {"type": "number", "description": "import − export"},
         "estimated": {"type": "boolean"},
+        "source": {
+            "type": "string",
+            "enum": ["reader", "official"],
+            "description": "hours only: official when `hanport reconcile --replace-estimated` "
+            "booked the official value for the reader's estimate",
+        },
         "spot_nok_per_kwh": _NOK | {"description": "spot, import-weighted, NOK/kWh excl. VAT"},
         "grid_nok_per_kwh": _NOK | {"description": "grid energy charge + levies, incl. VAT"},
         "support_nok": _NOK | {"description": "electricity support (or Norgespris settlement)"},
@@ -152,7 +159,7 @@ def _energy_route(kind: str) -> Callable[..., Response]:
         format: Format = "json",
     ) -> Response:
         rows = api.energy(ctx, kind, from_, to, meter_id)
-        return _table(rows, format, f"hanport-{kind}.csv", api.energy_columns(ctx))
+        return _table(rows, format, f"hanport-{kind}.csv", api.energy_columns(ctx, kind))
 
     return endpoint
 
@@ -181,7 +188,8 @@ def get_tariff(ctx: Context, month: Month = None, meter_id: MeterId = None) -> R
     description=(
         "The official hourly values imported by `hanport reconcile` against the reader's booked "
         "hours: `[{meter_id, month, tolerance_kwh, flagged, hours: [{start, official_kwh, "
-        "official_measured, reader_kwh, reader_estimated, difference_kwh, flagged}], peaks: "
+        "official_measured, reader_kwh, reader_estimated, difference_kwh, flagged, replaced}], "
+        "peaks: "
         "{official: [{start, kwh}], reader: [{start, kwh}]}}]`, one per meter with imported "
         "hours (default: this month)."
     ),
