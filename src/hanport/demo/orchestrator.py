@@ -410,7 +410,7 @@ class DemoRun:
         await wait_for_http(f"{rates}?startPeriod=2026-01-01&endPeriod=2026-01-02", timeout=15)
         return {
             # Elvia serves Oslo (NO1): with a tariff and a zone the reader shows what power costs
-            "HANPORT_TARIFF_COMPANY": "elvia-2023",
+            "HANPORT_TARIFF_COMPANY": "elvia-2026",  # the current one (reader.tariffs)
             "HANPORT_PRICES_ZONE": "NO1",
             "HANPORT_ENTSOE_TOKEN": "demo",
             "HANPORT_ENTSOE_URL": f"{base}/api",
