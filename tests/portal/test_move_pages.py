@@ -90,6 +90,8 @@ def test_the_holder_gives_notice_confirms_resends_and_withdraws(
     assert done.status_code == 303 and done.headers["location"] == f"{url}?done=registered"
     shown = client.get(done.headers["location"]).text
     assert 'id="move-done"' in shown and f"Du har meldt at du flytter ut den {written}" in shown
+    point = client.get(f"/points/{world.mpid}").text  # the point's page says so too
+    assert 'id="move-pending"' in point and f"ved starten av {written} (kl. 00.00)" in point
     mails = len(world.mails())
     again = client.post(url, data=confirm, follow_redirects=False)  # a resend, a second tab
     assert again.headers["location"] == f"{url}?done=unchanged"

@@ -25,7 +25,7 @@ from hanport.portal.domain.shipments import (
     states_from,
 )
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services import authz, queries
+from hanport.portal.services import authz, move_notices, queries
 from hanport.portal.services.intake import OrderRequest, place_in, validated
 from hanport.portal.services.lifecycle import (
     authorised_order,
@@ -153,6 +153,8 @@ def point_view(engine: Engine, actor: Actor, mpid: str, seen_terms: int | None) 
             if last_terms is not None and terms is not None and last_terms != terms.id
             else [],
             "today": today,
+            # the move registered for the point (the customer's notice or the market's change)
+            "move": move_notices.pending_change(tx.conn, mpid),
         }
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from hanport.i18n import DEFAULT_LANG, LANGS, NC_, translations
+from hanport.i18n import DEFAULT_LANG, LANGS, NC_, format_date, translations
 from hanport.portal.domain import limits
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.web.audit_lines import audit_line
@@ -173,4 +173,5 @@ def templates(lang: str) -> Jinja2Templates:
     # the fields' maxlength, as the services check them
     env.globals["limits"] = {k: v for k, v in vars(limits).items() if k.endswith("_MAX")}
     env.filters["local"] = local_time
+    env.filters["day"] = partial(format_date, lang=lang)  # a date: 04.12.2026, 4 December 2026
     return Jinja2Templates(env=env)
