@@ -172,6 +172,7 @@ MAIL_FIELDS: dict[str, object] = {
     "provider": "Varmestyring AS",
     "request_id": 7,
     "valid_from": date(2026, 12, 4),
+    "expires": date(2026, 12, 18),
 }
 
 

@@ -47,6 +47,9 @@ async def test_the_holder_is_asked_by_mail_with_a_link_to_the_page(
     last = (utcnow().astimezone(OSLO).date() + timedelta(days=365)).strftime("%d.%m.%Y")
     assert f"til {last}" in body and "Styre varmtvannsberederen" in body
     assert "https://han.example/requests" in body and _letterheaded(body)
+    # unanswered it expires after the default 14 days, the date written as the pages write it
+    expires = (utcnow().astimezone(OSLO).date() + timedelta(days=14)).strftime("%d.%m.%Y")
+    assert f"innen {expires}" in body and f"utløper den {expires}" in body
 
 
 async def test_the_provider_hears_approval_decline_and_expiry(

@@ -38,6 +38,9 @@ from hanport.portal.services.providers import register_provider
 
 TODAY = date(2026, 12, 4)
 
+#: the services' tests (those with a database) run on PostgreSQL as well as SQLite
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.mark.parametrize("number", ["923609016", "974 760 673", "889640782"])
 def test_org_number_with_a_matching_mod11_digit_is_accepted(number: str) -> None:

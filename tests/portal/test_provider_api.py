@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from portal_world import World
 from sqlalchemy import select
 
-from hanport.portal.db.schema import api_tokens, audit_events, parties, providers
+from hanport.portal.db.schema import api_tokens, audit_events, outbox, parties, providers
 from hanport.portal.domain.access_requests import Scope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.access_requests import answer_request
@@ -20,6 +20,9 @@ from hanport.portal.services.errors import Conflict, InvalidInput, Refused
 from hanport.portal.services.providers import ORG_KIND, register_provider
 from hanport.portal.services.proxies import revoke_proxy
 from hanport.portal.web.app import PortalConfig, create_app
+
+#: the provider and access-request services depend on the database's dialect and locking
+pytestmark = pytest.mark.both_databases
 
 
 def test_staff_register_a_provider_whose_org_key_authenticates(world: World) -> None:
@@ -128,3 +131,23 @@ def test_revoking_the_granted_proxy_stops_the_provider(world: World, client: Tes
     assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth).status_code == 200
     revoke_proxy(world.engine, world.holder, proxy_id)
     assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=auth).status_code == 403
+
+
+def test_the_customers_mail_gives_the_configured_expiry_date(world: World) -> None:
+    # [providers] request_expire_days = 3: the customer reads the date it expires, nn style
+    config = PortalConfig(
+        engine=world.engine,
+        secret_key="test-secret-" * 3,
+        access_request_expire_after=timedelta(days=3),
+    )
+    with world.engine.begin() as conn:
+        conn.execute(parties.update().where(parties.c.email == "ola@example.no").values(lang="nn"))
+    key = register_provider(world.engine, world.staff, "923609016", "V AS", "a@b.example").org_key
+    with TestClient(create_app(config)) as client:
+        _ask(client, key, world)
+    with world.engine.connect() as conn:
+        body = conn.execute(
+            select(outbox.c.body).where(outbox.c.template == "access_requested")
+        ).scalar_one()
+    expires = (datetime.now(OSLO).date() + timedelta(days=3)).strftime("%d.%m.%Y")
+    assert f"innan {expires}" in body and f"går han ut {expires}" in body

@@ -10,6 +10,7 @@ in the `hanport portal` process, so several workers never drive the head-end twi
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import cast
 
 from fastapi import FastAPI
@@ -51,6 +52,7 @@ def create_from_environment() -> FastAPI:
             oidc=_customer_oidc(settings),
             staff_oidc=_staff_oidc(settings),
             pickup_places=settings.pickup_places,
+            access_request_expire_after=timedelta(days=settings.access_request_expire_days),
         )
     )
 

@@ -74,8 +74,10 @@ def create_request(
     valid_to: date,
     reason: str,
     now: datetime | None = None,
+    expire_after: timedelta = DEFAULT_EXPIRE_AFTER,
 ) -> int:
-    """The provider's request, stored PENDING and audited; its id."""
+    """The provider's request, stored PENDING and audited; its id. The customer's mail says
+    when it expires unanswered (`expire_after`, the configuration's request_expire_days)."""
     with transaction(engine, now) as tx:
         provider = _provider_of(tx, actor)
         today = tx.now.astimezone(OSLO).date()
@@ -114,11 +116,11 @@ def create_request(
             scope=str(terms.scope),
             valid_to=terms.valid_to.isoformat(),
         )
-        _ask_customer(tx, request_id, provider.name)
+        _ask_customer(tx, request_id, provider.name, expire_after)
     return request_id
 
 
-def _ask_customer(tx: Tx, request_id: int, provider_name: str) -> None:
+def _ask_customer(tx: Tx, request_id: int, provider_name: str, expire_after: timedelta) -> None:
     """The holder is told by mail that a provider asks (the link goes to the requests page)."""
     request = _request(tx, request_id)
     customer = tx.conn.execute(select(parties).where(parties.c.id == request.principal_id)).one()
@@ -135,6 +137,7 @@ def _ask_customer(tx: Tx, request_id: int, provider_name: str) -> None:
         valid_from=request.valid_from,
         valid_to=request.valid_to,
         reason=request.reason,
+        expires=(request.created_at + expire_after).astimezone(OSLO).date(),
     )
 
 

@@ -53,8 +53,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         N_(
             "Hello {name},\n\n{provider} asks for a power of attorney ({scope}) for metering "
             "point {mpid} from {valid_from} to {valid_to}. Their reason: {reason}\n\nApprove or "
-            "decline under Requests for access on My page. Nothing changes until you answer, "
-            "and an unanswered request expires.\n"
+            "decline under Requests for access on My page by {expires}. Nothing changes until "
+            "you answer; unanswered, the request expires on {expires}.\n"
         ),
     ),
     "access_approved": (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, Request
@@ -17,6 +18,7 @@ from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
 from hanport.portal.services import authz
+from hanport.portal.services.access_requests import DEFAULT_EXPIRE_AFTER
 from hanport.portal.services.errors import Refused
 from hanport.portal.services.oidc import OidcSettings, StaffOidcSettings
 from hanport.portal.services.signin import SignInMethod
@@ -60,6 +62,8 @@ class PortalConfig:
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
     #: where a HAN module may be picked up ([[pickup.places]]; the demo's by default)
     pickup_places: tuple[PickupPlace, ...] = DEMO_PICKUP_PLACES
+    #: a provider's unanswered access request expires then ([providers] request_expire_days)
+    access_request_expire_after: timedelta = DEFAULT_EXPIRE_AFTER
 
 
 def config_of(request: Request) -> PortalConfig:

@@ -82,6 +82,7 @@ def create_access_request(
         body.valid_from,
         body.valid_to,
         body.reason,
+        expire_after=config.access_request_expire_after,
     )
     return _one(config, actor, request_id)
 
