@@ -22,6 +22,7 @@ from hanport.portal.services.intake import submit_order
 from hanport.portal.services.move_notices import give_move_notice
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.web.app import PortalConfig, create_app
+from services.browser import screenshot
 from services.serving import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -220,6 +221,8 @@ def test_the_order_form_with_delivery_fits_a_phone(  # type: ignore[no-untyped-d
             assert page.is_visible("input[name=delivery_street]")
             assert not page.is_visible("input[name=pickup_place]")
             found += _overflow_now(page, f"[{lang}] by post at {width} px")
+            if width == 375:
+                screenshot(page, f"portal-order-form-by-post-{lang}-375")
             page.fill("input[name=delivery_street]", "Langvegen " + "9" * 190)
             page.fill("input[name=delivery_postcode]", "68")
             page.check("input[name=declaration][value=inside_home]")
@@ -231,6 +234,8 @@ def test_the_order_form_with_delivery_fits_a_phone(  # type: ignore[no-untyped-d
             page.check("input[name=module_option][value=pickup]")
             assert page.is_visible("input[name=pickup_place]")
             found += _overflow_now(page, f"[{lang}] pick-up at {width} px")
+            if width == 375:
+                screenshot(page, f"portal-order-form-pick-up-{lang}-375")
     request = world.open_request(module_option="pickup")
     order_id = submit_order(world.engine, world.holder, request)
     found += _sweep(page, portal_url, [f"/orders/{order_id}"])
