@@ -185,7 +185,8 @@ def test_the_move_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) 
         world.engine, world.staff, world.mpid, effective=(day + timedelta(days=1)).isoformat()
     )
     give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
-    found += _sweep(page, portal_url, [f"{move}?done=adjusted", f"{move}/withdraw"])
+    paths = [f"{move}?done=adjusted", f"{move}/withdraw", f"/points/{world.mpid}"]
+    found += _sweep(page, portal_url, paths)  # the point's page says a move is registered
     assert not found, "\n".join(found)
 
 
