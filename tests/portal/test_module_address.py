@@ -355,3 +355,19 @@ def test_a_meter_with_the_port_built_in_is_offered_no_module(
     )
     assert placed.status_code == 200, placed.text
     assert 'id="shipment"' not in placed.text  # nothing is sent
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("street", ["Storgata 1\x00", "Storgata 1\nc/o Kari"])
+def test_an_address_is_one_printable_line(world: World, street: str) -> None:
+    request = world.open_request(
+        module_option="post",
+        delivery_street=street,
+        delivery_postcode="6800",
+        delivery_city="Førde",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        submit_order(world.engine, world.holder, request)
+    assert refused.value.field_texts("en") == {
+        "delivery_street": "Write it on one line, without control characters"
+    }

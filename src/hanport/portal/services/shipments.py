@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,14 @@ class Delivery:
     place: PickupPlace | None = None
 
 
+_ONE_LINE = N_("Write it on one line, without control characters")
+
+
+def _control(text: str) -> bool:
+    """Line breaks, NUL and the like: an address is one printable line (a label, a mail)."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def _address(
     street: str, postcode: str, city: str, errors: dict[str, Text | str]
 ) -> DeliveryAddress | None:
@@ -65,12 +74,16 @@ def _address(
         errors["delivery_street"] = N_("Enter the street address the module is sent to")
     elif too_long(street, STREET_MAX):
         errors["delivery_street"] = at_most(STREET_MAX)
+    elif _control(street):
+        errors["delivery_street"] = _ONE_LINE
     if not _POSTCODE.match(postcode):
         errors["delivery_postcode"] = N_("The postcode is four digits, e.g. 6800")
     if not city:
         errors["delivery_city"] = N_("Enter the postal town, e.g. Førde")
     elif too_long(city, CITY_MAX):
         errors["delivery_city"] = at_most(CITY_MAX)
+    elif _control(city):
+        errors["delivery_city"] = _ONE_LINE
     return DeliveryAddress(street, postcode, city)
 
 
