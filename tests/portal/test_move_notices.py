@@ -432,3 +432,29 @@ def test_a_date_after_the_contract_ends_is_refused(world: World) -> None:
             world.engine, world.holder, world.mpid, (end + timedelta(days=1)).isoformat()
         )
     assert caught.value.code == "move_after_contract"
+
+
+async def test_a_notice_and_the_market_at_the_same_time_make_one_change(world: World) -> None:
+    import asyncio
+
+    day = (oslo_today() + timedelta(days=6)).isoformat()
+
+    def notice(n: int) -> str:
+        give_move_notice(world.engine, world.holder, world.mpid, day, idempotency_key=f"k{n}")
+        return "notice"
+
+    def market() -> str:
+        try:
+            register_customer_change(world.engine, world.staff, world.mpid, effective=day)
+        except Conflict:
+            return "conflict"
+        return "market"
+
+    calls = [asyncio.to_thread(notice, n) for n in range(3)]
+    calls += [asyncio.to_thread(market) for _ in range(2)]
+    results = await asyncio.gather(*calls)
+    assert sorted(results) == ["conflict", "market", "notice", "notice", "notice"]
+    [change] = _changes(world)  # one move, whichever came first
+    assert change.effective_date.isoformat() == day and change.market_at is not None
+    assert apply_due_changes(world.engine, change.effective_date) == 1
+    assert len(_audit(world, "customer_change.applied")) == 1
