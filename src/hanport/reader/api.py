@@ -9,6 +9,7 @@ module knows about neither. The functions block on the database: callers off the
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,8 @@ def recent_frames(ctx: ReaderContext, limit: int = 20) -> list[dict[str, Any]]:
 
 #: /api/health issues by code: the English text (msgid of the reader catalogs) with placeholders
 ISSUE_TEXTS: dict[str, str] = {
+    "source_failing": N_("{source}: {error}"),
+    "source_retrying": N_("{source}: {error} (retrying in {seconds} s)"),
     "source_silent": N_("{source}: no frames in the last minute"),
     "source_rejects": N_(
         "{source}: more than a tenth of the frames rejected (check the serial settings or the keys)"
@@ -314,6 +317,10 @@ ISSUE_TEXTS: dict[str, str] = {
 }
 #: what the MQTT issue says while the first connection is still being made
 MQTT_CONNECTING = N_("connecting")
+
+
+#: a retrying source's detail (``reader.sources``): "<error> (nytt forsøk om / retry in 2.0 s)"
+_RETRY = re.compile(r"(.*) \(nytt forsøk om / retry in ([0-9.]+) s\)", re.DOTALL)
 
 
 class _Issues(list[dict[str, str]]):
@@ -338,14 +345,13 @@ def _source_issues(sources: list[dict[str, Any]], now: float, issues: _Issues) -
         if s["kind"] == "file":
             continue
         if s["state"] == "retrying":
-            # the source's own words (the device's or the network's error)
-            issues.append(
-                {
-                    "level": "error",
-                    "code": "source_failing",
-                    "message": f"{s['name']}: {s['detail']}",
-                }
-            )
+            # the device's or the network's own error; the sources add when they retry
+            retry = _RETRY.fullmatch(s["detail"])
+            if retry:
+                issues.add("error", "source_retrying", source=s["name"], error=retry[1],
+                           seconds=retry[2])  # fmt: skip
+            else:
+                issues.add("error", "source_failing", source=s["name"], error=s["detail"])
         elif last_frame_age is None or last_frame_age > 60:
             issues.add("warning", "source_silent", source=s["name"])
         total = s["frames_ok"] + s["crc_errors"] + s["undecodable"]
