@@ -7,7 +7,7 @@
 #
 #   install-system-deps.sh        everything `make test` needs
 #   install-system-deps.sh demo   only what `make demo` needs (npm, python3-venv)
-#   install-system-deps.sh bench  what `make bench-api` needs besides (wrk, the load generator)
+#   install-system-deps.sh bench  what `make bench-api` needs besides (wrk, /usr/bin/time)
 set -euo pipefail
 
 need=()
@@ -29,6 +29,8 @@ fi
 
 if [ "${1:-test}" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  # bench/reader_import.py (the year bench-api reads) times its commands with /usr/bin/time -v
+  [ -x /usr/bin/time ] || need+=(time)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
