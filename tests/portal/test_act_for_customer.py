@@ -165,3 +165,49 @@ def test_the_audit_lines_name_acting_and_its_reason() -> None:
     assert started == "Kundeservice begynte å handle for kunden (Kunden ringte)"
     ordered = audit_line(nb, NAMES, "order.submitted", '{"acting_reason": "Kunden ringte"}')
     assert "Kunden ringte" in ordered
+
+
+def test_the_customer_is_told_when_acting_stops(client: TestClient, world: World) -> None:
+    csrf = sign_in(client, world, STAFF_EMAIL)
+    _start(client, world, csrf)
+    client.post("/staff/act/stop", data={"csrf": csrf})
+    subject, body = world.mails("ola@example.no")[-1][1:]
+    assert subject == "Kundeservice handler ikke lenger på dine vegne"
+    assert "har sluttet å handle på dine vegne" in body
+
+    # signing out while acting ends it as well, and says so
+    _start(client, world, csrf)
+    before = len(world.mails("ola@example.no"))
+    client.post("/signout", data={"csrf": csrf_of(client.get("/staff").text)})
+    assert len(world.mails("ola@example.no")) == before + 1
+    assert world.mails("ola@example.no")[-1][1] == subject
+
+
+@pytest.mark.both_databases
+def test_a_staff_api_key_does_not_bypass_the_act_step(client: TestClient, world: World) -> None:
+    from hanport.portal.services.api_keys import create_token
+
+    assert world.staff.party_id is not None
+    key = create_token(world.engine, world.staff.party_id, "back office", scope="act")
+    auth = {"Authorization": f"Bearer {key}"}
+    order = {
+        "action": "open",
+        "terms_version_id": world.terms_id,
+        "declaration": "inside_home",
+        "module_option": "have",
+        "terms_accepted": True,
+    }
+    placed = client.post(f"/api/v1/metering-points/{world.mpid}/orders", headers=auth, json=order)
+    assert placed.status_code == 403 and placed.json()["error"]["code"] == "act_for_customer_first"
+    from hanport.portal.services.intake import submit_order
+
+    existing = submit_order(world.engine, world.holder, world.open_request())  # the customer's
+    cancelled = client.post(f"/api/v1/orders/{existing}/cancel", headers=auth)
+    assert cancelled.status_code == 403
+    revoked = client.post(f"/api/v1/proxies/{world.proxy_ids['act']}/revoke", headers=auth)
+    assert (
+        revoked.status_code == 403 and revoked.json()["error"]["code"] == "act_for_customer_first"
+    )
+    refusals = _audit(world, "customer_action.refused")
+    assert len(refusals) == 3 and {r["reason"] for r in refusals} == {"not_acting"}
+    assert all(r["actor"] == world.staff.label for r in refusals)

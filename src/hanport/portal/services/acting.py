@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import orders, parties, proxies, sessions
@@ -26,6 +26,7 @@ __all__ = [
     "require_acting_for",
     "start_acting",
     "stop_acting",
+    "tell_acting_stopped",
 ]
 
 ACTING_REASON_MAX = 200  #: sessions.acting_reason
@@ -118,6 +119,31 @@ def stop_acting(engine: Engine, actor: Actor, token_hash: str, now: datetime | N
             .values(acting_for_party_id=None, acting_reason=None, acting_poa_ref=None)
         )
         tx.audit(actor, "acting.stopped", "party", actor.acting_for.party_id)
+        tell_acting_stopped(tx.conn, tx.now, actor.party_id, actor.acting_for.party_id)
+
+
+def tell_acting_stopped(
+    conn: Connection, now: datetime, staff_party_id: int | None, customer_party_id: int
+) -> None:
+    """The customer is told by mail that customer service no longer acts on their behalf
+    (the stop button, or the staff member's session ended while acting)."""
+    staff = conn.execute(
+        select(parties.c.display_name).where(parties.c.id == staff_party_id)
+    ).scalar()
+    customer = conn.execute(
+        select(parties.c.display_name, parties.c.email, parties.c.lang).where(
+            parties.c.id == customer_party_id
+        )
+    ).one()
+    notify.enqueue(
+        conn,
+        now,
+        customer.email,
+        "acting_stopped",
+        customer.lang,
+        name=customer.display_name,
+        staff=staff or "",
+    )
 
 
 def require_acting_for(

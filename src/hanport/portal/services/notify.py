@@ -260,6 +260,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "If you did not expect this, contact customer service.\n"
         ),
     ),
+    "acting_stopped": (
+        N_("Customer service no longer acts on your behalf"),
+        N_(
+            "Hello {name},\n\n{staff} in customer service has stopped acting on your behalf. "
+            "Everything done on your behalf is logged; your orders and powers of attorney are "
+            "on My page.\n"
+        ),
+    ),
 }
 
 

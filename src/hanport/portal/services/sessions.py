@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete, or_, select, update
 from hanport.portal.db.engine import begin_write, read_once
 from hanport.portal.db.schema import parties, sessions
 from hanport.portal.domain.model import ActingFor, Actor, Role
+from hanport.portal.services.acting import tell_acting_stopped
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -208,17 +209,20 @@ def end_session(engine: Engine, token: str, now: datetime | None = None) -> bool
     """Sign out: the session's token stops working at once, wherever it was copied to."""
     hashed = session_token_hash(token)
     with transaction(engine, now) as tx:
-        party_id = tx.conn.execute(
-            select(sessions.c.party_id).where(
+        row = tx.conn.execute(
+            select(sessions.c.party_id, sessions.c.acting_for_party_id).where(
                 sessions.c.token_hash == hashed, sessions.c.revoked_at.is_(None)
             )
-        ).scalar()
-        if party_id is None:
+        ).first()
+        if row is None:
             return False
+        party_id = row.party_id
         tx.conn.execute(
             update(sessions).where(sessions.c.token_hash == hashed).values(revoked_at=tx.now)
         )
         tx.audit(f"party:{party_id}", "session.ended", "party", party_id, session=hashed[:12])
+        if row.acting_for_party_id is not None:  # acting for a customer ends with the session
+            tell_acting_stopped(tx.conn, tx.now, party_id, row.acting_for_party_id)
     return True
 
 
@@ -227,12 +231,20 @@ def end_all_sessions(engine: Engine, actor: Actor, now: datetime | None = None) 
     if actor.party_id is None:
         return 0
     with transaction(engine, now) as tx:
-        ended = tx.conn.execute(
-            update(sessions)
-            .where(sessions.c.party_id == actor.party_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=tx.now)
-        ).rowcount
+        live = (sessions.c.party_id == actor.party_id) & sessions.c.revoked_at.is_(None)
+        acting_for = (
+            tx.conn.execute(
+                select(sessions.c.acting_for_party_id)
+                .where(live, sessions.c.acting_for_party_id.is_not(None))
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        ended = tx.conn.execute(update(sessions).where(live).values(revoked_at=tx.now)).rowcount
         tx.audit(actor, "session.ended_everywhere", "party", actor.party_id, sessions=ended)
+        for customer in acting_for:
+            tell_acting_stopped(tx.conn, tx.now, actor.party_id, customer)
     return int(ended)
 
 

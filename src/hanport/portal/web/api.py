@@ -34,6 +34,7 @@ from hanport.portal.domain.shipments import (
     delivery_of,
 )
 from hanport.portal.services import views
+from hanport.portal.services.acting import require_acting_for
 from hanport.portal.services.api_keys import KeyUse, actor_for_key
 from hanport.portal.services.errors import InvalidInput, NotFound, Unauthenticated
 from hanport.portal.services.intake import OrderRequest
@@ -331,7 +332,7 @@ def create_order(
             pattern=r"^[!-~]{1,128}$",
             description="a fresh random value per order (1–128 visible ASCII characters): "
             "sent again with the same body within 24 h it answers 200 with the first order; "
-            "with another body 409 idempotency_key_reused"
+            "with another body 409 idempotency_key_reused",
         ),
     ] = None,
 ) -> OrderOut:
@@ -351,6 +352,8 @@ def create_order(
         delivery_city=body.delivery_city,
         pickup_place=body.pickup_place,
     )
+    # a staff key is no way round the explicit "act for the customer" step: refused, audited
+    require_acting_for(config.engine, actor, mpid=mpid)
     view, created = views.place_and_view(
         config.engine, actor, order, Channel.API, config.pickup_places
     )
@@ -400,4 +403,5 @@ def get_order(order_id: OrderId, actor: CurrentActor, config: Config) -> OrderOu
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
 def cancel(order_id: OrderId, actor: CurrentActor, config: Config) -> OrderOut:
+    require_acting_for(config.engine, actor, order_id=order_id)  # staff keys: refused
     return _order_out(views.cancel_and_view(config.engine, actor, order_id))

@@ -18,6 +18,7 @@ from hanport.portal.domain.access_requests import MAX_REASON_LENGTH, AccessState
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
 from hanport.portal.domain.limits import EMAIL_MAX
 from hanport.portal.services import access_requests, proxies
+from hanport.portal.services.acting import require_acting_for
 from hanport.portal.web.api import API_ERRORS, CurrentActor
 from hanport.portal.web.common import Config
 
@@ -142,5 +143,6 @@ def list_given_proxies(actor: CurrentActor, config: Config) -> list[ProxyOut]:
 def revoke_given_proxy(proxy_id: ProxyId, actor: CurrentActor, config: Config) -> Response:
     """Revoke a power of attorney the caller gave (204; an act key only; 403 for another's).
     The agent is told by mail; revoking one already ended changes nothing."""
+    require_acting_for(config.engine, actor, proxy_id=proxy_id)  # staff keys: refused
     proxies.revoke_proxy(config.engine, actor, proxy_id)
     return Response(status_code=204)
