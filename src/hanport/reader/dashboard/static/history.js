@@ -139,6 +139,10 @@
     summary.textContent = summary.dataset.template
       .replace("{hours}", h.fmt(hours.length)).replace("{flagged}", h.fmt(report.flagged))
       .replace("{tolerance}", h.fmt(report.tolerance_kwh, 2));
+    const replaced = hours.filter((row) => row.replaced).length;
+    const replacedLine = document.getElementById("reconcile-replaced");
+    replacedLine.hidden = replaced === 0;
+    replacedLine.textContent = replacedLine.dataset.template.replace("{replaced}", h.fmt(replaced));
     const peaks = (list) => list.map((p) => h.fmt(p.kwh, 3)).join(", ") || "–";
     const peakRow = document.querySelector("#reconcile-peaks tr");
     peakRow.querySelector(".official").textContent = peaks(report.peaks.official);
