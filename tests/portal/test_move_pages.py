@@ -208,3 +208,16 @@ async def test_both_sides_get_the_mail_in_their_language(sqlite_world: World, sm
     assert f"den {written}" in nynorsk.get_content() and "fell bort" in nynorsk.get_content()
     english = mails["agent@provider.example"].get_content()
     assert f"on {day.day} " in english and "power of attorney you hold" in english
+
+
+def test_customer_service_sees_the_moves_waiting(client: TestClient, world: World) -> None:
+    sign_in(client, world, STAFF_EMAIL)
+    empty = client.get("/staff/moves").text
+    assert 'id="no-pending-moves"' in empty and 'id="pending-moves"' not in empty
+    day = oslo_today() + timedelta(days=8)
+    give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
+    listed = client.get("/staff/moves").text
+    assert 'id="pending-moves"' in listed and "Kundens flyttemelding" in listed
+    assert day.strftime("%d.%m.%Y") in listed and "Ola Nordmann" in listed
+    client.get("/lang/en")
+    assert "The customer&#39;s notice" in client.get("/staff/moves").text

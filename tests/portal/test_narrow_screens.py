@@ -187,6 +187,8 @@ def test_the_move_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) 
     give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
     paths = [f"{move}?done=adjusted", f"{move}/withdraw", f"/points/{world.mpid}"]
     found += _sweep(page, portal_url, paths)  # the point's page says a move is registered
+    _sign_in(page, portal_url, world, STAFF_EMAIL)
+    found += _sweep(page, portal_url, ["/staff/moves"])  # with the moves waiting
     assert not found, "\n".join(found)
 
 

@@ -41,7 +41,7 @@ from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
 from hanport.portal.services.tx import Tx, transaction
 
-__all__ = ["apply_due_changes", "register_customer_change"]
+__all__ = ["apply_due_changes", "pending_moves", "register_customer_change"]
 
 
 def _validated_change(
@@ -278,6 +278,36 @@ def _join_carried_out(tx: Tx, market: _MarketEvent, carried: Row[Any]) -> int:
         if carried.port_closed_at is not None:
             _invite(tx, new_id, market.mpid)
     return int(carried.id)
+
+
+def pending_moves(engine: Engine, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
+    """Customer service's list: the moves registered and not carried out yet, soonest first,
+    with who announced them (`source`: notice, market or market+notice) and the customers."""
+    authz.require_staff(actor)
+    old, new = parties.alias("old"), parties.alias("new")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                customer_changes,
+                old.c.display_name.label("old_name"),
+                new.c.display_name.label("new_name"),
+            )
+            .join(old, old.c.id == customer_changes.c.old_party_id)
+            .outerjoin(new, new.c.id == customer_changes.c.new_party_id)
+            .where(customer_changes.c.handled_at.is_(None), live_change)
+            .order_by(customer_changes.c.effective_date, customer_changes.c.id)
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "metering_point_id": row.metering_point_id,
+            "effective_date": row.effective_date,
+            "source": _source(row),
+            "old_name": row.old_name,
+            "new_name": row.new_name,
+        }
+        for row in rows
+    ]
 
 
 def apply_due_changes(engine: Engine, today: date, now: datetime | None = None) -> int:

@@ -114,6 +114,12 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "proxy-view": NC_("role", "Proxy: view"),
         "proxy-act": NC_("role", "Proxy: act"),
     },
+    # who announced a move (services.moves.pending_moves)
+    "move_source": {
+        "notice": NC_("move source", "The customer's notice"),
+        "market": NC_("move source", "The electricity market"),
+        "market+notice": NC_("move source", "The customer and the market"),
+    },
     "terms_status": {
         "current": NC_("terms status", "current"),
         "scheduled": NC_("terms status", "scheduled"),

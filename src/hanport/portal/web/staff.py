@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
 from hanport.portal.domain.limits import SEARCH_MAX
+from hanport.portal.domain.model import Actor
 from hanport.portal.services import views
 from hanport.portal.services.acting import (
     ACTING_REASON_MAX,
@@ -21,7 +22,7 @@ from hanport.portal.services.acting import (
 )
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.lifecycle import override_order
-from hanport.portal.services.moves import register_customer_change
+from hanport.portal.services.moves import pending_moves, register_customer_change
 from hanport.portal.services.shipments import update_shipment
 from hanport.portal.services.terms import DRAFT_FIELDS, draft_fingerprint, preview_or_publish
 from hanport.portal.services.tx import utcnow
@@ -118,9 +119,17 @@ async def staff_search(
     return render(request, "staff_search.html", q=q.strip()[:SEARCH_MAX], rows=rows)
 
 
+async def _moves_page(
+    request: Request, config: Config, actor: Actor, status_code: int = 200, **context: Any
+) -> Response:
+    """The customer change form and the moves waiting to be carried out."""
+    moves = await run_in_threadpool(pending_moves, config.engine, actor)
+    return render(request, "staff_moves.html", status_code, moves=moves, **context)
+
+
 @router.get("/moves")
-async def staff_moves(request: Request, actor: StaffActor) -> Response:
-    return render(request, "staff_moves.html", errors={}, form={}, done=None)
+async def staff_moves(request: Request, actor: StaffActor, config: Config) -> Response:
+    return await _moves_page(request, config, actor, errors={}, form={}, done=None)
 
 
 @router.post("/moves")
@@ -140,8 +149,8 @@ async def staff_moves_post(request: Request, actor: StaffActor, config: Config) 
         )
     except InvalidInput as exc:
         errors = exc.field_texts(lang_of(request))
-        return render(request, "staff_moves.html", 422, errors=errors, form=form, done=None)
-    return render(request, "staff_moves.html", errors={}, form={}, done=change_id)
+        return await _moves_page(request, config, actor, 422, errors=errors, form=form, done=None)
+    return await _moves_page(request, config, actor, errors={}, form={}, done=change_id)
 
 
 async def _terms_page(
