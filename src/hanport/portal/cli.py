@@ -308,6 +308,7 @@ def _portal_engine(prog: str, url: str) -> Engine | None:
     engine = make_engine(url)
     if inspect(engine).has_table("audit_head") and inspect(engine).has_table("terms_versions"):
         return engine
+    engine.dispose()
     print(
         f"{prog}: {url} is not a port service database (run `hanport portal` once to create "
         "it) / ikke en database for porttjenesten",
@@ -442,6 +443,7 @@ def run_portal_terms(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
+    engine = None
     try:
         engine = _portal_engine(prog, args.db)
         if engine is None:
@@ -481,6 +483,9 @@ def run_portal_terms(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         print(f"{prog}: database {args.db}: {exc}".splitlines()[0], file=sys.stderr)
         return 2
+    finally:
+        if engine is not None:
+            engine.dispose()  # the pool's connections close now, not when collected
     starts = published.effective_from.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
     print(
         f"published terms {published.version} ({published.status}, effective {starts}) "
