@@ -1,5 +1,8 @@
 """Every page — the customer's, customer service's and the demo mailbox — fits a 375 px wide
-phone without sideways scrolling, and a 1280 px screen, in bokmål and English (Chromium)."""
+phone without sideways scrolling, and a 1280 px screen, in bokmål and English (Chromium).
+
+The walk leaves screenshots of the main pages at both widths in build/screenshots/ (portal-…):
+sign-in, the points and a point, the order, requests for access, acting for a customer."""
 
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from test_access_request_pages import ask_for_access
 
 from hanport.demo.mailbox import Mailbox, create_mailbox_app
 from hanport.portal.db.schema import orders
-from hanport.portal.seed import STAFF_EMAIL
+from hanport.portal.seed import DEMO_METERS, STAFF_EMAIL
 from hanport.portal.services.intake import submit_order
 from hanport.portal.services.move_notices import give_move_notice
 from hanport.portal.services.moves import register_customer_change
+from hanport.portal.services.proxies import party_by_email
+from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
 from services.browser import screenshot
 from services.serving import serve_in_thread
@@ -62,13 +67,16 @@ def _sign_in(page: Any, base: str, world: World, email: str) -> None:
     assert answer.ok, answer.text()
 
 
-def _overflowing(page: Any, url: str) -> list[str]:
-    """The widths and languages at which `url` scrolls sideways (empty: it fits)."""
+def _overflowing(page: Any, url: str, shot: str | None = None, status: int = 200) -> list[str]:
+    """The widths at which `url` scrolls sideways (empty: it fits); `shot` names the
+    screenshots taken at each width."""
     found = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 800})
         answer = page.goto(url)
-        assert answer is not None and answer.ok, f"{url}: {answer and answer.status}"
+        assert answer is not None and answer.status == status, f"{url}: {answer and answer.status}"
+        if shot is not None:
+            screenshot(page, f"{shot}-{width}")
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if scroll > inner:
             wide = page.evaluate(
@@ -81,23 +89,38 @@ def _overflowing(page: Any, url: str) -> list[str]:
     return found
 
 
-def _sweep(page: Any, base: str, paths: list[str], langs: tuple[str, ...] = LANGS) -> list[str]:
+def _sweep(
+    page: Any,
+    base: str,
+    paths: list[str],
+    langs: tuple[str, ...] = LANGS,
+    shots: dict[str, str] | None = None,
+    status: int = 200,
+) -> list[str]:
+    """Every path in every language at both widths, answered with `status`; `shots` maps a
+    path to the name of its screenshots (portal-<name>-<lang>-<width>.png)."""
     found = []
     for lang in langs:
         # the page's own request context: the choice lands in the browser's cookies
         assert page.request.get(f"{base}/lang/{lang}?next=/favicon.ico").ok
         for path in paths:
-            found += [f"[{lang}] {line}" for line in _overflowing(page, base + path)]
+            name = (shots or {}).get(path)
+            shot = None if name is None else f"portal-{name}-{lang}"
+            answered = _overflowing(page, base + path, shot, status)
+            found += [f"[{lang}] {line}" for line in answered]
     return found
 
 
 # the server fixture comes first, so it is set up before the browser's page and shut down
 # after it: no keep-alive connection is left open when the server stops
-def test_customer_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+def test_customer_pages_fit_a_phone(  # type: ignore[no-untyped-def]
+    portal_url: str, sqlite_world: World, page, console_errors
+) -> None:
     world = sqlite_world
     order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
     assert page.goto(f"{portal_url}/signin") is not None
-    found = _overflowing(page, f"{portal_url}/signin")
+    found = _sweep(page, portal_url, ["/signin"], shots={"/signin": "signin"})
+    found += _overflowing(page, f"{portal_url}/no-such-page", status=404)
     _sign_in(page, portal_url, world, "ola@example.no")
     proxy = world.proxy_ids["act"]
     access_request = ask_for_access(world)
@@ -113,7 +136,32 @@ def test_customer_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) 
         "/tokens",
         "/sessions",
     ]
-    found += _sweep(page, portal_url, paths)
+    shots = {
+        "/points": "points",
+        f"/points/{world.mpid}": "point",
+        f"/orders/{order_id}": "order",
+        f"/orders/{order_id}/cancel": "order-cancel-confirm",
+        "/requests": "requests",
+        f"/requests/{access_request}/decline": "request-decline-confirm",
+    }
+    found += _sweep(page, portal_url, paths, shots=shots)
+    # another customer's order: the "no access" page
+    kari = DEMO_METERS[2].metering_point_id
+    others = submit_order(world.engine, world.stranger, world.open_request(metering_point_id=kari))
+    found += _sweep(page, portal_url, [f"/orders/{others}"], status=403)
+    assert not found, "\n".join(found)
+    # the browser logs the 404 and 403 the test asked for
+    console_errors.messages[:] = [
+        m for m in console_errors.messages if not re.search(r"status of 40[34]", m)
+    ]
+
+
+def test_a_new_tenant_fits_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
+    # a person with no metering point yet: the guidance instead of an empty list
+    with sqlite_world.engine.begin() as conn:
+        party_by_email(conn, "ny@example.no", "Ny Leietaker", "nb", utcnow())
+    _sign_in(page, portal_url, sqlite_world, "ny@example.no")
+    found = _sweep(page, portal_url, ["/points", "/requests"], shots={"/points": "new-tenant"})
     assert not found, "\n".join(found)
 
 
@@ -134,20 +182,26 @@ def test_staff_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> 
         "/staff/providers",
     ]
     ask_for_access(world)  # registers a provider, so its list has a row
-    found = _sweep(page, portal_url, paths)
+    shots = {
+        "/staff": "staff-queue",
+        f"/staff/orders/{order_id}": "staff-case",
+        "/staff/providers": "staff-providers",
+    }
+    found = _sweep(page, portal_url, paths, shots=shots)
     assert not found, "\n".join(found)
 
 
 def test_acting_for_a_customer_fits_a_phone(portal_url: str, sqlite_world: World, page) -> None:  # type: ignore[no-untyped-def]
     world = sqlite_world
     _sign_in(page, portal_url, world, STAFF_EMAIL)
-    found = _sweep(page, portal_url, ["/staff/act"], ("nb",))
+    found = _sweep(page, portal_url, ["/staff/act"], shots={"/staff/act": "staff-act"})
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.request.get(f"{portal_url}/staff").text())
     assert csrf is not None
     reason = "Kunden ringte og ba oss bestille åpning; " + "x" * 150  # long, unbroken
     form = {"csrf": csrf.group(1), "metering_point_id": world.mpid, "reason": reason}
     assert page.request.post(f"{portal_url}/staff/act", form={**form, "poa_ref": "F" * 100}).ok
-    found += _sweep(page, portal_url, ["/staff", f"/points/{world.mpid}"])
+    shots = {f"/points/{world.mpid}": "acting-for-customer"}  # the banner on the point
+    found += _sweep(page, portal_url, ["/staff", f"/points/{world.mpid}"], shots=shots)
     assert not found, "\n".join(found)
 
 
