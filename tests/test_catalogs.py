@@ -183,6 +183,10 @@ def test_every_mail_renders_in_every_language(lang: str) -> None:
     for template in notify.TEMPLATES:
         subject, body = notify.render(template, lang, **MAIL_FIELDS)
         assert "{" not in subject + body and "\n" not in subject, (template, lang)
+        # no secret in a subject line (it shows on lock screens and in relay logs)
+        assert MAIL_FIELDS["code"] not in subject, (template, lang)
+    code_mail = notify.render("signin_code", lang, **MAIL_FIELDS)
+    assert MAIL_FIELDS["code"] in code_mail[1] and MAIL_FIELDS["code"] not in code_mail[0]
     if lang in ("nb", "nn"):
         assert "01.12.2026" in notify.render("moved_in", lang, **MAIL_FIELDS)[1]
     nynorsk = notify.render("cancelled", "nn", **MAIL_FIELDS)
