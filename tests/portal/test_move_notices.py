@@ -413,6 +413,9 @@ def test_on_the_day_the_move_can_no_longer_change(world: World) -> None:
             world.engine, world.holder, world.mpid, (today + timedelta(days=2)).isoformat()
         )
     assert changing.value.code == "move_under_way"
+    # the same notice sent again is answered, not refused
+    same = give_move_notice(world.engine, world.holder, world.mpid, today.strftime("%d.%m.%Y"))
+    assert same.outcome is Outcome.UNCHANGED
     with pytest.raises(Conflict) as withdrawing:
         withdraw_move_notice(world.engine, world.holder, world.mpid)
     assert withdrawing.value.code == "move_under_way"

@@ -246,10 +246,14 @@ def _checked(tx: Tx, actor: Actor, mpid: str, move_out: str) -> _Checked:
             code="move_after_contract",
             date=day,
         )
-    pending = pending_change(tx.conn, mpid)
+    return _Checked(mpid, day, holder, pending_change(tx.conn, mpid))
+
+
+def _still_open(tx: Tx, pending: Row[Any] | None) -> None:
+    """Refuse to move a change whose day has come (at its start the port closes)."""
+    today = tx.now.astimezone(OSLO).date()
     if pending is not None and not may_still_change(pending.effective_date, today):
         raise _under_way(pending.effective_date)
-    return _Checked(mpid, day, holder, pending)
 
 
 def check_move_notice(
@@ -259,6 +263,8 @@ def check_move_notice(
     mpid = _valid_mpid(mpid)
     with transaction(engine, now) as tx:
         checked = _checked(tx, actor, mpid, move_out)
+        if checked.pending is None or checked.pending.effective_date != checked.day:
+            _still_open(tx, checked.pending)
         holder = tx.conn.execute(
             select(parties.c.display_name).where(parties.c.id == checked.holder)
         ).scalar_one()
@@ -305,7 +311,10 @@ def give_move_notice(
             change_id = pending.id
         result = outcome(before, checked.day, same_side=same_side)
         if result is Outcome.UNCHANGED:
+            # the same again (a resend, also on the day itself) is answered, not refused
             return NoticeResult(change_id, result, checked.day)
+        if result is Outcome.ADJUSTED:
+            _still_open(tx, pending)  # confirming the date in force is fine on the day too
         if pending is not None:
             _update_notice(tx, pending.id, checked.day, key)
         tx.audit(
