@@ -12,6 +12,7 @@ from portal_world import World
 from sqlalchemy import select
 from test_web import sign_in
 
+from hanport.i18n import format_date
 from hanport.portal.db.schema import access_requests, providers, proxies
 from hanport.portal.domain.model import Actor, Role
 from hanport.portal.domain.sla import OSLO
@@ -19,6 +20,10 @@ from hanport.portal.services.access_requests import create_request
 from hanport.portal.services.providers import register_provider
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
+
+
+#: the pages run on PostgreSQL as well as SQLite, as the services' tests do
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
@@ -71,6 +76,8 @@ def test_the_holder_sees_the_request_and_approves_it_narrowed(
     page = client.get("/requests").text
     assert "Varmestyring AS" in page and "Styre varmtvannsberederen" in page
     assert f'action="/requests/{request_id}/approve"' in page
+    expires = format_date(utcnow().astimezone(OSLO).date() + timedelta(days=14), "nb")
+    assert f"Får forespørselen ikke svar, utløper den {expires}." in page
     last = utcnow().astimezone(OSLO).date() + timedelta(days=30)
     done = client.post(
         f"/requests/{request_id}/approve",

@@ -14,6 +14,10 @@ from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.web.app import PortalConfig, create_app
 
 
+#: the pages run on PostgreSQL as well as SQLite, as the services' tests do
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
 def client(world: World) -> Iterator[TestClient]:
     app = create_app(PortalConfig(engine=world.engine, secret_key="test-secret-" * 3))

@@ -46,6 +46,10 @@ async def _page(
         errors=errors or {},
         today=utcnow().astimezone(OSLO).date(),
         written=partial(format_date, lang=lang_of(request)),
+        # unanswered a request expires after the configured time ([providers])
+        expires=lambda row: (
+            (row.created_at + config.access_request_expire_after).astimezone(OSLO).date()
+        ),
     )
 
 
