@@ -196,14 +196,17 @@ def test_customer_signs_in_through_the_provider(page, oidc_world: OidcWorld) -> 
         ),
     )
     page.goto(f"{oidc_world.portal_url}/signin")
+    screenshot(page, "oidc-1-signin-page")
     page.get_by_role("link", name="Logg inn med ID-porten").click()
+    expect(page.get_by_role("heading", name="Test-ID-porten")).to_be_visible()
+    screenshot(page, "oidc-2-provider-picks-the-person")
     _sign_in_at_provider(page, "Kari Nordmann")
 
     expect(page.get_by_role("heading", name="Mine målepunkter")).to_be_visible()
     kari_point = "707057500000000032"
     expect(page.get_by_role("link", name=kari_point)).to_be_visible()
     expect(page.get_by_role("link", name="707057500000000018")).to_have_count(0)  # Ola's
-    screenshot(page, "oidc-signed-in")
+    screenshot(page, "oidc-3-signed-in")
 
     query = parse_qs(urlsplit(authorize[0]).query)
     assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
@@ -466,7 +469,7 @@ def test_signing_out_ends_the_session_at_the_provider_too(page, oidc_world: Oidc
 
     expect(page.get_by_role("heading", name="Logg ut fra Test-ID-porten?")).to_be_visible()
     assert _live_sessions(oidc_world.engine) == []  # ended here before the provider asked
-    screenshot(page, "oidc-sign-out-at-provider")
+    screenshot(page, "oidc-4-sign-out-at-provider")
     page.get_by_role("button", name="Ja, logg meg ut").click()
     expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
     assert page.url == f"{oidc_world.portal_url}/signin"
