@@ -465,6 +465,8 @@ def test_signing_out_ends_the_session_at_the_provider_too(page, oidc_world: Oidc
     # the ID token (it holds the pid) is kept for signing out, encrypted in the browser
     kept = _kept_prefs(page, oidc_world)["oidc_signout"]
     assert DEMO_PIDS["kari@example.no"] not in kept and "eyJ" not in kept
+    cookie = next(c for c in page.context.cookies() if c["name"] == "hanport_prefs")
+    assert len(cookie["name"]) + len(cookie["value"]) < 2500  # room below a browser's 4 KB
     page.get_by_role("button", name="Logg ut").click()
 
     expect(page.get_by_role("heading", name="Logg ut fra Test-ID-porten?")).to_be_visible()

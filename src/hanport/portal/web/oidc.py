@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Request
@@ -109,7 +110,8 @@ async def _come_back(
     )
     await run_in_threadpool(relying_party.bind_session, token, identity.sid)
     browser.begin_session(token)  # a new token at every sign-in: no session fixation
-    sealed = _sealer(config).encrypt(identity.id_token.encode()).decode()
+    # compressed first: the cookie, with the signed preferences around it, stays well under 4 KB
+    sealed = _sealer(config).encrypt(zlib.compress(identity.id_token.encode())).decode()
     browser.set_pref(_SIGNED_IN_AT, json.dumps({"rp": key, "idt": sealed}))
     return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
 
@@ -168,8 +170,9 @@ async def provider_signout_url(request: Request, config: PortalConfig) -> str | 
     forget_provider_session(request)
     try:
         kept = json.loads(raw) if raw else {}
-        id_token = _sealer(config).decrypt(str(kept.get("idt", "")).encode()).decode()
-    except (ValueError, InvalidToken, AttributeError):
+        sealed = _sealer(config).decrypt(str(kept.get("idt", "")).encode())
+        id_token = zlib.decompress(sealed).decode()
+    except (ValueError, InvalidToken, AttributeError, zlib.error):
         return None
     staff = kept.get("rp") == _STAFF_PENDING
     relying_party = staff_oidc_of(request, config) if staff else oidc_of(request, config)
