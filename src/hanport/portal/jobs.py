@@ -87,21 +87,20 @@ def _claim(
     limit: int,
     *where: Any,
 ) -> list[int]:
-    """Move the due time of up to `limit` due rows forward to `lease`; the ones this runner got.
+    """Move the due time of up to `limit` due rows forward to `lease`; the ones this runner got,
+    oldest key first.
 
-    Conditional on the due time read, so two runners never both claim a row."""
-    table = key.table
-    rows = conn.execute(
-        select(key, due_at).where(due_at <= now, *where).order_by(due_at).limit(limit)
-    ).all()
-    claimed = []
-    for row_key, row_due in rows:
-        done = conn.execute(
-            update(table).where(key == row_key, due_at == row_due).values({due_at.name: lease})
-        ).rowcount
-        if done == 1:
-            claimed.append(int(row_key))
-    return claimed
+    One statement: the UPDATE checks the due time (and `where`) again on each row it changes,
+    so two runners never both claim a row (PostgreSQL re-reads a row another runner changed
+    meanwhile)."""
+    due = select(key).where(due_at <= now, *where).order_by(due_at).limit(limit)
+    claimed = conn.execute(
+        update(key.table)
+        .where(key.in_(due), due_at <= now, *where)
+        .values({due_at.name: lease})
+        .returning(key)
+    ).scalars()
+    return sorted(int(row_key) for row_key in claimed)
 
 
 def _locked_order(conn: Any, order_id: int) -> Any:
