@@ -429,16 +429,23 @@ def enqueue(
 def order_fields(conn: Connection, order_id: int) -> dict[str, object]:
     """What every mail about an order may add: the meter's brand (for where to plug in) and the
     HAN module's shipment (none without a module), so each says where the module has got to."""
-    brand = conn.execute(
+    brand = (
         select(meters.c.manufacturer)
-        .join(orders, orders.c.metering_point_id == meters.c.metering_point_id)
-        .where(orders.c.id == order_id)
+        .where(meters.c.metering_point_id == orders.c.metering_point_id)
         .order_by(meters.c.installed_from.desc())
         .limit(1)
-    ).scalar()
-    found: dict[str, object] = {} if brand is None else {"meter_brand": brand}
-    row = conn.execute(select(shipments).where(shipments.c.order_id == order_id)).first()
+        .scalar_subquery()
+    )
+    # one statement: the brand beside the shipment's row (all None without a module)
+    row = conn.execute(
+        select(brand.label("meter_brand"), shipments)
+        .select_from(orders.outerjoin(shipments, shipments.c.order_id == orders.c.id))
+        .where(orders.c.id == order_id)
+    ).first()
     if row is None:
+        return {}
+    found: dict[str, object] = {} if row.meter_brand is None else {"meter_brand": row.meter_brand}
+    if row.id is None:
         return found
     return {
         **found,
