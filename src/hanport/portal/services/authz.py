@@ -224,28 +224,29 @@ def view_from_holder(
             if holds_contract(conn, proxy.principal_id, mpid, day):
                 holder = proxy.principal_id
                 break
-    start = (
-        None
-        if holder is None
-        else conn.execute(
-            select(contracts.c.valid_from).where(
-                contracts.c.party_id == holder,
-                contracts.c.metering_point_id == mpid,
-                _contract_active(day),
-            )
-        ).scalar()
-    )
-    if start is None:
+    if holder is None:
         return datetime.max.replace(tzinfo=OSLO)  # nothing to see
     # the contract starts at midnight in Norway on its first day; when it came from a customer
     # change carried out later that day (or registered afterwards), the old customer's orders
-    # up to that moment are still theirs
-    moved_in = conn.execute(
-        select(func.max(customer_changes.c.handled_at)).where(
+    # up to that moment are still theirs: both read in one statement
+    moved_in = (
+        select(func.max(customer_changes.c.handled_at))
+        .where(
             customer_changes.c.new_party_id == holder,
             customer_changes.c.metering_point_id == mpid,
-            customer_changes.c.effective_date == start,
+            customer_changes.c.effective_date == contracts.c.valid_from,
         )
-    ).scalar()
+        .scalar_subquery()
+    )
+    contract = conn.execute(
+        select(contracts.c.valid_from, moved_in.label("moved_in")).where(
+            contracts.c.party_id == holder,
+            contracts.c.metering_point_id == mpid,
+            _contract_active(day),
+        )
+    ).first()
+    if contract is None:
+        return datetime.max.replace(tzinfo=OSLO)  # nothing to see
+    start, moved_in_at = contract.valid_from, contract.moved_in
     begins = datetime.combine(start, time.min, tzinfo=OSLO)
-    return begins if moved_in is None else max(begins, moved_in)
+    return begins if moved_in_at is None else max(begins, moved_in_at)
