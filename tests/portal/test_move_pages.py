@@ -55,6 +55,7 @@ def test_the_holder_gives_notice_confirms_resends_and_withdraws(
     csrf = sign_in(client, world, "ola@example.no")
     point = client.get(f"/points/{world.mpid}").text
     assert f'href="/points/{world.mpid}/move" id="moving"' in point
+    assert f'<form method="post" action="/points/{world.mpid}/move" id="moving-form">' in point
     page = client.get(f"/points/{world.mpid}/move")
     assert page.status_code == 200 and "<h1>Jeg flytter</h1>" in page.text
     today, last = oslo_today(), oslo_today() + timedelta(days=90)
