@@ -123,3 +123,23 @@ def test_the_case_page_speaks_the_pages_language(client: TestClient, world: Worl
     client.get("/lang/en")
     english = client.get(f"/staff/orders/{order_id}").text
     assert "Order received (Open, portal, holder)" in english
+
+
+def test_why_a_case_came_to_customer_service_is_said_in_words(
+    client: TestClient, world: World
+) -> None:
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(state="escalated", failure_cause="meter_no_answer")
+        )
+    sign_in(client, world, STAFF_EMAIL)
+    pages = [client.get(path).text for path in ("/staff", f"/staff/orders/{order_id}")]
+    for page in pages:
+        assert "Måleren svarte ikke" in page and "meter_no_answer" not in page.split("<details>")[0]
+    assert "Måleren svarte ikke" in client.get("/staff/sla").text
+    client.get("/lang/en")
+    case = client.get(f"/staff/orders/{order_id}").text
+    assert '<span id="failure-cause">The meter did not answer</span>' in case

@@ -120,6 +120,13 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "market": NC_("move source", "The electricity market"),
         "market+notice": NC_("move source", "The customer and the market"),
     },
+    # why an order was handed to customer service (orders.failure_cause)
+    "failure_cause": {
+        "meter_no_answer": NC_("failure cause", "The meter did not answer"),
+        "readback_mismatch": NC_("failure cause", "The meter did not confirm the change"),
+        "headend_error": NC_("failure cause", "The head-end system reported an error"),
+        "meter_not_han_capable": NC_("failure cause", "The meter has no HAN port to open"),
+    },
     "terms_status": {
         "current": NC_("terms status", "current"),
         "scheduled": NC_("terms status", "scheduled"),
