@@ -45,7 +45,12 @@ from hanport.portal.services.headend import (
     PortValue,
     UnknownMeter,
 )
-from hanport.portal.services.lifecycle import apply_event, complete_verified, contact_mail
+from hanport.portal.services.lifecycle import (
+    apply_event,
+    complete_verified,
+    contact_mail,
+    moved_order,
+)
 from hanport.portal.services.port import move_port
 from hanport.portal.services.tx import transaction, utcnow
 
@@ -303,8 +308,9 @@ class JobRunner:
             if state is not OrderState.RETRYING:
                 # record the failed attempt first, so the timeline shows it
                 first = readback_event if state is OrderState.COMMAND_SENT else OrderEvent.NO_ANSWER
-                apply_event(tx, order, first, "system", note=str(error)[:200], attempts=attempts)
-                order = tx.conn.execute(select(orders).where(orders.c.id == order.id)).one()
+                order = moved_order(
+                    tx, order, first, "system", note=str(error)[:200], attempts=attempts
+                )
             apply_event(
                 tx,
                 order,
@@ -393,7 +399,7 @@ class JobRunner:
             if target == "open":
                 note += f"; {result.pushes_since_change} push(es) seen"
             waits_for_push = target == "open" and not push_seen and self.settings.push_wait_s > 0
-            apply_event(
+            verified = moved_order(
                 tx,
                 order,
                 OrderEvent.READBACK_OK,
@@ -413,8 +419,7 @@ class JobRunner:
                 push_seen=push_seen,
             )
             if not waits_for_push:
-                order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
-                self._complete(tx, order, push_seen=push_seen)
+                self._complete(tx, verified, push_seen=push_seen)
 
     def _after_push_check(
         self, order_id: int, target: str, result: PortReadback | Exception
@@ -439,8 +444,7 @@ class JobRunner:
                 )
                 return
             if push_seen:
-                self._record_push(tx, order)
-                order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
+                order = self._record_push(tx, order)
             self._complete(tx, order, push_seen=push_seen)
 
     def _complete(self, tx: Any, order: Any, *, push_seen: bool) -> None:
@@ -459,13 +463,15 @@ class JobRunner:
             look_again_at = tx.now + timedelta(seconds=self.settings.push_recheck_s)
         complete_verified(tx, order, event, note, push_seen=push_seen, look_again_at=look_again_at)
 
-    def _record_push(self, tx: Any, order: Any) -> None:
-        """The first push after an open: on the order and, if it still rules it, the port."""
-        tx.conn.execute(
+    def _record_push(self, tx: Any, order: Any) -> Any:
+        """The first push after an open: on the order and, if it still rules it, the port.
+        Returns the order's row as it is now."""
+        recorded = tx.conn.execute(
             update(orders)
             .where(orders.c.id == order.id)
             .values(push_seen=True, next_attempt_at=None, updated_at=tx.now)
-        )
+            .returning(*orders.c)
+        ).one()
         self._stop_watching(tx, order.id)
         tx.conn.execute(
             update(port_states)
@@ -484,6 +490,7 @@ class JobRunner:
             metering_point_id=order.metering_point_id,
             state=order.state,
         )
+        return recorded
 
     def _after_push_watch(
         self, order_id: int, target: str, result: PortReadback | Exception

@@ -45,6 +45,7 @@ __all__ = [
     "contact_mail",
     "get_order",
     "load_order",
+    "moved_order",
     "override_order",
     "overrides_allowed",
     "party",
@@ -60,14 +61,28 @@ def apply_event(
     **fields: Any,
 ) -> OrderState:
     """Move an order through the transition table, with timeline row and audit entry."""
+    return OrderState(moved_order(tx, order, event, actor, note, **fields).state)
+
+
+def moved_order(
+    tx: Tx,
+    order: Row[Any],
+    event: OrderEvent,
+    actor: Actor | str,
+    note: str = "",
+    **fields: Any,
+) -> Row[Any]:
+    """`apply_event`, answering with the order's row as the move left it (read by the UPDATE
+    itself, not by another statement)."""
     current = OrderState(order.state)
     new = next_state(current, event)
-    result = tx.conn.execute(
+    row = tx.conn.execute(
         update(orders)
         .where(orders.c.id == order.id, orders.c.state == current.value)
         .values(state=new.value, updated_at=tx.now, **fields)
-    )
-    if result.rowcount != 1:
+        .returning(*orders.c)
+    ).first()
+    if row is None:
         raise Conflict(
             N_("The order changed at the same time – reload the page"),
             code="changed_meanwhile",
@@ -94,7 +109,7 @@ def apply_event(
         to_state=new.value,
         note=note,
     )
-    return new
+    return row
 
 
 def load_order(conn: Connection, order_id: int) -> Row[Any]:
