@@ -51,7 +51,7 @@ from hanport.portal.services.lifecycle import (
     contact_mail,
     moved_order,
 )
-from hanport.portal.services.port import move_port
+from hanport.portal.services.port import move_port, port_of
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = ["JobRunner", "JobSettings"]
@@ -111,7 +111,8 @@ def _claim(
 def _locked_order(conn: Any, order_id: int) -> Any:
     """The order, read after locking its metering point as intake does: a customer's new
     order for the point waits for this short transaction instead of finding the order changed
-    under it (PostgreSQL row lock; SQLite already holds its write lock)."""
+    under it (PostgreSQL row lock; SQLite already holds its write lock). With it, as
+    `port_state`, the point's port as the lock keeps it (None: no row yet, a closed port)."""
     conn.execute(
         select(metering_points.c.id)
         .where(
@@ -120,7 +121,11 @@ def _locked_order(conn: Any, order_id: int) -> Any:
         )
         .with_for_update()
     ).first()
-    return conn.execute(select(orders).where(orders.c.id == order_id)).one()
+    return conn.execute(
+        select(orders, port_states.c.state.label("port_state"))
+        .outerjoin(port_states, port_states.c.metering_point_id == orders.c.metering_point_id)
+        .where(orders.c.id == order_id)
+    ).one()
 
 
 class JobRunner:
@@ -417,6 +422,7 @@ class JobRunner:
                 PortEvent.READ_OPEN if target == "open" else PortEvent.READ_CLOSED,
                 order_id,
                 push_seen=push_seen,
+                current=port_of(order.port_state),
             )
             if not waits_for_push:
                 self._complete(tx, verified, push_seen=push_seen)

@@ -55,7 +55,7 @@ from hanport.portal.services.lifecycle import (
     load_order,
     party,
 )
-from hanport.portal.services.port import move_port, ordered, port_state
+from hanport.portal.services.port import move_port, ordered, port_of, port_state_query
 from hanport.portal.services.shipments import (
     DELIVERY_FIELDS,
     Delivery,
@@ -329,8 +329,10 @@ def _point_facts(
     """`status` as read while locking the point; `holder_id`: the contract holder today, as
     read when the order was authorised."""
     conn, mpid = tx.conn, fields.mpid
+    # the newest meter and, beside it, the port's state: one statement (without a meter the
+    # order is refused, the port then does not matter)
     meter = conn.execute(
-        select(meters.c.id, meters.c.han_capable)
+        select(meters.c.id, meters.c.han_capable, port_state_query(mpid).label("port"))
         .where(meters.c.metering_point_id == mpid)
         .order_by(meters.c.installed_from.desc(), meters.c.id.desc())
     ).first()
@@ -347,7 +349,7 @@ def _point_facts(
     return _PointFacts(
         status=status,
         meter=meter,
-        port=port_state(conn, mpid),
+        port=port_of(None if meter is None else meter.port),
         open_orders=open_orders,
         terms=current_terms(conn, tx.now) if fields.action is Action.OPEN else None,
         holder_id=holder_id,
@@ -366,6 +368,7 @@ class _Accepted:
     holder_id: int | None
     contact_party: int | None
     sla_due_at: datetime
+    port: PortState  #: the port as read under the point's lock
 
 
 def _check(
@@ -429,6 +432,7 @@ def _check(
         holder,
         contact_party,
         sla_due_at,
+        point.port,
     )
 
 
@@ -511,7 +515,8 @@ def _store(tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, order: 
             next_attempt_at=None,
         )
     else:
-        move_port(tx, fields.mpid, ordered(fields.action), order_id)
+        # nothing above moved the port: it is as read under the point's lock
+        move_port(tx, fields.mpid, ordered(fields.action), order_id, current=order.port)
     _send_receipts(tx, fields, order, order_id, contact)
     return order_id
 

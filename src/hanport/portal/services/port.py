@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, ScalarSelect, select, update
 
 from hanport.portal.db.schema import port_states
 from hanport.portal.domain.model import Action, PortState
@@ -16,26 +16,44 @@ from hanport.portal.domain.port_states import (
 )
 from hanport.portal.services.tx import Tx
 
-__all__ = ["move_port", "port_state", "restore_port"]
+__all__ = ["move_port", "port_of", "port_state", "port_state_query", "restore_port"]
+
+
+def port_state_query(mpid: str) -> ScalarSelect[str]:
+    """The port's stored state as a scalar subquery, to read beside other columns (NULL: no
+    row); `port_of` makes it a PortState."""
+    return (
+        select(port_states.c.state).where(port_states.c.metering_point_id == mpid).scalar_subquery()
+    )
+
+
+def port_of(stored: str | None) -> PortState:
+    """A stored port state; a point without a row has a closed port."""
+    return PortState.CLOSED if stored is None else PortState(stored)
 
 
 def port_state(conn: Connection, mpid: str) -> PortState:
     """The port's state; a point without a row has a closed port."""
-    row = conn.execute(
-        select(port_states.c.state).where(port_states.c.metering_point_id == mpid)
-    ).first()
-    return PortState.CLOSED if row is None else PortState(row.state)
+    return port_of(conn.execute(select(port_state_query(mpid))).scalar())
 
 
 def move_port(
-    tx: Tx, mpid: str, event: PortEvent, order_id: int | None, *, push_seen: bool = False
+    tx: Tx,
+    mpid: str,
+    event: PortEvent,
+    order_id: int | None,
+    *,
+    push_seen: bool = False,
+    current: PortState | None = None,
 ) -> PortState:
     """Apply `event` to the point's port (IllegalPortTransition if the table has no such move).
 
     A read-back marks the state verified; a manual completion clears that mark, as it was not
-    read back from the meter; other events leave it as it was.
+    read back from the meter; other events leave it as it was. `current`: the port's state as
+    the caller read it in this transaction under the point's lock (None: read it here).
     """
-    new = next_port_state(port_state(tx.conn, mpid), event)
+    before = port_state(tx.conn, mpid) if current is None else current
+    new = next_port_state(before, event)
     values: dict[str, Any] = {
         "state": new.value,
         "since": tx.now,
