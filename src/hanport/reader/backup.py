@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, LargeBinary, func, select
 
+from hanport.reader.storage import partitions
 from hanport.reader.storage.schema import days, hours, meters, raw_frames, readings, registers
 
 __all__ = ["BackupError", "BackupSchedule", "backup", "restore"]
@@ -85,8 +86,16 @@ def restore(engine: Engine, path: Path) -> dict[str, int]:
             t.name: [c.name for c in t.columns if isinstance(c.type, LargeBinary)] for t in _TABLES
         }
 
+        partitioned = partitions.is_partitioned(conn)
+        months: set[tuple[int, int]] = set()
+
         def flush(name: str) -> None:
             if batches[name]:
+                if partitioned and name == "readings":  # PostgreSQL: a partition per month
+                    numbers = {int(row["at"]) // 86400 for row in batches[name]}
+                    partitions.ensure(
+                        conn, {partitions.month_of(n * 86400) for n in numbers}, months
+                    )
                 conn.execute(by_name[name].insert(), batches[name])
                 counts[name] += len(batches[name])
                 batches[name] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -22,7 +23,15 @@ from hanport.reader.energy import (
 from hanport.reader.storage.schema import days, hours, readings, registers
 from hanport.reader.storage.upsert import upsert
 
-__all__ = ["day_bounds", "previous_register", "rebook", "refresh_days", "write_hours"]
+__all__ = [
+    "BookingBatch",
+    "day_bounds",
+    "previous_register",
+    "rebook",
+    "refresh_days",
+    "refresh_days_many",
+    "write_hours",
+]
 
 
 def day_bounds(day: str) -> tuple[int, int]:
@@ -129,5 +138,112 @@ def refresh_days(conn: Connection, meter_id: str, touched: Iterable[str]) -> Non
                 "hours": len(hour_rows),
             }
         )
+    if rows:
+        conn.execute(upsert(conn, days, ["meter_id", "day"]), rows)
+
+
+_CHUNK = 2000  # meters per IN list (SQLite allows 32,766 parameters, PostgreSQL 65,535)
+
+
+class BookingBatch:
+    """What one flush books, written set-based at its end instead of meter by meter: the
+    hours booked from consecutive registers (one multi-row upsert), the pending hours that
+    came due (one query per hour drops those another reader already booked from its hourly
+    list, on a shared subscription each reader sees every meter but only some hourly lists),
+    and the day rollups of every touched day (one query per day)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.due: list[tuple[str, int]] = []
+        self.touched: set[tuple[str, str]] = set()
+
+    def add_hours(self, meter_id: str, booked: Sequence[HourEnergy]) -> None:
+        for h in booked:
+            self.rows.append(
+                {
+                    "meter_id": meter_id,
+                    "start": h.start,
+                    "active_energy_import_kwh": h.import_kwh,
+                    "active_energy_export_kwh": h.export_kwh,
+                    "estimated": h.estimated,
+                }
+            )
+            self.touched.add((meter_id, local_day(h.start)))
+
+    def touch(self, meter_id: str, touched_days: Iterable[str]) -> None:
+        self.touched.update((meter_id, day) for day in touched_days)
+
+    def finish(self, conn: Connection) -> int:
+        """Write it all; returns the number of (meter, day) rollups refreshed."""
+        if self.rows:
+            # one row per key: a multi-row upsert may not touch a row twice (the last wins)
+            rows = {(r["meter_id"], r["start"]): r for r in self.rows}
+            conn.execute(upsert(conn, hours, ["meter_id", "start"]), list(rows.values()))
+        for meter_id, hour in self._still_due(conn):
+            self.touch(meter_id, rebook(conn, meter_id, hour, hour))
+        refresh_days_many(conn, self.touched)
+        return len(self.touched)
+
+    def _still_due(self, conn: Connection) -> list[tuple[str, int]]:
+        by_hour: dict[int, set[str]] = {}
+        for meter_id, hour in self.due:
+            by_hour.setdefault(hour, set()).add(meter_id)
+        hc = hours.c
+        out = []
+        for hour, meter_ids in sorted(by_hour.items()):
+            ordered = sorted(meter_ids)
+            booked: set[str] = set()
+            for i in range(0, len(ordered), _CHUNK):
+                booked.update(
+                    conn.execute(
+                        select(hc.meter_id).where(
+                            hc.start == hour,
+                            hc.estimated.is_(False),
+                            hc.meter_id.in_(ordered[i : i + _CHUNK]),
+                        )
+                    ).scalars()
+                )
+            out += [(m, hour) for m in ordered if m not in booked]
+        return out
+
+
+def refresh_days_many(conn: Connection, touched: Iterable[tuple[str, str]]) -> None:
+    """``refresh_days`` for many meters: one query per day and chunk, one upsert."""
+    by_day: dict[str, set[str]] = {}
+    for meter_id, day in touched:
+        by_day.setdefault(day, set()).add(meter_id)
+    hc = hours.c
+    rows = []
+    for day, meter_ids in sorted(by_day.items()):
+        start, end = day_bounds(day)
+        ordered = sorted(meter_ids)
+        sums: dict[str, list[Any]] = {}
+        for i in range(0, len(ordered), _CHUNK):
+            result = conn.execute(
+                select(
+                    hc.meter_id,
+                    hc.active_energy_import_kwh,
+                    hc.active_energy_export_kwh,
+                    hc.estimated,
+                ).where(hc.meter_id.in_(ordered[i : i + _CHUNK]), hc.start >= start, hc.start < end)
+            )
+            for meter_id, imp, exp, estimated in result:
+                acc = sums.setdefault(meter_id, [0.0, 0.0, False, 0])
+                acc[0] += imp
+                acc[1] += exp
+                acc[2] = acc[2] or estimated
+                acc[3] += 1
+        rows += [
+            {
+                "meter_id": meter_id,
+                "day": day,
+                "start": start,
+                "active_energy_import_kwh": round(acc[0], 6),
+                "active_energy_export_kwh": round(acc[1], 6),
+                "estimated": bool(acc[2]),
+                "hours": acc[3],
+            }
+            for meter_id, acc in sorted(sums.items())
+        ]
     if rows:
         conn.execute(upsert(conn, days, ["meter_id", "day"]), rows)

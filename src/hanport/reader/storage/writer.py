@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from hanport.reader.energy import HOUR, HourEnergy, RegisterPoint, hour_start
 from hanport.reader.model import Push, RejectedFrame
 from hanport.reader.storage import partitions
-from hanport.reader.storage.booking import previous_register, rebook, refresh_days, write_hours
+from hanport.reader.storage.booking import BookingBatch, previous_register, rebook
 from hanport.reader.storage.schema import READING_COLUMNS, meters, raw_frames, readings, registers
 from hanport.reader.storage.upsert import insert_ignore
 
@@ -295,8 +295,10 @@ class Writer:
         if register_rows:
             conn.execute(insert_ignore(conn, registers, ["meter_id", "at"]), register_rows)
         meter_ids = set(by_meter) | (set(self._meters) if final else set())
+        batch = BookingBatch()
         for meter_id in sorted(meter_ids):
-            self._book(conn, meter_id, by_meter.get(meter_id, []), final=final)
+            self._book(conn, meter_id, by_meter.get(meter_id, []), final=final, batch=batch)
+        self.stats.hours_booked += batch.finish(conn)
 
     def _ensure_partitions(self, conn: Connection, pushes: list[Push]) -> None:
         """A month's partition before its first reading (the retention job makes them ahead;
@@ -349,7 +351,17 @@ class Writer:
                 seen,
             )
 
-    def _book(self, conn: Connection, meter_id: str, group: list[Push], *, final: bool) -> None:
+    def _book(
+        self,
+        conn: Connection,
+        meter_id: str,
+        group: list[Push],
+        *,
+        final: bool,
+        batch: BookingBatch,
+    ) -> None:
+        """Follow one meter's registers; consecutive hours, due hours and day rollups go to
+        ``batch`` (written set-based for the whole flush), gaps are rebooked here."""
         state = self._state(meter_id)
         touched: set[str] = set()
         booked: list[HourEnergy] = []
@@ -395,13 +407,13 @@ class Writer:
                         )
                     )
                 else:
-                    touched |= write_hours(conn, meter_id, booked)
+                    batch.add_hours(meter_id, booked)
                     booked = []
                     touched |= rebook(conn, meter_id, prev.at, point.at - HOUR)
                 state.last_register = point
             else:
                 # first register ever, or one older than the newest (out-of-order replay)
-                touched |= write_hours(conn, meter_id, booked)
+                batch.add_hours(meter_id, booked)
                 booked = []
                 older = previous_register(conn, meter_id, point.at)
                 touched |= rebook(
@@ -413,18 +425,16 @@ class Writer:
                     touched |= rebook(conn, meter_id, point.at, prev.at - HOUR)
             newest = state.last_register.at if state.last_register else point.at
             state.pending_hours = {h for h in state.pending_hours if h >= newest}
-        touched |= write_hours(conn, meter_id, booked)
+        batch.add_hours(meter_id, booked)
         # hours whose hourly list has not come (yet): estimate them from integrated power
         # at the end (import done, shutdown) an hour counts as complete when its last push
         # (every 10 s on Kamstrup) has been seen
         grace = -10.0 if final else self.booking_grace_s
         due = sorted(h for h in state.pending_hours if h + HOUR + grace <= state.latest_at)
         for h in due:
-            touched |= rebook(conn, meter_id, h, h)
+            batch.due.append((meter_id, h))
             state.pending_hours.discard(h)
-        self.stats.hours_booked += len(touched)
-        if touched:
-            refresh_days(conn, meter_id, touched)
+        batch.touch(meter_id, touched)
 
     # -- service loop -----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
