@@ -373,7 +373,13 @@ async def run_mqtt(
                 status.state = "connected"
                 status.detail = ""
                 backoff.reset()
+                received = 0
                 async for message in client.messages:
+                    received += 1
+                    if received % 64 == 0:
+                        # a backlog (a resumed session, a burst) is in aiomqtt's queue and
+                        # would never yield: let the writer's flush, acks and the API run
+                        await asyncio.sleep(0)
                     name = str(message.topic)
                     feed = feeds.get(name)
                     if feed is None:
