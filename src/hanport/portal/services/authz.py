@@ -24,6 +24,7 @@ __all__ = [
     "decide_each",
     "holder_and_decision",
     "holder_and_decisions",
+    "holder_view",
     "holds_contract",
     "require_staff",
     "view_from",
@@ -198,7 +199,27 @@ def view_from(conn: Connection, actor: Actor, mpid: str, day: date) -> datetime 
     """
     if actor.is_staff:
         return None
-    return view_from_holder(conn, actor, mpid, day, active_holder(conn, mpid, day))
+    contract = _contract_today(conn, mpid, day)
+    if contract is not None and contract.party_id == actor.party_id:
+        return _seen_from(contract)
+    holder = None if contract is None else int(contract.party_id)
+    return view_from_holder(conn, actor, mpid, day, holder)
+
+
+def holder_view(
+    conn: Connection, actor: Actor, operations: Iterable[Operation], mpid: str, day: date
+) -> tuple[int | None, dict[Operation, Decision], datetime | None]:
+    """`holder_and_decisions` and `view_from_holder` together: the holder is read with their
+    contract's start and move-in moment, so a holder's own page needs no further statement.
+    The moment (see `view_from`) means something only where the view was allowed."""
+    contract = _contract_today(conn, mpid, day)
+    holder = None if contract is None else int(contract.party_id)
+    may = _decide_each(conn, actor, tuple(operations), mpid, day, holder)
+    if actor.is_staff:
+        return holder, may, None
+    if contract is not None and holder == actor.party_id:
+        return holder, may, _seen_from(contract)
+    return holder, may, view_from_holder(conn, actor, mpid, day, holder)
 
 
 def view_from_holder(
@@ -226,27 +247,35 @@ def view_from_holder(
                 break
     if holder is None:
         return datetime.max.replace(tzinfo=OSLO)  # nothing to see
-    # the contract starts at midnight in Norway on its first day; when it came from a customer
-    # change carried out later that day (or registered afterwards), the old customer's orders
-    # up to that moment are still theirs: both read in one statement
+    return _seen_from(_contract_today(conn, mpid, day, holder))
+
+
+def _contract_today(conn: Connection, mpid: str, day: date, party_id: int | None = None) -> Any:
+    """The point's contract on `day` (of `party_id`, when given): holder, first day and the
+    latest customer change that moved the holder in on that day (None: none), in one
+    statement."""
     moved_in = (
         select(func.max(customer_changes.c.handled_at))
         .where(
-            customer_changes.c.new_party_id == holder,
-            customer_changes.c.metering_point_id == mpid,
+            customer_changes.c.new_party_id == contracts.c.party_id,
+            customer_changes.c.metering_point_id == contracts.c.metering_point_id,
             customer_changes.c.effective_date == contracts.c.valid_from,
         )
         .scalar_subquery()
     )
-    contract = conn.execute(
-        select(contracts.c.valid_from, moved_in.label("moved_in")).where(
-            contracts.c.party_id == holder,
-            contracts.c.metering_point_id == mpid,
-            _contract_active(day),
-        )
-    ).first()
+    query = select(contracts.c.party_id, contracts.c.valid_from, moved_in.label("moved_in")).where(
+        contracts.c.metering_point_id == mpid, _contract_active(day)
+    )
+    if party_id is not None:
+        query = query.where(contracts.c.party_id == party_id)
+    return conn.execute(query).first()
+
+
+def _seen_from(contract: Any) -> datetime:
+    """The start of a holder's view: their contract's first day from midnight in Norway; when
+    a customer change carried out later that day (or registered afterwards) moved them in, the
+    old customer's orders up to that moment are still theirs."""
     if contract is None:
         return datetime.max.replace(tzinfo=OSLO)  # nothing to see
-    start, moved_in_at = contract.valid_from, contract.moved_in
-    begins = datetime.combine(start, time.min, tzinfo=OSLO)
-    return begins if moved_in_at is None else max(begins, moved_in_at)
+    begins = datetime.combine(contract.valid_from, time.min, tzinfo=OSLO)
+    return begins if contract.moved_in is None else max(begins, contract.moved_in)

@@ -142,12 +142,11 @@ def authorised_order_and(
     order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
     mpid = order.metering_point_id if order is not None else "-"
     today = tx.now.astimezone(OSLO).date()
-    holder, may = authz.holder_and_decisions(tx.conn, actor, (operation, *also), mpid, today)
+    _, may, since = authz.holder_view(tx.conn, actor, (operation, *also), mpid, today)
     decision = may[operation]
     if order is None or not decision.allowed:
         # same answer whether the order exists or not: ids cannot be probed
         raise tx.refuse(actor, action_name, "order", order_id, decision.reason)
-    since = authz.view_from_holder(tx.conn, actor, mpid, today, holder)
     if since is not None and order.created_at < since:
         # an order from before the actor's contract period belongs to an earlier customer
         raise tx.refuse(actor, action_name, "order", order_id, "before_contract")

@@ -124,15 +124,12 @@ def point_view(engine: Engine, actor: Actor, mpid: str, seen_terms: int | None) 
     the one they last accepted), so the page can say what changed since."""
     with transaction(engine) as tx:
         today = tx.now.astimezone(OSLO).date()
-        holder, may = authz.holder_and_decisions(
-            tx.conn, actor, _POINT_PAGE_OPERATIONS, mpid, today
-        )
+        _, may, since = authz.holder_view(tx.conn, actor, _POINT_PAGE_OPERATIONS, mpid, today)
         summary = _viewed_point(tx, actor, mpid, decision=may[Operation.VIEW])
         may_order = may[Operation.ORDER].allowed
         may_manage = may[Operation.MANAGE_PROXIES].allowed
         terms = current_terms(tx.conn, tx.now)
         last_terms = seen_terms if seen_terms is not None else _last_accepted(tx, actor)
-        since = authz.view_from_holder(tx.conn, actor, mpid, today, holder)
         return {
             "point": summary,
             # a meter with the HAN port built in needs no module, so the form offers none
