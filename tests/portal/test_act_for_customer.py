@@ -208,6 +208,11 @@ def test_a_staff_api_key_does_not_bypass_the_act_step(client: TestClient, world:
     assert (
         revoked.status_code == 403 and revoked.json()["error"]["code"] == "act_for_customer_first"
     )
+    move = f"/api/v1/metering-points/{world.mpid}/move-notice"
+    day = (oslo_today() + timedelta(days=20)).isoformat()
+    moved = client.put(move, headers=auth, json={"move_out_date": day})
+    assert moved.status_code == 403 and moved.json()["error"]["code"] == "act_for_customer_first"
+    assert client.delete(move, headers=auth).status_code == 403
     refusals = _audit(world, "customer_action.refused")
-    assert len(refusals) == 3 and {r["reason"] for r in refusals} == {"not_acting"}
+    assert len(refusals) == 5 and {r["reason"] for r in refusals} == {"not_acting"}
     assert all(r["actor"] == world.staff.label for r in refusals)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hanport.portal.domain.model import Channel
 from hanport.portal.domain.moves import MAX_NOTICE_DAYS, Outcome
+from hanport.portal.services.acting import require_acting_for
 from hanport.portal.services.move_notices import (
     MoveStatus,
     give_move_notice,
@@ -89,6 +90,8 @@ async def put_move_notice(
     this move). The same date again changes nothing. The customer and every holder of their
     powers of attorney are mailed; a change of customer the market registered first is
     confirmed or adjusted to this date."""
+    # a staff key is no way round the "act for the customer" step (refused, audited)
+    await run_in_threadpool(partial(require_acting_for, config.engine, actor, mpid=mpid))
     given = partial(give_move_notice, channel=Channel.API.value)
     result = await run_in_threadpool(given, config.engine, actor, mpid, body.move_out_date)
     if result.outcome is Outcome.REGISTERED:
@@ -102,6 +105,7 @@ async def delete_move_notice(
 ) -> MoveNoticeOut:
     """Withdraw the notice before its day (a change the market registered stays, on the
     market's date); without a notice in force nothing changes (outcome unchanged)."""
+    await run_in_threadpool(partial(require_acting_for, config.engine, actor, mpid=mpid))
     result = await run_in_threadpool(withdraw_move_notice, config.engine, actor, mpid)
     status = await run_in_threadpool(move_status, config.engine, actor, mpid)
     return _out(status, result.outcome)
