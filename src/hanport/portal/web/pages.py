@@ -148,11 +148,14 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
         **{name: form.get(name) for name in DELIVERY},  # where the module goes
     )
     channel = page_channel(actor)
-    await run_in_threadpool(lambda: require_acting_for(config.engine, actor, mpid=mpid))
+
+    def place() -> int:
+        # one hop to the thread pool for both: each costs a thread switch
+        require_acting_for(config.engine, actor, mpid=mpid)
+        return submit_order(config.engine, actor, order, channel, places=config.pickup_places)
+
     try:
-        order_id = await run_in_threadpool(
-            lambda: submit_order(config.engine, actor, order, channel, places=config.pickup_places)
-        )
+        order_id = await run_in_threadpool(place)
     except InvalidInput as exc:
         return await _point_again(request, config, actor, mpid, exc, form)
     except PortalError as exc:
