@@ -283,14 +283,18 @@ class Writer:
         ]
         if frames:
             conn.execute(raw_frames.insert(), frames)
+        # in key order, as the meters' rows below
+        with_registers = sorted(
+            (p for p in pushes if p.register_hour is not None),
+            key=lambda p: (p.meter_id, p.register_hour or 0),
+        )
         register_rows = [
             {
                 "meter_id": p.meter_id,
                 "at": p.register_hour,
                 **{k: p.values.get(k) for k in _REGISTER_KEYS},
             }
-            for p in pushes
-            if p.register_hour is not None
+            for p in with_registers
         ]
         if register_rows:
             conn.execute(insert_ignore(conn, registers, ["meter_id", "at"]), register_rows)
@@ -337,10 +341,14 @@ class Writer:
                 conn.execute(update(meters).where(meters.c.meter_id == meter_id).values(**changed))
                 state.info.update(changed)
             seen.append({"b_meter_id": meter_id, "b_last_seen": last_seen})
+        # in key order: readers sharing a stream lock the same meters' rows in the same order,
+        # so they wait for each other instead of deadlocking
+        new_rows.sort(key=lambda row: str(row["meter_id"]))
+        seen.sort(key=lambda row: str(row["b_meter_id"]))
         if new_rows:
             conn.execute(insert_ignore(conn, meters, ["meter_id"]), new_rows)
         if seen:
-            # one statement for all meters of the flush (a scale-out reader has hundreds)
+            # one statement for all meters of the flush (a scale-out reader has thousands)
             conn.execute(
                 update(meters)
                 .where(
