@@ -509,6 +509,11 @@ def test_staff_sign_out_at_the_company_provider(page, oidc_world: OidcWorld) -> 
     page.get_by_role("button", name="Ja, logg meg ut").click()
     expect(page.get_by_role("heading", name="Logg inn", exact=True)).to_be_visible()
     assert _live_sessions(oidc_world.engine) == []
+    # the provider told the staff client's back-channel endpoint too, and it answered 200
+    from services.waiting import wait_for
+
+    sent = f"backchannel logout sent to {STAFF_CLIENT.client_id}"
+    wait_for(lambda: sent in oidc_world.provider.log(), what=sent)
 
 
 def test_the_provider_ends_the_portal_session_by_back_channel(page, oidc_world: OidcWorld) -> None:  # type: ignore[no-untyped-def]
