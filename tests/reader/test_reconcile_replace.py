@@ -110,6 +110,10 @@ def test_replace_estimated_books_the_official_values(
     (report,) = client.get("/api/reconcile", params={"month": "2026-05"}).json()
     assert [h["replaced"] for h in report["hours"]] == [False, True, False, True]
     engine.dispose()
+    # `hanport export hours` says the same
+    main(["export", "hours", "--db", url, "--from", "2026-05-04", "--to", "2026-05-05"])
+    exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["source"] for r in exported] == ["reader", "official", "reader", "official"]
 
 
 def test_without_the_option_nothing_is_replaced(
