@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from hanport.protocol import HanEncoder
 from hanport.reader.pipeline import Hub
+from hanport.reader.settings import load_settings
 from hanport.reader.sources import run_mqtt
 from hanport.reader.storage.schema import hours, readings, registers
 from services.processes import die_with_parent, stop_process
@@ -244,3 +246,18 @@ async def test_a_message_is_acknowledged_only_after_its_commit(
     # redelivery would come before it)
     last = await _receive(mosquitto, topic, client_id, _NeverCommits(), 1, frames[5:])
     assert [p.at for p in last] == [max(p.at for p in first) + 10]
+
+
+def test_a_fleet_readers_subscription_and_id_come_from_file_or_environment(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "reader.toml"
+    config.write_text(
+        '[mqtt]\nhost = "broker"\nraw_topic = "$share/readers/hanport/raw/#"\n'
+        'raw_client_id = "reader-1"\n'
+    )
+    from_file = load_settings({}, config=str(config), environ={})
+    assert from_file.mqtt_source == "$share/readers/hanport/raw/#"
+    assert from_file.mqtt_source_client_id == "reader-1"
+    from_env = load_settings({}, config=str(config), environ={"HANPORT_MQTT_RAW_CLIENT_ID": "r-2"})
+    assert from_env.mqtt_source_client_id == "r-2"

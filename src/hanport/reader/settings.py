@@ -66,7 +66,7 @@ class ReaderSettings:
     files: list[str] = field(default_factory=list)
     replay_speed: float | None = None  # None: as fast as possible
     mqtt_source: str | None = None  # topic filter for raw frames, e.g. hanport/raw/#
-    mqtt_source_client_id: str | None = None
+    mqtt_source_client_id: str | None = None  # a durable session, acked after the commit
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -122,6 +122,7 @@ _TOML_KEYS: dict[tuple[str, ...], str] = {
     ("mqtt", "publish"): "mqtt_publish",
     ("mqtt", "client_id"): "mqtt_client_id",
     ("mqtt", "raw_topic"): "mqtt_source",
+    ("mqtt", "raw_client_id"): "mqtt_source_client_id",
     ("storage", "raw_frames"): "store_raw_frames",
     ("storage", "flush_interval_s"): "flush_interval_s",
     ("retention", "raw_frames_days"): "raw_frames_days",
@@ -161,6 +162,8 @@ ENV_VARS: dict[str, str] = {
     "HANPORT_MQTT_USERNAME": "mqtt_username",
     "HANPORT_MQTT_PASSWORD": "mqtt_password",
     "HANPORT_MQTT_DISCOVERY_PREFIX": "mqtt_discovery_prefix",
+    "HANPORT_MQTT_RAW_TOPIC": "mqtt_source",
+    "HANPORT_MQTT_RAW_CLIENT_ID": "mqtt_source_client_id",
     "HANPORT_GUEK": "guek",
     "HANPORT_GAK": "gak",
     "HANPORT_LANGUAGE": "language",
