@@ -578,6 +578,7 @@ def _logout_token(world: OidcWorld, key: Any, **changes: Any) -> str:
         ({"events": None}, "logout_token_invalid:invalid_claim"),
         ({"events": {"urn:other": {}}}, "logout_token_invalid:invalid_claim"),
         ({"sid": None}, "logout_token_invalid:missing_claim"),
+        ({"jti": None}, "logout_token_invalid:missing_claim"),
         ({"nonce": "n-1"}, "logout_token_invalid:invalid_claim"),
     ],
 )
@@ -593,7 +594,7 @@ def test_a_logout_token_that_does_not_hold_is_refused(
     portal._jwks = {"keys": [key.as_dict(private=False)]}  # as if the provider had signed it
     assert portal.backchannel_logout(_logout_token(oidc_world, key)) == 0  # holds; no session
     with pytest.raises(LogoutRefused) as refused:
-        portal.backchannel_logout(_logout_token(oidc_world, key, **changes))
+        portal.backchannel_logout(_logout_token(oidc_world, key, **{"jti": "logout-2", **changes}))
     assert refused.value.reason == reason
     with oidc_world.engine.connect() as conn:
         audited = conn.execute(
@@ -611,3 +612,19 @@ def test_the_back_channel_endpoint_answers_400_to_a_bad_token(oidc_world: OidcWo
         answer = httpx.post(f"{oidc_world.portal_url}{path}", data={"logout_token": "not.a.jwt"})
         assert answer.status_code == 400 and answer.json() == {"error": "invalid_request"}
         assert answer.headers["cache-control"] == "no-store"
+
+
+def test_a_logout_token_sent_again_is_refused(oidc_world: OidcWorld) -> None:
+    from joserfc.jwk import RSAKey
+
+    from hanport.portal.services.oidc import LogoutRefused
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+    portal = OidcSignIn(oidc_world.engine, oidc_world.settings)
+    portal._jwks = {"keys": [key.as_dict(private=False)]}
+    token = _logout_token(oidc_world, key)
+    assert portal.backchannel_logout(token) == 0
+    with pytest.raises(LogoutRefused) as refused:
+        portal.backchannel_logout(token)
+    assert refused.value.reason == "logout_token_replayed"
+    assert portal.backchannel_logout(_logout_token(oidc_world, key, jti="logout-2")) == 0

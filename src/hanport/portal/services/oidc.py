@@ -203,7 +203,7 @@ class _LogoutTokenClaims(JWTClaims):  # type: ignore[misc]  # Authlib is untyped
     claim, a sid or a sub, and no nonce (so an ID token is never taken for one)."""
 
     def validate(self, now: int | None = None, leeway: int = 0) -> None:
-        for name in ("iss", "aud", "iat"):
+        for name in ("iss", "aud", "iat", "jti"):
             if name not in self:
                 raise MissingClaimError(name)
         super().validate(now, leeway)
@@ -272,6 +272,8 @@ class _RelyingParty:
         self.clock = clock  #: the time ID tokens are checked against
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
+        #: the logout tokens' jti seen lately (this process), to refuse one sent again
+        self._seen_jti: dict[str, int] = {}
 
     def _authorization_params(self) -> dict[str, str]:
         return {}
@@ -487,6 +489,7 @@ class _RelyingParty:
         token does not hold; the number of sessions ended otherwise."""
         try:
             claims = self.validate_logout_token(logout_token)
+            self._first_use(str(claims["jti"]), int(claims["iat"]))
         except LogoutRefused as refused:
             with transaction(self.engine) as tx:
                 tx.audit(
@@ -499,6 +502,14 @@ class _RelyingParty:
             raise
         sid, sub = str(claims.get("sid") or ""), str(claims.get("sub") or "")
         return self._end_provider_sessions(sid, sub, "back-channel")
+
+    def _first_use(self, jti: str, issued: int) -> None:
+        """Refuse a logout token seen before; forget those too old to be accepted anyway."""
+        oldest = int(self.clock().timestamp()) - _LOGOUT_TOKEN_MAX_AGE_S - self.client.leeway_s
+        self._seen_jti = {seen: at for seen, at in self._seen_jti.items() if at >= oldest}
+        if jti in self._seen_jti:
+            raise LogoutRefused("logout_token_replayed")
+        self._seen_jti[jti] = issued
 
     def validate_logout_token(self, logout_token: str) -> dict[str, Any]:
         """The logout token's claims once signature, iss, aud, iat, events, sid/sub and the
