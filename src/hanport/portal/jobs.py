@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import (
@@ -108,24 +108,31 @@ def _claim(
     return sorted(int(row_key) for row_key in claimed)
 
 
+# a step's two reads, built once with their parameter `order_id`
+_LOCK_ORDERS_POINT = (
+    select(metering_points.c.id)
+    .where(
+        metering_points.c.id
+        == select(orders.c.metering_point_id)
+        .where(orders.c.id == bindparam("order_id"))
+        .scalar_subquery()
+    )
+    .with_for_update()
+)
+_ORDER_AND_PORT = (
+    select(orders, port_states.c.state.label("port_state"))
+    .outerjoin(port_states, port_states.c.metering_point_id == orders.c.metering_point_id)
+    .where(orders.c.id == bindparam("order_id"))
+)
+
+
 def _locked_order(conn: Any, order_id: int) -> Any:
     """The order, read after locking its metering point as intake does: a customer's new
     order for the point waits for this short transaction instead of finding the order changed
     under it (PostgreSQL row lock; SQLite already holds its write lock). With it, as
     `port_state`, the point's port as the lock keeps it (None: no row yet, a closed port)."""
-    conn.execute(
-        select(metering_points.c.id)
-        .where(
-            metering_points.c.id
-            == select(orders.c.metering_point_id).where(orders.c.id == order_id).scalar_subquery()
-        )
-        .with_for_update()
-    ).first()
-    return conn.execute(
-        select(orders, port_states.c.state.label("port_state"))
-        .outerjoin(port_states, port_states.c.metering_point_id == orders.c.metering_point_id)
-        .where(orders.c.id == order_id)
-    ).one()
+    conn.execute(_LOCK_ORDERS_POINT, {"order_id": order_id}).first()
+    return conn.execute(_ORDER_AND_PORT, {"order_id": order_id}).one()
 
 
 class JobRunner:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, or_, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.engine import read_once
@@ -144,6 +144,23 @@ class KeyUse:
     path: str
 
 
+#: an API key by its hash, with its person: every API call runs it, so it is built once
+_KEY = (
+    select(
+        api_tokens.c.id,
+        api_tokens.c.scope,
+        api_tokens.c.expires_at,
+        api_tokens.c.revoked_at,
+        api_tokens.c.last_used_at,
+        parties.c.id.label("party_id"),
+        parties.c.role,
+        parties.c.display_name,
+    )
+    .join(parties, parties.c.id == api_tokens.c.party_id)
+    .where(api_tokens.c.token_hash == bindparam("hashed"))
+)
+
+
 def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> Actor:
     """The person an API key acts for.
 
@@ -152,20 +169,7 @@ def actor_for_key(engine: Engine, use: KeyUse, now: datetime | None = None) -> A
     """
     now = now or utcnow()
     with read_once(engine) as conn:
-        key = conn.execute(
-            select(
-                api_tokens.c.id,
-                api_tokens.c.scope,
-                api_tokens.c.expires_at,
-                api_tokens.c.revoked_at,
-                api_tokens.c.last_used_at,
-                parties.c.id.label("party_id"),
-                parties.c.role,
-                parties.c.display_name,
-            )
-            .join(parties, parties.c.id == api_tokens.c.party_id)
-            .where(api_tokens.c.token_hash == token_hash(use.token))
-        ).first()
+        key = conn.execute(_KEY, {"hashed": token_hash(use.token)}).first()
     if key is None:
         raise Unauthenticated(N_("Invalid API key"), code="key_unknown")
     actor = _key_actor(key, now)

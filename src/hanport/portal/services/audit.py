@@ -70,14 +70,18 @@ def entry_hash(
     return digest.hexdigest()
 
 
+#: the chain's head, locked until commit: every write runs it, so it is built once
+_LOCK_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+
+
 def append(conn: Connection, entries: Iterable[AuditEntry]) -> None:
     """Append entries to the chain inside the caller's transaction."""
     entries = list(entries)
     if not entries:
         return
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_LOCK_HEAD).one()
     seq, prev = head.seq, head.hash
     rows = []
     for entry in entries:

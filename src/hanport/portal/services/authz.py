@@ -10,7 +10,17 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import contracts, customer_changes, proxies
@@ -46,11 +56,35 @@ def require_staff(actor: Actor) -> None:
         )
 
 
-def _contract_active(day: date) -> ColumnElement[bool]:
+def _contract_active(day: date | BindParameter[date]) -> ColumnElement[bool]:
     return and_(
         contracts.c.valid_from <= day,
         or_(contracts.c.valid_to.is_(None), contracts.c.valid_to > day),
     )
+
+
+# The statements every request runs, built once with their parameters (`mpid`, `day`,
+# `party_id`): building one costs more CPU than PostgreSQL spends answering it.
+#: the point's contract holder on `day`
+_HOLDER = select(contracts.c.party_id).where(
+    contracts.c.metering_point_id == bindparam("mpid"), _contract_active(bindparam("day"))
+)
+#: the latest customer change that moved the contract's holder in on its first day
+_MOVED_IN = (
+    select(func.max(customer_changes.c.handled_at))
+    .where(
+        customer_changes.c.new_party_id == contracts.c.party_id,
+        customer_changes.c.metering_point_id == contracts.c.metering_point_id,
+        customer_changes.c.effective_date == contracts.c.valid_from,
+    )
+    .scalar_subquery()
+)
+#: the point's contract on `day`: holder, first day and move-in moment
+_CONTRACT_TODAY = select(
+    contracts.c.party_id, contracts.c.valid_from, _MOVED_IN.label("moved_in")
+).where(contracts.c.metering_point_id == bindparam("mpid"), _contract_active(bindparam("day")))
+#: the same, of one party
+_CONTRACT_OF = _CONTRACT_TODAY.where(contracts.c.party_id == bindparam("party_id"))
 
 
 def holds_contract(conn: Connection, party_id: int, mpid: str, day: date) -> bool:
@@ -60,11 +94,7 @@ def holds_contract(conn: Connection, party_id: int, mpid: str, day: date) -> boo
 def active_holder(conn: Connection, mpid: str, day: date) -> int | None:
     """The contract holder of the point on `day`; contracts of a point never overlap
     (migration 0007), so there is at most one."""
-    holder = conn.execute(
-        select(contracts.c.party_id).where(
-            contracts.c.metering_point_id == mpid, _contract_active(day)
-        )
-    ).scalar()
+    holder = conn.execute(_HOLDER, {"mpid": mpid, "day": day}).scalar()
     return None if holder is None else int(holder)
 
 
@@ -254,21 +284,9 @@ def _contract_today(conn: Connection, mpid: str, day: date, party_id: int | None
     """The point's contract on `day` (of `party_id`, when given): holder, first day and the
     latest customer change that moved the holder in on that day (None: none), in one
     statement."""
-    moved_in = (
-        select(func.max(customer_changes.c.handled_at))
-        .where(
-            customer_changes.c.new_party_id == contracts.c.party_id,
-            customer_changes.c.metering_point_id == contracts.c.metering_point_id,
-            customer_changes.c.effective_date == contracts.c.valid_from,
-        )
-        .scalar_subquery()
-    )
-    query = select(contracts.c.party_id, contracts.c.valid_from, moved_in.label("moved_in")).where(
-        contracts.c.metering_point_id == mpid, _contract_active(day)
-    )
-    if party_id is not None:
-        query = query.where(contracts.c.party_id == party_id)
-    return conn.execute(query).first()
+    if party_id is None:
+        return conn.execute(_CONTRACT_TODAY, {"mpid": mpid, "day": day}).first()
+    return conn.execute(_CONTRACT_OF, {"mpid": mpid, "day": day, "party_id": party_id}).first()
 
 
 def _seen_from(contract: Any) -> datetime:

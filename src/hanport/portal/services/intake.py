@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import (
@@ -301,13 +301,39 @@ def _earlier_order(tx: Tx, actor: Actor, fields: CheckedOrder) -> int | None:
     return int(earlier.id)
 
 
+# The statements every order runs, built once with their parameter `mpid`
+_LOCK_POINT = (
+    select(metering_points.c.status)
+    .where(metering_points.c.id == bindparam("mpid"))
+    .with_for_update()
+)
+#: the newest meter and, beside it, the port's state (without a meter the order is refused,
+#: the port then does not matter)
+_METER_AND_PORT = (
+    select(
+        meters.c.id,
+        meters.c.han_capable,
+        port_state_query(meters.c.metering_point_id).label("port"),
+    )
+    .where(meters.c.metering_point_id == bindparam("mpid"))
+    .order_by(meters.c.installed_from.desc(), meters.c.id.desc())
+)
+#: the point's orders not in a final state, oldest first
+_OPEN_ORDERS = (
+    select(orders)
+    .where(
+        orders.c.metering_point_id == bindparam("mpid"),
+        orders.c.state.not_in([s.value for s in FINAL_STATES]),
+    )
+    .order_by(orders.c.id)
+)
+
+
 def _lock_point(conn: Connection, mpid: str) -> str | None:
     """Hold the metering point until commit: simultaneous orders for it cannot both pass the
     'nothing in progress' check (PostgreSQL row lock; SQLite already holds its write lock).
     Returns the point's status as locked (None: no such point)."""
-    status = conn.execute(
-        select(metering_points.c.status).where(metering_points.c.id == mpid).with_for_update()
-    ).scalar()
+    status = conn.execute(_LOCK_POINT, {"mpid": mpid}).scalar()
     return None if status is None else str(status)
 
 
@@ -329,23 +355,8 @@ def _point_facts(
     """`status` as read while locking the point; `holder_id`: the contract holder today, as
     read when the order was authorised."""
     conn, mpid = tx.conn, fields.mpid
-    # the newest meter and, beside it, the port's state: one statement (without a meter the
-    # order is refused, the port then does not matter)
-    meter = conn.execute(
-        select(meters.c.id, meters.c.han_capable, port_state_query(mpid).label("port"))
-        .where(meters.c.metering_point_id == mpid)
-        .order_by(meters.c.installed_from.desc(), meters.c.id.desc())
-    ).first()
-    open_orders = list(
-        conn.execute(
-            select(orders)
-            .where(
-                orders.c.metering_point_id == mpid,
-                orders.c.state.not_in([s.value for s in FINAL_STATES]),
-            )
-            .order_by(orders.c.id)
-        ).all()
-    )
+    meter = conn.execute(_METER_AND_PORT, {"mpid": mpid}).first()
+    open_orders = list(conn.execute(_OPEN_ORDERS, {"mpid": mpid}).all())
     return _PointFacts(
         status=status,
         meter=meter,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
@@ -112,8 +112,11 @@ def moved_order(
     return row
 
 
+_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))  #: built once
+
+
 def load_order(conn: Connection, order_id: int) -> Row[Any]:
-    row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    row = conn.execute(_ORDER, {"order_id": order_id}).first()
     if row is None:
         raise NotFound(N_("Order not found"))
     return row
@@ -139,7 +142,7 @@ def authorised_order_and(
 ) -> tuple[Row[Any], dict[Operation, Decision]]:
     """`authorised_order`, and the decisions on the order's point for the operations `also`
     (what the page offers), decided with the same reads."""
-    order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).first()
+    order = tx.conn.execute(_ORDER, {"order_id": order_id}).first()
     mpid = order.metering_point_id if order is not None else "-"
     today = tx.now.astimezone(OSLO).date()
     _, may, since = authz.holder_view(tx.conn, actor, (operation, *also), mpid, today)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, ScalarSelect, select, update
+from sqlalchemy import ColumnElement, Connection, Row, ScalarSelect, bindparam, select, update
 
 from hanport.portal.db.schema import port_states
 from hanport.portal.domain.model import Action, PortState
@@ -19,9 +19,9 @@ from hanport.portal.services.tx import Tx
 __all__ = ["move_port", "port_of", "port_state", "port_state_query", "restore_port"]
 
 
-def port_state_query(mpid: str) -> ScalarSelect[str]:
+def port_state_query(mpid: str | ColumnElement[str]) -> ScalarSelect[str]:
     """The port's stored state as a scalar subquery, to read beside other columns (NULL: no
-    row); `port_of` makes it a PortState."""
+    row); `port_of` makes it a PortState. `mpid` may be a column (correlated) or parameter."""
     return (
         select(port_states.c.state).where(port_states.c.metering_point_id == mpid).scalar_subquery()
     )
@@ -32,9 +32,12 @@ def port_of(stored: str | None) -> PortState:
     return PortState.CLOSED if stored is None else PortState(stored)
 
 
+_PORT_STATE = select(port_state_query(bindparam("mpid")))
+
+
 def port_state(conn: Connection, mpid: str) -> PortState:
     """The port's state; a point without a row has a closed port."""
-    return port_of(conn.execute(select(port_state_query(mpid))).scalar())
+    return port_of(conn.execute(_PORT_STATE, {"mpid": mpid}).scalar())
 
 
 def move_port(

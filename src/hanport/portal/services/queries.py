@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import bindparam as param
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import (
@@ -32,25 +33,46 @@ from hanport.portal.services.errors import NotFound
 __all__ = ["QueuePage", "SlaReport", "point_summary", "queue", "search", "sla_report"]
 
 
+# The reads every page or API call makes, built once with their parameters (`mpid`,
+# `order_id`, `since`, `limit`): building a statement costs more CPU than running it.
+_POINT_SUMMARY = (
+    select(
+        metering_points,
+        meters.c.meter_id.label("meter_id"),
+        meters.c.manufacturer,
+        meters.c.model,
+        meters.c.han_capable,
+        port_states.c.state.label("port"),
+        port_states.c.since.label("port_since"),
+        port_states.c.verified_at,
+        port_states.c.push_seen,
+        port_states.c.last_order_id,
+    )
+    .join(meters, meters.c.metering_point_id == metering_points.c.id)
+    .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
+    .where(metering_points.c.id == param("mpid"))
+    .order_by(meters.c.installed_from.desc())
+)
+_POINT_ORDERS = select(orders).where(orders.c.metering_point_id == param("mpid"))
+_ACTIVE = _POINT_ORDERS.where(orders.c.state.not_in([s.value for s in FINAL_STATES]))
+_SINCE = orders.c.created_at >= param("since")
+_NEWEST = orders.c.id.desc()
+#: (without since, with since): the newest `limit` orders of a point; its newest open one
+_ORDERS_FOR_POINT = tuple(
+    query.order_by(_NEWEST).limit(param("limit"))
+    for query in (_POINT_ORDERS, _POINT_ORDERS.where(_SINCE))
+)
+_ACTIVE_ORDER = tuple(query.order_by(_NEWEST) for query in (_ACTIVE, _ACTIVE.where(_SINCE)))
+_TIMELINE = (
+    select(order_events)
+    .where(order_events.c.order_id == param("order_id"))
+    .order_by(order_events.c.id)
+)
+_SHIPMENT = select(shipments).where(shipments.c.order_id == param("order_id"))
+
+
 def point_summary(conn: Connection, mpid: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(
-            metering_points,
-            meters.c.meter_id.label("meter_id"),
-            meters.c.manufacturer,
-            meters.c.model,
-            meters.c.han_capable,
-            port_states.c.state.label("port"),
-            port_states.c.since.label("port_since"),
-            port_states.c.verified_at,
-            port_states.c.push_seen,
-            port_states.c.last_order_id,
-        )
-        .join(meters, meters.c.metering_point_id == metering_points.c.id)
-        .outerjoin(port_states, port_states.c.metering_point_id == metering_points.c.id)
-        .where(metering_points.c.id == mpid)
-        .order_by(meters.c.installed_from.desc())
-    ).first()
+    row = conn.execute(_POINT_SUMMARY, {"mpid": mpid}).first()
     if row is None:
         return None
     summary = dict(row._mapping)
@@ -62,20 +84,16 @@ def orders_for_point(
     conn: Connection, mpid: str, limit: int = 20, since: datetime | None = None
 ) -> list[Any]:
     """The point's orders, newest first; `since` (authz.view_from) hides an earlier customer's."""
-    query = select(orders).where(orders.c.metering_point_id == mpid)
-    if since is not None:
-        query = query.where(orders.c.created_at >= since)
-    return list(conn.execute(query.order_by(orders.c.id.desc()).limit(limit)).all())
+    params: dict[str, Any] = {"mpid": mpid, "limit": limit}
+    if since is None:
+        return list(conn.execute(_ORDERS_FOR_POINT[0], params).all())
+    return list(conn.execute(_ORDERS_FOR_POINT[1], {**params, "since": since}).all())
 
 
 def active_order(conn: Connection, mpid: str, since: datetime | None = None) -> Any:
-    query = select(orders).where(
-        orders.c.metering_point_id == mpid,
-        orders.c.state.not_in([s.value for s in FINAL_STATES]),
-    )
-    if since is not None:
-        query = query.where(orders.c.created_at >= since)
-    return conn.execute(query.order_by(orders.c.id.desc())).first()
+    if since is None:
+        return conn.execute(_ACTIVE_ORDER[0], {"mpid": mpid}).first()
+    return conn.execute(_ACTIVE_ORDER[1], {"mpid": mpid, "since": since}).first()
 
 
 _STAFF_NOTES = {"override_retry", "override_complete", "override_fail"}
@@ -85,16 +103,14 @@ def timeline(conn: Connection, order_id: int, *, staff: bool = True) -> list[Any
     """The order's events; for customers without customer service's override reasons, which
     are written for colleagues and may name other people."""
     found: list[Any] = []
-    for row in conn.execute(
-        select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
-    ):
+    for row in conn.execute(_TIMELINE, {"order_id": order_id}):
         hidden = not staff and row.event in _STAFF_NOTES
         found.append(SimpleNamespace(**{**row._mapping, "note": ""}) if hidden else row)
     return found
 
 
 def shipment(conn: Connection, order_id: int) -> Any:
-    return conn.execute(select(shipments).where(shipments.c.order_id == order_id)).first()
+    return conn.execute(_SHIPMENT, {"order_id": order_id}).first()
 
 
 def case_details(conn: Connection, order_id: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, or_, select, update
 
 from hanport.portal.db.engine import begin_write, read_once
 from hanport.portal.db.schema import parties, sessions
@@ -132,33 +132,40 @@ def _acting_for(row: Any) -> ActingFor | None:
     )
 
 
+#: the live session of a token hash, with its person: every signed-in request runs it, so it is
+#: built once (parameters `hashed`, `now`, `idle_since`)
+_LIVE_SESSION = (
+    select(
+        sessions.c.created_at,
+        sessions.c.last_seen_at,
+        sessions.c.expires_at,
+        parties.c.id,
+        parties.c.role,
+        parties.c.display_name,
+        parties.c.lang,
+        sessions.c.acting_for_party_id,
+        sessions.c.acting_reason,
+        sessions.c.acting_poa_ref,
+        _customer.c.display_name.label("acting_for_name"),
+    )
+    .join(parties, parties.c.id == sessions.c.party_id)
+    .outerjoin(_customer, _customer.c.id == sessions.c.acting_for_party_id)
+    .where(
+        sessions.c.token_hash == bindparam("hashed"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("now"),
+        sessions.c.last_seen_at > bindparam("idle_since"),
+    )
+)
+
+
 def load_session(engine: Engine, token: str, now: datetime | None = None) -> SignedIn | None:
     """The live session for a cookie token, with its person; None if unknown or ended."""
     now = now or utcnow()
     hashed = session_token_hash(token)
     with read_once(engine) as conn:
         row = conn.execute(
-            select(
-                sessions.c.created_at,
-                sessions.c.last_seen_at,
-                sessions.c.expires_at,
-                parties.c.id,
-                parties.c.role,
-                parties.c.display_name,
-                parties.c.lang,
-                sessions.c.acting_for_party_id,
-                sessions.c.acting_reason,
-                sessions.c.acting_poa_ref,
-                _customer.c.display_name.label("acting_for_name"),
-            )
-            .join(parties, parties.c.id == sessions.c.party_id)
-            .outerjoin(_customer, _customer.c.id == sessions.c.acting_for_party_id)
-            .where(
-                sessions.c.token_hash == hashed,
-                sessions.c.revoked_at.is_(None),
-                sessions.c.expires_at > now,
-                sessions.c.last_seen_at > now - IDLE_TIMEOUT,
-            )
+            _LIVE_SESSION, {"hashed": hashed, "now": now, "idle_since": now - IDLE_TIMEOUT}
         ).first()
     if row is None:
         return None
