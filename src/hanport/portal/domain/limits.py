@@ -6,14 +6,21 @@ limit is named once and every refusal can say it. The widths follow the database
 
 from __future__ import annotations
 
+import re
+
+from hanport.i18n import N_
+
 __all__ = [
     "CITY_MAX",
+    "CONTROL_CHARACTERS",
     "EMAIL_MAX",
     "NAME_MAX",
     "REASON_MAX",
     "SEARCH_MAX",
     "STREET_MAX",
+    "TEXT_PATTERN",
     "TRACKING_REF_MAX",
+    "has_control_characters",
     "too_long",
 ]
 
@@ -29,3 +36,22 @@ CITY_MAX = 100  #: a postal town; metering_points.city, shipments.address_city
 def too_long(value: str, limit: int) -> bool:
     """Whether `value` (as stored: without surrounding blanks) is over `limit` characters."""
     return len(value.strip()) > limit
+
+
+#: what no text field takes: C0 control characters but tab, line feed and carriage return (NUL,
+#: which PostgreSQL refuses in text, among them), DEL, the C1 controls, and lone UTF-16
+#: surrogates (a JSON "\\ud800" decodes to one; neither database can store it)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: the same rule as a JSON-schema pattern for the API's free text fields (its OpenAPI); a
+#: schema needs no surrogates, as no JSON generator makes them
+TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+#: the refusal, for a form field or an API body's field
+CONTROL_CHARACTERS = N_(
+    "Remove the control character (such as NUL) from the text: it cannot be stored"
+)
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether `value` holds a character no text field takes (see _CONTROL): forms and API
+    bodies refuse it before any service sees it (web.common.checked_form, web.api's models)."""
+    return _CONTROL.search(value) is not None

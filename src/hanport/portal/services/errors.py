@@ -150,7 +150,8 @@ class InvalidInput(PortalError):
         super().__init__(N_("The form has errors: {errors}"))
 
     def text(self, lang: str) -> str:
-        errors = "; ".join(message.in_lang(lang) for message in self.fields.values())
+        # one message once, however many fields it is about
+        errors = "; ".join(dict.fromkeys(m.in_lang(lang) for m in self.fields.values()))
         return translations("portal", lang).gettext(self.message.message).format(errors=errors)
 
     def field_texts(self, lang: str) -> dict[str, str]:

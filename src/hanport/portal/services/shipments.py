@@ -14,15 +14,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import metering_points, orders, shipments
+from hanport.portal.db.schema import metering_points, meters, orders, shipments
 from hanport.portal.domain.limits import CITY_MAX, STREET_MAX, TRACKING_REF_MAX, too_long
-from hanport.portal.domain.model import Actor, ModuleOption
+from hanport.portal.domain.model import Action, Actor, ModuleOption
 from hanport.portal.domain.shipments import (
     POSTCODE_PATTERN,
     DeliveryAddress,
+    HanConnection,
     PickupPlace,
     ShipmentState,
     delivery_of,
+    han_connection,
     may_move,
 )
 from hanport.portal.services import authz
@@ -32,10 +34,13 @@ from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
     "DELIVERY_FIELDS",
+    "NOT_A_PLACE",
+    "POSTCODE_FORMAT",
     "TRACKING_REF_MAX",
     "Delivery",
     "checked_delivery",
     "delivery_of",
+    "module_default",
     "store_shipment",
     "update_shipment",
 ]
@@ -43,6 +48,9 @@ __all__ = [
 #: the order form's and the API's fields that say where the module goes
 DELIVERY_FIELDS = ("delivery_street", "delivery_postcode", "delivery_city", "pickup_place")
 _POSTCODE = re.compile(POSTCODE_PATTERN)
+#: what is wrong with a postcode or a pick-up place (the order form's and the API's words)
+POSTCODE_FORMAT = N_("The postcode is four digits, e.g. 6800")
+NOT_A_PLACE = N_("Choose one of the pick-up places shown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +85,7 @@ def _address(
     elif _control(street):
         errors["delivery_street"] = _ONE_LINE
     if not _POSTCODE.match(postcode):
-        errors["delivery_postcode"] = N_("The postcode is four digits, e.g. 6800")
+        errors["delivery_postcode"] = POSTCODE_FORMAT
     if not city:
         errors["delivery_city"] = N_("Enter the postal town, e.g. Førde")
     elif too_long(city, CITY_MAX):
@@ -106,10 +114,27 @@ def checked_delivery(
         key = (form.get("pickup_place") or "").strip()
         place = next((p for p in places if p.key == key), None) if key else places[0]
         if place is None:
-            errors["pickup_place"] = N_("Choose one of the pick-up places shown")
+            errors["pickup_place"] = NOT_A_PLACE
             return None
         return Delivery(module, place=place)
     return None
+
+
+def module_default(engine: Engine, mpid: str, action: str, module_option: str | None) -> str | None:
+    """The API's module choice: an open that names none, for a meter with the HAN port built
+    in (Aidon, Kaifa), has no module to send (have); anything else stays as asked (intake then
+    asks for a choice where one is needed). Reads the newest meter's brand only then."""
+    if module_option or action != Action.OPEN.value:
+        return module_option
+    with engine.connect() as conn:
+        brand = conn.execute(
+            select(meters.c.manufacturer)
+            .where(meters.c.metering_point_id == mpid)
+            .order_by(meters.c.installed_from.desc(), meters.c.id.desc())
+            .limit(1)
+        ).scalar()
+    built_in = han_connection(brand) is HanConnection.BUILT_IN
+    return ModuleOption.HAVE.value if built_in else module_option
 
 
 def store_shipment(

@@ -7,16 +7,26 @@ Every failure answers with one body shape (see web.errors and docs/CONTRACTS.md)
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from hanport.i18n import N_
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX, InvalidMeteringPointId, validate_gsrn
-from hanport.portal.domain.limits import CITY_MAX, EMAIL_MAX, NAME_MAX, STREET_MAX
+from hanport.portal.domain.limits import (
+    CITY_MAX,
+    CONTROL_CHARACTERS,
+    EMAIL_MAX,
+    NAME_MAX,
+    STREET_MAX,
+    TEXT_PATTERN,
+    has_control_characters,
+)
 from hanport.portal.domain.model import (
     Action,
     Actor,
@@ -39,9 +49,10 @@ from hanport.portal.services.api_keys import KeyUse, actor_for_key
 from hanport.portal.services.errors import InvalidInput, NotFound, Unauthenticated
 from hanport.portal.services.intake import OrderRequest
 from hanport.portal.services.moves import register_customer_change
+from hanport.portal.services.shipments import NOT_A_PLACE, POSTCODE_FORMAT, module_default
 from hanport.portal.web.common import Config, config_of
 
-__all__ = ["API_ERRORS", "CurrentActor", "router"]
+__all__ = ["API_ERRORS", "ApiBody", "CurrentActor", "explained", "router"]
 
 #: the API's answers for failures, in its OpenAPI description
 API_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -53,6 +64,36 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "request body too large (code body_too_large)"},
     422: {"description": "invalid field (code invalid_input; fields name each one)"},
 }
+
+
+def explained(message: str) -> PydanticCustomError:
+    """A body field's refusal in the service's words (a catalog msgid, no placeholders): the
+    error body's `fields` gives it translated (web.errors), not a generic "Invalid value"."""
+    return PydanticCustomError("explained", message)
+
+
+def _plain_text_schema(schema: dict[str, Any]) -> None:
+    """Every free text field (a string without its own pattern, enum or format) declares
+    TEXT_PATTERN in the OpenAPI: no control characters, as ApiBody checks."""
+    for prop in schema.get("properties", {}).values():
+        for part in (prop, *prop.get("anyOf", ())):
+            own = {"pattern", "enum", "format", "const"} & part.keys()
+            if part.get("type") == "string" and not own:
+                part["pattern"] = TEXT_PATTERN
+
+
+class ApiBody(BaseModel):
+    """An API request body: no field takes a control character (NUL, …; domain.limits), the
+    one check for every body, before any service or database sees it."""
+
+    model_config = ConfigDict(json_schema_extra=_plain_text_schema)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        if isinstance(value, str) and has_control_characters(value):
+            raise explained(CONTROL_CHARACTERS)
+        return value
 
 
 class MeteringPointOut(BaseModel):
@@ -69,12 +110,16 @@ class MeteringPointOut(BaseModel):
     access: str = Field(description="holder | proxy-view | proxy-act | staff")
 
 
-class OrderIn(BaseModel):
+class OrderIn(ApiBody):
     action: Action
     terms_version_id: int | None = Field(None, description="required to open: the current terms")
     terms_accepted: bool = Field(False, description="the customer accepted the terms (open)")
     declaration: SecurityDeclaration | None = None
-    module_option: ModuleOption | None = None
+    module_option: ModuleOption | None = Field(
+        None,
+        description="required to open, unless the meter has the HAN port built in (Aidon, "
+        "Kaifa): then left out means have (no module is needed)",
+    )
     terms_lang: TermsLanguage | None = Field(
         None,
         description="the language the customer read the terms in (open): text_nb, text_nn "
@@ -100,6 +145,24 @@ class OrderIn(BaseModel):
         description="module_option pickup: the place's key from GET /api/v1/pickup-places "
         "(left out: the first place)",
     )
+
+    # a malformed postcode or place is refused in the service's words, not "Invalid value"
+    # (the patterns above stay in the OpenAPI, and are checked here first)
+    @field_validator("delivery_postcode", mode="before")
+    @classmethod
+    def _postcode(cls, value: object) -> object:
+        if isinstance(value, str) and not re.match(POSTCODE_PATTERN, value):
+            raise explained(POSTCODE_FORMAT)
+        return value
+
+    @field_validator("pickup_place", mode="before")
+    @classmethod
+    def _place(cls, value: object) -> object:
+        # too long: the limit's own message (max_length) says more
+        short = isinstance(value, str) and len(value) <= PLACE_KEY_MAX
+        if short and not re.match(PLACE_KEY_PATTERN, str(value)):
+            raise explained(NOT_A_PLACE)
+        return value
 
 
 class PickupPlaceOut(BaseModel):
@@ -143,7 +206,11 @@ class OrderOut(BaseModel):
     module: ModuleOut | None = Field(None, description="the HAN module, if one was ordered")
 
 
-class CustomerChangeIn(BaseModel):
+#: a part of an e-mail address: no @, blank or control character
+_EMAIL_PART = r"[^@\s\x00-\x1F\x7F-\x9F]+"
+
+
+class CustomerChangeIn(ApiBody):
     """A move-out (and optional move-in) from Elhub or the customer system."""
 
     effective_date: str = Field(
@@ -154,7 +221,7 @@ class CustomerChangeIn(BaseModel):
     new_customer_email: str = Field(
         "",
         max_length=EMAIL_MAX,
-        pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=rf"^$|^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
         description="empty when the new customer is not known yet",
     )
     new_customer_name: str = Field("", max_length=NAME_MAX)
@@ -343,7 +410,7 @@ def create_order(
         action=body.action,
         terms_version_id=body.terms_version_id,
         declaration=body.declaration,
-        module_option=body.module_option,
+        module_option=module_default(config.engine, mpid, body.action, body.module_option),
         terms_accepted=body.terms_accepted,
         terms_lang=body.terms_lang,
         idempotency_key=idempotency_key,

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from hanport.portal.services import sessions
 from hanport.portal.services.signin import EmailCodeSignIn
@@ -31,7 +31,7 @@ from hanport.portal.web import (
     signin,
     staff,
 )
-from hanport.portal.web.common import PortalConfig
+from hanport.portal.web.common import PortalConfig, plain_url
 from hanport.portal.web.errors import EXCEPTION_HANDLERS
 from hanport.portal.web.middleware import BodyLimit, SecurityHeaders, SessionCookies
 
@@ -71,6 +71,8 @@ def create_app(config: PortalConfig) -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan(config),
         exception_handlers=EXCEPTION_HANDLERS,
+        # no path or query parameter with a control character reaches a route (forms: checked_form)
+        dependencies=[Depends(plain_url)],
     )
     app.state.config = config
     app.state.signin = config.signin or EmailCodeSignIn(config.engine, config.secret_key.encode())

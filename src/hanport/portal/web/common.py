@@ -14,12 +14,13 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hanport.i18n import N_
+from hanport.portal.domain.limits import CONTROL_CHARACTERS, has_control_characters
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
 from hanport.portal.services import authz
 from hanport.portal.services.access_requests import DEFAULT_EXPIRE_AFTER
-from hanport.portal.services.errors import Refused
+from hanport.portal.services.errors import InvalidInput, Refused
 from hanport.portal.services.oidc import OidcSettings, StaffOidcSettings
 from hanport.portal.services.signin import SignInMethod
 from hanport.portal.web.i18n import DEFAULT_LANG, LANGS, templates
@@ -40,6 +41,7 @@ __all__ = [
     "csrf_token",
     "lang_of",
     "local_redirect",
+    "plain_url",
     "render",
     "require_actor",
 ]
@@ -90,7 +92,9 @@ def csrf_token(request: Request) -> str:
 
 
 async def checked_form(request: Request) -> dict[str, str]:
-    """The posted form, after checking its CSRF token against the session's."""
+    """The posted form, after checking its CSRF token against the session's, and that no field
+    holds a control character (NUL, …; domain.limits): refused for every form here, before any
+    service or database sees it (PostgreSQL refuses NUL in text), with an explained 422 page."""
     form = await request.form()
     sent = str(form.get("csrf", ""))
     expected = csrf_token(request)
@@ -104,7 +108,21 @@ async def checked_form(request: Request) -> dict[str, str]:
             ),
             code="form_expired",
         )
-    return {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    fields = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    unwritten = [key for key, value in fields.items() if has_control_characters(key + value)]
+    if unwritten:
+        raise InvalidInput(dict.fromkeys(unwritten, CONTROL_CHARACTERS))
+    return fields
+
+
+def plain_url(request: Request) -> None:
+    """Every route's dependency (web.app): a path or query parameter holding a control
+    character (a search box's NUL, …; domain.limits) is refused with 422, never sent on to a
+    service or the database."""
+    named = [*request.path_params.items(), *request.query_params.multi_items()]
+    unwritten = [str(key) for key, value in named if has_control_characters(f"{key}{value}")]
+    if unwritten:
+        raise InvalidInput(dict.fromkeys(unwritten, CONTROL_CHARACTERS))
 
 
 def actor_of(request: Request) -> Actor | None:

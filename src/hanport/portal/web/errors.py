@@ -94,6 +94,8 @@ def _answer(request: Request, exc: PortalError) -> Response:
 def _field_error(error: dict[str, Any]) -> Text | str:
     kind = str(error.get("type", ""))
     expected = str((error.get("ctx") or {}).get("expected", ""))
+    if kind == "explained":  # web.api.explained: the service's own words, a catalog msgid
+        return str(error.get("msg", ""))
     if kind == "missing":
         return N_("The field is missing")
     if kind in ("literal_error", "enum"):

@@ -21,7 +21,7 @@ from hanport.portal.services.move_notices import (
     move_status,
     withdraw_move_notice,
 )
-from hanport.portal.web.api import API_ERRORS, CurrentActor, MeteringPointId
+from hanport.portal.web.api import API_ERRORS, ApiBody, CurrentActor, MeteringPointId
 from hanport.portal.web.common import Config
 
 __all__ = ["router"]
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["moves"])
 _PATH = "/metering-points/{mpid}/move-notice"
 
 
-class MoveNoticeIn(BaseModel):
+class MoveNoticeIn(ApiBody):
     move_out_date: str = Field(
         description=f"YYYY-MM-DD: today (Norwegian time) to {MAX_NOTICE_DAYS} days ahead; the "
         "HAN port closes at 00:00 Norwegian time on that day",

@@ -19,7 +19,7 @@ from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
 from hanport.portal.domain.limits import EMAIL_MAX
 from hanport.portal.services import access_requests, proxies
 from hanport.portal.services.acting import require_acting_for
-from hanport.portal.web.api import API_ERRORS, CurrentActor
+from hanport.portal.web.api import API_ERRORS, ApiBody, CurrentActor
 from hanport.portal.web.common import Config
 
 __all__ = ["router"]
@@ -30,7 +30,7 @@ RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ProxyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-class AccessRequestIn(BaseModel):
+class AccessRequestIn(ApiBody):
     metering_point_id: str = Field(pattern=rf"^{NORWEGIAN_PREFIX}[0-9]{{9}}$")
     customer_email: str = Field(
         max_length=EMAIL_MAX,
