@@ -143,3 +143,22 @@ def test_why_a_case_came_to_customer_service_is_said_in_words(
     client.get("/lang/en")
     case = client.get(f"/staff/orders/{order_id}").text
     assert '<span id="failure-cause">The meter did not answer</span>' in case
+
+
+def test_the_case_page_names_people_and_writes_dates_the_pages_way(
+    client: TestClient, world: World
+) -> None:
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    sign_in(client, world, STAFF_EMAIL)
+    case = client.get(f"/staff/orders/{order_id}").text
+    audit = case.split('id="audit"')[1].split("</ol>")[0]
+    before_toggle = audit.split("<details>")[0]
+    assert "Ola Nordmann · Bestilling mottatt" in before_toggle and "party:" not in before_toggle
+    assert f"party:{world.holder.party_id}" in audit  # the stored entry keeps the label
+    timeline = case.split('id="timeline"')[1].split("</table>")[0]
+    assert "Ola Nordmann" in timeline and "party:" not in timeline
+    proxies = case.split('id="case-proxies"')[1].split("</table>")[0]
+    assert re.search(r"\d{2}\.\d{2}\.\d{4} – \d{2}\.\d{2}\.\d{4}", proxies), proxies
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", proxies)
+    contracts = case.split('id="case-contracts"')[1].split("</table>")[0]
+    assert "01.01.2020 – " in contracts

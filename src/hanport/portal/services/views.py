@@ -6,14 +6,15 @@ see; customer service's case view is itself audited (personal data).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 
-from hanport.portal.db.schema import orders
+from hanport.portal.db.schema import orders, parties
 from hanport.portal.domain.limits import SEARCH_MAX
 from hanport.portal.domain.model import Actor, Channel, Decision, ModuleOption, Operation
 from hanport.portal.domain.shipments import (
@@ -210,6 +211,9 @@ def case_view(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
         details = queries.case_details(tx.conn, order_id)
         details["accepted_terms"] = accepted_terms(tx.conn, order_id)
         details["overrides"] = overrides_allowed(details["order"].state)
+        details["actor_names"] = _actor_names(
+            tx.conn, [e.actor for e in details["timeline"]] + [a.actor for a in details["audit"]]
+        )
         if (shipment := details["shipment"]) is not None:
             details["delivery"] = delivery_of(shipment)
             details["shipment_states"] = [
@@ -218,6 +222,16 @@ def case_view(engine: Engine, actor: Actor, order_id: int) -> dict[str, Any]:
             ]
         tx.audit(actor, "case.viewed", "order", order_id)
         return details
+
+
+def _actor_names(conn: Connection, actors: Sequence[str | None]) -> dict[str, str]:
+    """The people behind audit and timeline actors ("party:7" → their name), for the case
+    page to show names; other actors (the system, a provider) are shown as they are."""
+    ids = {int(a.split(":", 1)[1]) for a in actors if a and re.fullmatch(r"party:\d+", a)}
+    if not ids:
+        return {}
+    rows = conn.execute(select(parties.c.id, parties.c.display_name).where(parties.c.id.in_(ids)))
+    return {f"party:{row.id}": row.display_name for row in rows}
 
 
 def queue_page(engine: Engine, actor: Actor, page: int) -> queries.QueuePage:
