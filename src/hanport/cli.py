@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import NoReturn
 
 from hanport import __version__
 from hanport.extras import extra_missing_for, missing_module_advice
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 #: command -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {

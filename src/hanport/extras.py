@@ -8,7 +8,10 @@ says which one to install instead of failing with a traceback.
 from __future__ import annotations
 
 import importlib.util
-from typing import Final
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "EXTRA_FOR_COMMAND",

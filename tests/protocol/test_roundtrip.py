@@ -30,7 +30,7 @@ def _encoder(
     )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(meter_messages())
 def test_encode_then_decode_is_identity(message: tuple) -> None:
     manufacturer, phases, three_wire, list_kind, values, when = message
@@ -108,7 +108,7 @@ _AMSHAN_KEYS = {
 }
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(meter_messages())
 def test_amshan_agrees_with_the_encoder(message: tuple) -> None:
     pytest.importorskip("han", reason="amshan (test-only dependency) is not installed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,8 @@ from hanport.protocol._decode import ApduDecoder
 from hanport.protocol._template_cache import TemplateCache
 
 from .strategies import OSLO, meter_messages
+
+compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 #: Kamstrup type numbers that lead the lists to different scalers: Norway (energy in 10 Wh),
 #: Sweden (Wh), Finland (energy left raw) and a CT meter (current in mA)
@@ -76,7 +79,11 @@ def test_templates_decode_exactly_like_the_general_path(frames: list[bytes]) -> 
     for frame, reading in zip(frames, templated, strict=True):
         general = _general(frame)
         assert isinstance(reading, Reading)
-        assert list(reading.values.items()) == list(general.values.items())
+        # the same values of the same types in the same order, and the same JSON text
+        assert [(k, type(v), v) for k, v in reading.values.items()] == [
+            (k, type(v), v) for k, v in general.values.items()
+        ]
+        assert reading.to_json_text() == general.to_json_text() == compact(general.to_json())
         assert dict(reading.unknown) == dict(general.unknown)
         assert (reading.manufacturer, reading.list_kind) == (
             general.manufacturer,
@@ -119,7 +126,7 @@ def test_a_new_meter_with_a_known_layout_hits_the_template() -> None:
     other = _apdu(_frame("Kamstrup", "5706567000000001", "6841121BN243101041", "instantaneous", 2))
     found = decoder._templates.find(other, "Kamstrup")
     assert found is not None
-    _, values = found
+    values = found.values
     assert values["meter_id"] == "5706567000000001"
     assert values["meter_type"] == "6841121BN243101041"
     assert values["active_power_import_w"] == 2

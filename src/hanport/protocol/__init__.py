@@ -3,8 +3,6 @@
 Bytes in, readings out: no I/O, no clock, no logging, no framework. See ``docs/CONTRACTS.md``.
 """
 
-from typing import TYPE_CHECKING
-
 from ._decode import decode_apdu
 from ._errors import (
     DecodeError,
@@ -26,6 +24,7 @@ from ._events import (
 )
 from ._stream import HanStream, decode_frame
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
 if TYPE_CHECKING:
     from ._encoder import HanEncoder, register_step
 

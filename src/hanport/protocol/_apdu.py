@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ._axdr import AxdrValue, decode_data, encode_length, read_length
 from ._cosem import CosemDateTime, parse_datetime
 from ._crypto import decrypt, encrypt
 from ._errors import DecodeError, DecryptionError
-from ._events import Keys
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Final
+
+    from ._events import Keys
 
 __all__ = [
     "DATA_NOTIFICATION",
@@ -35,19 +39,23 @@ _LAST_BLOCK = 0x80
 _LLC_DESTINATION = 0xE6
 
 
-@dataclass(frozen=True, slots=True)
 class Notification:
-    invoke_id: int
-    time: CosemDateTime | None
-    body: AxdrValue
+    __slots__ = ("body", "invoke_id", "time")
+
+    def __init__(self, invoke_id: int, time: CosemDateTime | None, body: AxdrValue) -> None:
+        self.invoke_id: Final = invoke_id
+        self.time: Final = time
+        self.body: Final = body
 
 
-@dataclass(frozen=True, slots=True)
 class Ciphered:
-    system_title: bytes
-    security: int
-    counter: int
-    payload: bytes
+    __slots__ = ("counter", "payload", "security", "system_title")
+
+    def __init__(self, system_title: bytes, security: int, counter: int, payload: bytes) -> None:
+        self.system_title: Final = system_title
+        self.security: Final = security
+        self.counter: Final = counter
+        self.payload: Final = payload
 
     def decrypt(self, keys: Keys | None) -> bytes:
         if keys is None:
@@ -57,13 +65,15 @@ class Ciphered:
         return decrypt(keys, self.system_title, self.security, self.counter, self.payload)
 
 
-@dataclass(frozen=True, slots=True)
 class Block:
     """One block of a general block transfer."""
 
-    number: int
-    last: bool
-    data: bytes
+    __slots__ = ("data", "last", "number")
+
+    def __init__(self, number: int, last: bool, data: bytes) -> None:
+        self.number: Final = number
+        self.last: Final = last
+        self.data: Final = data
 
 
 def parse_block(apdu: bytes) -> Block:

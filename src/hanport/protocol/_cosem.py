@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from datetime import datetime
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Final
 
 __all__ = ["UNITS", "CosemDateTime", "clock_fields", "encode_datetime", "parse_datetime"]
 
@@ -26,19 +29,67 @@ _DT = struct.Struct(">HBBBBBBBhB")
 _NOT_SPECIFIED = -0x8000
 
 
-@dataclass(frozen=True, slots=True)
 class CosemDateTime:
     """A date-time exactly as the meter sent it (local wall-clock time, no conversion)."""
 
-    year: int
-    month: int
-    day: int
-    hour: int
-    minute: int
-    second: int
-    #: minutes, DLMS sign (local + deviation = UTC); None when 0x8000 "not specified"
-    deviation_min: int | None
-    clock_status: int
+    __slots__ = (
+        "clock_status",
+        "day",
+        "deviation_min",
+        "hour",
+        "minute",
+        "month",
+        "second",
+        "year",
+    )
+
+    def __init__(
+        self,
+        year: int,
+        month: int,
+        day: int,
+        hour: int,
+        minute: int,
+        second: int,
+        deviation_min: int | None,
+        clock_status: int,
+    ) -> None:
+        self.year: Final = year
+        self.month: Final = month
+        self.day: Final = day
+        self.hour: Final = hour
+        self.minute: Final = minute
+        self.second: Final = second
+        #: minutes, DLMS sign (local + deviation = UTC); None when 0x8000 "not specified"
+        self.deviation_min: Final = deviation_min
+        self.clock_status: Final = clock_status
+
+    def _key(self) -> tuple[int | None, ...]:
+        return (
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            self.deviation_min,
+            self.clock_status,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CosemDateTime):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"CosemDateTime({self.year!r}, {self.month!r}, {self.day!r}, {self.hour!r}, "
+            f"{self.minute!r}, {self.second!r}, deviation_min={self.deviation_min!r}, "
+            f"clock_status={self.clock_status!r})"
+        )
 
     def iso(self) -> str:
         return _ISO % (self.year, self.month, self.day, self.hour, self.minute, self.second)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ._apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
@@ -24,18 +22,23 @@ __all__ = ["MAX_TEMPLATES", "ApduDecoder", "decode_apdu"]
 MAX_TEMPLATES = 256
 
 
-@dataclass(slots=True)
 class ApduDecoder:
-    """Decodes complete APDUs; keeps the compiled layouts of the lists it has seen."""
+    """Decodes complete APDUs; keeps the compiled layouts of the lists it has seen.
 
-    keys: Keys | None = None
-    scalers: ScalerOverride | None = None
-    #: 0 decodes every frame the general way
-    max_templates: int = MAX_TEMPLATES
-    _templates: TemplateCache = field(init=False)
+    ``max_templates=0`` decodes every frame the general way."""
 
-    def __post_init__(self) -> None:
-        self._templates = TemplateCache(self.max_templates)
+    __slots__ = ("_templates", "keys", "max_templates", "scalers")
+
+    def __init__(
+        self,
+        keys: Keys | None = None,
+        scalers: ScalerOverride | None = None,
+        max_templates: int = MAX_TEMPLATES,
+    ) -> None:
+        self.keys = keys
+        self.scalers = scalers
+        self.max_templates = max_templates
+        self._templates = TemplateCache(max_templates)
 
     def decode(
         self, apdu: bytes, *, frame: bytes = b"", offset: int = 0, hint: str | None = None
@@ -59,18 +62,9 @@ class ApduDecoder:
             )
         elif tag != DATA_NOTIFICATION:
             raise DecodeError(f"unsupported APDU tag 0x{tag:02x}")
-        found = self._templates.find(apdu, hint)
+        found = self._templates.find(apdu, hint, frame, offset, counter, system_title)
         if found is not None:
-            template, values = found
-            return Reading(
-                template.manufacturer,
-                template.list_kind,
-                values,
-                frame=frame or apdu,
-                offset=offset,
-                frame_counter=counter,
-                system_title=system_title,
-            )
+            return found
         manufacturer, list_kind, values, unknown = self._general(apdu, hint)
         if (
             not unknown

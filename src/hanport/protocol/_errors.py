@@ -15,7 +15,9 @@ framing failures (HCS/FCS, M-Bus checksum, truncation) are reported that way dir
 
 from __future__ import annotations
 
-from typing import ClassVar
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 __all__ = [
     "DecodeError",

@@ -6,9 +6,11 @@ meters do not byte-stuff, and 0x7E/0x7D occur inside real frames (docs/protocol.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ._crc import crc16_x25
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["FLAG", "HdlcHeader", "frame_prefix", "parse_header"]
 
@@ -16,16 +18,27 @@ FLAG = 0x7E
 _MAX_ADDRESS = 4
 
 
-@dataclass(frozen=True, slots=True)
 class HdlcHeader:
-    #: bytes between the flags
-    length: int
-    segmented: bool
-    destination: bytes
-    source: bytes
-    control: int
-    #: offset (from the opening flag) of the first information byte; == length - 1 when empty
-    info_start: int
+    __slots__ = ("control", "destination", "info_start", "length", "segmented", "source")
+
+    def __init__(
+        self,
+        length: int,
+        segmented: bool,
+        destination: bytes,
+        source: bytes,
+        control: int,
+        info_start: int,
+    ) -> None:
+        #: bytes between the flags
+        self.length: Final = length
+        self.segmented: Final = segmented
+        self.destination: Final = destination
+        self.source: Final = source
+        self.control: Final = control
+        #: offset (from the opening flag) of the first information byte; == length - 1 when
+        #: empty
+        self.info_start: Final = info_start
 
 
 def _address_end(data: bytes | bytearray, pos: int, limit: int) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from ._apdu import GENERAL_BLOCK_TRANSFER, parse_block, strip_llc
 from ._crc import crc16_arc, crc16_x25
@@ -50,15 +49,17 @@ MAX_MESSAGE = 65536
 Event = Reading | FrameRejected
 
 
-@dataclass(slots=True)
 class _Message:
     """A message being reassembled from several frames."""
 
-    offset: int
-    parts: list[bytes] = field(default_factory=list)
-    frames: list[bytes] = field(default_factory=list)
-    size: int = 0
-    source: bytes = b""
+    __slots__ = ("frames", "offset", "parts", "size", "source")
+
+    def __init__(self, offset: int, source: bytes = b"") -> None:
+        self.offset = offset
+        self.parts: list[bytes] = []
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.source = source
 
     def add(self, part: bytes, frame: bytes) -> None:
         self.parts.append(part)
@@ -432,9 +433,12 @@ class HanStream:
             self._events.append(self._decoder.decode(apdu, frame=frame, offset=offset, hint=hint))
         except DecodeError as error:
             self._report(error.kind, str(error), offset, frame)
-        except Exception as error:  # bytes must never crash the caller
+        except Exception as failure:  # bytes must never crash the caller
             self._report(
-                "undecodable", f"decoder failure {type(error).__name__}: {error}", offset, frame
+                "undecodable",
+                f"decoder failure {type(failure).__name__}: {failure}",
+                offset,
+                frame,
             )
 
     def _block(self, apdu: bytes, frame: bytes, offset: int, hint: str | None) -> None:

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import math
 import struct
+from _json import encode_basestring
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from types import MappingProxyType
 
 from ._apdu import header_time_span
 from ._axdr import INTEGER_FORMATS, read_length
 from ._cosem import clock_fields, parse_datetime
 from ._errors import DecodeError
-from ._events import Value
+from ._events import JsonEncoder, Reading, Value
 from .lists import kamstrup, text_decisions
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["Template", "compile_template"]
 
@@ -61,11 +65,13 @@ _MAX_KNOWN_TEXTS = 4096
 Decoded = tuple[str, str, dict[str, Value]]  # manufacturer, list kind, values
 
 
-@dataclass(frozen=True, slots=True)
 class _Leaf:
-    tag: int
-    start: int  # first payload byte
-    size: int
+    __slots__ = ("size", "start", "tag")
+
+    def __init__(self, tag: int, start: int, size: int) -> None:
+        self.tag: Final = tag
+        self.start: Final = start  # first payload byte
+        self.size: Final = size
 
 
 def _leaves(apdu: bytes, pos: int) -> list[_Leaf]:
@@ -102,25 +108,31 @@ def _leaves(apdu: bytes, pos: int) -> list[_Leaf]:
     return leaves
 
 
-@dataclass(frozen=True, slots=True)
 class _Register:
-    index: int  # in the unpacked tuple
-    key: str
-    exponent: int
-    #: Kamstrup voltage: whether the raw value was above 1000 (0.01 V firmware); re-checked
-    above_limit: bool | None
+    __slots__ = ("above_limit", "exponent", "index", "key")
+
+    def __init__(self, index: int, key: str, exponent: int, above_limit: bool | None) -> None:
+        self.index: Final = index  # in the unpacked tuple
+        self.key: Final = key
+        self.exponent: Final = exponent
+        #: Kamstrup voltage: whether the raw value was above 1000 (0.01 V firmware); re-checked
+        self.above_limit: Final = above_limit
 
 
-@dataclass(frozen=True, slots=True)
 class _Clock:
-    index: int
-    prefix: str  # "meter_clock" or "notification_time"
+    __slots__ = ("index", "prefix")
+
+    def __init__(self, index: int, prefix: str) -> None:
+        self.index: Final = index
+        self.prefix: Final = prefix  # "meter_clock" or "notification_time"
 
 
-@dataclass(frozen=True, slots=True)
 class _Text:
-    index: int
-    key: str
+    __slots__ = ("index", "key")
+
+    def __init__(self, index: int, key: str) -> None:
+        self.index: Final = index
+        self.key: Final = key
 
 
 def _clean_text(raw: bytes) -> str | None:
@@ -130,15 +142,17 @@ def _clean_text(raw: bytes) -> str | None:
     return raw.decode("ascii").strip()
 
 
-#: marks identity texts not seen yet (compared by identity)
-_UNSEEN: tuple[str, ...] = ("\x00unseen",)
+#: an identity text the template accepts: as the values carry it, and as JSON text
+Texts = tuple[tuple[str, ...], tuple[str, ...]]
+Clock = tuple[str, int | None, str]
+_NO_TEXTS: Texts = ((), ())
 
 
 class Template:
     """One compiled layout; :meth:`apply` returns the values or None when the frame differs.
 
     ``layout`` and ``constants`` are the layout's key: frames whose fixed fields equal
-    ``constants`` have this layout, and :meth:`values` decodes their unpacked fields.
+    ``constants`` have this layout, and :meth:`reading` decodes their unpacked fields.
     """
 
     __slots__ = (
@@ -148,6 +162,7 @@ class Template:
         "_decisions",
         "_get_texts",
         "_guards",
+        "_json",
         "_known_texts",
         "_text_keys",
         "constant_indexes",
@@ -187,10 +202,13 @@ class Template:
         self._constant_values = tuple(
             source for _, source in fields if not isinstance(source, _Register | _Clock | _Text)
         )
-        self._build = _builder(fields, self._clock_indexes, self._text_keys)
+        self._build, self._json = _builders(
+            fields, self._clock_indexes, self._text_keys, manufacturer, list_kind
+        )
         # What the lists decided from the texts the template was compiled from
         self._decisions = self._decide(tuple(compiled_from[key] for key in self._text_keys))
-        self._known_texts: dict[object, tuple[str, ...] | None] = {}
+        #: verdicts on the identity texts seen: the texts, or None when they do not fit
+        self._known_texts: dict[object, Texts | None] = {}
         self.manufacturer = manufacturer
         self.list_kind = list_kind
 
@@ -199,27 +217,25 @@ class Template:
             text_decisions(key, str(text)) for key, text in zip(self._text_keys, texts, strict=True)
         )
 
-    def _texts(self, raw: object) -> tuple[str, ...] | None:
+    def _texts(self, raw: object) -> Texts | None:
         """The identity texts of one frame, or None when they are not of the template's shape."""
-        texts = self._known_texts.get(raw, _UNSEEN)
-        if texts is not _UNSEEN:
-            return texts
+        known = self._known_texts.get(raw, False)  # False: not seen yet
+        if not isinstance(known, bool):
+            return known
         raws = raw if isinstance(raw, tuple) else (raw,)
         cleaned = tuple(_clean_text(text) for text in raws)
         texts = None
         if None not in cleaned:
             candidate: tuple[str, ...] = cleaned  # type: ignore[assignment]
             if self._decide(candidate) == self._decisions:
-                texts = candidate
+                texts = (candidate, tuple(_json_text(text) for text in candidate))
         if len(self._known_texts) >= _MAX_KNOWN_TEXTS:
             self._known_texts.clear()
         self._known_texts[raw] = texts
         return texts
 
-    def values(self, unpacked: tuple[Any, ...]) -> dict[str, Value] | None:
-        """The values of a frame whose fixed fields matched ``constants``; None when its texts,
-        voltages or clocks lead the general decoder elsewhere."""
-        texts: tuple[str, ...] = ()
+    def _fields(self, unpacked: tuple[Any, ...]) -> tuple[Texts, list[Clock]] | None:
+        texts = _NO_TEXTS
         if self._get_texts is not None:
             found = self._texts(self._get_texts(unpacked))
             if found is None:
@@ -234,7 +250,41 @@ class Template:
             if clock is None:
                 return None
             clocks.append(clock)
-        return self._build(unpacked, texts, clocks, self._constant_values)
+        return texts, clocks
+
+    def reading(
+        self,
+        unpacked: tuple[Any, ...],
+        frame: bytes,
+        offset: int,
+        frame_counter: int | None,
+        system_title: bytes | None,
+    ) -> Reading | None:
+        """The reading of a frame whose fixed fields matched ``constants``; None when its
+        texts, voltages or clocks lead the general decoder elsewhere. Its values are built
+        when they are first read, its JSON text without them."""
+        found = self._fields(unpacked)
+        if found is None:
+            return None
+        texts, clocks = found
+        return _TemplatedReading(
+            self, unpacked, texts, clocks, frame, offset, frame_counter, system_title
+        )
+
+    def values(self, unpacked: tuple[Any, ...]) -> dict[str, Value] | None:
+        """The values of a frame whose fixed fields matched ``constants``, or None."""
+        found = self._fields(unpacked)
+        if found is None:
+            return None
+        return self.build(unpacked, found[0], found[1])
+
+    def build(
+        self, unpacked: tuple[Any, ...], texts: Texts, clocks: list[Clock]
+    ) -> dict[str, Value]:
+        return self._build(unpacked, texts[0], clocks, self._constant_values)
+
+    def json_text(self, unpacked: tuple[Any, ...], texts: Texts, clocks: list[Clock]) -> str:
+        return self._json(unpacked, texts[1], clocks)
 
     def apply(self, apdu: bytes) -> dict[str, Value] | None:
         """The values of ``apdu`` when it has this layout, else None."""
@@ -246,10 +296,45 @@ class Template:
         return self.values(unpacked)
 
 
-Builder = Callable[
-    [tuple[Any, ...], tuple[str, ...], list[tuple[str, int | None, str]], tuple[object, ...]],
-    dict[str, Value],
-]
+class _TemplatedReading(Reading):
+    """A reading a compiled template decoded: what the template unpacked, the values and the
+    JSON text made from it on demand (``hanport decode`` never needs the values dict)."""
+
+    __slots__ = ("_clocks", "_template", "_texts", "_unpacked")
+
+    def __init__(
+        self,
+        template: Template,
+        unpacked: tuple[Any, ...],
+        texts: Texts,
+        clocks: list[Clock],
+        frame: bytes,
+        offset: int,
+        frame_counter: int | None,
+        system_title: bytes | None,
+    ) -> None:
+        self._manufacturer = template.manufacturer
+        self._list_kind = template.list_kind
+        self._values = None
+        self._unknown = _EMPTY
+        self._frame = frame
+        self._offset = offset
+        self._frame_counter = frame_counter
+        self._system_title = system_title
+        self._template = template
+        self._unpacked = unpacked
+        self._texts = texts
+        self._clocks = clocks
+
+    def _build_values(self) -> dict[str, Value]:
+        return self._template.build(self._unpacked, self._texts, self._clocks)
+
+    def to_json_text(self, encode: JsonEncoder | None = None) -> str:
+        return self._template.json_text(self._unpacked, self._texts, self._clocks)
+
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
 #: which part of a clock (see ``clock_fields``) each clock key takes
 _CLOCK_PARTS = {
     "meter_clock": 0,
@@ -259,35 +344,84 @@ _CLOCK_PARTS = {
 }
 
 
-def _builder(
-    fields: list[tuple[str, object]], clocks: tuple[int, ...], texts: tuple[str, ...]
-) -> Builder:
-    """A function that makes the values dict of a frame in one dict display, in the key order
-    of the general decoder: ``build(unpacked, texts, clocks, constants)``.
+def _json_text(text: str) -> str:
+    """``text`` as a JSON string, as ``json`` writes it with ``ensure_ascii=False``."""
+    return encode_basestring(text)
 
-    It is Python source made from the layout (keys by ``repr``, integers) and compiled once:
-    one expression per field, where a loop over the fields would cost several times more.
+
+def _json_constant(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return float.__repr__(value)
+    raise ValueError(f"no JSON text for {value!r} in a template")
+
+
+def _builders(
+    fields: list[tuple[str, object]],
+    clocks: tuple[int, ...],
+    texts: tuple[str, ...],
+    manufacturer: str,
+    list_kind: str,
+) -> tuple[Callable[..., dict[str, Value]], Callable[..., str]]:
+    """Two functions made from the layout: one makes the values dict of a frame in one dict
+    display, in the key order of the general decoder (``build(unpacked, texts, clocks,
+    constants)``); the other writes the reading's JSON text with one ``%`` format, as the
+    standard library writes ``to_json()`` compactly (``text(unpacked, json_texts, clocks)``).
+
+    They are Python source made from the layout (keys by ``repr``, integers) and compiled
+    once: one expression per field, where a loop over the fields would cost several times
+    more.
     """
     items = []
+    pieces = [
+        '{"manufacturer":' + encode_basestring(manufacturer).replace("%", "%%"),
+        '"list_kind":' + encode_basestring(list_kind).replace("%", "%%"),
+    ]
+    arguments = []
     constants = 0
     for key, source in fields:
+        name = encode_basestring(key).replace("%", "%%") + ":"
         if isinstance(source, _Register):
             expression = f"u[{source.index}]"
             if source.exponent < 0:
                 expression += f" / {10**-source.exponent}"
             elif source.exponent > 0:
                 expression += f" * {10**source.exponent}"
+            pieces.append(name + "%s")
+            arguments.append(expression)
         elif isinstance(source, _Clock):
-            expression = f"c[{clocks.index(source.index)}][{_CLOCK_PARTS[key]}]"
+            part = _CLOCK_PARTS[key]
+            expression = f"c[{clocks.index(source.index)}][{part}]"
+            if part == 1:  # the deviation: minutes or None
+                pieces.append(name + "%s")
+                arguments.append(f"'null' if {expression} is None else {expression}")
+            else:  # ISO date-time or status text: digits, letters and punctuation only
+                pieces.append(name + '"%s"')
+                arguments.append(expression)
         elif isinstance(source, _Text):
             expression = f"t[{texts.index(source.key)}]"
+            pieces.append(name + "%s")
+            arguments.append(expression)
         else:
             expression = f"k[{constants}]"
             constants += 1
+            pieces.append(name + _json_constant(source).replace("%", "%%"))
         items.append(f"{key!r}: {expression}")
+    form = ",".join(pieces) + "}"
     namespace: dict[str, Any] = {}
-    exec(f"def build(u, t, c, k):\n    return {{{', '.join(items)}}}", namespace)
-    return namespace["build"]  # type: ignore[no-any-return]
+    exec(
+        f"def build(u, t, c, k):\n    return {{{', '.join(items)}}}\n"
+        f"def text(u, t, c):\n    return {form!r} % ({''.join(a + ', ' for a in arguments)})\n",
+        namespace,
+    )
+    return namespace["build"], namespace["text"]
 
 
 def _probe(apdu: bytes, leaf: _Leaf, fmt: str) -> tuple[int, bytes] | None:

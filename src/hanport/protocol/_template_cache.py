@@ -11,10 +11,13 @@ texts (a CT meter's type), and are tried in turn.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
-from ._events import Value
+from ._events import Reading
 from ._template import Template
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["TemplateCache"]
 
@@ -50,18 +53,29 @@ class TemplateCache:
     def __len__(self) -> int:
         return len(self._used)
 
-    def find(self, apdu: bytes, hint: str | None) -> tuple[Template, dict[str, Value]] | None:
-        """The template of ``apdu``'s layout and the values it decodes, or None."""
+    def find(
+        self,
+        apdu: bytes,
+        hint: str | None,
+        frame: bytes = b"",
+        offset: int = 0,
+        frame_counter: int | None = None,
+        system_title: bytes | None = None,
+    ) -> Reading | None:
+        """The reading of ``apdu`` (in ``frame``) decoded by the template of its layout, or
+        None when no template has its layout."""
         formats = self._groups.get((len(apdu), hint))
         if formats is None:
             return None
         for entry in formats:
             unpacked = entry.layout.unpack(apdu)
             for template in entry.by_constants.get(entry.get_constants(unpacked), ()):
-                values = template.values(unpacked)
-                if values is not None:
+                reading = template.reading(
+                    unpacked, frame or apdu, offset, frame_counter, system_title
+                )
+                if reading is not None:
                     self._used.move_to_end(template)
-                    return template, values
+                    return reading
         return None
 
     def worth_compiling(self, apdu: bytes, hint: str | None) -> bool:

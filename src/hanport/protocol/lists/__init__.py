@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from .._axdr import AxdrValue
 from .._cosem import UNITS, parse_datetime
@@ -71,20 +70,32 @@ _OVERRIDE_FIELD = {
 _NO_OBIS = "(no OBIS)"
 
 
-@dataclass(slots=True)
 class MappedList:
-    manufacturer: str
-    list_kind: str
-    values: dict[str, Value]
-    unknown: dict[str, object] = field(default_factory=dict)
+    __slots__ = ("list_kind", "manufacturer", "unknown", "values")
+
+    def __init__(
+        self,
+        manufacturer: str,
+        list_kind: str,
+        values: dict[str, Value],
+        unknown: dict[str, object] | None = None,
+    ) -> None:
+        self.manufacturer = manufacturer
+        self.list_kind = list_kind
+        self.values = values
+        self.unknown: dict[str, object] = {} if unknown is None else unknown
 
 
-@dataclass(slots=True)
 class _Object:
-    obis: bytes
-    value: AxdrValue
-    scaler: int | None = None
-    unit: int | None = None
+    __slots__ = ("obis", "scaler", "unit", "value")
+
+    def __init__(
+        self, obis: bytes, value: AxdrValue, scaler: int | None = None, unit: int | None = None
+    ) -> None:
+        self.obis = obis
+        self.value = value
+        self.scaler = scaler
+        self.unit = unit
 
 
 def manufacturer_from_id(text: str) -> str | None:
