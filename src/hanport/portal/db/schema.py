@@ -220,7 +220,8 @@ shipments = Table(
     Column("id", Integer, primary_key=True),
     Column("order_id", ForeignKey("orders.id"), nullable=False, unique=True),
     Column("method", String(8), nullable=False),  # post | pickup
-    Column("state", String(16), nullable=False),  # requested | shipped | delivered | picked_up
+    # requested | shipped | delivered (post); requested | ready | picked_up (pick-up)
+    Column("state", String(16), nullable=False),
     Column("tracking_ref", String(64)),
     Column("updated_at", UTCDateTime(), nullable=False),
     # where it goes (migration 0014): by post the delivery address, to pick up the place as

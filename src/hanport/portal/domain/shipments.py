@@ -104,6 +104,7 @@ class ShipmentState(StrEnum):
     REQUESTED = "requested"  #: ordered with the open; nothing sent yet
     SHIPPED = "shipped"  #: in the post (a tracking reference may follow)
     DELIVERED = "delivered"  #: the post delivered it
+    READY = "ready"  #: waiting at the pick-up place (customer service marks it)
     PICKED_UP = "picked_up"  #: the customer fetched it
 
 
@@ -115,7 +116,11 @@ SHIPMENT_TRANSITIONS: dict[ModuleOption, dict[ShipmentState, frozenset[ShipmentS
         S.REQUESTED: frozenset({S.SHIPPED}),
         S.SHIPPED: frozenset({S.DELIVERED}),
     },
-    ModuleOption.PICKUP: {S.REQUESTED: frozenset({S.PICKED_UP})},
+    # "ready" may be skipped: a module handed over at once is simply picked up
+    ModuleOption.PICKUP: {
+        S.REQUESTED: frozenset({S.READY, S.PICKED_UP}),
+        S.READY: frozenset({S.PICKED_UP}),
+    },
 }
 
 

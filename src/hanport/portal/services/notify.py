@@ -252,6 +252,25 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "jack.\n"
         ),
     ),
+    # customer service marks where the module has got to (services.shipments): it is at the
+    # door, or waiting at the pick-up place (the mail's module line gives the place and hours)
+    "module_delivered": (
+        N_("Your HAN module has been delivered (order {order_id})"),
+        N_(
+            "Hello {name},\n\nThe HAN module for metering point {mpid} was delivered on "
+            "{date}.\nFit it in the module slot on the meter. Your HAN reader (an M-Bus "
+            "adapter) plugs into the module's RJ45 jack.\n"
+        ),
+    ),
+    "module_ready": (
+        N_("Your HAN module is ready for pick-up (order {order_id})"),
+        N_(
+            "Hello {name},\n\nThe HAN module for metering point {mpid} is ready for you to "
+            "pick up from {date}. Give the order number, {order_id}, when you collect it.\n"
+            "Then fit it in the module slot on the meter. Your HAN reader (an M-Bus adapter) "
+            "plugs into the module's RJ45 jack.\n"
+        ),
+    ),
     "acting_started": (
         N_("Customer service is acting on your behalf"),
         N_(
@@ -370,6 +389,7 @@ def _module_line(catalog: NullTranslations, lang: str, fields: dict[str, object]
         "requested": lambda: catalog.pgettext("shipment", "ordered"),
         "shipped": lambda: catalog.pgettext("shipment", "shipped"),
         "delivered": lambda: catalog.pgettext("shipment", "delivered"),
+        "ready": lambda: catalog.pgettext("shipment", "ready for pick-up"),
         "picked_up": lambda: catalog.pgettext("shipment", "picked up"),
     }
     line = catalog.gettext("HAN module: {method} – {state}").format(

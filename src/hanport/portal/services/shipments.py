@@ -27,6 +27,7 @@ from hanport.portal.domain.shipments import (
     han_connection,
     may_move,
 )
+from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Text, at_most
 from hanport.portal.services.lifecycle import contact_mail
@@ -178,6 +179,14 @@ def _installation_address(conn: Connection, mpid: str) -> DeliveryAddress:
     return DeliveryAddress(point.street, point.postcode, point.city)
 
 
+#: the mail for each step customer service marks (the order's receipt says "ordered")
+_MAILS = {
+    ShipmentState.SHIPPED: "module_shipped",
+    ShipmentState.DELIVERED: "module_delivered",
+    ShipmentState.READY: "module_ready",
+}
+
+
 def update_shipment(
     engine: Engine,
     actor: Actor,
@@ -219,7 +228,10 @@ def update_shipment(
         tx.audit(
             actor, "shipment.updated", "order", order_id, state=new.value, tracking_ref=tracking
         )
-        if new is ShipmentState.SHIPPED and current.state != new.value:
-            # the customer hears once, when it leaves, with the reference to follow it by
+        mail = _MAILS.get(new)
+        if mail is not None and current.state != new.value:
+            # the customer hears once per step: when it leaves (with the reference to follow
+            # it by), when it is at the door, when it waits at the pick-up place
             order = tx.conn.execute(select(orders).where(orders.c.id == order_id)).one()
-            contact_mail(tx, order, "module_shipped", tracking_ref=tracking or "–")
+            day = tx.now.astimezone(OSLO).date()
+            contact_mail(tx, order, mail, tracking_ref=tracking or "–", date=day)

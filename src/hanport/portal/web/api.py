@@ -176,7 +176,10 @@ class ModuleOut(BaseModel):
     """The HAN module ordered with an open, and where it goes."""
 
     method: str = Field(description="post | pickup")
-    state: str = Field(description="requested | shipped | delivered | picked_up")
+    state: str = Field(
+        description="by post: requested, shipped, delivered; to pick up: requested, ready "
+        "(waiting at the place), picked_up"
+    )
     tracking_ref: str | None
     delivery_address: str | None = Field(description="by post: street, postcode and town")
     pickup_place: str | None = Field(description="to pick up: the place's name")

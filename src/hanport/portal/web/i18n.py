@@ -97,6 +97,7 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "requested": NC_("shipment", "ordered"),
         "shipped": NC_("shipment", "shipped"),
         "delivered": NC_("shipment", "delivered"),
+        "ready": NC_("shipment", "ready for pick-up"),
         "picked_up": NC_("shipment", "picked up"),
     },
     "channel": {
