@@ -21,7 +21,6 @@ from hanport.portal.services.providers import register_provider
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
 
-
 #: the pages run on PostgreSQL as well as SQLite, as the services' tests do
 pytestmark = pytest.mark.both_databases
 

@@ -13,7 +13,6 @@ from test_web import sign_in
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.web.app import PortalConfig, create_app
 
-
 #: the pages run on PostgreSQL as well as SQLite, as the services' tests do
 pytestmark = pytest.mark.both_databases
 
