@@ -349,6 +349,8 @@ def main() -> int:
         ctx = mp.get_context("spawn")
         results: mp.Queue = ctx.Queue()
         share = args.meters / args.publishers
+        print(f"{args.readers} readers subscribed; publishing {rounds} rounds of {args.meters} "
+              f"meters at {args.rate:,.0f} frames/s …", flush=True)  # fmt: skip
         started = time.monotonic()
         for k in range(args.publishers):
             first, last = round(k * share), round((k + 1) * share)
@@ -370,6 +372,8 @@ def main() -> int:
                 victim.kill()
                 killed_at = time.monotonic() - started
                 restart_s = victim.start()
+                print(f"killed reader {victim.index} at {killed_at:.0f} s, back in "
+                      f"{restart_s:.1f} s", flush=True)  # fmt: skip
             while not results.empty():
                 done.append(results.get())
             time.sleep(0.5)
@@ -379,6 +383,8 @@ def main() -> int:
         publisher_cpu = sum(d[2] for d in done)
         for proc in publishers:
             proc.join(30)
+        print(f"published {sent:,} frames in {publish_s:.1f} s; waiting for the readers …",
+              flush=True)  # fmt: skip
         # the lag: until the last frame is stored
         count = stored(engine)
         deadline = time.monotonic() + 1800
