@@ -95,10 +95,13 @@ def meter_id(n: int) -> str:
     return f"57065673{n:08d}"
 
 
-def fleet_start() -> dt.datetime:
-    """Yesterday 00:50 local time: recent (retention keeps it), first hourly list 10 min in."""
+def fleet_start(step: int) -> dt.datetime:
+    """Ten rounds before yesterday 01:00 local time: recent (retention keeps it), and the
+    rounds fall on the hour (``step`` divides 3600) from the tenth on."""
     day = dt.datetime.now(OSLO).date() - dt.timedelta(days=1)
-    return dt.datetime(day.year, day.month, day.day, 0, 50, tzinfo=OSLO)
+    return dt.datetime(day.year, day.month, day.day, 1, tzinfo=OSLO) - dt.timedelta(
+        seconds=10 * step
+    )
 
 
 def publisher(
@@ -120,7 +123,7 @@ def publisher(
         for n in range(first, last)
     ]  # fmt: skip
     energy = [10_000.0 + n for n in range(first, last)]
-    start = fleet_start()
+    start = fleet_start(step)
     sent = 0
     info = None
     began = time.monotonic()
@@ -191,6 +194,7 @@ class Reader:
     last_cpu: float = 0.0
     last_frames: int = 0
     starts: list[float] = field(default_factory=list)
+    up_s: float = 0.0  # of the latest start: until its HTTP server was up
 
     @property
     def client_id(self) -> str:
@@ -224,7 +228,9 @@ class Reader:
                     f"{self.url!r}):\n{log.read_text()}"
                 )
             match = re.search(r"(http://\S+?)/\s", log.read_text())
-            self.url = match.group(1) if match else ""
+            if match and not self.url:
+                self.url = match.group(1)
+                self.up_s = time.monotonic() - started
             time.sleep(0.1)
         self.starts.append(time.monotonic() - started)
         return self.starts[-1]
@@ -256,6 +262,7 @@ class Reader:
         self.frames_before += self.last_frames
         self.last_cpu = self.last_frames = 0
         self.url = ""
+        self.up_s = 0.0
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -373,7 +380,8 @@ def main() -> int:
                 killed_at = time.monotonic() - started
                 restart_s = victim.start()
                 print(f"killed reader {victim.index} at {killed_at:.0f} s, back in "
-                      f"{restart_s:.1f} s", flush=True)  # fmt: skip
+                      f"{restart_s:.1f} s (serving after {victim.up_s:.1f} s)",
+                      flush=True)  # fmt: skip
             while not results.empty():
                 done.append(results.get())
             time.sleep(0.5)
@@ -434,8 +442,9 @@ def main() -> int:
           f"{count / all_stored_s:,.0f} frames/s sustained")  # fmt: skip
     print(f"lag at the end: {lag_s:.1f} s from the last publish to the last frame stored")
     if killed_at is not None:
-        print(f"killed reader {readers[-1].index} (SIGKILL) at {killed_at:.0f} s; "
-              f"back and subscribed in {restart_s:.1f} s")  # fmt: skip
+        print(f"killed reader {readers[-1].index} (SIGKILL) at {killed_at:.0f} s; back and "
+              f"subscribed in {restart_s:.1f} s (its HTTP server up after "
+              f"{readers[-1].up_s:.1f} s)")  # fmt: skip
     print(f"lost {lost}, duplicated {duplicated}; frames decoded by the readers {handled:,} "
           f"({handled - sent:+,} redelivered after the kill, ignored by the key)")  # fmt: skip
     print(f"hours between two hourly lists: {result['hour_pairs']:,}, not equal to the "
