@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hanport.protocol import HanEncoder, HanStream, Reading
+from hanport.protocol._cosem import clock_fields, parse_datetime
 from hanport.protocol._decode import ApduDecoder
 from hanport.protocol._template_cache import TemplateCache
 
@@ -179,3 +180,22 @@ def test_no_templates_when_switched_off() -> None:
     for _ in range(3):
         decoder.decode(apdu, hint="Aidon")
     assert len(decoder._templates) == 0
+
+
+@settings(max_examples=500)
+@given(
+    st.binary(min_size=7, max_size=7),
+    st.integers(0, 255),
+    st.binary(min_size=4, max_size=4),
+)
+def test_a_clock_in_a_template_reads_as_the_general_path_reads_it(
+    minute: bytes, second: int, rest: bytes
+) -> None:
+    # clock_fields keeps the date-time's minute and zone from one frame to the next
+    raw = minute + bytes((second,)) + rest
+    for _ in range(2):
+        clock = parse_datetime(raw)
+        expected = (
+            None if clock is None else (clock.iso(), clock.deviation_min, clock.status_text())
+        )
+        assert clock_fields(raw) == expected

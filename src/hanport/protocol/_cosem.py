@@ -99,6 +99,7 @@ class CosemDateTime:
 
 
 _ISO = "%04d-%02d-%02dT%02d:%02d:%02d"
+_ISO_MINUTE = "%04d-%02d-%02dT%02d:%02d:"
 
 
 def parse_datetime(raw: bytes) -> CosemDateTime | None:
@@ -120,17 +121,47 @@ def parse_datetime(raw: bytes) -> CosemDateTime | None:
     )
 
 
+#: a clock's date, hour and minute as ISO text ("" when not a plausible date-time), by its
+#: first seven bytes; its deviation and status, by its last three. A meter's clock moves by
+#: seconds between pushes, so each is made once a minute instead of once a frame.
+_MINUTES: dict[bytes, str] = {}
+_ZONES: dict[bytes, tuple[int | None, str]] = {}
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+_MAX_CLOCK_CACHE = 4096
+
+
 def clock_fields(raw: bytes) -> tuple[str, int | None, str] | None:
     """``parse_datetime(raw)`` as (iso(), deviation_min, status_text()), without the object:
     the compiled templates read a clock in every frame."""
-    year, month, day, _dow, hour, minute, second, _hundredths, deviation, status = _DT.unpack(raw)
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 59):
+    minute = _MINUTES.get(raw[:7])
+    if minute is None:
+        minute = _minute_text(raw)
+    second = raw[7]
+    if not minute or second > 59:
         return None
-    return (
-        _ISO % (year, month, day, hour, minute, second),
-        None if deviation == _NOT_SPECIFIED else deviation,
-        f"0x{status:02x}",
-    )
+    zone = _ZONES.get(raw[9:])
+    if zone is None:
+        zone = _zone(raw)
+    return minute + _SECONDS[second], zone[0], zone[1]
+
+
+def _minute_text(raw: bytes) -> str:
+    year, month, day, _dow, hour, minute, *_ = _DT.unpack(raw)
+    plausible = 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59
+    text = _ISO_MINUTE % (year, month, day, hour, minute) if plausible else ""
+    if len(_MINUTES) >= _MAX_CLOCK_CACHE:
+        _MINUTES.clear()
+    _MINUTES[raw[:7]] = text
+    return text
+
+
+def _zone(raw: bytes) -> tuple[int | None, str]:
+    *_, deviation, status = _DT.unpack(raw)
+    zone = (None if deviation == _NOT_SPECIFIED else deviation, f"0x{status:02x}")
+    if len(_ZONES) >= _MAX_CLOCK_CACHE:
+        _ZONES.clear()
+    _ZONES[raw[9:]] = zone
+    return zone
 
 
 def encode_datetime(

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from binascii import crc_hqx
 
-__all__ = ["crc16_arc", "crc16_x25", "x25_bytes"]
+__all__ = ["REFLECT8", "X25_RESIDUE", "crc16_arc", "crc16_x25", "x25_bytes"]
 
 _REFLECT8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+#: every byte with its bits reversed: ``data.translate(REFLECT8)`` is what ``crc_hqx`` takes
+REFLECT8 = _REFLECT8
+#: ``crc_hqx(data.translate(REFLECT8), 0xFFFF)`` over data and its X.25 check bytes when they
+#: match (0xF0B8, the reflected residue, seen through the reflected bytes): checking a frame
+#: is one CRC over its bytes between the flags, no arithmetic on its FCS
+X25_RESIDUE = 0x1D0F
 
 
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:

@@ -41,7 +41,7 @@ class ApduDecoder:
         self._templates = TemplateCache(max_templates)
 
     def decode(
-        self, apdu: bytes, *, frame: bytes = b"", offset: int = 0, hint: str | None = None
+        self, apdu: bytes, frame: bytes = b"", offset: int = 0, hint: str | None = None
     ) -> Reading:
         """The reading in ``apdu`` (a data-notification, plain or ciphered)."""
         if not apdu:

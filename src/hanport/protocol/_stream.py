@@ -15,11 +15,12 @@ is capped at ``MAX_MESSAGE`` bytes, so memory stays bounded whatever the input.
 from __future__ import annotations
 
 import re
+from binascii import crc_hqx
 from collections import deque
 from collections.abc import Iterator
 
 from ._apdu import GENERAL_BLOCK_TRANSFER, parse_block, strip_llc
-from ._crc import crc16_arc, crc16_x25
+from ._crc import REFLECT8, X25_RESIDUE, crc16_arc
 from ._decode import ApduDecoder
 from ._errors import DecodeError, LocalProtocolError
 from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
@@ -39,6 +40,7 @@ _P1_MAX = 16384
 _NOT_P1_TEXT = re.compile(rb"[^\x20-\x7d\r\n]")
 _P1_IDENT = re.compile(rb"/[A-Za-z]{3}\d")
 _LLC_PREFIXES = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+_LLC_DESTINATION = 0xE6
 _COMPACT_AT = 8192
 #: bytes after the opening flag that cover format, addresses, control and HCS of common frames
 _HEADER_KEY = 8
@@ -263,7 +265,8 @@ class HanStream:
         """A frame with a valid header, from its opening to its closing flag."""
         header, hint = known
         end = start + len(frame)
-        if crc16_x25(frame[1:-3]) != frame[-3] | (frame[-2] << 8):
+        # The FCS checked as the CRC over the frame and its FCS: the X.25 residue
+        if crc_hqx(frame[1:-1].translate(REFLECT8), 0xFFFF) != X25_RESIDUE:
             self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
             return
         offset = self._dropped + start
@@ -273,8 +276,28 @@ class HanStream:
         buffer = self._buffer
         self._start = end if len(buffer) > end and buffer[end] == FLAG else end - 1
         self.stats.frames_ok += 1
-        information = frame[header.info_start : header.length - 1]
-        self._hdlc_information(header, hint, information, frame, offset)
+        at = header.info_start
+        if header.segmented or self._segmented is not None:
+            self._hdlc_information(header, hint, frame[at : header.length - 1], frame, offset)
+            return
+        # The common frame, one whole message: its APDU after the LLC header (E6 E7 00)
+        if at + 3 <= len(frame) - 3 and frame[at] == _LLC_DESTINATION and frame[at + 2] == 0:
+            at += 3
+        apdu = frame[at:-3]
+        if not apdu or apdu[0] == GENERAL_BLOCK_TRANSFER:
+            self._apdu(apdu, frame, offset, hint)
+            return
+        try:
+            self._events.append(self._decoder.decode(apdu, frame, offset, hint))
+        except DecodeError as error:
+            self._report(error.kind, str(error), offset, frame)
+        except Exception as failure:  # bytes must never crash the caller
+            self._report(
+                "undecodable",
+                f"decoder failure {type(failure).__name__}: {failure}",
+                offset,
+                frame,
+            )
 
     def _hdlc_information(
         self, header: HdlcHeader, hint: str | None, info: bytes, frame: bytes, offset: int

@@ -344,6 +344,29 @@ _CLOCK_PARTS = {
 }
 
 
+class _FloatTexts:
+    """JSON texts of ``raw / divisor`` by ``raw``: a register's raw values repeat (currents,
+    voltages), and the float's text is the dearest part of a reading's JSON."""
+
+    __slots__ = ("divisor", "texts")
+
+    def __init__(self, divisor: int) -> None:
+        self.divisor = divisor
+        self.texts: dict[int, str] = {}
+
+    def make(self, raw: int) -> str:
+        text = float.__repr__(raw / self.divisor)  # as json writes a float
+        if len(self.texts) >= _MAX_FLOAT_TEXTS:
+            self.texts.clear()
+        self.texts[raw] = text
+        return text
+
+
+_MAX_FLOAT_TEXTS = 65536
+#: one cache per divisor, shared by every template
+_FLOAT_TEXTS: dict[int, _FloatTexts] = {}
+
+
 def _json_text(text: str) -> str:
     """``text`` as a JSON string, as ``json`` writes it with ``ensure_ascii=False``."""
     return encode_basestring(text)
@@ -386,16 +409,24 @@ def _builders(
     ]
     arguments = []
     constants = 0
+    namespace: dict[str, Any] = {}
     for key, source in fields:
         name = encode_basestring(key).replace("%", "%%") + ":"
         if isinstance(source, _Register):
-            expression = f"u[{source.index}]"
+            raw = f"u[{source.index}]"
+            expression = raw
+            text = raw
             if source.exponent < 0:
-                expression += f" / {10**-source.exponent}"
+                divisor = 10**-source.exponent
+                expression += f" / {divisor}"
+                cache = _FLOAT_TEXTS.setdefault(divisor, _FloatTexts(divisor))
+                namespace[f"d{divisor}"], namespace[f"m{divisor}"] = cache.texts, cache.make
+                text = f"(d{divisor}.get({raw}) or m{divisor}({raw}))"
             elif source.exponent > 0:
                 expression += f" * {10**source.exponent}"
+                text = expression
             pieces.append(name + "%s")
-            arguments.append(expression)
+            arguments.append(text)
         elif isinstance(source, _Clock):
             part = _CLOCK_PARTS[key]
             expression = f"c[{clocks.index(source.index)}][{part}]"
@@ -415,7 +446,6 @@ def _builders(
             pieces.append(name + _json_constant(source).replace("%", "%%"))
         items.append(f"{key!r}: {expression}")
     form = ",".join(pieces) + "}"
-    namespace: dict[str, Any] = {}
     exec(
         f"def build(u, t, c, k):\n    return {{{', '.join(items)}}}\n"
         f"def text(u, t, c):\n    return {form!r} % ({''.join(a + ', ' for a in arguments)})\n",
