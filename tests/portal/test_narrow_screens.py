@@ -170,10 +170,17 @@ def test_staff_pages_fit_a_phone(portal_url: str, sqlite_world: World, page) -> 
     order_id = submit_order(world.engine, world.holder, world.open_request(module_option="post"))
     with world.engine.begin() as conn:
         conn.execute(update(orders).where(orders.c.id == order_id).values(state="escalated"))
+    # a module to pick up: the case page's "ready" and "picked up" buttons side by side
+    # (on Ola's other point: the first point's order is with customer service)
+    cabin = world.open_request(
+        module_option="pickup", metering_point_id=DEMO_METERS[1].metering_point_id
+    )
+    pickup_id = submit_order(world.engine, world.holder, cabin)
     _sign_in(page, portal_url, world, STAFF_EMAIL)
     paths = [
         "/staff",
         f"/staff/orders/{order_id}",
+        f"/staff/orders/{pickup_id}",
         "/staff/sla",
         "/staff/search?q=nordmann",
         "/staff/moves",
