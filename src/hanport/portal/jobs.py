@@ -265,9 +265,8 @@ class JobRunner:
             else str(result)
         )
         conn.execute(
-            headend_commands.insert().values(
-                order_id=order_id, op=op, at=now, ok=ok, detail=detail[:500]
-            )
+            headend_commands.insert(),
+            {"order_id": order_id, "op": op, "at": now, "ok": ok, "detail": detail[:500]},
         )
 
     def _after_command(self, order_id: int, target: str, result: PortReadback | Exception) -> None:

@@ -544,48 +544,50 @@ def _insert_order(
     requester = actor.party_id
     order_id = inserted_id(
         tx.conn.execute(
-            orders.insert().values(
-                metering_point_id=fields.mpid,
-                meter_id=order.meter.id,
-                action=fields.action.value,
-                state=OrderState.VALIDATED.value,
-                channel=channel.value,
-                requested_by=requester,
-                on_behalf_of=order.holder_id if order.holder_id != requester else None,
-                proxy_id=order.decision.proxy_id,
-                terms_version_id=terms.id if terms else None,
-                terms_accepted_at=tx.now if terms else None,
-                terms_sha256=terms.sha256 if terms else None,
-                terms_lang=shown_language(
+            orders.insert(),  # the values as parameters: no statement to build per order
+            {
+                "metering_point_id": fields.mpid,
+                "meter_id": order.meter.id,
+                "action": fields.action.value,
+                "state": OrderState.VALIDATED.value,
+                "channel": channel.value,
+                "requested_by": requester,
+                "on_behalf_of": order.holder_id if order.holder_id != requester else None,
+                "proxy_id": order.decision.proxy_id,
+                "terms_version_id": terms.id if terms else None,
+                "terms_accepted_at": tx.now if terms else None,
+                "terms_sha256": terms.sha256 if terms else None,
+                "terms_lang": shown_language(
                     fields.terms_lang or (contact.lang if contact else "nb"), terms.text_nn
                 )
                 if terms
                 else None,
-                declaration=fields.declaration.value if fields.declaration else None,
-                module_option=fields.module.value if fields.module else None,
-                contact_email=contact.email if contact else "",
-                lang=contact.lang if contact else "nb",
-                attempts=0,
-                next_attempt_at=tx.now,
-                push_seen=False,
-                sla_due_at=order.sla_due_at,
-                created_at=tx.now,
-                updated_at=tx.now,
-                idempotency_key=fields.idempotency_key,
-                request_sha256=fields.request_sha256,
-            )
+                "declaration": fields.declaration.value if fields.declaration else None,
+                "module_option": fields.module.value if fields.module else None,
+                "contact_email": contact.email if contact else "",
+                "lang": contact.lang if contact else "nb",
+                "attempts": 0,
+                "next_attempt_at": tx.now,
+                "push_seen": False,
+                "sla_due_at": order.sla_due_at,
+                "created_at": tx.now,
+                "updated_at": tx.now,
+                "idempotency_key": fields.idempotency_key,
+                "request_sha256": fields.request_sha256,
+            },
         )
     )
     tx.conn.execute(
-        order_events.insert().values(
-            order_id=order_id,
-            at=tx.now,
-            from_state=None,
-            to_state=OrderState.VALIDATED.value,
-            event="submitted",
-            actor=actor.label,
-            note=f"{channel.value}; {order.decision.reason}",
-        )
+        order_events.insert(),
+        {
+            "order_id": order_id,
+            "at": tx.now,
+            "from_state": None,
+            "to_state": OrderState.VALIDATED.value,
+            "event": "submitted",
+            "actor": actor.label,
+            "note": f"{channel.value}; {order.decision.reason}",
+        },
     )
     return order_id
 

@@ -52,6 +52,15 @@ __all__ = [
 ]
 
 
+#: an order's move, built once: the new values come as parameters (the SET clause is made of
+#: the columns given), the row's id and expected state as `order_key` and `state_was`
+_MOVE = (
+    update(orders)
+    .where(orders.c.id == bindparam("order_key"), orders.c.state == bindparam("state_was"))
+    .returning(*orders.c)
+)
+
+
 def apply_event(
     tx: Tx,
     order: Row[Any],
@@ -76,11 +85,9 @@ def moved_order(
     itself, not by another statement)."""
     current = OrderState(order.state)
     new = next_state(current, event)
+    moved = {"state": new.value, "updated_at": tx.now, **fields}
     row = tx.conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id, orders.c.state == current.value)
-        .values(state=new.value, updated_at=tx.now, **fields)
-        .returning(*orders.c)
+        _MOVE, {"order_key": order.id, "state_was": current.value, **moved}
     ).first()
     if row is None:
         raise Conflict(
@@ -89,15 +96,16 @@ def moved_order(
         )
     label = actor.label if isinstance(actor, Actor) else actor
     tx.conn.execute(
-        order_events.insert().values(
-            order_id=order.id,
-            at=tx.now,
-            from_state=current.value,
-            to_state=new.value,
-            event=event.value,
-            actor=label,
-            note=note,
-        )
+        order_events.insert(),
+        {
+            "order_id": order.id,
+            "at": tx.now,
+            "from_state": current.value,
+            "to_state": new.value,
+            "event": event.value,
+            "actor": label,
+            "note": note,
+        },
     )
     tx.audit(
         actor,

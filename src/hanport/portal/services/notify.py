@@ -443,7 +443,7 @@ def enqueue(
 ) -> None:
     if for_order is not None:
         fields = {**order_fields(conn, for_order), **fields}
-    conn.execute(outbox.insert().values(outbox_row(now, to, template, lang, for_order, **fields)))
+    conn.execute(outbox.insert(), outbox_row(now, to, template, lang, for_order, **fields))
 
 
 def order_fields(conn: Connection, order_id: int) -> dict[str, object]:

@@ -40,6 +40,11 @@ def port_state(conn: Connection, mpid: str) -> PortState:
     return port_of(conn.execute(_PORT_STATE, {"mpid": mpid}).scalar())
 
 
+#: the port's move, built once: the new values come as parameters (the SET clause is made of the
+#: columns given), the point as `mpid_key`
+_MOVE_PORT = update(port_states).where(port_states.c.metering_point_id == bindparam("mpid_key"))
+
+
 def move_port(
     tx: Tx,
     mpid: str,
@@ -67,11 +72,9 @@ def move_port(
         values["verified_at"] = tx.now
     elif event in (PortEvent.SET_OPEN, PortEvent.SET_CLOSED):
         values["verified_at"] = None
-    found = tx.conn.execute(
-        update(port_states).where(port_states.c.metering_point_id == mpid).values(**values)
-    ).rowcount
+    found = tx.conn.execute(_MOVE_PORT, {"mpid_key": mpid, **values}).rowcount
     if found == 0:
-        tx.conn.execute(port_states.insert().values(metering_point_id=mpid, **values))
+        tx.conn.execute(port_states.insert(), {"metering_point_id": mpid, **values})
     return new
 
 

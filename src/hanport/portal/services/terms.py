@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, inspect, select
+from sqlalchemy import Connection, Engine, Row, bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from hanport.i18n import N_
@@ -84,14 +84,18 @@ def terms_hash(text_nb: str, text_en: str, text_nn: str = "") -> str:
     return hashlib.sha256("\n\x00\n".join(texts).encode()).hexdigest()
 
 
+#: the version in force at `now`, built once (every point page and open order asks)
+_CURRENT = (
+    select(terms_versions)
+    .where(terms_versions.c.effective_from <= bindparam("now"))
+    .order_by(terms_versions.c.effective_from.desc(), terms_versions.c.id.desc())
+    .limit(1)
+)
+
+
 def current_terms(conn: Connection, now: datetime) -> Row[Any] | None:
     """The version in force at `now`: the latest whose effective_from has come."""
-    return conn.execute(
-        select(terms_versions)
-        .where(terms_versions.c.effective_from <= now)
-        .order_by(terms_versions.c.effective_from.desc(), terms_versions.c.id.desc())
-        .limit(1)
-    ).first()
+    return conn.execute(_CURRENT, {"now": now}).first()
 
 
 @dataclass(frozen=True, slots=True)
