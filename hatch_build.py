@@ -6,7 +6,8 @@
 - The gettext catalogs (.po) compiled to .mo (scripts/compile_catalogs.py, with Babel).
 - The protocol core compiled with mypyc (as black and mypy ship themselves): the wheel then
   carries the extension modules next to the .py sources and is tagged for this Python and
-  platform. HANPORT_PURE=1 builds the pure-Python wheel instead, the one a Pi without a
+  platform: the core's modules and those of `lists/` (the general path: identification,
+  scalers). HANPORT_PURE=1 builds the pure-Python wheel instead, the one a Pi without a
   compiler or another Python installs (so does the sdist, built with HANPORT_PURE=1).
   `_encoder` and `__init__` stay Python: the encoder is the emulator's and the tests' side,
   not the decode path, and `__init__` keeps its lazy `__getattr__`. mypyc type-checks the core
@@ -70,8 +71,8 @@ class AssetsAndCatalogsHook(BuildHookInterface):
         core = root / "src" / "hanport" / "protocol"
         sources = [
             str(path.relative_to(root))
-            for path in sorted(core.glob("*.py"))
-            if path.name not in _STAYS_PYTHON
+            for path in sorted(core.rglob("*.py"))
+            if path.relative_to(core).as_posix() not in _STAYS_PYTHON
         ]
         out = Path(tempfile.mkdtemp(prefix="hanport-mypyc-"))
         cwd = Path.cwd()

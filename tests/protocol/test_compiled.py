@@ -7,7 +7,18 @@ import os
 
 from hanport.protocol import is_compiled
 
-_DECODE_PATH = ("_stream", "_decode", "_template", "_template_cache", "_hdlc", "_crc")
+_DECODE_PATH = (
+    "_stream",
+    "_decode",
+    "_template",
+    "_template_cache",
+    "_hdlc",
+    "_crc",
+    "_cosem",
+    "_events",
+    "lists",
+    "lists.kamstrup",
+)
 
 
 def test_is_compiled_names_the_build_every_decode_module_comes_from() -> None:
