@@ -19,6 +19,12 @@ its own identity, ``hanport emulate --fleet``). For each capture:
 
 amshan is the best Python peer (Home Assistant's AMS integration); it is in the test extra.
 ``--year`` also times ``hanport decode`` over a year of one Kamstrup meter (3.2 million frames).
+A summary at the end sets each ratio against issue 15's targets (one meter ≥ 100×, the fleet
+≥ 30×, the year in a quarter of the 34 CPU seconds it took before the compiled core).
+
+The full run, on a quiet machine (the compiled wheel first; about 15 minutes with the year):
+
+    make compiled && .venv/bin/python bench/decode.py --compiled build/compiled --year
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hanport.emulator.meter import BRANDS
@@ -40,6 +46,9 @@ from hanport.protocol import HanStream, Reading
 from hanport.protocol._decode import ApduDecoder
 
 CHUNK = 1 << 16
+#: issue 15's targets: whole process, ratio of amshan's CPU time to hanport's
+ONE_METER_TARGET = 100.0
+FLEET_TARGET = 30.0
 START = "2026-01-15T00:30"
 #: one Python process running amshan as a user would: file in, one JSON line per reading out
 AMSHAN_DECODE = """
@@ -190,7 +199,20 @@ def compile_walk(directory: Path) -> Path | None:
     return binary
 
 
-def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, float]) -> None:
+@dataclass
+class Row:
+    """One capture's figures for the summary."""
+
+    name: str
+    target: float
+    pure: float | None = None  # ratio to amshan, whole process
+    compiled: float | None = None
+    walk: dict[str, float] = field(default_factory=dict)  # % of the C walk's frames/s
+
+
+def compare(
+    name: str, capture: Path, walk: Path | None, startup: dict[str, float], target: float
+) -> Row:
     size = capture.stat().st_size
     output = capture.with_suffix(".json")
     hanport = min(
@@ -226,14 +248,17 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
             f"({compiled.readings / compiled.cpu:>9,.0f} readings/s, "
             f"{compiled.readings:,} readings)"
         )
+    row = Row(name, target)
     if theirs is not None and compiled is not None:
-        print(f"                 compiled ratio {theirs.cpu / compiled.cpu:6.1f}× amshan")
+        row.compiled = theirs.cpu / compiled.cpu
+        print(f"                 compiled ratio {row.compiled:6.1f}× amshan")
     if theirs is not None:
         print(
             f"                 amshan         {theirs.cpu:6.2f} s CPU "
             f"({theirs.readings / theirs.cpu:>9,.0f} readings/s, {theirs.readings:,} readings)"
         )
-        print(f"                 pure ratio     {theirs.cpu / hanport.cpu:6.1f}× amshan")
+        row.pure = theirs.cpu / hanport.cpu
+        print(f"                 pure ratio     {row.pure:6.1f}× amshan")
         ours_per_frame = (hanport.cpu - startup["hanport"]) / hanport.readings
         theirs_per_frame = (theirs.cpu - startup["amshan"]) / theirs.readings
         if ours_per_frame > 0 and theirs_per_frame > 0:
@@ -247,16 +272,15 @@ def compare(name: str, capture: Path, walk: Path | None, startup: dict[str, floa
     print(f"  in-process     hanport {fast:>9,.0f} frames/s, general path {general:>9,.0f}")
     if reference is not None:
         walk_rate = reference[1]
+        row.walk["pure"] = 100 * hanport.readings / hanport.cpu / walk_rate
         print(
             f"  C frame walk   {walk_rate:>9,.0f} frames/s; hanport in-process at "
-            f"{100 * fast / walk_rate:.2f} % of it, whole process at "
-            f"{100 * hanport.readings / hanport.cpu / walk_rate:.2f} %"
+            f"{100 * fast / walk_rate:.2f} % of it, whole process at {row.walk['pure']:.2f} %"
         )
         if compiled is not None:
-            print(
-                f"                 compiled whole process at "
-                f"{100 * compiled.readings / compiled.cpu / walk_rate:.2f} % of it"
-            )
+            row.walk["compiled"] = 100 * compiled.readings / compiled.cpu / walk_rate
+            print(f"                 compiled whole process at {row.walk['compiled']:.2f} % of it")
+    return row
 
 
 def start_up(directory: Path, amshan: bool) -> dict[str, float]:
@@ -279,20 +303,51 @@ def start_up(directory: Path, amshan: bool) -> dict[str, float]:
     return seconds
 
 
-def year(directory: Path, walk: Path | None) -> None:
+#: CPU seconds of `hanport decode` over the year before the compiled core (issue 15)
+YEAR_BEFORE = 34.0
+
+
+def year(directory: Path, walk: Path | None) -> dict[str, float]:
     capture = one_meter("kamstrup", 365 * 8640, directory / "year.bin")
     builds = {"pure": CHILD_ENV, **({"compiled": COMPILED_ENV} if COMPILED_ENV else {})}
     print("\nhanport decode, a year of one Kamstrup meter:")
+    seconds = {}
     for build, env in builds.items():
         result = run(hanport_cli("decode", str(capture)), directory / "year.json", env)
         frames = result.readings
+        seconds[build] = result.cpu
         print(
             f"  {build:8} {frames:,} readings, {result.wall:.1f} s wall, {result.cpu:.1f} s CPU, "
             f"{frames / result.cpu:,.0f}/CPU s"
         )
+    (directory / "year.json").unlink()
     reference = frame_walk(walk, capture)
     if reference is not None:
         print(f"  C frame walk of the same year: {reference[1]:,.0f} frames/s")
+    return seconds
+
+
+def summary(rows: list[Row], year_seconds: dict[str, float]) -> None:
+    """The comparisons against the targets of issue 15, in one block."""
+    print("\nsummary: whole process CPU, ratio to amshan and share of the C frame walk's speed")
+    for row in rows:
+        parts = []
+        for build in ("pure", "compiled"):
+            ratio = getattr(row, build)
+            if ratio is not None:
+                walk = row.walk.get(build)
+                share = f" ({walk:.2f} % of C)" if walk is not None else ""
+                verdict = "meets" if ratio >= row.target else "below"
+                parts.append(f"{build} {ratio:5.1f}×{share} {verdict}")
+        figures = "; ".join(parts) or "no amshan ratio"
+        print(f"  {row.name:28} target ≥ {row.target:.0f}×: {figures}")
+    target = YEAR_BEFORE / 4
+    for build, cpu in year_seconds.items():
+        verdict = "meets" if cpu <= target else "above"
+        print(
+            f"  year, {build:8}             {cpu:.1f} s CPU against ≤ {target:.1f} s "
+            f"(a quarter of {YEAR_BEFORE:.0f} s): {verdict}"
+        )
 
 
 def main() -> None:
@@ -330,13 +385,16 @@ def main() -> None:
             COMPILED_ENV.update(CHILD_ENV, PYTHONPATH=str(args.compiled.resolve()))
         startup = start_up(directory, amshan)
         walk = compile_walk(directory)
+        rows = []
         for brand in ("kamstrup", "aidon", "kaifa"):
             capture = one_meter(brand, args.frames, directory / f"{brand}.bin")
-            compare(f"one {BRANDS[brand].manufacturer} meter", capture, walk, startup)
+            label = f"one {BRANDS[brand].manufacturer} meter"
+            rows.append(compare(label, capture, walk, startup, ONE_METER_TARGET))
         capture = fleet(args.meters, directory / "fleet.bin")
-        compare(f"a fleet of {args.meters} meters", capture, walk, startup)
-        if args.year:
-            year(directory, walk)
+        label = f"a fleet of {args.meters} meters"
+        rows.append(compare(label, capture, walk, startup, FLEET_TARGET))
+        year_seconds = year(directory, walk) if args.year else {}
+        summary(rows, year_seconds)
     print(f"\nload average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
