@@ -167,7 +167,8 @@ def test_current_norwegian_tariffs_name_the_data_set_and_the_company_page() -> N
 
 
 # (tariff, local time, the grid company's own charge there in øre/kWh excl. VAT, as the source
-# lists it). 2026-03-03 is a Tuesday, 2026-03-07 a Saturday, 2026-05-14 Ascension Day.
+# lists it). 2026-03-03 is a Tuesday, 2026-03-07 and 2026-09-05 Saturdays, 2026-05-14 Ascension
+# Day; the hours after a mid-year change price from its new list.
 KNOWN_HOURS = [
     ("bkk-2026", (2026, 3, 3, 12), 28.77),  # "Høylast virkedag" 6-21
     ("bkk-2026", (2026, 3, 3, 22), 10.5),
@@ -175,9 +176,9 @@ KNOWN_HOURS = [
     ("bkk-2026", (2026, 5, 14, 12), 10.5),  # holiday
     ("elvia-2026", (2026, 9, 1, 6), 28.99),  # "Virkedag" 6-21
     ("elvia-2026", (2026, 9, 1, 5), 16.99),
-    ("tensio-ts-2026", (2026, 3, 7, 21), 22.102),  # "Dag" 6-21 every day
-    ("tensio-ts-2026", (2026, 3, 7, 22), 10.902),
-    ("glitre-2026", (2026, 5, 14, 12), 25.6),  # "Høylast" 6-21 every day, holidays too
+    ("tensio-ts-2026", (2026, 9, 5, 21), 22.102),  # "Dag" 6-21 every day (a Saturday)
+    ("tensio-ts-2026", (2026, 9, 5, 22), 10.902),
+    ("glitre-2026", (2026, 12, 25, 12), 25.6),  # "Høylast" 6-21 every day, holidays too
     ("norgesnett-2026", (2026, 12, 5, 3), 13.6),
     ("lnett-2026", (2026, 12, 4, 8), 25.6),
     ("lnett-2026", (2026, 12, 5, 8), 13.6),
@@ -240,3 +241,109 @@ def test_every_public_rule_names_its_source() -> None:
     for name in ("levies", "support", "norgespris"):
         for row in raw[name]:
             assert row["source"].startswith("https://"), (name, row["from"])
+
+
+# (tariff, a weekday hour in March 2026, one in August 2026, the own charge in øre/kWh excl. VAT
+# that the data set lists for each: the list before the mid-year change, then the one after)
+DATED_HOURS = [
+    ("elvia-2026", (2026, 3, 3, 12), 20.99, (2026, 8, 4, 12), 28.99),
+    ("elvia-2026", (2026, 3, 3, 23), 12.99, (2026, 8, 4, 23), 16.99),
+    ("tensio-ts-2026", (2026, 3, 3, 12), 20.702, (2026, 8, 4, 12), 22.102),
+    ("glitre-2026", (2026, 3, 3, 12), 24.6, (2026, 8, 4, 12), 25.6),
+    ("norgesnett-2026", (2026, 3, 3, 3), 13.29, (2026, 8, 4, 3), 13.6),
+    ("lede-2026", (2026, 3, 3, 12), 24.38, (2026, 8, 4, 12), 11.41),
+]
+
+
+@pytest.mark.parametrize(("key", "march", "march_ore", "august", "august_ore"), DATED_HOURS)
+def test_an_hour_in_march_and_one_in_august_price_from_their_own_list(
+    key: str,
+    march: tuple[int, int, int, int],
+    march_ore: float,
+    august: tuple[int, int, int, int],
+    august_ore: float,
+) -> None:
+    from hanport.reader.cost import CostPlan, grid_energy_price
+
+    plan = CostPlan(registry.load(key), "NO1", norway())
+    for when, own in ((march, march_ore), (august, august_ore)):
+        expected = (own + 7.13 + 1.0) / 100 * 1.25  # 2026's levies, VAT 25 %
+        assert grid_energy_price(at(*when), plan) == pytest.approx(expected, abs=1e-6), when
+
+
+def test_the_change_takes_effect_at_local_midnight_of_its_date() -> None:
+    from hanport.reader.cost import CostPlan, grid_energy_price
+
+    plan = CostPlan(registry.load("lede-2026"), "NO2", norway())
+    last_old = grid_energy_price(at(2026, 4, 30, 23), plan)
+    first_new = grid_energy_price(at(2026, 5, 1, 0), plan)
+    assert last_old == pytest.approx((24.38 + 8.13) / 100 * 1.25)
+    assert first_new == pytest.approx((11.41 + 8.13) / 100 * 1.25)
+
+
+@pytest.mark.parametrize(
+    ("key", "day", "kw", "nok_per_year"),
+    [
+        ("elvia-2026", dt.date(2026, 3, 1), 2.0, 1824),
+        ("elvia-2026", dt.date(2026, 8, 1), 2.0, 2400),
+        ("tensio-ts-2026", dt.date(2026, 3, 1), 600, 192652.8),
+        ("glitre-2026", dt.date(2026, 3, 1), 12, 6960),
+        ("norgesnett-2026", dt.date(2026, 3, 1), 120, 48641.66),
+        ("lede-2026", dt.date(2026, 4, 1), 4.9, 2820),
+        ("lede-2026", dt.date(2026, 5, 1), 4.9, 2580),
+    ],
+)
+def test_capacity_steps_by_the_list_in_force_that_day(
+    key: str, day: dt.date, kw: float, nok_per_year: float
+) -> None:
+    tariff = registry.load(key)
+    assert tariff.capacity_charge(kw, day.month, day) == pytest.approx(nok_per_year / 12)
+    assert tariff.on(day).to_json()["valid_from"] <= day.isoformat()
+
+
+def test_every_period_names_its_source() -> None:
+    for key in CURRENT_NO:
+        for period in registry.load(key).periods:
+            assert period.source.startswith("https://github.com/kraftsystemet/fri-nettleie/blob/")
+            assert period.company_source.startswith("https://"), (key, period.valid_from)
+
+
+def _two_periods() -> dict[str, object]:
+    text = resources.files("hanport.reader.tariffs").joinpath("data", "elvia-2026.toml")
+    return tomllib.loads(text.read_text("utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.reverse(), "out of order"),
+        (lambda p: p[0].update(valid_to=dt.date(2026, 6, 1)), "gap between 2026-06-01"),
+        (lambda p: p[0].update(valid_to=dt.date(2026, 8, 1)), "overlap between 2026-08-01"),
+        (lambda p: p[1].update(valid_from=p[0]["valid_from"]), "out of order or overlapping"),
+        (lambda p: p[1].pop("source"), "period 2: 'source' is missing"),
+        (lambda p: p[1].update(source="a web page"), "period 2: 'source' must name"),
+        (lambda p: p[1].update(valid_to=dt.date(2027, 1, 1)), "the last period runs on"),
+    ],
+)
+def test_bad_periods_are_refused(change: object, message: str) -> None:
+    raw = _two_periods()
+    change(raw["period"])  # type: ignore[operator]
+    with pytest.raises(registry.TariffError, match=message):
+        registry.parse("broken", raw)
+
+
+def test_the_allowance_uses_the_steps_of_the_hours_own_list(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hanport.reader.api import ReaderContext
+    from hanport.reader.settings import load_settings
+
+    config = tmp_path / "reader.toml"
+    config.write_text('[tariff]\ncompany = "elvia-2026"\n[prices]\nzone = "NO1"\n', "utf-8")
+    settings = load_settings({}, config=str(config), environ={"HANPORT_ENTSOE_TOKEN": "t"})
+    ctx = ReaderContext(
+        engine=None,  # type: ignore[arg-type]
+        steps=settings.tariff_steps,
+        step_periods=settings.tariff_step_periods,
+    )
+    assert ctx.steps_on(dt.date(2026, 3, 15))[0].price_nok == 125  # 1200 / 12 × 1.25
+    assert ctx.steps_on(dt.date(2026, 8, 15))[0].price_nok == 150  # 1440 / 12 × 1.25
+    assert settings.tariff_steps[0].price_nok == 150  # the latest list

@@ -27,10 +27,12 @@ from hanport.reader.energy import (
     HOUR,
     LOCAL_TZ,
     CapacityStep,
+    DatedSteps,
     hour_allowance,
     hour_start,
     local_iso,
     parse_local,
+    steps_on,
 )
 from hanport.reader.live import (
     DEFAULT_PUSH_INTERVAL_S,
@@ -79,6 +81,7 @@ class ReaderContext:
     hub: Hub | None = None
     writer: Writer | None = None
     steps: Sequence[CapacityStep] = DEFAULT_CAPACITY_STEPS
+    step_periods: DatedSteps = ()  # the tariff's steps by date; empty: ``steps`` at every date
     mqtt_status: Callable[[], dict[str, Any]] | None = None
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
@@ -89,6 +92,10 @@ class ReaderContext:
     cost_plan: CostPlan | None = None  # the chosen grid tariff; with prices, rows get costs
     price_status: Callable[[], dict[str, Any]] | None = None  # the price fetcher's health
     backup_status: Callable[[], dict[str, Any]] | None = None  # the scheduled backups' health
+
+    def steps_on(self, day: dt.date) -> Sequence[CapacityStep]:
+        """The capacity steps of the price list in force on the local date ``day``."""
+        return steps_on(day, self.step_periods, self.steps)
 
 
 def _local_midnight(day: dt.date) -> float:
@@ -194,6 +201,15 @@ def _fresh_meters(ctx: ReaderContext) -> set[str]:
     return {n["meter_id"] for n in ctx.live.now() if not n["stale"]}
 
 
+def _month_day(month: str) -> dt.date:
+    """The first day of ``YYYY-MM`` (a month's capacity steps are those in force then); today
+    for a malformed month, which the query refuses with its own message."""
+    try:
+        return dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        return dt.date.today()
+
+
 def tariff(
     ctx: ReaderContext, month: str | None = None, meter_id: str | None = None
 ) -> list[dict[str, Any]]:
@@ -201,13 +217,14 @@ def tariff(
     try:
         with ctx.engine.connect() as conn:
             rows = queries.tariff_for_month(
-                conn, month, ctx.steps, meter_id, fresh=_fresh_meters(ctx)
+                conn, month, ctx.steps_on(_month_day(month)), meter_id, fresh=_fresh_meters(ctx)
             )
     except queries.QueryError as exc:
         raise AnswerError(str(exc)) from None
     if ctx.cost_plan is None:
         return rows
-    chosen = ctx.cost_plan.tariff.to_json()  # which grid company's tariff, and its source
+    # which grid company's tariff, the price list in force that month, and its source
+    chosen = ctx.cost_plan.tariff.on(_month_day(month)).to_json()
     return [row | {"grid_tariff": chosen} for row in rows]
 
 
@@ -243,7 +260,8 @@ def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
     running = hour_start(at)
     with ctx.engine.connect() as conn:
         month = queries.import_hours(conn, now["meter_id"], *_month_window(running))
-    allowance = hour_allowance(month, running, ctx.steps)
+    day = dt.datetime.fromtimestamp(running, LOCAL_TZ).date()
+    allowance = hour_allowance(month, running, ctx.steps_on(day))
     used = float(now.get("this_hour_kwh") or 0.0)
     limit = allowance.limit_kwh
     left = None if limit is None else round(limit - used, 6)

@@ -254,6 +254,7 @@ def _serve_app(args: argparse.Namespace, settings: ReaderSettings) -> Any:
     context = ReaderContext(
         engine=open_db(settings.db, create=False),
         steps=settings.tariff_steps,
+        step_periods=settings.tariff_step_periods,
         prices_zone=settings.prices_zone,
         cost_plan=plan,
     )

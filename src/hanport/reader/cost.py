@@ -63,9 +63,10 @@ def hourly_spot(prices: Iterable[SpotPrice]) -> dict[int, float]:
 
 def grid_energy_price(start: int, plan: CostPlan) -> float | None:
     """The grid's price per kWh in the hour at ``start`` (incl. levies and VAT), or None when
-    the tariff has no energy charge on record or the date's levies are unknown."""
-    charge = plan.tariff.energy
+    the tariff has no energy charge on record or the date's levies are unknown. The charge is the
+    tariff's price list in force on the hour's local date."""
     when = local(start)
+    charge = plan.tariff.period_on(when.date()).energy
     levies = plan.rules.levies_on(when.date()) if plan.tariff.country == "NO" else None
     if charge is None or (plan.tariff.country == "NO" and levies is None):
         return None

@@ -58,6 +58,24 @@ class CapacityStep:
         return {"from_kw": self.from_kw, "to_kw": self.to_kw, "price_nok": self.price_nok}
 
 
+#: a tariff's capacity steps by the date each list took effect, oldest first
+DatedSteps = tuple[tuple[dt.date, tuple[CapacityStep, ...]], ...]
+
+
+def steps_on(
+    day: dt.date, dated: DatedSteps, default: Sequence[CapacityStep]
+) -> Sequence[CapacityStep]:
+    """The steps in force on the local date ``day``: the latest list begun by then (the first
+    before any began); ``default`` when there are no dated lists."""
+    if not dated:
+        return default
+    chosen = dated[0][1]
+    for valid_from, steps in dated:
+        if valid_from <= day:
+            chosen = steps
+    return chosen
+
+
 # Default step table: Hallingdal Energinett/HSEV "Tariffer privatpersoner fra 01.08.2022", monthly
 # capacity charge in NOK including VAT (https://hsev.no/tariffer-privatpersoner-01-08-2022).
 # It uses the same kW steps as Elvia and most Norwegian grid companies (0-2 … 75-100, 100+);

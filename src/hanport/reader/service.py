@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from hanport.protocol import Keys
 from hanport.reader.backup import BackupSchedule
 from hanport.reader.cost import CostPlan
 from hanport.reader.cost_rows import hour_price, plan_from_settings
-from hanport.reader.energy import hour_allowance, hour_start, parse_local
+from hanport.reader.energy import hour_allowance, hour_start, parse_local, steps_on
 from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
@@ -171,7 +172,11 @@ class ReaderService:
         month = dt.datetime.now(LOCAL_TZ).strftime("%Y-%m")
         try:
             with self.engine.connect() as conn:
-                rows = queries.tariff_for_month(conn, month, self.settings.tariff_steps, meter_id)
+                first = dt.date.fromisoformat(f"{month}-01")
+                steps = steps_on(
+                    first, self.settings.tariff_step_periods, self.settings.tariff_steps
+                )
+                rows = queries.tariff_for_month(conn, month, steps, meter_id)
         except Exception:
             return None
         return rows[0] if rows else None
@@ -204,7 +209,9 @@ class ReaderService:
                 month = queries.import_hours(conn, meter_id, month_start, month_end)
         except Exception:
             return None
-        return hour_allowance(month, running, self.settings.tariff_steps).limit_kwh
+        day = date.fromisoformat(at[:10])  # ``at`` is the meter's local time
+        steps = steps_on(day, self.settings.tariff_step_periods, self.settings.tariff_steps)
+        return hour_allowance(month, running, steps).limit_kwh
 
     # -- tasks -------------------------------------------------------------------------------
     def _source_coroutines(self) -> Iterator[tuple[str, Any]]:
@@ -339,6 +346,7 @@ class ReaderService:
             hub=self.hub,
             writer=self.writer,
             steps=self.settings.tariff_steps,
+            step_periods=self.settings.tariff_step_periods,
             mqtt_status=self.publisher.status if self.publisher else None,
             prices_zone=self.settings.prices_zone,
             cost_plan=self._cost_plan(),

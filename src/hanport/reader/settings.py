@@ -45,7 +45,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from hanport.reader.energy import DEFAULT_CAPACITY_STEPS, CapacityStep
+from hanport.reader.energy import DEFAULT_CAPACITY_STEPS, CapacityStep, DatedSteps
 
 __all__ = ["ENV_VARS", "ReaderSettings", "SettingsError", "load_settings"]
 
@@ -84,6 +84,9 @@ class ReaderSettings:
     guek: str | None = None
     gak: str | None = None
     tariff_steps: tuple[CapacityStep, ...] = DEFAULT_CAPACITY_STEPS
+    # the company tariff's steps (with VAT) per price list, oldest first; tariff_steps is the
+    # latest. Empty with `[tariff] steps` or no company: tariff_steps at every date.
+    tariff_step_periods: DatedSteps = ()
     tariff_company: str | None = None  # a tariff file's name, e.g. "bkk-2024" (cost figures)
     tariff_norgespris: bool = False  # the household chose Norgespris instead of strømstøtte
     tariff_holiday_home: bool = False  # Norgespris's lower monthly cap
@@ -340,9 +343,16 @@ def _company_steps(settings: ReaderSettings, *, explicit_steps: bool) -> None:
         vat = settings.tariff_vat_percent / 100
     else:
         vat = norway().vat(settings.prices_zone or "")
-    settings.tariff_steps = tuple(
-        CapacityStep(s.from_kw, s.to_kw, round(s.price_nok * (1 + vat), 2)) for s in tariff.steps
+    settings.tariff_step_periods = tuple(
+        (
+            p.valid_from,
+            tuple(
+                CapacityStep(s.from_kw, s.to_kw, round(s.price_nok * (1 + vat), 2)) for s in p.steps
+            ),
+        )
+        for p in tariff.periods
     )
+    settings.tariff_steps = settings.tariff_step_periods[-1][1]
 
 
 def _config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:

@@ -8,6 +8,14 @@ a data set transcribing the grid company, ``company_source`` names the company's
 numbers that could not be checked are listed under ``unverified``. A step table may stop at a
 finite kW when the source lists no higher steps: asking for a charge above it is an error, not a
 guess.
+
+A company that changed its prices within the file's year lists each price list as a
+``[[period]]`` (its ``valid_from``, optional ``valid_to`` = the next one's ``valid_from``, its own
+``source``/``retrieved``/``unverified``, ``[period.capacity] steps`` and ``[period.energy]``);
+the loader refuses periods out of order, with gaps or overlaps, or without a source. A file
+without periods holds one price list. ``Tariff.on(day)`` picks the list in force on a local date
+(before the first list: the first, the earliest the file knows); the Tariff's own fields are its
+latest list.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -58,6 +66,31 @@ class EnergyCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffPeriod:
+    """One price list of a tariff file, in force from ``valid_from`` until the next one."""
+
+    valid_from: dt.date
+    source: str
+    retrieved: dt.date
+    steps: tuple[CapacityStep, ...]
+    per_kw_by_month: tuple[float, ...]
+    energy: EnergyCharge | None
+    fixed_per_month: float
+    unverified: tuple[str, ...]
+    company_source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid_from": self.valid_from.isoformat(),
+            "source": self.source,
+            "company_source": self.company_source or None,
+            "retrieved": self.retrieved.isoformat(),
+            "steps": [s.to_json() for s in self.steps],
+            "unverified": list(self.unverified),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Tariff:
     key: str
     name: str
@@ -74,9 +107,39 @@ class Tariff:
     fixed_per_month: float
     unverified: tuple[str, ...]
     company_source: str = ""
+    periods: tuple[TariffPeriod, ...] = ()  # every price list, oldest first; the last is above
 
-    def capacity_charge(self, kw: float, month: int) -> float:
-        """The month's capacity charge (excl. VAT) for the capacity figure ``kw``."""
+    def period_on(self, day: dt.date) -> TariffPeriod:
+        """The price list in force on the local date ``day`` (the first one before it began)."""
+        chosen = self.periods[0]
+        for period in self.periods:
+            if period.valid_from <= day:
+                chosen = period
+        return chosen
+
+    def on(self, day: dt.date) -> Tariff:
+        """This tariff with the prices, source and date of the list in force on ``day``."""
+        p = self.period_on(day)
+        if p is self.periods[-1]:
+            return self
+        return replace(
+            self,
+            valid_from=p.valid_from,
+            source=p.source,
+            retrieved=p.retrieved,
+            steps=p.steps,
+            per_kw_by_month=p.per_kw_by_month,
+            energy=p.energy,
+            fixed_per_month=p.fixed_per_month,
+            unverified=p.unverified,
+            company_source=p.company_source,
+        )
+
+    def capacity_charge(self, kw: float, month: int, day: dt.date | None = None) -> float:
+        """The month's capacity charge (excl. VAT) for the capacity figure ``kw``; with ``day``,
+        by the price list in force that day, else by the latest."""
+        if day is not None:
+            return self.on(day).capacity_charge(kw, month)
         if self.per_kw_by_month:
             return round(self.per_kw_by_month[month - 1] * kw, 2)
         for step in self.steps:
@@ -101,6 +164,7 @@ class Tariff:
             "resolution": self.rule.resolution,
             "steps": [s.to_json() for s in self.steps],
             "unverified": list(self.unverified),
+            "periods": [p.to_json() for p in self.periods],
         }
 
 
@@ -207,31 +271,81 @@ def _per_kw(where: str, raw: dict[str, Any]) -> tuple[float, ...]:
     return tuple(float(m) for m in months)
 
 
+def _period(where: str, raw: dict[str, Any]) -> TariffPeriod:
+    capacity = raw.get("capacity", {})
+    if not isinstance(capacity, dict):
+        raise TariffError(f"{where}: [capacity] must be a table")
+    per_kw = _per_kw(where, capacity)
+    if per_kw and "steps" in capacity:
+        raise TariffError(f"{where}: capacity has both steps and per_kw_by_month; pick one")
+    source = _get(where, raw, "source", str)
+    if not source.startswith("https://"):
+        raise TariffError(f"{where}: 'source' must name where the numbers were read (https://)")
+    return TariffPeriod(
+        valid_from=_get(where, raw, "valid_from", dt.date),
+        source=source,
+        retrieved=_get(where, raw, "retrieved", dt.date),
+        steps=() if per_kw else _steps(where, capacity.get("steps")),
+        per_kw_by_month=per_kw,
+        energy=_energy(where, raw.get("energy")),
+        fixed_per_month=_get(where, raw, "fixed_per_month", float, 0.0),
+        unverified=tuple(str(u) for u in raw.get("unverified", ())),
+        company_source=_get(where, raw, "company_source", str, ""),
+    )
+
+
+def _periods(where: str, raw: dict[str, Any]) -> tuple[TariffPeriod, ...]:
+    """The file's price lists, oldest first: ``[[period]]`` tables, or the file itself."""
+    rows = raw.get("period")
+    if rows is None:
+        return (_period(where, raw),)
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise TariffError(f"{where}: [[period]] must be a non-empty list of tables")
+    for field in ("valid_from", "source", "retrieved", "energy", "unverified"):
+        if field in raw:
+            raise TariffError(f"{where}: '{field}' belongs in each [[period]], not at the top")
+    periods = tuple(_period(f"{where} period {i + 1}", r) for i, r in enumerate(rows))
+    for i, (a, b) in enumerate(itertools.pairwise(periods)):
+        if b.valid_from <= a.valid_from:
+            raise TariffError(
+                f"{where}: periods out of order or overlapping: {b.valid_from} after {a.valid_from}"
+            )
+        end = _get(where, rows[i], "valid_to", dt.date, b.valid_from)
+        if end != b.valid_from:
+            kind = "gap" if end < b.valid_from else "overlap"
+            raise TariffError(f"{where}: {kind} between {end} and the next period's {b.valid_from}")
+    if "valid_to" in rows[-1]:
+        raise TariffError(f"{where}: the last period runs on; it takes no valid_to")
+    return periods
+
+
 def parse(key: str, raw: dict[str, Any]) -> Tariff:
     """Check one tariff document (as read from TOML) and build the Tariff."""
     where = f"{key}.toml"
     capacity = _get(where, raw, "capacity", dict)
-    per_kw = _per_kw(where, capacity)
-    if per_kw and "steps" in capacity:
-        raise TariffError(f"{where}: capacity has both steps and per_kw_by_month; pick one")
-    steps = () if per_kw else _steps(where, capacity.get("steps"))
+    rule = _rule(where, capacity)
+    if "period" in raw and ("steps" in capacity or "per_kw_by_month" in capacity):
+        raise TariffError(f"{where}: with [[period]], the steps belong in [period.capacity]")
+    periods = _periods(where, raw)
     country = _get(where, raw, "country", str)
     if country not in ("NO", "SE"):
         raise TariffError(f"{where}: country must be NO or SE")
+    latest = periods[-1]
     return Tariff(
         key=key,
         name=_get(where, raw, "name", str),
         company=_get(where, raw, "company", str),
         country=country,
         currency=_get(where, raw, "currency", str),
-        valid_from=_get(where, raw, "valid_from", dt.date),
-        source=_get(where, raw, "source", str),
-        retrieved=_get(where, raw, "retrieved", dt.date),
-        rule=_rule(where, capacity),
-        steps=steps,
-        per_kw_by_month=per_kw,
-        energy=_energy(where, raw.get("energy")),
-        fixed_per_month=_get(where, raw, "fixed_per_month", float, 0.0),
-        unverified=tuple(str(u) for u in raw.get("unverified", ())),
-        company_source=_get(where, raw, "company_source", str, ""),
+        valid_from=latest.valid_from,
+        source=latest.source,
+        retrieved=latest.retrieved,
+        rule=rule,
+        steps=latest.steps,
+        per_kw_by_month=latest.per_kw_by_month,
+        energy=latest.energy,
+        fixed_per_month=latest.fixed_per_month,
+        unverified=latest.unverified,
+        company_source=latest.company_source,
+        periods=periods,
     )
