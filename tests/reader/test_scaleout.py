@@ -19,13 +19,16 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 import httpx
 import pytest
+from reader_synthetic import pushes as synthetic_pushes
 from sqlalchemy import create_engine, func, select, text
 
 from hanport.protocol import HanEncoder
 from hanport.reader.pipeline import Hub
 from hanport.reader.settings import load_settings
 from hanport.reader.sources import run_mqtt
+from hanport.reader.storage.database import open_db
 from hanport.reader.storage.schema import hours, readings, registers
+from hanport.reader.storage.writer import Writer
 from services.processes import die_with_parent, stop_process
 from services.waiting import wait_for, wait_for_async
 
@@ -261,3 +264,38 @@ def test_a_fleet_readers_subscription_and_id_come_from_file_or_environment(
     assert from_file.mqtt_source_client_id == "reader-1"
     from_env = load_settings({}, config=str(config), environ={"HANPORT_MQTT_RAW_CLIENT_ID": "r-2"})
     assert from_env.mqtt_source_client_id == "r-2"
+
+
+def test_two_writers_sharing_a_meter_book_every_hour_from_its_registers(db_url: str) -> None:
+    """On a shared subscription each reader gets every other frame of a meter, and so only
+    some of its hourly lists: every hour between two registers is still booked from them,
+    once, not estimated by the reader that saw only the hour's pushes."""
+    engine = open_db(db_url)
+    start = int(dt.datetime(2026, 3, 2, tzinfo=OSLO).timestamp())
+    writers = [Writer(engine, store_raw_frames=False) for _ in range(2)]
+    chunk: list[list[Any]] = [[], []]
+    for n, push in enumerate(synthetic_pushes(start, 6)):
+        chunk[n % 2].append(push)
+        if n % 97 == 96:  # both flush now and then, in turn, as two processes would
+            for writer, pushes in zip(writers, chunk, strict=True):
+                for p in pushes:
+                    writer.add(p)
+                writer.flush()
+            chunk = [[], []]
+    for writer, pushes in zip(writers, chunk, strict=True):
+        for p in pushes:
+            writer.add(p)
+        writer.flush(final=True)
+    with engine.connect() as conn:
+        regs = conn.execute(
+            select(registers.c.at, registers.c.active_energy_import_kwh).order_by(registers.c.at)
+        ).all()
+        booked = {
+            int(r.start): (r.active_energy_import_kwh, r.estimated)
+            for r in conn.execute(select(hours)).all()
+        }
+    engine.dispose()
+    assert len(regs) == 7
+    for (at, kwh), (next_at, next_kwh) in itertools.pairwise(regs):
+        assert next_at == at + 3600
+        assert booked[at] == (pytest.approx(next_kwh - kwh, abs=1e-6), False)
