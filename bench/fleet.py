@@ -395,7 +395,7 @@ def main() -> int:
               flush=True)  # fmt: skip
         # the lag: until the last frame is stored
         count = stored(engine)
-        deadline = time.monotonic() + 1800
+        deadline = time.monotonic() + 3600  # a backlog of minutes at full rate
         while count < sent and time.monotonic() < deadline:
             for reader in readers:
                 reader.sample()
