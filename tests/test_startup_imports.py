@@ -70,9 +70,11 @@ def test_decode_loads_no_database_or_web_stack(tmp_path: Path) -> None:
 
 def test_decode_of_a_plain_capture_loads_only_the_core(tmp_path: Path) -> None:
     # no encoder, no encryption, no JSON encoder (templates write the text), no dataclasses
-    # or typing (the core's classes are plain): the start-up bench/decode.py measures
+    # or typing (the core's classes are plain), no argparse (a plain command line), no P1
+    # parser (decimal): the start-up bench/decode.py measures
     loaded = _modules("decode", str(_capture(tmp_path / "capture.bin")))
     assert not loaded & {"cryptography", "orjson", "dataclasses", "typing", "inspect"}
+    assert not loaded & {"argparse", "decimal", "gettext"}
 
 
 def test_read_help_loads_no_database_or_web_stack() -> None:

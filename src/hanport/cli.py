@@ -8,7 +8,6 @@ breaks an unrelated command. A command module provides ``configure_<name>(parser
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
@@ -17,6 +16,7 @@ from hanport.extras import extra_missing_for, missing_module_advice
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import NoReturn
 
 #: command -> (module, one-line summary)
@@ -48,11 +48,20 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad options end in one line on stderr and exit status 2, not a page of usage."""
+def _parse(name: str, module: ModuleType, attr: str, rest: list[str]) -> object:
+    """The command's options read by argparse, imported here: a command's plain command lines
+    may skip it (see ``main``)."""
+    import argparse
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+    class _Parser(argparse.ArgumentParser):
+        """Bad options end in one line on stderr and exit status 2, not a page of usage."""
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    parser = _Parser(prog=f"hanport {name}", description=COMMANDS[name][1])
+    getattr(module, f"configure_{attr}")(parser)
+    return parser.parse_args(rest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     module = importlib.import_module(COMMANDS[name][0])
     attr = name.replace("-", "_")
-    parser = _Parser(prog=f"hanport {name}", description=COMMANDS[name][1])
-    getattr(module, f"configure_{attr}")(parser)
-    args = parser.parse_args(rest)
+    # A command may read its plain command lines itself (``plain_args_<name>(argv)``, None for
+    # anything else): argparse, re and gettext are a fifth of `hanport decode`'s start-up.
+    plain = getattr(module, f"plain_args_{attr}", None)
+    args = plain(rest) if plain is not None else None
+    if args is None:
+        args = _parse(name, module, attr, rest)
     try:
         return int(getattr(module, f"run_{attr}")(args))
     except KeyboardInterrupt:

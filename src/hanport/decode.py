@@ -61,6 +61,56 @@ def configure_decode(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class PlainArgs:
+    """The options of ``hanport decode`` as ``configure_decode`` defines them."""
+
+    __slots__ = ("auth_key", "errors", "file", "hex", "key", "scaler", "stats")
+
+    def __init__(self) -> None:
+        self.file = "-"
+        self.hex = False
+        self.key: str | None = None
+        self.auth_key: str | None = None
+        self.scaler: list[str] = []
+        self.errors = False
+        self.stats = False
+
+
+def plain_args_decode(argv: list[str]) -> PlainArgs | None:
+    """The options of a plain command line (at most one file, options by their full names,
+    each value its own word), read without argparse; None for any other (help, abbreviations,
+    ``--key=…``, ``--``, mistakes), which argparse reads as ever."""
+    args = PlainArgs()
+    files = []
+    words = iter(argv)
+    for word in words:
+        if word == "--hex":
+            args.hex = True
+        elif word == "--errors":
+            args.errors = True
+        elif word == "--stats":
+            args.stats = True
+        elif word in ("--key", "--auth-key", "--scaler"):
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                return None
+            if word == "--key":
+                args.key = value
+            elif word == "--auth-key":
+                args.auth_key = value
+            else:
+                args.scaler.append(value)
+        elif word == "-" or not word.startswith("-"):
+            files.append(word)
+        else:
+            return None
+    if len(files) > 1:
+        return None
+    if files:
+        args.file = files[0]
+    return args
+
+
 def _scalers(specs: list[str]) -> ScalerOverride | None:
     if not specs:
         return None
@@ -108,7 +158,7 @@ def _hex_chunks(source: BinaryIO) -> Iterator[bytes]:
         raise _InputError("the hex text ends with half a byte")
 
 
-def run_decode(args: argparse.Namespace) -> int:
+def run_decode(args: argparse.Namespace | PlainArgs) -> int:
     try:
         if args.auth_key is not None and args.key is None:
             raise InvalidKeyError("--auth-key needs --key as well")

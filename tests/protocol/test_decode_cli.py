@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -9,7 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hanport.decode import PlainArgs, configure_decode, plain_args_decode
 from hanport.protocol import HanEncoder, Keys
 
 from .strategies import OSLO
@@ -233,3 +237,26 @@ def test_more_bad_options_are_one_line_and_exit_2(args: list[str], message: str)
     assert result.returncode == 2
     assert message in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+_WORDS = st.sampled_from(
+    ["--hex", "--errors", "--stats", "--key", "--auth-key", "--scaler", "--st", "--key=00",
+     "-h", "--", "-", "capture.bin", "other.bin", "current=-3", "00112233", "-5"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORDS, max_size=6))
+def test_plain_command_lines_read_as_argparse_reads_them(argv: list[str]) -> None:
+    # `hanport decode` reads its plain command lines without importing argparse; any other
+    # line goes to argparse
+    plain = plain_args_decode(argv)
+    if plain is None:
+        return
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    configure_decode(parser)
+    try:
+        expected = parser.parse_args(argv)
+    except (argparse.ArgumentError, SystemExit):
+        pytest.fail(f"{argv} is an error for argparse, read as plain")
+    assert {name: getattr(plain, name) for name in PlainArgs.__slots__} == vars(expected)

@@ -8,7 +8,6 @@ classes.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -34,13 +33,17 @@ _EMPTY: Mapping[str, object] = MappingProxyType({})
 _MAX_EXPONENT = 9
 
 
-class NeedData(enum.Enum):
-    """Sentinel type: the stream needs more bytes before it can emit another event."""
+class NeedData:
+    """Sentinel type: the stream needs more bytes before it can emit another event. Its one
+    instance is ``NEED_DATA`` (a plain class, not an enum: no ``enum`` import at start-up)."""
 
-    NEED_DATA = "NEED_DATA"
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
 
 
-NEED_DATA = NeedData.NEED_DATA
+NEED_DATA = NeedData()
 
 _COMPACT: list[JsonEncoder] = []
 

@@ -9,8 +9,11 @@ from ._errors import DecodeError
 from ._events import Value
 from .lists._obis import OBJECTS, Quantity
 
-__all__ = ["parse_telegram"]
+__all__ = ["NOT_P1_TEXT", "P1_IDENT", "parse_telegram"]
 
+#: a P1 telegram is printable ASCII with CR/LF; "~" (0x7E, the HDLC flag) never occurs in one
+NOT_P1_TEXT = re.compile(rb"[^\x20-\x7d\r\n]")
+P1_IDENT = re.compile(rb"/[A-Za-z]{3}\d")
 _LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\s*$")
 _GROUP = re.compile(r"\(([^)]*)\)")
 #: a register value: digits with an optional fraction, as DSMR writes them (no exponents, no NaN)
@@ -74,9 +77,9 @@ def parse_telegram(telegram: bytes) -> tuple[dict[str, Value], dict[str, object]
             continue
         key, quantity = entry
         raw = groups[-1]
-        if quantity is Quantity.CLOCK:
+        if quantity == Quantity.CLOCK:
             _clock(raw, values)
-        elif key in _TEXT_KEYS or quantity is Quantity.TEXT:
+        elif key in _TEXT_KEYS or quantity == Quantity.TEXT:
             values[key] = raw
         else:
             number, unit = _number(raw)
@@ -87,7 +90,7 @@ def parse_telegram(telegram: bytes) -> tuple[dict[str, Value], dict[str, object]
             scaled = number * factor
             values[key] = (
                 int(scaled)
-                if scaled == scaled.to_integral_value() and quantity is Quantity.POWER
+                if scaled == scaled.to_integral_value() and quantity == Quantity.POWER
                 else float(scaled)
             )
     return values, unknown

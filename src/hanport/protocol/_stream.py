@@ -14,7 +14,6 @@ is capped at ``MAX_MESSAGE`` bytes, so memory stays bounded whatever the input.
 
 from __future__ import annotations
 
-import re
 from binascii import crc_hqx
 from collections import deque
 from collections.abc import Iterator
@@ -25,7 +24,6 @@ from ._decode import ApduDecoder
 from ._errors import DecodeError, LocalProtocolError
 from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
 from ._hdlc import FLAG, HdlcHeader, parse_header
-from ._p1 import parse_telegram
 from .lists import manufacturer_from_id, manufacturer_from_source
 
 __all__ = ["MAX_MESSAGE", "HanStream", "decode_frame"]
@@ -36,9 +34,6 @@ _MBUS_FIN = 0x10
 _MBUS_MAX_SEGMENTS = 16  # four bits of segment number
 _P1_START = 0x2F  # "/"
 _P1_MAX = 16384
-#: a P1 telegram is printable ASCII with CR/LF; "~" (0x7E, the HDLC flag) never occurs in one
-_NOT_P1_TEXT = re.compile(rb"[^\x20-\x7d\r\n]")
-_P1_IDENT = re.compile(rb"/[A-Za-z]{3}\d")
 _LLC_PREFIXES = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _LLC_DESTINATION = 0xE6
 _COMPACT_AT = 8192
@@ -385,13 +380,15 @@ class HanStream:
                 self._advance(len(buffer) - start)
                 return True
             return False
-        if not _P1_IDENT.match(buffer, start):
+        from . import _p1  # on the first "/": P1 parsing (re, decimal) costs start-up
+
+        if not _p1.P1_IDENT.match(buffer, start):
             self._advance(1)
             return True
         # A telegram is text: the first byte that is not text ends the candidate, so binary
         # frames after a stray "/ABC1" are neither delayed nor swallowed.
         limit = min(len(buffer), start + _P1_MAX)
-        not_text = _NOT_P1_TEXT.search(buffer, start, limit)
+        not_text = _p1.NOT_P1_TEXT.search(buffer, start, limit)
         text_end = not_text.start() if not_text else limit
         bang = buffer.find(b"!", start, text_end)
         if bang < 0 or bang + 5 > text_end:
@@ -438,7 +435,7 @@ class HanStream:
         self._start = end
         self.stats.frames_ok += 1
         try:
-            values, unknown = parse_telegram(telegram)
+            values, unknown = _p1.parse_telegram(telegram)
         except DecodeError as error:
             self._report("undecodable", str(error), offset, telegram)
             return True

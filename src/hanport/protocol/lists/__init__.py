@@ -56,7 +56,7 @@ _MANUFACTURER_BY_SOURCE = {
     b"\x00\x01": "Kaifa",
     b"\x02\x23": "Iskra",
 }
-_DEFAULT_EXPONENTS: dict[str, Mapping[Quantity, int]] = {
+_DEFAULT_EXPONENTS: dict[str, Mapping[str, int]] = {
     "Kamstrup": kamstrup.DEFAULT_EXPONENTS,
     "Kaifa": kaifa.DEFAULT_EXPONENTS,
 }
@@ -225,13 +225,13 @@ class _Scaling:
                 self.defaults[Quantity.ENERGY] = energy
             self.defaults[Quantity.CURRENT] = kamstrup.current_exponent(meter_type)
 
-    def exponent(self, quantity: Quantity, inline: int | None, raw: int | float) -> int | None:
+    def exponent(self, quantity: str, inline: int | None, raw: int | float) -> int | None:
         override = self.overrides.get(_OVERRIDE_FIELD[quantity])
         if override is not None:
             return override
         if inline is not None:
             return inline
-        if self.manufacturer == "Kamstrup" and quantity is Quantity.VOLTAGE:
+        if self.manufacturer == "Kamstrup" and quantity == Quantity.VOLTAGE:
             return kamstrup.voltage_exponent(raw)
         return self.defaults.get(quantity)
 
@@ -272,14 +272,14 @@ def _list_kind(values: Mapping[str, Value], object_count: int) -> str:
 
 
 def _measured(
-    obj_value: AxdrValue, quantity: Quantity, inline: int | None, scaling: _Scaling
+    obj_value: AxdrValue, quantity: str, inline: int | None, scaling: _Scaling
 ) -> Value | None:
     if not isinstance(obj_value, int | float) or isinstance(obj_value, bool):
         return None
     exponent = scaling.exponent(quantity, inline, obj_value)
     if exponent is None:
         return None
-    if quantity is Quantity.ENERGY:
+    if quantity == Quantity.ENERGY:
         exponent -= 3  # Wh → kWh
     return _scaled(obj_value, exponent)
 
@@ -292,7 +292,7 @@ def _map_objects(
 ) -> MappedList:
     values: dict[str, Value] = {}
     unknown: dict[str, object] = {}
-    measured: list[tuple[_Object, str, Quantity]] = []
+    measured: list[tuple[_Object, str, str]] = []
     for obj in objects:
         code = (obj.obis[2], obj.obis[3], obj.obis[4])
         entry = OBJECTS.get(code)
@@ -301,14 +301,14 @@ def _map_objects(
                 unknown[obis_text(obj.obis)] = _raw_with_scaler(obj)
             continue
         key, quantity = entry
-        if quantity is Quantity.TEXT:
+        if quantity == Quantity.TEXT:
             text = _text(obj.value)
             if text is not None:
                 values[key] = text
-        elif quantity is Quantity.CLOCK:
+        elif quantity == Quantity.CLOCK:
             if not _clock_fields(obj.value, values):
                 unknown[obis_text(obj.obis)] = _plain(obj.value)
-        elif quantity is Quantity.NUMBER:
+        elif quantity == Quantity.NUMBER:
             values[key] = obj.value if isinstance(obj.value, int) else _text(obj.value)
         else:
             measured.append((obj, key, quantity))
@@ -377,11 +377,11 @@ def _map_positional(
     unknown: dict[str, object] = {}
     for row, raw in zip(rows, items, strict=True):
         _, quantity = OBJECTS[(row.obis[2], row.obis[3], row.obis[4])]
-        if quantity is Quantity.TEXT:
+        if quantity == Quantity.TEXT:
             text = _text(raw)
             if text is not None:
                 values[row.key] = text
-        elif quantity is Quantity.CLOCK:
+        elif quantity == Quantity.CLOCK:
             if not _clock_fields(raw, values):
                 unknown[obis_text(row.obis)] = _plain(raw)
         else:

@@ -6,20 +6,25 @@ C.D.E; the clock is the one object where A matters (0-x:1.0.0 is the clock, 1-x:
 
 from __future__ import annotations
 
-import enum
-
 __all__ = ["CLOCK_CODE", "OBJECTS", "Quantity", "obis_text"]
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
+if TYPE_CHECKING:
+    from typing import Final
 
-class Quantity(enum.Enum):
-    POWER = "power"
-    CURRENT = "current"
-    VOLTAGE = "voltage"
-    ENERGY = "energy"
-    POWER_FACTOR = "power_factor"
-    TEXT = "text"
-    NUMBER = "number"
-    CLOCK = "clock"
+
+class Quantity:
+    """What an object measures: the names of the exponent tables' keys. Plain strings, not an
+    enum: the core imports no ``enum`` at start-up."""
+
+    POWER: Final = "power"
+    CURRENT: Final = "current"
+    VOLTAGE: Final = "voltage"
+    ENERGY: Final = "energy"
+    POWER_FACTOR: Final = "power_factor"
+    TEXT: Final = "text"
+    NUMBER: Final = "number"
+    CLOCK: Final = "clock"
 
 
 CLOCK_CODE = (1, 0, 0)
@@ -32,8 +37,8 @@ _PHASE_POWER = {
 }
 
 
-def _build() -> dict[tuple[int, int, int], tuple[str, Quantity]]:
-    table: dict[tuple[int, int, int], tuple[str, Quantity]] = {
+def _build() -> dict[tuple[int, int, int], tuple[str, str]]:
+    table: dict[tuple[int, int, int], tuple[str, str]] = {
         (0, 2, 129): ("list_version", Quantity.TEXT),
         (0, 0, 5): ("meter_id", Quantity.TEXT),  # Kamstrup
         (96, 1, 0): ("meter_id", Quantity.TEXT),  # Aidon, Kaifa

@@ -16,7 +16,7 @@ __all__ = ["DEFAULT_EXPONENTS", "LIST_ID", "layout", "positional_layout"]
 
 LIST_ID = "KFM_001"
 
-DEFAULT_EXPONENTS: Mapping[Quantity, int] = {
+DEFAULT_EXPONENTS: Mapping[str, int] = {
     Quantity.POWER: 0,
     Quantity.CURRENT: -3,
     Quantity.VOLTAGE: -1,

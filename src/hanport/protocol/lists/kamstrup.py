@@ -24,7 +24,7 @@ __all__ = [
 LIST_ID = "Kamstrup_V0001"
 
 #: Decimal exponents of the raw registers (energy depends on the national variant, see below).
-DEFAULT_EXPONENTS: Mapping[Quantity, int] = {
+DEFAULT_EXPONENTS: Mapping[str, int] = {
     Quantity.POWER: 0,
     Quantity.CURRENT: -2,
     Quantity.VOLTAGE: 0,
