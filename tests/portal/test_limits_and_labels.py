@@ -9,14 +9,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from portal_world import World
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 from test_web import sign_in
 
-from hanport.portal.db.schema import orders
+from hanport.portal.db.schema import order_events, orders
 from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX, REASON_MAX, TRACKING_REF_MAX
+from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.services.api_keys import create_token
 from hanport.portal.services.intake import submit_order
+from hanport.portal.services.lifecycle import override_order
 from hanport.portal.services.proxies import party_by_email
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
@@ -117,12 +119,118 @@ def test_the_case_page_speaks_the_pages_language(client: TestClient, world: Worl
     case = client.get(f"/staff/orders/{order_id}").text
     assert "(portalen" in case  # the channel as a word
     audit = case.split('id="audit"')[1].split("</ol>")[0]
-    assert re.search(r"Bestilling mottatt \(Åpne, portal, holder\)", audit), audit
+    assert re.search(r"Bestilling mottatt \(Åpne, portalen, kontraktseier\)", audit), audit
     assert "<details><summary>Lagret oppføring</summary>" in audit
     assert "order.submitted" in audit.split("<details>")[1]  # the raw entry, behind the toggle
+    timeline = _before_toggles(_section(case, "timeline", "</table>"))
+    assert "portalen, bestilt som kontraktseier" in timeline and "holder" not in timeline
     client.get("/lang/en")
     english = client.get(f"/staff/orders/{order_id}").text
-    assert "Order received (Open, portal, holder)" in english
+    assert "Order received (Open, portal, contract holder)" in english
+    assert "portal, ordered as contract holder" in english
+
+
+def _section(page: str, element_id: str, end: str) -> str:
+    return page.split(f'id="{element_id}"')[1].split(end, maxsplit=1)[0]
+
+
+def _before_toggles(html: str) -> str:
+    """What is shown without opening a toggle (the stored entries are behind them)."""
+    return re.sub(r"<details>.*?</details>", "", html, flags=re.DOTALL)
+
+
+#: stored codes and raw values, which may never show unopened
+_RAW = re.compile(r"portal; |meter_no_answer|set_open|read_port|>system<|port=open|push\(es\)")
+#: and the English fragments the service wrote before its notes became codes
+_ENGLISH = re.compile(
+    _RAW.pattern + r"|attempts; handed|head-end accepted|read back |notice queued"
+)
+
+
+async def test_the_case_timeline_speaks_the_pages_language(
+    client: TestClient, world: World
+) -> None:
+    headend = world.headend()
+    headend.unresponsive.add(world.meter_id)
+    settings = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
+    runner = JobRunner(world.engine, headend, None, settings)
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    for _ in range(6):
+        await runner.run_orders()
+    sign_in(client, world, STAFF_EMAIL)
+    case = client.get(f"/staff/orders/{order_id}").text
+    timeline = _before_toggles(_section(case, "timeline", "</table>"))
+    assert "Måleren svarte ikke; forsøk 1, neste om 0 s" in timeline, timeline
+    assert "Måleren svarte ikke etter 3 forsøk; overlevert til kundeservice" in timeline
+    assert "systemet (jobbkjøreren)" in timeline
+    commands = _before_toggles(_section(case, "commands", "</table>"))
+    assert "Åpne porten" in commands and "Måleren svarte ikke" in commands
+    for shown in (timeline, commands, _before_toggles(_section(case, "audit", "</ol>"))):
+        assert not _ENGLISH.search(shown), shown
+    assert "does not answer" in _section(case, "commands", "</table>")  # behind the toggle
+
+    headend.unresponsive.clear()
+    override_order(
+        world.engine, world.staff, order_id, kind="retry", reason="måler startet på nytt"
+    )
+    for _ in range(6):
+        await runner.run_orders()
+    client.get("/lang/en")
+    case = client.get(f"/staff/orders/{order_id}").text
+    timeline = _before_toggles(_section(case, "timeline", "</table>"))
+    assert "The meter did not answer after 3 attempts; handed to customer service" in timeline
+    assert "måler startet på nytt" in timeline  # typed by customer service: as typed
+    assert "The head-end system accepted the command (port: Open)" in timeline
+    assert "Read back from the meter: Open; data seen 1 time" in timeline
+    assert "Data seen from the meter; done notice queued for the customer" in timeline
+    assert "the system (job runner)" in timeline
+    commands = _before_toggles(_section(case, "commands", "</table>"))
+    assert "Open the port" in commands and "Port: Open, data seen since the change: 1" in commands
+    for shown in (timeline, commands):
+        assert not _RAW.search(shown), shown
+
+
+def test_notes_written_in_english_before_the_codes_are_worded_too(
+    client: TestClient, world: World
+) -> None:
+    order_id = submit_order(world.engine, world.holder, world.open_request())
+    old = [
+        ("submitted", "portal; holder"),
+        ("no_answer", "meter 123 does not answer; attempt 1, next in 30 s"),
+        ("give_up", "meter_no_answer after 3 attempts; handed to customer service"),
+        ("command_ok", "head-end accepted: port open"),
+        ("readback_ok", "read back open; 2 push(es) seen"),
+        ("confirm", "data seen from the meter; done notice queued for the customer"),
+        ("override_retry", "the meter was rebooted"),  # typed: shown as typed
+    ]
+    with world.engine.begin() as conn:
+        conn.execute(delete(order_events).where(order_events.c.order_id == order_id))
+        for event, note in old:
+            conn.execute(
+                insert(order_events).values(
+                    order_id=order_id,
+                    at=utcnow(),
+                    to_state="validated",
+                    event=event,
+                    actor="system",
+                    note=note,
+                )
+            )
+    sign_in(client, world, STAFF_EMAIL)
+    timeline = _before_toggles(
+        _section(client.get(f"/staff/orders/{order_id}").text, "timeline", "</table>")
+    )
+    for line in (
+        "portalen, bestilt som kontraktseier",
+        "Måleren svarte ikke; forsøk 1, neste om 30 s",
+        "Måleren svarte ikke etter 3 forsøk; overlevert til kundeservice",
+        "Head-end-systemet godtok kommandoen (port: Åpen)",
+        "Lest tilbake fra måleren: Åpen; data sett 2 ganger",
+        "Data sett fra måleren; melding om at det er gjort, er lagt i kø til kunden",
+        "the meter was rebooted",
+    ):
+        assert line in timeline, timeline
+    assert not _ENGLISH.search(timeline), timeline
 
 
 def test_why_a_case_came_to_customer_service_is_said_in_words(

@@ -13,6 +13,7 @@ from portal_world import World, code_from
 from sqlalchemy import select
 
 from hanport.portal.db.schema import audit_events, order_events, orders, port_states, push_watches
+from hanport.portal.domain.notes import parsed
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.services.api_keys import create_token
 from hanport.portal.services.intake import OrderRequest, submit_order
@@ -173,7 +174,7 @@ async def test_no_push_in_the_window_completes_plainly_and_a_later_push_is_recor
                 order_events.c.event == "confirm_without_push",
             )
         ).scalar_one()
-    assert "no data seen from the meter within 30 s" in note
+    assert parsed(note) == {"code": "no_push", "wait_s": 30.0}  # worded by each page
     done = world.mails("ola@example.no")[-1]
     assert "Vi har ikke sett data fra måleren ennå" in done[2]
 

@@ -32,6 +32,7 @@ from hanport.portal.db.schema import (
     port_states,
     push_watches,
 )
+from hanport.portal.domain import notes
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
 from hanport.portal.domain.port_states import PortEvent
@@ -290,7 +291,7 @@ class JobRunner:
                     order,
                     OrderEvent.COMMAND_OK,
                     "system",
-                    note=f"head-end accepted: port {result.port}",
+                    note=notes.coded("command_accepted", port=result.port),
                     command_sent_at=tx.now,
                     next_attempt_at=tx.now + timedelta(seconds=self.settings.poll_s),
                 )
@@ -319,15 +320,16 @@ class JobRunner:
             if state is not OrderState.RETRYING:
                 # record the failed attempt first, so the timeline shows it
                 first = readback_event if state is OrderState.COMMAND_SENT else OrderEvent.NO_ANSWER
-                order = moved_order(
-                    tx, order, first, "system", note=str(error)[:200], attempts=attempts
+                note = notes.coded(
+                    "attempt_failed", cause=cause, attempts=attempts, detail=str(error)[:200]
                 )
+                order = moved_order(tx, order, first, "system", note=note, attempts=attempts)
             apply_event(
                 tx,
                 order,
                 OrderEvent.GIVE_UP,
                 "system",
-                note=f"{cause} after {attempts} attempts; handed to customer service",
+                note=notes.coded("gave_up", cause=cause, attempts=attempts),
                 attempts=attempts,
                 failure_cause=cause,
                 next_attempt_at=None,
@@ -355,7 +357,13 @@ class JobRunner:
             order,
             event,
             "system",
-            note=f"{error}; attempt {attempts}, next in {delay.total_seconds():.0f} s",
+            note=notes.coded(
+                "retry",
+                cause=cause,
+                attempts=attempts,
+                next_s=round(delay.total_seconds()),
+                detail=str(error)[:200],
+            ),
             attempts=attempts,
             failure_cause=cause,
             next_attempt_at=tx.now + delay,
@@ -406,9 +414,8 @@ class JobRunner:
                 pushes_since_change=result.pushes_since_change,
             )
             push_seen = target == "open" and result.pushes_since_change > 0
-            note = f"read back {result.port}"
-            if target == "open":
-                note += f"; {result.pushes_since_change} push(es) seen"
+            pushes = result.pushes_since_change if target == "open" else None
+            note = notes.coded("read_back", port=result.port, pushes=pushes)
             waits_for_push = target == "open" and not push_seen and self.settings.push_wait_s > 0
             verified = moved_order(
                 tx,
@@ -463,15 +470,11 @@ class JobRunner:
         """VERIFIED → COMPLETED and the done notice; an open without a push gets a push watch."""
         if order.action == Action.CLOSE or push_seen:
             event = OrderEvent.CONFIRM
-            note = "data seen from the meter; " if push_seen else ""
-            note += "done notice queued for the customer"
+            note = notes.coded("done", push_seen=push_seen)
             look_again_at = None
         else:
             event = OrderEvent.CONFIRM_WITHOUT_PUSH
-            note = (
-                f"no data seen from the meter within {self.settings.push_wait_s:g} s of the "
-                "read-back; the read-back verified the port open, a later push will be recorded"
-            )
+            note = notes.coded("no_push", wait_s=self.settings.push_wait_s)
             look_again_at = tx.now + timedelta(seconds=self.settings.push_recheck_s)
         complete_verified(tx, order, event, note, push_seen=push_seen, look_again_at=look_again_at)
 

@@ -26,6 +26,7 @@ from hanport.portal.db.schema import (
     order_events,
     orders,
 )
+from hanport.portal.domain import notes
 from hanport.portal.domain.gsrn import InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.model import (
     Action,
@@ -507,12 +508,17 @@ def _store(tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, order: 
             tx,
             other,
             OrderEvent.CONFIRM_WITHOUT_PUSH,
-            f"the read-back verified the port open; order {order_id} took over before "
-            "the meter's first push",
+            notes.coded("taken_over", order=order_id),
             push_seen=False,
         )
     for other in order.open_orders:
-        apply_event(tx, other, OrderEvent.SUPERSEDE, actor, note=f"superseded by {order_id}")
+        apply_event(
+            tx,
+            other,
+            OrderEvent.SUPERSEDE,
+            actor,
+            note=notes.coded("superseded_by", order=order_id),
+        )
         contact_mail(tx, other, "superseded", new_order_id=order_id)
     store_shipment(tx, actor, order_id, fields.mpid, fields.delivery)
     if not order.meter.han_capable:
@@ -521,7 +527,7 @@ def _store(tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, order: 
             load_order(conn, order_id),
             OrderEvent.FIELD_WORK,
             "system",
-            note="meter cannot run HAN; meter swap needed",
+            note=notes.coded("failure", cause="meter_not_han_capable"),
             failure_cause="meter_not_han_capable",
             next_attempt_at=None,
         )
@@ -586,7 +592,7 @@ def _insert_order(
             "to_state": OrderState.VALIDATED.value,
             "event": "submitted",
             "actor": actor.label,
-            "note": f"{channel.value}; {order.decision.reason}",
+            "note": notes.coded("submitted", channel=channel.value, access=order.decision.reason),
         },
     )
     return order_id

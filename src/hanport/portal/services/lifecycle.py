@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import meters, order_events, orders, parties, push_watches
+from hanport.portal.domain import notes
 from hanport.portal.domain.limits import REASON_MAX, too_long
 from hanport.portal.domain.model import Action, Actor, Channel, Decision, Operation
 from hanport.portal.domain.order_states import (
@@ -115,7 +116,7 @@ def moved_order(
         metering_point_id=order.metering_point_id,
         from_state=current.value,
         to_state=new.value,
-        note=note,
+        note=notes.as_data(note),
     )
     return row
 
@@ -195,7 +196,7 @@ def cancel_order(engine: Engine, actor: Actor, order_id: int, now: datetime | No
             order,
             OrderEvent.CANCEL,
             actor,
-            note="cancelled by customer service" if by_staff else "cancelled by customer",
+            note=notes.coded("cancelled_by", by="staff" if by_staff else "customer"),
             next_attempt_at=None,
         )
         restore_port(tx, order)
@@ -273,7 +274,7 @@ def override_order(
             move_port(tx, order.metering_point_id, done, order.id)
         else:
             fields = {"next_attempt_at": None, "failure_cause": order.failure_cause or "override"}
-        new = apply_event(tx, order, event, actor, note=reason, **fields)
+        new = apply_event(tx, order, event, actor, note=notes.typed(reason), **fields)
         contact_mail(
             tx,
             order,

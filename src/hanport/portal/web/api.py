@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
-from hanport.i18n import N_
+from hanport.i18n import N_, translations
 from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX, InvalidMeteringPointId, validate_gsrn
 from hanport.portal.domain.limits import (
     CITY_MAX,
@@ -51,6 +51,8 @@ from hanport.portal.services.intake import OrderRequest
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.shipments import NOT_A_PLACE, POSTCODE_FORMAT, module_default
 from hanport.portal.web.common import Config, config_of
+from hanport.portal.web.i18n import NAMES
+from hanport.portal.web.notes import note_text
 
 __all__ = ["API_ERRORS", "ApiBody", "CurrentActor", "explained", "router"]
 
@@ -320,7 +322,12 @@ def _order_out(view: views.OrderView) -> OrderOut:
         failure_cause=order.failure_cause,
         timeline=[
             OrderEventOut(
-                at=e.at, from_state=e.from_state, to_state=e.to_state, event=e.event, note=e.note
+                at=e.at,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                event=e.event,
+                # in English, as the stored notes were before they became codes (domain.notes)
+                note=note_text(translations("portal", "en"), NAMES, e.note),
             )
             for e in view.timeline
         ],

@@ -61,9 +61,9 @@ _REFUSED = NC_("audit", "Refused: {what}")
 #: codes have; the rest is behind the toggle
 _SHOWN = {
     "action": "action",
-    "channel": None,
-    "decision": None,
-    "reason": None,
+    "channel": "channel",
+    "decision": "access",
+    "reason": "access",
     "acting_reason": None,
     "method": "module",
     "state": "shipment",

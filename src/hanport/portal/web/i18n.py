@@ -22,6 +22,7 @@ from hanport.i18n import DEFAULT_LANG, LANGS, NC_, format_date, translations
 from hanport.portal.domain import limits
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.web.audit_lines import audit_line
+from hanport.portal.web.notes import command_detail, note_text
 
 __all__ = [
     "DEFAULT_LANG",
@@ -127,6 +128,35 @@ NAMES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "readback_mismatch": NC_("failure cause", "The meter did not confirm the change"),
         "headend_error": NC_("failure cause", "The head-end system reported an error"),
         "meter_not_han_capable": NC_("failure cause", "The meter has no HAN port to open"),
+        "meter_unknown_in_headend": NC_(
+            "failure cause", "The head-end system does not know the meter"
+        ),
+        "override": NC_("failure cause", "Closed by customer service"),
+    },
+    # how a person was allowed or refused (services.authz reasons, proxies' end reasons)
+    "access": {
+        "holder": NC_("access", "contract holder"),
+        "proxy": NC_("access", "proxy"),
+        "staff": NC_("access", "customer service"),
+        "not_allowed": NC_("access", "not allowed"),
+        "staff_only": NC_("access", "for customer service only"),
+        "not_holder": NC_("access", "not the contract holder"),
+        "holder_only": NC_("access", "for the contract holder only"),
+        "proxy_view_only": NC_("access", "the power of attorney is for viewing only"),
+        "proxy_revoked": NC_("access", "the power of attorney was revoked"),
+        "proxy_expired": NC_("access", "the power of attorney has expired"),
+        "proxy_not_yet_valid": NC_("access", "the power of attorney is not valid yet"),
+        "proxy_contract_ended": NC_("access", "the principal's contract has ended"),
+        "replaced": NC_("access", "replaced by a new one"),
+        "moved_out": NC_("access", "the customer moved out"),
+    },
+    # who did it, when not a person (timeline and audit actors)
+    "actor": {"system": NC_("actor", "the system (job runner)")},
+    # what was sent to the head-end system (headend_commands.op)
+    "command": {
+        "set_open": NC_("head-end command", "Open the port"),
+        "set_closed": NC_("head-end command", "Close the port"),
+        "read_port": NC_("head-end command", "Read the port state"),
     },
     "terms_status": {
         "current": NC_("terms status", "current"),
@@ -184,6 +214,8 @@ def templates(lang: str) -> Jinja2Templates:
     env.globals["gettext_in"] = gettext_in
     env.globals["languages"] = LANGUAGE_NAMES
     env.globals["audit_line"] = partial(audit_line, catalog, NAMES)
+    env.globals["note_text"] = partial(note_text, catalog, NAMES)
+    env.globals["command_detail"] = partial(command_detail, catalog, NAMES)
     # the fields' maxlength, as the services check them
     env.globals["limits"] = {k: v for k, v in vars(limits).items() if k.endswith("_MAX")}
     env.filters["local"] = local_time
