@@ -94,3 +94,14 @@ def test_a_malformed_postcode_or_place_is_explained(
     assert properties["delivery_postcode"]["anyOf"][0]["pattern"] == POSTCODE_PATTERN
     assert properties["pickup_place"]["anyOf"][0]["pattern"] == PLACE_KEY_PATTERN
     assert "module_option" not in schema.get("required", [])
+
+
+def test_the_timeline_notes_stay_english_words_in_the_api(client: TestClient, world: World) -> None:
+    """The notes are stored as codes (domain.notes); the API's `note` stays a line in English."""
+    meter = next(m for m in DEMO_METERS if m.customer_email == "ola@example.no")
+    auth = _key_of(world, "ola@example.no")
+    path = f"/api/v1/metering-points/{meter.metering_point_id}/orders"
+    made = client.post(path, json=_open(world, module_option="have"), headers=auth)
+    assert made.status_code == 201, made.text
+    read = client.get(f"/api/v1/orders/{made.json()['id']}", headers=auth).json()
+    assert read["timeline"][0]["note"] == "API, ordered as contract holder"
