@@ -18,7 +18,7 @@ from hanport.cli import main
 from hanport.reader.energy import LOCAL_TZ, HourEnergy
 from hanport.reader.storage.booking import refresh_days, write_hours
 from hanport.reader.storage.database import open_db
-from hanport.reader.storage.schema import days, hours
+from hanport.reader.storage.schema import days, hours, official_hours
 from hanport.reader.storage.writer import Writer
 from hanport.reader.web import ReaderContext, create_app
 
@@ -83,6 +83,14 @@ def test_replace_estimated_books_the_official_values(
         assert after[start] == before[start]
     # the day is recomputed from its hours
     assert _day_total(url) == pytest.approx(sum(kwh for kwh, _ in after.values()), abs=1e-6)
+    # the mark is the hour's own column; the official rows keep the file's layout as it is
+    engine = open_db(url)
+    with engine.connect() as conn:
+        marks = dict(conn.execute(select(hours.c.start, hours.c.source)).all())
+        layouts = set(conn.execute(select(official_hours.c.layout)).scalars())
+    engine.dispose()
+    assert {s for s, m in marks.items() if m == "official"} == set(ESTIMATED)
+    assert layouts == {"elhub"}
 
     # idempotent: again, nothing changes and nothing is reported replaced
     main(args)

@@ -21,7 +21,7 @@ from sqlalchemy import select as sa_select
 from hanport import __version__
 from hanport.i18n import DEFAULT_LANG, N_, translations
 from hanport.reader.cost import CostPlan
-from hanport.reader.cost_rows import COST_FIELDS, add_costs, posix_starts
+from hanport.reader.cost_rows import COST_FIELDS, add_costs
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
     HOUR,
@@ -42,7 +42,6 @@ from hanport.reader.live import (
     freshness,
 )
 from hanport.reader.pipeline import Hub
-from hanport.reader.reconcile import official_sources
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
 
@@ -180,9 +179,7 @@ def energy(
     }[kind]
     start, end = _window(from_, to, _default_start(kind, ctx.clock()))
     with ctx.engine.connect() as conn:
-        rows = fetch(conn, start, end, meter_id)
-        if kind == "hours":  # which hours hold the official value (hanport reconcile)
-            rows = official_sources(conn, rows, posix_starts(rows), (int(start), int(end) + 1))
+        rows = fetch(conn, start, end, meter_id)  # hours carry their ``source`` (hours.source)
         if ctx.cost_plan is not None and ctx.prices_zone:
             rows = add_costs(conn, rows, kind, (start, end), ctx.cost_plan)
         return rows

@@ -359,13 +359,7 @@ def run_export(args: argparse.Namespace) -> int:
                     "days": queries.days_between,
                     "months": queries.months_between,
                 }[args.what]
-                rows = fetch(conn, start, end, args.meter_id)
-                if args.what == "hours":  # as /api/hours: which hours hold the official value
-                    from hanport.reader.cost_rows import posix_starts
-                    from hanport.reader.reconcile import official_sources
-
-                    window = (int(start), int(end) + 1)
-                    rows = official_sources(conn, rows, posix_starts(rows), window)
+                rows = fetch(conn, start, end, args.meter_id)  # hours with their source
         engine.dispose()
     except (SettingsError, DatabaseError, queries.QueryError) as exc:
         return _fail(str(exc))

@@ -14,9 +14,9 @@ the later hour. Parsing and comparison are pure; ``store_official`` and ``month_
 the imported values in ``official_hours`` and compare them with ``hours`` for the API.
 
 ``replace_estimated`` (``hanport reconcile FILE --replace-estimated``) books the official value
-for each hour the reader estimated, and recomputes the days. Such an hour is marked by the
-suffix ``+replaced`` on its ``official_hours.layout`` (the schema has no column of its own for
-it); its source is "official" while its booked import still equals the official value.
+for each hour the reader estimated, and recomputes the days. Such an hour gets
+``hours.source = 'official'`` (reader migration 0005); a later booking by the reader writes
+``'reader'`` again (the column's default, in every booking's upsert).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ __all__ = [
     "ReconcileError",
     "compare",
     "month_report",
-    "official_sources",
     "parse_official",
     "replace_estimated",
     "replaced_starts",
@@ -196,8 +195,8 @@ def three_peaks(hours: Iterable[tuple[int, float]]) -> dict[str, list[tuple[int,
     return {m: sorted(p, key=lambda x: -x[1])[:3] for m, p in sorted(months.items())}
 
 
-#: ``official_hours.layout`` of an hour whose booked values the official one replaced
-REPLACED = "+replaced"
+#: ``hours.source`` of an hour holding the official value; the reader's own are "reader"
+OFFICIAL = "official"
 #: booked and official values closer than this are the same (both are stored as floats)
 _SAME_KWH = 1e-6
 
@@ -205,27 +204,26 @@ _SAME_KWH = 1e-6
 def replaced_starts(
     conn: Connection, start: int, end: int, meter_id: str | None = None
 ) -> dict[tuple[str, int], float]:
-    """(meter, hour start) → official kWh of the hours in [start, end) marked replaced."""
-    oc = official_hours.c
-    query = select(oc.meter_id, oc.start, oc.kwh).where(
-        oc.start >= start, oc.start < end, oc.layout.like(f"%{REPLACED}")
+    """(meter, hour start) → booked import kWh of the hours in [start, end) that hold the
+    official value (``hours.source``)."""
+    hc = hours.c
+    query = select(hc.meter_id, hc.start, hc.active_energy_import_kwh).where(
+        hc.start >= start, hc.start < end, hc.source == OFFICIAL
     )
     if meter_id is not None:
-        query = query.where(oc.meter_id == meter_id)
+        query = query.where(hc.meter_id == meter_id)
     return {(str(r[0]), int(r[1])): float(r[2]) for r in conn.execute(query)}
 
 
 def store_official(
     conn: Connection, meter_id: str, layout: str, official: Sequence[OfficialHour]
 ) -> None:
-    """Keep the imported hours (a newer import of the same hour replaces the older; an hour
-    replaced before keeps its mark)."""
+    """Keep the imported hours (a newer import of the same hour replaces the older)."""
     if not official:
         return
-    marked = replaced_starts(conn, official[0].start, official[-1].start + 1, meter_id)
     rows = [
         {"meter_id": meter_id, "start": h.start, "kwh": h.kwh, "measured": h.measured,
-         "layout": layout + (REPLACED if (meter_id, h.start) in marked else "")}
+         "layout": layout}
         for h in official
     ]  # fmt: skip
     conn.execute(upsert(conn, official_hours, ["meter_id", "start"]), rows)
@@ -235,62 +233,40 @@ def replace_estimated(
     conn: Connection, meter_id: str, layout: str, official: Sequence[OfficialHour]
 ) -> list[int]:
     """Book the official import of every hour the reader estimated (``hours.estimated``) and
-    mark it replaced; recompute the touched days. The hour stays estimated only when the
-    official value is itself an estimate. Idempotent: an hour already replaced by the same
-    value is left alone. Returns the starts replaced now. Call after ``store_official``."""
+    set its ``source`` to "official"; recompute the touched days. The hour stays estimated only
+    when the official value is itself an estimate. Idempotent: an hour already replaced by the
+    same value is left alone. Returns the starts replaced now. Call after ``store_official``
+    (``layout`` is kept for the callers; the file's layout is in ``official_hours``)."""
     if not official:
         return []
-    hc, oc = hours.c, official_hours.c
+    hc = hours.c
     booked = {
-        int(r[0]): (float(r[1]), bool(r[2]))
+        int(r[0]): (float(r[1]), bool(r[2]), str(r[3]))
         for r in conn.execute(
-            select(hc.start, hc.active_energy_import_kwh, hc.estimated).where(
+            select(hc.start, hc.active_energy_import_kwh, hc.estimated, hc.source).where(
                 hc.meter_id == meter_id,
                 hc.start >= official[0].start,
                 hc.start <= official[-1].start,
             )
         )
     }
-    marked = replaced_starts(conn, official[0].start, official[-1].start + 1, meter_id)
     changed = []
     for hour in official:
-        kwh, estimated = booked.get(hour.start, (None, False))
-        if kwh is None or not estimated:
-            continue  # not booked, or booked from the meter's own registers
-        if (meter_id, hour.start) in marked and abs(kwh - hour.kwh) < _SAME_KWH:
+        kwh, estimated, source = booked.get(hour.start, (None, False, "reader"))
+        if kwh is None:
+            continue  # not booked
+        if source == OFFICIAL and abs(kwh - hour.kwh) < _SAME_KWH:
             continue  # replaced before
+        if not estimated and source != OFFICIAL:
+            continue  # booked from the meter's own registers
         conn.execute(
             update(hours)
             .where(and_(hc.meter_id == meter_id, hc.start == hour.start))
-            .values(active_energy_import_kwh=hour.kwh, estimated=not hour.measured)
-        )
-        conn.execute(
-            update(official_hours)
-            .where(and_(oc.meter_id == meter_id, oc.start == hour.start))
-            .values(layout=layout + REPLACED)
+            .values(active_energy_import_kwh=hour.kwh, estimated=not hour.measured, source=OFFICIAL)
         )
         changed.append(hour.start)
     refresh_days(conn, meter_id, {local_day(s) for s in changed})
     return changed
-
-
-def official_sources(
-    conn: Connection, rows: list[dict[str, Any]], starts: Sequence[int], window: tuple[int, int]
-) -> list[dict[str, Any]]:
-    """``rows`` of /api/hours (their POSIX ``starts``) with ``"source"``: "official" for an hour
-    whose booked import is the official value that replaced the reader's estimate, else
-    "reader"."""
-    marked = replaced_starts(conn, *window)
-    return [
-        row
-        | {
-            "source": "official"
-            if abs(marked.get((row["meter_id"], start), -1.0) - row["active_energy_import_kwh"])
-            < _SAME_KWH
-            else "reader"
-        }
-        for row, start in zip(rows, starts, strict=True)
-    ]
 
 
 def _local_iso(start: int) -> str:
@@ -339,10 +315,8 @@ def month_report(
                 "reader_estimated": c.reader_estimated,
                 "difference_kwh": c.difference_kwh,
                 "flagged": c.flagged,
-                # the reader's estimate was replaced by the official value (and still is)
-                "replaced": (meter_id, c.start) in marked
-                and c.difference_kwh is not None
-                and abs(c.difference_kwh) < _SAME_KWH,
+                # the reader's estimate was replaced by the official value (hours.source)
+                "replaced": (meter_id, c.start) in marked,
             }
             for c, h in zip(checks, official, strict=True)
         ],

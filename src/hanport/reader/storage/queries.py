@@ -109,6 +109,12 @@ ENERGY_COLUMNS: Final = (
 )
 
 
+def _hour_row(
+    meter_id: str, start: float, imp: float, exp: float, est: bool, source: str
+) -> dict[str, Any]:
+    return _energy_row(meter_id, start, imp, exp, est) | {"source": source}
+
+
 def _energy_row(meter_id: str, start: float, imp: float, exp: float, est: bool) -> dict[str, Any]:
     return {
         "meter_id": meter_id,
@@ -131,13 +137,14 @@ def hours_between(
             hc.active_energy_import_kwh,
             hc.active_energy_export_kwh,
             hc.estimated,
+            hc.source,
         )
         .where(hc.start >= int(start), hc.start < end)
         .order_by(hc.meter_id, hc.start)
     )
     if meter_id:
         stmt = stmt.where(hc.meter_id == meter_id)
-    return [_energy_row(*row) for row in conn.execute(stmt)]
+    return [_hour_row(*row) for row in conn.execute(stmt)]
 
 
 def days_between(

@@ -103,6 +103,9 @@ hours = Table(
     Column("active_energy_import_kwh", Float, nullable=False),
     Column("active_energy_export_kwh", Float, nullable=False),
     Column("estimated", Boolean, nullable=False),
+    # whose value the hour holds: "reader" (booked from the meter; every booking writes it) or
+    # "official" (`hanport reconcile --replace-estimated` booked the official value). 0005.
+    Column("source", String(8), nullable=False, default="reader", server_default="reader"),
     Index("ix_hours_start", "start"),
 )
 
