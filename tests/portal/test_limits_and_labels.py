@@ -168,6 +168,8 @@ async def test_the_case_timeline_speaks_the_pages_language(
     for shown in (timeline, commands, _before_toggles(_section(case, "audit", "</ol>"))):
         assert not _ENGLISH.search(shown), shown
     assert "does not answer" in _section(case, "commands", "</table>")  # behind the toggle
+    audit = _before_toggles(_section(case, "audit", "</ol>"))
+    assert "Kommando sendt til måleren (Åpen, Måleren svarte ikke)" in audit, audit
 
     headend.unresponsive.clear()
     override_order(

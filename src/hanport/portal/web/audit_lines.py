@@ -11,6 +11,7 @@ from gettext import NullTranslations
 from typing import Any
 
 from hanport.i18n import NC_
+from hanport.portal.domain.notes import cause_of_error
 
 __all__ = ["ACTIONS", "audit_line"]
 
@@ -68,6 +69,7 @@ _SHOWN = {
     "method": "module",
     "state": "shipment",
     "scope": "scope",
+    "port": "port",
 }
 
 Names = dict[str, dict[str, tuple[str, str]]]
@@ -99,5 +101,9 @@ def audit_line(catalog: NullTranslations, names: Names, action: str, data_json: 
     values = [
         _value(catalog, names, kind, data[key]) for key, kind in _SHOWN.items() if data.get(key)
     ]
+    if data.get("ok") is False:  # a head-end command that failed: why, in words
+        values.append(
+            _value(catalog, names, "failure_cause", cause_of_error(str(data.get("detail", ""))))
+        )
     name = _name(catalog, action, names)
     return f"{name} ({', '.join(values)})" if values else name
