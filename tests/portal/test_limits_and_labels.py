@@ -170,6 +170,8 @@ async def test_the_case_timeline_speaks_the_pages_language(
     assert "does not answer" in _section(case, "commands", "</table>")  # behind the toggle
     audit = _before_toggles(_section(case, "audit", "</ol>"))
     assert "Kommando sendt til måleren (Åpen, Måleren svarte ikke)" in audit, audit
+    order_page = client.get(f"/orders/{order_id}").text  # staff see the notes there too
+    assert "(Måleren svarte ikke etter 3 forsøk; overlevert til kundeservice)" in order_page
 
     headend.unresponsive.clear()
     override_order(
