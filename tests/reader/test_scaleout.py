@@ -33,6 +33,7 @@ from services.processes import die_with_parent, stop_process
 from services.waiting import wait_for, wait_for_async
 
 OSLO = ZoneInfo("Europe/Oslo")
+HOUR_S = 3600
 _runs = itertools.count(1)
 VALUES = {"active_power_import_w": 1200, "active_power_export_w": 0,
           "reactive_power_import_var": 0, "reactive_power_export_var": 0,
@@ -298,4 +299,36 @@ def test_two_writers_sharing_a_meter_book_every_hour_from_its_registers(db_url: 
     assert len(regs) == 7
     for (at, kwh), (next_at, next_kwh) in itertools.pairwise(regs):
         assert next_at == at + 3600
+        assert booked[at] == (pytest.approx(next_kwh - kwh, abs=1e-6), False)
+
+
+def test_consecutive_hourly_lists_at_two_readers_book_the_hour_between_them(
+    db_url: str,
+) -> None:
+    """Reader A has the hourly lists of 00:00 and 01:00, reader B the one of 02:00, and B
+    commits before A has stored 01:00 (A is working through a backlog): B can only estimate
+    01:00–02:00. When A's 01:00 comes, that hour is booked from the two registers."""
+    engine = open_db(db_url)
+    start = int(dt.datetime(2026, 3, 2, tzinfo=OSLO).timestamp())
+    every = list(synthetic_pushes(start, 2))
+    a = [p for p in every if p.at < start + HOUR_S + 60]  # 00:00 … 01:00 with two lists
+    b = [p for p in every if p.at >= start + HOUR_S + 60]  # 01:01 … 02:00 with one list
+    first_a = [p for p in a if p.at < start + 60]  # A stores 00:00's list first
+    writers = {name: Writer(engine, store_raw_frames=False) for name in "ab"}
+    for name, pushes, final in (("a", first_a, False), ("b", b, True),
+                                ("a", a[len(first_a):], True)):  # fmt: skip
+        for p in pushes:
+            writers[name].add(p)
+        writers[name].flush(final=final)
+    with engine.connect() as conn:
+        regs = conn.execute(
+            select(registers.c.at, registers.c.active_energy_import_kwh).order_by(registers.c.at)
+        ).all()
+        booked = {
+            int(r.start): (r.active_energy_import_kwh, r.estimated)
+            for r in conn.execute(select(hours)).all()
+        }
+    engine.dispose()
+    assert [r.at for r in regs] == [start, start + HOUR_S, start + 2 * HOUR_S]
+    for (at, kwh), (_, next_kwh) in itertools.pairwise(regs):
         assert booked[at] == (pytest.approx(next_kwh - kwh, abs=1e-6), False)

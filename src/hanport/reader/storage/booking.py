@@ -156,6 +156,7 @@ class BookingBatch:
         self.rows: list[dict[str, object]] = []
         self.due: list[tuple[str, int]] = []
         self.touched: set[tuple[str, str]] = set()
+        self.registered: list[tuple[str, int]] = []  # (meter, hour) of the flush's registers
 
     def add_hours(self, meter_id: str, booked: Sequence[HourEnergy]) -> None:
         for h in booked:
@@ -175,6 +176,7 @@ class BookingBatch:
 
     def finish(self, conn: Connection) -> int:
         """Write it all; returns the number of (meter, day) rollups refreshed."""
+        self._book_neighbours(conn)
         if self.rows:
             # one row per key: a multi-row upsert may not touch a row twice (the last wins)
             rows = {(r["meter_id"], r["start"]): r for r in self.rows}
@@ -183,6 +185,37 @@ class BookingBatch:
             self.touch(meter_id, rebook(conn, meter_id, hour, hour))
         refresh_days_many(conn, self.touched)
         return len(self.touched)
+
+    def _book_neighbours(self, conn: Connection) -> None:
+        """The hours on either side of this flush's registers whose other register is stored
+        already: another reader may have had it (its hourly list), and this reader's memory
+        of the meter knows nothing of it. Booked from the pair, exactly, whatever came first."""
+        if not self.registered:
+            return
+        rc = registers.c
+        meter_ids = sorted({m for m, _ in self.registered})
+        lo = min(at for _, at in self.registered) - HOUR
+        hi = max(at for _, at in self.registered) + HOUR
+        stored: dict[tuple[str, int], tuple[float | None, float | None]] = {}
+        for i in range(0, len(meter_ids), _CHUNK):
+            result = conn.execute(
+                select(
+                    rc.meter_id, rc.at, rc.active_energy_import_kwh, rc.active_energy_export_kwh
+                ).where(rc.meter_id.in_(meter_ids[i : i + _CHUNK]), rc.at >= lo, rc.at <= hi)
+            )
+            for meter_id, at, imp, exp in result:
+                stored[(meter_id, int(at))] = (imp, exp)
+        for meter_id, at in sorted(set(self.registered)):
+            for start in (at - HOUR, at):
+                first = stored.get((meter_id, start))
+                last = stored.get((meter_id, start + HOUR))
+                if first is None or last is None or first[0] is None or last[0] is None:
+                    continue
+                imp = last[0] - first[0]
+                exp = (last[1] or 0.0) - (first[1] or 0.0)
+                if imp >= 0 and exp >= 0:
+                    hour = HourEnergy(start, round(imp, 6), round(exp, 6), False)
+                    self.add_hours(meter_id, [hour])
 
     def _still_due(self, conn: Connection) -> list[tuple[str, int]]:
         by_hour: dict[int, set[str]] = {}

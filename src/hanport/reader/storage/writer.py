@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from hanport.reader.energy import HOUR, HourEnergy, RegisterPoint, hour_start
 from hanport.reader.model import Push, RejectedFrame
@@ -137,6 +137,24 @@ def _insert_readings(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         cur.execute("DELETE FROM readings_incoming")
 
 
+def _lock_meters(conn: Connection, meter_ids: set[str]) -> None:
+    """PostgreSQL: hold the meters whose registers this flush writes until it commits.
+
+    Two readers may get consecutive hourly lists of one meter; the second waits here for the
+    first's commit, and then books the hour between them from both registers (its statements
+    see what was committed before they began). Taken first, in key order: no deadlock.
+    """
+    if not meter_ids or conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(m) AS k "
+            "FROM unnest(CAST(:ids AS text[])) AS m ORDER BY k) AS keys"
+        ),
+        {"ids": sorted(meter_ids)},
+    )
+
+
 class Writer:
     """Collects pushes and writes them in batches; ``flush`` is synchronous and thread-safe."""
 
@@ -251,6 +269,7 @@ class Writer:
         by_meter: dict[str, list[Push]] = {}
         for push in pushes:
             by_meter.setdefault(push.meter_id, []).append(push)
+        _lock_meters(conn, {p.meter_id for p in pushes if p.register_hour is not None})
         self._write_meters(conn, by_meter)
         if pushes:
             self._ensure_partitions(conn, pushes)
@@ -300,6 +319,7 @@ class Writer:
             conn.execute(insert_ignore(conn, registers, ["meter_id", "at"]), register_rows)
         meter_ids = set(by_meter) | (set(self._meters) if final else set())
         batch = BookingBatch()
+        batch.registered = [(p.meter_id, p.register_hour or 0) for p in with_registers]
         for meter_id in sorted(meter_ids):
             self._book(conn, meter_id, by_meter.get(meter_id, []), final=final, batch=batch)
         self.stats.hours_booked += batch.finish(conn)
