@@ -58,7 +58,7 @@ def test_encode_then_decode_is_identity(message: tuple) -> None:
         assert reading.meter_clock == when.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(meter_messages(), st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16))
 def test_encrypted_round_trip(message: tuple, guek: bytes, gak: bytes) -> None:
     manufacturer, phases, three_wire, list_kind, values, when = message

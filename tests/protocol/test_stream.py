@@ -54,7 +54,7 @@ def _decode_all(
     )
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(meter_messages(), min_size=1, max_size=4), st.data())
 def test_any_chunking_gives_the_same_readings(messages: list[tuple], data: st.DataObject) -> None:
     stream_bytes = b"".join(_frames(messages))
@@ -153,7 +153,7 @@ _SAMPLE_BYTES = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mutated_real_frames_never_raise(han_samples_dir: object, data: st.DataObject) -> None:
     """Real captures with bytes flipped, dropped or duplicated: events only, never an exception.

@@ -182,7 +182,7 @@ def test_no_templates_when_switched_off() -> None:
     assert len(decoder._templates) == 0
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.binary(min_size=7, max_size=7),
     st.integers(0, 255),

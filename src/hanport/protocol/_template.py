@@ -164,6 +164,8 @@ class Template:
         "_guards",
         "_json",
         "_known_texts",
+        "_last_raw",
+        "_last_texts",
         "_text_keys",
         "constant_indexes",
         "constants",
@@ -209,6 +211,8 @@ class Template:
         self._decisions = self._decide(tuple(compiled_from[key] for key in self._text_keys))
         #: verdicts on the identity texts seen: the texts, or None when they do not fit
         self._known_texts: dict[object, Texts | None] = {}
+        self._last_raw: object = None
+        self._last_texts: Texts | None = None
         self.manufacturer = manufacturer
         self.list_kind = list_kind
 
@@ -219,8 +223,11 @@ class Template:
 
     def _texts(self, raw: object) -> Texts | None:
         """The identity texts of one frame, or None when they are not of the template's shape."""
+        if raw == self._last_raw:  # the same meter as the last frame: compared, not hashed
+            return self._last_texts
         known = self._known_texts.get(raw, False)  # False: not seen yet
         if not isinstance(known, bool):
+            self._last_raw, self._last_texts = raw, known
             return known
         raws = raw if isinstance(raw, tuple) else (raw,)
         cleaned = tuple(_clean_text(text) for text in raws)
@@ -232,6 +239,7 @@ class Template:
         if len(self._known_texts) >= _MAX_KNOWN_TEXTS:
             self._known_texts.clear()
         self._known_texts[raw] = texts
+        self._last_raw, self._last_texts = raw, texts
         return texts
 
     def _fields(self, unpacked: tuple[Any, ...]) -> tuple[Texts, list[Clock]] | None:

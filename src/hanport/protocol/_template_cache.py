@@ -29,13 +29,27 @@ _MAX_FAILURE_KEYS = 1024
 class _Format:
     """Templates that share one ``struct`` format, by the bytes of their fixed fields."""
 
-    __slots__ = ("by_constants", "constant_indexes", "get_constants", "layout")
+    __slots__ = (
+        "by_constants",
+        "constant_indexes",
+        "get_constants",
+        "last_constants",
+        "last_templates",
+        "layout",
+    )
 
     def __init__(self, template: Template) -> None:
         self.layout = template.layout
         self.constant_indexes = template.constant_indexes
         self.get_constants = template.get_constants
         self.by_constants: dict[Any, list[Template]] = {}
+        self.forget_last()
+
+    def forget_last(self) -> None:
+        # The fixed fields found last: the next frame of a stream has the same, and comparing
+        # them costs less than hashing them for the dict (new bytes objects each frame)
+        self.last_constants: object = None
+        self.last_templates: list[Template] = []
 
 
 GroupKey = tuple[int, str | None]
@@ -69,7 +83,16 @@ class TemplateCache:
             return None
         for entry in formats:
             unpacked = entry.layout.unpack(apdu)
-            for template in entry.by_constants.get(entry.get_constants(unpacked), ()):
+            constants = entry.get_constants(unpacked)
+            if constants == entry.last_constants:
+                templates = entry.last_templates
+            else:
+                found = entry.by_constants.get(constants)
+                if found is None:
+                    continue
+                templates = entry.last_templates = found
+                entry.last_constants = constants
+            for template in templates:
                 reading = template.reading(
                     unpacked, frame or apdu, offset, frame_counter, system_title
                 )
@@ -110,6 +133,7 @@ class TemplateCache:
 
     def _evict(self) -> None:
         template, (key, entry) = self._used.popitem(last=False)
+        entry.forget_last()
         siblings = entry.by_constants[template.constants]
         siblings.remove(template)
         if not siblings:
