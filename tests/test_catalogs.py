@@ -112,6 +112,19 @@ def test_nynorsk_is_not_bokmaal_copied(domain: str) -> None:
     assert not same, f"{domain}: nynorsk identical to bokmål: {same}"
 
 
+@pytest.mark.parametrize("domain", i18n.DOMAINS)
+def test_nynorsk_says_maalaren_not_maaleren(domain: str) -> None:
+    """Nynorsk says "målaren" (the meter): the module help and the mails said "måleren"."""
+    found = [
+        _key(message)
+        for message in _catalog(domain, "nn")
+        if message.id
+        for text in _strings(message.string)
+        if re.search(r"\bmåleren\b", text, re.IGNORECASE)
+    ]
+    assert not found, f"{domain}: bokmål 'måleren' in nynorsk: {found}"
+
+
 def _write_catalog(root: Path, lang: str, messages: dict[str, str]) -> None:
     catalog = Catalog(locale=lang, domain="portal")
     for msgid, msgstr in messages.items():
