@@ -274,6 +274,8 @@ def _payload_bytes(payload: bytes) -> bytes:
 #: (MQTT 5 Receive Maximum): acks follow the commit, every flush interval, so this bounds the
 #: rate (about 2 × this per second with 0.5 s flushes) and the memory of a reader
 RECEIVE_MAXIMUM = 20_000
+#: how long to wait for the broker's SUBACK (it queues behind the session's backlog)
+SUBSCRIBE_TIMEOUT_S = 300.0
 #: how long the broker keeps a durable reader's session (and the frames queued for it) while
 #: the reader is away; Mosquitto caps it with persistent_client_expiration
 SESSION_EXPIRY_S = 7 * 86_400
@@ -369,7 +371,9 @@ async def run_mqtt(
                 paho.manual_ack_set(True)
                 remove_listener = commits.on_commit(_acker(paho, pending))
             async with client:
-                await client.subscribe(topic, qos=1)
+                # a resumed session's backlog (up to Receive Maximum messages) comes before
+                # the SUBACK, read one packet per loop turn: aiomqtt's 10 s would time out
+                await client.subscribe(topic, qos=1, timeout=SUBSCRIBE_TIMEOUT_S)
                 status.state = "connected"
                 status.detail = ""
                 backoff.reset()
