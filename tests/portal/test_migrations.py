@@ -17,7 +17,7 @@ def test_migrations_match_the_tables(engine: Engine) -> None:
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0014"
+        assert context.get_current_revision() == "0015"
         differences = compare_metadata(context, metadata)
     assert differences == []
 

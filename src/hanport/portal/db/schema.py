@@ -293,6 +293,8 @@ outbox = Table(
     Column("body", Text, nullable=False),
     Column("template", String(32), nullable=False),
     Column("order_id", ForeignKey("orders.id")),
+    # a mail about a metering point but no order (a move): its link leads to the point
+    Column("metering_point_id", String(18)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -405,6 +407,15 @@ sessions = Table(
     Column("acting_for_party_id", ForeignKey("parties.id")),
     Column("acting_reason", String(200)),
     Column("acting_poa_ref", String(100)),
+)
+
+# Back-channel logout tokens seen (a hash of issuer and jti), shared by every web process so a
+# token replayed to another one is refused; kept until the token would be refused as too old.
+logout_tokens_seen = Table(
+    "logout_tokens_seen",
+    metadata,
+    Column("jti_hash", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
 

@@ -25,7 +25,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
@@ -38,10 +38,12 @@ from joserfc import jwt
 from joserfc.errors import InvalidClaimError, InvalidKeyIdError, JoseError, MissingClaimError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hanport.i18n import N_
-from hanport.portal.db.schema import inserted_id, parties, sessions
+from hanport.portal.db.engine import begin_write
+from hanport.portal.db.schema import inserted_id, logout_tokens_seen, parties, sessions
 from hanport.portal.domain.fodselsnummer import InvalidPid, parse_pid
 from hanport.portal.services.sessions import session_token_hash
 from hanport.portal.services.tx import transaction, utcnow
@@ -272,8 +274,6 @@ class _RelyingParty:
         self.clock = clock  #: the time ID tokens are checked against
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
-        #: the logout tokens' jti seen lately (this process), to refuse one sent again
-        self._seen_jti: dict[str, int] = {}
 
     def _authorization_params(self) -> dict[str, str]:
         return {}
@@ -504,12 +504,21 @@ class _RelyingParty:
         return self._end_provider_sessions(sid, sub, "back-channel")
 
     def _first_use(self, jti: str, issued: int) -> None:
-        """Refuse a logout token seen before; forget those too old to be accepted anyway."""
-        oldest = int(self.clock().timestamp()) - _LOGOUT_TOKEN_MAX_AGE_S - self.client.leeway_s
-        self._seen_jti = {seen: at for seen, at in self._seen_jti.items() if at >= oldest}
-        if jti in self._seen_jti:
-            raise LogoutRefused("logout_token_replayed")
-        self._seen_jti[jti] = issued
+        """Refuse a logout token seen before, by this process or any other on the database:
+        its jti (with the issuer) is stored until the token would be refused as too old
+        anyway; those past that are purged on the way (an index on their expiry)."""
+        now = self.clock()
+        kept = _LOGOUT_TOKEN_MAX_AGE_S + self.client.leeway_s
+        expires = datetime.fromtimestamp(max(issued, int(now.timestamp())) + kept, UTC)
+        seen = hashlib.sha256(f"{self.client.issuer}\0{jti}".encode()).hexdigest()
+        try:
+            with begin_write(self.engine) as conn:
+                conn.execute(
+                    delete(logout_tokens_seen).where(logout_tokens_seen.c.expires_at < now)
+                )
+                conn.execute(logout_tokens_seen.insert().values(jti_hash=seen, expires_at=expires))
+        except IntegrityError:
+            raise LogoutRefused("logout_token_replayed") from None
 
     def validate_logout_token(self, logout_token: str) -> dict[str, Any]:
         """The logout token's claims once signature, iss, aud, iat, events, sid/sub and the
