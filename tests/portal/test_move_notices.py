@@ -25,6 +25,7 @@ from hanport.portal.db.schema import (
     parties,
     proxies,
 )
+from hanport.portal.domain.model import Actor, Role
 from hanport.portal.domain.moves import Outcome
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.jobs import JobRunner, JobSettings
@@ -229,10 +230,14 @@ async def test_customer_first_and_the_market_adjusts_the_date(world: World) -> N
     nina = _party(world, "nina@example.no")
     assert _contracts(world)[-1] == (nina, market_day, None)
     assert [p for p, _, t in _contracts(world) if t is None] == [nina]
-    # the port was closed already: Nina is welcomed and invited at once, in nynorsk
+    # invited when the market named her, in nynorsk, for the day her contract begins; on the
+    # day welcomed, and not invited a second time once the port is known closed
     assert _subjects(world, "nina@example.no") == [
+        f"Du kan bestille HAN-porten på {world.mpid} frå {written}",
         f"Velkomen som kunde på {world.mpid}",
-        f"HAN-porten på {world.mpid} er klar til å bestillast",
+    ]
+    assert [d["from_date"] for _, d in _audit(world, "customer_change.invited")] == [
+        market_day.isoformat()
     ]
     assert len(_audit(world, "customer_change.applied")) == 1
 
@@ -269,6 +274,57 @@ async def test_market_first_then_the_customer_confirms_and_then_moves_the_date(
         f"Flyttemeldingen din for {world.mpid} er trukket tilbake"
     )
     assert f"den {day.strftime('%d.%m.%Y')}" in world.mails("ola@example.no")[-1][2]
+    # Nina was invited when the market named her, and told again each time the day moved
+    assert _subjects(world, "nina@example.no") == [
+        f"Du kan bestille HAN-porten på {world.mpid} fra {d.strftime('%d.%m.%Y')}"
+        for d in (day, later, day)
+    ]
+
+
+async def test_the_new_customer_invited_ahead_orders_from_the_day_only(world: World) -> None:
+    """Invited when the market names her: her contract begins on the day, so she cannot order
+    before it; on the day the port is closed first, and then her order is taken."""
+    headend = world.headend()
+    submit_order(world.engine, world.holder, world.open_request())
+    runner = JobRunner(world.engine, headend, None, FAST)
+    await _drain(runner)
+    assert headend.ports[world.meter_id] == "open"
+    day = oslo_today() + timedelta(days=4)
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=day.isoformat(),
+        new_email="nina@example.no",
+        new_name="Nina Ny",
+        new_lang="en",
+    )
+    written = f"{day.day} {day.strftime('%B')} {day.year}"  # English dates in words
+    [(subject, body)] = [(m[1], m[2]) for m in world.mails("nina@example.no")]
+    assert subject == f"You can order the HAN port on {world.mpid} from {written}"
+    assert f"new customer on metering point {world.mpid} from {written}" in body
+    nina = Actor(_party(world, "nina@example.no"), Role.CUSTOMER, "Nina Ny")
+    with pytest.raises(Refused):
+        submit_order(world.engine, nina, world.open_request())  # no contract before the day
+    clock = Clock(_oslo(day, time(0, 5)))
+    runner = JobRunner(world.engine, headend, None, FAST, clock=clock)
+    await runner.run_customer_changes()  # the change is carried out; the close is placed
+    with pytest.raises(Conflict) as closing:
+        submit_order(world.engine, nina, world.open_request(), now=clock())
+    assert closing.value.code == "closing_after_move"
+    await _drain(runner)
+    await runner.run_customer_changes()
+    assert headend.ports[world.meter_id] == "closed"
+    [change] = _changes(world)
+    assert change.port_closed_at is not None
+    # welcomed on the day; no second invitation once the port is closed
+    assert _subjects(world, "nina@example.no") == [
+        subject,
+        f"Welcome as customer on {world.mpid}",
+    ]
+    submit_order(world.engine, nina, world.open_request(), now=clock())
+    await _drain(runner)
+    assert headend.ports[world.meter_id] == "open"
 
 
 async def test_the_market_after_the_move_was_carried_out_names_the_new_customer(

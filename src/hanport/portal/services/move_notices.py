@@ -12,7 +12,7 @@ customer and every holder of their live powers of attorney are mailed in their l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, or_, select, update
@@ -49,6 +49,8 @@ __all__ = [
     "NoticeResult",
     "check_move_notice",
     "give_move_notice",
+    "invite_new_holder",
+    "invited_ahead",
     "live_change",
     "move_status",
     "pending_change",
@@ -129,6 +131,44 @@ def tell_move(
                 date=day,
             )
     return len(agents)
+
+
+def invited_ahead(registered: datetime | None, first_day: date) -> bool:
+    """Whether the market named the new customer before their contract's first day: then they
+    were invited (`invite_new_holder`) when it did, not once the port is closed."""
+    return registered is not None and registered < datetime.combine(first_day, time.min, OSLO)
+
+
+def invite_new_holder(tx: Tx, party_id: int, mpid: str, day: date) -> None:
+    """Invite the new customer the market has named, ahead of the move, to order the port from
+    `day`, their contract's first day (again when that day moves). Their contract begins then,
+    so no order of theirs is taken before it (authz), and on the day the port is first closed
+    for the change of customer (intake refuses their order until that close is done)."""
+    party = tx.conn.execute(select(parties).where(parties.c.id == party_id)).one()
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        party.email,
+        "move_in_invite_from",
+        party.lang,
+        name=party.display_name,
+        mpid=mpid,
+        date=day,
+    )
+    tx.audit(
+        "system",
+        "customer_change.invited",
+        "metering_point",
+        mpid,
+        party_id=party_id,
+        from_date=day.isoformat(),
+    )
+
+
+def _tell_new_holder(tx: Tx, change: Row[Any], day: date) -> None:
+    """The move's date changed after the market named the new customer: tell them the new one."""
+    if change.new_party_id is not None and invited_ahead(change.market_at, day):
+        invite_new_holder(tx, int(change.new_party_id), change.metering_point_id, day)
 
 
 def _live_agents(conn: Connection, mpid: str, holder_id: int, today: date) -> list[Any]:
@@ -332,6 +372,8 @@ def give_move_notice(
             channel=channel,
         )
         tell_move(tx, mpid, checked.holder, "move_notice", "move_notice_agent", checked.day)
+        if pending is not None and result is Outcome.ADJUSTED:
+            _tell_new_holder(tx, pending, checked.day)
         return NoticeResult(change_id, result, checked.day)
 
 
@@ -409,6 +451,8 @@ def withdraw_move_notice(
             moved = after != pending.effective_date
             agent_mail = "move_notice_agent" if moved else None
             tell_move(tx, mpid, holder, "move_withdrawn_market", agent_mail, after)
+            if moved:
+                _tell_new_holder(tx, pending, after)
         return NoticeResult(pending.id, Outcome.WITHDRAWN, after)
 
 

@@ -2,8 +2,10 @@
 
 On the effective date the old contract ends, the old customer's proxies end, the port is closed
 by a system order if it was open or opening, the new contract starts, and both are notified.
-The port is never carried over to the new customer: they must accept the terms themselves;
-once the port is closed they are invited by mail to order it.
+The port is never carried over to the new customer: they must accept the terms themselves.
+They are invited by mail to order it when the market registers them ahead of the move, with the
+date their contract begins (and the port becomes theirs to order); registered on or after that
+day, once the port is known closed.
 
 The market's event (this module) and the customer's own notice "I am moving"
 (services.move_notices) for the same move are one change: whichever comes later joins the row
@@ -36,7 +38,14 @@ from hanport.portal.domain.moves import outcome
 from hanport.portal.services import access_requests, authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, at_most
 from hanport.portal.services.intake import OrderRequest, submit_order
-from hanport.portal.services.move_notices import live_change, pending_change, sources_of, tell_move
+from hanport.portal.services.move_notices import (
+    invite_new_holder,
+    invited_ahead,
+    live_change,
+    pending_change,
+    sources_of,
+    tell_move,
+)
 from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
 from hanport.portal.services.tx import Tx, transaction
@@ -161,6 +170,8 @@ def register_customer_change(
             effective_date=effective_date.isoformat(),
             new_lang=new_lang if email else None,
         )
+        if new_id is not None and invited_ahead(tx.now, effective_date):
+            invite_new_holder(tx, new_id, mpid, effective_date)
         return change_id
 
 
@@ -227,6 +238,8 @@ def _join_notice(tx: Tx, market: _MarketEvent, notice: Row[Any]) -> int:
     )
     if after != notice.effective_date:
         tell_move(tx, market.mpid, old, "move_market_date", "move_notice_agent", after)
+    if new_id is not None and after is not None and invited_ahead(tx.now, after):
+        invite_new_holder(tx, new_id, market.mpid, after)
     return int(notice.id)
 
 
@@ -275,7 +288,9 @@ def _join_carried_out(tx: Tx, market: _MarketEvent, carried: Row[Any]) -> int:
     if new_id is not None:
         _start_contract(tx, market.mpid, new_id, day)
         _welcome(tx, new_id, market.mpid, day)
-        if carried.port_closed_at is not None:
+        if invited_ahead(tx.now, day):
+            invite_new_holder(tx, new_id, market.mpid, day)
+        elif carried.port_closed_at is not None:
             _invite(tx, new_id, market.mpid)
     return int(carried.id)
 
@@ -426,7 +441,8 @@ def _welcome(tx: Tx, party_id: int, mpid: str, day: date) -> None:
 
 
 def _invite(tx: Tx, party_id: int, mpid: str) -> None:
-    """The new customer is invited to order the port, now that it is closed for them."""
+    """The new customer is invited to order the port, now that it is closed for them: when the
+    market named them on or after the move date (ahead of it they were invited then)."""
     party = tx.conn.execute(select(parties).where(parties.c.id == party_id)).one()
     notify.enqueue(
         tx.conn,
@@ -491,5 +507,17 @@ def _close_port_after_change(engine: Engine, change_id: int, now: datetime | Non
             change_id=change_id,
             close_order_id=None if close_order is None else close_order.id,
         )
-        if change.new_party_id is not None:
+        if change.new_party_id is not None and not _invited_before(tx, change):
             _invite(tx, change.new_party_id, mpid)
+
+
+def _invited_before(tx: Tx, change: Row[Any]) -> bool:
+    """Whether the market named the new customer before their contract's first day, and so
+    invited them then (services.move_notices.invite_new_holder)."""
+    first_day = tx.conn.execute(
+        select(func.max(contracts.c.valid_from)).where(
+            contracts.c.party_id == change.new_party_id,
+            contracts.c.metering_point_id == change.metering_point_id,
+        )
+    ).scalar_one_or_none()
+    return first_day is not None and invited_ahead(change.market_at, first_day)

@@ -236,6 +236,18 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "right away.\n"
         ),
     ),
+    # the new customer, when the market registers them before the move date (services.moves)
+    "move_in_invite_from": (
+        N_("You can order the HAN port on {mpid} from {date}"),
+        N_(
+            "Hello {name},\n\nYou are registered as the new customer on metering point {mpid} "
+            "from {date}. From that day the metering point is on My page, and if you want the "
+            "meter's data for your own equipment you can order the HAN port opened there: you "
+            "read and accept the terms, and we open it. At the start of that day the port is "
+            "closed for the change of customer; should that take a while, My page says so "
+            "until it is done.\n"
+        ),
+    ),
     "access_ended": (
         N_("Access request {request_id} ended"),
         N_(
