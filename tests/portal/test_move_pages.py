@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -20,7 +20,13 @@ from hanport.portal.domain.model import ProxyScope
 from hanport.portal.jobs import JobRunner, JobSettings
 from hanport.portal.seed import STAFF_EMAIL
 from hanport.portal.services.api_keys import create_token
-from hanport.portal.services.move_notices import give_move_notice
+from hanport.portal.services.errors import Refused
+from hanport.portal.services.move_notices import (
+    give_move_notice,
+    move_status,
+    withdraw_move_notice,
+)
+from hanport.portal.services.moves import apply_due_changes, register_customer_change
 from hanport.portal.services.notify import Letterhead, SmtpMailer
 from hanport.portal.web.app import PortalConfig, create_app
 
@@ -203,12 +209,66 @@ async def test_both_sides_get_the_mail_in_their_language(sqlite_world: World, sm
     assert ola["Subject"] == f"Flyttingen din fra målepunkt {world.mpid} den {written}"
     body = ola.get_content()
     assert f"flytter fra målepunkt {world.mpid} den {written}" in body
-    assert "kl. 00.00" in body and "https://han.example/" in body and "Fjordnett AS" in body
+    assert "kl. 00.00" in body and "Fjordnett AS" in body
+    assert f"https://han.example/points/{world.mpid}/move" in body
     nynorsk = mails["viewer@example.no"]
     assert nynorsk["Subject"] == f"Ola Nordmann flyttar frå målepunkt {world.mpid}"
     assert f"den {written}" in nynorsk.get_content() and "fell bort" in nynorsk.get_content()
     english = mails["agent@provider.example"].get_content()
     assert f"on {day.day} " in english and "power of attorney you hold" in english
+
+
+def _link(mail: EmailMessage) -> str:
+    """The mail's link: the line above the signature."""
+    body = mail.get_content().replace("\r\n", "\n")
+    return body.split("\n\n-- \n")[0].rstrip("\n").rsplit("\n", 1)[-1]
+
+
+@pytest.mark.both_databases
+async def test_move_mails_link_to_the_move_page(  # type: ignore[no-untyped-def]
+    client: TestClient, world: World, smtp_server
+) -> None:
+    """Each move mail links the page the reader acts on, absolute from the base URL: the move
+    page for the customer moving out and their agents, the point's page for the new customer
+    once their contract has begun, the front page when the reader no longer (or not yet) sees
+    the point. The link opens for the one it was sent to."""
+    sign_in(client, world, "ola@example.no")
+    await _sent(world, smtp_server)
+    move_page = f"https://han.example/points/{world.mpid}/move"
+    day = oslo_today() + timedelta(days=12)
+    give_move_notice(world.engine, world.holder, world.mpid, day.isoformat())
+    mails = {mail["To"]: mail for mail in await _sent(world, smtp_server)}
+    assert {to: _link(mail) for to, mail in mails.items()} == {
+        "ola@example.no": move_page,
+        "viewer@example.no": move_page,
+        "agent@provider.example": move_page,
+    }
+    page = client.get(move_page.removeprefix("https://han.example"))
+    assert page.status_code == 200 and day.strftime("%d.%m.%Y") in page.text
+    withdraw_move_notice(world.engine, world.holder, world.mpid)
+    assert {_link(mail) for mail in await _sent(world, smtp_server)} == {move_page}
+
+    # the market names the new customer ahead of the day: invited, linked to the front page
+    # (the point is theirs from the day); on the day Ola's last mail links the front page and
+    # Nina's welcome the point's page, where she orders
+    register_customer_change(
+        world.engine,
+        world.staff,
+        world.mpid,
+        effective=day.isoformat(),
+        new_email="nina@example.no",
+        new_name="Nina Ny",
+    )
+    [invite] = await _sent(world, smtp_server)
+    assert invite["To"] == "nina@example.no" and _link(invite) == "https://han.example/"
+    apply_due_changes(world.engine, day)  # as on the day (the mails are stamped now: due)
+    links = {(m["To"], m["Subject"].split()[0]): _link(m) for m in await _sent(world, smtp_server)}
+    assert links[("ola@example.no", "Kundeforholdet")] == "https://han.example/"
+    with pytest.raises(Refused):  # on the day the point is no longer Ola's to see
+        move_status(
+            world.engine, world.holder, world.mpid, now=datetime.combine(day, time(12), UTC)
+        )
+    assert links[("nina@example.no", "Velkommen")] == f"https://han.example/points/{world.mpid}"
 
 
 def test_customer_service_sees_the_moves_waiting(client: TestClient, world: World) -> None:

@@ -27,6 +27,8 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services.tx import utcnow
 
 __all__ = [
+    "MOVE_PAGE_MAILS",
+    "POINT_PAGE_MAILS",
     "SMTP_SECURITY",
     "TEMPLATES",
     "ConsoleMailer",
@@ -499,16 +501,34 @@ def outbox_row(
 ) -> dict[str, Any]:
     """The outbox row of one rendered message, for writers that insert many at once."""
     subject, body = render(template, lang, **fields)
+    mpid = fields.get("mpid")
     return {
         "to_addr": to,
         "subject": subject,
         "body": body,
         "template": template,
         "order_id": for_order,
+        "metering_point_id": mpid if isinstance(mpid, str) else None,
         "created_at": now,
         "next_attempt_at": now,
         "attempts": 0,
     }
+
+
+#: mails about a move whose link is the point's move page (/points/{mpid}/move): the customer
+#: moving out and those holding their powers of attorney, while the move is still to come
+MOVE_PAGE_MAILS = frozenset(
+    {
+        "move_notice",
+        "move_market_date",
+        "move_withdrawn",
+        "move_withdrawn_market",
+        "move_notice_agent",
+        "move_withdrawn_agent",
+    }
+)
+#: mails to a move's new customer once their contract has begun: the point's page, to order
+POINT_PAGE_MAILS = frozenset({"moved_in", "move_in_invite"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,23 +540,32 @@ class Letterhead:
     signature: str = ""
     base_url: str = ""
 
-    def link(self, template: str, order_id: int | None) -> str | None:
-        """The page a mail points to: the order, for customer service's case mail the case, and
-        for a mail about no order (a power of attorney, a move) the portal's front page."""
+    def link(self, template: str, order_id: int | None, mpid: str | None = None) -> str | None:
+        """The page a mail points to: the order, for customer service's case mail the case, for
+        a mail about a move the point's move page (its new customer: the point's page, where
+        they order), and for another mail about no order the portal's front page (so too the
+        old customer's last mail and the new one's before their contract: neither sees the
+        point then)."""
         if not self.base_url:
             return None
         if template == "access_requested":
             return f"{self.base_url}/requests"
+        if order_id is None and mpid and template in MOVE_PAGE_MAILS:
+            return f"{self.base_url}/points/{mpid}/move"
+        if order_id is None and mpid and template in POINT_PAGE_MAILS:
+            return f"{self.base_url}/points/{mpid}"
         if order_id is None:
             return f"{self.base_url}/"
         if template == "case_escalated":
             return f"{self.base_url}/staff/orders/{order_id}"
         return f"{self.base_url}/orders/{order_id}"
 
-    def compose(self, body: str, template: str, order_id: int | None) -> str:
-        """The body with the order's link after the text and the signature below ("-- ")."""
+    def compose(
+        self, body: str, template: str, order_id: int | None, mpid: str | None = None
+    ) -> str:
+        """The body with the link (`link`) after the text and the signature below ("-- ")."""
         parts = [body.rstrip("\n")]
-        link = self.link(template, order_id)
+        link = self.link(template, order_id, mpid)
         if link:
             parts.append(link)
         signed = "\n".join(line for line in (self.company_name, self.signature) if line)
@@ -657,7 +686,9 @@ async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
         message = EmailMessage()
         message["To"] = row.to_addr
         message["Subject"] = row.subject
-        message.set_content(mailer.letterhead.compose(row.body, row.template, row.order_id))
+        message.set_content(
+            mailer.letterhead.compose(row.body, row.template, row.order_id, row.metering_point_id)
+        )
         try:
             await mailer.send(message)
         except (aiosmtplib.SMTPException, OSError) as exc:
