@@ -324,3 +324,24 @@ def test_today_and_history_follow_the_meters_day(page: Page, stack: Stack) -> No
         # the meter clock is the time of the latest reading, not of the last hourly list
         assert page.text_content("#meter-clock") == now["at"].replace("T", " ")
         assert page.is_visible("#stale-note") and page.evaluate(RECENT_POINTS) > 30
+
+
+PAGES = ("/?meter={live}", "/today?meter={history}", "/history?meter={history}", "/health")
+
+
+def test_nynorsk_numbers_and_no_sideways_scroll_at_375_px(page: Page, stack: Stack) -> None:
+    # Walking the demo in nynorsk showed "4,505 W" and "2.724 kWh" (Chromium has no nynorsk
+    # number data, so "nn-NO" fell back to English), and at 375 px the meter picker pushed the
+    # languages past the edge on every page.
+    page.context.add_cookies([{"name": "hanport_lang", "value": "nn", "url": stack.url}])
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in PAGES:
+        _open(page, stack, path.format(live=stack.live_meter_id, history=stack.history_meter_id))
+        assert page.get_attribute("html", "lang") == "nn"
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"{path}: {scroll} px wide at {inner} px"
+    # not the browser's own language as a fallback: a locale Chromium has data for
+    assert page.evaluate("Intl.NumberFormat.supportedLocalesOf(hanport.LOCALE).length") > 0
+    assert page.evaluate("hanport.fmt(4505.25, 1)") == "4\u00a0505,3"
+    assert page.evaluate("hanport.kwh(2.724, 3)") == "2,724 kWh"
+    screenshot(page, "dashboard-now-nn-375")

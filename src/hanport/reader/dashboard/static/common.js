@@ -6,7 +6,9 @@
 const hanport = (() => {
   const T = JSON.parse(document.getElementById("texts").textContent);
   const LANG = document.body.dataset.lang;
-  const LOCALE = { nb: "nb-NO", nn: "nn-NO" }[LANG] ?? "en-GB";
+  // Chromium's ICU has no nynorsk data: "nn-NO" alone would give English numbers and months
+  // ("4,505 W", "December"), so nynorsk falls back to bokmål's, which are written the same.
+  const LOCALE = { nb: ["nb-NO"], nn: ["nn-NO", "nb-NO"] }[LANG] ?? ["en-GB"];
   const TODAY = document.body.dataset.today;
   const METER_KEY = "hanport.meter";
 
