@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import httpx
 
-from hanport.demo.mailbox import Mailbox, create_mailbox_app, start_smtp_server
+from hanport.demo.mailbox import Mailbox, StoredMail, create_mailbox_app, start_smtp_server
 from services.ports import free_port
 
 
@@ -84,3 +85,16 @@ async def _json(directory: Path) -> list[object]:
     transport = httpx.ASGITransport(app=create_mailbox_app(Mailbox(directory)))
     async with httpx.AsyncClient(transport=transport, base_url="http://mailbox") as client:
         return list((await client.get("/api/messages")).json())
+
+
+def test_times_are_norwegian_like_the_portals(tmp_path: Path) -> None:
+    # Walking the demo on a machine in UTC: the portal said an order was placed at 09:33, the
+    # mailbox listed its receipt at 08:33.
+    winter = StoredMail(
+        "000001", _mail("a@example.no", "s", "b"), datetime(2026, 12, 5, 8, 33, tzinfo=UTC)
+    )
+    summer = StoredMail(
+        "000002", _mail("a@example.no", "s", "b"), datetime(2026, 7, 1, 8, 33, tzinfo=UTC)
+    )
+    assert winter.date == "2026-12-05 09:33:00"
+    assert summer.date == "2026-07-01 10:33:00"

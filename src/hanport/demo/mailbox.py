@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.applications import Starlette
@@ -28,6 +29,8 @@ from starlette.routing import Route
 __all__ = ["Mailbox", "StoredMail", "create_mailbox_app", "start_smtp_server"]
 
 _NAME = re.compile(r"^(\d{6})\.eml$")
+# the demo's pages show Norwegian time; so does its mailbox, whatever the machine's zone
+_OSLO = ZoneInfo("Europe/Oslo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,9 @@ class StoredMail:
 
     @property
     def date(self) -> str:
-        """When the mailbox received it, local time (the Date header may be missing or odd)."""
-        return self.received_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        """When the mailbox received it, Norwegian time as the portal shows it (the Date header
+        may be missing or odd)."""
+        return self.received_at.astimezone(_OSLO).strftime("%Y-%m-%d %H:%M:%S")
 
     def text(self) -> str:
         """The plain-text body (or the HTML body with its tags removed)."""
