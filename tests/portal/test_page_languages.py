@@ -126,3 +126,29 @@ def test_the_api_answers_in_nynorsk_when_asked(client: TestClient) -> None:
     answer = client.get("/api/v1/metering-points", headers={"Accept-Language": "nn-NO"})
     assert answer.status_code == 401
     assert answer.json()["error"]["message"] == "Manglar API-nøkkel (Authorization: Bearer)"
+
+
+def test_mails_follow_the_language_the_customer_chose_on_the_pages(
+    client: TestClient, world: World
+) -> None:
+    # Walking the demo: Ola read and ordered in English and got his receipt and "opened" mail in
+    # bokmål (the language stored for him), Lars ordered in nynorsk and got bokmål mails too.
+    sign_in(client, world, "ola@example.no")
+    client.get("/lang/en?next=/points")
+    page = client.get(f"/points/{world.mpid}")
+    terms = re.search(r'name="terms_version_id" value="(\d+)"', page.text)
+    assert terms
+    placed = client.post(
+        f"/points/{world.mpid}/orders",
+        data={
+            "csrf": csrf_of(page.text),
+            "action": "open",
+            "terms_version_id": terms.group(1),
+            "declaration": "locked_cabinet",
+            "module_option": "have",
+            "terms_accepted": "yes",
+        },
+    )
+    assert placed.status_code == 200, placed.text
+    subjects = [subject for _, subject, _ in world.mails("ola@example.no")]
+    assert subjects[-1].startswith("We have received your order (no. "), subjects

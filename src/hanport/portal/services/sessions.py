@@ -35,6 +35,7 @@ __all__ = [
     "live_sessions",
     "load_session",
     "purge_sessions",
+    "remember_language",
     "session_token_hash",
     "sign_in",
     "start_session",
@@ -209,6 +210,19 @@ def live_sessions(engine: Engine, actor: Actor, now: datetime | None = None) -> 
                 )
                 .order_by(sessions.c.created_at.desc())
             ).all()
+        )
+
+
+def remember_language(engine: Engine, actor: Actor, lang: str) -> None:
+    """The language a signed-in person chose on a page becomes theirs: their mails (receipts,
+    "opened", move notices) come in it. Staff acting for a customer change only their own."""
+    if actor.party_id is None:
+        return
+    with begin_write(engine) as conn:
+        conn.execute(
+            update(parties)
+            .where(parties.c.id == actor.party_id, parties.c.lang != lang)
+            .values(lang=lang)
         )
 
 

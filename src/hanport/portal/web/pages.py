@@ -17,12 +17,14 @@ from hanport.portal.services.errors import InvalidInput, PortalError
 from hanport.portal.services.intake import OrderRequest, submit_order
 from hanport.portal.services.lifecycle import cancel_order
 from hanport.portal.services.proxies import invite_proxy, proxy_to_revoke, revoke_proxy
+from hanport.portal.services.sessions import remember_language
 from hanport.portal.services.shipments import DELIVERY_FIELDS as DELIVERY
 from hanport.portal.web.common import (
     Config,
     SignedIn,
     actor_of,
     checked_form,
+    config_of,
     lang_of,
     local_redirect,
     render,
@@ -52,6 +54,10 @@ async def favicon() -> Response:
 async def set_lang(request: Request, code: str, next: str = "/") -> Response:
     if code in LANGS:
         browser_of(request).set_pref("lang", code)
+        actor = actor_of(request)
+        if actor is not None:  # their mails follow the language they read the pages in
+            config = config_of(request)
+            await run_in_threadpool(remember_language, config.engine, actor, code)
     return local_redirect(next)
 
 
