@@ -321,6 +321,9 @@ ISSUE_TEXTS: dict[str, str] = {
     "source_failing": N_("{source}: {error}"),
     "source_retrying": N_("{source}: {error} (retrying in {seconds} s)"),
     "source_silent": N_("{source}: no frames in the last minute"),
+    # connected but silent: the meter's HAN port may be closed on purpose, so information only
+    "source_quiet": N_("{source}: no data since {time} – is the HAN port open?"),
+    "source_no_data_yet": N_("{source}: no data yet – is the HAN port open?"),
     "source_rejects": N_(
         "{source}: more than a tenth of the frames rejected (check the serial settings or the keys)"
     ),
@@ -350,11 +353,30 @@ class _Issues(list[dict[str, str]]):
         self.append({"level": level, "code": code, "message": text})
 
 
+def _since(last: float, now: float) -> str:
+    """Local "HH:MM" of ``last``; "YYYY-MM-DD HH:MM" when it is not today's."""
+    when = dt.datetime.fromtimestamp(last, LOCAL_TZ)
+    same_day = when.date() == dt.datetime.fromtimestamp(now, LOCAL_TZ).date()
+    return when.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+
+
+def _quiet_issue(s: dict[str, Any], last: float | None, now: float, issues: _Issues) -> None:
+    """A source without frames for a minute: information while it is connected (the reader
+    cannot tell a closed HAN port from a fault), a warning while it is not."""
+    if s["state"] != "connected":
+        issues.add("warning", "source_silent", source=s["name"])
+    elif last is None:
+        issues.add("info", "source_no_data_yet", source=s["name"])
+    else:
+        issues.add("info", "source_quiet", source=s["name"], time=_since(last, now))
+
+
 def _source_issues(sources: list[dict[str, Any]], now: float, issues: _Issues) -> None:
     for s in sources:
-        if s["last_frame_at"] is not None:
-            last_frame_age = now - s["last_frame_at"]
-            s["last_frame_at"] = local_iso(s["last_frame_at"])
+        last: float | None = s["last_frame_at"]
+        if last is not None:
+            last_frame_age = now - last
+            s["last_frame_at"] = local_iso(last)
         else:
             last_frame_age = None
         if s["kind"] == "file":
@@ -368,7 +390,7 @@ def _source_issues(sources: list[dict[str, Any]], now: float, issues: _Issues) -
             else:
                 issues.add("error", "source_failing", source=s["name"], error=s["detail"])
         elif last_frame_age is None or last_frame_age > 60:
-            issues.add("warning", "source_silent", source=s["name"])
+            _quiet_issue(s, last, now, issues)
         total = s["frames_ok"] + s["crc_errors"] + s["undecodable"]
         if total >= 20 and (s["crc_errors"] + s["undecodable"]) / total > 0.1:
             issues.add("warning", "source_rejects", source=s["name"])

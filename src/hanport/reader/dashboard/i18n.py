@@ -59,6 +59,7 @@ SCRIPT_TEXTS: Final = {
     # {count}: a whole number of hours (replaced by today.js)
     "hours_without_price": N_("{count} hours without a price"),
     # the level of a health issue
+    "level_info": N_("Info"),
     "level_warning": N_("Warning"),
     "level_error": N_("Error"),
     # the Health page's prices card
