@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hanport.emulator.market import eur_nok, market_app
 from hanport.reader.prices.entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
-from hanport.reader.prices.fetch import PriceFetcher, PriceSource, next_attempt_in, price_status
+from hanport.reader.prices.fetch import (
+    PriceFetcher,
+    PriceSource,
+    _pause,
+    latest_reading_day,
+    next_attempt_in,
+    price_status,
+)
 from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
 from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
 from hanport.reader.settings import SettingsError, load_settings
@@ -19,6 +27,7 @@ from hanport.reader.storage.database import migrate, open_db
 from hanport.reader.web import ReaderContext, create_app
 from services.serving import serve_in_thread
 
+OSLO = ZoneInfo("Europe/Oslo")
 _NS = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"
 
 
@@ -188,7 +197,7 @@ def test_fetch_ahead_across_dst_and_network_down(
     assert all(
         p.nok_per_kwh == pytest.approx(p.eur_per_mwh * 11.2 / 1000, rel=0.06) for p in tomorrow
     )
-    assert not fetcher.refresh()  # nothing missing: no request
+    assert not fetcher.refresh(days_back=1)  # nothing missing: no request
     # the network goes away: last known prices stay, health says why
     fetcher.source = PriceSource(
         "NO1",
@@ -267,3 +276,70 @@ def test_next_attempt_waits_for_publication(tmp_path: Path, market: tuple[str, _
     fetcher.health.problem = "down"
     assert next_attempt_in(fetcher, fetched_tomorrow=True) == 300
     assert price_status(fetcher)["problem"] == "down"
+
+
+def _whole_day(fetcher: PriceFetcher, day: date) -> bool:
+    start = datetime.combine(day, datetime.min.time(), OSLO).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), OSLO).astimezone(UTC)
+    with fetcher.engine.connect() as conn:
+        prices = spot_prices(conn, "NO1", start, end)
+    return bool(prices) and prices[0].start == start and prices[-1].end == end
+
+
+def test_prices_follow_the_meters_day_and_fill_an_outage(
+    tmp_path: Path, market: tuple[str, _Clock]
+) -> None:
+    """The meters' clock is a day ahead of the server's (the demo's fast meters): the fetcher
+    fetches the meters' day and, when published, the next; days missed while the network was
+    down are fetched when it is back. The stand-in market publishes by the meters' clock."""
+    url, market_clock = market
+    server = _Clock(datetime(2026, 12, 5, 9, tzinfo=UTC))
+    meter = {"day": date(2026, 12, 6)}
+    fetcher = _fetcher(tmp_path, url, server)
+    fetcher.meter_day = lambda: meter["day"]
+    market_clock.now = datetime(2026, 12, 6, 13, tzinfo=UTC)  # the 7th is published
+    assert fetcher.refresh(days_back=1)
+    for day in (4, 5, 6, 7):  # the server's yesterday, today; the meters' day and the next
+        assert _whole_day(fetcher, date(2026, 12, day)), day
+    assert not _whole_day(fetcher, date(2026, 12, 8))
+    assert fetcher.missing_days(days_back=1) == []
+    assert not fetcher.refresh(days_back=1)  # nothing missing: no request
+    assert _pause(fetcher) == 600  # the meters' day is not the server's: look again soon
+    # the network goes away while the meters pass the 8th and 9th
+    working = fetcher.source
+    fetcher.source = PriceSource(
+        "NO1",
+        "token",
+        "http://127.0.0.1:9/api",
+        "http://127.0.0.1:9/x",
+        timeout=1,
+        attempts=1,
+        backoff=0,
+    )
+    meter["day"], market_clock.now = date(2026, 12, 9), datetime(2026, 12, 9, 8, tzinfo=UTC)
+    assert not fetcher.refresh(days_back=2)
+    assert fetcher.health.problem
+    meter["day"], market_clock.now = date(2026, 12, 10), datetime(2026, 12, 10, 8, tzinfo=UTC)
+    fetcher.source = working
+    assert fetcher.refresh(days_back=2)
+    assert fetcher.health.problem is None
+    for day in (8, 9, 10):
+        assert _whole_day(fetcher, date(2026, 12, day)), day
+    # the 11th is not published before 13:00 on the meters' clock: it is the one day missing
+    assert fetcher.missing_days(days_back=2) == [date(2026, 12, 11)]
+    assert fetcher.health.known_until == datetime(2026, 12, 10, 23, tzinfo=UTC)
+
+
+def test_the_meters_day_is_that_of_the_latest_reading(tmp_path: Path) -> None:
+    from hanport.reader.storage.writer import Writer
+    from reader.reader_synthetic import pushes
+
+    engine = open_db(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    migrate(engine)
+    assert latest_reading_day(engine) is None
+    late = int(datetime(2026, 12, 6, 23, tzinfo=OSLO).timestamp())  # up to 00:00:05 on the 7th
+    writer = Writer(engine)
+    for push in pushes(late, 1):
+        writer.add(push)
+    writer.flush(final=True)
+    assert latest_reading_day(engine) == date(2026, 12, 7)  # the local day (UTC's is the 6th)

@@ -399,9 +399,18 @@ class DemoRun:
         the grid tariff and zone the reader prices the hours with."""
         from hanport.emulator.market import market_app
 
+        def market_clock() -> datetime:
+            # the market publishes by the meters' clock: their day's prices, and the next
+            # day's from 13:00 on it, as the real one does by the real clock
+            return (self.simulated_now() or datetime.now(UTC)).astimezone(UTC)
+
         port = _free_port()
         config = uvicorn.Config(
-            market_app(), host=LOOPBACK, port=port, log_level="warning", lifespan="off"
+            market_app(market_clock),
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
         self._market = _QuietServer(config)
         self._market_task = asyncio.create_task(self._market.serve(), name="market")

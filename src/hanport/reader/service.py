@@ -27,7 +27,13 @@ from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
-from hanport.reader.prices.fetch import PriceFetcher, PriceSource, price_status, run_prices
+from hanport.reader.prices.fetch import (
+    PriceFetcher,
+    PriceSource,
+    latest_reading_day,
+    price_status,
+    run_prices,
+)
 from hanport.reader.settings import ReaderSettings, SettingsError
 from hanport.reader.sources import (
     SourceError,
@@ -154,6 +160,7 @@ class ReaderService:
                     settings.prices_entsoe_url,
                     settings.prices_norges_bank_url,
                 ),
+                meter_day=lambda: latest_reading_day(self.engine),
             )
 
     # -- lookups the live side makes into the database ---------------------------------------

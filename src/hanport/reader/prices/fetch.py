@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+
+from hanport.reader.storage.schema import readings
 
 from .entsoe import EntsoeError, NoPrices, nok_per_kwh, parse_prices, zone_eic
 from .norgesbank import RateError, parse_rates, rate_on
-from .store import SpotPrice, latest_end, save_spot_prices
+from .store import SpotPrice, latest_end, save_spot_prices, spot_prices
 
 __all__ = [
     "PriceFetcher",
     "PriceHealth",
     "PriceSource",
+    "latest_reading_day",
     "next_attempt_in",
     "price_status",
     "run_prices",
@@ -94,9 +97,13 @@ class PriceFetcher:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        meter_day: Callable[[], date | None] | None = None,
     ) -> None:
+        """``meter_day``: the local day the meters' readings have reached (None: no reading);
+        prices are fetched for it and the next day too, as for the server's own day."""
         zone_eic(source.zone)  # an unknown zone is refused here, not at the first fetch
         self.engine, self.source, self.clock, self.sleep = engine, source, clock, sleep
+        self.meter_day = meter_day
         self.health = PriceHealth()
 
     def _rates(self, first: date, last: date) -> dict[date, float]:
@@ -138,35 +145,77 @@ class PriceFetcher:
             for point in points
         ]
 
+    def meter_today(self) -> date | None:
+        """The meters' local day (None without readings or on a database error)."""
+        try:
+            return self.meter_day() if self.meter_day is not None else None
+        except Exception:  # a database hiccup: the server's days are still fetched
+            return None
+
+    def wanted_days(self, days_back: int = 7) -> list[date]:
+        """The local days the cache should hold: ``days_back`` days before the server's today
+        up to tomorrow, and the same around the meters' day when their clock is elsewhere."""
+        today = self.clock().astimezone(OSLO).date()
+        wanted = {today + timedelta(days=n) for n in range(-days_back, 2)}
+        meter = self.meter_today()
+        if meter is not None:
+            wanted |= {meter + timedelta(days=n) for n in range(-days_back, 2)}
+        return sorted(wanted)
+
+    def missing_days(self, days_back: int = 7) -> list[date]:
+        """The wanted days whose every minute is not priced in the cache."""
+        missing = []
+        with self.engine.connect() as conn:
+            for day in self.wanted_days(days_back):
+                start, end = _day_bounds(day)
+                covered = sum(
+                    (min(p.end, end) - max(p.start, start)).total_seconds()
+                    for p in spot_prices(conn, self.source.zone, start, end)
+                )
+                if covered < (end - start).total_seconds():
+                    missing.append(day)
+        return missing
+
     def refresh(self, days_back: int = 7) -> bool:
-        """Fetch what the cache lacks, up to tomorrow; True when something new was stored.
+        """Fetch the wanted days the cache lacks (a run of days per request); True when
+        something new was stored. Days missed during an outage are filled when it ends.
 
         A failure keeps the cached prices and is reported in ``health``, never raised.
         """
         now = self.clock()
-        today = now.astimezone(OSLO).date()
-        with self.engine.connect() as conn:
-            known = latest_end(conn, self.source.zone)
-        first = today - timedelta(days=days_back)
-        if known is not None:
-            first = max(first, known.astimezone(OSLO).date())
-        last = today + timedelta(days=1)
-        if known is not None and known >= _day_bounds(last)[1]:
-            self.health.known_until = known
-            return False
+        runs: list[list[date]] = []
+        for day in self.missing_days(days_back):
+            if runs and runs[-1][-1] + timedelta(days=1) == day:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        stored = 0
         try:
-            prices = self.fetch_days(first, last)
-        except NoPrices:
-            prices = []
+            for run in runs:
+                try:
+                    prices = self.fetch_days(run[0], run[-1])
+                except NoPrices:  # not published yet (tomorrow), or none for those days
+                    continue
+                with self.engine.begin() as conn:
+                    stored += save_spot_prices(conn, self.source.zone, prices)
         except (OSError, EntsoeError, RateError) as error:
             self.health.problem = str(error)
-            self.health.known_until = known
-            return False
-        with self.engine.begin() as conn:
-            save_spot_prices(conn, self.source.zone, prices)
+            return self._known(stored > 0)
+        if runs:
+            self.health.last_success, self.health.problem = now, None
+        return self._known(stored > 0)
+
+    def _known(self, new: bool) -> bool:
+        with self.engine.connect() as conn:
             self.health.known_until = latest_end(conn, self.source.zone)
-        self.health.last_success, self.health.problem = now, None
-        return bool(prices)
+        return new
+
+
+def latest_reading_day(engine: Engine) -> date | None:
+    """The local day of the latest reading of any meter (the meters' clock), or None."""
+    with engine.connect() as conn:
+        latest = conn.execute(select(func.max(readings.c.at))).scalar()
+    return None if latest is None else datetime.fromtimestamp(latest, OSLO).date()
 
 
 def next_attempt_in(fetcher: PriceFetcher, fetched_tomorrow: bool) -> float:
@@ -194,10 +243,18 @@ async def run_prices(fetcher: PriceFetcher, on_new: Callable[[], None] | None = 
                 on_new()
         except Exception as error:  # a database hiccup must not end the reader
             fetcher.health.problem = f"{type(error).__name__}: {error}"
-        today = fetcher.clock().astimezone(OSLO).date()
-        tomorrow_end = _day_bounds(today + timedelta(days=1))[1]
-        known = fetcher.health.known_until
-        await asyncio.sleep(next_attempt_in(fetcher, known is not None and known >= tomorrow_end))
+        await asyncio.sleep(await asyncio.to_thread(_pause, fetcher))
+
+
+def _pause(fetcher: PriceFetcher) -> float:
+    """Seconds until the next refresh; at most ten minutes while the meters' day is not the
+    server's (a meter on its own clock, e.g. the demo's fast one, reaches new days sooner)."""
+    today = fetcher.clock().astimezone(OSLO).date()
+    tomorrow_end = _day_bounds(today + timedelta(days=1))[1]
+    known = fetcher.health.known_until
+    pause = next_attempt_in(fetcher, known is not None and known >= tomorrow_end)
+    meter = fetcher.meter_today()
+    return min(pause, 600.0) if meter is not None and meter != today else pause
 
 
 def price_status(fetcher: PriceFetcher) -> dict[str, object]:
