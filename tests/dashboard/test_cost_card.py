@@ -135,7 +135,13 @@ def test_browser_shows_cost_today_this_month_and_cheapest_hours(
     screenshot(page, "today-cost")
 
 
-_JSON_TYPES = {"string": str, "number": (int, float), "boolean": bool, "null": type(None)}
+_JSON_TYPES = {
+    "string": str,
+    "number": (int, float),
+    "integer": int,
+    "boolean": bool,
+    "null": type(None),
+}
 
 
 @pytest.mark.parametrize("kind", ["hours", "days", "months"])
@@ -157,3 +163,76 @@ def test_the_cost_keys_the_card_reads_are_in_the_openapi(engine: Engine, kind: s
                 _JSON_TYPES[t] for t in ([declared] if isinstance(declared, str) else declared)
             )
             assert isinstance(value, allowed), (key, value)  # type: ignore[arg-type]
+
+
+# Prices known until 07:00 on the meter's day (the fetcher has not reached the rest yet): the
+# month's hours since 1 February 00:00 mostly have a cost, today's last three have none.
+PRICED_UNTIL = 7
+
+
+@pytest.fixture(scope="module")
+def partly_priced(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    engine = open_db(str(tmp_path_factory.mktemp("partly") / "cost.sqlite3"))
+    writer = Writer(engine)
+    for push in pushes(START - 24 * 3600, 34):  # 1 February 00:00 to 2 February 10:00
+        writer.add(push)
+    writer.flush(final=True)
+    at = DAY.astimezone(UTC)
+    prices = [
+        SpotPrice(at + timedelta(hours=i), at + timedelta(hours=i + 1), 50.0, 0.5 + i / 100)
+        for i in range(-24, PRICED_UNTIL)
+    ]
+    with engine.begin() as conn:
+        save_spot_prices(conn, "NO5", prices)
+    return engine
+
+
+def test_the_month_sums_its_priced_hours_and_counts_the_others(partly_priced: Engine) -> None:
+    client = TestClient(create_app(_context(partly_priced)))
+    window = {"from": "2026-02-01", "to": "2026-03-01"}
+    hours = client.get("/api/hours", params=window).json()
+    assert len(hours) == 34
+    (month,) = client.get("/api/months", params=window).json()
+    assert month["cost_nok"] is None  # no total that looks complete but is not
+    assert month["unpriced_hours"] == 3
+    priced = [h["cost_nok"] for h in hours if h["cost_nok"] is not None]
+    assert len(priced) == 31
+    assert month["priced_cost_nok"] == pytest.approx(sum(priced), abs=1e-3)
+    first, second = client.get("/api/days", params=window).json()
+    assert first["unpriced_hours"] == 0 and first["priced_cost_nok"] == first["cost_nok"]
+    assert second["unpriced_hours"] == 3 and second["cost_nok"] is None
+    # an hour: its own cost, or none
+    assert {(h["unpriced_hours"], h["priced_cost_nok"] is None) for h in hours} == {
+        (0, False),
+        (1, True),
+    }
+
+
+@pytest.fixture
+def served_partly(partly_priced: Engine) -> Iterator[str]:
+    yield from serve_in_thread(create_app(_context(partly_priced)), "reader, prices partly")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lang", "note"), [("en", "3 hours without a price"), ("nn", "3 timar utan pris")]
+)
+def test_browser_cost_card_says_how_many_hours_had_no_price(
+    page: Page, served_partly: str, partly_priced: Engine, lang: str, note: str
+) -> None:
+    client = TestClient(create_app(_context(partly_priced)))
+    (month,) = client.get("/api/months", params={"from": "2026-02-01", "to": "2026-03-01"}).json()
+    today = client.get("/api/days", params={"from": "2026-02-02", "to": "2026-02-03"}).json()
+    page.context.add_cookies([{"name": "hanport_lang", "value": lang, "url": served_partly}])
+    page.goto(f"{served_partly}/today?meter={METER_ID}")
+    page.wait_for_selector("body[data-ready=true]")
+    unit = "NOK" if lang == "en" else "kr"
+
+    def shown(value: float) -> str:
+        text = f"{value:.2f}"
+        return f"{text if lang == 'en' else text.replace('.', ',')} {unit} ({note})"
+
+    assert page.text_content("[data-testid=cost-today]") == shown(today[0]["priced_cost_nok"])
+    assert page.text_content("[data-testid=cost-month]") == shown(month["priced_cost_nok"])
+    screenshot(page, f"today-cost-unpriced-{lang}")

@@ -159,6 +159,8 @@ class CostTotal:
     support_nok: float | None
     cost_nok: float | None
     income_nok: float | None
+    priced_cost_nok: float | None = None  # the cost of the hours with one (None: no such hour)
+    unpriced_hours: int = 0  # hours whose cost is not known (no price, or no grid price)
 
 
 def _sum(values: list[float | None]) -> float | None:
@@ -180,7 +182,8 @@ def _weighted(pairs: list[tuple[float, float | None]]) -> float | None:
 
 def totals(costs: Iterable[HourCost], key: Callable[[int], str]) -> list[CostTotal]:
     """Sum hours into periods named by ``key(start)`` (e.g. local day or month); a period with
-    any unpriced hour has None totals rather than a sum that looks complete but is not."""
+    any unpriced hour has None totals rather than a sum that looks complete but is not;
+    ``priced_cost_nok`` sums the hours that have a cost and ``unpriced_hours`` counts the rest."""
     groups: dict[str, list[HourCost]] = {}
     for cost in costs:
         groups.setdefault(key(cost.start), []).append(cost)
@@ -192,6 +195,8 @@ def totals(costs: Iterable[HourCost], key: Callable[[int], str]) -> list[CostTot
             _sum([c.support_nok for c in group]),
             _sum([c.cost_nok for c in group]),
             _sum([c.income_nok for c in group]),
+            _sum([c.cost_nok for c in group if c.cost_nok is not None]),
+            sum(1 for c in group if c.cost_nok is None),
         )
         for name, group in groups.items()
     ]

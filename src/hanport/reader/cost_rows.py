@@ -16,7 +16,15 @@ from hanport.reader.storage import queries
 from hanport.reader.tariffs.public import norway
 from hanport.reader.tariffs.registry import load
 
-COST_FIELDS = ("spot_nok_per_kwh", "grid_nok_per_kwh", "support_nok", "cost_nok", "income_nok")
+COST_FIELDS = (
+    "spot_nok_per_kwh",
+    "grid_nok_per_kwh",
+    "support_nok",
+    "cost_nok",
+    "income_nok",
+    "priced_cost_nok",
+    "unpriced_hours",
+)
 
 
 def posix_starts(rows: list[dict[str, Any]]) -> list[int]:

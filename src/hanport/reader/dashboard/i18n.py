@@ -58,6 +58,7 @@ SCRIPT_TEXTS: Final = {
     "nok": N_("NOK"),
     # {count}: a whole number of hours (replaced by today.js)
     "hours_without_price": N_("{count} hours without a price"),
+    "one_hour_without_price": N_("1 hour without a price"),
     # the level of a health issue
     "level_info": N_("Info"),
     "level_warning": N_("Warning"),

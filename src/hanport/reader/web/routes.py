@@ -111,7 +111,8 @@ _ENERGY_DOC = (
     "YYYY-MM-DD[THH:MM:SS], `to` exclusive; `format=csv` for CSV. "
     "With a grid tariff (`[tariff] company`) and a bidding zone (`[prices] zone`) configured, "
     "each row also has `spot_nok_per_kwh`, `grid_nok_per_kwh`, `support_nok`, `cost_nok` and "
-    "`income_nok` (null where a price of the period is not known)."
+    "`income_nok` (null where a price of the period is not known), `priced_cost_nok` (the cost "
+    "of the hours that have a price) and `unpriced_hours` (how many have none)."
 )
 
 _NOK: dict[str, Any] = {"type": ["number", "null"]}
@@ -137,6 +138,12 @@ _ENERGY_ROW: dict[str, Any] = {
         "support_nok": _NOK | {"description": "electricity support (or Norgespris settlement)"},
         "cost_nok": _NOK | {"description": "spot + grid energy − support, incl. VAT"},
         "income_nok": _NOK | {"description": "export at spot"},
+        "priced_cost_nok": _NOK
+        | {"description": "the cost of the period's hours that have one; null when none has"},
+        "unpriced_hours": {
+            "type": ["integer", "null"],
+            "description": "how many of the period's hours have no `cost_nok` (no price yet)",
+        },
     },
 }
 _ENERGY_TABLE: dict[int | str, dict[str, Any]] = {

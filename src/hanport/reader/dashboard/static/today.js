@@ -86,13 +86,24 @@
   // Cost: today from the hours' rows (loadHours), the month from /api/months; absent keys mean no tariff.
   const monthStart = `${day.slice(0, 7)}-01`;
   const nextMonth = new Date(Date.parse(`${monthStart}T00:00:00Z`) + 32 * 86_400_000).toISOString().slice(0, 7);
+  // The sum of the hours that have a price, and how many have none: a month with a few hours
+  // not priced yet still shows what the rest cost. Rows: hours, or months (priced_cost_nok and
+  // unpriced_hours count their hours).
   const nok = (rows) => {
-    const known = rows.filter((row) => row.cost_nok !== null && row.cost_nok !== undefined);
-    if (!known.length) return "–";
-    const sum = known.reduce((total, row) => total + row.cost_nok, 0);
-    const missing = rows.length - known.length;
-    const note = missing ? ` (${h.T.hours_without_price.replace("{count}", String(missing))})` : "";
-    return `${h.fmt(sum, 2)} ${h.T.nok}${note}`;
+    const costed = rows.filter((row) => row.cost_nok !== undefined);
+    if (!costed.length) return "–";
+    let sum = 0;
+    let priced = false;
+    let missing = 0;
+    for (const row of costed) {
+      const unpriced = row.unpriced_hours ?? (row.cost_nok === null ? 1 : 0);
+      sum += row.priced_cost_nok ?? row.cost_nok ?? 0;
+      priced ||= (row.priced_cost_nok ?? row.cost_nok) !== null;
+      missing += unpriced;
+    }
+    const count = missing === 1 ? h.T.one_hour_without_price : h.T.hours_without_price.replace("{count}", String(missing));
+    const note = missing ? ` (${count})` : "";
+    return `${priced ? `${h.fmt(sum, 2)} ${h.T.nok}` : "–"}${note}`;
   };
 
   async function loadCost() {
