@@ -43,6 +43,17 @@ SCRIPT_TEXTS: Final = {
     "compare_day": N_("Previous day"),
     "compare_month": N_("Previous month"),
     "compare_year": N_("Previous year"),
+    # the History page's change row when the earlier period lacks data for the matching times;
+    # {have} and {want}: whole numbers (replaced by history.js)
+    "not_comparable_day": N_(
+        "not comparable: the earlier period has data for {have} of {want} hours"
+    ),
+    "not_comparable_month": N_(
+        "not comparable: the earlier period has data for {have} of {want} days"
+    ),
+    "not_comparable_year": N_(
+        "not comparable: the earlier period has data for {have} of {want} months"
+    ),
     "time": N_("Time"),
     "hour": N_("Hour"),
     "day": N_("Day"),

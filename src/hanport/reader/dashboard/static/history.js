@@ -70,6 +70,33 @@
     return `${percent > 0 ? "+" : ""}${h.fmt(percent, 1)} %`;
   }
 
+  // The change compares only buckets both periods have: today so far against the same hours
+  // yesterday, or a year against the months the year before has data for. When the earlier
+  // period lacks more than a tenth of those times (the reader started during it), a percentage
+  // would compare a few hours with a whole day: the page says how much it has instead.
+  const MIN_COVERAGE = 0.9;
+  function showChange(current, previous, previousHasRows) {
+    const importCell = document.getElementById("change-import");
+    const exportCell = document.getElementById("change-export");
+    const wanted = labels.map((_, i) => current.imports[i] !== null);
+    const both = wanted.map((want, i) => want && previous.imports[i] !== null);
+    const have = both.filter(Boolean).length;
+    const want = wanted.filter(Boolean).length;
+    const comparable = !previousHasRows || !want || have >= MIN_COVERAGE * want;
+    importCell.colSpan = comparable ? 1 : 2;
+    exportCell.hidden = !comparable;
+    importCell.dataset.comparable = String(comparable);
+    importCell.classList.toggle("muted", !comparable);
+    if (!comparable) {
+      importCell.textContent = h.T[`not_comparable_${view}`]
+        .replace("{have}", h.fmt(have)).replace("{want}", h.fmt(want));
+      return;
+    }
+    const common = (values) => sum(values.filter((_, i) => both[i]));
+    importCell.textContent = change(common(current.imports), common(previous.imports));
+    exportCell.textContent = change(common(current.exports), common(previous.exports));
+  }
+
   async function loadEnergy() {
     const [rows, previousRows] = await Promise.all([
       h.api(`/api/${endpoint}`, query),
@@ -86,12 +113,7 @@
     h.setText("total-export", h.fmt(sum(current.exports), 2));
     h.setText("previous-import", previousRows.length ? h.fmt(sum(previous.imports), 2) : "–");
     h.setText("previous-export", previousRows.length ? h.fmt(sum(previous.exports), 2) : "–");
-    // The change compares only buckets both periods have: today so far against the same hours
-    // yesterday, or a year against the months the year before has data for.
-    const both = labels.map((_, i) => current.imports[i] !== null && previous.imports[i] !== null);
-    const common = (values) => sum(values.filter((_, i) => both[i]));
-    h.setText("change-import", change(common(current.imports), common(previous.imports)));
-    h.setText("change-export", change(common(current.exports), common(previous.exports)));
+    showChange(current, previous, previousRows.length > 0);
 
     const body = document.getElementById("history-rows");
     body.replaceChildren();
