@@ -19,6 +19,7 @@ from hanport.reader.prices.fetch import (
     latest_reading_day,
     next_attempt_in,
     price_status,
+    run_prices,
 )
 from hanport.reader.prices.norgesbank import RateError, parse_rates, rate_on
 from hanport.reader.prices.store import SpotPrice, latest_end, save_spot_prices, spot_prices
@@ -343,3 +344,30 @@ def test_the_meters_day_is_that_of_the_latest_reading(tmp_path: Path) -> None:
         writer.add(push)
     writer.flush(final=True)
     assert latest_reading_day(engine) == date(2026, 12, 7)  # the local day (UTC's is the 6th)
+
+
+async def test_the_price_loop_wakes_when_the_meters_day_changes(
+    tmp_path: Path, market: tuple[str, _Clock]
+) -> None:
+    """A reader started before any reading waits for the publication (hours away); the first
+    readings on a day ahead of the server's start a refresh at once, not at the publication."""
+    import asyncio
+
+    url, market_clock = market
+    server = _Clock(datetime(2026, 12, 5, 8, tzinfo=UTC))
+    market_clock.now = server.now  # the meters' clock, before there are meters
+    meter: dict[str, date | None] = {"day": None}
+    fetcher = _fetcher(tmp_path, url, server)
+    fetcher.meter_day = lambda: meter["day"]
+    stored = asyncio.Event()
+    loop = asyncio.create_task(run_prices(fetcher, stored.set, poll=0.02))
+    try:
+        await asyncio.wait_for(stored.wait(), 30)  # the server's days, at start
+        assert not _whole_day(fetcher, date(2026, 12, 6))
+        stored.clear()
+        market_clock.now = datetime(2026, 12, 6, 13, tzinfo=UTC)
+        meter["day"] = date(2026, 12, 6)
+        await asyncio.wait_for(stored.wait(), 30)
+        assert _whole_day(fetcher, date(2026, 12, 6)) and _whole_day(fetcher, date(2026, 12, 7))
+    finally:
+        loop.cancel()

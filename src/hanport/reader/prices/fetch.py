@@ -232,18 +232,28 @@ def next_attempt_in(fetcher: PriceFetcher, fetched_tomorrow: bool) -> float:
     return (publication - now).total_seconds()
 
 
-async def run_prices(fetcher: PriceFetcher, on_new: Callable[[], None] | None = None) -> None:
+async def run_prices(
+    fetcher: PriceFetcher, on_new: Callable[[], None] | None = None, *, poll: float = 60.0
+) -> None:
     """Keep the cache filled for as long as the reader runs; fills what is missing at start.
-    ``on_new`` is called (in the event loop) each time new prices were stored."""
+    ``on_new`` is called (in the event loop) each time new prices were stored. Between
+    refreshes it looks every ``poll`` seconds at the meters' day and refreshes at once when it
+    changed (the first readings arrive, or the meters' clock passes midnight)."""
     import asyncio
 
+    loop = asyncio.get_running_loop()
     while True:
         try:
             if await asyncio.to_thread(fetcher.refresh) and on_new is not None:
                 on_new()
         except Exception as error:  # a database hiccup must not end the reader
             fetcher.health.problem = f"{type(error).__name__}: {error}"
-        await asyncio.sleep(await asyncio.to_thread(_pause, fetcher))
+        day = await asyncio.to_thread(fetcher.meter_today)
+        deadline = loop.time() + await asyncio.to_thread(_pause, fetcher)
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, poll))
+            if await asyncio.to_thread(fetcher.meter_today) != day:
+                break
 
 
 def _pause(fetcher: PriceFetcher) -> float:
