@@ -92,7 +92,7 @@ def test_a_second_demo_in_the_same_folder_is_named_as_such(tmp_path: Path) -> No
 
 def test_free_ports_when_base_is_zero() -> None:
     ports = DemoPorts.from_base(0).as_tuple()
-    assert len(set(ports)) == 6 and all(ports)
+    assert len(set(ports)) == 7 and all(ports)
 
 
 def test_state_round_trip_and_damaged_file(tmp_path: Path) -> None:

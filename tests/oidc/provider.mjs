@@ -5,8 +5,11 @@
 // Configuration (environment): OIDC_PORT, OIDC_CLIENTS (JSON list of {client_id,
 // client_secret, redirect_uris, post_logout_redirect_uris?, logout_uri?: the client's
 // back-channel logout endpoint}), OIDC_PEOPLE (JSON list of {pid, name} for
-// ID-porten's people, {sub, name, email, groups} for the company's staff). Prints
-// "listening <issuer>" on stdout once it serves.
+// ID-porten's people, {sub, name, email, groups} for the company's staff), OIDC_TITLE (the
+// provider's name on its pages; "Test-ID-porten" by default) and OIDC_INTRO (the line under it;
+// by default the synthetic people and the security level). The demo runs two: ID-porten with the
+// citizens, and the company's own provider with its staff. Prints "listening <issuer>" on
+// stdout once it serves.
 import http from 'node:http';
 import { URL } from 'node:url';
 import Provider from 'oidc-provider';
@@ -15,6 +18,8 @@ const port = Number(process.env.OIDC_PORT ?? '0');
 const clients = JSON.parse(process.env.OIDC_CLIENTS ?? '[]');
 const people = JSON.parse(process.env.OIDC_PEOPLE ?? '[]');
 const issuer = `http://127.0.0.1:${port}`;
+const title = process.env.OIDC_TITLE || 'Test-ID-porten';
+const intro = process.env.OIDC_INTRO;
 const ACR_LEVELS = ['idporten-loa-substantial', 'idporten-loa-high'];
 
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -71,28 +76,33 @@ const provider = new Provider(issuer, {
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { IdToken: 600, AccessToken: 600, AuthorizationCode: 60, Session: 3600, Interaction: 600, Grant: 3600 },
-  cookies: { keys: ['hanport-test-provider-only'] },
+  // the port in the cookie names: two providers on loopback (the demo's) share the browser's
+  // cookies for 127.0.0.1, and must not overwrite each other's sessions
+  cookies: {
+    keys: ['hanport-test-provider-only'],
+    names: { session: `_session_${port}`, interaction: `_interaction_${port}`, resume: `_interaction_resume_${port}` },
+  },
 });
 
 // signing out: the provider asks first (its form carries the xsrf token), in Norwegian
 async function logoutSource(ctx, form) {
-  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
-<body><h1>Logg ut fra Test-ID-porten?</h1>${form}
+  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title></head>
+<body><h1>Logg ut fra ${escapeHtml(title)}?</h1>${form}
 <button type="submit" form="op.logoutForm" value="yes" name="logout">Ja, logg meg ut</button>
 <button type="submit" form="op.logoutForm">Nei, forbli innlogget</button></body></html>`;
 }
 
 async function postLogoutSuccessSource(ctx) {
-  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
-<body><h1>Du er logget ut av Test-ID-porten</h1></body></html>`;
+  ctx.body = `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title></head>
+<body><h1>Du er logget ut av ${escapeHtml(title)}</h1></body></html>`;
 }
 
 function loginPage(uid, acr) {
   const choices = people
     .map((p, i) => `<li><label><input type="radio" name="pid" value="${escapeHtml(p.pid ?? p.sub)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(p.name)} (${escapeHtml(p.pid ?? p.email)})</label></li>`)
     .join('\n');
-  return `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Test-ID-porten</title></head>
-<body><h1>Test-ID-porten</h1><p>Syntetiske testpersoner – ingen ekte personer. Sikkerhetsnivå: ${escapeHtml(acr)}</p>
+  return `<!doctype html><html lang="nb"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title></head>
+<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro ?? `Syntetiske testpersoner – ingen ekte personer. Sikkerhetsnivå: ${acr}`)}</p>
 <form method="post" action="/interaction/${escapeHtml(uid)}/login"><ul>${choices}</ul>
 <button type="submit">Logg inn som valgt person</button></form></body></html>`;
 }

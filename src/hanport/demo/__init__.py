@@ -43,8 +43,9 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         "--port-base",
         type=int,
         default=8470,
-        help="first of six loopback ports (port service, reader, mailbox, SMTP, emulator "
-        "control, local ID-porten); 0 picks free ports (default 8470)",
+        help="first of seven loopback ports (port service, reader, mailbox, SMTP, emulator "
+        "control, local ID-porten, the company's own sign-in for staff); 0 picks free ports "
+        "(default 8470)",
     )
     parser.add_argument(
         "--reset",

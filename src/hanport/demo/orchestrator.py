@@ -42,12 +42,16 @@ from hanport.emulator.load import OSLO
 __all__ = ["DemoOptions", "DemoPorts", "DemoRun", "run"]
 
 LOOPBACK = "127.0.0.1"
-PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control", "idporten")
-#: the OpenID provider standing in for ID-porten (and the company's staff login), from the
-#: repository's tests/oidc (npm ci there; `make demo` does it); without it, codes by e-mail
+PART_NAMES = ("portal", "reader", "mailbox", "smtp", "control", "idporten", "company")
+#: the OpenID provider standing in for ID-porten (citizens) and, run a second time, for the
+#: company's own provider (its staff), from the repository's tests/oidc (npm ci there;
+#: `make demo` does it); without it, codes by e-mail
 PROVIDER_SCRIPT = Path(__file__).resolve().parents[3] / "tests" / "oidc" / "provider.mjs"
 _DEMO_CLIENT_SECRET = "demo-only-client-secret"
 _DEMO_PID_HASH_KEY = "demo-only-pid-hash-key"
+#: the company's own provider's pages (where staff sign in), not ID-porten's
+COMPANY_PROVIDER_TITLE = "Nettselskapet – innlogging for ansatte"
+COMPANY_PROVIDER_INTRO = "Firmakontoer for ansatte (demo) – ingen ekte personer."
 
 
 class DemoError(RuntimeError):
@@ -62,10 +66,11 @@ class DemoPorts:
     smtp: int
     control: int
     idporten: int
+    company: int  # the company's own OpenID provider, where staff sign in
 
     @classmethod
     def from_base(cls, base: int) -> DemoPorts:
-        """``base`` … ``base+5``; base 0 picks free ports (tests, several demos at once)."""
+        """``base`` … ``base+6``; base 0 picks free ports (tests, several demos at once)."""
         if base == 0:
             return cls(*(_free_port() for _ in PART_NAMES))
         ports = cls(*(base + offset for offset in range(len(PART_NAMES))))
@@ -79,7 +84,15 @@ class DemoPorts:
         return ports
 
     def as_tuple(self) -> tuple[int, ...]:
-        return (self.portal, self.reader, self.mailbox, self.smtp, self.control, self.idporten)
+        return (
+            self.portal,
+            self.reader,
+            self.mailbox,
+            self.smtp,
+            self.control,
+            self.idporten,
+            self.company,
+        )
 
 
 def _free_port() -> int:
@@ -301,58 +314,64 @@ class DemoRun:
             self.streams[meter_id] = str(entry["stream"])
 
     async def _start_idporten(self) -> None:
-        """The local OpenID provider with the demo's synthetic people and its staff member."""
+        """The local OpenID providers: ID-porten with the demo's synthetic citizens, and the
+        company's own provider with its staff member (each lists only its own people)."""
         from hanport.portal.seed import DEMO_PARTIES, DEMO_PIDS, STAFF_EMAIL
 
-        assert self.ports is not None
         installed = PROVIDER_SCRIPT.with_name("node_modules").joinpath("oidc-provider").is_dir()
         if shutil.which("node") is None or not installed:
             return  # sign-in by e-mailed code only
-        portal = self.url("portal", "").rstrip("/")
-        clients = [
-            {
-                "client_id": "hanport-demo",
-                "client_secret": _DEMO_CLIENT_SECRET,
-                "redirect_uris": [f"{portal}/signin/oidc/callback"],
-                "post_logout_redirect_uris": [f"{portal}/signin"],
-                "logout_uri": f"{portal}/signin/oidc/backchannel-logout",
-            },
-            {
-                "client_id": "hanport-demo-staff",
-                "client_secret": _DEMO_CLIENT_SECRET,
-                "redirect_uris": [f"{portal}/staff/signin/oidc/callback"],
-                "post_logout_redirect_uris": [f"{portal}/signin"],
-                "logout_uri": f"{portal}/staff/signin/oidc/backchannel-logout",
-            },
-        ]
-        people: list[dict[str, Any]] = [
+        citizens = [
             {"pid": pid, "name": DEMO_PARTIES[email][0]} for email, pid in DEMO_PIDS.items()
         ]
-        people.append(
-            {
-                "sub": "kundeservice",
-                "name": DEMO_PARTIES[STAFF_EMAIL][0],
-                "email": STAFF_EMAIL,
-                "groups": ["hanport-staff"],
-            }
+        await self._start_provider("idporten", "hanport-demo", "/signin/oidc", citizens, {})
+        staff = {
+            "sub": "kundeservice",
+            "name": DEMO_PARTIES[STAFF_EMAIL][0],
+            "email": STAFF_EMAIL,
+            "groups": ["hanport-staff"],
+        }
+        pages = {"OIDC_TITLE": COMPANY_PROVIDER_TITLE, "OIDC_INTRO": COMPANY_PROVIDER_INTRO}
+        await self._start_provider(
+            "company", "hanport-demo-staff", "/staff/signin/oidc", [staff], pages
         )
+        self._with_idporten = True
+
+    async def _start_provider(
+        self,
+        part: str,
+        client_id: str,
+        signin_path: str,
+        people: list[dict[str, Any]],
+        pages: dict[str, str],
+    ) -> None:
+        """One provider (``part``) with the portal's client ``client_id`` and ``people``."""
+        assert self.ports is not None
+        portal = self.url("portal", "").rstrip("/")
+        client = {
+            "client_id": client_id,
+            "client_secret": _DEMO_CLIENT_SECRET,
+            "redirect_uris": [f"{portal}{signin_path}/callback"],
+            "post_logout_redirect_uris": [f"{portal}/signin"],
+            "logout_uri": f"{portal}{signin_path}/backchannel-logout",
+        }
         child = ChildProcess(
-            "idporten",
+            part,
             ["node", str(PROVIDER_SCRIPT)],
-            self.directory / "logs" / "idporten.log",
+            self.directory / "logs" / f"{part}.log",
             env={
-                "OIDC_PORT": str(self.ports.idporten),
-                "OIDC_CLIENTS": json.dumps(clients),
+                "OIDC_PORT": str(getattr(self.ports, part)),
+                "OIDC_CLIENTS": json.dumps([client]),
                 "OIDC_PEOPLE": json.dumps(people),
+                **pages,
             },
         )
         await self._launch(child)
         await wait_for_http(
-            self.url("idporten", "/.well-known/openid-configuration"),
+            self.url(part, "/.well-known/openid-configuration"),
             child,
             self.options.startup_timeout,
         )
-        self._with_idporten = True
 
     def _portal_env(self) -> dict[str, str]:
         """The portal's [company] base_url and, with the local provider, its [oidc] clients."""
@@ -364,7 +383,7 @@ class DemoRun:
                 "HANPORT_PORTAL_OIDC_CUSTOMERS_CLIENT_ID": "hanport-demo",
                 "HANPORT_PORTAL_OIDC_CUSTOMERS_CLIENT_SECRET": _DEMO_CLIENT_SECRET,
                 "HANPORT_PORTAL_OIDC_CUSTOMERS_PID_HASH_KEY": _DEMO_PID_HASH_KEY,
-                "HANPORT_PORTAL_OIDC_STAFF_ISSUER": issuer,
+                "HANPORT_PORTAL_OIDC_STAFF_ISSUER": self.url("company", "").rstrip("/"),
                 "HANPORT_PORTAL_OIDC_STAFF_CLIENT_ID": "hanport-demo-staff",
                 "HANPORT_PORTAL_OIDC_STAFF_CLIENT_SECRET": _DEMO_CLIENT_SECRET,
             }
@@ -535,7 +554,25 @@ class DemoRun:
 Sign in with ID-porten (a local stand-in); synthetic test people (month + 80, nobody real):
 {people}
   kundeservice / staff: "Ansatte: logg inn med firmakontoen din" → Kundeservice Demo
+    i nettselskapets egen innlogging / at the company's own provider {self.url("company")}
   (engangskode på e-post finnes fortsatt / a code by e-mail still works: {staff_email})"""
+
+    def _first_step(self, who: str, point: str) -> str:
+        """Try 1: sign in as the first point's customer (``who``, an e-mail address) — through
+        ID-porten by name when it runs and knows them, else with a code by e-mail."""
+        from hanport.portal.seed import DEMO_PARTIES, DEMO_PIDS
+
+        if self._with_idporten and who in DEMO_PIDS:
+            name = DEMO_PARTIES[who][0]
+            return (
+                f"Logg inn på HAN-tjenesten med ID-porten som {name} og bestill åpning av "
+                f"HAN-porten på {point}.\n     Sign in to the port service through ID-porten as "
+                f"{name} and order the HAN port of {point} open."
+            )
+        return (
+            f"Logg inn på HAN-tjenesten som {who} og bestill åpning av HAN-porten på {point}.\n"
+            f"     Sign in to the port service as {who} and order the HAN port of {point} open."
+        )
 
     def customers(self) -> dict[str, str]:
         """Each meter's customer now, from the portal's database (a move names the new one)."""
@@ -567,6 +604,7 @@ Sign in with ID-porten (a local stand-in); synthetic test people (month + 80, no
         clock = self._clock_at_start.isoformat(timespec="minutes") if self._clock_at_start else ""
         who = holders.get(first.meter_id, "-") if first else "-"
         point = first.metering_point_id if first else "-"
+        step_1 = self._first_step(who, point)
         return f"""
 hanport demo kjører / is running   (mappe / folder: {self.directory})
 
@@ -582,8 +620,7 @@ Målere / Meters (simulert klokke / simulated clock {clock}, {self.options.speed
 {meter_lines}
 
 Prøv / Try:
-  1. Logg inn på HAN-tjenesten som {who} og bestill åpning av HAN-porten på {point}.
-     Sign in to the port service as {who} and order the HAN port of {point} open.
+  1. {step_1}
   2. Se dashbordet: måleren sender innen sekunder. / Watch the dashboard: data within seconds.
   3. Bekreftelsen ligger i innboksen. / The confirmation is in the mailbox.
   4. Steng porten igjen: dataene stopper. / Close the port again: the data stops.
