@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ __all__ = [
     "AuditEntry",
     "ChainReport",
     "append",
+    "append_and_commit",
     "current_head",
     "entry_hash",
     "parse_head",
@@ -87,8 +89,7 @@ _LOCK_HEAD = (
 #: COMMIT, one round trip, instead of across a read, the hashing in Python (which waits for the
 #: GIL among the worker's threads) and a second statement. A text statement with array
 #: parameters: the same prepared statement for any number of entries.
-_APPEND_PG = text(
-    """
+_APPEND_PG_SQL = """
 WITH RECURSIVE head AS MATERIALIZED (
     SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE
 ), entry AS (
@@ -118,7 +119,9 @@ UPDATE audit_head SET seq = last.seq, hash = last.hash
 FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) AS last
 WHERE audit_head.id = 1
 """
-)
+_APPEND_PG = text(_APPEND_PG_SQL)
+#: the same for psycopg itself (`append_and_commit`): its %(name)s parameters
+_APPEND_PG_DRIVER = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _APPEND_PG_SQL)
 
 
 def _hashed_prefix(entry: AuditEntry, data_json: str) -> str:
@@ -130,6 +133,37 @@ def _hashed_prefix(entry: AuditEntry, data_json: str) -> str:
     return body[: -len("0}")]
 
 
+def _pg_parameters(entries: list[AuditEntry], datas: list[str]) -> dict[str, list[Any]]:
+    return {
+        "prefixes": [_hashed_prefix(e, d) for e, d in zip(entries, datas, strict=True)],
+        "ats": [entry.at for entry in entries],
+        "actors": [entry.actor for entry in entries],
+        "actions": [entry.action for entry in entries],
+        "object_types": [entry.object_type for entry in entries],
+        "object_ids": [entry.object_id for entry in entries],
+        "datas": datas,
+    }
+
+
+def append_and_commit(conn: Connection, entries: Iterable[AuditEntry]) -> None:
+    """Append entries as the last statement of the caller's transaction and commit it.
+
+    PostgreSQL: the append and the COMMIT go to the server together (psycopg's pipeline), so
+    the head's lock ends when the server has run them, not when this thread gets the GIL back
+    to send the COMMIT; the caller's `begin()` then finds the transaction committed (its own
+    commit does nothing). Elsewhere, or without entries, the caller's `begin()` commits."""
+    entries = list(entries)
+    if conn.dialect.name != "postgresql" or not entries:
+        append(conn, entries)
+        return
+    datas = [json.dumps(dict(entry.data), sort_keys=True, default=str) for entry in entries]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.pipeline():
+        driver.execute(_APPEND_PG_DRIVER, _pg_parameters(entries, datas))
+        driver.commit()
+
+
 def append(conn: Connection, entries: Iterable[AuditEntry]) -> None:
     """Append entries to the chain inside the caller's transaction."""
     entries = list(entries)
@@ -137,18 +171,7 @@ def append(conn: Connection, entries: Iterable[AuditEntry]) -> None:
         return
     datas = [json.dumps(dict(entry.data), sort_keys=True, default=str) for entry in entries]
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            _APPEND_PG,
-            {
-                "prefixes": [_hashed_prefix(e, d) for e, d in zip(entries, datas, strict=True)],
-                "ats": [entry.at for entry in entries],
-                "actors": [entry.actor for entry in entries],
-                "actions": [entry.action for entry in entries],
-                "object_types": [entry.object_type for entry in entries],
-                "object_ids": [entry.object_id for entry in entries],
-                "datas": datas,
-            },
-        )
+        conn.execute(_APPEND_PG, _pg_parameters(entries, datas))
         return
     head = conn.execute(_LOCK_HEAD).one()
     seq, prev = head.seq, head.hash

@@ -94,7 +94,8 @@ def transaction(engine: Engine, now: datetime | None = None) -> Iterator[Tx]:
             yield tx
             # a command that goes on after refusing part of its work (a batch of orders)
             # keeps those refusals on record too
-            audit.append(conn, tx._entries + tx._refusals)
+            # the last statement, sent with the COMMIT: the audit head is every writer's lock
+            audit.append_and_commit(conn, tx._entries + tx._refusals)
     except (Refused, RateLimited):
         # the command is rolled back, but the refused attempt itself must stay on record
         if tx is not None and tx._refusals:
