@@ -97,16 +97,19 @@ class Outcome:
     due: float  #: when it, or the order it follows, was due (s after the start): what is judged
     late_ms: float = 0.0  #: how late the client began it (part of latency_ms)
     answered: float = 0.0  #: time.perf_counter() at the answer's last byte
+    #: an order the portal refused as the rules say (409: in progress, already open, …): a
+    #: correct answer, counted apart from successes and failures
+    refused: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.failure
+        return not self.failure and not self.refused
 
 
 @dataclass(frozen=True, slots=True)
 class KindStats:
-    """Latency of the successful requests of some kinds; failures counted apart by what they
-    were, as a fast error must not pass for a fast answer."""
+    """Latency of the successful requests of some kinds; failures and refusals counted apart
+    by what they were, as a fast error or refusal must not pass for a fast order."""
 
     label: str
     ok: int
@@ -115,24 +118,29 @@ class KindStats:
     p95_ms: float
     p99_ms: float
     max_ms: float  #: all inf when none succeeded
+    refusals: Counter[str] = field(default_factory=Counter)  #: orders refused by the rules
 
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
 
     @property
+    def refused(self) -> int:
+        return sum(self.refusals.values())
+
+    @property
     def sent(self) -> int:
-        return self.ok + self.failed
+        return self.ok + self.failed + self.refused
 
     def row(self) -> str:
         figures = (self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms)
         shown = " ".join(f"{value:>7.1f}" for value in figures) if self.ok else "    none succeeded"
-        return f"{self.label:<22} {self.sent:>6} {self.failed:>6} {shown}"
+        return f"{self.label:<22} {self.sent:>6} {self.refused:>7} {self.failed:>6} {shown}"
 
 
 TABLE_HEADER = (
-    f"{'requests':<22} {'sent':>6} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-    f"{'max ms':>7}"
+    f"{'requests':<22} {'sent':>6} {'refused':>7} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} "
+    f"{'p99 ms':>7} {'max ms':>7}"
 )
 
 
@@ -147,7 +155,10 @@ def percentile(values: list[float], share: float) -> float:
 def summarise(label: str, outcomes: Iterable[Outcome]) -> KindStats:
     outcomes = list(outcomes)
     ms = [outcome.latency_ms for outcome in outcomes if outcome.ok]
-    failures = Counter(outcome.failure for outcome in outcomes if not outcome.ok)
+    failures = Counter(outcome.failure for outcome in outcomes if outcome.failure)
+    refusals = Counter(
+        outcome.refused for outcome in outcomes if outcome.refused and not outcome.failure
+    )
     return KindStats(
         label,
         len(ms),
@@ -156,6 +167,7 @@ def summarise(label: str, outcomes: Iterable[Outcome]) -> KindStats:
         percentile(ms, 0.95),
         percentile(ms, 0.99),
         max(ms, default=math.inf),
+        refusals,
     )
 
 
@@ -188,6 +200,10 @@ class RunReport:
             if stats.failures:
                 detail = ", ".join(f"{n}× {what}" for what, n in sorted(stats.failures.items()))
                 rows.append(f"failed {stats.label}: {detail}")
+        for stats in self.by_kind.values():
+            if stats.refusals:
+                detail = ", ".join(f"{n}× {what}" for what, n in sorted(stats.refusals.items()))
+                rows.append(f"refused {stats.label} (a correct answer, not timed): {detail}")
         return rows
 
 
@@ -271,6 +287,14 @@ def planned_request(item: Planned, customer: Customer, terms_id: int) -> bytes:
     return http_request(
         "GET", "/points" if item.kind == POINTS_LIST else f"/points/{point}", cookie
     )
+
+
+def refusal_of(kind: str, answer: Answer) -> str:
+    """What the portal refused an order for (HTTP 409: in progress, already open, …): the
+    rules answering, not a failure; empty for any other answer."""
+    if kind not in ORDER_KINDS or answer.status != 409:
+        return ""
+    return f"HTTP 409{error_code(answer)}"
 
 
 def failure_of(kind: str, answer: Answer) -> str:
@@ -386,10 +410,14 @@ class LoadClient:
         customer = self.customers[item.customer]
         answer = await guarded_exchange(self.port, planned_request(item, customer, self.terms_id))
         answered = time.perf_counter()
-        failure = failure_of(item.kind, answer)
+        refused = refusal_of(item.kind, answer)
+        failure = "" if refused else failure_of(item.kind, answer)
         latency_ms = (answered - due) * 1000
-        self.outcomes.append(Outcome(item.kind, failure, latency_ms, item.at, late_ms, answered))
-        then = follow_up(item, customer, answer) if self.reads and not failure else None
+        self.outcomes.append(
+            Outcome(item.kind, failure, latency_ms, item.at, late_ms, answered, refused)
+        )
+        ok = not failure and not refused
+        then = follow_up(item, customer, answer) if self.reads and ok else None
         if then is not None:
             kind, request = then
             sent = time.perf_counter()

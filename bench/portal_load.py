@@ -23,8 +23,9 @@ for the API): at 50 orders/s, 150 requests/s, each on its own connection.
 
 The first --warm-up seconds of the schedule are not judged (a fresh portal compiles and
 prepares its statements). Reported for the judged part: requests by kind with p50/p95/p99/max,
-the orders achieved per second, failed requests by status, the client's own lateness, CPU ms
-per order of the web workers, the job runner, PostgreSQL, the emulator and this client, how
+the orders achieved per second, failed requests by status, orders refused by the rules (HTTP
+409: one in progress, the port already open; a correct answer, counted apart and not timed),
+the client's own lateness, CPU ms per order of the web workers, the job runner, PostgreSQL, the emulator and this client, how
 soon after the load the job runner had carried out every command, and the CPU per order of the
 whole run (warm-up included) until then: a runner that fell behind the load has its whole
 share counted there. Then the same schedule (same client, rate, duration and warm-up) against

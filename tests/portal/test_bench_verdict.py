@@ -131,3 +131,26 @@ def test_orders_answered_late_lower_the_rate_achieved() -> None:
     assert client.report(placed, seconds=1).orders_per_s == 10 / 4.0
     on_time = [client.Outcome(client.API_ORDER, "", 10.0, 3.0 + n / 10) for n in range(10)]
     assert client.report(on_time, seconds=1).orders_per_s == 10.0
+
+
+def test_a_refused_order_is_a_correct_answer_counted_apart() -> None:
+    # 409: the rules refused it (an order in progress, the port already open): not a failure,
+    # not a success either, and not timed as an order
+    answer = client.Answer
+    busy = answer(409, body=b'{"error": {"code": "order_in_progress", "message": "Order 3"}}')
+    assert client.refusal_of(client.API_ORDER, busy) == "HTTP 409 (order_in_progress)"
+    assert client.refusal_of(client.API_ORDER, answer(500)) == ""
+    assert client.refusal_of(client.POINT_PAGE, busy) == ""  # only orders are refused
+    refused = [client.Outcome(client.API_ORDER, "", 2.0, 3.0, refused="HTTP 409 (already_open)")]
+    portal = client.report(
+        refused * 10 + outcomes(client.API_ORDER, 50.0, 90) + outcomes(client.POINT_PAGE, 9.0, 9),
+        seconds=1,
+    )
+    assert portal.orders.refused == 10 and portal.orders.failed == 0
+    assert portal.orders.sent == 100 and portal.orders.p50_ms == 50.0
+    assert portal.orders_per_s == 90.0  # orders placed, not answers
+    assert "refused order, API (a correct answer, not timed): 10× HTTP 409 (already_open)" in (
+        portal.lines()
+    )
+    bare = client.report(outcomes(client.API_ORDER, 5.0, 100), seconds=1)
+    assert bench.Verdict(portal, bare).ok
