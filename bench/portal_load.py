@@ -21,18 +21,18 @@ page (the order form) 1 s before ordering and follows the answer's redirect to t
 an API customer reads the order back. That is 2 reads per order on average (3 for the web, 1
 for the API): at 50 orders/s, 150 requests/s, each on its own connection.
 
-The first --warm-up seconds of the schedule are not judged (a fresh portal compiles and
-prepares its statements). Reported for the judged part: requests by kind with p50/p95/p99/max,
-the orders achieved per second, failed requests by status, orders refused by the rules (HTTP
-409: one in progress, the port already open; a correct answer, counted apart and not timed),
-the client's own lateness, CPU ms per order of the web workers, the job runner, PostgreSQL, the emulator and this client, how
-soon after the load the job runner had carried out every command, and the CPU per order of the
-whole run (warm-up included) until then: a runner that fell behind the load has its whole
-share counted there. Then the same schedule (same client, rate, duration and warm-up) against
-a trivial Starlette endpoint served as the portal is served (bench/bare_starlette.py), and the
-ratio of the portal's order p95 to it: the absolute figures depend on the machine, the ratio
-much less. Exit status 1 when the portal's order p95 misses the target, when any judged request
-to the portal failed, or when any to the bare endpoint failed (then the ratio means nothing).
+The first --warm-up seconds of the schedule are not judged (a fresh portal compiles and prepares
+its statements). Reported for the judged part: requests by kind with p50/p95/p99/max, the orders
+achieved per second, failed requests by status, orders refused by the rules (HTTP 409: one in
+progress, the port already open; a correct answer, counted apart and not timed), the client's own
+lateness, CPU ms per order of the web workers, the job runner, PostgreSQL, the emulator and this
+client, how soon after the load the job runner had carried out every command, and the CPU per order
+of the whole run (warm-up included) until then: a runner that fell behind the load has its whole
+share counted there. Then the same schedule (same client, rate, duration and warm-up) against a
+trivial Starlette endpoint served as the portal is served (bench/bare_starlette.py), and the ratio
+of the portal's order p95 to it: the absolute figures depend on the machine, the ratio much less.
+Exit status 1 when the portal's order p95 misses the target, when any judged request to the portal
+failed, or when any to the bare endpoint failed (then the ratio means nothing).
 """
 
 from __future__ import annotations
