@@ -59,7 +59,10 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
-_CSP = (b"content-security-policy", b"default-src 'self'; style-src 'self' 'unsafe-inline'")
+_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+)
 
 
 class SecurityHeaders:
