@@ -224,6 +224,23 @@ def test_no_idor_on_pages(client: TestClient, world: World) -> None:
     } <= set(refused)
 
 
+@pytest.mark.both_databases
+def test_a_number_past_the_tables_keys_is_invalid_input_not_a_crash(
+    client: TestClient, world: World
+) -> None:
+    # PostgreSQL's integer keys end at 2^31 - 1; a larger number once reached the query
+    too_large = 2**31
+    sign_in(client, world, "ola@example.no")
+    page = client.get(f"/orders/{too_large}")
+    assert page.status_code == 422
+    assert "Traceback" not in page.text
+    assert client.get(f"/proxies/{too_large}/revoke").status_code == 422
+    key = create_token(world.engine, world.holder.party_id, "app")
+    answer = client.get(f"/api/v1/orders/{too_large}", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "invalid_input"
+
+
 def test_one_click_close_and_proxy_invite_and_revoke(client: TestClient, world: World) -> None:
     from sqlalchemy import update
 

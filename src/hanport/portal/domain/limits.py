@@ -16,6 +16,7 @@ __all__ = [
     "EMAIL_MAX",
     "NAME_MAX",
     "REASON_MAX",
+    "ROW_ID_MAX",
     "SEARCH_MAX",
     "STREET_MAX",
     "TEXT_PATTERN",
@@ -27,6 +28,8 @@ __all__ = [
 EMAIL_MAX = 254  #: RFC 5321's longest address; parties.email
 NAME_MAX = 200  #: a person's or a company's name; parties.display_name
 REASON_MAX = 1000  #: customer service's reason for an override
+#: the largest row number (orders, proxies, requests, keys): PostgreSQL's integer
+ROW_ID_MAX = 2**31 - 1
 TRACKING_REF_MAX = 64  #: a parcel's tracking reference; shipments.tracking_ref
 SEARCH_MAX = 100  #: the back office's search box
 STREET_MAX = 200  #: a street address; metering_points.street, shipments.address_street

@@ -23,6 +23,7 @@ from hanport.portal.domain.limits import (
     CONTROL_CHARACTERS,
     EMAIL_MAX,
     NAME_MAX,
+    ROW_ID_MAX,
     STREET_MAX,
     TEXT_PATTERN,
     has_control_characters,
@@ -50,7 +51,7 @@ from hanport.portal.services.errors import InvalidInput, NotFound, Unauthenticat
 from hanport.portal.services.intake import OrderRequest
 from hanport.portal.services.moves import register_customer_change
 from hanport.portal.services.shipments import NOT_A_PLACE, POSTCODE_FORMAT, module_default
-from hanport.portal.web.common import Config, config_of
+from hanport.portal.web.common import Config, RowId, config_of
 from hanport.portal.web.i18n import NAMES
 from hanport.portal.web.notes import note_text
 
@@ -114,7 +115,9 @@ class MeteringPointOut(BaseModel):
 
 class OrderIn(ApiBody):
     action: Action
-    terms_version_id: int | None = Field(None, description="required to open: the current terms")
+    terms_version_id: int | None = Field(
+        None, ge=1, le=ROW_ID_MAX, description="required to open: the current terms"
+    )
     terms_accepted: bool = Field(False, description="the customer accepted the terms (open)")
     declaration: SecurityDeclaration | None = None
     module_option: ModuleOption | None = Field(
@@ -286,8 +289,7 @@ def _metering_point_id(
 
 
 MeteringPointId = Annotated[str, Depends(_metering_point_id)]
-#: an order's number; the database's integers end at 2^63 - 1
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+OrderId = RowId
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS)
 

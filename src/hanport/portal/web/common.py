@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hanport.i18n import N_
-from hanport.portal.domain.limits import CONTROL_CHARACTERS, has_control_characters
+from hanport.portal.domain.limits import CONTROL_CHARACTERS, ROW_ID_MAX, has_control_characters
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
@@ -150,6 +150,8 @@ def require_staff(request: Request) -> Actor:
 
 SignedIn = Annotated[Actor, Depends(require_actor)]
 StaffActor = Annotated[Actor, Depends(require_staff)]
+#: a row's number in a path: larger than the table's keys is invalid input, not a crash
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
 def local_redirect(target: str, fallback: str = "/") -> RedirectResponse:

@@ -19,7 +19,7 @@ from hanport.portal.services.api_keys import (
 )
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.tx import utcnow
-from hanport.portal.web.common import Config, SignedIn, checked_form, lang_of, render
+from hanport.portal.web.common import Config, RowId, SignedIn, checked_form, lang_of, render
 
 __all__ = ["router"]
 
@@ -73,7 +73,7 @@ async def tokens_create(request: Request, actor: SignedIn, config: Config) -> Re
 
 @router.post("/{token_id}/revoke")
 async def tokens_revoke(
-    request: Request, token_id: int, actor: SignedIn, config: Config
+    request: Request, token_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     await checked_form(request)
     await run_in_threadpool(revoke_key, config.engine, actor, token_id)

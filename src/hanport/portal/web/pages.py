@@ -21,6 +21,7 @@ from hanport.portal.services.sessions import remember_language
 from hanport.portal.services.shipments import DELIVERY_FIELDS as DELIVERY
 from hanport.portal.web.common import (
     Config,
+    RowId,
     SignedIn,
     actor_of,
     checked_form,
@@ -172,14 +173,16 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
 
 
 @router.get("/orders/{order_id}")
-async def order_page(request: Request, order_id: int, actor: SignedIn, config: Config) -> Response:
+async def order_page(
+    request: Request, order_id: RowId, actor: SignedIn, config: Config
+) -> Response:
     context = await run_in_threadpool(views.order_page, config.engine, actor, order_id)
     return render(request, "order.html", **context)
 
 
 @router.get("/orders/{order_id}/cancel")
 async def cancel_confirm(
-    request: Request, order_id: int, actor: SignedIn, config: Config
+    request: Request, order_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     context = await run_in_threadpool(views.order_page, config.engine, actor, order_id)
     return render(
@@ -196,7 +199,7 @@ async def cancel_confirm(
 
 @router.post("/orders/{order_id}/cancel")
 async def order_cancel(
-    request: Request, order_id: int, actor: SignedIn, config: Config
+    request: Request, order_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     if not _confirmed(await checked_form(request)):
         return RedirectResponse(f"/orders/{order_id}/cancel", status_code=303)
@@ -228,7 +231,7 @@ def _local(target: str, fallback: str) -> str:
 
 @router.get("/proxies/{proxy_id}/revoke")
 async def revoke_confirm(
-    request: Request, proxy_id: int, actor: SignedIn, config: Config, back: str = ""
+    request: Request, proxy_id: RowId, actor: SignedIn, config: Config, back: str = ""
 ) -> Response:
     proxy = await run_in_threadpool(proxy_to_revoke, config.engine, actor, proxy_id)
     back = _local(back, f"/points/{proxy.metering_point_id}")
@@ -245,7 +248,7 @@ async def revoke_confirm(
 
 @router.post("/proxies/{proxy_id}/revoke")
 async def proxy_revoke(
-    request: Request, proxy_id: int, actor: SignedIn, config: Config
+    request: Request, proxy_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     form = await checked_form(request)
     back = _local(form.get("back", ""), "/points")

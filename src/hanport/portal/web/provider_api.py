@@ -8,9 +8,9 @@ existing /api/v1/metering-points endpoints, within the granted scope.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
@@ -20,14 +20,14 @@ from hanport.portal.domain.limits import EMAIL_MAX
 from hanport.portal.services import access_requests, proxies
 from hanport.portal.services.acting import require_acting_for
 from hanport.portal.web.api import API_ERRORS, ApiBody, CurrentActor
-from hanport.portal.web.common import Config
+from hanport.portal.web.common import Config, RowId
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["access requests"])
 
-RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ProxyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RequestId = RowId
+ProxyId = RowId
 
 
 class AccessRequestIn(ApiBody):

@@ -22,7 +22,7 @@ from hanport.portal.services.access_requests import (
 )
 from hanport.portal.services.errors import InvalidInput
 from hanport.portal.services.tx import utcnow
-from hanport.portal.web.common import Config, SignedIn, checked_form, lang_of, render
+from hanport.portal.web.common import Config, RowId, SignedIn, checked_form, lang_of, render
 
 __all__ = ["router"]
 
@@ -73,7 +73,7 @@ def _granted(form: dict[str, str]) -> tuple[Scope | None, date | None]:
 
 @router.post("/{request_id}/approve")
 async def request_approve(
-    request: Request, request_id: int, actor: SignedIn, config: Config
+    request: Request, request_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     form = await checked_form(request)
     try:
@@ -89,7 +89,7 @@ async def request_approve(
 
 @router.get("/{request_id}/decline")
 async def decline_confirm(
-    request: Request, request_id: int, actor: SignedIn, config: Config
+    request: Request, request_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     row = await run_in_threadpool(customer_request, config.engine, actor, request_id)
     return render(request, "request_decline.html", row=row)
@@ -97,7 +97,7 @@ async def decline_confirm(
 
 @router.post("/{request_id}/decline")
 async def request_decline(
-    request: Request, request_id: int, actor: SignedIn, config: Config
+    request: Request, request_id: RowId, actor: SignedIn, config: Config
 ) -> Response:
     form = await checked_form(request)
     if form.get("confirm") != "yes":

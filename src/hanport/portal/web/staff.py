@@ -28,6 +28,7 @@ from hanport.portal.services.terms import DRAFT_FIELDS, draft_fingerprint, previ
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.common import (
     Config,
+    RowId,
     SignedIn,
     StaffActor,
     checked_form,
@@ -61,7 +62,7 @@ async def staff_queue(
 
 @router.get("/orders/{order_id}")
 async def staff_case(
-    request: Request, order_id: int, actor: StaffActor, config: Config
+    request: Request, order_id: RowId, actor: StaffActor, config: Config
 ) -> Response:
     details = await run_in_threadpool(views.case_view, config.engine, actor, order_id)
     return render(request, "staff_case.html", errors={}, form={}, **details)
@@ -69,7 +70,7 @@ async def staff_case(
 
 @router.post("/orders/{order_id}/override")
 async def staff_override(
-    request: Request, order_id: int, actor: StaffActor, config: Config
+    request: Request, order_id: RowId, actor: StaffActor, config: Config
 ) -> Response:
     form = await checked_form(request)
     kind, reason = form.get("kind", ""), form.get("reason", "")
@@ -86,7 +87,7 @@ async def staff_override(
 
 @router.post("/orders/{order_id}/shipment")
 async def staff_shipment(
-    request: Request, order_id: int, actor: StaffActor, config: Config
+    request: Request, order_id: RowId, actor: StaffActor, config: Config
 ) -> Response:
     form = await checked_form(request)
     try:
@@ -186,7 +187,7 @@ async def staff_terms(request: Request, actor: StaffActor, config: Config) -> Re
 
 @router.get("/terms/{version_id}")
 async def staff_terms_version(
-    request: Request, version_id: int, actor: StaffActor, config: Config
+    request: Request, version_id: RowId, actor: StaffActor, config: Config
 ) -> Response:
     selected = await run_in_threadpool(views.terms_version, config.engine, version_id)
     published = request.query_params.get("published") == "1"
