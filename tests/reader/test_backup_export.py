@@ -69,6 +69,38 @@ def test_export_csv(sqlite_db: Path, capsys: pytest.CaptureFixture[str], tmp_pat
     assert len(out.read_text().splitlines()) == 5 * 360 + 6 + 1
 
 
+def test_export_carries_the_cost_when_a_tariff_and_a_zone_are_set(
+    sqlite_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hanport.reader.prices.store import SpotPrice, save_spot_prices
+
+    engine = open_db(str(sqlite_db))
+    first = dt.datetime.fromtimestamp(START, dt.UTC)
+    prices = [  # the fifth hour has no price
+        SpotPrice(first + dt.timedelta(hours=i), first + dt.timedelta(hours=i + 1), 0.0, 0.5 + i)
+        for i in range(4)
+    ]
+    with engine.begin() as conn:
+        save_spot_prices(conn, "NO1", prices)
+    engine.dispose()
+    monkeypatch.setenv("HANPORT_TARIFF_COMPANY", "bkk-2024")
+    monkeypatch.setenv("HANPORT_PRICES_ZONE", "NO1")
+    monkeypatch.setenv("HANPORT_ENTSOE_TOKEN", "the same config as `hanport read`")
+    assert main(["export", "hours", "--db", str(sqlite_db)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 5
+    assert float(rows[0]["spot_nok_per_kwh"]) == pytest.approx(0.5)
+    assert float(rows[0]["cost_nok"]) > 0
+    assert rows[4]["cost_nok"] == ""  # no price for that hour: empty, not a guess
+    assert main(["export", "days", "--db", str(sqlite_db)]) == 0
+    (day,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert day["unpriced_hours"] == "1"
+    # a window with no hours still names the columns
+    assert main(["export", "hours", "--db", str(sqlite_db), "--from", "2030-01-01"]) == 0
+    header = capsys.readouterr().out.splitlines()
+    assert len(header) == 1 and "cost_nok" in header[0]
+
+
 def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--db", str(tmp_path / "missing.sqlite3")]) == 2
     assert "database does not exist" in capsys.readouterr().err

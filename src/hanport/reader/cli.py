@@ -329,6 +329,38 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="file (default: standard output)")
 
 
+def _energy_export(
+    conn: Any,
+    settings: ReaderSettings,
+    kind: str,
+    window: tuple[float, float],
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Hours, days or months as /api/hours… answers them: with cost when a tariff and a zone
+    are configured, and a header even when there are no rows."""
+    from hanport.reader.cost_rows import COST_FIELDS, add_costs, plan_from_settings
+    from hanport.reader.storage import queries
+
+    fetch = {
+        "hours": queries.hours_between,
+        "days": queries.days_between,
+        "months": queries.months_between,
+    }[kind]
+    rows = fetch(conn, window[0], window[1], args.meter_id)  # hours with their source
+    header = list(queries.ENERGY_COLUMNS + (("source",) if kind == "hours" else ()))
+    plan = plan_from_settings(
+        settings.tariff_company,
+        settings.prices_zone,
+        norgespris=settings.tariff_norgespris,
+        holiday_home=settings.tariff_holiday_home,
+        vat_percent=settings.tariff_vat_percent,
+    )
+    if plan is not None:
+        rows = add_costs(conn, rows, kind, window, plan)
+        header += COST_FIELDS
+    return rows, header
+
+
 def run_export(args: argparse.Namespace) -> int:
     import csv
     import time
@@ -345,6 +377,7 @@ def run_export(args: argparse.Namespace) -> int:
         start = queries.parse_time(args.from_) if args.from_ else 0.0
         end = queries.parse_time(args.to) if args.to else time.time() + 86400
         rows: list[dict[str, Any]]
+        header: list[str]
         with engine.connect() as conn:
             if args.what == "readings":
                 ids = [args.meter_id] if args.meter_id else queries.meter_ids(conn)
@@ -353,20 +386,16 @@ def run_export(args: argparse.Namespace) -> int:
                 rows = []
                 for mid in ids:
                     rows += queries.readings_between(conn, mid, start, end, max_points=10**12)
+                header = list(rows[0]) if rows else []
             else:
-                fetch = {
-                    "hours": queries.hours_between,
-                    "days": queries.days_between,
-                    "months": queries.months_between,
-                }[args.what]
-                rows = fetch(conn, start, end, args.meter_id)  # hours with their source
+                rows, header = _energy_export(conn, settings, args.what, (start, end), args)
         engine.dispose()
     except (SettingsError, DatabaseError, queries.QueryError) as exc:
         return _fail(str(exc))
     out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        if header:
+            writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
     except BrokenPipeError:  # `hanport export … | head` is fine
