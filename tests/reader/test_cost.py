@@ -4,6 +4,7 @@ by date, VAT by zone; totals per day."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,38 @@ def test_api_energy_rows_carry_cost_when_a_tariff_and_prices_are_configured(tmp_
     assert tariff["grid_tariff"]["source"].startswith("https://www.bkk.no/")
     unpriced = TestClient(create_app(ReaderContext(engine=engine, clock=ctx.clock)))
     assert "cost_nok" not in unpriced.get("/api/hours", params=window).json()[0]
+
+
+@pytest.mark.parametrize(
+    ("today", "level", "code"),
+    [
+        (dt.date(2026, 11, 1), None, None),  # two months ahead: nothing to say yet
+        (dt.date(2026, 12, 5), "info", "cost_rules_ending"),
+        (dt.date(2027, 1, 2), "warning", "cost_rules_ended"),
+    ],
+)
+def test_health_says_when_the_public_rules_the_cost_needs_run_out(
+    tmp_path: Path, today: dt.date, level: str | None, code: str | None
+) -> None:
+    from hanport.reader import api
+    from hanport.reader.cost_rows import plan_from_settings
+    from hanport.reader.storage.database import open_db
+    from hanport.reader.web import ReaderContext
+
+    plan_ = plan_from_settings("elvia-2026", "NO1")
+    assert plan_ is not None
+    end = plan_.rules.known_until()
+    assert end == dt.date(2027, 1, 1)  # the levies, strømstøtte and Norgespris shipped today
+    now = at(today.year, today.month, today.day, 12)
+    engine = open_db(str(tmp_path / "h.sqlite3"))
+    ctx = ReaderContext(engine=engine, clock=lambda: now, prices_zone="NO1", cost_plan=plan_)
+    issues = [i for i in api.health(ctx, "en")["issues"] if i["code"].startswith("cost_rules")]
+    engine.dispose()
+    if code is None:
+        assert issues == []
+        return
+    (issue,) = issues
+    assert (issue["level"], issue["code"]) == (level, code)
+    assert "2027-01-01" in issue["message"]
+    unpriced = ReaderContext(engine=engine, clock=lambda: now)  # no tariff: nothing to say
+    assert not [i for i in api.health(unpriced, "en")["issues"] if "cost" in i["code"]]

@@ -332,7 +332,17 @@ ISSUE_TEXTS: dict[str, str] = {
     "mqtt_disconnected": N_("MQTT: not connected ({error})"),
     "prices_failing": N_("Prices: fetching fails, the last known prices are shown ({error})"),
     "backup_failed": N_("Backup failed: {error}"),
+    "cost_rules_ending": N_(
+        "Cost: the public levies and support hanport knows end on {date} – update hanport "
+        "before then to keep the cost"
+    ),
+    "cost_rules_ended": N_(
+        "Cost: the public levies and support hanport knows ended on {date} – the cost after "
+        "it is unknown until hanport is updated"
+    ),
 }
+#: how long before the public rules end the health page says so
+RULES_NOTICE_DAYS = 31
 #: what the MQTT issue says while the first connection is still being made
 MQTT_CONNECTING = N_("connecting")
 
@@ -417,6 +427,18 @@ def _database_health(ctx: ReaderContext, issues: _Issues) -> dict[str, Any]:
     return database
 
 
+def _cost_rules_issue(ctx: ReaderContext, now: float, issues: _Issues) -> None:
+    """Say when the dated public rules the cost needs run out (they are data in the package)."""
+    if ctx.cost_plan is None or not ctx.prices_zone:
+        return
+    end = ctx.cost_plan.rules.known_until()
+    today = dt.datetime.fromtimestamp(now, LOCAL_TZ).date()
+    if today >= end:
+        issues.add("warning", "cost_rules_ended", date=end.isoformat())
+    elif (end - today).days <= RULES_NOTICE_DAYS:
+        issues.add("info", "cost_rules_ending", date=end.isoformat())
+
+
 def health(ctx: ReaderContext, language: str = DEFAULT_LANG) -> dict[str, Any]:
     """The reader's state; each issue's ``message`` in ``language`` (nb, nn or en)."""
     now = ctx.clock()
@@ -431,6 +453,7 @@ def health(ctx: ReaderContext, language: str = DEFAULT_LANG) -> dict[str, Any]:
     prices = ctx.price_status() if ctx.price_status else {"enabled": False}
     if prices.get("problem"):
         issues.add("warning", "prices_failing", error=str(prices["problem"]))
+    _cost_rules_issue(ctx, now, issues)
     backups: dict[str, Any] = ctx.backup_status() if ctx.backup_status else {"enabled": False}
     last_backup: dict[str, Any] | None = backups.get("last")
     if last_backup and not last_backup["ok"]:

@@ -56,6 +56,11 @@ class PublicRules:
     def norgespris_on(self, day: dt.date) -> Norgespris | None:
         return _pick(self.norgespris, day)
 
+    def known_until(self) -> dt.date:
+        """The first date no longer covered by every table (levies, support, Norgespris): from
+        then the cost is unknown until the rules are updated."""
+        return min(table[-1][1] for table in (self.levies, self.support, self.norgespris))
+
 
 T = TypeVar("T")
 
