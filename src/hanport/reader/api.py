@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 
 from hanport import __version__
 from hanport.i18n import DEFAULT_LANG, N_, translations
-from hanport.reader.cost import CostPlan
+from hanport.reader.cost import CostPlan, cheapest_hours
 from hanport.reader.cost_rows import COST_FIELDS, add_costs
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
@@ -468,6 +468,31 @@ def health(ctx: ReaderContext, language: str = DEFAULT_LANG) -> dict[str, Any]:
         "mqtt": mqtt,
         "issues": list(issues),
     }
+
+
+def cheapest_ahead(ctx: ReaderContext, count: int) -> list[dict[str, Any]]:
+    """The ``count`` cheapest cached spot hours from this hour to the end of tomorrow, by the
+    reader's clock (prices are real dates, not a fast meter's); empty without a zone."""
+    from hanport.reader.prices.store import spot_prices
+
+    if not ctx.prices_zone:
+        return []
+    now = dt.datetime.fromtimestamp(ctx.clock(), LOCAL_TZ)
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    day_after_tomorrow = (now + dt.timedelta(days=2)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    with ctx.engine.connect() as conn:
+        window = (this_hour.astimezone(dt.UTC), day_after_tomorrow.astimezone(dt.UTC))
+        spot = spot_prices(conn, ctx.prices_zone, *window)
+    return [
+        {
+            "start": dt.datetime.fromtimestamp(start, LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+            "tomorrow": dt.datetime.fromtimestamp(start, LOCAL_TZ).date() != now.date(),
+            "nok_per_kwh": price,
+        }
+        for start, price in cheapest_hours(spot, this_hour, count)
+    ]
 
 
 def prices(ctx: ReaderContext, day: str, zone: str | None = None) -> dict[str, Any]:
