@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,8 @@ from hanport.reader.live import (
 from hanport.reader.pipeline import Hub
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
+from hanport.reader.tariffs.capacity import capacity, quarter_hours_from_power
+from hanport.reader.tariffs.registry import Tariff
 
 __all__ = [
     "ENERGY_KINDS",
@@ -221,8 +223,47 @@ def tariff(
     if ctx.cost_plan is None:
         return rows
     # which grid company's tariff, the price list in force that month, and its source
-    chosen = ctx.cost_plan.tariff.on(_month_day(month)).to_json()
-    return [row | {"grid_tariff": chosen} for row in rows]
+    in_force = ctx.cost_plan.tariff.on(_month_day(month))
+    chosen = in_force.to_json()
+    with ctx.engine.connect() as conn:
+        return [
+            row
+            | {
+                "grid_tariff": chosen,
+                "by_tariff_rule": _capacity_by_rule(conn, in_force, row["meter_id"], month),
+            }
+            for row in rows
+        ]
+
+
+def _capacity_by_rule(conn: Any, tariff: Tariff, meter_id: str, month: str) -> dict[str, Any]:
+    """The month's capacity figure and charge by the chosen tariff's own rule: the Swedish
+    weekday window, quarter-hour maxima (estimated from the pushes' power: the meters'
+    registers are hourly) or the Norwegian three daily maxima."""
+    start, end = queries.month_bounds(month)
+    rule = tariff.rule
+    periods: Iterable[tuple[int, float]]
+    if rule.resolution == "quarter_hour":
+        samples = queries.import_power(conn, meter_id, start, end)
+        periods = quarter_hours_from_power(samples).items()
+    else:
+        periods = queries.import_hours(conn, meter_id, start, end)
+    figure = capacity(periods, tariff, estimated=rule.resolution == "quarter_hour")
+    if tariff.per_kw_by_month:
+        charge: float | None = round(figure.kw * tariff.per_kw_by_month[int(month[5:7]) - 1], 2)
+    else:
+        charge = next((s.price_nok for s in tariff.steps if s.contains(figure.kw)), None)
+    return {
+        "rule": rule.kind,
+        "resolution": rule.resolution,
+        "window_hours": list(rule.window_hours),
+        "weekdays_only": rule.weekdays_only,
+        "kw": figure.kw,
+        "peaks": [{"start": local_iso(t), "kw": round(kw, 6)} for t, kw in figure.peaks],
+        "estimated": figure.estimated,
+        "charge": charge,
+        "currency": tariff.currency,
+    }
 
 
 def reconcile(

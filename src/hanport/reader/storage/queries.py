@@ -207,6 +207,19 @@ def _samples(
     return [(float(r[0]), r[1], r[2]) for r in rows if r[1] is not None or r[2] is not None]
 
 
+def import_power(
+    conn: Connection, meter_id: str, start: float, end: float
+) -> list[tuple[float, float | None]]:
+    """(time, import W) of the meter's readings in [start, end), oldest first."""
+    rc = readings.c
+    rows = conn.execute(
+        select(rc.at, rc.active_power_import_w)
+        .where(rc.meter_id == meter_id, rc.at >= start, rc.at < end)
+        .order_by(rc.at)
+    ).all()
+    return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
+
+
 def _hour_energy(conn: Connection, meter_id: str, start: int) -> tuple[float, float] | None:
     row = conn.execute(
         select(hours.c.active_energy_import_kwh, hours.c.active_energy_export_kwh).where(
