@@ -57,6 +57,7 @@ from hanport.portal.services.lifecycle import (
     party,
 )
 from hanport.portal.services.port import move_port, ordered, port_of, port_state_query
+from hanport.portal.services.recipients import recipient_from
 from hanport.portal.services.shipments import (
     DELIVERY_FIELDS,
     Delivery,
@@ -570,7 +571,7 @@ def _insert_order(
                 else None,
                 "declaration": fields.declaration.value if fields.declaration else None,
                 "module_option": fields.module.value if fields.module else None,
-                "contact_email": contact.email if contact else "",
+                "contact_email": recipient_from(tx.conn, contact).address if contact else "",
                 "lang": contact.lang if contact else "nb",
                 "attempts": 0,
                 "next_attempt_at": tx.now,
@@ -605,15 +606,15 @@ def _send_receipts(
     receipt_to = [contact] if contact is not None else []
     if contact is not None and order.holder_id not in (None, order.contact_party):
         receipt_to.append(party(tx.conn, order.holder_id))
-    for person in receipt_to:
+    for person in (recipient_from(tx.conn, row) for row in receipt_to):  # a provider: its contact
         notify.enqueue(
             tx.conn,
             tx.now,
-            person.email,
+            person.address,
             "receipt",
             person.lang,
             for_order=order_id,
-            name=person.display_name,
+            name=person.name,
             mpid=fields.mpid,
             order_id=order_id,
             action=fields.action.value,

@@ -24,11 +24,11 @@ from hanport.portal.services.api_keys import MAX_KEY_DAYS, create_token
 from hanport.portal.services.authz import require_staff
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
 from hanport.portal.services.proxies import valid_email
+from hanport.portal.services.recipients import ORG_KIND
 from hanport.portal.services.tx import transaction
 
 __all__ = ["NAME_MAX", "ORG_KIND", "RegisteredProvider", "list_providers", "register_provider"]
 
-ORG_KIND = "org"
 NAME_MAX = 200
 
 
