@@ -151,3 +151,20 @@ def test_hanport_read_on_a_full_disk_at_start_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "cannot use the database: " in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1  # one line saying why
+
+
+def test_the_readmes_cost_settings_load_as_written(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    anchor = readme.index('company = "elvia-2026"')
+    block = readme[
+        readme.rindex("```toml", 0, anchor) + len("```toml") : readme.index("```", anchor)
+    ]
+    config = tmp_path / "reader.toml"
+    config.write_text(block.replace("/var/backups/hanport", str(tmp_path)), encoding="utf-8")
+    settings = load_settings({}, config=config, environ={})
+    assert (settings.tariff_company, settings.prices_zone, settings.fuse_amps) == (
+        "elvia-2026",
+        "NO1",
+        63.0,
+    )
+    assert settings.backup_dir is not None and settings.load_shed_webhook is not None
