@@ -111,6 +111,9 @@ def test_the_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ("[[pickup.places]]\nname = 'Lager'\n", "pickup.places[1].address: 1–200"),
         ("[[pickup.places]]\nname='a'\naddress='b'\nopening_hours='c'\nhours='d'\n", "hours"),
         ("[http\n", "invalid TOML"),
+        ("[sla]\nworking_days = 0\n", "sla.working_days must be at least 1 / må være minst 1"),
+        ("[sla]\nworking_days = 31\n", "sla.working_days must be at most 30 / kan være høyst 30"),
+        ("[sla]\nworking_days = 2.5\n", "sla.working_days: ikke et heltall / not a whole number"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -135,6 +138,7 @@ def test_a_bad_environment_value_names_the_variable() -> None:
         (b"", ["--port", "99999"], "--port must be at most 65535"),
         (b"", ["--staff-email", "kundeservice"], "--staff-email: ikke en e-postadresse"),
         (b"", ["--headend", "headend:8700"], "--headend: ugyldig adresse"),
+        (b"", ["--sla-working-days", "31"], "--sla-working-days must be at most 30"),
     ],
 )
 def test_the_command_says_what_is_wrong_in_one_line(
@@ -152,6 +156,16 @@ def test_the_command_says_what_is_wrong_in_one_line(
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "p.db").exists()  # refused before anything is created
+
+
+def test_the_deadline_in_working_days_is_a_setting(tmp_path: Path) -> None:
+    assert load_settings(environ={}).sla_working_days == 3  # the regulator's guideline
+    config = _write(tmp_path, "[sla]\nworking_days = 5\n")
+    assert load_settings(config=config, environ={}).sla_working_days == 5
+    environ = {env_var(("sla", "working_days")): "10"}
+    assert load_settings(config=config, environ=environ).sla_working_days == 10
+    flags = {"sla_working_days": 2}
+    assert load_settings(flags, config=config, environ=environ).sla_working_days == 2
 
 
 def test_a_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,6 +108,11 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         "proxy's address, and the per-client sign-in limit would lock them all out together; "
         "and https at the proxy is not seen, so --cookie-secure auto would not mark cookies Secure",
     )
+    _sla_options(parser)
+
+
+def _sla_options(parser: argparse.ArgumentParser) -> None:
+    """[sla]: the head-end's retries and an order's deadline."""
     parser.add_argument(
         "--retry-base",
         type=float,
@@ -117,6 +122,12 @@ def configure_portal(parser: argparse.ArgumentParser) -> None:
         "--max-attempts",
         type=int,
         help="head-end attempts before a case goes to customer service (default 5)",
+    )
+    parser.add_argument(
+        "--sla-working-days",
+        type=int,
+        help="an order's deadline in Norwegian working days from the request (default 3, the "
+        "regulator's guideline; 1-30)",
     )
 
 
@@ -138,6 +149,7 @@ def portal_settings(args: argparse.Namespace) -> PortalSettings:
         "staff_email": args.staff_email,
         "retry_base_s": args.retry_base,
         "max_attempts": args.max_attempts,
+        "sla_working_days": args.sla_working_days,
     }
     return load_settings(flags, config=args.config)
 
@@ -189,6 +201,7 @@ def run_portal(args: argparse.Namespace) -> int:
         JobSettings(
             backoff_base_s=settings.retry_base_s,
             max_attempts=settings.max_attempts,
+            sla_working_days=settings.sla_working_days,
             staff_email=settings.staff_email,
             access_request_expire_s=settings.access_request_expire_days * 86400.0,
         ),

@@ -36,7 +36,7 @@ from hanport.portal.domain import notes
 from hanport.portal.domain.model import Action, PortState
 from hanport.portal.domain.order_states import COMMAND_STATES, RUNNER_STATES, OrderEvent, OrderState
 from hanport.portal.domain.port_states import PortEvent
-from hanport.portal.domain.sla import OSLO
+from hanport.portal.domain.sla import OSLO, REGULATOR_WORKING_DAYS
 from hanport.portal.services import access_requests, moves, notify, sessions
 from hanport.portal.services.headend import (
     HeadEnd,
@@ -78,6 +78,8 @@ class JobSettings:
     concurrency: int = 8  #: orders driven at the same time (head-end calls in flight)
     staff_email: str | None = None  #: customer service's shared mailbox, told of escalations
     access_request_expire_s: float = 14 * 86400.0  #: a pending access request expires then
+    #: the deadline of the close after a customer change, in working days ([sla] working_days)
+    sla_working_days: int = REGULATOR_WORKING_DAYS
 
 
 class ReadbackMismatch(Exception):
@@ -573,7 +575,9 @@ class JobRunner:
         # a change is due from 00:00 Oslo time on its date: the close order is placed then
         now = self.clock()
         today = now.astimezone(OSLO).date()
-        return await asyncio.to_thread(moves.apply_due_changes, self.engine, today, now)
+        return await asyncio.to_thread(
+            moves.apply_due_changes, self.engine, today, now, self.settings.sla_working_days
+        )
 
     async def run_session_purge(self, now: datetime | None = None) -> int:
         """Delete ended sign-in sessions; a few times an hour is plenty."""

@@ -53,6 +53,7 @@ def create_from_environment() -> FastAPI:
             staff_oidc=_staff_oidc(settings),
             pickup_places=settings.pickup_places,
             access_request_expire_after=timedelta(days=settings.access_request_expire_days),
+            sla_working_days=settings.sla_working_days,
         )
     )
 

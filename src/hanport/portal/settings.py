@@ -23,6 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
+from hanport.portal.domain.sla import REGULATOR_WORKING_DAYS, WORKING_DAYS_RANGE
 
 __all__ = [
     "ENV_CONFIG",
@@ -114,6 +115,8 @@ class PortalSettings:
     pickup_places: tuple[PickupPlace, ...] = DEMO_PICKUP_PLACES
     retry_base_s: float = 30.0  #: first head-end retry delay; doubles per attempt
     max_attempts: int = 5  #: head-end attempts before a case goes to customer service
+    #: an order's deadline, in Norwegian working days from the request (RME's guideline: 3)
+    sla_working_days: int = REGULATOR_WORKING_DAYS
     signin_codes_per_address: int = 3  #: per 15 minutes
     signin_codes_per_client: int = 10  #: per 15 minutes, one client for many addresses
     signin_codes_per_address_day: int = 10
@@ -356,6 +359,7 @@ _KEYS: tuple[tuple[tuple[str, ...], str, Parser], ...] = (
     (("pickup", "places"), "pickup_places", _pickup_places),
     (("sla", "retry_base_s"), "retry_base_s", _number(0.1, 3600)),
     (("sla", "max_attempts"), "max_attempts", _integer(2, 100)),
+    (("sla", "working_days"), "sla_working_days", _integer(*WORKING_DAYS_RANGE)),
     (("rate_limits", "signin_codes_per_address"), "signin_codes_per_address", _integer(1, 100)),
     (("rate_limits", "signin_codes_per_client"), "signin_codes_per_client", _integer(1, 10000)),
     (
@@ -372,6 +376,7 @@ _FLAGS = {
     "http_port": "--port",
     "trusted_proxies": "--trusted-proxy",
     "retry_base_s": "--retry-base",
+    "sla_working_days": "--sla-working-days",
     "mail_host": "--smtp",
     "mail_port": "--smtp",
 }

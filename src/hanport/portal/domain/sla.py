@@ -8,10 +8,20 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["OSLO", "REGULATOR_WORKING_DAYS", "add_working_days", "is_working_day", "sla_due"]
+__all__ = [
+    "OSLO",
+    "REGULATOR_WORKING_DAYS",
+    "WORKING_DAYS_RANGE",
+    "add_working_days",
+    "is_working_day",
+    "sla_due",
+]
 
 OSLO = ZoneInfo("Europe/Oslo")
+#: the default deadline; a grid company may configure its own ([sla] working_days)
 REGULATOR_WORKING_DAYS = 3
+#: the deadlines a configuration may set, in working days
+WORKING_DAYS_RANGE = (1, 30)
 
 
 @lru_cache(maxsize=64)
@@ -43,6 +53,7 @@ def add_working_days(start: datetime, days: int) -> datetime:
     return datetime.combine(day, time(23, 59, 59), OSLO)
 
 
-def sla_due(submitted_at: datetime) -> datetime:
-    """When an order submitted at `submitted_at` breaches the regulator's guideline."""
-    return add_working_days(submitted_at, REGULATOR_WORKING_DAYS)
+def sla_due(submitted_at: datetime, working_days: int = REGULATOR_WORKING_DAYS) -> datetime:
+    """When an order submitted at `submitted_at` breaches the deadline of `working_days`
+    working days (the regulator's guideline: three)."""
+    return add_working_days(submitted_at, working_days)

@@ -46,7 +46,7 @@ from hanport.portal.domain.order_states import (
     OrderState,
 )
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
-from hanport.portal.domain.sla import OSLO, sla_due
+from hanport.portal.domain.sla import OSLO, REGULATOR_WORKING_DAYS, sla_due
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
 from hanport.portal.services.lifecycle import (
@@ -223,10 +223,11 @@ def submit_order(
     channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
     places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
+    sla_working_days: int = REGULATOR_WORKING_DAYS,
 ) -> int:
     """Validate, authorise and store one order in one short transaction; returns its id (the
     earlier order's when the request repeats one with the same idempotency key)."""
-    return place_order(engine, actor, req, channel, now, places).order_id
+    return place_order(engine, actor, req, channel, now, places, sla_working_days).order_id
 
 
 def place_order(
@@ -236,6 +237,7 @@ def place_order(
     channel: Channel = Channel.PORTAL,
     now: datetime | None = None,
     places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
+    sla_working_days: int = REGULATOR_WORKING_DAYS,
 ) -> Placed:
     """Validate, authorise and store one order in one short transaction.
 
@@ -248,11 +250,18 @@ def place_order(
     channel = Channel(channel)
     fields = validated(req, channel, places)
     with transaction(engine, now) as tx:
-        return place_in(tx, actor, fields, channel)
+        return place_in(tx, actor, fields, channel, sla_working_days)
 
 
-def place_in(tx: Tx, actor: Actor, fields: CheckedOrder, channel: Channel) -> Placed:
-    """`place_order` inside the caller's transaction, so it can read the order back in it."""
+def place_in(
+    tx: Tx,
+    actor: Actor,
+    fields: CheckedOrder,
+    channel: Channel,
+    sla_working_days: int = REGULATOR_WORKING_DAYS,
+) -> Placed:
+    """`place_order` inside the caller's transaction, so it can read the order back in it; the
+    order is due `sla_working_days` working days from now ([sla] working_days)."""
     status = _lock_point(tx.conn, fields.mpid)
     today = tx.now.astimezone(OSLO).date()
     holder, decision = authz.holder_and_decision(
@@ -271,7 +280,7 @@ def place_in(tx: Tx, actor: Actor, fields: CheckedOrder, channel: Channel) -> Pl
     if earlier is not None:
         return Placed(earlier, repeated=True)
     point = _point_facts(tx, fields, status, holder)
-    accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now))
+    accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now, sla_working_days))
     return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
 
 

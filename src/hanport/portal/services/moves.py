@@ -35,6 +35,7 @@ from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX, too_long
 from hanport.portal.domain.model import SYSTEM, Actor, Channel, PortState
 from hanport.portal.domain.moves import effective_date as move_date
 from hanport.portal.domain.moves import outcome
+from hanport.portal.domain.sla import REGULATOR_WORKING_DAYS
 from hanport.portal.services import access_requests, authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, at_most
 from hanport.portal.services.intake import OrderRequest, submit_order
@@ -325,14 +326,20 @@ def pending_moves(engine: Engine, actor: Actor, limit: int = 200) -> list[dict[s
     ]
 
 
-def apply_due_changes(engine: Engine, today: date, now: datetime | None = None) -> int:
+def apply_due_changes(
+    engine: Engine,
+    today: date,
+    now: datetime | None = None,
+    sla_working_days: int = REGULATOR_WORKING_DAYS,
+) -> int:
     """Carry out customer changes whose effective date has come; returns how many were touched.
 
     Two steps, each safe to repeat: first contracts, proxies, access requests and notices
     (`handled_at`), then the closing order; `port_closed_at` is set only when the port is known
     closed, so a change stays on this list until its close has completed. A notice the customer
     withdrew (with no market event for it) is not carried out. `now` (the job runner's clock)
-    stamps what is written; the close order is due at once.
+    stamps what is written; the close order is placed at once, due `sla_working_days` working
+    days later.
     """
     with engine.connect() as conn:
         due = conn.execute(
@@ -344,7 +351,7 @@ def apply_due_changes(engine: Engine, today: date, now: datetime | None = None) 
         ).all()
     for (change_id,) in due:
         _apply_contract_change(engine, change_id, now)
-        _close_port_after_change(engine, change_id, now)
+        _close_port_after_change(engine, change_id, now, sla_working_days)
     return len(due)
 
 
@@ -456,7 +463,9 @@ def _invite(tx: Tx, party_id: int, mpid: str) -> None:
     tx.audit("system", "customer_change.invited", "metering_point", mpid, party_id=party_id)
 
 
-def _close_port_after_change(engine: Engine, change_id: int, now: datetime | None) -> None:
+def _close_port_after_change(
+    engine: Engine, change_id: int, now: datetime | None, sla_working_days: int
+) -> None:
     """Close the port for the new customer; `port_closed_at` only once it really is closed.
 
     A system close order is placed once. While it is in progress (retrying, or escalated to
@@ -489,7 +498,10 @@ def _close_port_after_change(engine: Engine, change_id: int, now: datetime | Non
             return  # placed already: wait for it to complete (or for customer service)
         # Conflict: a command is in flight for the point; try again on the next run
         with suppress(Conflict):
-            submit_order(engine, SYSTEM, OrderRequest(mpid, "close"), Channel.SYSTEM, now)
+            close = OrderRequest(mpid, "close")
+            submit_order(
+                engine, SYSTEM, close, Channel.SYSTEM, now, sla_working_days=sla_working_days
+            )
         return
     with transaction(engine, now) as tx:
         done = tx.conn.execute(

@@ -25,7 +25,7 @@ from hanport.portal.domain.shipments import (
     han_connection,
     states_from,
 )
-from hanport.portal.domain.sla import OSLO
+from hanport.portal.domain.sla import OSLO, REGULATOR_WORKING_DAYS
 from hanport.portal.services import authz, move_notices, queries
 from hanport.portal.services.intake import OrderRequest, place_in, validated
 from hanport.portal.services.lifecycle import (
@@ -278,13 +278,14 @@ def place_and_view(
     req: OrderRequest,
     channel: Channel,
     places: Sequence[PickupPlace] = DEMO_PICKUP_PLACES,
+    sla_working_days: int = REGULATOR_WORKING_DAYS,
 ) -> tuple[OrderView, bool]:
     """Place an order (or find the one its idempotency key placed) and answer with it, as a
     later GET would; True when it was placed now."""
     channel = Channel(channel)
     fields = validated(req, channel, places)
     with transaction(engine) as tx:
-        placed = place_in(tx, actor, fields, channel)
+        placed = place_in(tx, actor, fields, channel, sla_working_days)
         if placed.repeated:
             # an earlier order: authorise its view as a later GET would
             order = authorised_order(tx, actor, placed.order_id, Operation.VIEW, "order.view")

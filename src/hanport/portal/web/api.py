@@ -434,7 +434,7 @@ def create_order(
     # a staff key is no way round the explicit "act for the customer" step: refused, audited
     require_acting_for(config.engine, actor, mpid=mpid)
     view, created = views.place_and_view(
-        config.engine, actor, order, Channel.API, config.pickup_places
+        config.engine, actor, order, Channel.API, config.pickup_places, config.sla_working_days
     )
     if not created:
         response.status_code = 200

@@ -18,6 +18,7 @@ from hanport.portal.domain.limits import CONTROL_CHARACTERS, ROW_ID_MAX, has_con
 from hanport.portal.domain.model import Actor
 from hanport.portal.domain.order_states import FINAL_STATES
 from hanport.portal.domain.shipments import DEMO_PICKUP_PLACES, PickupPlace
+from hanport.portal.domain.sla import REGULATOR_WORKING_DAYS
 from hanport.portal.services import authz
 from hanport.portal.services.access_requests import DEFAULT_EXPIRE_AFTER
 from hanport.portal.services.errors import InvalidInput, Refused
@@ -66,6 +67,8 @@ class PortalConfig:
     pickup_places: tuple[PickupPlace, ...] = DEMO_PICKUP_PLACES
     #: a provider's unanswered access request expires then ([providers] request_expire_days)
     access_request_expire_after: timedelta = DEFAULT_EXPIRE_AFTER
+    #: an order's deadline in working days ([sla] working_days)
+    sla_working_days: int = REGULATOR_WORKING_DAYS
 
 
 def config_of(request: Request) -> PortalConfig:

@@ -159,7 +159,14 @@ async def order_submit(request: Request, mpid: str, actor: SignedIn, config: Con
     def place() -> int:
         # one hop to the thread pool for both: each costs a thread switch
         require_acting_for(config.engine, actor, mpid=mpid)
-        return submit_order(config.engine, actor, order, channel, places=config.pickup_places)
+        return submit_order(
+            config.engine,
+            actor,
+            order,
+            channel,
+            places=config.pickup_places,
+            sla_working_days=config.sla_working_days,
+        )
 
     try:
         order_id = await run_in_threadpool(place)
