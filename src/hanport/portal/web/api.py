@@ -57,13 +57,24 @@ from hanport.portal.web.notes import note_text
 
 __all__ = ["API_ERRORS", "ApiBody", "CurrentActor", "explained", "router"]
 
-#: the API's answers for failures, in its OpenAPI description
+#: the API's answers for failures, in its OpenAPI description: "(code …)" names codes of
+#: docs/CONTRACTS.md §5 with that status (tests/portal/test_error_codes.py checks them)
 API_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "the body is not JSON a parser should read (code invalid_body)"},
-    401: {"description": "no valid API key (code not_authenticated, key_revoked, …)"},
-    403: {"description": "not holder or proxy (act), or a view key asked to change something"},
+    401: {
+        "description": "no usable API key "
+        "(code key_missing, key_unknown, key_expired or key_revoked)"
+    },
+    403: {
+        "description": "not holder or proxy (act), a view key asked to change something, or "
+        "not for this caller (code not_authorised, key_view_only, act_for_customer_first, "
+        "staff_only, system_order or not_a_provider)"
+    },
     404: {"description": "no such object (code not_found)"},
-    409: {"description": "the current state does not allow it (terms_changed, already_open, …)"},
+    409: {
+        "description": "the current state does not allow it "
+        "(code terms_changed, already_open, order_in_progress, …)"
+    },
     413: {"description": "request body too large (code body_too_large)"},
     422: {"description": "invalid field (code invalid_input; fields name each one)"},
 }
