@@ -4,15 +4,17 @@ values it was built from (`params`), so `text(lang)` gives it in bokmål, nynors
 
 PortalError                 code (default)       HTTP
  ├── Refused                not_authorised       403  not allowed (audited); `reason` says why
- ├── Unauthenticated        not_authenticated    401  no valid API key
+ ├── Unauthenticated        (none)               401  no valid API key (key_missing, key_unknown, …)
  ├── NotFound               not_found            404
- ├── Conflict               conflict             409  valid, but the current state does not allow it
+ ├── Conflict               (none)               409  valid, but the current state does not allow it
  ├── InvalidInput           invalid_input        422  one message per form field
  └── RateLimited            rate_limited         429  too many attempts
 
 A raise site names a more precise code where a client can act on it (terms_changed,
-already_open, order_in_progress, …); docs/CONTRACTS.md lists them all. Its message is marked
-with N_ so `make messages` finds it.
+already_open, order_in_progress, …); where the class has no default it must name one. The
+codes are those raise sites and defaults, plus web.errors' own (HTTP_FAILURES): docs/CONTRACTS.md
+§5 lists them all, and tests/portal/test_error_codes.py fails when the two differ. A message is
+marked with N_ so `make messages` finds it.
 """
 
 from __future__ import annotations
@@ -72,11 +74,15 @@ def at_most(limit: int) -> Text:
 
 class PortalError(Exception):
     status: ClassVar[int] = 400
-    default_code: ClassVar[str] = "bad_request"
+    #: the code when the raise site names none; None: every raise site names its own
+    default_code: ClassVar[str | None] = None
 
     def __init__(self, message: str, /, *, code: str | None = None, **params: object) -> None:
+        chosen = code or self.default_code
+        if chosen is None:
+            raise TypeError(f"{type(self).__name__} needs a code (docs/CONTRACTS.md §5)")
         self.message = Text(message, params)
-        self.code = code or self.default_code
+        self.code: str = chosen
         self.params = params
         super().__init__(self.text("en"))
 
@@ -112,10 +118,10 @@ class Refused(PortalError):
 
 
 class Unauthenticated(PortalError):
-    """The API call carries no valid key (missing, unknown, revoked or expired)."""
+    """The API call carries no valid key: the code says why (key_missing, key_unknown,
+    key_revoked, key_expired)."""
 
     status = 401
-    default_code = "not_authenticated"
 
 
 class NotFound(PortalError):
@@ -127,8 +133,9 @@ class NotFound(PortalError):
 
 
 class Conflict(PortalError):
+    """The current state does not allow it: the code says which state (terms_changed, …)."""
+
     status = 409
-    default_code = "conflict"
 
 
 class RateLimited(PortalError):

@@ -32,26 +32,39 @@ from hanport.portal.services.errors import (
 )
 from hanport.portal.web.common import NotSignedIn, lang_of, render
 
-__all__ = ["EXCEPTION_HANDLERS", "api_language", "error_body", "invalid_input"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "HTTP_FAILURES",
+    "OTHER_HTTP_FAILURE",
+    "api_language",
+    "error_body",
+    "invalid_input",
+]
 
 log = logging.getLogger(__name__)
 
 
 class _HttpFailure(PortalError):
-    """A failure found before our handlers ran (routing, body): its status is its own."""
+    """A failure found before our handlers ran (routing, body) or a crash: its status is its
+    own, its code one of HTTP_FAILURES or OTHER_HTTP_FAILURE."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message, code=code)
         self.http_status = status
 
 
-#: HTTP statuses from routing and body reading, as our codes and messages
-_HTTP_FAILURES: dict[int, tuple[str, str]] = {
+#: HTTP statuses from routing, body reading and crashes, as our codes and messages (with the
+#: services' codes, the codes of docs/CONTRACTS.md §5)
+HTTP_FAILURES: dict[int, tuple[str, str]] = {
     400: ("invalid_body", N_("The request body could not be read")),
     404: ("not_found", N_("Not found")),
     405: ("method_not_allowed", N_("Method not allowed here")),
     413: ("body_too_large", N_("The request body is too large")),
+    500: ("internal_error", N_("Something went wrong on our side")),
 }
+#: any other status Starlette or FastAPI refuses a request with, under its own status (none
+#: is known with this app and these versions: the fallback keeps the one error shape)
+OTHER_HTTP_FAILURE = ("http_error", N_("The request was refused"))
 
 
 def api_language(request: Request) -> str:
@@ -135,9 +148,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404 and not request.url.path.startswith("/api/"):
         return _answer(request, NotFound(N_("No such page")))
-    code, message = _HTTP_FAILURES.get(
-        exc.status_code, ("http_error", N_("The request was refused"))
-    )
+    code, message = HTTP_FAILURES.get(exc.status_code, OTHER_HTTP_FAILURE)
     return _answer(request, _HttpFailure(exc.status_code, code, message))
 
 
@@ -147,8 +158,7 @@ async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    failure = _HttpFailure(500, "internal_error", N_("Something went wrong on our side"))
-    return _answer(request, failure)
+    return _answer(request, _HttpFailure(500, *HTTP_FAILURES[500]))
 
 
 Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
