@@ -18,6 +18,7 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import notify
 from hanport.portal.services.authz import active_holder, require_staff
 from hanport.portal.services.errors import InvalidInput, Refused, Text, at_most
+from hanport.portal.services.recipients import recipient_of
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -78,11 +79,7 @@ def start_acting(
             .where(sessions.c.token_hash == token_hash, sessions.c.party_id == actor.party_id)
             .values(acting_for_party_id=holder, acting_reason=reason, acting_poa_ref=poa_ref)
         )
-        customer = tx.conn.execute(
-            select(parties.c.display_name, parties.c.email, parties.c.lang).where(
-                parties.c.id == holder
-            )
-        ).one()
+        customer = recipient_of(tx.conn, holder)
         tx.audit(
             actor,
             "acting.started",
@@ -96,10 +93,10 @@ def start_acting(
         notify.enqueue(
             tx.conn,
             tx.now,
-            customer.email,
+            customer.address,
             "acting_started",
             customer.lang,
-            name=customer.display_name,
+            name=customer.name,
             staff=actor.display_name,
             mpid=mpid,
             why=reason,
@@ -130,18 +127,14 @@ def tell_acting_stopped(
     staff = conn.execute(
         select(parties.c.display_name).where(parties.c.id == staff_party_id)
     ).scalar()
-    customer = conn.execute(
-        select(parties.c.display_name, parties.c.email, parties.c.lang).where(
-            parties.c.id == customer_party_id
-        )
-    ).one()
+    customer = recipient_of(conn, customer_party_id)
     notify.enqueue(
         conn,
         now,
-        customer.email,
+        customer.address,
         "acting_stopped",
         customer.lang,
-        name=customer.display_name,
+        name=customer.name,
         staff=staff or "",
     )
 

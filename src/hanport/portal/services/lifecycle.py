@@ -34,6 +34,7 @@ from hanport.portal.services.errors import (
     at_most,
 )
 from hanport.portal.services.port import move_port, restore_port
+from hanport.portal.services.recipients import PROVIDER_LANG, recipient_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -314,6 +315,21 @@ def complete_verified(
     contact_mail(tx, order, "done", push_seen=push)
 
 
+def _contact(tx: Tx, order: Row[Any]) -> tuple[str, str, str]:
+    """The order's contact address (services.recipients decided it at intake), its language
+    and the name to greet: the one who ordered, when that is who the address is for (a
+    provider: its contact address, in bokmål and English, by the provider's name)."""
+    if order.requested_by is not None:
+        who = recipient_of(tx.conn, order.requested_by)
+        if who.address == order.contact_email:
+            lang = who.lang if who.lang == PROVIDER_LANG else order.lang
+            return who.address, lang, who.name
+    name = tx.conn.execute(
+        select(parties.c.display_name).where(parties.c.email == order.contact_email)
+    ).scalar()
+    return order.contact_email, order.lang, name or ""
+
+
 def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -> None:
     """Mail the person who ordered and, for an order placed by a proxy, the contract holder:
     the holder must hear that someone acted on their metering point."""
@@ -321,14 +337,11 @@ def contact_mail(tx: Tx, order: Row[Any], template: str | None, **fields: Any) -
         return
     recipients: list[tuple[str, str, str]] = []
     if order.contact_email:
-        name = tx.conn.execute(
-            select(parties.c.display_name).where(parties.c.email == order.contact_email)
-        ).scalar()
-        recipients.append((order.contact_email, order.lang, name or ""))
+        recipients.append(_contact(tx, order))
     if order.on_behalf_of is not None and order.channel != Channel.SYSTEM:
-        holder = party(tx.conn, order.on_behalf_of)
-        if holder.email != order.contact_email:
-            recipients.append((holder.email, holder.lang, holder.display_name))
+        holder = recipient_of(tx.conn, order.on_behalf_of)
+        if holder.address != order.contact_email:
+            recipients.append((holder.address, holder.lang, holder.name))
     for address, lang, name in recipients:
         notify.enqueue(
             tx.conn,

@@ -40,6 +40,7 @@ from hanport.portal.domain.moves import (
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
+from hanport.portal.services.recipients import recipient_of, recipients_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -104,29 +105,31 @@ def tell_move(
 ) -> int:
     """Mail the customer and everyone holding a live power of attorney they gave for the
     point, each in their own language; returns how many agents were told."""
-    holder = tx.conn.execute(select(parties).where(parties.c.id == holder_id)).one()
+    agents = _live_agents(tx.conn, mpid, holder_id, tx.now.astimezone(OSLO).date())
+    told = recipients_of(tx.conn, [holder_id, *(agent.id for agent in agents)])
+    holder = told[holder_id]
     if customer_template is not None:
         notify.enqueue(
             tx.conn,
             tx.now,
-            holder.email,
+            holder.address,
             customer_template,
             holder.lang,
-            name=holder.display_name,
+            name=holder.name,
             mpid=mpid,
             date=day,
         )
-    agents = _live_agents(tx.conn, mpid, holder_id, tx.now.astimezone(OSLO).date())
     if agent_template is not None:
-        for agent in agents:
+        for agent in (told[agent.id] for agent in agents):
+            # a provider holding the proxy is mailed at its registered contact address
             notify.enqueue(
                 tx.conn,
                 tx.now,
-                agent.email,
+                agent.address,
                 agent_template,
                 agent.lang,
-                name=agent.display_name,
-                principal=holder.display_name,
+                name=agent.name,
+                principal=holder.name,
                 mpid=mpid,
                 date=day,
             )
@@ -144,14 +147,14 @@ def invite_new_holder(tx: Tx, party_id: int, mpid: str, day: date) -> None:
     `day`, their contract's first day (again when that day moves). Their contract begins then,
     so no order of theirs is taken before it (authz), and on the day the port is first closed
     for the change of customer (intake refuses their order until that close is done)."""
-    party = tx.conn.execute(select(parties).where(parties.c.id == party_id)).one()
+    party = recipient_of(tx.conn, party_id)
     notify.enqueue(
         tx.conn,
         tx.now,
-        party.email,
+        party.address,
         "move_in_invite_from",
         party.lang,
-        name=party.display_name,
+        name=party.name,
         mpid=mpid,
         date=day,
     )
@@ -174,7 +177,7 @@ def _tell_new_holder(tx: Tx, change: Row[Any], day: date) -> None:
 def _live_agents(conn: Connection, mpid: str, holder_id: int, today: date) -> list[Any]:
     return list(
         conn.execute(
-            select(parties.c.email, parties.c.lang, parties.c.display_name)
+            select(parties.c.id, parties.c.display_name)
             .join(proxies, proxies.c.agent_id == parties.c.id)
             .where(
                 proxies.c.principal_id == holder_id,

@@ -17,13 +17,14 @@ from gettext import NullTranslations
 from typing import Any, Protocol
 
 import aiosmtplib
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hanport.i18n import N_, format_date, format_datetime, translations
 from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import meters, orders, outbox, shipments
 from hanport.portal.domain.shipments import HanConnection, delivery_of, han_connection
 from hanport.portal.domain.sla import OSLO
+from hanport.portal.services.recipients import deliverable
 from hanport.portal.services.tx import utcnow
 
 __all__ = [
@@ -455,6 +456,12 @@ def enqueue(
     for_order: int | None = None,
     **fields: object,
 ) -> None:
+    """Queue one mail in the caller's transaction. An address that is not deliverable (empty,
+    or under `.invalid`, like a provider's party address) is never queued: mail to a party
+    goes to `services.recipients`' address for it."""
+    if not deliverable(to):
+        log.warning("e-mail %r to the undeliverable address %r not queued", template, to)
+        return
     if for_order is not None:
         fields = {**order_fields(conn, for_order), **fields}
     conn.execute(outbox.insert(), outbox_row(now, to, template, lang, for_order, **fields))
@@ -655,7 +662,12 @@ async def send_pending(engine: Engine, mailer: Mailer, limit: int = 50) -> int:
             return list(
                 conn.execute(
                     select(outbox)
-                    .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now)
+                    .where(
+                        outbox.c.sent_at.is_(None),
+                        outbox.c.next_attempt_at <= now,
+                        # never mailed (see enqueue); a row queued before that rule stays unsent
+                        func.lower(outbox.c.to_addr).not_like("%.invalid"),
+                    )
                     .order_by(outbox.c.id)
                     .limit(limit)
                 ).all()

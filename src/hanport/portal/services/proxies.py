@@ -22,6 +22,7 @@ from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import InvalidInput, RateLimited, Text, at_most
+from hanport.portal.services.recipients import recipient_of, recipients_of
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
@@ -191,16 +192,16 @@ def _store_proxy(
         valid_to=until.isoformat(),
         decision=decision,
     )
-    principal_row = tx.conn.execute(select(parties).where(parties.c.id == principal)).one()
-    agent_row = tx.conn.execute(select(parties).where(parties.c.id == agent_id)).one()
+    told = recipients_of(tx.conn, (principal, agent_id))
+    agent = told[agent_id]
     notify.enqueue(
         tx.conn,
         tx.now,
-        agent_row.email,
+        agent.address,
         "proxy_invited",
-        agent_row.lang,
-        name=agent_row.display_name,
-        principal=principal_row.display_name,
+        agent.lang,
+        name=agent.name,
+        principal=told[principal].name,
         mpid=mpid,
         valid_to=until,
         scope=scope,
@@ -270,14 +271,14 @@ def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
         reason=reason,
         metering_point_id=proxy.metering_point_id,
     )
-    agent = tx.conn.execute(select(parties).where(parties.c.id == proxy.agent_id)).one()
+    agent = recipient_of(tx.conn, proxy.agent_id)
     notify.enqueue(
         tx.conn,
         tx.now,
-        agent.email,
+        agent.address,
         "proxy_ended",
         agent.lang,
-        name=agent.display_name,
+        name=agent.name,
         mpid=proxy.metering_point_id,
         reason=reason,
     )
