@@ -236,3 +236,33 @@ def test_browser_cost_card_says_how_many_hours_had_no_price(
     assert page.text_content("[data-testid=cost-today]") == shown(today[0]["priced_cost_nok"])
     assert page.text_content("[data-testid=cost-month]") == shown(month["priced_cost_nok"])
     screenshot(page, f"today-cost-unpriced-{lang}")
+
+
+@pytest.fixture
+def served_swedish(engine: Engine) -> Iterator[str]:
+    plan = plan_from_settings("seom-2025", "SE3")
+    ctx = ReaderContext(engine=engine, clock=lambda: NOW, prices_zone="SE3", cost_plan=plan)
+    yield from serve_in_thread(create_app(ctx), "reader with a Swedish tariff")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_swedish_tariff_shows_its_own_rules_charge(
+    page: Page, served_swedish: str, served: str, engine: Engine
+) -> None:
+    plan = plan_from_settings("seom-2025", "SE3")
+    ctx = ReaderContext(engine=engine, clock=lambda: NOW, prices_zone="SE3", cost_plan=plan)
+    (tariff,) = TestClient(create_app(ctx)).get("/api/tariff", params={"month": "2026-02"}).json()
+    rule = tariff["by_tariff_rule"]
+    page.context.add_cookies([{"name": "hanport_lang", "value": "en", "url": served_swedish}])
+    page.goto(f"{served_swedish}/today?meter={METER_ID}")
+    page.wait_for_selector("body[data-ready=true]")
+    by_rule = page.locator("[data-testid=by-rule]")
+    assert by_rule.is_visible()
+    assert by_rule.text_content() == f"{rule['kw']:.2f} kW · {rule['charge']:.2f} SEK"
+    screenshot(page, "today-swedish-rule")
+    # a Norwegian tariff's own rule is the steps above: no second line
+    page.context.add_cookies([{"name": "hanport_lang", "value": "en", "url": served}])
+    page.goto(f"{served}/today?meter={METER_ID}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert not page.locator("[data-testid=by-rule]").is_visible()

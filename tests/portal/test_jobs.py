@@ -423,8 +423,10 @@ async def test_resubmitting_does_not_reset_an_escalated_case(world: World) -> No
     first = submit_order(world.engine, world.holder, world.open_request())
     await _drain(runner)
     assert _order(world, first).state == "escalated"
+    # the same order again lands on the case; another open is refused, the case stays put
+    assert submit_order(world.engine, world.holder, world.open_request()) == first
     with pytest.raises(Conflict, match="customer service"):
-        submit_order(world.engine, world.holder, world.open_request())
+        submit_order(world.engine, world.holder, world.open_request(declaration="locked_room"))
     assert _order(world, first).state == "escalated"  # still in customer service's queue
 
 

@@ -3,7 +3,8 @@
 An order is stored VALIDATED (or NEEDS_FIELD_WORK) with its timeline, audit entries, port
 state, shipment and receipt e-mail, or nothing is stored and the caller gets a PortalError (a
 refusal is audited). The metering point is locked first, so two orders for one point are
-decided in turn and the later one sees (and may supersede) the earlier. Execution against the
+decided in turn and the later one sees (and may supersede) the earlier; the same request
+again from the customer's pages answers with the earlier one instead. Execution against the
 head-end is in hanport.portal.jobs.
 """
 
@@ -80,7 +81,8 @@ __all__ = [
 
 #: the longest idempotency key accepted (the column's width)
 IDEMPOTENCY_KEY_MAX = 128
-#: how long a key answers with the order it placed; after that it is forgotten
+#: how long a key answers with the order it placed (after that it is forgotten), and how long
+#: the same request from the customer's pages answers with the point's current order
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
@@ -110,7 +112,8 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """The order a request placed, or the earlier one it repeated (same idempotency key)."""
+    """The order a request placed, or the earlier one it repeated (same idempotency key, or
+    on the customer's pages the same request as the point's current order)."""
 
     order_id: int
     repeated: bool
@@ -226,7 +229,7 @@ def submit_order(
     sla_working_days: int = REGULATOR_WORKING_DAYS,
 ) -> int:
     """Validate, authorise and store one order in one short transaction; returns its id (the
-    earlier order's when the request repeats one with the same idempotency key)."""
+    earlier order's when the request repeats one: `place_order`)."""
     return place_order(engine, actor, req, channel, now, places, sla_working_days).order_id
 
 
@@ -245,7 +248,9 @@ def place_order(
     row is locked first (SQLite: the write lock), so two orders for one point are decided in
     turn, the later one seeing the earlier. A request with the idempotency key of an order the
     same person placed within 24 hours answers with that order (`repeated`), or is refused
-    (409 idempotency_key_reused) when it asked for something else.
+    (409 idempotency_key_reused) when it asked for something else. From the customer's pages
+    (Channel.PORTAL) a request the same as the point's current order, placed by the same person
+    within 24 hours, answers with it too, whatever its key (two tabs are two forms).
     """
     channel = Channel(channel)
     fields = validated(req, channel, places)
@@ -280,6 +285,9 @@ def place_in(
     if earlier is not None:
         return Placed(earlier, repeated=True)
     point = _point_facts(tx, fields, status, holder)
+    same = _same_as_current(tx, actor, channel, fields, point.open_orders)
+    if same is not None:
+        return Placed(same, repeated=True)
     accepted = _check(actor, channel, fields, decision, point, sla_due(tx.now, sla_working_days))
     return Placed(_store(tx, actor, channel, fields, accepted), repeated=False)
 
@@ -310,6 +318,33 @@ def _earlier_order(tx: Tx, actor: Actor, fields: CheckedOrder) -> int | None:
             order_id=earlier.id,
         )
     return int(earlier.id)
+
+
+def _same_as_current(
+    tx: Tx, actor: Actor, channel: Channel, fields: CheckedOrder, open_orders: list[Row[Any]]
+) -> int | None:
+    """The point's current order when this submit from the customer's pages asks for exactly
+    what it asked for (a second tab, a form sent again with a fresh key): the same person, the
+    same pages, within the window, and the same request's SHA-256 (action, terms version and
+    language, declaration, module choice, delivery address or pick-up place, as sent). Decided
+    under the point's lock, so two tabs at the same instant also place one order. An open
+    already carried out (verified, waiting for its first push) is not waiting: the port is
+    open, and the same open again is refused as already open. The API says what is a repeat
+    with its Idempotency-Key instead."""
+    if channel is not Channel.PORTAL or actor.party_id is None:
+        return None
+    waiting = [o for o in open_orders if OrderState(o.state) is not OrderState.VERIFIED]
+    if not waiting:
+        return None
+    current = waiting[-1]  # the newest
+    if (
+        current.requested_by == actor.party_id
+        and current.channel == channel.value
+        and current.request_sha256 == fields.request_sha256
+        and current.created_at > tx.now - IDEMPOTENCY_WINDOW
+    ):
+        return int(current.id)
+    return None
 
 
 # The statements every order runs, built once with their parameter `mpid`

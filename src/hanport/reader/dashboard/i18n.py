@@ -67,6 +67,8 @@ SCRIPT_TEXTS: Final = {
     "rejected": N_("Rejected"),
     "nok_month": N_("NOK/month"),
     "nok": N_("NOK"),
+    # the month's capacity charge by the chosen tariff's own rule: "{kw} kW: {charge} {currency}"
+    "by_rule_estimate": N_("(estimated from quarter-hours)"),
     # {count}: a whole number of hours (replaced by today.js)
     "hours_without_price": N_("{count} hours without a price"),
     "one_hour_without_price": N_("1 hour without a price"),

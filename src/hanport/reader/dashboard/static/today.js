@@ -81,6 +81,18 @@
     );
     h.setText("headroom", tariff.headroom_kw == null ? "–" : `${h.fmt(tariff.headroom_kw, 2)} kW`);
     document.getElementById("tariff-warning").hidden = !tariff.warning;
+    showByRule(tariff.by_tariff_rule);
+  }
+
+  // A tariff whose own rule is not Norway's (a weekday window, quarter-hours): its figure and
+  // charge beside the Norwegian steps above.
+  function showByRule(rule) {
+    const own = rule && (rule.weekdays_only || rule.resolution !== "hour" || rule.window_hours[0] !== 0 || rule.window_hours[1] !== 24);
+    for (const element of document.querySelectorAll("[data-by-rule]")) element.hidden = !own;
+    if (!own) return;
+    const charge = rule.charge == null ? "–" : `${h.fmt(rule.charge, 2)} ${rule.currency}`;
+    const estimate = rule.estimated ? ` ${h.T.by_rule_estimate}` : "";
+    h.setText("by-rule", `${h.fmt(rule.kw, 2)} kW · ${charge}${estimate}`);
   }
 
   // Cost: today from the hours' rows (loadHours), the month from /api/months; absent keys mean no tariff.
