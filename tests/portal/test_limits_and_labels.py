@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from portal_world import World
 from sqlalchemy import delete, insert, update
-from test_web import sign_in
+from test_web import csrf_of, sign_in
 
 from hanport.portal.db.schema import order_events, orders
 from hanport.portal.domain.limits import EMAIL_MAX, NAME_MAX, REASON_MAX, TRACKING_REF_MAX
@@ -49,6 +49,27 @@ def test_the_proxy_form_names_its_limits(client: TestClient, world: World) -> No
     assert too_long.status_code == 422
     assert f"Høyst {NAME_MAX} tegn" in too_long.text
     assert f"Høyst {EMAIL_MAX} tegn" in too_long.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"), [("nb", f"Høyst {EMAIL_MAX} tegn"), ("en", f"At most {EMAIL_MAX} characters")]
+)
+def test_the_sign_in_address_names_its_limit(
+    client: TestClient, world: World, lang: str, said: str
+) -> None:
+    client.get(f"/lang/{lang}")
+    page = client.get("/signin").text
+    assert f'name="email" type="email" autocomplete="email" maxlength="{EMAIL_MAX}"' in page
+    csrf, mails = csrf_of(page), len(world.mails())
+    over = "e" * EMAIL_MAX + "@example.no"  # well-formed, but longer than any address can be
+    refused = client.post("/signin", data={"csrf": csrf, "email": over})
+    assert refused.status_code == 422
+    assert said in refused.text
+    assert "valid e-mail" not in refused.text and "gyldig e-post" not in refused.text
+    assert len(world.mails()) == mails  # nothing sent
+    at_limit = "e" * (EMAIL_MAX - len("@example.no")) + "@example.no"
+    asked = client.post("/signin", data={"csrf": csrf, "email": at_limit})
+    assert asked.status_code == 200  # the longest address is still taken
 
 
 def test_back_office_fields_name_their_limits(client: TestClient, world: World) -> None:

@@ -20,8 +20,9 @@ from sqlalchemy import Engine, func, select, update
 
 from hanport.i18n import N_
 from hanport.portal.db.schema import parties, signin_codes
+from hanport.portal.domain.limits import EMAIL_MAX, too_long
 from hanport.portal.services import notify
-from hanport.portal.services.errors import InvalidInput, RateLimited
+from hanport.portal.services.errors import InvalidInput, RateLimited, at_most
 from hanport.portal.services.proxies import valid_email
 from hanport.portal.services.tx import lock_keys, transaction
 
@@ -72,6 +73,8 @@ class EmailCodeSignIn:
         return hmac.new(self.secret, f"{email}:{code}".encode(), hashlib.sha256).hexdigest()
 
     def start(self, email: str, now: datetime | None = None, client: str | None = None) -> None:
+        if too_long(email, EMAIL_MAX):  # say the limit, not "invalid"
+            raise InvalidInput({"email": at_most(EMAIL_MAX)})
         address = valid_email(email)
         if address is None:
             raise InvalidInput({"email": N_("Enter a valid e-mail address")})
