@@ -186,6 +186,7 @@ MAIL_FIELDS: dict[str, object] = {
     "request_id": 7,
     "valid_from": date(2026, 12, 4),
     "expires": date(2026, 12, 18),
+    "asked": date(2026, 11, 20),
 }
 
 

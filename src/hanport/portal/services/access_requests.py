@@ -40,6 +40,7 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, text
 from hanport.portal.services.proxies import valid_email
+from hanport.portal.services.recipients import recipient_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -123,14 +124,14 @@ def create_request(
 def _ask_customer(tx: Tx, request_id: int, provider_name: str, expire_after: timedelta) -> None:
     """The holder is told by mail that a provider asks (the link goes to the requests page)."""
     request = _request(tx, request_id)
-    customer = tx.conn.execute(select(parties).where(parties.c.id == request.principal_id)).one()
+    customer = recipient_of(tx.conn, request.principal_id)
     notify.enqueue(
         tx.conn,
         tx.now,
-        customer.email,
+        customer.address,
         "access_requested",
         customer.lang,
-        name=customer.display_name,
+        name=customer.name,
         provider=provider_name,
         scope=request.scope,
         mpid=request.metering_point_id,
@@ -148,21 +149,51 @@ def _tell_provider(
     scope: str | None = None,
     valid_to: date | None = None,
 ) -> None:
-    """The provider's contact address is told the outcome; its readers' language is not
-    known, so the mail is in bokmål and English."""
-    provider = tx.conn.execute(select(providers).where(providers.c.id == request.provider_id)).one()
+    """The provider's contact address is told the outcome (services.recipients: in bokmål and
+    English, its readers' language is not known)."""
+    party_id = tx.conn.execute(
+        select(providers.c.party_id).where(providers.c.id == request.provider_id)
+    ).scalar_one()
+    provider = recipient_of(tx.conn, party_id)
     notify.enqueue(
         tx.conn,
         tx.now,
-        provider.contact_email,
+        provider.address,
         template,
-        "both",
+        provider.lang,
         name=provider.name,
         request_id=request.id,
         mpid=request.metering_point_id,
         scope=scope or "",
         valid_to=valid_to or "",
     )
+
+
+def _tell_customer(tx: Tx, request: Row[Any], template: str, provider_name: str) -> None:
+    """The customer asked is told the request is gone unanswered (withdrawn by the provider, or
+    expired): nothing was granted and nothing is left to answer."""
+    customer = recipient_of(tx.conn, request.principal_id)
+    notify.enqueue(
+        tx.conn,
+        tx.now,
+        customer.address,
+        template,
+        customer.lang,
+        name=customer.name,
+        provider=provider_name,
+        mpid=request.metering_point_id,
+        scope=request.scope,
+        asked=request.created_at.astimezone(OSLO).date(),
+    )
+
+
+def _provider_names(tx: Tx, provider_ids: set[int]) -> dict[int, str]:
+    if not provider_ids:
+        return {}
+    rows = tx.conn.execute(
+        select(providers.c.id, providers.c.name).where(providers.c.id.in_(provider_ids))
+    ).all()
+    return {row.id: row.name for row in rows}
 
 
 def _move(tx: Tx, request: Row[Any], event: AccessEvent, **values: Any) -> AccessState:
@@ -289,7 +320,8 @@ def withdraw_request(
         if request.provider_id != provider.id:
             raise NotFound()
         _move(tx, request, AccessEvent.WITHDRAW)
-        tx.audit(actor, "access_request.withdrawn", "access_request", request_id)
+        tx.audit(actor, "access_request.withdrawn", "access_request", request_id, told="customer")
+        _tell_customer(tx, request, "access_withdrawn", provider.name)
 
 
 def expire_due(
@@ -303,10 +335,18 @@ def expire_due(
                 access_requests.c.created_at <= tx.now - expire_after,
             )
         ).all()
+        names = _provider_names(tx, {request.provider_id for request in due})
         for request in due:
             _move(tx, request, AccessEvent.EXPIRE)
-            tx.audit("system", "access_request.expired", "access_request", request.id)
+            tx.audit(
+                "system",
+                "access_request.expired",
+                "access_request",
+                request.id,
+                told="customer+provider",
+            )
             _tell_provider(tx, request, "access_expired")
+            _tell_customer(tx, request, "access_expired_customer", names[request.provider_id])
     return len(due)
 
 

@@ -81,6 +81,23 @@ TEMPLATES: dict[str, tuple[str, str]] = {
             "without an answer from the customer.\n"
         ),
     ),
+    # the customer asked hears that the request is gone unanswered
+    "access_withdrawn": (
+        N_("{provider} has withdrawn its request for a power of attorney"),
+        N_(
+            "Hello {name},\n\n{provider} has withdrawn the request it sent on {asked} for a "
+            "power of attorney ({scope}) for metering point {mpid}. Nothing was granted, and "
+            "there is nothing for you to answer.\n"
+        ),
+    ),
+    "access_expired_customer": (
+        N_("The request from {provider} has expired"),
+        N_(
+            "Hello {name},\n\nThe request {provider} sent on {asked} for a power of attorney "
+            "({scope}) for metering point {mpid} has expired without an answer. Nothing was "
+            "granted. If you want to give them access after all, they must ask again.\n"
+        ),
+    ),
     "receipt": (
         N_("We have received your order (no. {order_id})"),
         N_(
