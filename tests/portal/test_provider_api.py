@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from portal_world import World
 from sqlalchemy import select
 
-from hanport.portal.db.schema import api_tokens, audit_events, outbox, parties, providers
+from hanport.portal.db.schema import api_tokens, audit_events, orders, outbox, parties, providers
 from hanport.portal.domain.access_requests import Scope
 from hanport.portal.domain.sla import OSLO
+from hanport.portal.jobs import JobRunner, JobSettings
+from hanport.portal.seed import DEMO_METERS
 from hanport.portal.services.access_requests import answer_request
 from hanport.portal.services.api_keys import KeyUse, actor_for_key, token_hash
 from hanport.portal.services.errors import Conflict, InvalidInput, Refused
@@ -23,6 +25,8 @@ from hanport.portal.web.app import PortalConfig, create_app
 
 #: the provider and access-request services depend on the database's dialect and locking
 pytestmark = pytest.mark.both_databases
+
+FAST = JobSettings(max_attempts=3, backoff_base_s=0.0, poll_s=0.0, push_wait_s=0.0)
 
 
 def test_staff_register_a_provider_whose_org_key_authenticates(world: World) -> None:
@@ -151,3 +155,67 @@ def test_the_customers_mail_gives_the_configured_expiry_date(world: World) -> No
         ).scalar_one()
     expires = (datetime.now(OSLO).date() + timedelta(days=3)).strftime("%d.%m.%Y")
     assert f"innan {expires}" in body and f"går han ut {expires}" in body
+
+
+def _open(client: TestClient) -> dict[str, Any]:
+    terms = client.get("/api/v1/terms/current").json()
+    return {
+        "action": "open",
+        "terms_version_id": terms["id"],
+        "terms_accepted": True,
+        "declaration": "inside_home",
+        "module_option": "have",
+        "terms_lang": "nb",
+    }
+
+
+def _order(client: TestClient, auth: dict[str, str], mpid: str, body: dict[str, Any]) -> Any:
+    return client.post(f"/api/v1/metering-points/{mpid}/orders", headers=auth, json=body)
+
+
+def _refusals(world: World) -> list[str]:
+    with world.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(audit_events.c.action).where(audit_events.c.action.like("%.refused"))
+            ).scalars()
+        )
+
+
+async def test_an_act_provider_opens_and_closes_within_its_scope_a_view_one_is_refused(
+    world: World, client: TestClient
+) -> None:
+    act_key = register_provider(world.engine, world.staff, "923609016", "V AS", "a@b.example")
+    view_key = register_provider(world.engine, world.staff, "910000004", "W AS", "c@d.example")
+    act = {"Authorization": f"Bearer {act_key.org_key}"}
+    view = {"Authorization": f"Bearer {view_key.org_key}"}
+    answer_request(world.engine, world.holder, _ask(client, act_key.org_key, world)["id"], True)
+    viewed = _ask(client, view_key.org_key, world, scope="view")
+    answer_request(world.engine, world.holder, viewed["id"], True)
+    runner = JobRunner(world.engine, world.headend(), None, FAST)
+
+    # the view provider may read the point but neither open nor close it: 403, audited, no order
+    refused_before = len(_refusals(world))
+    assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=view).status_code == 200
+    assert _order(client, view, world.mpid, _open(client)).status_code == 403
+    assert _order(client, view, world.mpid, {"action": "close"}).status_code == 403
+    assert len(_refusals(world)) == refused_before + 2
+    # nor may the act provider order on a point it holds no power of attorney for
+    other = next(m.metering_point_id for m in DEMO_METERS if m.customer_email == "kari@example.no")
+    assert _order(client, act, other, {"action": "close"}).status_code == 403
+    with world.engine.connect() as conn:
+        assert conn.execute(select(orders.c.id)).first() is None
+
+    # within its scope the act provider opens the port, then closes it again
+    for body, port in ((_open(client), "open"), ({"action": "close"}, "closed")):
+        placed = _order(client, act, world.mpid, body)
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["state"] == "validated"
+        for _ in range(10):
+            await runner.run_orders()
+        done = client.get(f"/api/v1/orders/{placed.json()['id']}", headers=act).json()
+        assert done["state"] == "completed"
+        point = client.get(f"/api/v1/metering-points/{world.mpid}", headers=act).json()
+        assert (point["port"], point["access"]) == (port, "proxy-act")
+    # the view provider sees the result of the act provider's orders, and still may not order
+    assert _order(client, view, world.mpid, _open(client)).status_code == 403
