@@ -17,6 +17,7 @@ import pytest
 from portal_world import World, code_from, oslo_today
 from sqlalchemy import update
 from test_access_request_pages import ask_for_access
+from test_oidc import OidcWorld, oidc_world
 
 from hanport.demo.mailbox import Mailbox, create_mailbox_app
 from hanport.portal.db.schema import orders
@@ -28,9 +29,12 @@ from hanport.portal.services.proxies import party_by_email
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
 from services.browser import screenshot
+from services.oidc import oidc_provider_factory
 from services.serving import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+#: fixtures from the OpenID tests: the real provider on loopback and the portal it signs in to
+__all__ = ["oidc_provider_factory", "oidc_world"]
 
 WIDTHS = (375, 1280)
 LANGS = ("nb", "en")
@@ -304,3 +308,40 @@ def test_the_order_form_with_delivery_fits_a_phone(  # type: ignore[no-untyped-d
     order_id = submit_order(world.engine, world.holder, request)
     found += _sweep(page, portal_url, [f"/orders/{order_id}"])
     assert not found, "\n".join(found)
+
+
+def _code_step(page: Any, base: str) -> list[str]:
+    """The code-entry step is the answer to the address form: send it at each width and
+    language (an address of its own each time, within the sign-in limits), and measure it."""
+    found = []
+    for lang in LANGS:
+        assert page.request.get(f"{base}/lang/{lang}?next=/favicon.ico").ok
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(f"{base}/signin")
+            page.fill("#email", f"ny.leietaker.{lang}.{width}@example.no")
+            with page.expect_navigation():
+                page.click("form[action='/signin'] button[type=submit]")
+            assert page.locator("#code").count() == 1, page.content()[:500]
+            # with ID-porten offered, the step does not call it "coming"
+            assert "ID-porten/BankID" not in page.inner_text("main")
+            screenshot(page, f"portal-signin-code-{lang}-{width}")
+            found += _overflow_now(page, f"[{lang}] the code step at {width} px")
+    return found
+
+
+def test_the_sign_in_with_id_porten_fits_a_phone(  # type: ignore[no-untyped-def]
+    oidc_world: OidcWorld, page, console_errors
+) -> None:
+    """With an OpenID provider configured: the sign-in page offering it, the refusal page (a
+    way back with no sign-in pending), and the e-mailed code's entry step."""
+    base = oidc_world.portal_url
+    assert page.goto(f"{base}/signin") is not None
+    found = _sweep(page, base, ["/signin"], shots={"/signin": "signin-oidc"})
+    assert page.locator("#signin-idporten").count() == 1  # the page measured offers it
+    refused = "/signin/oidc/callback?code=nothing-pending&state=forged"
+    found += _sweep(page, base, [refused], shots={refused: "oidc-refused"}, status=403)
+    found += _code_step(page, base)
+    assert not found, "\n".join(found)
+    # the browser logs the refusal's 403, which the test asked for
+    console_errors.messages[:] = [m for m in console_errors.messages if "status of 403" not in m]
