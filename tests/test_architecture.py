@@ -304,3 +304,36 @@ def test_functions_in_the_portal_and_the_reader_web_are_short() -> None:
     if too_long:
         listed = "\n  ".join(str(function) for function in too_long)
         pytest.fail(f"functions over {MAX_FUNCTION_LINES} lines:\n  {listed}", pytrace=False)
+
+
+_WEB_PACKAGES = ("hanport.portal.web", "hanport.reader.web")
+
+
+def _defines_a_router(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Assign | ast.AnnAssign)
+        and any(
+            isinstance(t, ast.Name) and t.id == "router"
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+        for node in tree.body
+    )
+
+
+def test_only_the_app_imports_a_router_module() -> None:
+    """Routers are leaves: what two areas share lives in a helper module that imports no
+    router (web.common, web.api_common, web.oidc_session), and only app.py composes."""
+    graph = import_graph()
+    routers = {
+        m for m, p in _MODULES.items() if m.startswith(_WEB_PACKAGES) and _defines_a_router(p)
+    }
+    assert {"hanport.portal.web.api", "hanport.portal.web.oidc"} <= routers
+    wrong = [
+        f"{module} imports {target} (line {line})"
+        for module, edges in graph.items()
+        if module.startswith(_WEB_PACKAGES) and not module.endswith(".app")
+        for target, line in edges.items()
+        if target in routers
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from hanport.portal.domain.access_requests import IllegalAccessTransition
 from hanport.portal.services.errors import Conflict, PortalError
 from hanport.portal.web import errors as web_errors
-from hanport.portal.web.api import API_ERRORS
+from hanport.portal.web.api_common import API_ERRORS
 from hanport.portal.web.app import PortalConfig, create_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from hanport.portal.services.move_notices import (
     move_status,
     withdraw_move_notice,
 )
-from hanport.portal.web.api import API_ERRORS, ApiBody, CurrentActor, MeteringPointId
+from hanport.portal.web.api_common import API_ERRORS, ApiBody, CurrentActor, MeteringPointId
 from hanport.portal.web.common import Config
 
 __all__ = ["router"]

@@ -9,12 +9,6 @@ a key derived from the app's secret), never in the database, and drops it at sig
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import zlib
-
-from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -31,25 +25,14 @@ from hanport.portal.services.oidc import (
 )
 from hanport.portal.web.common import Config, PortalConfig, lang_of, render
 from hanport.portal.web.middleware import browser_of
+from hanport.portal.web.oidc_session import keep_provider_session, oidc_of, staff_oidc_of
 
-__all__ = ["forget_provider_session", "provider_signout_url", "router"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
 _PENDING = "oidc"  #: the preferences-cookie entry holding the pending sign-in
 _STAFF_PENDING = "oidc_staff"
-_SIGNED_IN_AT = "oidc_signout"  #: which provider the session began at, and its sealed ID token
-
-
-def oidc_of(request: Request, config: PortalConfig) -> OidcSignIn | None:
-    """The relying party, made once per app (it caches the provider's metadata and keys)."""
-    if config.oidc is None:
-        return None
-    relying_party = getattr(request.app.state, "oidc", None)
-    if not isinstance(relying_party, OidcSignIn):
-        relying_party = OidcSignIn(config.engine, config.oidc)
-        request.app.state.oidc = relying_party
-    return relying_party
 
 
 def _not_configured(request: Request) -> Response:
@@ -110,20 +93,8 @@ async def _come_back(
     )
     await run_in_threadpool(relying_party.bind_session, token, identity.sid)
     browser.begin_session(token)  # a new token at every sign-in: no session fixation
-    # compressed first: the cookie, with the signed preferences around it, stays well under 4 KB
-    sealed = _sealer(config).encrypt(zlib.compress(identity.id_token.encode())).decode()
-    browser.set_pref(_SIGNED_IN_AT, json.dumps({"rp": key, "idt": sealed}))
+    keep_provider_session(request, config, staff=key == _STAFF_PENDING, id_token=identity.id_token)
     return RedirectResponse("/staff" if actor.is_staff else "/points", status_code=303)
-
-
-def staff_oidc_of(request: Request, config: PortalConfig) -> StaffOidcSignIn | None:
-    if config.staff_oidc is None:
-        return None
-    relying_party = getattr(request.app.state, "staff_oidc", None)
-    if not isinstance(relying_party, StaffOidcSignIn):
-        relying_party = StaffOidcSignIn(config.engine, config.staff_oidc)
-        request.app.state.staff_oidc = relying_party
-    return relying_party
 
 
 @router.get("/staff/signin/oidc")
@@ -148,37 +119,6 @@ async def oidc_frontchannel_logout(request: Request, config: Config) -> Response
             request.query_params.get("sid", ""),
         )
     return HTMLResponse("", headers={"cache-control": "no-store"})
-
-
-def _sealer(config: PortalConfig) -> Fernet:
-    """Encrypts the ID token kept in the browser (it holds the pid)."""
-    digest = hashlib.sha256(b"hanport-portal-id-token\0" + config.secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def forget_provider_session(request: Request) -> None:
-    """Drop the kept ID token (a session begun otherwise signs out here only)."""
-    if browser_of(request).prefs.get(_SIGNED_IN_AT):
-        browser_of(request).set_pref(_SIGNED_IN_AT, "")
-
-
-async def provider_signout_url(request: Request, config: PortalConfig) -> str | None:
-    """Where to send the browser once the portal session has ended: the provider the session
-    began at, to end its session too (with `id_token_hint`); None for a session begun with an
-    e-mailed code, or when the provider cannot be reached. Forgets the kept ID token."""
-    raw = browser_of(request).prefs.get(_SIGNED_IN_AT)
-    forget_provider_session(request)
-    try:
-        kept = json.loads(raw) if raw else {}
-        sealed = _sealer(config).decrypt(str(kept.get("idt", "")).encode())
-        id_token = zlib.decompress(sealed).decode()
-    except (ValueError, InvalidToken, AttributeError, zlib.error):
-        return None
-    staff = kept.get("rp") == _STAFF_PENDING
-    relying_party = staff_oidc_of(request, config) if staff else oidc_of(request, config)
-    if relying_party is None:
-        return None
-    return await run_in_threadpool(relying_party.end_session_url, id_token, lang_of(request))
 
 
 async def _backchannel(

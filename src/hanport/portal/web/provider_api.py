@@ -19,7 +19,7 @@ from hanport.portal.domain.gsrn import NORWEGIAN_PREFIX
 from hanport.portal.domain.limits import EMAIL_MAX
 from hanport.portal.services import access_requests, proxies
 from hanport.portal.services.acting import require_acting_for
-from hanport.portal.web.api import API_ERRORS, ApiBody, CurrentActor
+from hanport.portal.web.api_common import API_ERRORS, ApiBody, CurrentActor
 from hanport.portal.web.common import Config, RowId
 
 __all__ = ["router"]

@@ -17,7 +17,7 @@ from hanport.portal.web.common import (
     sign_in_method,
 )
 from hanport.portal.web.middleware import browser_of
-from hanport.portal.web.oidc import forget_provider_session, provider_signout_url
+from hanport.portal.web.oidc_session import forget_provider_session, provider_signout_url
 
 __all__ = ["router"]
 
