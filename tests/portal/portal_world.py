@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
 from hanport.portal.db.schema import outbox, proxies, terms_versions
@@ -125,3 +127,16 @@ def code_from(body: str) -> str:
     found = re.search(r"\b(\d{6})\b", body)
     assert found, body
     return found.group(1)
+
+
+def api_open_body(client: TestClient) -> dict[str, Any]:
+    """An API order to open the port under the current terms, accepted, in bokmål."""
+    terms = client.get("/api/v1/terms/current").json()
+    return {
+        "action": "open",
+        "terms_version_id": terms["id"],
+        "terms_accepted": True,
+        "declaration": "inside_home",
+        "module_option": "have",
+        "terms_lang": "nb",
+    }

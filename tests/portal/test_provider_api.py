@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World
+from portal_world import World, api_open_body
 from sqlalchemy import select
 
 from hanport.portal.db.schema import api_tokens, audit_events, orders, outbox, parties, providers
@@ -157,18 +157,6 @@ def test_the_customers_mail_gives_the_configured_expiry_date(world: World) -> No
     assert f"innan {expires}" in body and f"går han ut {expires}" in body
 
 
-def _open(client: TestClient) -> dict[str, Any]:
-    terms = client.get("/api/v1/terms/current").json()
-    return {
-        "action": "open",
-        "terms_version_id": terms["id"],
-        "terms_accepted": True,
-        "declaration": "inside_home",
-        "module_option": "have",
-        "terms_lang": "nb",
-    }
-
-
 def _order(client: TestClient, auth: dict[str, str], mpid: str, body: dict[str, Any]) -> Any:
     return client.post(f"/api/v1/metering-points/{mpid}/orders", headers=auth, json=body)
 
@@ -197,7 +185,7 @@ async def test_an_act_provider_opens_and_closes_within_its_scope_a_view_one_is_r
     # the view provider may read the point but neither open nor close it: 403, audited, no order
     refused_before = len(_refusals(world))
     assert client.get(f"/api/v1/metering-points/{world.mpid}", headers=view).status_code == 200
-    assert _order(client, view, world.mpid, _open(client)).status_code == 403
+    assert _order(client, view, world.mpid, api_open_body(client)).status_code == 403
     assert _order(client, view, world.mpid, {"action": "close"}).status_code == 403
     assert len(_refusals(world)) == refused_before + 2
     # nor may the act provider order on a point it holds no power of attorney for
@@ -207,7 +195,7 @@ async def test_an_act_provider_opens_and_closes_within_its_scope_a_view_one_is_r
         assert conn.execute(select(orders.c.id)).first() is None
 
     # within its scope the act provider opens the port, then closes it again
-    for body, port in ((_open(client), "open"), ({"action": "close"}, "closed")):
+    for body, port in ((api_open_body(client), "open"), ({"action": "close"}, "closed")):
         placed = _order(client, act, world.mpid, body)
         assert placed.status_code == 201, placed.text
         assert placed.json()["state"] == "validated"
@@ -218,4 +206,4 @@ async def test_an_act_provider_opens_and_closes_within_its_scope_a_view_one_is_r
         point = client.get(f"/api/v1/metering-points/{world.mpid}", headers=act).json()
         assert (point["port"], point["access"]) == (port, "proxy-act")
     # the view provider sees the result of the act provider's orders, and still may not order
-    assert _order(client, view, world.mpid, _open(client)).status_code == 403
+    assert _order(client, view, world.mpid, api_open_body(client)).status_code == 403

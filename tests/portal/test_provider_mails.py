@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import World, oslo_today
+from portal_world import World, api_open_body, oslo_today
 from sqlalchemy import select
 
 from hanport.portal.db.schema import orders, outbox
@@ -22,7 +21,7 @@ from hanport.portal.services.move_notices import give_move_notice, withdraw_move
 from hanport.portal.services.notify import SmtpMailer
 from hanport.portal.services.providers import register_provider
 from hanport.portal.services.proxies import revoke_proxy
-from hanport.portal.services.recipients import deliverable, mail_address_of, recipient_of
+from hanport.portal.services.recipients import deliverable, recipient_of
 from hanport.portal.services.tx import utcnow
 from hanport.portal.web.app import PortalConfig, create_app
 from services.smtp import CapturedMail, SmtpCatcher
@@ -73,18 +72,6 @@ def _never_invalid(mails: list[CapturedMail]) -> None:
         assert deliverable(str(mail.message["To"]))
 
 
-def _open_body(client: TestClient) -> dict[str, Any]:
-    terms = client.get("/api/v1/terms/current").json()
-    return {
-        "action": "open",
-        "terms_version_id": terms["id"],
-        "terms_accepted": True,
-        "declaration": "inside_home",
-        "module_option": "have",
-        "terms_lang": "nb",
-    }
-
-
 def _granted_act_proxy(world: World, client: TestClient, auth: dict[str, str]) -> int:
     today = oslo_today()
     asked = client.post(
@@ -112,7 +99,7 @@ async def test_a_provider_is_mailed_at_its_contact_address_never_at_invalid(
         world.engine, world.staff, "923609016", "Varmestyring AS", CONTACT
     )
     with world.engine.connect() as conn:
-        assert mail_address_of(conn, registered.party_id) == CONTACT
+        assert recipient_of(conn, registered.party_id).address == CONTACT
         assert recipient_of(conn, registered.party_id).lang == "both"
     auth = {"Authorization": f"Bearer {registered.org_key}"}
     runner = _runner(world, smtp_server)
@@ -124,7 +111,7 @@ async def test_a_provider_is_mailed_at_its_contact_address_never_at_invalid(
 
     # an order the provider places through the API: receipt and done at the contact address
     placed = client.post(
-        f"/api/v1/metering-points/{world.mpid}/orders", headers=auth, json=_open_body(client)
+        f"/api/v1/metering-points/{world.mpid}/orders", headers=auth, json=api_open_body(client)
     )
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["id"]

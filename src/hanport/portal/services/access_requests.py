@@ -40,7 +40,6 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, NotFound, Refused, text
 from hanport.portal.services.proxies import valid_email
-from hanport.portal.services.recipients import recipient_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -124,14 +123,11 @@ def create_request(
 def _ask_customer(tx: Tx, request_id: int, provider_name: str, expire_after: timedelta) -> None:
     """The holder is told by mail that a provider asks (the link goes to the requests page)."""
     request = _request(tx, request_id)
-    customer = recipient_of(tx.conn, request.principal_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        customer.address,
+        request.principal_id,
         "access_requested",
-        customer.lang,
-        name=customer.name,
         provider=provider_name,
         scope=request.scope,
         mpid=request.metering_point_id,
@@ -154,14 +150,11 @@ def _tell_provider(
     party_id = tx.conn.execute(
         select(providers.c.party_id).where(providers.c.id == request.provider_id)
     ).scalar_one()
-    provider = recipient_of(tx.conn, party_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        provider.address,
+        party_id,
         template,
-        provider.lang,
-        name=provider.name,
         request_id=request.id,
         mpid=request.metering_point_id,
         scope=scope or "",
@@ -172,14 +165,11 @@ def _tell_provider(
 def _tell_customer(tx: Tx, request: Row[Any], template: str, provider_name: str) -> None:
     """The customer asked is told the request is gone unanswered (withdrawn by the provider, or
     expired): nothing was granted and nothing is left to answer."""
-    customer = recipient_of(tx.conn, request.principal_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        customer.address,
+        request.principal_id,
         template,
-        customer.lang,
-        name=customer.name,
         provider=provider_name,
         mpid=request.metering_point_id,
         scope=request.scope,

@@ -18,7 +18,6 @@ from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import notify
 from hanport.portal.services.authz import active_holder, require_staff
 from hanport.portal.services.errors import InvalidInput, Refused, Text, at_most
-from hanport.portal.services.recipients import recipient_of
 from hanport.portal.services.tx import transaction, utcnow
 
 __all__ = [
@@ -79,7 +78,6 @@ def start_acting(
             .where(sessions.c.token_hash == token_hash, sessions.c.party_id == actor.party_id)
             .values(acting_for_party_id=holder, acting_reason=reason, acting_poa_ref=poa_ref)
         )
-        customer = recipient_of(tx.conn, holder)
         tx.audit(
             actor,
             "acting.started",
@@ -90,13 +88,11 @@ def start_acting(
             poa_ref=poa_ref,
             metering_point=mpid,
         )
-        notify.enqueue(
+        notify.mail_party(
             tx.conn,
             tx.now,
-            customer.address,
+            holder,
             "acting_started",
-            customer.lang,
-            name=customer.name,
             staff=actor.display_name,
             mpid=mpid,
             why=reason,
@@ -127,14 +123,11 @@ def tell_acting_stopped(
     staff = conn.execute(
         select(parties.c.display_name).where(parties.c.id == staff_party_id)
     ).scalar()
-    customer = recipient_of(conn, customer_party_id)
-    notify.enqueue(
+    notify.mail_party(
         conn,
         now,
-        customer.address,
+        customer_party_id,
         "acting_stopped",
-        customer.lang,
-        name=customer.name,
         staff=staff or "",
     )
 

@@ -40,7 +40,7 @@ from hanport.portal.domain.moves import (
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import Conflict, InvalidInput, Text, text
-from hanport.portal.services.recipients import recipient_of, recipients_of
+from hanport.portal.services.recipients import recipients_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = [
@@ -109,30 +109,13 @@ def tell_move(
     told = recipients_of(tx.conn, [holder_id, *(agent.id for agent in agents)])
     holder = told[holder_id]
     if customer_template is not None:
-        notify.enqueue(
-            tx.conn,
-            tx.now,
-            holder.address,
-            customer_template,
-            holder.lang,
-            name=holder.name,
-            mpid=mpid,
-            date=day,
-        )
+        notify.mail_to(tx.conn, tx.now, holder, customer_template, mpid=mpid, date=day)
     if agent_template is not None:
-        for agent in (told[agent.id] for agent in agents):
-            # a provider holding the proxy is mailed at its registered contact address
-            notify.enqueue(
-                tx.conn,
-                tx.now,
-                agent.address,
-                agent_template,
-                agent.lang,
-                name=agent.name,
-                principal=holder.name,
-                mpid=mpid,
-                date=day,
-            )
+        for agent in agents:  # a provider holding the proxy: at its registered contact address
+            notify.mail_to(
+                tx.conn, tx.now, told[agent.id], agent_template,
+                principal=holder.name, mpid=mpid, date=day,
+            )  # fmt: skip
     return len(agents)
 
 
@@ -147,14 +130,11 @@ def invite_new_holder(tx: Tx, party_id: int, mpid: str, day: date) -> None:
     `day`, their contract's first day (again when that day moves). Their contract begins then,
     so no order of theirs is taken before it (authz), and on the day the port is first closed
     for the change of customer (intake refuses their order until that close is done)."""
-    party = recipient_of(tx.conn, party_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        party.address,
+        party_id,
         "move_in_invite_from",
-        party.lang,
-        name=party.name,
         mpid=mpid,
         date=day,
     )

@@ -49,7 +49,6 @@ from hanport.portal.services.move_notices import (
 )
 from hanport.portal.services.port import port_state
 from hanport.portal.services.proxies import end_proxies, party_by_email, valid_email
-from hanport.portal.services.recipients import recipient_of
 from hanport.portal.services.tx import Tx, transaction
 
 __all__ = ["apply_due_changes", "pending_moves", "register_customer_change"]
@@ -396,14 +395,11 @@ def _apply_contract_change(engine: Engine, change_id: int, now: datetime | None)
             access_requests_ended=requests_ended,
             source=_source(change),
         )
-        old = recipient_of(tx.conn, change.old_party_id)
-        notify.enqueue(
+        notify.mail_party(
             tx.conn,
             tx.now,
-            old.address,
+            change.old_party_id,
             "moved_out",
-            old.lang,
-            name=old.name,
             mpid=mpid,
             date=day,
         )
@@ -435,14 +431,11 @@ def _start_contract(tx: Tx, mpid: str, party_id: int, day: date) -> None:
 
 
 def _welcome(tx: Tx, party_id: int, mpid: str, day: date) -> None:
-    party = recipient_of(tx.conn, party_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        party.address,
+        party_id,
         "moved_in",
-        party.lang,
-        name=party.name,
         mpid=mpid,
         date=day,
     )
@@ -451,14 +444,11 @@ def _welcome(tx: Tx, party_id: int, mpid: str, day: date) -> None:
 def _invite(tx: Tx, party_id: int, mpid: str) -> None:
     """The new customer is invited to order the port, now that it is closed for them: when the
     market named them on or after the move date (ahead of it they were invited then)."""
-    party = recipient_of(tx.conn, party_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        party.address,
+        party_id,
         "move_in_invite",
-        party.lang,
-        name=party.name,
         mpid=mpid,
     )
     tx.audit("system", "customer_change.invited", "metering_point", mpid, party_id=party_id)

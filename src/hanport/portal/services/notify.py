@@ -24,7 +24,7 @@ from hanport.portal.db.engine import begin_write
 from hanport.portal.db.schema import meters, orders, outbox, shipments
 from hanport.portal.domain.shipments import HanConnection, delivery_of, han_connection
 from hanport.portal.domain.sla import OSLO
-from hanport.portal.services.recipients import deliverable
+from hanport.portal.services.recipients import Recipient, deliverable, recipient_of
 from hanport.portal.services.tx import utcnow
 
 __all__ = [
@@ -38,6 +38,8 @@ __all__ = [
     "SmtpMailer",
     "connection_help_text",
     "enqueue",
+    "mail_party",
+    "mail_to",
     "outbox_row",
     "render",
     "send_pending",
@@ -482,6 +484,21 @@ def enqueue(
     if for_order is not None:
         fields = {**order_fields(conn, for_order), **fields}
     conn.execute(outbox.insert(), outbox_row(now, to, template, lang, for_order, **fields))
+
+
+def mail_to(
+    conn: Connection, now: datetime, who: Recipient, template: str, /, **fields: Any
+) -> None:
+    """Queue `template` for `who` (services.recipients): at its address, in its language,
+    greeting it by name."""
+    enqueue(conn, now, who.address, template, who.lang, name=who.name, **fields)
+
+
+def mail_party(
+    conn: Connection, now: datetime, party_id: int, template: str, /, **fields: Any
+) -> None:
+    """Queue `template` for a party: wherever `services.recipients` says its mail goes."""
+    mail_to(conn, now, recipient_of(conn, party_id), template, **fields)
 
 
 def order_fields(conn: Connection, order_id: int) -> dict[str, object]:

@@ -22,7 +22,7 @@ from hanport.portal.domain.model import Actor, Operation, ProxyScope
 from hanport.portal.domain.sla import OSLO
 from hanport.portal.services import authz, notify
 from hanport.portal.services.errors import InvalidInput, RateLimited, Text, at_most
-from hanport.portal.services.recipients import recipient_of, recipients_of
+from hanport.portal.services.recipients import recipients_of
 from hanport.portal.services.tx import Tx, lock_keys, transaction
 
 __all__ = [
@@ -193,14 +193,11 @@ def _store_proxy(
         decision=decision,
     )
     told = recipients_of(tx.conn, (principal, agent_id))
-    agent = told[agent_id]
-    notify.enqueue(
+    notify.mail_to(
         tx.conn,
         tx.now,
-        agent.address,
+        told[agent_id],
         "proxy_invited",
-        agent.lang,
-        name=agent.name,
         principal=told[principal].name,
         mpid=mpid,
         valid_to=until,
@@ -271,14 +268,11 @@ def _end(tx: Tx, proxy: Row[Any], by: str, reason: str) -> None:
         reason=reason,
         metering_point_id=proxy.metering_point_id,
     )
-    agent = recipient_of(tx.conn, proxy.agent_id)
-    notify.enqueue(
+    notify.mail_party(
         tx.conn,
         tx.now,
-        agent.address,
+        proxy.agent_id,
         "proxy_ended",
-        agent.lang,
-        name=agent.name,
         mpid=proxy.metering_point_id,
         reason=reason,
     )

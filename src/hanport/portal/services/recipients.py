@@ -4,7 +4,7 @@ A person is mailed at their own e-mail address, in their language. A provider's 
 address under the reserved `.invalid` domain (services.providers: unique, never mailed); mail to
 it goes to the contact address staff registered for the provider, under the provider's name, in
 bokmål and English ("both": its readers' language is not known). Every mail path that writes to
-a party asks here (`recipient_of`, `recipients_of`, `mail_address_of`), and notify.enqueue
+a party asks here (`recipient_of`, `recipients_of`; notify.mail_party), and notify.enqueue
 drops any address that is not `deliverable`, so nothing is ever sent to `.invalid`.
 """
 
@@ -23,7 +23,6 @@ __all__ = [
     "PROVIDER_LANG",
     "Recipient",
     "deliverable",
-    "mail_address_of",
     "recipient_from",
     "recipient_of",
     "recipients_of",
@@ -93,9 +92,3 @@ def recipient_from(conn: Connection, party: Row[Any]) -> Recipient:
     if party.kind == ORG_KIND:
         return recipient_of(conn, int(party.id))
     return Recipient(int(party.id), party.email, party.lang, party.display_name)
-
-
-def mail_address_of(conn: Connection, party_id: int) -> str:
-    """The address mail to the party goes to: a provider's registered contact address,
-    otherwise the party's own."""
-    return recipient_of(conn, party_id).address

@@ -12,6 +12,8 @@ import base64
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
@@ -32,26 +34,34 @@ __all__ = [
 _SIGNED_IN_AT = "oidc_signout"  #: which provider the session began at, and its sealed ID token
 _STAFF = "oidc_staff"
 
+T = TypeVar("T")
+
 
 def oidc_of(request: Request, config: PortalConfig) -> OidcSignIn | None:
-    """The relying party, made once per app (it caches the provider's metadata and keys)."""
-    if config.oidc is None:
+    """The customers' relying party, made once per app (it caches the provider's metadata
+    and keys); None without an [oidc] section."""
+    settings = config.oidc
+    if settings is None:
         return None
-    relying_party = getattr(request.app.state, "oidc", None)
-    if not isinstance(relying_party, OidcSignIn):
-        relying_party = OidcSignIn(config.engine, config.oidc)
-        request.app.state.oidc = relying_party
-    return relying_party
+    return _once(request, "oidc", OidcSignIn, lambda: OidcSignIn(config.engine, settings))
 
 
 def staff_oidc_of(request: Request, config: PortalConfig) -> StaffOidcSignIn | None:
-    if config.staff_oidc is None:
+    """The staff's relying party (the company's own provider), made once per app."""
+    settings = config.staff_oidc
+    if settings is None:
         return None
-    relying_party = getattr(request.app.state, "staff_oidc", None)
-    if not isinstance(relying_party, StaffOidcSignIn):
-        relying_party = StaffOidcSignIn(config.engine, config.staff_oidc)
-        request.app.state.staff_oidc = relying_party
-    return relying_party
+    return _once(
+        request, "staff_oidc", StaffOidcSignIn, lambda: StaffOidcSignIn(config.engine, settings)
+    )
+
+
+def _once(request: Request, name: str, kind: type[T], make: Callable[[], T]) -> T:
+    made = getattr(request.app.state, name, None)
+    if not isinstance(made, kind):
+        made = make()
+        setattr(request.app.state, name, made)
+    return made
 
 
 def keep_provider_session(
