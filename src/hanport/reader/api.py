@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy import select as sa_select
 
 from hanport import __version__
@@ -174,12 +174,20 @@ def energy(
     to: str | None = None,
     meter_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    start, end = _window(from_, to, _default_start(kind, ctx.clock()))
+    return energy_between(ctx, kind, start, end, meter_id)
+
+
+def energy_between(
+    ctx: ReaderContext, kind: str, start: float, end: float, meter_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The hours, days or months in [start, end), with their cost when a tariff and a zone are
+    configured (``/api/hours``…, and ``hanport export``)."""
     fetch = {
         "hours": queries.hours_between,
         "days": queries.days_between,
         "months": queries.months_between,
     }[kind]
-    start, end = _window(from_, to, _default_start(kind, ctx.clock()))
     with ctx.engine.connect() as conn:
         rows = fetch(conn, start, end, meter_id)  # hours carry their ``source`` (hours.source)
         if ctx.cost_plan is not None and ctx.prices_zone:
@@ -218,25 +226,27 @@ def tariff(
             rows = queries.tariff_for_month(
                 conn, month, ctx.steps_on(_month_day(month)), meter_id, fresh=_fresh_meters(ctx)
             )
+            if ctx.cost_plan is None:
+                return rows
+            # which grid company's tariff, the price list in force that month, and its source;
+            # and the month by that tariff's own capacity rule
+            in_force = ctx.cost_plan.tariff.on(_month_day(month))
+            chosen = in_force.to_json()
+            return [
+                row
+                | {
+                    "grid_tariff": chosen,
+                    "by_tariff_rule": _capacity_by_rule(conn, in_force, row["meter_id"], month),
+                }
+                for row in rows
+            ]
     except queries.QueryError as exc:
         raise AnswerError(str(exc)) from None
-    if ctx.cost_plan is None:
-        return rows
-    # which grid company's tariff, the price list in force that month, and its source
-    in_force = ctx.cost_plan.tariff.on(_month_day(month))
-    chosen = in_force.to_json()
-    with ctx.engine.connect() as conn:
-        return [
-            row
-            | {
-                "grid_tariff": chosen,
-                "by_tariff_rule": _capacity_by_rule(conn, in_force, row["meter_id"], month),
-            }
-            for row in rows
-        ]
 
 
-def _capacity_by_rule(conn: Any, tariff: Tariff, meter_id: str, month: str) -> dict[str, Any]:
+def _capacity_by_rule(
+    conn: Connection, tariff: Tariff, meter_id: str, month: str
+) -> dict[str, Any]:
     """The month's capacity figure and charge by the chosen tariff's own rule: the Swedish
     weekday window, quarter-hour maxima (estimated from the pushes' power: the meters'
     registers are hourly) or the Norwegian three daily maxima."""

@@ -10,9 +10,12 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hanport.reader.settings import ReaderSettings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from hanport.reader.cost import CostPlan
 
 __all__ = [
     "configure_backup",
@@ -240,25 +243,30 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
 
 def _serve_app(args: argparse.Namespace, settings: ReaderSettings) -> Any:
     """The reader's web app over the stored database of ``settings`` (no live source)."""
-    from hanport.reader.cost_rows import plan_from_settings
     from hanport.reader.storage.database import open_db
     from hanport.reader.web import ReaderContext, create_app
 
-    plan = plan_from_settings(
+    context = ReaderContext(
+        engine=open_db(settings.db, create=False),
+        steps=settings.tariff_steps,
+        step_periods=settings.tariff_step_periods,
+        prices_zone=settings.prices_zone,
+        cost_plan=_cost_plan(settings),
+    )
+    return create_app(context)
+
+
+def _cost_plan(settings: ReaderSettings) -> CostPlan | None:
+    """The chosen tariff and zone as a CostPlan; None without both."""
+    from hanport.reader.cost_rows import plan_from_settings
+
+    return plan_from_settings(
         settings.tariff_company,
         settings.prices_zone,
         norgespris=settings.tariff_norgespris,
         holiday_home=settings.tariff_holiday_home,
         vat_percent=settings.tariff_vat_percent,
     )
-    context = ReaderContext(
-        engine=open_db(settings.db, create=False),
-        steps=settings.tariff_steps,
-        step_periods=settings.tariff_step_periods,
-        prices_zone=settings.prices_zone,
-        cost_plan=plan,
-    )
-    return create_app(context)
 
 
 def serve_worker_app() -> Any:
@@ -329,44 +337,14 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="file (default: standard output)")
 
 
-def _energy_export(
-    conn: Any,
-    settings: ReaderSettings,
-    kind: str,
-    window: tuple[float, float],
-    args: argparse.Namespace,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Hours, days or months as /api/hours… answers them: with cost when a tariff and a zone
-    are configured, and a header even when there are no rows."""
-    from hanport.reader.cost_rows import COST_FIELDS, add_costs, plan_from_settings
-    from hanport.reader.storage import queries
-
-    fetch = {
-        "hours": queries.hours_between,
-        "days": queries.days_between,
-        "months": queries.months_between,
-    }[kind]
-    rows = fetch(conn, window[0], window[1], args.meter_id)  # hours with their source
-    header = list(queries.ENERGY_COLUMNS + (("source",) if kind == "hours" else ()))
-    plan = plan_from_settings(
-        settings.tariff_company,
-        settings.prices_zone,
-        norgespris=settings.tariff_norgespris,
-        holiday_home=settings.tariff_holiday_home,
-        vat_percent=settings.tariff_vat_percent,
-    )
-    if plan is not None:
-        rows = add_costs(conn, rows, kind, window, plan)
-        header += COST_FIELDS
-    return rows, header
-
-
 def run_export(args: argparse.Namespace) -> int:
     import csv
     import time
 
     from sqlalchemy import func, select
 
+    from hanport.reader import api
+    from hanport.reader.api import ReaderContext
     from hanport.reader.storage import queries
     from hanport.reader.storage.database import DatabaseError, open_db
     from hanport.reader.storage.schema import readings
@@ -376,19 +354,21 @@ def run_export(args: argparse.Namespace) -> int:
         engine = open_db(settings.db, create=False)
         start = queries.parse_time(args.from_) if args.from_ else 0.0
         end = queries.parse_time(args.to) if args.to else time.time() + 86400
-        rows: list[dict[str, Any]]
-        header: list[str]
-        with engine.connect() as conn:
-            if args.what == "readings":
+        rows: list[dict[str, Any]] = []
+        if args.what == "readings":
+            with engine.connect() as conn:
                 ids = [args.meter_id] if args.meter_id else queries.meter_ids(conn)
                 if not args.from_:
                     start = conn.execute(select(func.min(readings.c.at))).scalar() or 0.0
-                rows = []
                 for mid in ids:
                     rows += queries.readings_between(conn, mid, start, end, max_points=10**12)
-                header = list(rows[0]) if rows else []
-            else:
-                rows, header = _energy_export(conn, settings, args.what, (start, end), args)
+            header = list(rows[0]) if rows else []
+        else:  # as /api/hours… answers them: with cost, and a header when there are no rows
+            context = ReaderContext(
+                engine=engine, prices_zone=settings.prices_zone, cost_plan=_cost_plan(settings)
+            )
+            rows = api.energy_between(context, args.what, start, end, args.meter_id)
+            header = list(api.energy_columns(context, args.what))
         engine.dispose()
     except (SettingsError, DatabaseError, queries.QueryError) as exc:
         return _fail(str(exc))
