@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hanport.reader.energy import (
     DEFAULT_CAPACITY_STEPS,
@@ -100,3 +102,23 @@ def test_local_time_round_trip_and_autumn_fold() -> None:
     first = parse_local("2026-10-25T02:30:00")
     later = first + HOUR
     assert parse_local("2026-10-25T02:30:00", not_before=later - 10) == pytest.approx(later)
+
+
+@given(st.floats(min_value=-2e9, max_value=4.1e9, allow_nan=False))
+def test_local_iso_is_the_zone_s_local_time(t: float) -> None:
+    """local_iso formats through a cache per UTC hour; it must agree with zoneinfo everywhere."""
+    expected = dt.datetime.fromtimestamp(t, LOCAL_TZ).strftime("%Y-%m-%dT%H:%M:%S")
+    assert local_iso(t) == expected
+
+
+@pytest.mark.parametrize(
+    ("t", "text"),
+    [
+        (1743296399, "2025-03-30T01:59:59"),  # 2025-03-30 00:59:59 UTC: the last second of CET
+        (1743296400, "2025-03-30T03:00:00"),  # the next second is CEST: 02:00-02:59 never happen
+        (1761440399.9, "2025-10-26T02:59:59"),  # the first 02:59 (CEST)
+        (1761440400, "2025-10-26T02:00:00"),  # then 02:00 again (CET)
+    ],
+)
+def test_local_iso_across_daylight_saving(t: float, text: str) -> None:
+    assert local_iso(t) == text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -120,7 +121,27 @@ def hour_start(t: float) -> int:
 
 def local_iso(t: float) -> str:
     """POSIX seconds → local ``YYYY-MM-DDTHH:MM:SS`` (Europe/Oslo)."""
-    return dt.datetime.fromtimestamp(t, LOCAL_TZ).strftime("%Y-%m-%dT%H:%M:%S")
+    whole = math.floor(t)
+    if round((t - whole) * 1e6) == 1_000_000:
+        whole += 1  # datetime rounds to the microsecond first
+    prefix = _local_hour_prefix(whole // HOUR)
+    if prefix is None:
+        return dt.datetime.fromtimestamp(t, LOCAL_TZ).strftime("%Y-%m-%dT%H:%M:%S")
+    minutes, seconds = divmod(whole % HOUR, 60)
+    return f"{prefix}{minutes:02d}:{seconds:02d}"
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _local_hour_prefix(utc_hour: int) -> str | None:
+    """``YYYY-MM-DDTHH:`` of a UTC hour in local time, when the hour maps onto one whole local
+    hour (always in Europe: offsets are whole hours and change on the hour). The API formats
+    thousands of times per request; the zone lookup per time was most of a month's /api/hours
+    CPU (bench/reader_api.py), a year of hours is 8,760 entries."""
+    first = dt.datetime.fromtimestamp(utc_hour * HOUR, LOCAL_TZ)
+    last = dt.datetime.fromtimestamp(utc_hour * HOUR + HOUR - 1, LOCAL_TZ)
+    if first.minute or first.second or first.utcoffset() != last.utcoffset():
+        return None
+    return first.strftime("%Y-%m-%dT%H:")
 
 
 def local_day(t: float) -> str:
