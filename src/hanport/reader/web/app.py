@@ -7,8 +7,8 @@ both read through :mod:`hanport.reader.api` and never import this module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final
 
 import anyio.to_thread
@@ -24,16 +24,26 @@ from hanport.reader.web.routes import router
 __all__ = ["create_app"]
 
 
-#: API calls answered in threads at once. Their database work holds the GIL, so more threads
-#: only add contention: with anyio's default 40, 20 concurrent clients cost /api/now 0.95 ms
-#: CPU per request against 0.57 ms for one (bench/reader_api.py); with 2, 0.55 ms for both.
-API_THREADS: Final = 2
+#: API calls answered in threads at once. Their Python work holds the GIL, so more threads only
+#: add contention: with anyio's default 40, 20 concurrent clients cost /api/now 0.95 ms CPU per
+#: request against 0.57 ms for one (bench/reader_api.py). SQLite gets one: its driver lets go
+#: of the GIL for every row it steps, so two threads reading rows hand the GIL back and forth
+#: per row (250 context switches for a month of hours) and each request costs twice the CPU;
+#: one thread answers 20 clients at the CPU of one. PostgreSQL's rows arrive whole, and the
+#: second thread overlaps one request's wait for the server with another's Python work.
+API_THREADS: Final = {"sqlite": 1}
+API_THREADS_DEFAULT: Final = 2
 
 
-@asynccontextmanager
-async def _few_threads(_app: FastAPI) -> AsyncIterator[None]:
-    anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
-    yield
+def _few_threads(engine: Engine) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    threads = API_THREADS.get(engine.dialect.name, API_THREADS_DEFAULT)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
 
 
 async def _unanswerable(_request: Request, exc: Exception) -> JSONResponse:
@@ -50,7 +60,7 @@ def create_app(ctx: ReaderContext | Engine, *, dashboard: bool = True) -> FastAP
         docs_url="/api/docs",
         redoc_url=None,
         exception_handlers={AnswerError: _unanswerable},
-        lifespan=_few_threads,
+        lifespan=_few_threads(context.engine),
     )
     app.state.reader = context
     app.include_router(router)
