@@ -78,7 +78,17 @@ def test_api_budget_for_the_latest_hour(month: tuple[ReaderContext, dict[int, fl
     (budget,) = client.get("/api/budget").json()
     assert set(budget) == {"meter_id", "hour_start", "hour_end", "used_kwh", "limit_kwh",
                            "left_kwh", "minutes_left", "step", "would_raise_step",
-                           "stale"}  # fmt: skip
+                           "stale", "period", "period_start", "period_end", "counts",
+                           "reason", "estimated", "over_cost_per_kwh", "over_cost",
+                           "currency", "rule"}  # fmt: skip
+    # the Norwegian rule: every hour counts, the period is the hour, priced by steps in NOK
+    assert (budget["counts"], budget["period"], budget["estimated"], budget["currency"]) == (
+        True, "hour", False, "NOK",
+    )  # fmt: skip
+    assert (budget["period_start"], budget["period_end"]) == (
+        budget["hour_start"], budget["hour_end"],
+    )  # fmt: skip
+    assert budget["over_cost_per_kwh"] is None and budget["over_cost"] is None
     running = int(dt.datetime.fromisoformat(budget["hour_start"]).replace(tzinfo=OSLO).timestamp())
     before = {s: k for s, k in hours.items() if s < running}
     step_now = step_of(before)

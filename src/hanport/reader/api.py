@@ -42,10 +42,11 @@ from hanport.reader.live import (
     freshness,
 )
 from hanport.reader.pipeline import Hub
+from hanport.reader.rule_budget import QuarterCache, allowance_by_rule, by_own_rule, running_quarter
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
 from hanport.reader.tariffs.capacity import capacity, quarter_hours_from_power
-from hanport.reader.tariffs.registry import Tariff
+from hanport.reader.tariffs.registry import CapacityRule, Tariff
 
 __all__ = [
     "ENERGY_KINDS",
@@ -93,6 +94,16 @@ class ReaderContext:
     cost_plan: CostPlan | None = None  # the chosen grid tariff; with prices, rows get costs
     price_status: Callable[[], dict[str, Any]] | None = None  # the price fetcher's health
     backup_status: Callable[[], dict[str, Any]] | None = None  # the scheduled backups' health
+    # the tariff chosen by name ([tariff] company), also without a bidding zone; None: the
+    # cost plan's, if any. The allowance follows its capacity rule (``rule_budget``).
+    grid_tariff: Tariff | None = None
+    quarters: QuarterCache = field(default_factory=QuarterCache)  # quarter-hour rules' month
+
+    def chosen_tariff(self) -> Tariff | None:
+        """The grid tariff the user chose, if any."""
+        if self.grid_tariff is not None:
+            return self.grid_tariff
+        return self.cost_plan.tariff if self.cost_plan is not None else None
 
     def steps_on(self, day: dt.date) -> Sequence[CapacityStep]:
         """The capacity steps of the price list in force on the local date ``day``."""
@@ -303,38 +314,129 @@ def _month_window(t: float) -> tuple[float, float]:
     return float(start), float(end)
 
 
-def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
-    at = parse_local(now["at"])
-    running = hour_start(at)
-    with ctx.engine.connect() as conn:
-        month = queries.import_hours(conn, now["meter_id"], *_month_window(running))
-    day = dt.datetime.fromtimestamp(running, LOCAL_TZ).date()
-    allowance = hour_allowance(month, running, ctx.steps_on(day))
-    used = float(now.get("this_hour_kwh") or 0.0)
-    limit = allowance.limit_kwh
-    left = None if limit is None else round(limit - used, 6)
+def _rule_json(rule: CapacityRule) -> dict[str, Any]:
+    return {
+        "rule": rule.kind,
+        "resolution": rule.resolution,
+        "count": rule.count,
+        "window_hours": list(rule.window_hours),
+        "weekdays_only": rule.weekdays_only,
+        "skip_holidays": rule.skip_holidays,
+    }
+
+
+#: the rule ``energy.hour_allowance`` computes (no tariff chosen, or a Norwegian stepped one)
+NORWEGIAN_RULE = CapacityRule("top_days", 3, "hour")
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """The running period (hour, or quarter-hour for such rules) and what it may use."""
+
+    start: int
+    size: int
+    used: float
+    projection: float | None  # None when stale
+    limit: float | None
+    counts: bool = True
+    reason: str | None = None
+    step: CapacityStep | None = None
+    over_cost_per_kwh: float | None = None
+
+
+def _budget_row(
+    now: dict[str, Any], running: int, period: _Period, rule: CapacityRule, currency: str
+) -> dict[str, Any]:
+    limit = period.limit
+    left = None if limit is None else round(limit - period.used, 6)
     power_kw = float(now.get("active_power_import_w") or 0.0) / 1000
     minutes_left = None
     if left is not None and not now["stale"] and power_kw > 0:
         minutes_left = round(max(left, 0.0) / power_kw * 60, 1)
-    projection = now.get("this_hour_projection_kwh")  # None when stale
+    over = limit is not None and period.projection is not None and period.projection > limit
+    over_cost = None
+    if period.over_cost_per_kwh is not None and period.projection is not None:
+        excess = period.projection - limit if over and limit is not None else 0.0
+        over_cost = round(excess * period.over_cost_per_kwh, 2)
     return {
         "meter_id": now["meter_id"],
         "hour_start": local_iso(running),
         "hour_end": local_iso(running + HOUR),
-        "used_kwh": round(used, 6),
+        "used_kwh": round(period.used, 6),
         "limit_kwh": limit,
         "left_kwh": left,
         "minutes_left": minutes_left,
-        "step": allowance.step.to_json(),
-        "would_raise_step": limit is not None and projection is not None and projection > limit,
+        "step": period.step.to_json() if period.step is not None else None,
+        "would_raise_step": over,
         "stale": now["stale"],
+        "period": rule.resolution,
+        "period_start": local_iso(period.start),
+        "period_end": local_iso(period.start + period.size),
+        "counts": period.counts,
+        "reason": period.reason,
+        "estimated": rule.resolution == "quarter_hour",
+        "over_cost_per_kwh": period.over_cost_per_kwh,
+        "over_cost": over_cost,
+        "currency": currency,
+        "rule": _rule_json(rule),
     }
+
+
+def _period_by_rule(ctx: ReaderContext, now: dict[str, Any], at: float, tariff: Tariff) -> _Period:
+    """The running period by the chosen tariff's own rule (``rule_budget``)."""
+    day = dt.datetime.fromtimestamp(at, LOCAL_TZ).date()
+    with ctx.engine.connect() as conn:
+        allowance = allowance_by_rule(
+            conn, now["meter_id"], at, tariff, ctx.steps_on(day), ctx.quarters
+        )
+        if allowance.period_s == HOUR:
+            used = float(now.get("this_hour_kwh") or 0.0)
+            projection = now.get("this_hour_projection_kwh")
+        else:
+            used, projection = running_quarter(conn, now["meter_id"], at)
+    return _Period(
+        allowance.period_start,
+        allowance.period_s,
+        used,
+        None if now["stale"] else projection,
+        allowance.limit_kwh,
+        allowance.counts,
+        allowance.reason,
+        allowance.step,
+        allowance.over_cost_per_kwh,
+    )
+
+
+def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
+    at = parse_local(now["at"])
+    running = hour_start(at)
+    chosen = ctx.chosen_tariff()
+    own_rule = by_own_rule(chosen)
+    if own_rule is not None:
+        period = _period_by_rule(ctx, now, at, own_rule)
+        return _budget_row(now, running, period, own_rule.rule, own_rule.currency)
+    with ctx.engine.connect() as conn:
+        month = queries.import_hours(conn, now["meter_id"], *_month_window(running))
+    day = dt.datetime.fromtimestamp(running, LOCAL_TZ).date()
+    allowance = hour_allowance(month, running, ctx.steps_on(day))
+    period = _Period(
+        running,
+        HOUR,
+        float(now.get("this_hour_kwh") or 0.0),
+        now.get("this_hour_projection_kwh"),  # None when stale
+        allowance.limit_kwh,
+        reason=None if allowance.limit_kwh is not None else "top_step",
+        step=allowance.step,
+    )
+    rule = chosen.rule if chosen is not None else NORWEGIAN_RULE
+    return _budget_row(now, running, period, rule, "NOK")
 
 
 def budget(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]]:
     """This hour's allowance per meter: what it may still import without raising the month's
-    capacity step (:func:`hanport.reader.energy.hour_allowance`), as of its latest reading."""
+    capacity step (:func:`hanport.reader.energy.hour_allowance`), or with a tariff whose own
+    rule is not the Norwegian stepped one, its charge by that rule
+    (:mod:`hanport.reader.rule_budget`), as of its latest reading."""
     return [_budget_of(ctx, current) for current in now(ctx, meter_id)]
 
 

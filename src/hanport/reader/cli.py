@@ -244,6 +244,7 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
 def _serve_app(args: argparse.Namespace, settings: ReaderSettings) -> Any:
     """The reader's web app over the stored database of ``settings`` (no live source)."""
     from hanport.reader.storage.database import open_db
+    from hanport.reader.tariffs.registry import load
     from hanport.reader.web import ReaderContext, create_app
 
     context = ReaderContext(
@@ -252,6 +253,8 @@ def _serve_app(args: argparse.Namespace, settings: ReaderSettings) -> Any:
         step_periods=settings.tariff_step_periods,
         prices_zone=settings.prices_zone,
         cost_plan=_cost_plan(settings),
+        # the allowance follows the chosen tariff's capacity rule, also without a zone
+        grid_tariff=load(settings.tariff_company) if settings.tariff_company else None,
     )
     return create_app(context)
 

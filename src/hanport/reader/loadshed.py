@@ -5,6 +5,11 @@ projection exceeds the hour's allowance (:func:`hanport.reader.energy.hour_allow
 again only well below it (:func:`hanport.reader.energy.load_shed`). The allowance changes only
 with the hour and with the last hour's booking, so it is looked up (a database query, made off
 the event loop by the callers) once a minute per meter and at each new hour.
+
+With a tariff whose capacity rule prices quarter-hours, the lookup answers a
+:class:`PeriodLimit` for the running quarter-hour: the signal then projects that quarter-hour
+from the pushes (its energy so far from the hour's, its end at the latest power) and looks the
+limit up again at each new quarter-hour.
 """
 
 from __future__ import annotations
@@ -15,14 +20,57 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from hanport.reader.energy import load_shed
+from hanport.reader.energy import HOUR, MAX_POWER_HOLD_S, hour_start, load_shed, parse_local
 
-__all__ = ["AllowanceLookup", "LoadShedSignal", "LoadShedWebhook"]
+__all__ = ["AllowanceLookup", "LoadShedSignal", "LoadShedWebhook", "PeriodLimit"]
 
-#: (meter id, the meter's local time of its latest reading) → the hour's limit in kWh or None
-AllowanceLookup = Callable[[str, str], float | None]
+
+@dataclass(frozen=True, slots=True)
+class PeriodLimit:
+    """The limit of a running period shorter than the hour (a quarter-hour rule's)."""
+
+    limit_kwh: float | None
+    period_s: int
+
+
+#: (meter id, the meter's local time of its latest reading) → the hour's limit in kWh or None,
+#: or the running quarter-hour's as a PeriodLimit
+AllowanceLookup = Callable[[str, str], float | PeriodLimit | None]
+
+
+def _period_key(at: str, period_s: int) -> str:
+    """The running period of the meter's local time ``at``: its hour, or hour and quarter."""
+    if period_s >= HOUR:
+        return at[:13]
+    return f"{at[:13]}/{int(at[14:16]) * 60 // period_s}"
+
+
+@dataclass(slots=True)
+class _Quarter:
+    """What the signal remembers of a meter to project a period shorter than the hour."""
+
+    start: int  # the running period's start
+    baseline: float  # the hour's energy (``this_hour_kwh``) when the period began
+    t: float  # the latest push: its time, the hour's energy then, its import power
+    hour_kwh: float
+    power_w: float
+
+
+def _baseline(previous: _Quarter | None, start: int, t: float, kwh: float, watts: float) -> float:
+    """The hour's energy at ``start``, the beginning of the period the push at ``t`` is in."""
+    if previous is not None and previous.start == start:
+        return previous.baseline
+    if start == hour_start(t):
+        return 0.0  # the hour's energy starts at zero with the hour
+    if previous is not None and hour_start(previous.t) == hour_start(t) and previous.t < start:
+        # the push before the boundary holds its power up to it
+        held = min(start - previous.t, MAX_POWER_HOLD_S)
+        return previous.hour_kwh + previous.power_w * held / 3.6e6
+    # nothing seen earlier in the hour: as if the current power held since the period began
+    return max(0.0, kwh - watts * (t - start) / 3.6e6)
 
 
 class LoadShedSignal:
@@ -38,24 +86,55 @@ class LoadShedSignal:
         self.allowance_lookup = allowance_lookup
         self.refresh_s = refresh_s
         self.clock = clock
-        self._limits: dict[str, tuple[str, float, float | None]] = {}
+        # meter → (running period's key, when looked up, its limit, the period's seconds)
+        self._limits: dict[str, tuple[str, float, float | None, int]] = {}
         self._on: dict[str, bool] = {}
+        self._quarters: dict[str, _Quarter] = {}
+
+    def _limit(self, meter_id: str, at: str) -> tuple[float | None, int]:
+        cached = self._limits.get(meter_id)
+        fresh = cached is not None and self.clock() - cached[1] <= self.refresh_s
+        if cached is None or not fresh or cached[0] != _period_key(at, cached[3]):
+            found = self.allowance_lookup(meter_id, at)
+            limit, period_s = (
+                (found.limit_kwh, found.period_s)
+                if isinstance(found, PeriodLimit)
+                else (found, HOUR)
+            )
+            cached = (_period_key(at, period_s), self.clock(), limit, period_s)
+            self._limits[meter_id] = cached
+        return cached[2], cached[3]
+
+    def _short_period(
+        self, meter_id: str, now: dict[str, Any], period_s: int
+    ) -> tuple[float | None, float | None]:
+        """(energy so far, projection) of the running period shorter than the hour, from the
+        hour's energy; (None, None) without a live projection (stale)."""
+        kwh, watts = now.get("this_hour_kwh"), now.get("active_power_import_w") or 0.0
+        if not isinstance(kwh, int | float) or now.get("this_hour_projection_kwh") is None:
+            return None, None
+        t = parse_local(str(now["at"]))
+        start = int(t // period_s) * period_s
+        previous = self._quarters.get(meter_id)
+        baseline = _baseline(previous, start, t, float(kwh), float(watts))
+        self._quarters[meter_id] = _Quarter(start, baseline, t, float(kwh), float(watts))
+        used = max(0.0, float(kwh) - baseline)
+        return used, used + float(watts) * (start + period_s - t) / 3.6e6
 
     def evaluate(self, now: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """(``hour_limit_kwh``, ``hour_left_kwh``, ``reduce_load`` for this /api/now object;
-        whether ``reduce_load`` changed). Blocks on the allowance lookup now and then."""
+        whether ``reduce_load`` changed). Blocks on the allowance lookup now and then. With a
+        quarter-hour rule the limit and what is left are the running quarter-hour's."""
         meter_id, at = str(now["meter_id"]), now.get("at")
         if not isinstance(at, str):
             return {}, False
-        cached = self._limits.get(meter_id)
-        if cached is None or cached[0] != at[:13] or self.clock() - cached[1] > self.refresh_s:
-            cached = (at[:13], self.clock(), self.allowance_lookup(meter_id, at))
-            self._limits[meter_id] = cached
-        limit = cached[2]
+        limit, period_s = self._limit(meter_id, at)
+        used, projection = now.get("this_hour_kwh"), now.get("this_hour_projection_kwh")
+        if period_s < HOUR:
+            used, projection = self._short_period(meter_id, now, period_s)
         was_on = self._on.get(meter_id, False)
-        on = load_shed(was_on, now.get("this_hour_projection_kwh"), limit)
+        on = load_shed(was_on, projection, limit)
         self._on[meter_id] = on
-        used = now.get("this_hour_kwh")
         left = limit - used if limit is not None and isinstance(used, int | float) else None
         fields = {
             "hour_limit_kwh": limit,

@@ -21,10 +21,10 @@ from hanport.protocol import Keys
 from hanport.reader.backup import BackupSchedule
 from hanport.reader.cost import CostPlan
 from hanport.reader.cost_rows import hour_price, plan_from_settings
-from hanport.reader.energy import hour_allowance, hour_start, parse_local, steps_on
+from hanport.reader.energy import HOUR, hour_allowance, hour_start, parse_local, steps_on
 from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
-from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
+from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook, PeriodLimit
 from hanport.reader.mqtt.publisher import MqttPublisher
 from hanport.reader.pipeline import Hub
 from hanport.reader.prices.fetch import (
@@ -34,6 +34,7 @@ from hanport.reader.prices.fetch import (
     price_status,
     run_prices,
 )
+from hanport.reader.rule_budget import QuarterCache, allowance_by_rule, by_own_rule
 from hanport.reader.settings import ReaderSettings, SettingsError
 from hanport.reader.sources import (
     SourceError,
@@ -47,6 +48,7 @@ from hanport.reader.storage import queries
 from hanport.reader.storage.database import open_db
 from hanport.reader.storage.retention import RetentionPolicy, thin
 from hanport.reader.storage.writer import Writer
+from hanport.reader.tariffs.registry import Tariff, load
 
 __all__ = ["ReaderService", "bind_socket", "split_host_port"]
 
@@ -107,6 +109,11 @@ class ReaderService:
             flush_interval=settings.flush_interval_s,
         )
         self.hub = Hub(keys=keys)
+        # the tariff chosen by name: the allowance follows its own capacity rule
+        self.grid_tariff: Tariff | None = (
+            load(settings.tariff_company) if settings.tariff_company else None
+        )
+        self._quarters = QuarterCache()
         fuse = None
         if settings.fuse_amps is not None:
             fuse = FuseWatch(
@@ -206,9 +213,25 @@ class ReaderService:
             vat_percent=s.tariff_vat_percent,
         )
 
-    def _hour_limit(self, meter_id: str, at: str) -> float | None:
+    def _hour_limit(self, meter_id: str, at: str) -> float | PeriodLimit | None:
         """What the hour of ``at`` (the meter's local time) may import without raising the
-        month's capacity step; None on the top step or when the database cannot say."""
+        month's capacity step; None on the top step or when the database cannot say. With a
+        tariff whose own rule is not the Norwegian stepped one, by that rule: None in a period
+        that does not count, and a quarter-hour rule's limit is the running quarter-hour's."""
+        day = date.fromisoformat(at[:10])  # ``at`` is the meter's local time
+        steps = steps_on(day, self.settings.tariff_step_periods, self.settings.tariff_steps)
+        own_rule = by_own_rule(self.grid_tariff)
+        if own_rule is not None:
+            try:
+                with self.engine.connect() as conn:
+                    allowance = allowance_by_rule(
+                        conn, meter_id, parse_local(at), own_rule, steps, self._quarters
+                    )
+            except Exception:
+                return None
+            if allowance.period_s == HOUR:
+                return allowance.limit_kwh
+            return PeriodLimit(allowance.limit_kwh, allowance.period_s)
         running = hour_start(parse_local(at))
         month_start, month_end = queries.month_bounds(at[:7])
         try:
@@ -216,8 +239,6 @@ class ReaderService:
                 month = queries.import_hours(conn, meter_id, month_start, month_end)
         except Exception:
             return None
-        day = date.fromisoformat(at[:10])  # ``at`` is the meter's local time
-        steps = steps_on(day, self.settings.tariff_step_periods, self.settings.tariff_steps)
         return hour_allowance(month, running, steps).limit_kwh
 
     # -- tasks -------------------------------------------------------------------------------
@@ -357,6 +378,7 @@ class ReaderService:
             mqtt_status=self.publisher.status if self.publisher else None,
             prices_zone=self.settings.prices_zone,
             cost_plan=self._cost_plan(),
+            grid_tariff=self.grid_tariff,
             price_status=partial(price_status, self.prices) if self.prices else None,
             backup_status=self.backups.status if self.backups else None,
         )

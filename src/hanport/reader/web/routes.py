@@ -210,14 +210,120 @@ def get_reconcile(
     return JSONResponse(api.reconcile(ctx, month, meter_id, tolerance_kwh))
 
 
+_KWH: dict[str, Any] = {"type": ["number", "null"]}
+#: one object of /api/budget (docs/CONTRACTS.md §4)
+_BUDGET_ROW: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "meter_id",
+        "hour_start",
+        "hour_end",
+        "used_kwh",
+        "limit_kwh",
+        "left_kwh",
+        "minutes_left",
+        "step",
+        "would_raise_step",
+        "stale",
+        "period",
+        "period_start",
+        "period_end",
+        "counts",
+        "reason",
+        "estimated",
+        "over_cost_per_kwh",
+        "over_cost",
+        "currency",
+        "rule",
+    ],
+    "properties": {
+        "meter_id": {"type": "string"},
+        "hour_start": {"type": "string", "description": "local start of the meter's hour"},
+        "hour_end": {"type": "string"},
+        "used_kwh": {"type": "number", "description": "imported in the running period so far"},
+        "limit_kwh": _KWH
+        | {
+            "description": "the most the running period may import without raising the "
+            "month's capacity charge (step); null when the period does not count or on the top "
+            "step"
+        },
+        "left_kwh": _KWH | {"description": "limit − used"},
+        "minutes_left": _KWH | {"description": "left at the current import power"},
+        "step": {
+            "type": ["object", "null"],
+            "description": "the month's step {from_kw, to_kw, price_nok}; null for a price per kW",
+        },
+        "would_raise_step": {
+            "type": "boolean",
+            "description": "the period's projection exceeds the limit (false when stale)",
+        },
+        "stale": {"type": "boolean"},
+        "period": {
+            "type": "string",
+            "enum": ["hour", "quarter_hour"],
+            "description": "what used/limit/left/minutes are of: the hour, or the running "
+            "quarter-hour under a quarter-hour rule",
+        },
+        "period_start": {"type": "string"},
+        "period_end": {"type": "string"},
+        "counts": {
+            "type": "boolean",
+            "description": "whether the period counts toward the capacity charge under the "
+            "chosen tariff's rule",
+        },
+        "reason": {
+            "type": ["string", "null"],
+            "enum": ["outside_window", "weekend", "holiday", "fewer_than_count", "top_step", None],
+            "description": "why the period does not count (outside_window, weekend, holiday); "
+            "fewer_than_count: the month has fewer counted peaks than the rule averages, so "
+            "every kWh above the limit raises the charge; top_step: no step above",
+        },
+        "estimated": {
+            "type": "boolean",
+            "description": "quarter-hours integrated from the pushes' power",
+        },
+        "over_cost_per_kwh": _KWH
+        | {
+            "description": "a tariff priced per kW: what each kWh above the limit adds to the "
+            "month's capacity charge, in `currency`, excl. VAT; null for steps"
+        },
+        "over_cost": _KWH
+        | {
+            "description": "what the period's projection above the limit would add to the "
+            "month's charge (0 below it); null for steps or when stale"
+        },
+        "currency": {"type": "string", "description": "the tariff's currency (NOK, SEK)"},
+        "rule": {
+            "type": "object",
+            "description": "the capacity rule followed: {rule, resolution, count, window_hours, "
+            "weekdays_only, skip_holidays}",
+        },
+    },
+}
+
+
 @router.get(
     "/budget",
     tags=["energy"],
     description=(
         "This hour's allowance: `[{meter_id, hour_start, hour_end, used_kwh, limit_kwh, "
-        "left_kwh, minutes_left, step, would_raise_step, stale}]`; `limit_kwh` is what the hour "
-        "may import without raising the month's capacity step (null on the top step)."
+        "left_kwh, minutes_left, step, would_raise_step, stale, period, period_start, "
+        "period_end, counts, reason, estimated, over_cost_per_kwh, over_cost, currency, "
+        "rule}]`; `limit_kwh` is what the hour may import without raising the month's capacity "
+        "step (null on the top step). With a chosen tariff (`[tariff] company`) whose own "
+        "capacity rule is not the Norwegian stepped one, by that rule: a period outside its "
+        "window, on a weekend or a holiday it skips has `counts` false and no limit; a price "
+        "per kW has no step and `over_cost_per_kwh`; a quarter-hour rule's figures are the "
+        "running quarter-hour's, estimated."
     ),
+    responses={
+        200: {
+            "description": "one object per meter",
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": _BUDGET_ROW}},
+            },
+        }
+    },
 )
 def get_budget(ctx: Context, meter_id: MeterId = None) -> Response:
     return JSONResponse(api.budget(ctx, meter_id))
