@@ -186,3 +186,87 @@ def test_flag_fill_is_not_garbage_also_at_the_end_of_input() -> None:
     assert len(readings) == 2 and not rejected
     # only the input's last flag, which opens nothing, counts as skipped (as one would alone)
     assert stream.stats.bytes_skipped == plain + 1
+
+
+def _events_and_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanStream]:
+    """What ``events()`` gives for ``data`` cut at ``cuts``: JSON texts and rejected frames."""
+    stream = HanStream()
+    out: list[object] = []
+    previous = 0
+    for cut in [*sorted(cuts), len(data), -1]:
+        if cut < 0:
+            stream.receive_data(b"")
+        elif cut > previous:
+            stream.receive_data(data[previous:cut])
+            previous = cut
+        else:
+            continue
+        for event in stream.events():
+            out.append(event.to_json_text() if isinstance(event, Reading) else event)
+    return out, stream
+
+
+def _json_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanStream]:
+    """The same through ``json_texts()``: per call, its rejected frames, then its texts."""
+    stream = HanStream()
+    out: list[object] = []
+    previous = 0
+    for cut in [*sorted(cuts), len(data), -1]:
+        if cut < 0:
+            stream.receive_data(b"")
+        elif cut > previous:
+            stream.receive_data(data[previous:cut])
+            previous = cut
+        else:
+            continue
+        texts, rejected = stream.json_texts()
+        out += rejected
+        out += texts
+    return out, stream
+
+
+def _by_kind(events: list[object]) -> tuple[list[object], list[object]]:
+    return [e for e in events if isinstance(e, str)], [e for e in events if not isinstance(e, str)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_json_texts_are_the_texts_of_the_events_whatever_the_bytes(data: st.DataObject) -> None:
+    # Frames of a fleet (templates hit, miss and are compiled), some damaged: a byte flipped,
+    # cut short, garbage or flag fill between frames; cut into chunks anywhere.
+    from .test_template import fleet_frames
+
+    frames = data.draw(fleet_frames())
+    pieces = []
+    for frame in frames:
+        action = data.draw(st.sampled_from(("keep", "keep", "flip", "cut", "garbage", "fill")))
+        sent = bytearray(frame)
+        if action == "flip":
+            sent[data.draw(st.integers(0, len(frame) - 1))] ^= data.draw(st.integers(1, 255))
+        elif action == "cut":
+            del sent[data.draw(st.integers(1, len(frame) - 1)) :]
+        elif action == "garbage":
+            pieces.append(data.draw(st.binary(min_size=1, max_size=20)))
+        elif action == "fill":
+            pieces.append(b"\x7e" * data.draw(st.integers(1, 3)))
+        pieces.append(bytes(sent))
+    stream_bytes = b"".join(pieces)
+    cuts = data.draw(st.lists(st.integers(0, len(stream_bytes)), max_size=8))
+    expected, by_events = _events_and_texts(stream_bytes, cuts)
+    got, by_texts = _json_texts(stream_bytes, cuts)
+    # the same texts in the same order, the same rejected frames, the same counts
+    assert _by_kind(got) == _by_kind(expected)
+    assert by_texts.stats == by_events.stats
+    assert by_texts.next_event() is NEED_DATA
+
+
+def test_a_damaged_frame_among_templated_ones_is_counted_and_skipped_by_json_texts() -> None:
+    frames = _frames([("Kamstrup", 3, False, "instantaneous", _values(), _when())] * 4)
+    damaged = bytearray(frames[2])
+    damaged[-4] ^= 0x01  # the last register's low byte: the layout matches, the FCS does not
+    stream = HanStream()
+    stream.receive_data(b"".join([frames[0], frames[1], bytes(damaged), frames[3]]))
+    texts, rejected = stream.json_texts()
+    assert len(texts) == 3 and texts[0] == texts[1] == texts[2]
+    assert [(r.kind, r.offset) for r in rejected] == [("crc", 2 * len(frames[0]))]
+    assert stream.stats.crc_errors == 1 and stream.stats.frames_ok == 3

@@ -99,7 +99,6 @@ class CosemDateTime:
 
 
 _ISO = "%04d-%02d-%02dT%02d:%02d:%02d"
-_ISO_MINUTE = "%04d-%02d-%02dT%02d:%02d:"
 
 
 def parse_datetime(raw: bytes) -> CosemDateTime | None:
@@ -126,29 +125,62 @@ def parse_datetime(raw: bytes) -> CosemDateTime | None:
 #: seconds between pushes, so each is made once a minute instead of once a frame.
 _MINUTES: dict[bytes, str] = {}
 _ZONES: dict[bytes, tuple[int | None, str]] = {}
-_SECONDS = tuple(f"{second:02d}" for second in range(60))
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 _MAX_CLOCK_CACHE = 4096
+#: longer than any clock: the prefix and suffix no clock starts or ends with
+_NO_CLOCK = bytes(13)
+
+
+class _LastClock:
+    """The minute and zone of the clock read last, found again with one compare of its bytes
+    (no slice, no hash): the next frame of a stream has the same."""
+
+    __slots__ = ("minute", "minute_raw", "zone", "zone_raw")
+
+    def __init__(self) -> None:
+        self.minute_raw = _NO_CLOCK
+        self.minute = ""
+        self.zone_raw = _NO_CLOCK
+        self.zone: tuple[int | None, str] = (None, "")
+
+
+_LAST: Final = _LastClock()
 
 
 def clock_fields(raw: bytes) -> tuple[str, int | None, str] | None:
     """``parse_datetime(raw)`` as (iso(), deviation_min, status_text()), without the object:
     the compiled templates read a clock in every frame."""
-    minute = _MINUTES.get(raw[:7])
-    if minute is None:
-        minute = _minute_text(raw)
+    last = _LAST
+    if raw.startswith(last.minute_raw):
+        minute = last.minute
+    else:
+        minute_raw = raw[:7]
+        found = _MINUTES.get(minute_raw)
+        minute = _minute_text(raw) if found is None else found
+        last.minute_raw = minute_raw
+        last.minute = minute
     second = raw[7]
     if not minute or second > 59:
         return None
-    zone = _ZONES.get(raw[9:])
-    if zone is None:
-        zone = _zone(raw)
-    return minute + _SECONDS[second], zone[0], zone[1]
+    if raw.endswith(last.zone_raw):
+        zone = last.zone
+    else:
+        zone_raw = raw[9:]
+        found_zone = _ZONES.get(zone_raw)
+        zone = _zone(raw) if found_zone is None else found_zone
+        last.zone_raw = zone_raw
+        last.zone = zone
+    return minute + _TWO_DIGITS[second], zone[0], zone[1]
 
 
 def _minute_text(raw: bytes) -> str:
-    year, month, day, _dow, hour, minute, *_ = _DT.unpack(raw)
+    month, day, hour, minute = raw[2], raw[3], raw[5], raw[6]
     plausible = 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59
-    text = _ISO_MINUTE % (year, month, day, hour, minute) if plausible else ""
+    text = ""
+    if plausible:
+        year = (raw[0] << 8) | raw[1]
+        two = _TWO_DIGITS
+        text = f"{year:04d}-{two[month]}-{two[day]}T{two[hour]}:{two[minute]}:"
     if len(_MINUTES) >= _MAX_CLOCK_CACHE:
         _MINUTES.clear()
     _MINUTES[raw[:7]] = text

@@ -89,6 +89,12 @@ class ApduDecoder:
             system_title=system_title,
         )
 
+    def json_text(self, buffer: bytearray, at: int, size: int, hint: str | None) -> str | None:
+        """The JSON text (``Reading.to_json_text``) of the plaintext data-notification at
+        ``buffer[at : at + size]`` when a compiled template has its layout, else None (decode
+        it with :meth:`decode`)."""
+        return self._templates.find_json(buffer, at, size, hint)
+
     @staticmethod
     def _layout_is_fixed(manufacturer: str, values: dict[str, Value]) -> bool:
         # A Kamstrup list without a meter type decides its current scaler from the values

@@ -18,11 +18,20 @@ from binascii import crc_hqx
 from collections import deque
 from collections.abc import Iterator
 
-from ._apdu import GENERAL_BLOCK_TRANSFER, parse_block, strip_llc
+from ._apdu import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER, parse_block, strip_llc
 from ._crc import REFLECT8, X25_RESIDUE, crc16_arc
 from ._decode import ApduDecoder
 from ._errors import DecodeError, LocalProtocolError
-from ._events import NEED_DATA, FrameRejected, Keys, NeedData, Reading, ScalerOverride, StreamStats
+from ._events import (
+    NEED_DATA,
+    FrameRejected,
+    JsonEncoder,
+    Keys,
+    NeedData,
+    Reading,
+    ScalerOverride,
+    StreamStats,
+)
 from ._hdlc import FLAG, HdlcHeader, parse_header
 from .lists import manufacturer_from_id, manufacturer_from_source
 
@@ -76,6 +85,8 @@ class HanStream:
         self.stats = StreamStats()
         self._decoder = ApduDecoder(keys, scalers)
         self._buffer = bytearray()
+        #: the buffer with every byte's bits reversed, what the HDLC FCS check reads
+        self._reflected = bytearray()
         self._start = 0
         self._dropped = 0  # bytes removed from the front of the buffer so far
         self._eof = False
@@ -96,6 +107,7 @@ class HanStream:
             raise LocalProtocolError("receive_data() after the end of input (b'')")
         if data:
             self._buffer += data
+            self._reflected += bytes(data).translate(REFLECT8)
             self.stats.bytes_received += len(data)
         else:
             self._eof = True
@@ -125,11 +137,82 @@ class HanStream:
         self.receive_data(data)
         return list(self.events())
 
+    def json_texts(
+        self, encode: JsonEncoder | None = None
+    ) -> tuple[list[str], list[FrameRejected]]:
+        """What :meth:`events` gives, as ``hanport decode`` writes it: the JSON text of every
+        reading (``Reading.to_json_text(encode)``) in order, and the rejected frames.
+
+        A frame of a layout a compiled template knows goes straight from the buffer to its
+        text, with no ``Reading`` or frame copy made; every other frame as in ``events()``."""
+        texts: list[str] = []
+        rejected: list[FrameRejected] = []
+        while True:
+            if not self._events and self._segmented is None:
+                self._json_lane(texts)
+            event = self.next_event()
+            if isinstance(event, NeedData):
+                return texts, rejected
+            if isinstance(event, FrameRejected):
+                rejected.append(event)
+            else:
+                texts.append(event.to_json_text(encode))
+
+    def _json_lane(self, texts: list[str]) -> None:
+        """Whole HDLC frames with a known header whose APDU a template decodes, one after
+        the other, to their JSON text; stops (before it) at the first frame that needs more:
+        ``next_event`` takes that one, with the same checks and results as ever."""
+        buffer = self._buffer
+        reflected = self._reflected
+        size = len(buffer)
+        decoder = self._decoder
+        headers = self._headers
+        start = self._start
+        frames = 0
+        closing = -1
+        key = b""
+        header: HdlcHeader | None = None
+        hint: str | None = None
+        try:
+            while start + 2 < size and buffer[start] == FLAG:
+                if buffer[start + 1] == FLAG:  # a doubled flag, as in _hdlc
+                    start += 1
+                    continue
+                if header is None or not buffer.startswith(key, start + 1):
+                    key = bytes(buffer[start + 1 : start + 1 + _HEADER_KEY])
+                    known = headers.get(key)
+                    if known is None or known[0].segmented:
+                        break
+                    header, hint = known
+                end = start + header.length + 2
+                if end > size or buffer[end - 1] != FLAG:
+                    break
+                at = start + header.info_start
+                if at + 3 <= end - 3 and buffer[at] == _LLC_DESTINATION and buffer[at + 2] == 0:
+                    at += 3
+                if at >= end - 3 or buffer[at] != DATA_NOTIFICATION:
+                    break
+                text = decoder.json_text(buffer, at, end - 3 - at, hint)
+                if text is None or crc_hqx(reflected[start + 1 : end - 1], 0xFFFF) != X25_RESIDUE:
+                    break
+                texts.append(text)
+                frames += 1
+                closing = end - 1
+                start = end if size > end and buffer[end] == FLAG else end - 1
+        except Exception:  # bytes must never crash the caller: next_event reports this frame
+            pass
+        # the frames decoded so far count; the one that stopped the lane is left as it was
+        if frames:
+            self._closing_flag = self._dropped + closing
+            self.stats.frames_ok += frames
+        self._start = start
+
     # -- bookkeeping --------------------------------------------------------------------------
 
     def _compact(self) -> None:
         if self._start:
             del self._buffer[: self._start]
+            del self._reflected[: self._start]
             self._dropped += self._start
             self._start = 0
 
@@ -261,7 +344,7 @@ class HanStream:
         header, hint = known
         end = start + len(frame)
         # The FCS checked as the CRC over the frame and its FCS: the X.25 residue
-        if crc_hqx(frame[1:-1].translate(REFLECT8), 0xFFFF) != X25_RESIDUE:
+        if crc_hqx(self._reflected[start + 1 : end - 1], 0xFFFF) != X25_RESIDUE:
             self._reject("crc", "frame check sequence (FCS) mismatch", start, end)
             return
         offset = self._dropped + start

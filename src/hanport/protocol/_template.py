@@ -32,6 +32,7 @@ from ._cosem import clock_fields, parse_datetime
 from ._errors import DecodeError
 from ._events import JsonEncoder, Reading, Value
 from .lists import kamstrup, text_decisions
+from .lists.kamstrup import CENTIVOLT_ABOVE as _CENTIVOLT_ABOVE
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
 if TYPE_CHECKING:
@@ -156,16 +157,17 @@ class Template:
     """
 
     __slots__ = (
+        "_above",
         "_build",
         "_clock_indexes",
         "_constant_values",
         "_decisions",
         "_get_texts",
-        "_guards",
         "_json",
         "_known_texts",
         "_last_raw",
         "_last_texts",
+        "_not_above",
         "_text_keys",
         "constant_indexes",
         "constants",
@@ -190,10 +192,16 @@ class Template:
         # itemgetter of one index returns the item itself, of several a tuple
         self.get_constants = itemgetter(*constant_indexes)
         self.constants = constants if len(constants) > 1 else constants[0]
-        self._guards = tuple(
-            (source.index, source.above_limit)
+        #: Kamstrup voltages whose raw value must stay above (or not above) 1000
+        self._above = tuple(
+            source.index
             for _, source in fields
-            if isinstance(source, _Register) and source.above_limit is not None
+            if isinstance(source, _Register) and source.above_limit is True
+        )
+        self._not_above = tuple(
+            source.index
+            for _, source in fields
+            if isinstance(source, _Register) and source.above_limit is False
         )
         self._clock_indexes = tuple(
             dict.fromkeys(source.index for _, source in fields if isinstance(source, _Clock))
@@ -244,13 +252,18 @@ class Template:
 
     def _fields(self, unpacked: tuple[Any, ...]) -> tuple[Texts, list[Clock]] | None:
         texts = _NO_TEXTS
-        if self._get_texts is not None:
-            found = self._texts(self._get_texts(unpacked))
+        get_texts = self._get_texts
+        if get_texts is not None:
+            raw = get_texts(unpacked)
+            found = self._last_texts if raw == self._last_raw else self._texts(raw)
             if found is None:
                 return None
             texts = found
-        for index, above in self._guards:
-            if (unpacked[index] > kamstrup.CENTIVOLT_ABOVE) != above:
+        for index in self._above:
+            if unpacked[index] <= _CENTIVOLT_ABOVE:
+                return None
+        for index in self._not_above:
+            if unpacked[index] > _CENTIVOLT_ABOVE:
                 return None
         clocks = []
         for index in self._clock_indexes:
@@ -278,6 +291,14 @@ class Template:
         return _TemplatedReading(
             self, unpacked, texts, clocks, frame, offset, frame_counter, system_title
         )
+
+    def json_of(self, unpacked: tuple[Any, ...]) -> str | None:
+        """``reading(unpacked, …).to_json_text()`` without the reading: the JSON text of a
+        frame whose fixed fields matched ``constants``, or None (as ``reading``)."""
+        found = self._fields(unpacked)
+        if found is None:
+            return None
+        return self._json(unpacked, found[0][1], found[1])
 
     def values(self, unpacked: tuple[Any, ...]) -> dict[str, Value] | None:
         """The values of a frame whose fixed fields matched ``constants``, or None."""
@@ -352,27 +373,33 @@ _CLOCK_PARTS = {
 }
 
 
-class _FloatTexts:
-    """JSON texts of ``raw / divisor`` by ``raw``: a register's raw values repeat (currents,
-    voltages), and the float's text is the dearest part of a reading's JSON."""
+class _NumberTexts:
+    """JSON texts of a register's value ``raw × 10^exponent`` by ``raw``: a register's raw
+    values repeat (currents, voltages, power), and making the text of a number (a float's
+    above all) is the dearest part of a reading's JSON; a dict lookup is not."""
 
-    __slots__ = ("divisor", "texts")
+    __slots__ = ("exponent", "texts")
 
-    def __init__(self, divisor: int) -> None:
-        self.divisor = divisor
+    def __init__(self, exponent: int) -> None:
+        self.exponent = exponent
         self.texts: dict[int, str] = {}
 
     def make(self, raw: int) -> str:
-        text = float.__repr__(raw / self.divisor)  # as json writes a float
-        if len(self.texts) >= _MAX_FLOAT_TEXTS:
+        # as json writes the value the general path makes: an int, or a float below units
+        exponent = self.exponent
+        if exponent < 0:
+            text = float.__repr__(raw / 10**-exponent)
+        else:
+            text = int.__repr__(raw * 10**exponent)
+        if len(self.texts) >= _MAX_NUMBER_TEXTS:
             self.texts.clear()
         self.texts[raw] = text
         return text
 
 
-_MAX_FLOAT_TEXTS = 65536
-#: one cache per divisor, shared by every template
-_FLOAT_TEXTS: dict[int, _FloatTexts] = {}
+_MAX_NUMBER_TEXTS = 65536
+#: one cache per exponent, shared by every template
+_NUMBER_TEXTS: dict[int, _NumberTexts] = {}
 
 
 def _json_text(text: str) -> str:
@@ -423,16 +450,14 @@ def _builders(
         if isinstance(source, _Register):
             raw = f"u[{source.index}]"
             expression = raw
-            text = raw
             if source.exponent < 0:
-                divisor = 10**-source.exponent
-                expression += f" / {divisor}"
-                cache = _FLOAT_TEXTS.setdefault(divisor, _FloatTexts(divisor))
-                namespace[f"d{divisor}"], namespace[f"m{divisor}"] = cache.texts, cache.make
-                text = f"(d{divisor}.get({raw}) or m{divisor}({raw}))"
+                expression += f" / {10**-source.exponent}"
             elif source.exponent > 0:
                 expression += f" * {10**source.exponent}"
-                text = expression
+            cache = _NUMBER_TEXTS.setdefault(source.exponent, _NumberTexts(source.exponent))
+            tag = f"{'n' if source.exponent < 0 else 'p'}{abs(source.exponent)}"
+            namespace[f"d{tag}"], namespace[f"m{tag}"] = cache.texts, cache.make
+            text = f"(d{tag}.get({raw}) or m{tag}({raw}))"
             pieces.append(name + "%s")
             arguments.append(text)
         elif isinstance(source, _Clock):

@@ -63,6 +63,11 @@ class TemplateCache:
         self._groups: dict[GroupKey, list[_Format]] = {}
         self._used: OrderedDict[Template, tuple[GroupKey, _Format]] = OrderedDict()
         self._failures: dict[GroupKey, int] = {}
+        #: the group ``find_json`` took last, and the template it used last (already the most
+        #: recently used): a stream repeats both frame after frame
+        self._last_key: GroupKey | None = None
+        self._last_formats: list[_Format] = []
+        self._last_used: Template | None = None
 
     def __len__(self) -> int:
         return len(self._used)
@@ -98,7 +103,42 @@ class TemplateCache:
                 )
                 if reading is not None:
                     self._used.move_to_end(template)
+                    self._last_used = template
                     return reading
+        return None
+
+    def find_json(self, buffer: bytearray, at: int, size: int, hint: str | None) -> str | None:
+        """``find(apdu, hint).to_json_text()`` of the APDU at ``buffer[at : at + size]``, read
+        in place: the text straight from the template, no reading made; None when no template
+        has its layout (as ``find``)."""
+        last = self._last_key
+        if last is not None and last[0] == size and last[1] == hint:
+            formats = self._last_formats
+        else:
+            key = (size, hint)
+            found_formats = self._groups.get(key)
+            if found_formats is None:
+                return None
+            formats = self._last_formats = found_formats
+            self._last_key = key
+        for entry in formats:
+            unpacked = entry.layout.unpack_from(buffer, at)
+            constants = entry.get_constants(unpacked)
+            if constants == entry.last_constants:
+                templates = entry.last_templates
+            else:
+                found = entry.by_constants.get(constants)
+                if found is None:
+                    continue
+                templates = entry.last_templates = found
+                entry.last_constants = constants
+            for template in templates:
+                text = template.json_of(unpacked)
+                if text is not None:
+                    if template is not self._last_used:
+                        self._used.move_to_end(template)
+                        self._last_used = template
+                    return text
         return None
 
     def worth_compiling(self, apdu: bytes, hint: str | None) -> bool:
@@ -128,11 +168,16 @@ class TemplateCache:
             formats.append(entry)
         entry.by_constants.setdefault(template.constants, []).append(template)
         self._used[template] = (key, entry)
+        self._last_used = template
+        self._last_key = None  # a new format may join the group
         while len(self._used) > self.capacity:
             self._evict()
 
     def _evict(self) -> None:
         template, (key, entry) = self._used.popitem(last=False)
+        self._last_key = None
+        if template is self._last_used:
+            self._last_used = None
         entry.forget_last()
         siblings = entry.by_constants[template.constants]
         siblings.remove(template)
