@@ -40,6 +40,28 @@ SCRIPT_TEXTS: Final = {
     "budget_left_minutes": N_("{kwh} left this hour – {minutes} minutes at the current power"),
     "budget_left": N_("{kwh} left this hour"),
     "budget_over": N_("{kwh} over this hour's limit"),
+    # a tariff whose own capacity rule decides which hours count (/api/budget `reason`);
+    # {from}, {to}: whole local hours, e.g. 07 and 19 (replaced by now.js)
+    "budget_not_counted_outside_window": N_(
+        "This hour does not count toward the capacity charge: only {from}–{to} counts."
+    ),
+    "budget_not_counted_weekend": N_(
+        "This hour does not count toward the capacity charge: weekends do not count."
+    ),
+    "budget_not_counted_holiday": N_(
+        "This hour does not count toward the capacity charge: holidays do not count."
+    ),
+    # {from}, {to}: HH:MM (replaced by now.js)
+    "budget_quarter": N_(
+        "Limit for the quarter-hour {from}–{to}, estimated from the meter's power."
+    ),
+    # {count}: a whole number (replaced by now.js)
+    "budget_fewer": N_(
+        "Fewer than {count} counted days this month so far: every kWh above the limit raises "
+        "the capacity charge."
+    ),
+    # {cost}: an amount with its currency, e.g. "36,00 SEK" (replaced by now.js)
+    "budget_over_cost": N_("Each kWh above the limit adds {cost} a month."),
     "compare_day": N_("Previous day"),
     "compare_month": N_("Previous month"),
     "compare_year": N_("Previous year"),

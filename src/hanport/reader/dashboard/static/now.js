@@ -92,6 +92,7 @@
     note.textContent = h.T.no_data_since.replace("{time}", h.wallTime(shown.received_at).slice(11, 16));
     h.setText("this-hour-projection", "–");
     document.getElementById("tariff-warning").hidden = true;
+    document.getElementById("rule-warning").hidden = true;
     document.getElementById("tariff-ok").hidden = true;
     document.getElementById("budget-left").hidden = true;
     document.getElementById("fuse-warning").hidden = true;
@@ -162,10 +163,44 @@
   }
 
   // The hour's allowance (/api/budget): the limit, and what is left at the current power.
+  // With a tariff whose own capacity rule decides (a weekday window, a price per kW,
+  // quarter-hours), an hour may not count at all, and a kWh above the limit has a price.
+  const norwegianRule = (rule) => !rule || (rule.rule === "top_days" && rule.resolution === "hour"
+    && rule.window_hours[0] === 0 && rule.window_hours[1] === 24 && !rule.weekdays_only && !rule.skip_holidays);
+  let ownRule = null; // the budget when a tariff's own rule decides, else null
+  const hour2 = (n) => String(n).padStart(2, "0");
+  function notCounted(budget) {
+    return h.T[`budget_not_counted_${budget.reason}`]
+      .replace("{from}", hour2(budget.rule.window_hours[0]))
+      .replace("{to}", hour2(budget.rule.window_hours[1]));
+  }
+  function ruleNotes(budget) {
+    const notes = [];
+    if (budget.period === "quarter_hour") {
+      notes.push(h.T.budget_quarter.replace("{from}", budget.period_start.slice(11, 16)).replace("{to}", budget.period_end.slice(11, 16)));
+    }
+    if (budget.reason === "fewer_than_count") notes.push(h.T.budget_fewer.replace("{count}", budget.rule.count));
+    if (budget.over_cost_per_kwh != null) {
+      notes.push(h.T.budget_over_cost.replace("{cost}", `${h.fmt(budget.over_cost_per_kwh, 2)} ${budget.currency}`));
+    }
+    return notes.join(" ");
+  }
   function showBudget(budget) {
     const line = document.getElementById("budget-left");
+    const rule = document.getElementById("budget-rule");
+    ownRule = budget && !norwegianRule(budget.rule) ? budget : null;
     h.setText("threshold", budget?.limit_kwh == null ? "–" : h.kwh(budget.limit_kwh, 2));
+    rule.hidden = true;
+    if (ownRule && !ownRule.counts) {
+      line.hidden = false;
+      line.textContent = notCounted(ownRule);
+      return;
+    }
     line.hidden = budget?.left_kwh == null || budget.stale;
+    if (ownRule) {
+      rule.textContent = ruleNotes(ownRule);
+      rule.hidden = !rule.textContent;
+    }
     if (line.hidden) return;
     const kwh = h.kwh(Math.abs(budget.left_kwh), 2);
     if (budget.left_kwh < 0) line.textContent = h.T.budget_over.replace("{kwh}", kwh);
@@ -175,6 +210,32 @@
         .replace("{kwh}", kwh)
         .replace("{minutes}", h.fmt(budget.minutes_left, 0));
     }
+  }
+
+  // The warnings of This hour: the Norwegian step's from /api/tariff, or under a tariff's own
+  // rule the allowance's (`would_raise_step`); none drawn from a stale reading.
+  function showWarnings(tariff) {
+    const stale = isStale();
+    const own = ownRule !== null;
+    const ownOver = own && ownRule.counts && ownRule.would_raise_step;
+    document.getElementById("rule-warning").hidden = !ownOver || stale;
+    document.getElementById("tariff-warning").hidden = own || !tariff?.warning || stale;
+    // "below the threshold of the month's step": a rule with steps only (a price per kW has none)
+    const ok = own ? ownRule.step !== null && ownRule.counts && !ownOver : tariff && !tariff.warning;
+    document.getElementById("tariff-ok").hidden = !ok || stale;
+  }
+
+  // The month's figure and charge: the Norwegian step, or the chosen tariff's own rule's.
+  function showStep(tariff) {
+    const rule = tariff.by_tariff_rule;
+    if (ownRule !== null) {
+      h.setText("step", rule ? `${h.fmt(rule.kw, 2)} kW` : "–");
+      h.setText("step-price", rule?.charge == null ? "–" : `${h.fmt(rule.charge, 2)} ${rule.currency}`);
+      return;
+    }
+    const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
+    h.setText("step", `${range} kW`);
+    h.setText("step-price", `${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
   }
 
   // The meter's day: that of its latest reading (a meter runs on its own clock), until one is
@@ -209,12 +270,8 @@
     }
     showBudget(budgets.find((entry) => entry.meter_id === meterId));
     const tariff = tariffs.find((entry) => entry.meter_id === meterId) ?? tariffs[0];
-    if (!tariff) return;
-    const range = tariff.step.to_kw == null ? `≥ ${h.fmt(tariff.step.from_kw)}` : `${h.fmt(tariff.step.from_kw)}–${h.fmt(tariff.step.to_kw)}`;
-    h.setText("step", `${range} kW`);
-    h.setText("step-price", `${h.fmt(tariff.step.price_nok)} ${h.T.nok_month}`);
-    document.getElementById("tariff-warning").hidden = !tariff.warning || isStale();
-    document.getElementById("tariff-ok").hidden = Boolean(tariff.warning) || isStale();
+    showWarnings(tariff);
+    if (tariff) showStep(tariff);
   }
 
   async function seedRecent(reading) {
