@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook
+from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook, PeriodLimit
 
 METER = "6970631855040468"
 
@@ -119,3 +119,35 @@ async def test_webhook_posts_each_change_and_retries(receiver: tuple[Receiver, s
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_quarter_hour_limit_projects_the_running_quarter() -> None:
+    """A quarter-hour rule's lookup answers a PeriodLimit: the signal projects the quarter from
+    the hour's energy (the push before a boundary holds its power up to it) and looks the limit
+    up again at each new quarter-hour."""
+    lookups: list[str] = []
+
+    def limit(_meter: str, at: str) -> PeriodLimit:
+        lookups.append(at)
+        return PeriodLimit(1.0, 900)
+
+    signal = LoadShedSignal(limit)
+
+    def push(at: str, hour_kwh: float, watts: float) -> dict[str, Any]:
+        return {"meter_id": METER, "at": at, "this_hour_kwh": hour_kwh,
+                "active_power_import_w": watts, "this_hour_projection_kwh": 9.9}  # fmt: skip
+
+    # 18:10:00, 10 minutes into the first quarter at 3.6 kW: 0.6 kWh, 0.9 kWh by 18:15
+    fields, _ = signal.evaluate(push("2026-12-04T18:10:00", 0.6, 3600))
+    assert fields == {"hour_limit_kwh": 1.0, "hour_left_kwh": 0.4, "reduce_load": False}
+    # 7.2 kW from 18:14:50: 0.61 kWh so far, 0.61 + 0.02 by 18:15 → still below 1.0
+    assert signal.evaluate(push("2026-12-04T18:14:50", 0.61, 7200))[0]["reduce_load"] is False
+    # 18:15:10, the second quarter: the 18:14:50 push held 10 s to the boundary (0.63 kWh),
+    # 0.02 kWh since; 14:50 more at 7.2 kW projects 0.02 + 1.78 > 1.0
+    fields, changed = signal.evaluate(push("2026-12-04T18:15:10", 0.65, 7200))
+    assert changed and fields["reduce_load"] is True
+    assert fields["hour_left_kwh"] == round(1.0 - 0.02, 3)
+    assert lookups == ["2026-12-04T18:10:00", "2026-12-04T18:15:10"]
+    # without a live projection (stale) there is nothing to shed
+    stale = {**push("2026-12-04T18:16:00", 0.7, 7200), "this_hour_projection_kwh": None}
+    assert signal.evaluate(stale)[0]["reduce_load"] is False
