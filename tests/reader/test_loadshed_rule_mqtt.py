@@ -96,10 +96,15 @@ async def test_reduce_load_follows_the_swedish_limit_within_one_push(
             assert charge({**before, running: limit - 1e-6}) == pytest.approx(charge(before))
             assert charge({**before, running: limit + 1e-3}) > charge(before)
             assert quiet["this_hour_projection_kwh"] < limit and quiet["reduce_load"] is False
+            # HA's capacity sensors follow the rule too: the month's figure by SEOM's rule
+            # (the three highest counted hours on different days), its warning reduce_load's
+            assert quiet["capacity_by_tariff_rule"] is True
+            assert quiet["capacity_average_kw"] == pytest.approx(charge(before) / 108, abs=1e-6)
+            assert quiet["capacity_warning"] is False
             await http.put(f"/api/meters/{stored_meter}/load", json={"extra_import_w": extra})
             await _collect(host, port, "seom/+/state", watch, timeout=20)
             loaded = states[-1]  # the first push carrying the load
-            assert loaded["reduce_load"] is True
+            assert loaded["reduce_load"] is True and loaded["capacity_warning"] is True
             assert loaded["this_hour_projection_kwh"] > loaded["hour_limit_kwh"] == limit
             await http.put(f"/api/meters/{stored_meter}/load", json={"extra_import_w": 0})
             released = await _collect(

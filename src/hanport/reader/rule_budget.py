@@ -23,10 +23,10 @@ from hanport.reader.tariffs.allowance import (
     running_period,
 )
 from hanport.reader.tariffs.calendar import local
-from hanport.reader.tariffs.capacity import QUARTER, quarter_hours_from_power
+from hanport.reader.tariffs.capacity import QUARTER, Capacity, capacity, quarter_hours_from_power
 from hanport.reader.tariffs.registry import Tariff
 
-__all__ = ["QuarterCache", "allowance_by_rule", "by_own_rule", "running_quarter"]
+__all__ = ["QuarterCache", "allowance_by_rule", "by_own_rule", "month_figure", "running_quarter"]
 
 #: readings this far before a cut are read too, so the push before it is held across the cut
 _OVERLAP_S = 60.0
@@ -93,3 +93,15 @@ def running_quarter(conn: Connection, meter_id: str, at: float) -> tuple[float, 
     start = int(at // QUARTER) * QUARTER
     samples = queries.import_power(conn, meter_id, start, at + 1)
     return running_period(samples, at, QUARTER)
+
+
+def month_figure(
+    conn: Connection, meter_id: str, tariff: Tariff, at: float, cache: QuarterCache
+) -> Capacity:
+    """The month's capacity figure by the tariff's rule from its periods before the one ``at``
+    lies in (Home Assistant's ``capacity_average_kw`` under such a rule)."""
+    size = period_length(tariff.rule)
+    running = int(at // size) * size
+    periods = _month_periods(conn, meter_id, tariff, running, cache)
+    done = [(s, k) for s, k in periods if s < running]
+    return capacity(done, tariff, estimated=tariff.rule.resolution == "quarter_hour")

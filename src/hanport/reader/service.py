@@ -34,7 +34,12 @@ from hanport.reader.prices.fetch import (
     price_status,
     run_prices,
 )
-from hanport.reader.rule_budget import QuarterCache, allowance_by_rule, by_own_rule
+from hanport.reader.rule_budget import (
+    QuarterCache,
+    allowance_by_rule,
+    by_own_rule,
+    month_figure,
+)
 from hanport.reader.settings import ReaderSettings, SettingsError
 from hanport.reader.sources import (
     SourceError,
@@ -184,6 +189,18 @@ class ReaderService:
         from hanport.reader.energy import LOCAL_TZ
 
         month = dt.datetime.now(LOCAL_TZ).strftime("%Y-%m")
+        own_rule = by_own_rule(self.grid_tariff)
+        if own_rule is not None:
+            # the figure by the tariff's own rule; its warning is the load-shed signal's
+            try:
+                with self.engine.connect() as conn:
+                    figure = month_figure(
+                        conn, meter_id, own_rule, self._meter_time(meter_id), self._quarters
+                    )
+            except Exception:
+                return None
+            return {"average_kw": figure.kw, "headroom_kw": None, "step": None,
+                    "warning": False, "by_own_rule": True}  # fmt: skip
         try:
             with self.engine.connect() as conn:
                 first = dt.date.fromisoformat(f"{month}-01")
@@ -194,6 +211,12 @@ class ReaderService:
         except Exception:
             return None
         return rows[0] if rows else None
+
+    def _meter_time(self, meter_id: str) -> float:
+        """The meter's time of its latest reading (its own clock decides its month), else ours."""
+        latest = self.live.now(meter_id)
+        at = latest[0].get("at") if latest else None
+        return parse_local(at) if isinstance(at, str) else time.time()
 
     def _price(self, at: float) -> float | None:
         """What a kWh imported in the hour of ``at`` costs (HA's price sensor)."""

@@ -218,6 +218,8 @@ class MqttPublisher:
             "capacity_step_price_nok": (tariff.get("step") or {}).get("price_nok"),
             # a stale reading's power may be long gone: no warning drawn from it
             "capacity_warning": bool(tariff.get("warning")) and not state.get("stale", False),
+            # a tariff's own capacity rule (not Norway's steps): the warning is reduce_load's
+            "capacity_by_tariff_rule": bool(tariff.get("by_own_rule")),
         }
 
     def _with_budget(self, meter_id: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +227,8 @@ class MqttPublisher:
         if self.load_shed is None:
             return state
         fields, _changed = self.load_shed.evaluate(state)
+        if state.get("capacity_by_tariff_rule"):
+            fields["capacity_warning"] = fields.get("reduce_load", False)
         return {**state, **fields}
 
     async def run(self) -> None:
