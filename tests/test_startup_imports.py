@@ -28,12 +28,15 @@ VALUES = {
 }
 
 _RUN_AND_LIST_MODULES = """
-import json, sys
+import sys
 from hanport.cli import main
 try:
     sys.exit(main(sys.argv[1:]))  # --help exits from argparse
 finally:
-    print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)
+    loaded = sorted({name.split(".")[0] for name in sys.modules})
+    import json  # after the list: the command's own imports only
+
+    print(json.dumps(loaded), file=sys.stderr)
 """
 
 
@@ -69,12 +72,13 @@ def test_decode_loads_no_database_or_web_stack(tmp_path: Path) -> None:
 
 
 def test_decode_of_a_plain_capture_loads_only_the_core(tmp_path: Path) -> None:
-    # no encoder, no encryption, no JSON encoder (templates write the text), no dataclasses
-    # or typing (the core's classes are plain), no argparse (a plain command line), no P1
-    # parser (decimal): the start-up bench/decode.py measures
+    # no encoder, no encryption, no JSON library (templates write the text, compact_json the
+    # first frame's; json would bring re and enum), no dataclasses or typing (the core's
+    # classes are plain), no argparse (a plain command line), no P1 parser (decimal): the
+    # start-up bench/decode.py measures
     loaded = _modules("decode", str(_capture(tmp_path / "capture.bin")))
     assert not loaded & {"cryptography", "orjson", "dataclasses", "typing", "inspect"}
-    assert not loaded & {"argparse", "decimal", "gettext"}
+    assert not loaded & {"argparse", "decimal", "gettext", "json", "re", "enum"}
 
 
 def test_read_help_loads_no_database_or_web_stack() -> None:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from functools import cache
 
 from hanport.protocol import (
-    FrameRejected,
     HanError,
     HanStream,
     InvalidKeyError,
     Keys,
     ScalerOverride,
+    compact_json,
 )
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of `hanport decode`)
@@ -208,10 +207,11 @@ class _JsonEncoder:
     """Writes the readings that have no JSON text of their own (those the general path
     decoded: a layout's first frame, P1 telegrams, lists no template covers).
 
-    The standard library writes the first ``_ORJSON_AFTER``; orjson, when installed, the rest
-    (several times faster per reading; both write the same compact JSON values). Both are
-    imported on first use: a capture that compiled templates decode (nearly every one) never
-    needs orjson, and its import alone costs more than decoding thousands of frames."""
+    ``compact_json`` (the protocol core's, the standard library's JSON) writes the first
+    ``_ORJSON_AFTER``; orjson, when installed, the rest (several times faster per reading; both
+    write the same compact JSON values). orjson is imported on first use: a capture that
+    compiled templates decode (nearly every one) never needs it, and its import alone costs
+    more than decoding thousands of frames."""
 
     __slots__ = ("_encode", "_written")
 
@@ -223,24 +223,17 @@ class _JsonEncoder:
         if self._encode is None:
             self._written += 1
             if self._written <= _ORJSON_AFTER:
-                return _standard_encoder()(document)
+                return compact_json(document)
             self._encode = _json_encoder()
         return self._encode(document)
 
 
-@cache
-def _standard_encoder() -> Callable[[dict[str, object]], str]:
-    import json
-
-    return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def _json_encoder() -> Callable[[dict[str, object]], str]:
-    """orjson when it is installed, else the standard library (the same compact JSON)."""
+    """orjson when it is installed, else ``compact_json`` (the same compact JSON)."""
     try:
         import orjson
     except ImportError:
-        return _standard_encoder()
+        return compact_json
     dumps = orjson.dumps
     return lambda value: dumps(value).decode()
 
@@ -251,13 +244,10 @@ def _emit(
     encode: Callable[[dict[str, object]], str],
     report_errors: bool,
 ) -> None:
-    lines = []
-    for event in stream.events():
-        if isinstance(event, FrameRejected):
-            if report_errors:
-                print(f"offset {event.offset}: {event.kind}: {event.reason}", file=sys.stderr)
-        else:
-            lines.append(event.to_json_text(encode))
+    lines, rejected = stream.json_texts(encode)
+    if report_errors:
+        for event in rejected:
+            print(f"offset {event.offset}: {event.kind}: {event.reason}", file=sys.stderr)
     if lines:
         lines.append("")
         out.write("\n".join(lines))

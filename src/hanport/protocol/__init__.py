@@ -21,6 +21,7 @@ from ._events import (
     ScalerOverride,
     StreamStats,
     Value,
+    compact_json,
 )
 from ._stream import HanStream, decode_frame
 
@@ -45,6 +46,7 @@ __all__ = [
     "StreamStats",
     "UnknownListError",
     "Value",
+    "compact_json",
     "decode_apdu",
     "decode_frame",
     "is_compiled",
