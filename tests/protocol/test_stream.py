@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hanport.protocol import NEED_DATA, FrameRejected, HanEncoder, HanStream, Reading
+from hanport.protocol import (
+    NEED_DATA,
+    ApduDecoder,
+    FrameRejected,
+    HanEncoder,
+    HanStream,
+    Keys,
+    Reading,
+)
 
 from .strategies import meter_messages
 
@@ -270,3 +279,57 @@ def test_a_damaged_frame_among_templated_ones_is_counted_and_skipped_by_json_tex
     assert len(texts) == 3 and texts[0] == texts[1] == texts[2]
     assert [(r.kind, r.offset) for r in rejected] == [("crc", 2 * len(frames[0]))]
     assert stream.stats.crc_errors == 1 and stream.stats.frames_ok == 3
+
+
+METER_TYPE = "6841121BN243101040"
+FLEET_VALUES = {
+    "active_power_export_w": 0,
+    "reactive_power_import_var": 0,
+    "reactive_power_export_var": 0,
+    "current_l1_a": 1.0,
+    "current_l2_a": 1.0,
+    "current_l3_a": 1.0,
+    "voltage_l1_v": 230,
+    "voltage_l2_v": 230,
+    "voltage_l3_v": 230,
+}
+
+
+def _meter_frames(meters: int, rounds: int) -> list[tuple[int, bytes]]:
+    import datetime as dt
+
+    encoders = [
+        HanEncoder("Kamstrup", phases=3, meter_id=f"5706567{n:09d}", meter_type=METER_TYPE)
+        for n in range(meters)
+    ]
+    start = dt.datetime(2026, 12, 4, 1, tzinfo=dt.UTC)
+    return [
+        (i, enc.encode("instantaneous", {**FLEET_VALUES, "active_power_import_w": 300 + i + r}, at))
+        for r in range(rounds)
+        for i, enc in enumerate(encoders)
+        for at in [start + dt.timedelta(seconds=10 * r)]
+    ]
+
+
+def test_streams_sharing_a_decoder_decode_alike_and_compile_a_layout_once() -> None:
+    """A fleet reader has a stream per meter; with one ApduDecoder the meters' common layout
+    is compiled once and serves them all, and every reading is what a stream of its own gives."""
+    frames = _meter_frames(meters=40, rounds=4)
+    shared = ApduDecoder()
+    together = [HanStream(decoder=shared) for _ in range(40)]
+    alone = [HanStream() for _ in range(40)]
+    for i, frame in frames:
+        together[i].receive_data(frame)
+        alone[i].receive_data(frame)
+        got = list(together[i].events())
+        want = list(alone[i].events())
+        assert [r.values for r in got if isinstance(r, Reading)] == [
+            r.values for r in want if isinstance(r, Reading)
+        ]
+        assert len(got) == len(want) == 1
+    assert len(shared._templates) <= 2
+
+
+def test_a_shared_decoder_takes_the_keys_itself() -> None:
+    with pytest.raises(ValueError, match="shared ApduDecoder"):
+        HanStream(keys=Keys(bytes(16)), decoder=ApduDecoder())

@@ -126,3 +126,11 @@ def test_power_only_list_belongs_to_the_meter_the_stream_named() -> None:
         ("power-only", "7359992890000001"),
     ]
     assert status.frames_ok == 3
+
+
+def test_every_feed_of_a_hub_shares_one_decoder() -> None:
+    """A fleet reader gets a topic (a feed) per meter: one decoder's compiled layouts serve all."""
+    hub = Hub()
+    status = hub.add_source("mqtt:test", "mqtt")
+    first, second = hub.feed_for(status), hub.feed_for(status)
+    assert first.stream._decoder is second.stream._decoder

@@ -3,7 +3,7 @@
 Bytes in, readings out: no I/O, no clock, no logging, no framework. See ``docs/CONTRACTS.md``.
 """
 
-from ._decode import decode_apdu
+from ._decode import ApduDecoder, decode_apdu
 from ._errors import (
     DecodeError,
     DecryptionError,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NEED_DATA",
+    "ApduDecoder",
     "DecodeError",
     "DecryptionError",
     "FrameRejected",

@@ -81,9 +81,18 @@ class HanStream:
     ``FrameRejected`` event or counted as skipped.
     """
 
-    def __init__(self, *, keys: Keys | None = None, scalers: ScalerOverride | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keys: Keys | None = None,
+        scalers: ScalerOverride | None = None,
+        decoder: ApduDecoder | None = None,
+    ) -> None:
+        if decoder is not None and (keys is not None or scalers is not None):
+            raise ValueError("give keys and scalers to the shared ApduDecoder, not the stream")
         self.stats = StreamStats()
-        self._decoder = ApduDecoder(keys, scalers)
+        # many streams may share one decoder: its compiled layouts serve every meter of a model
+        self._decoder = decoder if decoder is not None else ApduDecoder(keys, scalers)
         self._buffer = bytearray()
         #: the buffer with every byte's bits reversed, what the HDLC FCS check reads
         self._reflected = bytearray()

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hanport.protocol import FrameRejected, HanStream, Keys, Reading, ScalerOverride
+from hanport.protocol import (
+    ApduDecoder,
+    FrameRejected,
+    HanStream,
+    Keys,
+    Reading,
+    ScalerOverride,
+)
 from hanport.reader.model import Push, RejectedFrame, push_from_reading
 
 __all__ = ["CommitLog", "Hub", "SourceFeed", "SourceStatus"]
@@ -149,6 +156,7 @@ class Hub:
         self.push_sinks: list[PushSink] = []
         self.reject_sinks: list[RejectSink] = []
         self.sources: list[SourceStatus] = []
+        self._decoder: ApduDecoder | None = None
         #: set by the service when a writer stores the pushes (see ``CommitLog``)
         self.commits: CommitLog | None = None
         # (received_at, source, meter_id, frame, ok, reason): made into JSON only when asked
@@ -173,12 +181,12 @@ class Hub:
         ]
 
     def new_stream(self) -> HanStream:
-        kwargs: dict[str, Any] = {}
-        if self.keys is not None:
-            kwargs["keys"] = self.keys
-        if self.scalers is not None:
-            kwargs["scalers"] = self.scalers
-        return HanStream(**kwargs)
+        # One decoder for every stream: a fleet's readers get one MQTT topic per meter, and a
+        # decoder of their own made each meter take the general path until its own template
+        # compiled (14 frames each; 48 against 8 µs a frame over 1,000 meters)
+        if self._decoder is None:
+            self._decoder = ApduDecoder(self.keys, self.scalers)
+        return HanStream(decoder=self._decoder)
 
     def add_source(self, name: str, kind: str) -> SourceStatus:
         status = SourceStatus(name=name, kind=kind)
