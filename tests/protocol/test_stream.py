@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from hanport.protocol import (
 )
 
 from .strategies import meter_messages
+from .test_template import fleet_frames
 
 
 def _samples() -> list[dict]:
@@ -197,8 +199,10 @@ def test_flag_fill_is_not_garbage_also_at_the_end_of_input() -> None:
     assert stream.stats.bytes_skipped == plain + 1
 
 
-def _events_and_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanStream]:
-    """What ``events()`` gives for ``data`` cut at ``cuts``: JSON texts and rejected frames."""
+def _fed(
+    data: bytes, cuts: list[int], take: Callable[[HanStream], list[object]]
+) -> tuple[list[object], HanStream]:
+    """What ``take`` gives after each chunk of ``data`` cut at ``cuts`` (and after its end)."""
     stream = HanStream()
     out: list[object] = []
     previous = 0
@@ -210,28 +214,27 @@ def _events_and_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanSt
             previous = cut
         else:
             continue
-        for event in stream.events():
-            out.append(event.to_json_text() if isinstance(event, Reading) else event)
+        out += take(stream)
     return out, stream
+
+
+def _events_and_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanStream]:
+    """What ``events()`` gives for ``data`` cut at ``cuts``: JSON texts and rejected frames."""
+    return _fed(
+        data,
+        cuts,
+        lambda s: [e.to_json_text() if isinstance(e, Reading) else e for e in s.events()],
+    )
+
+
+def _rejected_then_texts(stream: HanStream) -> list[object]:
+    texts, rejected = stream.json_texts()
+    return [*rejected, *texts]
 
 
 def _json_texts(data: bytes, cuts: list[int]) -> tuple[list[object], HanStream]:
     """The same through ``json_texts()``: per call, its rejected frames, then its texts."""
-    stream = HanStream()
-    out: list[object] = []
-    previous = 0
-    for cut in [*sorted(cuts), len(data), -1]:
-        if cut < 0:
-            stream.receive_data(b"")
-        elif cut > previous:
-            stream.receive_data(data[previous:cut])
-            previous = cut
-        else:
-            continue
-        texts, rejected = stream.json_texts()
-        out += rejected
-        out += texts
-    return out, stream
+    return _fed(data, cuts, _rejected_then_texts)
 
 
 def _by_kind(events: list[object]) -> tuple[list[object], list[object]]:
@@ -243,8 +246,6 @@ def _by_kind(events: list[object]) -> tuple[list[object], list[object]]:
 def test_json_texts_are_the_texts_of_the_events_whatever_the_bytes(data: st.DataObject) -> None:
     # Frames of a fleet (templates hit, miss and are compiled), some damaged: a byte flipped,
     # cut short, garbage or flag fill between frames; cut into chunks anywhere.
-    from .test_template import fleet_frames
-
     frames = data.draw(fleet_frames())
     pieces = []
     for frame in frames:
