@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +14,19 @@ import httpx
 import pytest
 from reader_captures import emulate_capture
 from test_budget_rule import CET, charge
-from test_mqtt import _collect
+from test_mqtt import _collect, _emulated_kaifa
 
 from hanport.reader.importer import import_capture
 from hanport.reader.service import ReaderService
 from hanport.reader.settings import ReaderSettings
 from hanport.reader.storage import queries
 from hanport.reader.storage.database import open_db
-from services.processes import die_with_parent, stop_process
+from services.processes import stop_process
 
 pytestmark = pytest.mark.slow
 
 #: Wednesday 14 January 2026, 10:05 by the meter's clock: a counted hour under SEOM's rule
 LIVE_START = "2026-01-14T10:05"
-
-
-def _emulated_kaifa(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    out = workdir / "emulator.out"
-    with out.open("wb") as stdout:
-        process = subprocess.Popen(
-            [*die_with_parent(), sys.executable, "-m", "hanport.cli", "emulate", "--meter",
-             "kaifa", "--seed", "1", "--start", LIVE_START, "--speed", "1", "--port", "open",
-             "--to", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0"],
-            stdout=stdout, cwd=workdir,
-        )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while len(lines := out.read_text().splitlines()) < 2:
-        assert process.poll() is None and time.monotonic() < deadline, out.read_text()
-        time.sleep(0.05)
-    announced = [json.loads(line) for line in lines]
-    meter = next(line for line in announced if "meter_id" in line)
-    control = next(line["control"] for line in announced if "control" in line)
-    return process, meter["stream"].removeprefix("tcp://"), control.rstrip("/")
 
 
 async def test_reduce_load_follows_the_swedish_limit_within_one_push(
@@ -67,7 +45,7 @@ async def test_reduce_load_follows_the_swedish_limit_within_one_push(
     engine.dispose()
     running = int(dt.datetime(2026, 1, 14, 10, tzinfo=CET).timestamp())
     before = {s: k for s, k in hours.items() if s < running}
-    emulator, tcp, control = _emulated_kaifa(tmp_path)
+    emulator, tcp, control = _emulated_kaifa(tmp_path, LIVE_START)
     settings = ReaderSettings(
         db=str(db), tcp=[tcp], serve_http=False, mqtt_host=host, mqtt_port=port,
         mqtt_base_topic="seom", mqtt_client_id="seom", mqtt_discovery=False,

@@ -319,15 +319,19 @@ def test_registers_run_within_the_hour_so_ha_books_the_right_hour() -> None:
     assert push("2026-01-05T11:00:05", "2026-01-05T11:00:10", 102.5, 0.01) == 102.51
 
 
-def _emulated_kaifa(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """`hanport emulate` of a live Kaifa (a push every 2 s) at 5 past the hour: (process,
-    meter's TCP host:port, control URL)."""
-    start = dt.datetime.now(OSLO).replace(minute=5, second=0, microsecond=0, tzinfo=None)
+def _emulated_kaifa(
+    workdir: Path, start: str | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """`hanport emulate` of a live Kaifa (a push every 2 s) from local ``start`` (default: 5
+    past this hour): (process, meter's TCP host:port, control URL)."""
+    if start is None:
+        now = dt.datetime.now(OSLO).replace(minute=5, second=0, microsecond=0, tzinfo=None)
+        start = now.isoformat(timespec="minutes")
     out = workdir / "emulator.out"
     with out.open("wb") as stdout:
         process = subprocess.Popen(
             [*die_with_parent(), sys.executable, "-m", "hanport.cli", "emulate", "--meter",
-             "kaifa", "--seed", "1", "--start", start.isoformat(timespec="minutes"),
+             "kaifa", "--seed", "1", "--start", start,
              "--speed", "1", "--port", "open", "--to", "tcp://127.0.0.1:0",
              "--control", "127.0.0.1:0"],
             stdout=stdout, cwd=workdir,
