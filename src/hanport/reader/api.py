@@ -28,7 +28,6 @@ from hanport.reader.energy import (
     LOCAL_TZ,
     CapacityStep,
     DatedSteps,
-    hour_allowance,
     hour_start,
     local_iso,
     parse_local,
@@ -42,9 +41,10 @@ from hanport.reader.live import (
     freshness,
 )
 from hanport.reader.pipeline import Hub
-from hanport.reader.rule_budget import QuarterCache, allowance_by_rule, by_own_rule, running_quarter
+from hanport.reader.rule_budget import QuarterCache, period_allowance, running_quarter
 from hanport.reader.storage import queries
 from hanport.reader.storage.writer import Writer
+from hanport.reader.tariffs.allowance import RuleAllowance
 from hanport.reader.tariffs.capacity import capacity, quarter_hours_from_power
 from hanport.reader.tariffs.registry import CapacityRule, Tariff
 
@@ -309,11 +309,6 @@ def reconcile(
         return [month_report(conn, m, first, tolerance_kwh) for m in chosen]
 
 
-def _month_window(t: float) -> tuple[float, float]:
-    start, end = queries.month_bounds(dt.datetime.fromtimestamp(t, LOCAL_TZ).strftime("%Y-%m"))
-    return float(start), float(end)
-
-
 def _rule_json(rule: CapacityRule) -> dict[str, Any]:
     return {
         "rule": rule.kind,
@@ -329,107 +324,63 @@ def _rule_json(rule: CapacityRule) -> dict[str, Any]:
 NORWEGIAN_RULE = CapacityRule("top_days", 3, "hour")
 
 
-@dataclass(frozen=True, slots=True)
-class _Period:
-    """The running period (hour, or quarter-hour for such rules) and what it may use."""
-
-    start: int
-    size: int
-    used: float
-    projection: float | None  # None when stale
-    limit: float | None
-    counts: bool = True
-    reason: str | None = None
-    step: CapacityStep | None = None
-    over_cost_per_kwh: float | None = None
-
-
 def _budget_row(
-    now: dict[str, Any], running: int, period: _Period, rule: CapacityRule, currency: str
+    now: dict[str, Any],
+    allowance: RuleAllowance,
+    used: float,
+    projection: float | None,
+    tariff: Tariff | None,
 ) -> dict[str, Any]:
-    limit = period.limit
-    left = None if limit is None else round(limit - period.used, 6)
+    running = hour_start(allowance.period_start)
+    rule = tariff.rule if tariff is not None else NORWEGIAN_RULE
+    limit = allowance.limit_kwh
+    left = None if limit is None else round(limit - used, 6)
     power_kw = float(now.get("active_power_import_w") or 0.0) / 1000
     minutes_left = None
     if left is not None and not now["stale"] and power_kw > 0:
         minutes_left = round(max(left, 0.0) / power_kw * 60, 1)
-    over = limit is not None and period.projection is not None and period.projection > limit
+    over = limit is not None and projection is not None and projection > limit
     over_cost = None
-    if period.over_cost_per_kwh is not None and period.projection is not None:
-        excess = period.projection - limit if over and limit is not None else 0.0
-        over_cost = round(excess * period.over_cost_per_kwh, 2)
+    if allowance.over_cost_per_kwh is not None and projection is not None:
+        excess = projection - limit if over and limit is not None else 0.0
+        over_cost = round(excess * allowance.over_cost_per_kwh, 2)
     return {
         "meter_id": now["meter_id"],
         "hour_start": local_iso(running),
         "hour_end": local_iso(running + HOUR),
-        "used_kwh": round(period.used, 6),
+        "used_kwh": round(used, 6),
         "limit_kwh": limit,
         "left_kwh": left,
         "minutes_left": minutes_left,
-        "step": period.step.to_json() if period.step is not None else None,
+        "step": allowance.step.to_json() if allowance.step is not None else None,
         "would_raise_step": over,
         "stale": now["stale"],
         "period": rule.resolution,
-        "period_start": local_iso(period.start),
-        "period_end": local_iso(period.start + period.size),
-        "counts": period.counts,
-        "reason": period.reason,
+        "period_start": local_iso(allowance.period_start),
+        "period_end": local_iso(allowance.period_start + allowance.period_s),
+        "counts": allowance.counts,
+        "reason": allowance.reason,
         "estimated": rule.resolution == "quarter_hour",
-        "over_cost_per_kwh": period.over_cost_per_kwh,
+        "over_cost_per_kwh": allowance.over_cost_per_kwh,
         "over_cost": over_cost,
-        "currency": currency,
+        "currency": tariff.currency if tariff is not None else "NOK",
         "rule": _rule_json(rule),
     }
 
 
-def _period_by_rule(ctx: ReaderContext, now: dict[str, Any], at: float, tariff: Tariff) -> _Period:
-    """The running period by the chosen tariff's own rule (``rule_budget``)."""
+def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
+    at = parse_local(now["at"])
+    meter_id = now["meter_id"]
+    tariff = ctx.chosen_tariff()
     day = dt.datetime.fromtimestamp(at, LOCAL_TZ).date()
     with ctx.engine.connect() as conn:
-        allowance = allowance_by_rule(
-            conn, now["meter_id"], at, tariff, ctx.steps_on(day), ctx.quarters
-        )
+        allowance = period_allowance(conn, meter_id, at, tariff, ctx.steps_on(day), ctx.quarters)
         if allowance.period_s == HOUR:
             used = float(now.get("this_hour_kwh") or 0.0)
             projection = now.get("this_hour_projection_kwh")
         else:
-            used, projection = running_quarter(conn, now["meter_id"], at)
-    return _Period(
-        allowance.period_start,
-        allowance.period_s,
-        used,
-        None if now["stale"] else projection,
-        allowance.limit_kwh,
-        allowance.counts,
-        allowance.reason,
-        allowance.step,
-        allowance.over_cost_per_kwh,
-    )
-
-
-def _budget_of(ctx: ReaderContext, now: dict[str, Any]) -> dict[str, Any]:
-    at = parse_local(now["at"])
-    running = hour_start(at)
-    chosen = ctx.chosen_tariff()
-    own_rule = by_own_rule(chosen)
-    if own_rule is not None:
-        period = _period_by_rule(ctx, now, at, own_rule)
-        return _budget_row(now, running, period, own_rule.rule, own_rule.currency)
-    with ctx.engine.connect() as conn:
-        month = queries.import_hours(conn, now["meter_id"], *_month_window(running))
-    day = dt.datetime.fromtimestamp(running, LOCAL_TZ).date()
-    allowance = hour_allowance(month, running, ctx.steps_on(day))
-    period = _Period(
-        running,
-        HOUR,
-        float(now.get("this_hour_kwh") or 0.0),
-        now.get("this_hour_projection_kwh"),  # None when stale
-        allowance.limit_kwh,
-        reason=None if allowance.limit_kwh is not None else "top_step",
-        step=allowance.step,
-    )
-    rule = chosen.rule if chosen is not None else NORWEGIAN_RULE
-    return _budget_row(now, running, period, rule, "NOK")
+            used, projection = running_quarter(conn, meter_id, at)
+    return _budget_row(now, allowance, used, None if now["stale"] else projection, tariff)
 
 
 def budget(ctx: ReaderContext, meter_id: str | None = None) -> list[dict[str, Any]]:

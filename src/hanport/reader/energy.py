@@ -283,14 +283,18 @@ def book_hours(
 
 
 def this_hour(
-    samples: Sequence[tuple[float, float | None, float | None]], now: float
+    samples: Sequence[tuple[float, float | None, float | None]],
+    now: float,
+    *,
+    period_s: int = HOUR,
 ) -> tuple[float, float, float]:
     """(import kWh so far, projected import kWh for the whole hour, export kWh so far).
 
     ``samples`` are this hour's (time, import W, export W) pushes. The projection assumes the
-    latest power holds until the end of the hour.
+    latest power holds until the end of the hour. ``period_s``: the same for a shorter period
+    (a quarter-hour rule's), the one ``now`` lies in.
     """
-    start = hour_start(now)
+    start = int(now // period_s) * period_s
     inside = [s for s in samples if start <= s[0] <= now]
     if not inside:
         return 0.0, 0.0, 0.0
@@ -303,7 +307,7 @@ def this_hour(
     tail = min(now - t_last, MAX_POWER_HOLD_S)
     so_far_imp += (p_last or 0.0) * tail / 3.6e6
     so_far_exp += (e_last or 0.0) * tail / 3.6e6
-    projection = so_far_imp + (p_last or 0.0) * (start + HOUR - now) / 3.6e6
+    projection = so_far_imp + (p_last or 0.0) * (start + period_s - now) / 3.6e6
     return round(so_far_imp, 6), round(projection, 6), round(so_far_exp, 6)
 
 
@@ -332,7 +336,7 @@ def _top_days(hours: Iterable[tuple[int, float]]) -> list[Peak]:
     return sorted(best_per_day.values(), key=lambda p: (-p.kwh, p.start))[:3]
 
 
-def _step_index(kw: float, steps: Sequence[CapacityStep]) -> int:
+def step_index(kw: float, steps: Sequence[CapacityStep]) -> int:
     for i, step in enumerate(steps):
         if step.contains(kw):
             return i
@@ -354,7 +358,7 @@ def capacity_tariff(
     hour_list = list(hours)
     peaks = _top_days(hour_list)
     average = round(sum(p.kwh for p in peaks) / len(peaks), 6) if peaks else 0.0
-    index = _step_index(average, steps)
+    index = step_index(average, steps)
     step = steps[index]
     next_step = steps[index + 1] if index + 1 < len(steps) else None
     headroom = round(step.to_kw - average, 6) if step.to_kw is not None else None
@@ -363,7 +367,7 @@ def capacity_tariff(
         with_projection = [(s, k) for s, k in hour_list if s != projection[0]] + [projection]
         projected = _top_days(with_projection)
         projected_avg = sum(p.kwh for p in projected) / len(projected)
-        warning = _step_index(projected_avg, steps) > index
+        warning = step_index(projected_avg, steps) > index
     return TariffResult(tuple(peaks), average, step, next_step, headroom, warning)
 
 
@@ -393,7 +397,7 @@ def hour_allowance(
     complete = [(start, kwh) for start, kwh in hours if start != running_hour]
     peaks = _top_days(complete)
     average = sum(p.kwh for p in peaks) / len(peaks) if peaks else 0.0
-    step = steps[_step_index(average, steps)]
+    step = steps[step_index(average, steps)]
     if step.to_kw is None:
         return HourAllowance(None, step)
     today = local_day(running_hour)

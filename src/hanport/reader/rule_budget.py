@@ -13,20 +13,27 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from hanport.reader.energy import CapacityStep
+from hanport.reader.energy import HOUR, CapacityStep, hour_allowance, hour_start, this_hour
 from hanport.reader.storage import queries
-from hanport.reader.tariffs.allowance import (
-    RuleAllowance,
-    is_norwegian_stepped,
-    period_length,
-    rule_allowance,
-    running_period,
-)
+from hanport.reader.tariffs.allowance import RuleAllowance, is_norwegian_stepped, rule_allowance
 from hanport.reader.tariffs.calendar import local
-from hanport.reader.tariffs.capacity import QUARTER, Capacity, capacity, quarter_hours_from_power
+from hanport.reader.tariffs.capacity import (
+    QUARTER,
+    Capacity,
+    capacity,
+    period_length,
+    quarter_hours_from_power,
+)
 from hanport.reader.tariffs.registry import Tariff
 
-__all__ = ["QuarterCache", "allowance_by_rule", "by_own_rule", "month_figure", "running_quarter"]
+__all__ = [
+    "QuarterCache",
+    "allowance_by_rule",
+    "by_own_rule",
+    "month_figure",
+    "period_allowance",
+    "running_quarter",
+]
 
 #: readings this far before a cut are read too, so the push before it is held across the cut
 _OVERLAP_S = 60.0
@@ -87,12 +94,36 @@ def allowance_by_rule(
     return rule_allowance(periods, running, tariff, steps if tariff.steps else ())
 
 
+def period_allowance(
+    conn: Connection,
+    meter_id: str,
+    at: float,
+    tariff: Tariff | None,
+    steps: Sequence[CapacityStep],
+    cache: QuarterCache,
+) -> RuleAllowance:
+    """The allowance of the period ``at`` lies in, by whichever rule applies: the chosen
+    tariff's own (:func:`allowance_by_rule`), else the Norwegian stepped rule
+    (:func:`hanport.reader.energy.hour_allowance`). /api/budget and the load-shed signal ask
+    here, so both always agree."""
+    own_rule = by_own_rule(tariff)
+    if own_rule is not None:
+        return allowance_by_rule(conn, meter_id, at, own_rule, steps, cache)
+    running = hour_start(at)
+    month_start, month_end = queries.month_bounds(local(running).strftime("%Y-%m"))
+    month = queries.import_hours(conn, meter_id, month_start, month_end)
+    found = hour_allowance(month, running, steps)
+    reason = None if found.limit_kwh is not None else "top_step"
+    return RuleAllowance(running, HOUR, True, found.limit_kwh, reason, found.step, None)
+
+
 def running_quarter(conn: Connection, meter_id: str, at: float) -> tuple[float, float]:
     """(import kWh so far, projected kWh) of the quarter-hour ``at`` lies in, from the stored
     readings' power (an estimate)."""
     start = int(at // QUARTER) * QUARTER
     samples = queries.import_power(conn, meter_id, start, at + 1)
-    return running_period(samples, at, QUARTER)
+    used, projection, _ = this_hour([(t, w, None) for t, w in samples], at, period_s=QUARTER)
+    return used, projection
 
 
 def month_figure(

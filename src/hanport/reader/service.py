@@ -21,7 +21,7 @@ from hanport.protocol import Keys
 from hanport.reader.backup import BackupSchedule
 from hanport.reader.cost import CostPlan
 from hanport.reader.cost_rows import hour_price, plan_from_settings
-from hanport.reader.energy import HOUR, hour_allowance, hour_start, parse_local, steps_on
+from hanport.reader.energy import HOUR, parse_local, steps_on
 from hanport.reader.fuse import FuseConfig, FuseWatch
 from hanport.reader.live import LiveState
 from hanport.reader.loadshed import LoadShedSignal, LoadShedWebhook, PeriodLimit
@@ -34,12 +34,7 @@ from hanport.reader.prices.fetch import (
     price_status,
     run_prices,
 )
-from hanport.reader.rule_budget import (
-    QuarterCache,
-    allowance_by_rule,
-    by_own_rule,
-    month_figure,
-)
+from hanport.reader.rule_budget import QuarterCache, by_own_rule, month_figure, period_allowance
 from hanport.reader.settings import ReaderSettings, SettingsError
 from hanport.reader.sources import (
     SourceError,
@@ -243,26 +238,16 @@ class ReaderService:
         that does not count, and a quarter-hour rule's limit is the running quarter-hour's."""
         day = date.fromisoformat(at[:10])  # ``at`` is the meter's local time
         steps = steps_on(day, self.settings.tariff_step_periods, self.settings.tariff_steps)
-        own_rule = by_own_rule(self.grid_tariff)
-        if own_rule is not None:
-            try:
-                with self.engine.connect() as conn:
-                    allowance = allowance_by_rule(
-                        conn, meter_id, parse_local(at), own_rule, steps, self._quarters
-                    )
-            except Exception:
-                return None
-            if allowance.period_s == HOUR:
-                return allowance.limit_kwh
-            return PeriodLimit(allowance.limit_kwh, allowance.period_s)
-        running = hour_start(parse_local(at))
-        month_start, month_end = queries.month_bounds(at[:7])
         try:
             with self.engine.connect() as conn:
-                month = queries.import_hours(conn, meter_id, month_start, month_end)
+                allowance = period_allowance(
+                    conn, meter_id, parse_local(at), self.grid_tariff, steps, self._quarters
+                )
         except Exception:
             return None
-        return hour_allowance(month, running, steps).limit_kwh
+        if allowance.period_s == HOUR:
+            return allowance.limit_kwh
+        return PeriodLimit(allowance.limit_kwh, allowance.period_s)
 
     # -- tasks -------------------------------------------------------------------------------
     def _source_coroutines(self) -> Iterator[tuple[str, Any]]:

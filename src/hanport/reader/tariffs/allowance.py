@@ -21,20 +21,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
-from hanport.reader.energy import HOUR, MAX_POWER_HOLD_S, CapacityStep
-from hanport.reader.tariffs.calendar import is_holiday, local
-from hanport.reader.tariffs.capacity import QUARTER
+from hanport.reader.energy import HOUR, CapacityStep, step_index
+from hanport.reader.tariffs.calendar import local
+from hanport.reader.tariffs.capacity import not_counted, period_length
 from hanport.reader.tariffs.registry import CapacityRule, Tariff
 
 __all__ = [
     "RuleAllowance",
     "is_norwegian_stepped",
-    "not_counted",
-    "period_length",
     "rule_allowance",
-    "running_period",
 ]
 
 
@@ -51,24 +47,6 @@ def is_norwegian_stepped(tariff: Tariff) -> bool:
         and not rule.skip_holidays
         and bool(tariff.steps)
     )
-
-
-def period_length(rule: CapacityRule) -> int:
-    """Seconds in one of the rule's periods: an hour, or a quarter-hour."""
-    return QUARTER if rule.resolution == "quarter_hour" else HOUR
-
-
-def not_counted(start: int, rule: CapacityRule, country: str) -> str | None:
-    """Why the period at ``start`` does not count toward the capacity charge ("outside_window",
-    "weekend", "holiday"), or None when it counts."""
-    when = local(start)
-    if not rule.window_hours[0] <= when.hour < rule.window_hours[1]:
-        return "outside_window"
-    if rule.weekdays_only and when.weekday() >= 5:
-        return "weekend"
-    if rule.skip_holidays and is_holiday(when.date(), country):
-        return "holiday"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +83,6 @@ def _peaks(
     return own, sorted(best.values(), reverse=True)
 
 
-def _step_index(kw: float, steps: Sequence[CapacityStep]) -> int:
-    for i, step in enumerate(steps):
-        if step.contains(kw):
-            return i
-    return len(steps) - 1 if kw >= steps[-1].from_kw else 0
-
-
 def rule_allowance(
     periods: Iterable[tuple[int, float]],
     running: int,
@@ -140,7 +111,7 @@ def rule_allowance(
     if steps:
         counted = sorted([*others, *([own] if own is not None else [])], reverse=True)[: rule.count]
         average = sum(counted) / len(counted) if counted else 0.0
-        step = steps[_step_index(average, steps)]
+        step = steps[step_index(average, steps)]
         if step.to_kw is None:
             return RuleAllowance(running, size, True, None, "top_step", step, None)
         k = min(rule.count - 1, len(others))
@@ -159,23 +130,3 @@ def rule_allowance(
         None,
         over,
     )
-
-
-def running_period(
-    samples: Sequence[tuple[float, float | None]], now: float, size: int
-) -> tuple[float, float]:
-    """(import kWh so far, projected import kWh) of the period of ``size`` seconds that ``now``
-    lies in, from that period's (time, import W) pushes: each push's power holds until the next
-    (at most ``MAX_POWER_HOLD_S``), the latest until ``now``, and for the projection until the
-    period ends (as ``energy.this_hour`` does for the hour)."""
-    start = int(now // size) * size
-    inside = [s for s in samples if start <= s[0] <= now]
-    if not inside:
-        return 0.0, 0.0
-    used = 0.0
-    for (t0, p0), (t1, _) in pairwise(inside):
-        used += (p0 or 0.0) * min(t1 - t0, MAX_POWER_HOLD_S) / 3.6e6
-    t_last, p_last = inside[-1]
-    used += (p_last or 0.0) * min(now - t_last, MAX_POWER_HOLD_S) / 3.6e6
-    projection = used + (p_last or 0.0) * (start + size - now) / 3.6e6
-    return round(used, 6), round(projection, 6)

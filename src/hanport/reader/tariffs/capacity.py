@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hanport.reader.energy import HOUR
 from hanport.reader.tariffs.calendar import is_holiday, local
 from hanport.reader.tariffs.registry import CapacityRule, Tariff
 
@@ -24,20 +25,31 @@ class Capacity:
     estimated: bool
 
 
-def _counts(start: int, rule: CapacityRule, country: str) -> bool:
+def period_length(rule: CapacityRule) -> int:
+    """Seconds in one of the rule's periods: an hour, or a quarter-hour."""
+    return QUARTER if rule.resolution == "quarter_hour" else HOUR
+
+
+def not_counted(start: int, rule: CapacityRule, country: str) -> str | None:
+    """Why the period at ``start`` does not count toward the capacity charge ("outside_window",
+    "weekend", "holiday"), or None when it counts."""
     when = local(start)
     if not rule.window_hours[0] <= when.hour < rule.window_hours[1]:
-        return False
+        return "outside_window"
     if rule.weekdays_only and when.weekday() >= 5:
-        return False
-    return not (rule.skip_holidays and is_holiday(when.date(), country))
+        return "weekend"
+    if rule.skip_holidays and is_holiday(when.date(), country):
+        return "holiday"
+    return None
 
 
 def capacity(periods: Iterable[tuple[int, float]], tariff: Tariff, *, estimated: bool) -> Capacity:
     """``periods``: (start, kWh) at the tariff's resolution (hours, or quarter-hours)."""
     rule = tariff.rule
-    per_hour = 4.0 if rule.resolution == "quarter_hour" else 1.0
-    loads = [(s, kwh * per_hour) for s, kwh in periods if _counts(s, rule, tariff.country)]
+    per_hour = HOUR / period_length(rule)  # kWh in a period → its average kW
+    loads = [
+        (s, kwh * per_hour) for s, kwh in periods if not_counted(s, rule, tariff.country) is None
+    ]
     if rule.kind == "top_days":
         best: dict[object, tuple[int, float]] = {}
         for start, kw in loads:
