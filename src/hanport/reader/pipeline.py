@@ -46,11 +46,18 @@ class SourceStatus:
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=600))
 
     def frames_per_s(self, now: float, window: float = 60.0) -> float:
-        recent = [t for t in self._recent if now - t <= window]
+        # a copy made in one C call: the API reads this in a worker thread while the event
+        # loop appends, and iterating the deque itself could meet a mutation
+        kept = self._recent.copy()
+        recent = [t for t in kept if now - t <= window]
         if not recent:
             return 0.0
-        span = max(now - recent[0], 1.0) if len(recent) > 1 else window
-        return round(len(recent) / span, 3)
+        if len(recent) == 1:
+            return round(1 / window, 3)
+        # at least a second, so two frames close together are not a burst rate; but once the
+        # kept arrivals span less (a fleet's thousands a second) they are the rate
+        shortest = 1.0 if len(kept) < (kept.maxlen or 0) else 1e-3
+        return round(len(recent) / max(now - recent[0], shortest), 3)
 
     def to_json(self, now: float) -> dict[str, Any]:
         return {
