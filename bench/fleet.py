@@ -248,10 +248,16 @@ class Reader:
         if cpu:
             self.last_cpu = cpu
         try:
-            health = httpx.get(f"{self.url}/api/health", timeout=5).json()
-            self.last_frames = int(health["sources"][0]["frames_ok"])
-        except (httpx.HTTPError, KeyError, IndexError):
-            pass
+            answer = httpx.get(f"{self.url}/api/health", timeout=5)
+        except httpx.HTTPError:
+            return  # busy or restarting: the next sample counts
+        if answer.status_code != 200:
+            # a finding, not a reason to lose the run: said, and the next sample counts
+            print(f"reader {self.index}: /api/health answered {answer.status_code}", flush=True)
+            return
+        sources = answer.json()["sources"]
+        if sources:
+            self.last_frames = int(sources[0]["frames_ok"])
 
     def kill(self) -> None:
         assert self.process is not None
