@@ -283,7 +283,7 @@ def book_hours(
 
 
 def this_hour(
-    samples: Sequence[tuple[float, float | None, float | None]],
+    samples: Iterable[tuple[float, float | None, float | None]],
     now: float,
     *,
     period_s: int = HOUR,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import statistics
 import time
+from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,48 @@ INTERVAL_WINDOW = 15
 
 LastHourLookup = Callable[[str, int], tuple[float, float] | None]
 
+PowerSample = tuple[float, float | None, float | None]
+
+
+def _watts(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+class PowerSamples:
+    """An hour's (time, import W, export W) pushes of one meter, packed as three doubles.
+
+    A reader keeps two hours of every meter's pushes; a fleet reader sees thousands of
+    meters. As tuples of Python numbers a sample took about 150 bytes in small objects (about
+    1 GB for 10,000 Kamstrup meters, 720 pushes each); packed it is 24 in one block.
+    A missing power is NaN inside and ``None`` outside.
+    """
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, samples: Iterable[PowerSample] = ()) -> None:
+        self._packed = array("d")
+        for at, import_w, export_w in samples:
+            self.append(at, import_w, export_w)
+
+    def append(self, at: float, import_w: Any, export_w: Any) -> None:
+        self._packed.extend((at, _watts(import_w), _watts(export_w)))
+
+    def __len__(self) -> int:
+        return len(self._packed) // 3
+
+    def __iter__(self) -> Iterator[PowerSample]:
+        values = iter(self._packed)
+        for at, import_w, export_w in zip(values, values, values, strict=True):
+            yield (
+                at,
+                None if math.isnan(import_w) else import_w,
+                None if math.isnan(export_w) else export_w,
+            )
+
+    def up_to(self, at: float) -> PowerSamples:
+        """The samples at or before ``at``."""
+        return PowerSamples(sample for sample in self if sample[0] <= at)
+
 
 @dataclass(slots=True)
 class _Meter:
@@ -46,8 +90,8 @@ class _Meter:
     latest_at: float = 0.0
     hour: int = 0
     # (time, import W, export W) of the running hour and of the one before
-    current: list[tuple[float, Any, Any]] = field(default_factory=list)
-    previous: list[tuple[float, Any, Any]] = field(default_factory=list)
+    current: PowerSamples = field(default_factory=PowerSamples)
+    previous: PowerSamples = field(default_factory=PowerSamples)
     last_hour: tuple[int, tuple[float, float] | None] | None = None
     now: dict[str, Any] | None = None
     dirty: bool = False
@@ -116,15 +160,15 @@ class LiveState:
                 # until now only the reader's clock placed this meter's pushes, and it ran
                 # ahead of the meter's (a replay, a meter set back): the meter's time wins
                 meter.latest_at = push.at
-                meter.current = [s for s in meter.current if s[0] <= push.at]
-                meter.previous = [s for s in meter.previous if s[0] <= push.at]
+                meter.current = meter.current.up_to(push.at)
+                meter.previous = meter.previous.up_to(push.at)
         meter.latest_at = max(meter.latest_at, push.at)
         if self.fuse is not None:
             self.fuse.observe(push.meter_id, push.at, push.values)
         hour = hour_start(meter.latest_at)
         if hour != meter.hour:
-            meter.previous = meter.current if hour - meter.hour == HOUR else []
-            meter.current = []
+            meter.previous = meter.current if hour - meter.hour == HOUR else PowerSamples()
+            meter.current = PowerSamples()
             meter.hour = hour
         register = push.values.get("active_energy_import_kwh")
         if push.register_hour is not None and isinstance(register, int | float):
@@ -138,7 +182,7 @@ class LiveState:
         p_imp = push.values.get("active_power_import_w")
         p_exp = push.values.get("active_power_export_w")
         if (p_imp is not None or p_exp is not None) and push.at >= hour:
-            meter.current.append((push.at, p_imp, p_exp))
+            meter.current.append(push.at, p_imp, p_exp)
         meter.dirty = True
         if not self._subscribers and not self._listeners:
             return  # derived lazily by now(): a fast replay with nobody watching stays cheap

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import math
 import statistics
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from itertools import pairwise
 from typing import Any, Final, NamedTuple
 
@@ -291,7 +291,7 @@ def derive_now(
     latest_at: float,
     *,
     conn: Connection | None = None,
-    samples: Sequence[tuple[float, Any, Any]] | None = None,
+    samples: Iterable[tuple[float, Any, Any]] | None = None,
     last_hour: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     mid = str(values["meter_id"])
