@@ -57,6 +57,16 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident size so far (VmHWM), 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
 def cpu_s(pid: int, *, reaped_children: bool = False) -> float:
     """utime + stime of a process (all its threads); with its reaped children's too."""
     try:
@@ -192,6 +202,7 @@ class Reader:
     cpu_before: float = 0.0  # CPU of earlier lives (killed ones)
     frames_before: int = 0
     last_cpu: float = 0.0
+    peak_rss_mb: float = 0.0  # the largest resident size of any of its lives
     last_frames: int = 0
     starts: list[float] = field(default_factory=list)
     up_s: float = 0.0  # of the latest start: until its HTTP server was up
@@ -247,6 +258,7 @@ class Reader:
         cpu = cpu_s(self.process.pid)
         if cpu:
             self.last_cpu = cpu
+        self.peak_rss_mb = max(self.peak_rss_mb, peak_rss_mb(self.process.pid))
         try:
             answer = httpx.get(f"{self.url}/api/health", timeout=5)
         except httpx.HTTPError:
@@ -455,6 +467,8 @@ def main() -> int:
           f"({handled - sent:+,} redelivered after the kill, ignored by the key)")  # fmt: skip
     print(f"hours between two hourly lists: {result['hour_pairs']:,}, not equal to the "
           f"register difference: {result['hours_wrong']}; meters {result['meters']:,}")  # fmt: skip
+    print("peak resident memory: " + ", ".join(
+        f"reader {r.index} {r.peak_rss_mb:,.0f} MB" for r in readers))  # fmt: skip
     groups = {"publishers (emulator)": publisher_cpu, "broker (mosquitto)": broker_cpu,
               **{f"reader {r.index}": reader_cpu[i] for i, r in enumerate(readers)},
               "database (postgres)": db_cpu}  # fmt: skip
