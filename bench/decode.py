@@ -171,7 +171,11 @@ def in_process(
     best = 0.0
     readings = 0
     for _ in range(3):
-        stream = HanStream(decoder=ApduDecoder(max_templates=max_templates))
+        # ApduDecoder's own bound unless one is asked for (None is not a bound)
+        decoder = (
+            ApduDecoder() if max_templates is None else ApduDecoder(max_templates=max_templates)
+        )
+        stream = HanStream(decoder=decoder)
         readings = 0
         started = time.process_time()
         for position in range(0, len(data), CHUNK):
