@@ -57,7 +57,7 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-def peak_rss_mb(pid: int) -> float:
+def read_peak_rss_mb(pid: int) -> float:
     """The process's peak resident size so far (VmHWM), 0 once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -258,7 +258,7 @@ class Reader:
         cpu = cpu_s(self.process.pid)
         if cpu:
             self.last_cpu = cpu
-        self.peak_rss_mb = max(self.peak_rss_mb, peak_rss_mb(self.process.pid))
+        self.peak_rss_mb = max(self.peak_rss_mb, read_peak_rss_mb(self.process.pid))
         try:
             answer = httpx.get(f"{self.url}/api/health", timeout=5)
         except httpx.HTTPError:

@@ -40,7 +40,9 @@ def test_frames_per_s_while_frames_keep_arriving() -> None:
     finally:
         stop.set()
         recorder.join()
-    assert all(rate > 0 for rate in rates)
+    # now lies after the window's 600 arrivals, 1 ms apart: never under 1,000/s (arrivals
+    # landing between reading now and the copy only shorten the span)
+    assert all(rate >= 999 for rate in rates)
     assert status.frames_per_s(now=status._recent[-1] + 0.001) == pytest.approx(1000, rel=0.01)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "HourAllowance",
     "HourEnergy",
     "Peak",
+    "PowerSample",
     "RegisterPoint",
     "TariffResult",
     "book_hours",
@@ -42,6 +43,8 @@ LOCAL_TZ = ZoneInfo("Europe/Oslo")
 #: a push older than this no longer says anything about the power now (Kamstrup pushes every
 #: 10 s, Aidon/Kaifa every 2-2.5 s); beyond it a gap counts as zero, e.g. a power cut.
 MAX_POWER_HOLD_S = 30.0
+#: (time, import W, export W) of one push; a power the push did not carry is None
+PowerSample = tuple[float, float | None, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ def parse_local(text: str, *, not_before: float | None = None) -> float:
 
 
 def integrate_power_by_hour(
-    samples: Iterable[tuple[float, float | None, float | None]],
+    samples: Iterable[PowerSample],
     *,
     max_hold_s: float = MAX_POWER_HOLD_S,
 ) -> dict[int, tuple[float, float]]:
@@ -283,7 +286,7 @@ def book_hours(
 
 
 def this_hour(
-    samples: Iterable[tuple[float, float | None, float | None]],
+    samples: Iterable[PowerSample],
     now: float,
     *,
     period_s: int = HOUR,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanport.reader.energy import HOUR, hour_start, integrate_power_by_hour
+from hanport.reader.energy import HOUR, PowerSample, hour_start, integrate_power_by_hour
 from hanport.reader.fuse import FuseWatch
 from hanport.reader.model import Push
 from hanport.reader.storage.queries import derive_now
@@ -40,8 +40,6 @@ INTERVAL_WINDOW = 15
 
 LastHourLookup = Callable[[str, int], tuple[float, float] | None]
 
-PowerSample = tuple[float, float | None, float | None]
-
 
 def _watts(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
@@ -51,8 +49,9 @@ class PowerSamples:
     """An hour's (time, import W, export W) pushes of one meter, packed as three doubles.
 
     A reader keeps two hours of every meter's pushes; a fleet reader sees thousands of
-    meters. As tuples of Python numbers a sample took about 150 bytes in small objects (about
-    1 GB for 10,000 Kamstrup meters, 720 pushes each); packed it is 24 in one block.
+    meters. As tuples of Python numbers a sample took about 135 bytes in small objects (measured:
+    65 MB for 2,000 meters' two hours at 30 s; about 1 GB for 10,000 Kamstrup meters' 720
+    pushes); packed it is 24 bytes in one block.
     A missing power is NaN inside and ``None`` outside.
     """
 
